@@ -1,0 +1,227 @@
+// Package model holds the panel's domain types: admins, users, nodes and the
+// rules that decide a user's status. Storage and HTTP depend on it, never the
+// reverse.
+package model
+
+import (
+	"errors"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Sentinel errors; the HTTP layer maps them to status codes in one place.
+var (
+	ErrNotFound      = errors.New("not found")
+	ErrConflict      = errors.New("already exists")
+	ErrInvalid       = errors.New("invalid")
+	ErrForbidden     = errors.New("forbidden")
+	ErrUnauthorized  = errors.New("unauthorized")
+	ErrStaleRevision = errors.New("stale revision")
+)
+
+// Status of a user.
+type Status string
+
+const (
+	StatusActive   Status = "active"
+	StatusDisabled Status = "disabled"
+	StatusLimited  Status = "limited"
+	StatusExpired  Status = "expired"
+	StatusOnHold   Status = "on_hold"
+)
+
+// Valid reports whether s is a known status.
+func (s Status) Valid() bool {
+	switch s {
+	case StatusActive, StatusDisabled, StatusLimited, StatusExpired, StatusOnHold:
+		return true
+	}
+	return false
+}
+
+// OnNodes reports whether a user in this status is present on nodes.
+func (s Status) OnNodes() bool { return s == StatusActive || s == StatusOnHold }
+
+// Protocols Outpost manages users for.
+const (
+	ProtoVLESS       = "vless"
+	ProtoVMess       = "vmess"
+	ProtoTrojan      = "trojan"
+	ProtoShadowsocks = "shadowsocks"
+)
+
+// Protocols lists the supported proxy protocols in a stable order.
+var Protocols = []string{ProtoVLESS, ProtoVMess, ProtoTrojan, ProtoShadowsocks}
+
+// ProxySettings are one user's credentials for one protocol. Which fields
+// apply depends on the protocol: vless {id, flow}, vmess {id}, trojan
+// {password}, shadowsocks {password, method}.
+type ProxySettings struct {
+	ID       string `json:"id,omitempty"`
+	Flow     string `json:"flow,omitempty"`
+	Password string `json:"password,omitempty"`
+	Method   string `json:"method,omitempty"`
+}
+
+// ResetStrategy is data_limit_reset_strategy.
+type ResetStrategy string
+
+const (
+	ResetNone  ResetStrategy = "no_reset"
+	ResetDay   ResetStrategy = "day"
+	ResetWeek  ResetStrategy = "week"
+	ResetMonth ResetStrategy = "month"
+	ResetYear  ResetStrategy = "year"
+)
+
+// Valid reports whether r is a known strategy.
+func (r ResetStrategy) Valid() bool {
+	switch r {
+	case ResetNone, ResetDay, ResetWeek, ResetMonth, ResetYear:
+		return true
+	}
+	return false
+}
+
+// NextPlan is applied when a user becomes limited or expired.
+type NextPlan struct {
+	DataLimit           int64 `json:"data_limit"`
+	Expire              int64 `json:"expire"` // seconds added from the moment it fires; 0 = never expires
+	AddRemainingTraffic bool  `json:"add_remaining_traffic"`
+	FireOnEither        bool  `json:"fire_on_either"`
+}
+
+// User is the panel's user record.
+type User struct {
+	ID                   int64                    `json:"id"`
+	Username             string                   `json:"username"`
+	Status               Status                   `json:"status"`
+	Proxies              map[string]ProxySettings `json:"proxies"`
+	Inbounds             map[string][]string      `json:"inbounds"`   // protocol -> inbound tags the user is in
+	Expire               int64                    `json:"expire"`     // unix seconds, 0 = never
+	DataLimit            int64                    `json:"data_limit"` // bytes, 0 = unlimited
+	DataLimitReset       ResetStrategy            `json:"data_limit_reset_strategy"`
+	UsedTraffic          int64                    `json:"used_traffic"`
+	LifetimeUsedTraffic  int64                    `json:"lifetime_used_traffic"`
+	CreatedAt            time.Time                `json:"created_at"`
+	EditAt               *time.Time               `json:"edit_at"`
+	Note                 string                   `json:"note"`
+	SubUpdatedAt         *time.Time               `json:"sub_updated_at"`
+	SubLastUserAgent     string                   `json:"sub_last_user_agent"`
+	SubRevokedAt         *time.Time               `json:"-"`
+	OnlineAt             *time.Time               `json:"online_at"`
+	OnHoldExpireDuration int64                    `json:"on_hold_expire_duration"`
+	OnHoldTimeout        *time.Time               `json:"on_hold_timeout"`
+	AutoDeleteInDays     *int64                   `json:"auto_delete_in_days"`
+	NextPlan             *NextPlan                `json:"next_plan"`
+	LastStatusChange     *time.Time               `json:"-"`
+	UsageResetAt         *time.Time               `json:"-"`
+	AdminID              int64                    `json:"-"`
+	AdminUsername        string                   `json:"-"`
+	// Revision is the revision of the last change to this user that nodes see.
+	Revision int64 `json:"-"`
+}
+
+// Email is the stable identity of the user inside Xray.
+func (u *User) Email() string { return EmailFor(u.ID, u.Username) }
+
+// EmailFor builds "<id>.<username>".
+func EmailFor(id int64, username string) string {
+	return itoa(id) + "." + username
+}
+
+func itoa(n int64) string {
+	if n == 0 {
+		return "0"
+	}
+	var b [20]byte
+	i := len(b)
+	neg := n < 0
+	if neg {
+		n = -n
+	}
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	if neg {
+		i--
+		b[i] = '-'
+	}
+	return string(b[i:])
+}
+
+var usernameRe = regexp.MustCompile(`^[a-z0-9_]{3,32}$`)
+
+// NormalizeUsername lowercases and validates a username: 3-32 of [a-z0-9_].
+func NormalizeUsername(s string) (string, error) {
+	n := strings.ToLower(s)
+	if !usernameRe.MatchString(n) {
+		return "", errors.Join(ErrInvalid, errors.New("username must be 3 to 32 characters of a-z, 0-9 and underscore"))
+	}
+	return n, nil
+}
+
+// ComputeStatus is the status a non-disabled, non-on-hold user should have
+// at now given its limits. Disabled and on_hold are kept as they are.
+func ComputeStatus(u *User, now time.Time) Status {
+	switch u.Status {
+	case StatusDisabled, StatusOnHold:
+		return u.Status
+	}
+	if u.DataLimit > 0 && u.UsedTraffic >= u.DataLimit {
+		return StatusLimited
+	}
+	if u.Expire > 0 && u.Expire <= now.Unix() {
+		return StatusExpired
+	}
+	return StatusActive
+}
+
+// Admin is a panel administrator.
+type Admin struct {
+	ID              int64      `json:"-"`
+	Username        string     `json:"username"`
+	IsSudo          bool       `json:"is_sudo"`
+	HashedPassword  string     `json:"-"`
+	CreatedAt       time.Time  `json:"-"`
+	PasswordResetAt *time.Time `json:"-"`
+	TelegramID      *int64     `json:"telegram_id"`
+	DiscordWebhook  *string    `json:"discord_webhook"`
+	UsersUsage      int64      `json:"users_usage"`
+}
+
+// NodeStatus is what the panel knows of a node's session.
+type NodeStatus string
+
+const (
+	NodeConnected  NodeStatus = "connected"
+	NodeConnecting NodeStatus = "connecting"
+	NodeError      NodeStatus = "error"
+	NodeDisabled   NodeStatus = "disabled"
+)
+
+// Node is a server running the node agent.
+type Node struct {
+	ID               int64      `json:"id"`
+	Name             string     `json:"name"`
+	Address          string     `json:"address"`
+	Port             int        `json:"port"`
+	APIPort          int        `json:"api_port"`
+	UsageCoefficient float64    `json:"usage_coefficient"`
+	XrayVersion      string     `json:"xray_version"`
+	AgentVersion     string     `json:"agent_version"`
+	Status           NodeStatus `json:"status"`
+	Message          string     `json:"message"`
+	LastSeen         *time.Time `json:"last_seen"`
+	AppliedRevision  int64      `json:"applied_revision"`
+	StateHash        string     `json:"-"`
+	UsageSeq         int64      `json:"-"` // last usage batch sequence recorded
+	// SessionFence grows by one for every accepted session; writes from a
+	// session carry the fence they got, so a fenced-off session changes nothing.
+	SessionFence int64     `json:"-"`
+	TokenHash    string    `json:"-"`
+	CreatedAt    time.Time `json:"created_at"`
+}

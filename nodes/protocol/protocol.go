@@ -1,0 +1,202 @@
+// Package protocol is the wire protocol between the panel and its node agents.
+// Both sides import it; docs/protocol.md describes it for humans.
+//
+// Version history (bump Version on any incompatible change and add a line):
+//
+//	1 (2026-11-26): hello/welcome, chunked snapshot, delta, ack, usage journal
+//	                batches with sequence ranges, enforced, status.
+package protocol
+
+import (
+	"encoding/json"
+)
+
+// Version is the one integer protocol version. A node and a panel that
+// disagree refuse the session with a clear error instead of guessing.
+const Version = 1
+
+// WSPath is where the panel accepts node sessions.
+const WSPath = "/api/node/ws"
+
+// TokenHeader carries the node token on the WebSocket upgrade request.
+const TokenHeader = "Authorization" // value: "Bearer <token>"
+
+// Message types.
+const (
+	TypeHello    = "hello"    // node -> panel, first message
+	TypeWelcome  = "welcome"  // panel -> node, answer to hello
+	TypeSnapshot = "snapshot" // panel -> node, full desired state, chunked
+	TypeDelta    = "delta"    // panel -> node, changes after a revision
+	TypeAck      = "ack"      // node -> panel, revision applied and persisted
+	TypeUsage    = "usage"    // node -> panel, journaled traffic batch
+	TypeUsageAck = "usage_ack"
+	TypeEnforced = "enforced" // node -> panel, users the node removed on its own
+	TypeStatus   = "status"   // node -> panel, health and inbound errors
+	TypeError    = "error"    // either way, fatal for the session
+)
+
+// Message is the one envelope on the wire: Type says which field is set.
+type Message struct {
+	Type     string    `json:"type"`
+	Hello    *Hello    `json:"hello,omitempty"`
+	Welcome  *Welcome  `json:"welcome,omitempty"`
+	Snapshot *Snapshot `json:"snapshot,omitempty"`
+	Delta    *Delta    `json:"delta,omitempty"`
+	Ack      *Ack      `json:"ack,omitempty"`
+	Usage    *Usage    `json:"usage,omitempty"`
+	UsageAck *UsageAck `json:"usage_ack,omitempty"`
+	Enforced *Enforced `json:"enforced,omitempty"`
+	Status   *Status   `json:"status,omitempty"`
+	Error    *Error    `json:"error,omitempty"`
+}
+
+// Hello opens a session.
+type Hello struct {
+	Protocol        int    `json:"protocol"`
+	NodeID          int64  `json:"node_id"`
+	AppliedRevision int64  `json:"applied_revision"`
+	StateHash       string `json:"state_hash"`
+	AgentVersion    string `json:"agent_version"`
+	XrayVersion     string `json:"xray_version"`
+}
+
+// Welcome accepts a session. UsageAckedSeq is the last usage sequence number
+// the panel has recorded for this node: the node drops journal entries up to
+// it and resends the rest, so a batch whose ack was lost is never counted twice.
+type Welcome struct {
+	Protocol      int   `json:"protocol"`
+	NodeID        int64 `json:"node_id"`
+	UsageAckedSeq int64 `json:"usage_acked_seq"`
+	// PingSeconds is how often the panel pings; the node treats silence for
+	// three intervals as a dead session.
+	PingSeconds int `json:"ping_seconds"`
+	// UsageSeconds is how often the node should read and journal counters.
+	UsageSeconds int `json:"usage_seconds"`
+}
+
+// Account credentials of a user, per protocol.
+type VLESS struct {
+	ID   string `json:"id"`
+	Flow string `json:"flow,omitempty"`
+}
+
+type VMess struct {
+	ID string `json:"id"`
+}
+
+type Trojan struct {
+	Password string `json:"password"`
+}
+
+type Shadowsocks struct {
+	Password string `json:"password"`
+	Method   string `json:"method"`
+}
+
+// User is a user as a node needs it: credentials, and what the node enforces
+// on its own while the panel is away. A user is present in every inbound whose
+// protocol it has credentials for, except the tags in Excluded; so a new
+// inbound in the core config reaches every user without touching user records.
+type User struct {
+	ID          int64        `json:"id"`
+	Email       string       `json:"email"` // "<id>.<username>", the Xray identity
+	Excluded    []string     `json:"excluded,omitempty"`
+	VLESS       *VLESS       `json:"vless,omitempty"`
+	VMess       *VMess       `json:"vmess,omitempty"`
+	Trojan      *Trojan      `json:"trojan,omitempty"`
+	Shadowsocks *Shadowsocks `json:"shadowsocks,omitempty"`
+	// Expire is a unix time in seconds; 0 means never.
+	Expire int64 `json:"expire,omitempty"`
+	// BytesLeft is what the user may still move, counted from the revision
+	// that carried this value; nil means unlimited.
+	BytesLeft *int64 `json:"bytes_left,omitempty"`
+}
+
+// Snapshot is the full desired state at Revision, sent in chunks. The first
+// chunk (Chunk == 0) carries Config; every chunk carries a slice of Users;
+// the chunk with Last set ends it. The node applies nothing until Last.
+type Snapshot struct {
+	Revision  int64           `json:"revision"`
+	StateHash string          `json:"state_hash"`
+	Chunk     int             `json:"chunk"`
+	Last      bool            `json:"last"`
+	Config    json.RawMessage `json:"config,omitempty"`
+	Users     []User          `json:"users"`
+}
+
+// Delta moves a node from FromRevision to Revision. Config is set only when
+// the core config changed. Removes lists emails.
+type Delta struct {
+	FromRevision int64           `json:"from_revision"`
+	Revision     int64           `json:"revision"`
+	StateHash    string          `json:"state_hash"`
+	Config       json.RawMessage `json:"config,omitempty"`
+	Upserts      []User          `json:"upserts,omitempty"`
+	Removes      []string        `json:"removes,omitempty"`
+}
+
+// Ack says the node persisted and applied Revision. Error is set when the
+// state was refused (the node keeps its last-known-good state); InboundErrors
+// lists inbounds that could not start (port taken, ...) by tag.
+type Ack struct {
+	Revision      int64             `json:"revision"`
+	StateHash     string            `json:"state_hash"`
+	Error         string            `json:"error,omitempty"`
+	InboundErrors map[string]string `json:"inbound_errors,omitempty"`
+}
+
+// UserTraffic is bytes moved by one user.
+type UserTraffic struct {
+	Email    string `json:"email"`
+	Uplink   int64  `json:"up"`
+	Downlink int64  `json:"down"`
+}
+
+// Usage carries the journal entries with sequence numbers in (FromSeq, ToSeq],
+// merged per user. The panel counts it only if ToSeq is past what it recorded.
+type Usage struct {
+	FromSeq int64         `json:"from_seq"`
+	ToSeq   int64         `json:"to_seq"`
+	At      int64         `json:"at"` // unix seconds of the newest entry
+	Users   []UserTraffic `json:"users"`
+}
+
+// UsageAck lets the node delete journal entries up to Seq.
+type UsageAck struct {
+	Seq int64 `json:"seq"`
+}
+
+// EnforcedUser is a user the node removed on its own.
+type EnforcedUser struct {
+	Email  string `json:"email"`
+	Reason string `json:"reason"` // "expired" or "limited"
+	At     int64  `json:"at"`
+}
+
+// Enforced reports local removals since the last report.
+type Enforced struct {
+	Users []EnforcedUser `json:"users"`
+}
+
+// Status is the node's health, sent after each apply and periodically.
+type Status struct {
+	AppliedRevision int64             `json:"applied_revision"`
+	Users           int               `json:"users"`
+	JournalBacklog  int               `json:"journal_backlog"`
+	InboundErrors   map[string]string `json:"inbound_errors,omitempty"`
+	Message         string            `json:"message,omitempty"`
+	XrayVersion     string            `json:"xray_version,omitempty"`
+}
+
+// Error ends a session with a reason (bad protocol version, fenced, ...).
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Error codes.
+const (
+	ErrCodeProtocol = "protocol_mismatch"
+	ErrCodeFenced   = "fenced"    // a newer session for this node took over
+	ErrCodeBadState = "bad_state" // the node must ask for a snapshot
+)
