@@ -94,31 +94,34 @@ type NextPlan struct {
 
 // User is the panel's user record.
 type User struct {
-	ID                   int64                    `json:"id"`
-	Username             string                   `json:"username"`
-	Status               Status                   `json:"status"`
-	Proxies              map[string]ProxySettings `json:"proxies"`
-	Inbounds             map[string][]string      `json:"inbounds"`   // protocol -> inbound tags the user is in
-	Expire               int64                    `json:"expire"`     // unix seconds, 0 = never
-	DataLimit            int64                    `json:"data_limit"` // bytes, 0 = unlimited
-	DataLimitReset       ResetStrategy            `json:"data_limit_reset_strategy"`
-	UsedTraffic          int64                    `json:"used_traffic"`
-	LifetimeUsedTraffic  int64                    `json:"lifetime_used_traffic"`
-	CreatedAt            time.Time                `json:"created_at"`
-	EditAt               *time.Time               `json:"edit_at"`
-	Note                 string                   `json:"note"`
-	SubUpdatedAt         *time.Time               `json:"sub_updated_at"`
-	SubLastUserAgent     string                   `json:"sub_last_user_agent"`
-	SubRevokedAt         *time.Time               `json:"-"`
-	OnlineAt             *time.Time               `json:"online_at"`
-	OnHoldExpireDuration int64                    `json:"on_hold_expire_duration"`
-	OnHoldTimeout        *time.Time               `json:"on_hold_timeout"`
-	AutoDeleteInDays     *int64                   `json:"auto_delete_in_days"`
-	NextPlan             *NextPlan                `json:"next_plan"`
-	LastStatusChange     *time.Time               `json:"-"`
-	UsageResetAt         *time.Time               `json:"-"`
-	AdminID              int64                    `json:"-"`
-	AdminUsername        string                   `json:"-"`
+	ID       int64                    `json:"id"`
+	Username string                   `json:"username"`
+	Status   Status                   `json:"status"`
+	Proxies  map[string]ProxySettings `json:"proxies"`
+	Inbounds map[string][]string      `json:"inbounds"` // protocol -> inbound tags the user is in
+	// ExcludedInbounds is what is stored: protocol -> tags the user is kept
+	// out of, so inbounds added to the core config later reach every user.
+	ExcludedInbounds     map[string][]string `json:"-"`
+	Expire               int64               `json:"expire"`     // unix seconds, 0 = never
+	DataLimit            int64               `json:"data_limit"` // bytes, 0 = unlimited
+	DataLimitReset       ResetStrategy       `json:"data_limit_reset_strategy"`
+	UsedTraffic          int64               `json:"used_traffic"`
+	LifetimeUsedTraffic  int64               `json:"lifetime_used_traffic"`
+	CreatedAt            time.Time           `json:"created_at"`
+	EditAt               *time.Time          `json:"edit_at"`
+	Note                 string              `json:"note"`
+	SubUpdatedAt         *time.Time          `json:"sub_updated_at"`
+	SubLastUserAgent     string              `json:"sub_last_user_agent"`
+	SubRevokedAt         *time.Time          `json:"-"`
+	OnlineAt             *time.Time          `json:"online_at"`
+	OnHoldExpireDuration int64               `json:"on_hold_expire_duration"`
+	OnHoldTimeout        *time.Time          `json:"on_hold_timeout"`
+	AutoDeleteInDays     *int64              `json:"auto_delete_in_days"`
+	NextPlan             *NextPlan           `json:"next_plan"`
+	LastStatusChange     *time.Time          `json:"-"`
+	UsageResetAt         *time.Time          `json:"-"`
+	AdminID              int64               `json:"-"`
+	AdminUsername        string              `json:"-"`
 	// Revision is the revision of the last change to this user that nodes see.
 	Revision int64 `json:"-"`
 }
