@@ -1,0 +1,65 @@
+# Outpost build entry points. `make run` starts a working panel with a local
+# node; `make test` is what CI runs (see .ci/run).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
+.DEFAULT_GOAL := build
+
+GO ?= go
+NPM ?= npm
+# How long `make fuzz` runs each fuzz target.
+FUZZTIME ?= 20s
+
+# npm installs node_modules next to the Go module, and some npm packages ship
+# .go files (flatted does), so `./...` alone would build, vet and test them.
+# Every Go command below works on this list instead.
+GO_PACKAGES = $$($(GO) list -e ./... | grep -v '/node_modules/')
+
+.PHONY: all web build run test lint bench fuzz clean
+
+all: build
+
+# The SPA, embedded into the panel binary from web/dist.
+web:
+	@if [ ! -d node_modules ]; then echo "$(NPM) ci"; $(NPM) ci; fi
+	$(NPM) run build
+
+build: web
+	$(GO) build -o bin/panel ./backend/cmd/panel
+	CGO_ENABLED=0 $(GO) build -o bin/node ./nodes/cmd/node
+
+# SQLite in ./data; the panel prints the dashboard URL and the admin login.
+run: build
+	./bin/panel --local-node
+
+test: lint web
+	$(GO) test -count=1 -timeout 30m $(GO_PACKAGES)
+
+lint:
+	@unformatted="$$(find . \( -name node_modules -o -name .git \) -prune -o -name '*.go' -print0 | xargs -0 -r gofmt -l)"; \
+	if [ -n "$$unformatted" ]; then echo "gofmt -l reports unformatted files:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet $(GO_PACKAGES)
+	$(NPM) run lint
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3x $(GO_PACKAGES) | tee bench.txt
+
+# Runs every FuzzXxx target found in a _test.go file for FUZZTIME each
+# (go test -fuzz takes one target in one package at a time).
+fuzz:
+	@found=0; \
+	for file in $$(grep -rl --include='*_test.go' --exclude-dir=node_modules --exclude-dir=.git '^func Fuzz' .); do \
+		dir=$$(dirname "$$file"); \
+		for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$file"); do \
+			found=1; \
+			echo "$(GO) test -run '^\$$' -fuzz '^$$target\$$' -fuzztime $(FUZZTIME) $$dir"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) "$$dir"; \
+		done; \
+	done; \
+	if [ "$$found" = 0 ]; then echo "no fuzz targets found"; fi
+
+# Keeps ./data and ./node-state: they hold a running install's database and
+# node state, not build output.
+clean:
+	rm -rf bin bench.txt coverage.out coverage.html
+	find web/dist -mindepth 1 ! -name .gitkeep -delete

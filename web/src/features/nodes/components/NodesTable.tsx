@@ -1,0 +1,76 @@
+import { formatTime, timeAgo } from '../../../lib/format';
+import type { PanelNode } from '../../../types/api';
+
+// Partial: a newer panel may report a status this build does not know yet.
+const statusLabels: Partial<Record<string, string>> = {
+  connected: 'Connected',
+  connecting: 'Connecting',
+  error: 'Error',
+  disabled: 'Disabled',
+};
+
+interface NodesTableProps {
+  nodes: PanelNode[];
+  now: Date;
+}
+
+export function NodesTable({ nodes, now }: NodesTableProps) {
+  if (nodes.length === 0) {
+    return (
+      <div className="empty">
+        <p>No nodes yet.</p>
+        <p className="muted">
+          Create one with <code>POST /api/node</code>, then start <code>bin/node</code> on the server
+          with the token it returns.
+        </p>
+      </div>
+    );
+  }
+  return (
+    <div className="table-wrap">
+      <table className="nodes">
+        <thead>
+          <tr>
+            <th scope="col">Name</th>
+            <th scope="col">Status</th>
+            <th scope="col" className="num">
+              Revision
+            </th>
+            <th scope="col">Xray</th>
+            <th scope="col">Last seen</th>
+            <th scope="col">Message</th>
+          </tr>
+        </thead>
+        <tbody>
+          {nodes.map((node) => (
+            <tr key={node.id}>
+              <td data-label="Name">
+                <span>
+                  <span className="node-name">{node.name}</span>
+                  <span className="muted small"> #{node.id}</span>
+                </span>
+              </td>
+              <td data-label="Status">
+                <span className={`badge status-${node.status}`}>
+                  {statusLabels[node.status] ?? node.status}
+                </span>
+              </td>
+              <td data-label="Revision" className="num">
+                {node.applied_revision}
+              </td>
+              <td data-label="Xray">{node.xray_version || '—'}</td>
+              <td data-label="Last seen">
+                <time dateTime={node.last_seen ?? undefined} title={formatTime(node.last_seen)}>
+                  {timeAgo(node.last_seen, now)}
+                </time>
+              </td>
+              <td data-label="Message" className="message">
+                {node.message || <span className="muted">—</span>}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
