@@ -1,0 +1,76 @@
+package agent
+
+import (
+	"context"
+	"time"
+
+	"github.com/outpost-panel/outpost/nodes/protocol"
+	"github.com/outpost-panel/outpost/nodes/state"
+)
+
+// usageLoop reads Xray's counters on every tick and journals them (fsync)
+// before anything else; the session sends the journal when it can.
+func (a *Agent) usageLoop(ctx context.Context) {
+	t := time.NewTicker(a.cfg.UsageInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			a.journalUsage()
+		}
+	}
+}
+
+// journalUsage swaps the counters to zero and appends what they held.
+func (a *Agent) journalUsage() {
+	traffic := a.eng.CollectUsage()
+	if len(traffic) == 0 {
+		return
+	}
+	entry := make(map[string]state.Traffic, len(traffic))
+	cands := make([]protocol.User, 0, len(traffic))
+	for email, t := range traffic {
+		entry[email] = state.Traffic{Up: t.Up, Down: t.Down}
+		cands = append(cands, protocol.User{Email: email})
+	}
+	if _, err := a.store.AppendUsage(a.cfg.Clock(), entry); err != nil {
+		// The counters were already swapped: keep the bytes in memory by
+		// logging loudly; this only happens when the disk fails.
+		a.log.Error("journaling usage failed; traffic of this tick is lost", "users", len(entry), "err", err)
+		return
+	}
+	a.mu.Lock()
+	a.enforceNowLocked(cands)
+	a.mu.Unlock()
+	select {
+	case a.usageWake <- struct{}{}:
+	default:
+	}
+}
+
+// nextUsageBatch merges pending journal entries after acked into one batch.
+func (a *Agent) nextUsageBatch(acked int64) (*protocol.Usage, error) {
+	entries, err := a.store.PendingUsage(acked, 500)
+	if err != nil || len(entries) == 0 {
+		return nil, err
+	}
+	sum := map[string]*protocol.UserTraffic{}
+	for _, e := range entries {
+		for email, t := range e.Traffic {
+			ut := sum[email]
+			if ut == nil {
+				ut = &protocol.UserTraffic{Email: email}
+				sum[email] = ut
+			}
+			ut.Uplink += t.Up
+			ut.Downlink += t.Down
+		}
+	}
+	u := &protocol.Usage{FromSeq: acked, ToSeq: entries[len(entries)-1].Seq, At: entries[len(entries)-1].At.Unix(), Users: make([]protocol.UserTraffic, 0, len(sum))}
+	for _, t := range sum {
+		u.Users = append(u.Users, *t)
+	}
+	return u, nil
+}

@@ -1,0 +1,598 @@
+package xraycore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sync"
+	"sync/atomic"
+
+	"github.com/xtls/xray-core/common/serial"
+	"github.com/xtls/xray-core/core"
+	"github.com/xtls/xray-core/features/dns"
+	"github.com/xtls/xray-core/features/inbound"
+	"github.com/xtls/xray-core/features/outbound"
+	"github.com/xtls/xray-core/proxy"
+	"github.com/xtls/xray-core/proxy/shadowsocks_2022"
+	"github.com/xtls/xray-core/transport/internet"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/outpost-panel/outpost/nodes/protocol"
+)
+
+// ErrInvalidUser is wrapped when a user list cannot be applied as a whole
+// (a user without email, two users with one email).
+var ErrInvalidUser = errors.New("invalid user")
+
+// ErrClosed is returned by changes to an engine after Close.
+var ErrClosed = errors.New("xray engine closed")
+
+// ss2022BatchLimit is how many users may be added one by one to a running
+// Shadowsocks 2022 inbound before rebuilding its handler is cheaper: Xray's
+// AddUser for that inbound re-keys every user on each call.
+const ss2022BatchLimit = 64
+
+// Result says what an Apply did.
+type Result struct {
+	// Restarted is set when the core instance was (re)started by this Apply.
+	Restarted bool
+	// InboundsRebuilt lists tags whose handlers were replaced, added or removed.
+	InboundsRebuilt []string
+	// InboundErrors maps a tag to why that inbound is not running (port
+	// taken, ...); such inbounds are retried on the next Apply.
+	InboundErrors map[string]string
+}
+
+// inboundState is one inbound as the engine runs it.
+type inboundState struct {
+	spec    inboundSpec
+	handler inbound.Handler   // nil when not running
+	users   proxy.UserManager // nil when the inbound does not take users
+	members map[string]struct{}
+	err     string // why it is not running
+}
+
+// Engine runs one embedded Xray core and keeps it in line with the desired
+// config and users, touching as little as possible. It is safe for
+// concurrent use.
+type Engine struct {
+	log *slog.Logger
+
+	// mu serializes every change. CollectUsage does not take it.
+	mu        sync.Mutex
+	instance  *core.Instance
+	handlers  inbound.Manager
+	baseCanon string
+	inbounds  []*inboundState // config order
+	byTag     map[string]*inboundState
+	users     map[string]*installedUser
+	closed    bool
+
+	meter usageMeter
+
+	restarts    atomic.Int64
+	userCount   atomic.Int64
+	inboundErrs atomic.Pointer[map[string]string]
+}
+
+// New returns an engine with no core running; the first Apply starts it.
+func New(log *slog.Logger) *Engine {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{
+		log:   log,
+		byTag: map[string]*inboundState{},
+		users: map[string]*installedUser{},
+	}
+}
+
+// Apply makes the core run configJSON with exactly users. A config that
+// fails Validate, or a user list with a missing or repeated email, changes
+// nothing and the running core keeps serving. Otherwise:
+//   - if everything but the inbounds is unchanged (canonical JSON), the core
+//     keeps running: changed inbounds are rebuilt, removed ones removed, new
+//     ones added, and the user difference goes through the inbounds' user
+//     managers; identical input does nothing at all;
+//   - if anything else changed (outbounds, routing, dns, policy...), a new
+//     core instance replaces the old one. That drops open connections; the
+//     old instance's counters are collected first, so no traffic is lost.
+//
+// An inbound that cannot start is reported in Result.InboundErrors and does
+// not stop the others.
+func (e *Engine) Apply(configJSON []byte, users []protocol.User) (Result, error) {
+	cfg, err := prepare(configJSON)
+	if err != nil {
+		return Result{}, err
+	}
+	desired := make(map[string]int, len(users))
+	for i := range users {
+		email := users[i].Email
+		if email == "" {
+			return Result{}, fmt.Errorf("%w: user %d has no email", ErrInvalidUser, users[i].ID)
+		}
+		if _, dup := desired[email]; dup {
+			return Result{}, fmt.Errorf("%w: email %q appears twice", ErrInvalidUser, email)
+		}
+		desired[email] = i
+	}
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return Result{}, ErrClosed
+	}
+	var res Result
+	if e.instance == nil || cfg.baseCanon != e.baseCanon {
+		res, err = e.restart(cfg, users)
+	} else {
+		res = e.applyInPlace(cfg, users, desired)
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	res.InboundErrors = e.publish()
+	return res, nil
+}
+
+// restart starts a new core instance for cfg and moves every inbound to it.
+// The new instance is started (outbounds, routing...) before the old one is
+// touched, so a config whose core fails to start leaves the old one serving.
+// Handlers are built and filled with users while the old core still serves;
+// they are started only after the old core has released its ports.
+func (e *Engine) restart(cfg *preparedConfig, users []protocol.User) (Result, error) {
+	inst, err := core.New(cfg.base)
+	if err != nil {
+		e.restoreSystemDialer()
+		return Result{}, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+	}
+	if err := inst.Start(); err != nil {
+		_ = inst.Close()
+		e.restoreSystemDialer()
+		return Result{}, fmt.Errorf("starting xray core: %w", err)
+	}
+	handlers, ok := inst.GetFeature(inbound.ManagerType()).(inbound.Manager)
+	if !ok {
+		_ = inst.Close()
+		e.restoreSystemDialer()
+		return Result{}, errors.New("xray core has no inbound manager")
+	}
+
+	e.replaceUsers(users)
+	states := make([]*inboundState, len(cfg.inbounds))
+	for i := range cfg.inbounds {
+		states[i] = &inboundState{spec: cfg.inbounds[i]}
+		e.build(inst, states[i])
+	}
+
+	old := e.instance
+	var oldStats counterVisitor
+	if old != nil {
+		oldStats = statsOf(old)
+	}
+	e.meter.replace(oldStats, statsOf(inst))
+	if old != nil {
+		if err := old.Close(); err != nil {
+			e.log.Warn("closing replaced xray core", "err", err)
+		}
+		e.meter.drainOld(oldStats)
+	}
+
+	e.instance, e.handlers, e.baseCanon = inst, handlers, cfg.baseCanon
+	res := Result{Restarted: true}
+	for _, st := range states {
+		if st.handler != nil {
+			e.start(st)
+		}
+		res.InboundsRebuilt = append(res.InboundsRebuilt, st.spec.tag)
+	}
+	for _, st := range e.inbounds {
+		if !containsTag(cfg.inbounds, st.spec.tag) {
+			res.InboundsRebuilt = append(res.InboundsRebuilt, st.spec.tag)
+		}
+	}
+	e.setInbounds(states)
+	n := e.restarts.Add(1)
+	e.log.Info("xray core started", "version", Version(), "instance", n,
+		"inbounds", len(states), "users", len(e.users))
+	return res, nil
+}
+
+// restoreSystemDialer undoes core.New's side effect on Xray's process-wide
+// dialer (it points it at the newest instance's DNS and outbounds) when the
+// new instance is thrown away.
+func (e *Engine) restoreSystemDialer() {
+	if e.instance == nil {
+		return
+	}
+	dc, _ := e.instance.GetFeature(dns.ClientType()).(dns.Client)
+	om, _ := e.instance.GetFeature(outbound.ManagerType()).(outbound.Manager)
+	internet.InitSystemDialer(dc, om)
+}
+
+// applyInPlace applies cfg to the running core, whose non-inbound part is
+// unchanged.
+func (e *Engine) applyInPlace(cfg *preparedConfig, users []protocol.User, desired map[string]int) Result {
+	var res Result
+
+	for _, st := range e.inbounds {
+		if !containsTag(cfg.inbounds, st.spec.tag) {
+			e.stop(st)
+			res.InboundsRebuilt = append(res.InboundsRebuilt, st.spec.tag)
+		}
+	}
+
+	// Users: those gone or changed leave, those new or changed arrive.
+	var gone, fresh []*installedUser
+	for email, iu := range e.users {
+		if i, ok := desired[email]; !ok || keyOf(&users[i]) != iu.key {
+			gone = append(gone, iu)
+		}
+	}
+	for i := range users {
+		u := &users[i]
+		if iu, ok := e.users[u.Email]; ok && iu.key == keyOf(u) {
+			iu.user = *u // expiry and limits may change without Xray noticing
+			continue
+		}
+		fresh = append(fresh, newInstalledUser(*u))
+	}
+
+	states := make([]*inboundState, len(cfg.inbounds))
+	var kept []*inboundState
+	for i := range cfg.inbounds {
+		if st := e.byTag[cfg.inbounds[i].tag]; st != nil && st.handler != nil && st.spec.canon == cfg.inbounds[i].canon {
+			states[i] = st
+			kept = append(kept, st)
+		}
+	}
+	for _, st := range kept {
+		for _, iu := range gone {
+			e.removeUser(st, iu.user.Email)
+		}
+	}
+	for _, iu := range gone {
+		delete(e.users, iu.user.Email)
+	}
+	for _, iu := range fresh {
+		e.users[iu.user.Email] = iu
+	}
+	for _, st := range kept {
+		if st.users == nil {
+			continue
+		}
+		if st.spec.ss2022 != nil && countEligible(fresh, &st.spec) > ss2022BatchLimit {
+			states[indexOfTag(cfg.inbounds, st.spec.tag)] = nil // rebuilt below
+			continue
+		}
+		for _, iu := range fresh {
+			if iu.eligible(&st.spec) {
+				e.addUser(st, iu)
+			}
+		}
+	}
+
+	// Inbounds that are new, changed, or were not running get a new handler,
+	// built and filled while the old one still serves.
+	for i := range cfg.inbounds {
+		if states[i] != nil {
+			continue
+		}
+		st := &inboundState{spec: cfg.inbounds[i]}
+		e.build(e.instance, st)
+		if prev := e.byTag[st.spec.tag]; prev != nil {
+			e.stop(prev)
+		}
+		if st.handler != nil {
+			e.start(st)
+		}
+		states[i] = st
+		res.InboundsRebuilt = append(res.InboundsRebuilt, st.spec.tag)
+	}
+	e.setInbounds(states)
+	return res
+}
+
+// UpsertUsers adds users or updates them in place: a user whose credentials
+// and exclusions did not change is not touched; one that changed is removed
+// from its inbounds and added again. It never restarts the core, and costs
+// O(inbounds) per user. A user Xray refuses (bad UUID, unknown cipher) is
+// logged and skipped without affecting the others.
+func (e *Engine) UpsertUsers(users []protocol.User) error {
+	for i := range users {
+		if users[i].Email == "" {
+			return fmt.Errorf("%w: user %d has no email", ErrInvalidUser, users[i].ID)
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return ErrClosed
+	}
+	for i := range users {
+		u := &users[i]
+		prev := e.users[u.Email]
+		key := keyOf(u)
+		if prev != nil && prev.key == key {
+			prev.user = *u
+			continue
+		}
+		if prev != nil {
+			for _, st := range e.inbounds {
+				e.removeUser(st, u.Email)
+			}
+		}
+		iu := &installedUser{user: *u, key: key}
+		e.users[u.Email] = iu
+		for _, st := range e.inbounds {
+			if st.users != nil && iu.eligible(&st.spec) {
+				e.addUser(st, iu)
+			}
+		}
+	}
+	e.publish()
+	return nil
+}
+
+// RemoveUsers removes users by email from every inbound. Unknown emails are
+// ignored. Connections the users already have open are not cut by Xray.
+func (e *Engine) RemoveUsers(emails []string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, email := range emails {
+		if _, ok := e.users[email]; !ok {
+			continue
+		}
+		for _, st := range e.inbounds {
+			e.removeUser(st, email)
+		}
+		delete(e.users, email)
+	}
+	e.publish()
+}
+
+// CollectUsage returns the bytes each user moved since the last call (only
+// users who moved any), nil when nobody did. Counters are swapped to zero
+// atomically, so nothing counted between the read and the reset is lost,
+// including what a replaced or closed core counted before it stopped.
+func (e *Engine) CollectUsage() map[string]Traffic {
+	return e.meter.collect()
+}
+
+// InboundErrors returns, by tag, why inbounds are not running.
+func (e *Engine) InboundErrors() map[string]string {
+	p := e.inboundErrs.Load()
+	if p == nil {
+		return nil
+	}
+	return maps.Clone(*p)
+}
+
+// Restarts is how many core instances this engine has started.
+func (e *Engine) Restarts() int { return int(e.restarts.Load()) }
+
+// UserCount is how many users the engine currently knows.
+func (e *Engine) UserCount() int { return int(e.userCount.Load()) }
+
+// Close stops the core. What it counted stays available to CollectUsage.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil
+	}
+	e.closed = true
+	if e.instance == nil {
+		return nil
+	}
+	st := statsOf(e.instance)
+	e.meter.replace(st, nil)
+	err := e.instance.Close()
+	e.meter.drainOld(st)
+	e.instance, e.handlers = nil, nil
+	e.setInbounds(nil)
+	if err != nil {
+		return fmt.Errorf("closing xray core: %w", err)
+	}
+	return nil
+}
+
+// replaceUsers makes users the known set, keeping the built Xray accounts of
+// users that did not change.
+func (e *Engine) replaceUsers(users []protocol.User) {
+	next := make(map[string]*installedUser, len(users))
+	for i := range users {
+		u := &users[i]
+		if iu, ok := e.users[u.Email]; ok && iu.key == keyOf(u) {
+			iu.user = *u
+			next[u.Email] = iu
+			continue
+		}
+		next[u.Email] = newInstalledUser(*u)
+	}
+	e.users = next
+}
+
+// build creates st's handler in inst, not yet started, with every eligible
+// user in it. On failure st.err says why.
+func (e *Engine) build(inst *core.Instance, st *inboundState) {
+	cfg := st.spec.built
+	var injected []string
+	if st.spec.ss2022 != nil {
+		cfg, injected = e.ss2022Config(&st.spec)
+	}
+	obj, err := core.CreateObject(inst, cfg)
+	if err != nil {
+		st.err = err.Error()
+		e.log.Warn("inbound not built", "tag", st.spec.tag, "err", err)
+		return
+	}
+	h, ok := obj.(inbound.Handler)
+	if !ok {
+		st.err = fmt.Sprintf("%T is not an inbound handler", obj)
+		return
+	}
+	st.handler = h
+	if st.spec.note != "" {
+		e.log.Warn("inbound takes no panel users", "tag", st.spec.tag, "reason", st.spec.note)
+	}
+	if st.spec.kind == kindNone {
+		return
+	}
+	st.users = userManagerOf(h)
+	if st.users == nil {
+		e.log.Warn("inbound has no user manager; panel users are not added", "tag", st.spec.tag)
+		return
+	}
+	if st.spec.ss2022 != nil {
+		st.members = make(map[string]struct{}, len(injected))
+		for _, email := range injected {
+			st.members[email] = struct{}{}
+		}
+		return
+	}
+	st.members = make(map[string]struct{}, len(e.users))
+	for _, iu := range e.users {
+		if iu.eligible(&st.spec) {
+			e.addUser(st, iu)
+		}
+	}
+}
+
+// ss2022Config is the inbound's config with every eligible user in it, so
+// the handler keys all of them once instead of once per AddUser.
+func (e *Engine) ss2022Config(spec *inboundSpec) (*core.InboundHandlerConfig, []string) {
+	n := 16
+	if spec.kind == kindSS2022Long {
+		n = 32
+	}
+	settings := proto.Clone(spec.ss2022).(*shadowsocks_2022.MultiUserServerConfig)
+	emails := make([]string, 0, len(e.users))
+	for email, iu := range e.users {
+		if iu.eligible(spec) {
+			settings.Users = append(settings.Users, ss2022ConfigUser(&iu.user, n))
+			emails = append(emails, email)
+		}
+	}
+	return &core.InboundHandlerConfig{
+		Tag:              spec.built.Tag,
+		ReceiverSettings: spec.built.ReceiverSettings,
+		ProxySettings:    serial.ToTypedMessage(settings),
+	}, emails
+}
+
+// start adds a built handler to the core, which makes it listen. A handler
+// that fails to start is taken out again, leaving its tag free for a retry.
+func (e *Engine) start(st *inboundState) {
+	ctx := context.Background()
+	err := e.handlers.AddHandler(ctx, st.handler)
+	if err == nil {
+		return
+	}
+	// AddHandler registers the handler before starting it and keeps it
+	// registered when Start fails.
+	if h, gerr := e.handlers.GetHandler(ctx, st.spec.tag); gerr == nil && h == st.handler {
+		_ = e.handlers.RemoveHandler(ctx, st.spec.tag)
+	} else {
+		_ = st.handler.Close()
+	}
+	st.handler, st.users, st.members = nil, nil, nil
+	st.err = err.Error()
+	e.log.Warn("inbound not started", "tag", st.spec.tag, "err", err)
+}
+
+// stop removes a running handler from the core.
+func (e *Engine) stop(st *inboundState) {
+	if st.handler == nil {
+		return
+	}
+	if err := e.handlers.RemoveHandler(context.Background(), st.spec.tag); err != nil {
+		e.log.Warn("removing inbound", "tag", st.spec.tag, "err", err)
+	}
+	st.handler, st.users, st.members = nil, nil, nil
+}
+
+func (e *Engine) addUser(st *inboundState, iu *installedUser) {
+	mu, fresh, err := iu.memoryUser(st.spec.kind)
+	if err != nil {
+		if fresh {
+			e.log.Error("user skipped: xray refuses its credentials",
+				"email", iu.user.Email, "tag", st.spec.tag, "err", err)
+		}
+		return
+	}
+	if err := st.users.AddUser(context.Background(), mu); err != nil {
+		e.log.Error("user not added", "email", iu.user.Email, "tag", st.spec.tag, "err", err)
+		return
+	}
+	st.members[iu.user.Email] = struct{}{}
+}
+
+func (e *Engine) removeUser(st *inboundState, email string) {
+	if _, ok := st.members[email]; !ok {
+		return
+	}
+	if err := st.users.RemoveUser(context.Background(), email); err != nil {
+		e.log.Warn("user not removed", "email", email, "tag", st.spec.tag, "err", err)
+	}
+	delete(st.members, email)
+}
+
+func (e *Engine) setInbounds(states []*inboundState) {
+	e.inbounds = states
+	e.byTag = make(map[string]*inboundState, len(states))
+	for _, st := range states {
+		e.byTag[st.spec.tag] = st
+	}
+}
+
+// publish refreshes the values readers get without taking mu and returns
+// the current inbound errors (nil when none).
+func (e *Engine) publish() map[string]string {
+	var errs map[string]string
+	for _, st := range e.inbounds {
+		if st.err != "" {
+			if errs == nil {
+				errs = make(map[string]string)
+			}
+			errs[st.spec.tag] = st.err
+		}
+	}
+	e.inboundErrs.Store(&errs)
+	e.userCount.Store(int64(len(e.users)))
+	return maps.Clone(errs)
+}
+
+func userManagerOf(h inbound.Handler) proxy.UserManager {
+	gi, ok := h.(proxy.GetInbound)
+	if !ok {
+		return nil
+	}
+	um, _ := gi.GetInbound().(proxy.UserManager)
+	return um
+}
+
+func containsTag(specs []inboundSpec, tag string) bool {
+	return indexOfTag(specs, tag) >= 0
+}
+
+func indexOfTag(specs []inboundSpec, tag string) int {
+	for i := range specs {
+		if specs[i].tag == tag {
+			return i
+		}
+	}
+	return -1
+}
+
+func countEligible(users []*installedUser, spec *inboundSpec) int {
+	n := 0
+	for _, iu := range users {
+		if iu.eligible(spec) {
+			n++
+		}
+	}
+	return n
+}
