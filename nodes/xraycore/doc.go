@@ -35,11 +35,16 @@
 //     listener is reopened; every other inbound is untouched. New inbounds are
 //     added, removed ones removed.
 //   - Anything outside "inbounds" changed (outbounds, routing, dns, policy,
-//     log...): a new core instance is started, then the old one is closed.
-//     This drops every open connection, so it happens only when those
-//     sections really change (compared as canonical JSON, so key order and
-//     whitespace do not count). The old instance's counters are drained
-//     before and after it closes, so no traffic is lost.
+//     log...): a new core instance is started, then the old one is closed
+//     and every inbound is rebuilt in the new one. Every listener closes and
+//     reopens, and whatever the old core held (DNS cache, mux sessions,
+//     observatory state) is gone, so this happens only when those sections
+//     really change (compared as canonical JSON: key order and whitespace do
+//     not count). Treat it as dropping connections. In practice Xray does not
+//     cut plain proxied TCP connections of a closed core: they run on with
+//     the old routing until they end, and the engine keeps reading the old
+//     core's counters (until they have been still for an hour), so their
+//     traffic is not lost either.
 //   - An identical Apply (same config, same users) does nothing.
 //
 // # Users and protocols
@@ -72,6 +77,17 @@
 // each new connection, and VMess tries every user's auth ID decoder, so
 // handshakes on those inbounds slow down linearly with users; VLESS and
 // Trojan look users up by key.
+//
+// # Limits
+//
+// A restart starts the new core before closing the old one, so anything
+// the core itself listens on outside inbounds ("api": {"listen": ...}) is
+// still held by the old core and the new one fails to start: Apply returns
+// the error and the old core keeps serving. Expose the API through an
+// inbound and a routing rule instead, as Marzban does. Validate builds the
+// config but does not create a core (that would disturb the running one's
+// process-wide state); the few errors that only core creation finds are
+// returned by Apply, wrapping ErrInvalidConfig, with nothing changed.
 //
 // Xray keeps a few process-wide settings (the log handler, the system
 // dialer's DNS) pointing at the most recently created instance; the engine

@@ -8,7 +8,10 @@ import (
 	"maps"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	applog "github.com/xtls/xray-core/app/log"
+	commonlog "github.com/xtls/xray-core/common/log"
 	"github.com/xtls/xray-core/common/serial"
 	"github.com/xtls/xray-core/core"
 	"github.com/xtls/xray-core/features/dns"
@@ -84,6 +87,7 @@ func New(log *slog.Logger) *Engine {
 	}
 	return &Engine{
 		log:   log,
+		meter: usageMeter{now: time.Now},
 		byTag: map[string]*inboundState{},
 		users: map[string]*installedUser{},
 	}
@@ -97,8 +101,9 @@ func New(log *slog.Logger) *Engine {
 //     ones added, and the user difference goes through the inbounds' user
 //     managers; identical input does nothing at all;
 //   - if anything else changed (outbounds, routing, dns, policy...), a new
-//     core instance replaces the old one. That drops open connections; the
-//     old instance's counters are collected first, so no traffic is lost.
+//     core instance replaces the old one and every inbound is rebuilt in it
+//     (see the package doc for what that does to open connections). The old
+//     instance's counters keep being collected, so no traffic is lost.
 //
 // An inbound that cannot start is reported in Result.InboundErrors and does
 // not stop the others.
@@ -145,18 +150,18 @@ func (e *Engine) Apply(configJSON []byte, users []protocol.User) (Result, error)
 func (e *Engine) restart(cfg *preparedConfig, users []protocol.User) (Result, error) {
 	inst, err := core.New(cfg.base)
 	if err != nil {
-		e.restoreSystemDialer()
+		e.restoreGlobals()
 		return Result{}, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 	}
 	if err := inst.Start(); err != nil {
 		_ = inst.Close()
-		e.restoreSystemDialer()
+		e.restoreGlobals()
 		return Result{}, fmt.Errorf("starting xray core: %w", err)
 	}
 	handlers, ok := inst.GetFeature(inbound.ManagerType()).(inbound.Manager)
 	if !ok {
 		_ = inst.Close()
-		e.restoreSystemDialer()
+		e.restoreGlobals()
 		return Result{}, errors.New("xray core has no inbound manager")
 	}
 
@@ -177,7 +182,6 @@ func (e *Engine) restart(cfg *preparedConfig, users []protocol.User) (Result, er
 		if err := old.Close(); err != nil {
 			e.log.Warn("closing replaced xray core", "err", err)
 		}
-		e.meter.drainOld(oldStats)
 	}
 
 	e.instance, e.handlers, e.baseCanon = inst, handlers, cfg.baseCanon
@@ -200,16 +204,19 @@ func (e *Engine) restart(cfg *preparedConfig, users []protocol.User) (Result, er
 	return res, nil
 }
 
-// restoreSystemDialer undoes core.New's side effect on Xray's process-wide
-// dialer (it points it at the newest instance's DNS and outbounds) when the
-// new instance is thrown away.
-func (e *Engine) restoreSystemDialer() {
+// restoreGlobals undoes core.New's side effects on Xray's process-wide
+// state (the system dialer's DNS and outbounds, the log handler), which
+// point at the newest instance, when that new instance is thrown away.
+func (e *Engine) restoreGlobals() {
 	if e.instance == nil {
 		return
 	}
 	dc, _ := e.instance.GetFeature(dns.ClientType()).(dns.Client)
 	om, _ := e.instance.GetFeature(outbound.ManagerType()).(outbound.Manager)
 	internet.InitSystemDialer(dc, om)
+	if h, ok := e.instance.GetFeature((*applog.Instance)(nil)).(*applog.Instance); ok {
+		commonlog.RegisterHandler(h)
+	}
 }
 
 // applyInPlace applies cfg to the running core, whose non-inbound part is
@@ -387,12 +394,11 @@ func (e *Engine) Close() error {
 	if e.instance == nil {
 		return nil
 	}
-	st := statsOf(e.instance)
-	e.meter.replace(st, nil)
+	e.meter.replace(statsOf(e.instance), nil)
 	err := e.instance.Close()
-	e.meter.drainOld(st)
 	e.instance, e.handlers = nil, nil
 	e.setInbounds(nil)
+	e.publish()
 	if err != nil {
 		return fmt.Errorf("closing xray core: %w", err)
 	}
@@ -515,12 +521,12 @@ func (e *Engine) stop(st *inboundState) {
 }
 
 func (e *Engine) addUser(st *inboundState, iu *installedUser) {
-	mu, fresh, err := iu.memoryUser(st.spec.kind)
+	mu, err := iu.memoryUser(st.spec.kind)
 	if err != nil {
-		if fresh {
-			e.log.Error("user skipped: xray refuses its credentials",
-				"email", iu.user.Email, "tag", st.spec.tag, "err", err)
-		}
+		e.log.Error("user skipped: xray refuses its credentials",
+			"email", iu.user.Email, "tag", st.spec.tag, "err", err)
+	}
+	if mu == nil {
 		return
 	}
 	if err := st.users.AddUser(context.Background(), mu); err != nil {

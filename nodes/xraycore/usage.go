@@ -3,6 +3,7 @@ package xraycore
 import (
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/xtls/xray-core/core"
 	"github.com/xtls/xray-core/features/stats"
@@ -17,15 +18,28 @@ type counterVisitor interface {
 	VisitCounters(func(string, stats.Counter) bool)
 }
 
+// retiredIdleLimit is how long the counters of a replaced core are still
+// read after they last moved. Xray does not cut the connections of a core
+// that is closed: they carry on, and keep counting into that core's stats
+// manager, until they end.
+const retiredIdleLimit = time.Hour
+
 // usageMeter owns the counters' read side. It has its own lock so that a
 // long Apply (100,000 users being added) never delays a usage tick: Apply
 // takes this lock only to swap instances.
 type usageMeter struct {
 	mu      sync.Mutex
+	now     func() time.Time
 	current counterVisitor
-	// pending holds what was drained from instances that were replaced or
-	// closed, until the next collect.
+	retired []retiredCounters
+	// pending holds what was drained from instances when they were
+	// replaced, until the next collect.
 	pending map[string]Traffic
+}
+
+type retiredCounters struct {
+	counters  counterVisitor
+	lastMoved time.Time
 }
 
 func statsOf(inst *core.Instance) counterVisitor {
@@ -40,30 +54,34 @@ func (m *usageMeter) collect() map[string]Traffic {
 	out := m.pending
 	m.pending = nil
 	if m.current != nil {
-		out = drainCounters(m.current, out)
+		out, _ = drainCounters(m.current, out)
 	}
+	now := m.now()
+	kept := m.retired[:0]
+	for _, r := range m.retired {
+		var moved bool
+		if out, moved = drainCounters(r.counters, out); moved {
+			r.lastMoved = now
+		}
+		if now.Sub(r.lastMoved) < retiredIdleLimit {
+			kept = append(kept, r)
+		}
+	}
+	clear(m.retired[len(kept):])
+	m.retired = kept
 	return out
 }
 
-// replace makes next the counted instance, keeping what prev counted.
+// replace makes next the counted instance (nil when the engine closes). prev
+// is drained now and kept being read while its connections live on.
 func (m *usageMeter) replace(prev, next counterVisitor) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if prev != nil {
-		m.pending = drainCounters(prev, m.pending)
+		m.pending, _ = drainCounters(prev, m.pending)
+		m.retired = append(m.retired, retiredCounters{counters: prev, lastMoved: m.now()})
 	}
 	m.current = next
-}
-
-// drainOld collects what a replaced instance counted after it was swapped
-// out (connections still closing), so those bytes are not lost either.
-func (m *usageMeter) drainOld(old counterVisitor) {
-	if old == nil {
-		return
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.pending = drainCounters(old, m.pending)
 }
 
 const (
@@ -76,7 +94,7 @@ const (
 // the old values to into (allocated when something moved). Counter.Set is
 // an atomic swap, so bytes counted between the read and the reset are kept
 // for the next call rather than lost.
-func drainCounters(v counterVisitor, into map[string]Traffic) map[string]Traffic {
+func drainCounters(v counterVisitor, into map[string]Traffic) (_ map[string]Traffic, moved bool) {
 	v.VisitCounters(func(name string, c stats.Counter) bool {
 		rest, ok := strings.CutPrefix(name, userCounterPrefix)
 		if !ok {
@@ -93,6 +111,7 @@ func drainCounters(v counterVisitor, into map[string]Traffic) map[string]Traffic
 		if n == 0 {
 			return true
 		}
+		moved = true
 		if into == nil {
 			into = make(map[string]Traffic)
 		}
@@ -105,5 +124,5 @@ func drainCounters(v counterVisitor, into map[string]Traffic) map[string]Traffic
 		into[email] = t
 		return true
 	})
-	return into
+	return into, moved
 }

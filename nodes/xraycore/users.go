@@ -28,11 +28,27 @@ const (
 	kindVLESSVision             // VLESS keeping the user's flow
 	kindVMess
 	kindTrojan
-	kindShadowsocks   // classic AEAD, per-user method
-	kindSS2022Short   // Shadowsocks 2022 with a 16-byte key
-	kindSS2022Long    // Shadowsocks 2022 with a 32-byte key
+	kindShadowsocks // classic AEAD, per-user method
+	kindSS2022Short // Shadowsocks 2022 with a 16-byte key
+	kindSS2022Long  // Shadowsocks 2022 with a 32-byte key
 	kindCount
 )
+
+func (k accountKind) String() string {
+	switch k {
+	case kindVLESS, kindVLESSVision:
+		return "vless"
+	case kindVMess:
+		return "vmess"
+	case kindTrojan:
+		return "trojan"
+	case kindShadowsocks:
+		return "shadowsocks"
+	case kindSS2022Short, kindSS2022Long:
+		return "shadowsocks 2022"
+	}
+	return "no"
+}
 
 // userKey is everything about a user that Xray sees. Users whose key did not
 // change are left alone by Apply; a changed key means remove and re-add.
@@ -69,17 +85,14 @@ func keyOf(u *protocol.User) userKey {
 	return k
 }
 
-// installedUser is a user the engine knows, with its Xray accounts built
-// lazily per kind (nil err and nil user means not built yet).
+// installedUser is a user the engine knows, with its Xray account built
+// lazily once per kind and shared by every inbound of that kind. 100,000 of
+// these stay in memory, so failures are a bit set rather than stored errors.
 type installedUser struct {
 	user     protocol.User
 	key      userKey
-	accounts [kindCount]builtAccount
-}
-
-type builtAccount struct {
-	user *xproto.MemoryUser
-	err  error
+	accounts [kindCount]*xproto.MemoryUser
+	refused  uint8 // bit k: Xray refused the account of kind k
 }
 
 func newInstalledUser(u protocol.User) *installedUser {
@@ -107,14 +120,19 @@ func (iu *installedUser) eligible(spec *inboundSpec) bool {
 }
 
 // memoryUser returns the user's Xray account for kind, building it once.
-// fresh is true when this call built it, so a failure is logged only once.
-func (iu *installedUser) memoryUser(kind accountKind) (mu *xproto.MemoryUser, fresh bool, err error) {
-	ba := &iu.accounts[kind]
-	if ba.user != nil || ba.err != nil {
-		return ba.user, false, ba.err
+// err is set only by the call that found the credentials refused, so the
+// refusal is logged once; later calls get nil, nil.
+func (iu *installedUser) memoryUser(kind accountKind) (*xproto.MemoryUser, error) {
+	if mu := iu.accounts[kind]; mu != nil || iu.refused&(1<<kind) != 0 {
+		return mu, nil
 	}
-	ba.user, ba.err = buildMemoryUser(&iu.user, kind)
-	return ba.user, true, ba.err
+	mu, err := buildMemoryUser(&iu.user, kind)
+	if err != nil {
+		iu.refused |= 1 << kind
+		return nil, err
+	}
+	iu.accounts[kind] = mu
+	return mu, nil
 }
 
 func buildMemoryUser(u *protocol.User, kind accountKind) (*xproto.MemoryUser, error) {
@@ -153,7 +171,9 @@ func buildMemoryUser(u *protocol.User, kind accountKind) (*xproto.MemoryUser, er
 	}
 	a, err := account.AsAccount()
 	if err != nil {
-		return nil, err
+		// Xray's message quotes the credential (a malformed UUID, say), and
+		// credentials never reach a log line.
+		return nil, fmt.Errorf("invalid %s credentials", kind)
 	}
 	return &xproto.MemoryUser{Email: u.Email, Level: 0, Account: a}, nil
 }

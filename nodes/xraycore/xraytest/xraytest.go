@@ -124,7 +124,7 @@ func StartEcho(t testing.TB) string {
 }
 
 // StartSink starts a TCP server on 127.0.0.1 for download tests: it reads
-// an 8-byte big-endian count n, writes n bytes, and closes. Use Download.
+// an 8-byte big-endian count n, writes n zero bytes, and closes. Use Download.
 func StartSink(t testing.TB) string {
 	t.Helper()
 	return serve(t, func(c net.Conn) {
@@ -158,12 +158,10 @@ func Download(socksAddr, sinkAddr string, n int64) error {
 	if _, err := c.Write(hdr[:]); err != nil {
 		return fmt.Errorf("asking for %d bytes: %w", n, err)
 	}
-	got, err := io.Copy(io.Discard, c)
-	if err != nil {
-		return fmt.Errorf("downloading: %w", err)
-	}
-	if got != n {
-		return fmt.Errorf("downloaded %d bytes, want %d", got, n)
+	// Read exactly n bytes rather than up to EOF: the close travels back
+	// through Xray only after its idle timeouts.
+	if got, err := io.CopyN(io.Discard, c, n); err != nil {
+		return fmt.Errorf("downloaded %d of %d bytes: %w", got, n, err)
 	}
 	return nil
 }
@@ -214,7 +212,10 @@ var StreamWS = json.RawMessage(`{"network":"ws","wsSettings":{"path":"` + WSPath
 
 // StartClient runs an in-process Xray client whose SOCKS5 inbound (no auth,
 // on a free 127.0.0.1 port) forwards everything to outbound, and returns the
-// SOCKS address. The client is closed when the test ends.
+// SOCKS address. The client is closed when the test ends. Like any Xray
+// instance it takes over Xray's process-wide log handler and system dialer
+// DNS; a server engine in the same process does not need them for IP
+// targets such as the echo server.
 func StartClient(t testing.TB, outbound json.RawMessage) string {
 	t.Helper()
 	port := FreePort(t)
@@ -333,7 +334,11 @@ func DialSOCKS(socksAddr, target string, timeout time.Duration) (net.Conn, error
 // failing if what comes back differs or takes longer than DefaultTimeout.
 // Use it to prove an already open connection still carries traffic.
 func Echo(c net.Conn, payload []byte) error {
-	_ = c.SetDeadline(time.Now().Add(DefaultTimeout))
+	return echoWithin(c, payload, DefaultTimeout)
+}
+
+func echoWithin(c net.Conn, payload []byte, timeout time.Duration) error {
+	_ = c.SetDeadline(time.Now().Add(timeout))
 	defer c.SetDeadline(time.Time{})
 	errc := make(chan error, 1)
 	go func() { // write concurrently: a large payload would fill both buffers
@@ -361,19 +366,27 @@ func Echo(c net.Conn, payload []byte) error {
 // Xray's trojan client (v26.3.27) fails with "buffer is full" when more than
 // one buffer (8 KiB) of payload is waiting before its request header is out.
 func RoundTrip(socksAddr, echoAddr string, payload []byte) error {
-	c, err := DialSOCKS(socksAddr, echoAddr, DefaultTimeout)
+	return RoundTripWithin(socksAddr, echoAddr, payload, DefaultTimeout)
+}
+
+// RoundTripWithin is RoundTrip with timeout bounding each step instead of
+// DefaultTimeout. Tests that expect a refusal use a short one: a server
+// refusing a Shadowsocks or Trojan client keeps the connection open and
+// silent (against active probing) rather than closing it.
+func RoundTripWithin(socksAddr, echoAddr string, payload []byte, timeout time.Duration) error {
+	c, err := DialSOCKS(socksAddr, echoAddr, timeout)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	first := min(len(payload), 512)
-	if err := Echo(c, payload[:first]); err != nil {
+	if err := echoWithin(c, payload[:first], timeout); err != nil {
 		return err
 	}
 	if first == len(payload) {
 		return nil
 	}
-	return Echo(c, payload[first:])
+	return echoWithin(c, payload[first:], timeout)
 }
 
 // Payload returns n random bytes.

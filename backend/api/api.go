@@ -1,0 +1,156 @@
+// Package api is the panel's HTTP surface: Marzban-compatible REST routes
+// (same paths, JSON field names and types), the subscription endpoint, the
+// node WebSocket mount and the embedded dashboard. Handlers are thin: they
+// decode strictly, call backend/state, and return errors that the one
+// ErrorHandler in errors.go turns into status codes.
+package api
+
+import (
+	"io/fs"
+	"log/slog"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/outpost-panel/outpost/backend/auth"
+	"github.com/outpost-panel/outpost/backend/coord"
+	"github.com/outpost-panel/outpost/backend/state"
+	"github.com/outpost-panel/outpost/nodes/protocol"
+)
+
+// DefaultBodyLimit bounds request bodies; the largest legitimate one is a
+// core config, which is far smaller.
+const DefaultBodyLimit = 1 << 20
+
+// Login rate limit, per client IP and per username.
+const (
+	loginAttempts = 10
+	loginWindow   = time.Minute
+)
+
+// Options configure the HTTP API.
+type Options struct {
+	State   *state.State
+	Secrets state.Secrets
+	Log     *slog.Logger
+	// EnvSudoUser and EnvSudoPassword are SUDO_USERNAME / SUDO_PASSWORD: a
+	// sudo admin that has no database row (Marzban behaviour).
+	EnvSudoUser, EnvSudoPassword string
+	// PublicURL is the base of subscription_url and the host put in share
+	// links; empty derives both from each request (scheme://host).
+	PublicURL string
+	// TokenTTL is the admin token lifetime; 0 means auth.DefaultTTL.
+	TokenTTL time.Duration
+	// RateLimiter counts login attempts (coord's memory or Redis limiter).
+	// Required: a panel without it would accept unlimited password guesses.
+	RateLimiter coord.RateLimiter
+	// Hub serves node sessions; nil mounts no node endpoint (tests).
+	Hub NodeHub
+	// Dashboard is the built SPA (the contents of web/dist); nil serves none.
+	Dashboard fs.FS
+	// BodyLimit in bytes; 0 means DefaultBodyLimit.
+	BodyLimit int
+	// TrustedProxies are the addresses (IPs or CIDRs) of reverse proxies whose
+	// X-Forwarded-For is believed for the client IP (login rate limits) and
+	// whose X-Forwarded-Proto/Host shape derived URLs. Empty trusts nobody:
+	// behind an untrusted header anyone could pick their own rate-limit key.
+	TrustedProxies []string
+}
+
+// NodeHub is the part of the node hub the API needs.
+type NodeHub interface {
+	// Handler is the node WebSocket endpoint. Nodes authenticate inside it
+	// with their own token, so it is mounted before any admin auth.
+	Handler() fiber.Handler
+	// Disconnect ends a node's session (token rotated, node deleted).
+	Disconnect(nodeID int64)
+	// Connected reports whether this replica holds the node's session.
+	Connected(nodeID int64) bool
+}
+
+type server struct {
+	opts    Options
+	st      *state.State
+	log     *slog.Logger
+	envSudo auth.EnvSudo
+}
+
+// New builds the Fiber app with every route mounted.
+func New(opts Options) *fiber.App {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.BodyLimit <= 0 {
+		opts.BodyLimit = DefaultBodyLimit
+	}
+	if opts.TokenTTL <= 0 {
+		opts.TokenTTL = auth.DefaultTTL
+	}
+	if opts.State == nil || opts.RateLimiter == nil || len(opts.Secrets.JWT) == 0 || opts.Secrets.Subscription == "" {
+		// A programming error in main, not a runtime condition.
+		panic("api.New: State, RateLimiter and both Secrets are required")
+	}
+	s := &server{
+		opts:    opts,
+		st:      opts.State,
+		log:     opts.Log,
+		envSudo: auth.EnvSudo{Username: opts.EnvSudoUser, Password: opts.EnvSudoPassword},
+	}
+	cfg := fiber.Config{
+		AppName:               "outpost",
+		ErrorHandler:          s.handleError,
+		BodyLimit:             opts.BodyLimit,
+		DisableStartupMessage: true,
+		// Slow clients cannot hold connections forever; node sessions are
+		// hijacked and keep their own deadlines.
+		ReadTimeout:  30 * time.Second,
+		WriteTimeout: 30 * time.Second,
+		IdleTimeout:  2 * time.Minute,
+	}
+	if len(opts.TrustedProxies) > 0 {
+		cfg.EnableTrustedProxyCheck = true
+		cfg.TrustedProxies = opts.TrustedProxies
+		cfg.ProxyHeader = fiber.HeaderXForwardedFor
+		cfg.EnableIPValidation = true
+	}
+	app := fiber.New(cfg)
+	s.routes(app)
+	return app
+}
+
+func (s *server) routes(app *fiber.App) {
+	// Public.
+	if s.opts.Hub != nil {
+		app.Get(protocol.WSPath, s.opts.Hub.Handler())
+	}
+	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
+	app.Post("/api/admin/token", s.login)
+	app.Get("/sub/:token", s.subscription)
+
+	// Any admin.
+	app.Get("/api/admin", s.authenticate, s.currentAdmin)
+	app.Get("/api/core", s.authenticate, s.coreInfo)
+	app.Get("/api/inbounds", s.authenticate, s.inbounds)
+	app.Post("/api/user", s.authenticate, s.createUser)
+	app.Get("/api/user/:username", s.authenticate, s.getUser)
+	app.Put("/api/user/:username", s.authenticate, s.modifyUser)
+	app.Delete("/api/user/:username", s.authenticate, s.deleteUser)
+	app.Get("/api/users", s.authenticate, s.listUsers)
+
+	// Sudo.
+	app.Get("/api/core/config", s.authenticate, requireSudo, s.getCoreConfig)
+	app.Put("/api/core/config", s.authenticate, requireSudo, s.putCoreConfig)
+	// /api/node/settings before /api/node/:id, which would take "settings"
+	// for an id.
+	app.Get("/api/node/settings", s.authenticate, requireSudo, s.nodeSettings)
+	app.Post("/api/node", s.authenticate, requireSudo, s.createNode)
+	app.Get("/api/nodes", s.authenticate, requireSudo, s.listNodes)
+	app.Get("/api/node/:id", s.authenticate, requireSudo, s.getNode)
+	app.Put("/api/node/:id", s.authenticate, requireSudo, s.modifyNode)
+	app.Delete("/api/node/:id", s.authenticate, requireSudo, s.deleteNode)
+	app.Post("/api/node/:id/token", s.authenticate, requireSudo, s.rotateNodeToken)
+
+	s.dashboardRoutes(app)
+}
+
+func (s *server) now() time.Time { return s.st.Now() }

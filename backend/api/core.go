@@ -1,0 +1,66 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/outpost-panel/outpost/backend/xrayconf"
+	"github.com/outpost-panel/outpost/nodes/xraycore"
+)
+
+// coreInfo is Marzban's GET /api/core. The panel runs no Xray of its own:
+// version is that of the Xray built into this release (nodes report theirs
+// in GET /api/nodes), and the core counts as started because the panel
+// serves the config nodes run. Live logs are per node, so no log socket.
+func (s *server) coreInfo(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{"version": xraycore.Version(), "started": true, "logs_websocket": ""})
+}
+
+func (s *server) getCoreConfig(c *fiber.Ctx) error {
+	raw, err := s.st.CoreConfig(c.UserContext())
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(raw)
+}
+
+// putCoreConfig replaces the Xray config. The body is any JSON object; what
+// it must contain is Xray's business, checked by Xray's own builder in
+// state.SetCoreConfig, whose message the client gets with a 400.
+func (s *server) putCoreConfig(c *fiber.Ctx) error {
+	body := c.Body()
+	var obj map[string]json.RawMessage
+	if err := decodeObject(body, &obj); err != nil {
+		return err
+	}
+	if err := s.st.SetCoreConfig(c.UserContext(), body); err != nil {
+		return err
+	}
+	s.log.Info("core config replaced", "admin", adminOf(c).Username)
+	return s.getCoreConfig(c)
+}
+
+// decodeObject checks that body is exactly one JSON object, without the
+// field rules of decodeJSON.
+func decodeObject(body []byte, dst *map[string]json.RawMessage) error {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return schemaErrorf("request body: must be a JSON object (the Xray config)")
+	}
+	if err := json.Unmarshal(trimmed, dst); err != nil {
+		return describeDecodeError(err)
+	}
+	return nil
+}
+
+func (s *server) inbounds(c *fiber.Ctx) error {
+	in, err := s.st.Inbounds(c.UserContext())
+	if err != nil {
+		return fmt.Errorf("loading inbounds: %w", err)
+	}
+	return c.JSON(xrayconf.Grouped(in))
+}

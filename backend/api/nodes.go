@@ -1,0 +1,249 @@
+package api
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/outpost-panel/outpost/backend/model"
+	"github.com/outpost-panel/outpost/backend/state"
+	"github.com/outpost-panel/outpost/nodes/protocol"
+)
+
+// MinNodeVersion is the oldest node agent this panel serves, reported by
+// GET /api/node/settings. What actually decides compatibility is the wire
+// protocol version both sides exchange in hello/welcome.
+const MinNodeVersion = "0.1.0"
+
+var nodeTexts = map[error]string{
+	model.ErrNotFound: "Node not found",
+	model.ErrConflict: "Node already exists",
+}
+
+// nodeResponse is Marzban's NodeResponse plus what Outpost knows of the
+// session. Port and api_port are informational: an Outpost node dials the
+// panel, the panel never connects to it.
+type nodeResponse struct {
+	ID               int64            `json:"id"`
+	Name             string           `json:"name"`
+	Address          string           `json:"address"`
+	Port             int              `json:"port"`
+	APIPort          int              `json:"api_port"`
+	UsageCoefficient float64          `json:"usage_coefficient"`
+	XrayVersion      *string          `json:"xray_version"`
+	AgentVersion     *string          `json:"agent_version"`
+	Status           model.NodeStatus `json:"status"`
+	Message          *string          `json:"message"`
+	LastSeen         *wireTime        `json:"last_seen"`
+	AppliedRevision  int64            `json:"applied_revision"`
+	CreatedAt        wireTime         `json:"created_at"`
+	// Token is set only in the answer to POST /api/node: it is stored
+	// hashed and cannot be shown again.
+	Token string `json:"token,omitempty"`
+}
+
+func (s *server) nodeJSON(n *model.Node) nodeResponse {
+	status := n.Status
+	// The stored status is shared by all replicas; a session held right
+	// here is fresher proof of life than the last write of it.
+	if s.opts.Hub != nil && s.opts.Hub.Connected(n.ID) {
+		status = model.NodeConnected
+	}
+	return nodeResponse{
+		ID: n.ID, Name: n.Name, Address: n.Address, Port: n.Port, APIPort: n.APIPort,
+		UsageCoefficient: n.UsageCoefficient,
+		XrayVersion:      nonEmpty(n.XrayVersion),
+		AgentVersion:     nonEmpty(n.AgentVersion),
+		Status:           status,
+		Message:          nonEmpty(n.Message),
+		LastSeen:         optTime(n.LastSeen),
+		AppliedRevision:  n.AppliedRevision,
+		CreatedAt:        wireTime{n.CreatedAt},
+	}
+}
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// nodeBody is Marzban's NodeCreate / NodeModify.
+type nodeBody struct {
+	Name             *string  `json:"name"`
+	Address          *string  `json:"address"`
+	Port             *int     `json:"port"`
+	APIPort          *int     `json:"api_port"`
+	UsageCoefficient *float64 `json:"usage_coefficient"`
+	// Marzban's dashboard sends it on create; hosts are configured
+	// separately in Outpost, so it has no effect.
+	AddAsNewHost *bool `json:"add_as_new_host"`
+}
+
+// validate checks the fields the state does not own (address and ports) and
+// Marzban's rule that a coefficient given must be positive.
+func (b *nodeBody) validate() error {
+	if b.Address != nil {
+		a := *b.Address
+		if len(a) > 255 || strings.ContainsAny(a, " \t\r\n/") {
+			return fmt.Errorf("%w: address: a host name or IP address of at most 255 characters", model.ErrInvalid)
+		}
+	}
+	for name, p := range map[string]*int{"port": b.Port, "api_port": b.APIPort} {
+		if p != nil && (*p < 0 || *p > 65535) {
+			return fmt.Errorf("%w: %s: must be between 0 and 65535", model.ErrInvalid, name)
+		}
+	}
+	if b.UsageCoefficient != nil && *b.UsageCoefficient <= 0 {
+		return fmt.Errorf("%w: usage_coefficient: must be greater than 0", model.ErrInvalid)
+	}
+	return nil
+}
+
+func (s *server) createNode(c *fiber.Ctx) error {
+	var body nodeBody
+	if err := decodeJSON(c.Body(), &body); err != nil {
+		return err
+	}
+	if body.Name == nil {
+		return fmt.Errorf("%w: name: required", model.ErrInvalid)
+	}
+	if err := body.validate(); err != nil {
+		return err
+	}
+	n := &model.Node{Name: strings.TrimSpace(*body.Name)}
+	if body.Address != nil {
+		n.Address = *body.Address
+	}
+	if body.Port != nil {
+		n.Port = *body.Port
+	}
+	if body.APIPort != nil {
+		n.APIPort = *body.APIPort
+	}
+	if body.UsageCoefficient != nil {
+		n.UsageCoefficient = *body.UsageCoefficient
+	}
+	token, err := s.st.CreateNode(c.UserContext(), n)
+	if err != nil {
+		return describe(err, nodeTexts)
+	}
+	s.log.Info("node created", "node", n.ID, "name", n.Name)
+	resp := s.nodeJSON(n)
+	resp.Token = token
+	return c.JSON(resp)
+}
+
+// nodeID reads {id}; FastAPI answers a non-integer path parameter with 422.
+func nodeID(c *fiber.Ctx) (int64, error) {
+	raw := c.Params("id")
+	id, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil {
+		return 0, schemaErrorf("node_id: expected an integer, got %q", truncate(raw, 20))
+	}
+	if id <= 0 {
+		return 0, describe(fmt.Errorf("node %d: %w", id, model.ErrNotFound), nodeTexts)
+	}
+	return id, nil
+}
+
+func (s *server) getNode(c *fiber.Ctx) error {
+	id, err := nodeID(c)
+	if err != nil {
+		return err
+	}
+	n, err := s.st.Node(c.UserContext(), id)
+	if err != nil {
+		return describe(err, nodeTexts)
+	}
+	return c.JSON(s.nodeJSON(n))
+}
+
+func (s *server) listNodes(c *fiber.Ctx) error {
+	nodes, err := s.st.Nodes(c.UserContext())
+	if err != nil {
+		return err
+	}
+	out := make([]nodeResponse, 0, len(nodes))
+	for i := range nodes {
+		out = append(out, s.nodeJSON(&nodes[i]))
+	}
+	return c.JSON(out)
+}
+
+func (s *server) modifyNode(c *fiber.Ctx) error {
+	id, err := nodeID(c)
+	if err != nil {
+		return err
+	}
+	var body nodeBody
+	if err := decodeJSON(c.Body(), &body); err != nil {
+		return err
+	}
+	if err := body.validate(); err != nil {
+		return err
+	}
+	ch := state.NodeChanges{
+		Address: body.Address, Port: body.Port, APIPort: body.APIPort,
+		UsageCoefficient: body.UsageCoefficient,
+	}
+	if body.Name != nil {
+		name := strings.TrimSpace(*body.Name)
+		ch.Name = &name
+	}
+	n, err := s.st.ModifyNode(c.UserContext(), id, ch)
+	if err != nil {
+		return describe(err, nodeTexts)
+	}
+	s.log.Info("node modified", "node", id)
+	return c.JSON(s.nodeJSON(n))
+}
+
+func (s *server) deleteNode(c *fiber.Ctx) error {
+	id, err := nodeID(c)
+	if err != nil {
+		return err
+	}
+	if err := s.st.DeleteNode(c.UserContext(), id); err != nil {
+		return describe(err, nodeTexts)
+	}
+	if s.opts.Hub != nil {
+		s.opts.Hub.Disconnect(id)
+	}
+	s.log.Info("node deleted", "node", id)
+	return c.JSON(fiber.Map{})
+}
+
+func (s *server) rotateNodeToken(c *fiber.Ctx) error {
+	id, err := nodeID(c)
+	if err != nil {
+		return err
+	}
+	token, err := s.st.RotateNodeToken(c.UserContext(), id)
+	if err != nil {
+		return describe(err, nodeTexts)
+	}
+	// The session authenticated with the old token must not outlive it.
+	if s.opts.Hub != nil {
+		s.opts.Hub.Disconnect(id)
+	}
+	s.log.Info("node token rotated", "node", id)
+	return c.JSON(fiber.Map{"token": token})
+}
+
+// nodeSettings answers Marzban's GET /api/node/settings. Marzban returns the
+// client certificate its nodes must trust, because the Marzban panel dials
+// the nodes with mutual TLS. An Outpost node dials the panel instead and
+// proves itself with its token, so there is no certificate to hand out:
+// "certificate" is empty and the fields after it say how a node connects.
+func (s *server) nodeSettings(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{
+		"min_node_version": MinNodeVersion,
+		"certificate":      "",
+		"protocol_version": protocol.Version,
+		"ws_path":          protocol.WSPath,
+	})
+}

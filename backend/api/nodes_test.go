@@ -1,0 +1,155 @@
+package api_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/outpost-panel/outpost/backend/model"
+	"github.com/outpost-panel/outpost/nodes/protocol"
+)
+
+func TestNodes(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	tok := e.token(e.sudo)
+
+	r := e.do("POST", "/api/node", tok, map[string]any{
+		"name": "fra-1", "address": "fra.example.net", "port": 62050, "api_port": 62051,
+		"usage_coefficient": 1.5, "add_as_new_host": true,
+	})
+	e.expect(r, 200, "create node")
+	var created map[string]any
+	r.decode(t, &created)
+	token, _ := created["token"].(string)
+	id := int64(created["id"].(float64))
+	if token == "" || created["name"] != "fra-1" || created["usage_coefficient"] != 1.5 || created["status"] != "connecting" {
+		t.Fatalf("created %s", r.body)
+	}
+	if n, err := e.st.NodeByToken(ctx, token); err != nil || n.ID != id {
+		t.Fatalf("the returned token does not authenticate node %d: %v", id, err)
+	}
+
+	// The token is shown once: reads never carry it.
+	r = e.do("GET", fmt.Sprintf("/api/node/%d", id), tok, nil)
+	e.expect(r, 200, "get node")
+	var got map[string]any
+	r.decode(t, &got)
+	if _, ok := got["token"]; ok {
+		t.Fatalf("GET shows the token: %s", r.body)
+	}
+	for _, k := range []string{"id", "name", "address", "port", "api_port", "usage_coefficient", "xray_version", "status", "message", "last_seen", "applied_revision"} {
+		if _, ok := got[k]; !ok {
+			t.Errorf("node lacks %q: %s", k, r.body)
+		}
+	}
+
+	// A session held by this replica shows as connected.
+	e.hub.mu.Lock()
+	e.hub.connected[id] = true
+	e.hub.mu.Unlock()
+	r = e.do("GET", "/api/nodes", tok, nil)
+	e.expect(r, 200, "list nodes")
+	var list []map[string]any
+	r.decode(t, &list)
+	if len(list) != 1 || list[0]["status"] != "connected" || list[0]["token"] != nil {
+		t.Fatalf("list %s", r.body)
+	}
+
+	r = e.do("PUT", fmt.Sprintf("/api/node/%d", id), tok, map[string]any{"name": "fra-2", "usage_coefficient": 2})
+	e.expect(r, 200, "modify node")
+	r.decode(t, &got)
+	if got["name"] != "fra-2" || got["usage_coefficient"] != float64(2) || got["address"] != "fra.example.net" {
+		t.Fatalf("after modify %s", r.body)
+	}
+
+	// Rotation: the new token works, the old one does not, the session is cut.
+	r = e.do("POST", fmt.Sprintf("/api/node/%d/token", id), tok, nil)
+	e.expect(r, 200, "rotate token")
+	var rotated struct {
+		Token string `json:"token"`
+	}
+	r.decode(t, &rotated)
+	if rotated.Token == "" || rotated.Token == token {
+		t.Fatalf("rotate: %s", r.body)
+	}
+	if _, err := e.st.NodeByToken(ctx, token); !errors.Is(err, model.ErrUnauthorized) {
+		t.Fatalf("old token still authenticates: %v", err)
+	}
+	if _, err := e.st.NodeByToken(ctx, rotated.Token); err != nil {
+		t.Fatalf("new token: %v", err)
+	}
+	if !slices.Equal(e.hub.Disconnects(), []int64{id}) {
+		t.Fatalf("disconnects after rotation %v", e.hub.Disconnects())
+	}
+
+	r = e.do("GET", "/api/node/settings", tok, nil)
+	e.expect(r, 200, "node settings")
+	var settings map[string]any
+	r.decode(t, &settings)
+	if settings["certificate"] != "" || settings["min_node_version"] == "" || settings["protocol_version"] != float64(protocol.Version) {
+		t.Fatalf("settings %s", r.body)
+	}
+
+	e.expect(e.do("DELETE", fmt.Sprintf("/api/node/%d", id), tok, nil), 200, "delete node")
+	if !slices.Equal(e.hub.Disconnects(), []int64{id, id}) {
+		t.Fatalf("disconnects after delete %v", e.hub.Disconnects())
+	}
+	e.expect(e.do("GET", fmt.Sprintf("/api/node/%d", id), tok, nil), 404, "get deleted node")
+}
+
+func TestNodesBadInput(t *testing.T) {
+	e := newEnv(t)
+	tok := e.token(e.sudo)
+	r := e.do("POST", "/api/node", tok, map[string]any{"name": "taken"})
+	e.expect(r, 200, "create node")
+	var n map[string]any
+	r.decode(t, &n)
+	id := int64(n["id"].(float64))
+	path := fmt.Sprintf("/api/node/%d", id)
+
+	for _, tc := range []struct {
+		name, method, path, body string
+		status                   int
+	}{
+		{"malformed JSON", "POST", "/api/node", `{"name":`, 422},
+		{"name number", "POST", "/api/node", `{"name":1}`, 422},
+		{"port string", "POST", "/api/node", `{"name":"x","port":"80"}`, 422},
+		{"unknown field", "POST", "/api/node", `{"name":"x","secret":"y"}`, 422},
+		{"missing name", "POST", "/api/node", `{"address":"a.example"}`, 400},
+		{"empty name", "POST", "/api/node", `{"name":"  "}`, 400},
+		{"long name", "POST", "/api/node", `{"name":"` + strings.Repeat("n", 65) + `"}`, 400},
+		{"port out of range", "POST", "/api/node", `{"name":"x","port":70000}`, 400},
+		{"zero coefficient", "POST", "/api/node", `{"name":"x","usage_coefficient":0}`, 400},
+		{"negative coefficient", "POST", "/api/node", `{"name":"x","usage_coefficient":-1}`, 400},
+		{"address with a space", "POST", "/api/node", `{"name":"x","address":"a b"}`, 400},
+		{"duplicate name", "POST", "/api/node", `{"name":"taken"}`, 409},
+		{"unknown id", "GET", "/api/node/999999", "", 404},
+		{"zero id", "GET", "/api/node/0", "", 404},
+		{"non-numeric id", "GET", "/api/node/abc", "", 422},
+		{"unknown id modify", "PUT", "/api/node/999999", `{"name":"y"}`, 404},
+		{"non-numeric id modify", "PUT", "/api/node/1x", `{"name":"y"}`, 422},
+		{"modify malformed", "PUT", path, `{"name"`, 422},
+		{"modify negative coefficient", "PUT", path, `{"usage_coefficient":-2}`, 400},
+		{"modify empty name", "PUT", path, `{"name":""}`, 400},
+		{"modify unknown field", "PUT", path, `{"status":"disabled","name":"z"}`, 422},
+		{"unknown id delete", "DELETE", "/api/node/999999", "", 404},
+		{"non-numeric id delete", "DELETE", "/api/node/x", "", 422},
+		{"unknown id rotate", "POST", "/api/node/999999/token", "", 404},
+		{"non-numeric id rotate", "POST", "/api/node/x/token", "", 422},
+	} {
+		before := e.snapshot()
+		var body any
+		if tc.body != "" {
+			body = tc.body
+		}
+		e.expect(e.do(tc.method, tc.path, tok, body), tc.status, tc.name)
+		e.assertUnchanged(before, tc.name)
+	}
+	if d := e.hub.Disconnects(); len(d) != 0 {
+		t.Fatalf("refused requests disconnected nodes %v", d)
+	}
+}

@@ -1,0 +1,214 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/outpost-panel/outpost/backend/model"
+	"github.com/outpost-panel/outpost/backend/sub"
+	"github.com/outpost-panel/outpost/backend/xrayconf"
+)
+
+// userResponse is Marzban's UserResponse. Zero limits are null, as Marzban
+// writes them, and times are UTC without a zone.
+type userResponse struct {
+	Username               string              `json:"username"`
+	Proxies                map[string]any      `json:"proxies"`
+	Inbounds               map[string][]string `json:"inbounds"`
+	ExcludedInbounds       map[string][]string `json:"excluded_inbounds"`
+	Expire                 *int64              `json:"expire"`
+	DataLimit              *int64              `json:"data_limit"`
+	DataLimitResetStrategy model.ResetStrategy `json:"data_limit_reset_strategy"`
+	Status                 model.Status        `json:"status"`
+	UsedTraffic            int64               `json:"used_traffic"`
+	LifetimeUsedTraffic    int64               `json:"lifetime_used_traffic"`
+	CreatedAt              wireTime            `json:"created_at"`
+	EditAt                 *wireTime           `json:"edit_at"`
+	Note                   string              `json:"note"`
+	SubUpdatedAt           *wireTime           `json:"sub_updated_at"`
+	SubLastUserAgent       *string             `json:"sub_last_user_agent"`
+	OnlineAt               *wireTime           `json:"online_at"`
+	OnHoldExpireDuration   *int64              `json:"on_hold_expire_duration"`
+	OnHoldTimeout          *wireTime           `json:"on_hold_timeout"`
+	AutoDeleteInDays       *int64              `json:"auto_delete_in_days"`
+	NextPlan               *model.NextPlan     `json:"next_plan"`
+	Admin                  *model.Admin        `json:"admin"`
+	Links                  []string            `json:"links"`
+	SubscriptionURL        string              `json:"subscription_url"`
+}
+
+// Per-protocol proxy objects carry exactly Marzban's fields for each protocol.
+type (
+	vlessProxy struct {
+		ID   string `json:"id"`
+		Flow string `json:"flow"`
+	}
+	vmessProxy struct {
+		ID string `json:"id"`
+	}
+	trojanProxy struct {
+		Password string `json:"password"`
+	}
+	shadowsocksProxy struct {
+		Password string `json:"password"`
+		Method   string `json:"method"`
+	}
+)
+
+func proxyJSON(proxies map[string]model.ProxySettings) map[string]any {
+	out := make(map[string]any, len(proxies))
+	for proto, p := range proxies {
+		switch proto {
+		case model.ProtoVLESS:
+			out[proto] = vlessProxy{ID: p.ID, Flow: p.Flow}
+		case model.ProtoVMess:
+			out[proto] = vmessProxy{ID: p.ID}
+		case model.ProtoTrojan:
+			out[proto] = trojanProxy{Password: p.Password}
+		case model.ProtoShadowsocks:
+			out[proto] = shadowsocksProxy{Password: p.Password, Method: p.Method}
+		}
+	}
+	return out
+}
+
+// userRenderer turns users into responses for one request: the inbounds,
+// the link host, the subscription base and the owners are looked up once.
+type userRenderer struct {
+	s        *server
+	c        *fiber.Ctx
+	inbounds []xrayconf.Inbound
+	base     string // scheme://host of subscription URLs
+	host     string // address put in share links
+	now      time.Time
+	admins   map[string]*model.Admin
+}
+
+func (s *server) newRenderer(c *fiber.Ctx) (*userRenderer, error) {
+	inbounds, err := s.st.Inbounds(c.UserContext())
+	if err != nil {
+		return nil, fmt.Errorf("loading inbounds: %w", err)
+	}
+	base, host := s.publicBase(c)
+	caller := adminOf(c)
+	return &userRenderer{
+		s: s, c: c, inbounds: inbounds, base: base, host: host, now: s.now(),
+		admins: map[string]*model.Admin{caller.Username: caller},
+	}, nil
+}
+
+// publicBase is the URL base of subscription links and the host for share
+// links: Options.PublicURL, else what the request was addressed to.
+func (s *server) publicBase(c *fiber.Ctx) (base, host string) {
+	if s.opts.PublicURL != "" {
+		base = strings.TrimRight(s.opts.PublicURL, "/")
+		if u, err := url.Parse(base); err == nil && u.Hostname() != "" {
+			return base, u.Hostname()
+		}
+		return base, base
+	}
+	hostport := c.Hostname()
+	host = hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	return c.Protocol() + "://" + hostport, host
+}
+
+func (r *userRenderer) owner(u *model.User) (*model.Admin, error) {
+	if u.AdminUsername == "" {
+		return nil, nil
+	}
+	if a, ok := r.admins[u.AdminUsername]; ok {
+		return a, nil
+	}
+	a, err := r.s.st.AdminByUsername(r.c.UserContext(), u.AdminUsername)
+	if errors.Is(err, model.ErrNotFound) {
+		a, err = &model.Admin{Username: u.AdminUsername}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading owner %q of user %q: %w", u.AdminUsername, u.Username, err)
+	}
+	r.admins[u.AdminUsername] = a
+	return a, nil
+}
+
+func (r *userRenderer) user(u *model.User) (userResponse, error) {
+	owner, err := r.owner(u)
+	if err != nil {
+		return userResponse{}, err
+	}
+	links := sub.Links(u, r.inbounds, nil, r.host)
+	if links == nil {
+		links = []string{}
+	}
+	resp := userResponse{
+		Username:               u.Username,
+		Proxies:                proxyJSON(u.Proxies),
+		Inbounds:               nonNilTags(u.Inbounds),
+		ExcludedInbounds:       nonNilTags(u.ExcludedInbounds),
+		Expire:                 positive(u.Expire),
+		DataLimit:              positive(u.DataLimit),
+		DataLimitResetStrategy: u.DataLimitReset,
+		Status:                 u.Status,
+		UsedTraffic:            u.UsedTraffic,
+		LifetimeUsedTraffic:    u.LifetimeUsedTraffic,
+		CreatedAt:              wireTime{u.CreatedAt},
+		EditAt:                 optTime(u.EditAt),
+		Note:                   u.Note,
+		SubUpdatedAt:           optTime(u.SubUpdatedAt),
+		OnlineAt:               optTime(u.OnlineAt),
+		OnHoldExpireDuration:   positive(u.OnHoldExpireDuration),
+		OnHoldTimeout:          optTime(u.OnHoldTimeout),
+		AutoDeleteInDays:       u.AutoDeleteInDays,
+		NextPlan:               u.NextPlan,
+		Admin:                  owner,
+		Links:                  links,
+		SubscriptionURL:        r.base + "/sub/" + sub.MakeToken(u.Username, sub.IssueTime(r.now, u.SubRevokedAt), r.s.opts.Secrets.Subscription),
+	}
+	if u.DataLimitReset == "" {
+		resp.DataLimitResetStrategy = model.ResetNone
+	}
+	if u.SubLastUserAgent != "" {
+		ua := u.SubLastUserAgent
+		resp.SubLastUserAgent = &ua
+	}
+	return resp, nil
+}
+
+func (s *server) respondUser(c *fiber.Ctx, u *model.User) error {
+	r, err := s.newRenderer(c)
+	if err != nil {
+		return err
+	}
+	resp, err := r.user(u)
+	if err != nil {
+		return err
+	}
+	return c.JSON(resp)
+}
+
+func positive(n int64) *int64 {
+	if n <= 0 {
+		return nil
+	}
+	return &n
+}
+
+func nonNilTags(m map[string][]string) map[string][]string {
+	out := make(map[string][]string, len(m))
+	for k, v := range m {
+		if v == nil {
+			v = []string{}
+		}
+		out[k] = v
+	}
+	return out
+}

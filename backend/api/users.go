@@ -1,0 +1,255 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/outpost-panel/outpost/backend/model"
+	"github.com/outpost-panel/outpost/backend/state"
+	"github.com/outpost-panel/outpost/backend/store"
+)
+
+// Page size of GET /api/users. Marzban returns every user when no limit is
+// given; with 100,000 users (each with its links) that is a response of
+// hundreds of megabytes, so Outpost serves at most maxPageSize per request
+// and a missing or zero limit means that maximum. "total" tells a client
+// how many pages there are.
+const maxPageSize = 1000
+
+// Bounds on list filters, so a query string cannot grow a SQL statement
+// without limit.
+const (
+	maxSearchLen    = 64
+	maxFilterValues = 100
+)
+
+var userTexts = map[error]string{
+	model.ErrNotFound:  "User not found",
+	model.ErrConflict:  "User already exists",
+	model.ErrForbidden: "You're not allowed",
+}
+
+// userBody is Marzban's UserCreate / UserModify. On modify a missing or null
+// field leaves the value unchanged.
+type userBody struct {
+	Username               *string                        `json:"username"`
+	Proxies                map[string]model.ProxySettings `json:"proxies"`
+	Inbounds               map[string][]string            `json:"inbounds"`
+	Expire                 *int64                         `json:"expire"`
+	DataLimit              *int64                         `json:"data_limit"`
+	DataLimitResetStrategy *model.ResetStrategy           `json:"data_limit_reset_strategy"`
+	Status                 *model.Status                  `json:"status"`
+	Note                   *string                        `json:"note"`
+	OnHoldExpireDuration   *int64                         `json:"on_hold_expire_duration"`
+	OnHoldTimeout          *wireTime                      `json:"on_hold_timeout"`
+	AutoDeleteInDays       *int64                         `json:"auto_delete_in_days"`
+	NextPlan               *model.NextPlan                `json:"next_plan"`
+	// Part of Marzban's input schema, but the panel keeps them itself
+	// (Marzban ignores them on input too); accepted so its clients work.
+	SubUpdatedAt     json.RawMessage `json:"sub_updated_at"`
+	SubLastUserAgent json.RawMessage `json:"sub_last_user_agent"`
+	OnlineAt         json.RawMessage `json:"online_at"`
+}
+
+func (b *userBody) input() state.UserInput {
+	in := state.UserInput{
+		Username:               b.Username,
+		Proxies:                b.Proxies,
+		Inbounds:               b.Inbounds,
+		Expire:                 b.Expire,
+		DataLimit:              b.DataLimit,
+		DataLimitResetStrategy: b.DataLimitResetStrategy,
+		Status:                 b.Status,
+		Note:                   b.Note,
+		OnHoldExpireDuration:   b.OnHoldExpireDuration,
+		AutoDeleteInDays:       b.AutoDeleteInDays,
+		NextPlan:               b.NextPlan,
+	}
+	if b.OnHoldTimeout != nil {
+		t := b.OnHoldTimeout.Time
+		in.OnHoldTimeout = &t
+	}
+	return in
+}
+
+func (s *server) createUser(c *fiber.Ctx) error {
+	var body userBody
+	if err := decodeJSON(c.Body(), &body); err != nil {
+		return err
+	}
+	u, err := s.st.CreateUser(c.UserContext(), adminOf(c), body.input())
+	if err != nil {
+		return describe(err, userTexts)
+	}
+	s.log.Info("user created", "username", u.Username, "admin", adminOf(c).Username)
+	return s.respondUser(c, u)
+}
+
+func (s *server) getUser(c *fiber.Ctx) error {
+	u, err := s.st.User(c.UserContext(), adminOf(c), pathUsername(c))
+	if err != nil {
+		return describe(err, userTexts)
+	}
+	return s.respondUser(c, u)
+}
+
+func (s *server) modifyUser(c *fiber.Ctx) error {
+	var body userBody
+	if err := decodeJSON(c.Body(), &body); err != nil {
+		return err
+	}
+	name := pathUsername(c)
+	if body.Username != nil && !strings.EqualFold(*body.Username, name) {
+		// Marzban's clients send the whole form back, username included;
+		// a different one would be a rename, which Marzban has no way to do.
+		return fmt.Errorf("%w: username: cannot be changed (the user is %q)", model.ErrInvalid, name)
+	}
+	body.Username = nil
+	u, err := s.st.ModifyUser(c.UserContext(), adminOf(c), name, body.input())
+	if err != nil {
+		return describe(err, userTexts)
+	}
+	s.log.Info("user modified", "username", u.Username, "admin", adminOf(c).Username)
+	return s.respondUser(c, u)
+}
+
+func (s *server) deleteUser(c *fiber.Ctx) error {
+	name := pathUsername(c)
+	if err := s.st.DeleteUser(c.UserContext(), adminOf(c), name); err != nil {
+		return describe(err, userTexts)
+	}
+	s.log.Info("user deleted", "username", name, "admin", adminOf(c).Username)
+	return c.JSON(fiber.Map{})
+}
+
+// pathUsername is the {username} path segment, lowercased: usernames are
+// case-insensitive and stored in lower case.
+func pathUsername(c *fiber.Ctx) string {
+	return strings.ToLower(c.Params("username"))
+}
+
+// usersPage is GET /api/users.
+type usersPage struct {
+	Users []userResponse `json:"users"`
+	Total int            `json:"total"`
+}
+
+func (s *server) listUsers(c *fiber.Ctx) error {
+	admin := adminOf(c)
+	f, empty, err := s.userFilter(c, admin)
+	if err != nil {
+		return err
+	}
+	if empty {
+		return c.JSON(usersPage{Users: []userResponse{}})
+	}
+	users, total, err := s.st.ListUsers(c.UserContext(), admin, f)
+	if err != nil {
+		return err
+	}
+	r, err := s.newRenderer(c)
+	if err != nil {
+		return err
+	}
+	page := usersPage{Users: make([]userResponse, 0, len(users)), Total: total}
+	for i := range users {
+		ur, err := r.user(&users[i])
+		if err != nil {
+			return err
+		}
+		page.Users = append(page.Users, ur)
+	}
+	return c.JSON(page)
+}
+
+// userFilter reads GET /api/users' query. empty is set when the filter can
+// match nobody (every admin named is unknown), which needs no query.
+func (s *server) userFilter(c *fiber.Ctx, admin *model.Admin) (f store.UserFilter, empty bool, err error) {
+	args := c.Context().QueryArgs()
+	intArg := func(name string, def, lo, hi int) (int, error) {
+		raw := string(args.Peek(name))
+		if raw == "" {
+			return def, nil
+		}
+		n, err := strconv.Atoi(raw)
+		if err != nil {
+			return 0, schemaErrorf("%s: expected an integer, got %q", name, truncate(raw, 20))
+		}
+		if n < lo || n > hi {
+			return 0, fmt.Errorf("%w: %s: must be between %d and %d", model.ErrInvalid, name, lo, hi)
+		}
+		return n, nil
+	}
+	if f.Offset, err = intArg("offset", 0, 0, 1<<31-1); err != nil {
+		return f, false, err
+	}
+	if f.Limit, err = intArg("limit", 0, 0, maxPageSize); err != nil {
+		return f, false, err
+	}
+	if f.Limit == 0 {
+		f.Limit = maxPageSize
+	}
+	multi := func(name string) ([]string, error) {
+		var out []string
+		for _, v := range args.PeekMulti(name) {
+			if len(v) > 0 {
+				out = append(out, strings.ToLower(string(v)))
+			}
+		}
+		if len(out) > maxFilterValues {
+			return nil, fmt.Errorf("%w: %s: at most %d values", model.ErrInvalid, name, maxFilterValues)
+		}
+		return out, nil
+	}
+	if f.Usernames, err = multi("username"); err != nil {
+		return f, false, err
+	}
+	f.Search = string(args.Peek("search"))
+	if len(f.Search) > maxSearchLen {
+		return f, false, fmt.Errorf("%w: search: longer than %d characters", model.ErrInvalid, maxSearchLen)
+	}
+	if st := string(args.Peek("status")); st != "" {
+		f.Status = model.Status(st)
+		if !f.Status.Valid() {
+			return f, false, fmt.Errorf("%w: status: must be one of active, disabled, limited, expired, on_hold", model.ErrInvalid)
+		}
+	}
+	if f.Sort = string(args.Peek("sort")); f.Sort != "" && !validSort(f.Sort) {
+		return f, false, fmt.Errorf("%w: sort: must be one of username, used_traffic, data_limit, expire, created_at, optionally prefixed with - for descending", model.ErrInvalid)
+	}
+	admins, err := multi("admin")
+	if err != nil {
+		return f, false, err
+	}
+	// Like Marzban, the admin filter is a sudo's: a regular admin always
+	// sees exactly its own users (state enforces it), so it is ignored.
+	if admin.IsSudo && len(admins) > 0 {
+		for _, name := range admins {
+			a, err := s.st.AdminByUsername(c.UserContext(), name)
+			if errors.Is(err, model.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return f, false, fmt.Errorf("loading admin %q: %w", name, err)
+			}
+			f.AdminIDs = append(f.AdminIDs, a.ID)
+		}
+		if len(f.AdminIDs) == 0 {
+			return f, true, nil
+		}
+	}
+	return f, false, nil
+}
+
+func validSort(s string) bool {
+	switch strings.TrimPrefix(s, "-") {
+	case "username", "used_traffic", "data_limit", "expire", "created_at":
+		return true
+	}
+	return false
+}

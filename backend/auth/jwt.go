@@ -1,0 +1,104 @@
+// Package auth issues and checks the admins' bearer tokens (HS256 JWT with
+// Marzban's claims) and holds the env-configured sudo admin that lives outside
+// the database.
+package auth
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/outpost-panel/outpost/backend/model"
+)
+
+// DefaultTTL is Marzban's JWT_ACCESS_TOKEN_EXPIRE_MINUTES default.
+const DefaultTTL = 1440 * time.Minute
+
+// Access levels carried in the "access" claim.
+const (
+	AccessSudo  = "sudo"
+	AccessAdmin = "admin"
+)
+
+// Claims are what a token says about its bearer.
+type Claims struct {
+	Username  string
+	Access    string
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+}
+
+// tokenClaims is the payload: Marzban's sub, access, iat and exp.
+type tokenClaims struct {
+	Access string `json:"access"`
+	jwt.RegisteredClaims
+}
+
+// Issue signs a token for admin, valid for ttl from now (DefaultTTL when ttl
+// is not positive).
+//
+// iat is whole seconds and so is the stored password_reset_at, so a token
+// whose iat is in the reset's second cannot be told apart from one issued
+// just before the reset; IssuedBeforeReset refuses both. A login right after
+// a reset therefore gets an iat one second past the reset, never a token that
+// is dead on arrival.
+func Issue(secret []byte, admin *model.Admin, ttl time.Duration, now time.Time) (string, error) {
+	if len(secret) == 0 {
+		return "", errors.New("issuing token: empty signing secret")
+	}
+	if ttl <= 0 {
+		ttl = DefaultTTL
+	}
+	access := AccessAdmin
+	if admin.IsSudo {
+		access = AccessSudo
+	}
+	iat := now.Truncate(time.Second)
+	if r := admin.PasswordResetAt; r != nil && iat.Unix() <= r.Unix() {
+		iat = time.Unix(r.Unix()+1, 0)
+	}
+	claims := tokenClaims{
+		Access: access,
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject:   admin.Username,
+			IssuedAt:  jwt.NewNumericDate(iat),
+			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+		},
+	}
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
+	if err != nil {
+		return "", fmt.Errorf("signing token for %q: %w", admin.Username, err)
+	}
+	return tok, nil
+}
+
+// Parse checks a token's signature, algorithm and expiry at now. Every failure
+// wraps model.ErrUnauthorized.
+func Parse(secret []byte, token string, now time.Time) (Claims, error) {
+	var tc tokenClaims
+	_, err := jwt.ParseWithClaims(token, &tc, func(*jwt.Token) (any, error) { return secret, nil },
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(func() time.Time { return now }),
+	)
+	if err != nil {
+		return Claims{}, fmt.Errorf("%w: %v", model.ErrUnauthorized, err)
+	}
+	if tc.Subject == "" || tc.IssuedAt == nil || (tc.Access != AccessSudo && tc.Access != AccessAdmin) {
+		return Claims{}, fmt.Errorf("%w: token lacks sub, iat or access", model.ErrUnauthorized)
+	}
+	return Claims{
+		Username:  tc.Subject,
+		Access:    tc.Access,
+		IssuedAt:  tc.IssuedAt.UTC(),
+		ExpiresAt: tc.ExpiresAt.UTC(),
+	}, nil
+}
+
+// IssuedBeforeReset reports whether a token with these claims may predate the
+// admin's last password reset and must therefore be refused (see Issue).
+func (c Claims) IssuedBeforeReset(admin *model.Admin) bool {
+	return admin.PasswordResetAt != nil && c.IssuedAt.Unix() <= admin.PasswordResetAt.Unix()
+}

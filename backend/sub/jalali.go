@@ -1,0 +1,49 @@
+package sub
+
+import (
+	"fmt"
+	"time"
+)
+
+// jalaliAnchor is 1 Farvardin 1403 of the Solar Hijri calendar.
+var jalaliAnchor = time.Date(2024, time.March, 20, 0, 0, 0, 0, time.UTC)
+
+// jalaliLeap is the 33-year arithmetic rule, which agrees with the
+// astronomical calendar for centuries around today.
+func jalaliLeap(y int) bool { return (25*y+11)%33 < 8 }
+
+func jalaliYearLen(y int) int {
+	if jalaliLeap(y) {
+		return 366
+	}
+	return 365
+}
+
+// jalaliDate formats t's (UTC) date in the Solar Hijri calendar as
+// YYYY-MM-DD, walking whole years from a known Nowruz.
+func jalaliDate(t time.Time) string {
+	t = t.UTC()
+	if t.Year() < 1900 || t.Year() > 3000 {
+		return "-" // outside the range the arithmetic rule is trusted for
+	}
+	day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	days := int((day.Unix() - jalaliAnchor.Unix()) / 86400) // exact: both are UTC midnights
+	y := 1403
+	for days < 0 {
+		y--
+		days += jalaliYearLen(y)
+	}
+	for days >= jalaliYearLen(y) {
+		days -= jalaliYearLen(y)
+		y++
+	}
+	// Six months of 31 days, five of 30, and Esfand with 29 or 30.
+	var m, d int
+	if days < 186 {
+		m, d = days/31+1, days%31+1
+	} else {
+		days -= 186
+		m, d = days/30+7, days%30+1
+	}
+	return fmt.Sprintf("%04d-%02d-%02d", y, m, d)
+}
