@@ -1,0 +1,153 @@
+package store
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/outpost-panel/outpost/backend/model"
+)
+
+const adminColumns = `id, username, hashed_password, is_sudo, created_at, password_reset_at,
+	telegram_id, discord_webhook, users_usage`
+
+func scanAdmin(row interface{ Scan(...any) error }, a *model.Admin) error {
+	return row.Scan(&a.ID, &a.Username, &a.HashedPassword, &a.IsSudo, reqTime{&a.CreatedAt},
+		optTime{&a.PasswordResetAt}, optInt64{&a.TelegramID}, optString{&a.DiscordWebhook}, &a.UsersUsage)
+}
+
+// CreateAdmin inserts a, setting its ID (and CreatedAt when zero);
+// ErrConflict when the username is taken.
+func (tx *Tx) CreateAdmin(a *model.Admin) error {
+	if a.CreatedAt.IsZero() {
+		a.CreatedAt = nowUTC()
+	}
+	err := tx.stmtSavepoint(func() error {
+		return tx.queryRow(`INSERT INTO admins (username, hashed_password, is_sudo, created_at,
+			password_reset_at, telegram_id, discord_webhook, users_usage)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+			a.Username, a.HashedPassword, a.IsSudo, a.CreatedAt.Unix(), unixOrNil(a.PasswordResetAt),
+			int64OrNil(a.TelegramID), stringOrNil(a.DiscordWebhook), a.UsersUsage).Scan(&a.ID)
+	})
+	if isUniqueViolation(err) {
+		return fmt.Errorf("creating admin %q: %w", a.Username, errConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("creating admin %q: %w", a.Username, err)
+	}
+	return nil
+}
+
+// AdminByUsername loads an admin by exact username.
+func (tx *Tx) AdminByUsername(username string) (*model.Admin, error) {
+	var a model.Admin
+	err := scanAdmin(tx.queryRow(`SELECT `+adminColumns+` FROM admins WHERE username = $1`, username), &a)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("admin %q: %w", username, errNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading admin %q: %w", username, err)
+	}
+	return &a, nil
+}
+
+// AdminByID loads an admin by id.
+func (tx *Tx) AdminByID(id int64) (*model.Admin, error) {
+	var a model.Admin
+	err := scanAdmin(tx.queryRow(`SELECT `+adminColumns+` FROM admins WHERE id = $1`, id), &a)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("admin %d: %w", id, errNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading admin %d: %w", id, err)
+	}
+	return &a, nil
+}
+
+// ListAdmins returns admins ordered by id; username, when not empty, filters
+// by case-insensitive substring; limit <= 0 means no limit.
+func (tx *Tx) ListAdmins(offset, limit int, username string) ([]model.Admin, error) {
+	var a args
+	q := `SELECT ` + adminColumns + ` FROM admins`
+	if username != "" {
+		q += ` WHERE lower(username) LIKE ` + a.add(likeContains(strings.ToLower(username))) + ` ESCAPE '\'`
+	}
+	q += ` ORDER BY id`
+	q += limitOffset(&a, offset, limit)
+	rows, err := tx.query(q, a...)
+	if err != nil {
+		return nil, fmt.Errorf("listing admins: %w", err)
+	}
+	defer rows.Close()
+	var out []model.Admin
+	for rows.Next() {
+		var ad model.Admin
+		if err := scanAdmin(rows, &ad); err != nil {
+			return nil, fmt.Errorf("listing admins: %w", err)
+		}
+		out = append(out, ad)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing admins: %w", err)
+	}
+	return out, nil
+}
+
+// UpdateAdmin writes every field of a but ID, CreatedAt and UsersUsage (the
+// last is a counter that ApplyUsage adds to; see ResetAdminUsage).
+func (tx *Tx) UpdateAdmin(a *model.Admin) error {
+	err := tx.stmtSavepoint(func() error {
+		return affectedOne(tx.exec(`UPDATE admins SET username = $1, hashed_password = $2, is_sudo = $3,
+			password_reset_at = $4, telegram_id = $5, discord_webhook = $6
+		WHERE id = $7`,
+			a.Username, a.HashedPassword, a.IsSudo, unixOrNil(a.PasswordResetAt), int64OrNil(a.TelegramID),
+			stringOrNil(a.DiscordWebhook), a.ID))
+	})
+	if isUniqueViolation(err) {
+		return fmt.Errorf("updating admin %d: username %q: %w", a.ID, a.Username, errConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("updating admin %d: %w", a.ID, err)
+	}
+	return nil
+}
+
+// ResetAdminUsage sets an admin's users_usage counter to zero.
+func (tx *Tx) ResetAdminUsage(id int64) error {
+	if err := affectedOne(tx.exec(`UPDATE admins SET users_usage = 0 WHERE id = $1`, id)); err != nil {
+		return fmt.Errorf("resetting usage of admin %d: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteAdmin deletes an admin; its users keep existing without an owner.
+func (tx *Tx) DeleteAdmin(id int64) error {
+	if err := affectedOne(tx.exec(`DELETE FROM admins WHERE id = $1`, id)); err != nil {
+		return fmt.Errorf("deleting admin %d: %w", id, err)
+	}
+	return nil
+}
+
+// CountAdmins counts every admin.
+func (tx *Tx) CountAdmins() (int, error) {
+	var n int
+	if err := tx.queryRow(`SELECT COUNT(*) FROM admins`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting admins: %w", err)
+	}
+	return n, nil
+}
+
+func limitOffset(a *args, offset, limit int) string {
+	q := ""
+	if limit > 0 {
+		q += ` LIMIT ` + a.add(limit)
+	} else if offset > 0 {
+		// Both engines need a LIMIT before OFFSET; -1 / ALL spelled portably.
+		q += ` LIMIT ` + a.add(int64(1<<62))
+	}
+	if offset > 0 {
+		q += ` OFFSET ` + a.add(offset)
+	}
+	return q
+}

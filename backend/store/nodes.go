@@ -1,0 +1,242 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/outpost-panel/outpost/backend/model"
+)
+
+const nodeColumns = `id, name, address, port, api_port, usage_coefficient, xray_version, agent_version,
+	status, message, last_seen, applied_revision, state_hash, usage_seq, session_fence, token_hash, created_at`
+
+func scanNode(row interface{ Scan(...any) error }) (*model.Node, error) {
+	var (
+		n     model.Node
+		token *string
+	)
+	err := row.Scan(&n.ID, &n.Name, &n.Address, &n.Port, &n.APIPort, &n.UsageCoefficient, &n.XrayVersion,
+		&n.AgentVersion, &n.Status, &n.Message, optTime{&n.LastSeen}, &n.AppliedRevision, &n.StateHash,
+		&n.UsageSeq, &n.SessionFence, optString{&token}, reqTime{&n.CreatedAt})
+	if err != nil {
+		return nil, err
+	}
+	if token != nil {
+		n.TokenHash = *token
+	}
+	return &n, nil
+}
+
+// tokenOrNil keeps "no token" out of the unique index.
+func tokenOrNil(h string) any {
+	if h == "" {
+		return nil
+	}
+	return h
+}
+
+// CreateNode inserts n and sets its ID (CreatedAt when zero, Status
+// "connecting" when empty). ErrConflict when the name or token is taken.
+func (tx *Tx) CreateNode(n *model.Node) error {
+	if n.CreatedAt.IsZero() {
+		n.CreatedAt = nowUTC()
+	}
+	if n.Status == "" {
+		n.Status = model.NodeConnecting
+	}
+	err := tx.stmtSavepoint(func() error {
+		return tx.queryRow(`INSERT INTO nodes (name, address, port, api_port, usage_coefficient, xray_version,
+			agent_version, status, message, last_seen, applied_revision, state_hash, usage_seq, session_fence,
+			token_hash, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id`,
+			n.Name, n.Address, n.Port, n.APIPort, n.UsageCoefficient, n.XrayVersion, n.AgentVersion, string(n.Status),
+			n.Message, unixOrNil(n.LastSeen), n.AppliedRevision, n.StateHash, n.UsageSeq, n.SessionFence,
+			tokenOrNil(n.TokenHash), n.CreatedAt.Unix()).Scan(&n.ID)
+	})
+	if isUniqueViolation(err) {
+		return fmt.Errorf("creating node %q: %w", n.Name, errConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("creating node %q: %w", n.Name, err)
+	}
+	return nil
+}
+
+// NodeByID loads a node.
+func (tx *Tx) NodeByID(id int64) (*model.Node, error) {
+	n, err := scanNode(tx.queryRow(`SELECT `+nodeColumns+` FROM nodes WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("node %d: %w", id, errNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading node %d: %w", id, err)
+	}
+	return n, nil
+}
+
+// NodeByTokenHash finds the node a session token belongs to.
+func (tx *Tx) NodeByTokenHash(hash string) (*model.Node, error) {
+	if hash == "" {
+		return nil, fmt.Errorf("node by token: %w", errNotFound)
+	}
+	n, err := scanNode(tx.queryRow(`SELECT `+nodeColumns+` FROM nodes WHERE token_hash = $1`, hash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("node by token: %w", errNotFound)
+	}
+	if err != nil {
+		// The hash is a secret's digest: keep it out of the message.
+		return nil, fmt.Errorf("loading node by token: %w", err)
+	}
+	return n, nil
+}
+
+// ListNodes returns every node ordered by id.
+func (tx *Tx) ListNodes() ([]model.Node, error) {
+	rows, err := tx.query(`SELECT ` + nodeColumns + ` FROM nodes ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("listing nodes: %w", err)
+	}
+	defer rows.Close()
+	out := []model.Node{}
+	for rows.Next() {
+		n, err := scanNode(rows)
+		if err != nil {
+			return nil, fmt.Errorf("listing nodes: %w", err)
+		}
+		out = append(out, *n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing nodes: %w", err)
+	}
+	return out, nil
+}
+
+// UpdateNode writes what an admin edits: name, address, ports and usage
+// coefficient. Session state has its own methods.
+func (tx *Tx) UpdateNode(n *model.Node) error {
+	err := tx.stmtSavepoint(func() error {
+		return affectedOne(tx.exec(`UPDATE nodes SET name = $1, address = $2, port = $3, api_port = $4,
+			usage_coefficient = $5 WHERE id = $6`,
+			n.Name, n.Address, n.Port, n.APIPort, n.UsageCoefficient, n.ID))
+	})
+	if isUniqueViolation(err) {
+		return fmt.Errorf("updating node %d: name %q: %w", n.ID, n.Name, errConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("updating node %d: %w", n.ID, err)
+	}
+	return nil
+}
+
+// DeleteNode deletes a node; its usage history stays.
+func (tx *Tx) DeleteNode(id int64) error {
+	if err := affectedOne(tx.exec(`DELETE FROM nodes WHERE id = $1`, id)); err != nil {
+		return fmt.Errorf("deleting node %d: %w", id, err)
+	}
+	return nil
+}
+
+// SetNodeToken replaces the hash of a node's session token.
+func (tx *Tx) SetNodeToken(id int64, tokenHash string) error {
+	err := tx.stmtSavepoint(func() error {
+		return affectedOne(tx.exec(`UPDATE nodes SET token_hash = $1 WHERE id = $2`, tokenOrNil(tokenHash), id))
+	})
+	if isUniqueViolation(err) {
+		return fmt.Errorf("setting token of node %d: %w", id, errConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("setting token of node %d: %w", id, err)
+	}
+	return nil
+}
+
+// NodeSessionStart accepts a new session for a node: it takes the next
+// session fence, which fences off any older session (on any replica), and
+// returns the node as stored, including the last recorded usage sequence.
+func (s *Store) NodeSessionStart(ctx context.Context, id int64) (fence int64, n *model.Node, err error) {
+	err = s.Tx(ctx, func(tx *Tx) error {
+		var err error
+		n, err = scanNode(tx.queryRow(`UPDATE nodes SET session_fence = session_fence + 1 WHERE id = $1
+			RETURNING `+nodeColumns, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("starting session of node %d: %w", id, errNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("starting session of node %d: %w", id, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return n.SessionFence, n, nil
+}
+
+// fenceMiss tells a missing node from a fenced session after a guarded
+// write changed no row.
+func (tx *Tx) fenceMiss(id int64) error {
+	var exists int
+	err := tx.queryRow(`SELECT 1 FROM nodes WHERE id = $1`, id).Scan(&exists)
+	if errors.Is(err, sql.ErrNoRows) {
+		return errNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return ErrFenced
+}
+
+// NodeRecordAck records that the session holding fence has applied rev with
+// the given state hash. ErrFenced when a newer session took over.
+func (s *Store) NodeRecordAck(ctx context.Context, id, fence, rev int64, hash string) error {
+	return s.Tx(ctx, func(tx *Tx) error {
+		res, err := tx.exec(`UPDATE nodes SET applied_revision = $1, state_hash = $2
+			WHERE id = $3 AND session_fence = $4`, rev, hash, id, fence)
+		if err == nil {
+			err = affectedOne(res, nil)
+			if errors.Is(err, errNotFound) {
+				err = tx.fenceMiss(id)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("recording ack of node %d at revision %d: %w", id, rev, err)
+		}
+		return nil
+	})
+}
+
+// NodeSetStatus records a node's status as seen by the session holding
+// fence; fence 0 skips the check (the hub marking a node disconnected, an
+// admin disabling it). Empty versions and a zero seen keep the stored ones.
+func (s *Store) NodeSetStatus(ctx context.Context, id, fence int64, status model.NodeStatus, message, agentVersion, xrayVersion string, seen time.Time) error {
+	var seenArg any
+	if !seen.IsZero() {
+		seenArg = seen.Unix()
+	}
+	return s.Tx(ctx, func(tx *Tx) error {
+		var a args
+		q := `UPDATE nodes SET status = ` + a.add(string(status)) +
+			`, message = ` + a.add(message) +
+			`, agent_version = COALESCE(NULLIF(` + a.add(agentVersion) + `, ''), agent_version)` +
+			`, xray_version = COALESCE(NULLIF(` + a.add(xrayVersion) + `, ''), xray_version)` +
+			`, last_seen = COALESCE(` + a.add(seenArg) + `, last_seen)` +
+			` WHERE id = ` + a.add(id)
+		if fence != 0 {
+			q += ` AND session_fence = ` + a.add(fence)
+		}
+		res, err := tx.exec(q, a...)
+		if err == nil {
+			err = affectedOne(res, nil)
+			if errors.Is(err, errNotFound) && fence != 0 {
+				err = tx.fenceMiss(id)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("setting status of node %d to %s: %w", id, status, err)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,343 @@
+// Package store is the panel's SQL storage: one set of queries over SQLite
+// (the default, a file in the data directory) and PostgreSQL (for several
+// panel replicas). Storage functions take a *Tx so a handler can combine
+// several steps in one transaction; every transaction that changes what
+// nodes run bumps the revision first (BumpRevision).
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	// The pgx stdlib driver rather than pgxpool: both engines then run through
+	// database/sql with one *sql.Tx type, so every query is written once. pgx
+	// still encodes Go slices as PostgreSQL arrays through it, which is all
+	// the bulk paths (unnest) need from the native API.
+	_ "github.com/jackc/pgx/v5/stdlib"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// ErrFenced is returned for a write from a node session that a newer session
+// of the same node has replaced.
+var ErrFenced = errors.New("node session fenced")
+
+// Engine names returned by Store.Engine.
+const (
+	EngineSQLite   = "sqlite"
+	EnginePostgres = "postgres"
+)
+
+const (
+	// txAttempts bounds retries of transient failures (SQLite busy past the
+	// busy timeout, PostgreSQL serialization failures and deadlocks).
+	txAttempts = 5
+	// sqliteReaders is the size of the SQLite read pool; WAL lets readers run
+	// beside the one writer, and the machine has few cores.
+	sqliteReaders = 4
+	// postgresConns caps connections per panel process.
+	postgresConns = 16
+)
+
+// Store is the panel database. It is safe for concurrent use.
+type Store struct {
+	engine string
+	// write runs read-write transactions. On SQLite it holds exactly one
+	// connection, so writers queue in Go instead of failing with
+	// SQLITE_BUSY; each transaction also begins IMMEDIATE so a writer in
+	// another process is waited for (busy_timeout) rather than deadlocked.
+	write *sql.DB
+	// read runs read-only work. On SQLite a separate pool of query_only
+	// connections; on PostgreSQL the same pool as write.
+	read *sql.DB
+	log  *slog.Logger
+}
+
+// Open connects to the database and applies pending migrations.
+// databaseURL "" means SQLite at dataDir/outpost.db; a postgres:// or
+// postgresql:// URL means PostgreSQL.
+func Open(ctx context.Context, databaseURL, dataDir string, log *slog.Logger) (*Store, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var (
+		s   *Store
+		err error
+	)
+	switch {
+	case databaseURL == "":
+		s, err = openSQLite(filepath.Join(dataDir, "outpost.db"), log)
+	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
+		s, err = openPostgres(ctx, databaseURL, log)
+	default:
+		// The URL may carry a password: name only its scheme.
+		scheme, _, _ := strings.Cut(databaseURL, ":")
+		return nil, fmt.Errorf("database URL scheme %q: %w: want empty (SQLite) or postgres://", scheme, errUnsupported)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+var errUnsupported = errors.New("unsupported database")
+
+func openSQLite(path string, log *slog.Logger) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("creating data directory: %w", err)
+	}
+	// synchronous=FULL: a usage batch is acknowledged to the node (which then
+	// deletes it from its journal) right after commit, so a commit must
+	// survive a power loss; NORMAL would only guarantee atomicity.
+	common := []string{
+		"busy_timeout(10000)",
+		"foreign_keys(1)",
+		"synchronous(FULL)",
+		"temp_store(MEMORY)",
+		"cache_size(-32000)", // KiB per connection
+	}
+	dsn := func(extra ...string) string {
+		q := url.Values{}
+		for _, p := range append(common, extra...) {
+			q.Add("_pragma", p)
+		}
+		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+	}
+	write, err := sql.Open("sqlite", dsn("journal_mode(WAL)")+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("opening sqlite %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	write.SetConnMaxIdleTime(0)
+	// Open the writer first so WAL mode is set before any reader connects.
+	if err := write.Ping(); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("opening sqlite %s: %w", path, err)
+	}
+	read, err := sql.Open("sqlite", dsn("query_only(1)"))
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("opening sqlite %s: %w", path, err)
+	}
+	read.SetMaxOpenConns(sqliteReaders)
+	read.SetMaxIdleConns(sqliteReaders)
+	return &Store{engine: EngineSQLite, write: write, read: read, log: log}, nil
+}
+
+func openPostgres(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, error) {
+	db, err := sql.Open("pgx", databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("opening postgres: %w", err)
+	}
+	db.SetMaxOpenConns(postgresConns)
+	db.SetMaxIdleConns(postgresConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := db.PingContext(pingCtx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connecting to postgres: %w", err)
+	}
+	return &Store{engine: EnginePostgres, write: db, read: db, log: log}, nil
+}
+
+// Engine reports "sqlite" or "postgres".
+func (s *Store) Engine() string { return s.engine }
+
+// Close closes every connection.
+func (s *Store) Close() error {
+	err := s.write.Close()
+	if s.read != s.write {
+		err = errors.Join(err, s.read.Close())
+	}
+	return err
+}
+
+func (s *Store) postgres() bool { return s.engine == EnginePostgres }
+
+// Tx is one transaction. Its methods use the context Tx or Read was called
+// with. A Tx must not be used after its function returns.
+type Tx struct {
+	ctx context.Context
+	tx  *sql.Tx
+	s   *Store
+}
+
+// Tx runs fn in one read-write transaction, committing when fn returns nil.
+// Transient failures (lock timeouts, serialization failures, deadlocks) run
+// fn again, so fn must have no effects outside the transaction. On SQLite a
+// Tx must not be nested inside another Tx: there is one writer connection.
+func (s *Store) Tx(ctx context.Context, fn func(tx *Tx) error) error {
+	return s.retry(ctx, func() error { return s.run(ctx, s.write, nil, fn) })
+}
+
+// Read runs fn in a read-only transaction that sees one consistent snapshot
+// (on PostgreSQL REPEATABLE READ, so CurrentRevision and EachUserOnNodes in
+// one Read describe the same state).
+func (s *Store) Read(ctx context.Context, fn func(tx *Tx) error) error {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if s.postgres() {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	return s.retry(ctx, func() error { return s.run(ctx, s.read, opts, fn) })
+}
+
+func (s *Store) run(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(tx *Tx) error) (err error) {
+	sqlTx, err := db.BeginTx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("beginning transaction: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = sqlTx.Rollback()
+			panic(p)
+		}
+	}()
+	if err := fn(&Tx{ctx: ctx, tx: sqlTx, s: s}); err != nil {
+		_ = sqlTx.Rollback()
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("committing transaction: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) retry(ctx context.Context, attempt func() error) error {
+	backoff := 5 * time.Millisecond
+	for i := 1; ; i++ {
+		err := attempt()
+		if err == nil || i == txAttempts || !transient(err) {
+			return err
+		}
+		s.log.Debug("retrying transaction", "attempt", i, "err", err)
+		wait := backoff/2 + rand.N(backoff)
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(wait):
+		}
+		backoff *= 2
+	}
+}
+
+// transient reports errors that a rerun of the same transaction can cure.
+func transient(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			return true
+		}
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "40001", "40P01": // serialization_failure, deadlock_detected
+			return true
+		}
+	}
+	return false
+}
+
+// isUniqueViolation reports a unique or primary key constraint failure.
+func isUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return true
+		}
+		return false
+	}
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// isForeignKeyViolation reports a reference to a row that does not exist.
+func isForeignKeyViolation(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+	}
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23503"
+}
+
+func (tx *Tx) exec(query string, args ...any) (sql.Result, error) {
+	return tx.tx.ExecContext(tx.ctx, query, args...)
+}
+
+func (tx *Tx) query(query string, args ...any) (*sql.Rows, error) {
+	return tx.tx.QueryContext(tx.ctx, query, args...)
+}
+
+func (tx *Tx) queryRow(query string, args ...any) *sql.Row {
+	return tx.tx.QueryRowContext(tx.ctx, query, args...)
+}
+
+func (tx *Tx) postgres() bool { return tx.s.postgres() }
+
+// forUpdate is the row-locking suffix for a SELECT that is followed by a
+// write to the same row. SQLite has no row locks and needs none: its one
+// writer already excludes every other writer.
+func (tx *Tx) forUpdate() string {
+	if tx.postgres() {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+// affectedOne turns a zero-row UPDATE/DELETE into ErrNotFound.
+func affectedOne(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return errNotFound
+	}
+	return nil
+}
+
+// stmtSavepoint confines the failure of one statement that may break a
+// constraint (a taken username, a missing owner) which the caller turns
+// into ErrConflict or ErrNotFound and may well handle in the same
+// transaction. PostgreSQL aborts the whole transaction on any error; inside
+// a savepoint only the statement is undone, as on SQLite.
+func (tx *Tx) stmtSavepoint(fn func() error) error {
+	if !tx.postgres() {
+		return fn()
+	}
+	if _, err := tx.exec(`SAVEPOINT outpost_stmt`); err != nil {
+		return err
+	}
+	if err := fn(); err != nil {
+		if _, rerr := tx.exec(`ROLLBACK TO SAVEPOINT outpost_stmt`); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return err
+	}
+	_, err := tx.exec(`RELEASE SAVEPOINT outpost_stmt`)
+	return err
+}

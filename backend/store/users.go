@@ -1,0 +1,588 @@
+package store
+
+import (
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/outpost-panel/outpost/backend/model"
+)
+
+const userColumns = `u.id, u.username, u.admin_id, COALESCE(a.username, ''), u.status, u.proxies,
+	u.excluded_inbounds, u.expire, u.data_limit, u.data_limit_reset_strategy, u.used_traffic,
+	u.lifetime_used_traffic, u.created_at, u.edit_at, u.note, u.sub_updated_at, u.sub_last_user_agent,
+	u.sub_revoked_at, u.online_at, u.on_hold_expire_duration, u.on_hold_timeout, u.auto_delete_in_days,
+	u.next_plan, u.last_status_change, u.usage_reset_at, u.revision`
+
+const userFrom = ` FROM users u LEFT JOIN admins a ON a.id = u.admin_id`
+
+// userScan holds the raw JSON columns of one row until they are decoded.
+type userScan struct {
+	proxies, excluded, nextPlan []byte
+}
+
+func (us *userScan) targets(u *model.User) []any {
+	return []any{&u.ID, &u.Username, zeroID{&u.AdminID}, &u.AdminUsername, &u.Status, &us.proxies,
+		&us.excluded, &u.Expire, &u.DataLimit, &u.DataLimitReset, &u.UsedTraffic,
+		&u.LifetimeUsedTraffic, reqTime{&u.CreatedAt}, optTime{&u.EditAt}, &u.Note, optTime{&u.SubUpdatedAt},
+		&u.SubLastUserAgent, optTime{&u.SubRevokedAt}, optTime{&u.OnlineAt}, &u.OnHoldExpireDuration,
+		optTime{&u.OnHoldTimeout}, optInt64{&u.AutoDeleteInDays}, &us.nextPlan, optTime{&u.LastStatusChange},
+		optTime{&u.UsageResetAt}, &u.Revision}
+}
+
+func (us *userScan) decode(u *model.User) error {
+	u.Proxies = nil
+	u.ExcludedInbounds = nil
+	u.NextPlan = nil
+	if err := json.Unmarshal(us.proxies, &u.Proxies); err != nil {
+		return fmt.Errorf("decoding proxies of user %d: %w", u.ID, err)
+	}
+	if err := json.Unmarshal(us.excluded, &u.ExcludedInbounds); err != nil {
+		return fmt.Errorf("decoding excluded inbounds of user %d: %w", u.ID, err)
+	}
+	if len(us.nextPlan) > 0 && string(us.nextPlan) != "null" {
+		u.NextPlan = new(model.NextPlan)
+		if err := json.Unmarshal(us.nextPlan, u.NextPlan); err != nil {
+			return fmt.Errorf("decoding next plan of user %d: %w", u.ID, err)
+		}
+	}
+	return nil
+}
+
+func scanUser(row interface{ Scan(...any) error }) (*model.User, error) {
+	var (
+		u  model.User
+		us userScan
+	)
+	if err := row.Scan(us.targets(&u)...); err != nil {
+		return nil, err
+	}
+	if err := us.decode(&u); err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+// userJSON encodes the JSON columns; nil maps are stored as {} so a reader
+// always gets a non-nil map back.
+func userJSON(u *model.User) (proxies, excluded string, nextPlan any, err error) {
+	p := u.Proxies
+	if p == nil {
+		p = map[string]model.ProxySettings{}
+	}
+	e := u.ExcludedInbounds
+	if e == nil {
+		e = map[string][]string{}
+	}
+	pb, err := json.Marshal(p)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("encoding proxies: %w", err)
+	}
+	eb, err := json.Marshal(e)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("encoding excluded inbounds: %w", err)
+	}
+	if u.NextPlan != nil {
+		nb, err := json.Marshal(u.NextPlan)
+		if err != nil {
+			return "", "", nil, fmt.Errorf("encoding next plan: %w", err)
+		}
+		nextPlan = string(nb)
+	}
+	return string(pb), string(eb), nextPlan, nil
+}
+
+// CreateUser inserts u and sets its ID (and CreatedAt when zero).
+// ErrConflict when the username is taken in any letter case.
+func (tx *Tx) CreateUser(u *model.User) error {
+	if u.CreatedAt.IsZero() {
+		u.CreatedAt = nowUTC()
+	}
+	proxies, excluded, nextPlan, err := userJSON(u)
+	if err != nil {
+		return fmt.Errorf("creating user %q: %w", u.Username, err)
+	}
+	err = tx.stmtSavepoint(func() error {
+		return tx.queryRow(`INSERT INTO users (username, admin_id, status, proxies, excluded_inbounds, expire,
+			data_limit, data_limit_reset_strategy, used_traffic, lifetime_used_traffic, created_at, edit_at,
+			note, sub_updated_at, sub_last_user_agent, sub_revoked_at, online_at, on_hold_expire_duration,
+			on_hold_timeout, auto_delete_in_days, next_plan, last_status_change, usage_reset_at, revision)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
+			$21, $22, $23, $24)
+		RETURNING id`,
+			u.Username, idOrNil(u.AdminID), string(u.Status), proxies, excluded, u.Expire,
+			u.DataLimit, string(u.DataLimitReset), u.UsedTraffic, u.LifetimeUsedTraffic, u.CreatedAt.Unix(),
+			unixOrNil(u.EditAt), u.Note, unixOrNil(u.SubUpdatedAt), u.SubLastUserAgent, unixOrNil(u.SubRevokedAt),
+			unixOrNil(u.OnlineAt), u.OnHoldExpireDuration, unixOrNil(u.OnHoldTimeout),
+			int64OrNil(u.AutoDeleteInDays), nextPlan, unixOrNil(u.LastStatusChange), unixOrNil(u.UsageResetAt),
+			u.Revision).Scan(&u.ID)
+	})
+	switch {
+	case isUniqueViolation(err):
+		return fmt.Errorf("creating user %q: %w", u.Username, errConflict)
+	case isForeignKeyViolation(err):
+		return fmt.Errorf("creating user %q: admin %d: %w", u.Username, u.AdminID, errNotFound)
+	case err != nil:
+		return fmt.Errorf("creating user %q: %w", u.Username, err)
+	}
+	return nil
+}
+
+// UpdateUser writes the fields of u that admins and the user lifecycle
+// change: status, limits, proxies, inbounds, note, hold settings, next plan,
+// owner, the timestamps of those changes, and revision.
+//
+// It leaves out the counters and stamps written by traffic and
+// subscription fetches (used_traffic, lifetime_used_traffic, online_at,
+// sub_updated_at, sub_last_user_agent): a handler that read the user a
+// moment ago would otherwise overwrite bytes ApplyUsage added since. Use
+// ResetUserUsage and TouchSubscription for those.
+func (tx *Tx) UpdateUser(u *model.User) error {
+	proxies, excluded, nextPlan, err := userJSON(u)
+	if err != nil {
+		return fmt.Errorf("updating user %d: %w", u.ID, err)
+	}
+	err = tx.stmtSavepoint(func() error {
+		return affectedOne(tx.exec(`UPDATE users SET admin_id = $1, status = $2, proxies = $3,
+			excluded_inbounds = $4, expire = $5, data_limit = $6, data_limit_reset_strategy = $7, edit_at = $8,
+			note = $9, sub_revoked_at = $10, on_hold_expire_duration = $11, on_hold_timeout = $12,
+			auto_delete_in_days = $13, next_plan = $14, last_status_change = $15, usage_reset_at = $16,
+			revision = $17
+		WHERE id = $18`,
+			idOrNil(u.AdminID), string(u.Status), proxies, excluded, u.Expire, u.DataLimit, string(u.DataLimitReset),
+			unixOrNil(u.EditAt), u.Note, unixOrNil(u.SubRevokedAt), u.OnHoldExpireDuration,
+			unixOrNil(u.OnHoldTimeout), int64OrNil(u.AutoDeleteInDays), nextPlan, unixOrNil(u.LastStatusChange),
+			unixOrNil(u.UsageResetAt), u.Revision, u.ID))
+	})
+	switch {
+	case isForeignKeyViolation(err):
+		return fmt.Errorf("updating user %d: admin %d: %w", u.ID, u.AdminID, errNotFound)
+	case err != nil:
+		return fmt.Errorf("updating user %d: %w", u.ID, err)
+	}
+	return nil
+}
+
+// ResetUserUsage zeroes a user's used_traffic (lifetime usage is kept) and
+// stamps usage_reset_at. It returns the bytes that were used before.
+func (tx *Tx) ResetUserUsage(id int64, at time.Time) (previous int64, err error) {
+	err = tx.queryRow(`SELECT used_traffic FROM users WHERE id = $1`+tx.forUpdate(), id).Scan(&previous)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("resetting usage of user %d: %w", id, errNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("resetting usage of user %d: %w", id, err)
+	}
+	if _, err := tx.exec(`UPDATE users SET used_traffic = 0, usage_reset_at = $1 WHERE id = $2`, at.Unix(), id); err != nil {
+		return 0, fmt.Errorf("resetting usage of user %d: %w", id, err)
+	}
+	return previous, nil
+}
+
+// TouchSubscription records a subscription fetch by a client.
+func (tx *Tx) TouchSubscription(id int64, at time.Time, userAgent string) error {
+	err := affectedOne(tx.exec(`UPDATE users SET sub_updated_at = $1, sub_last_user_agent = $2 WHERE id = $3`,
+		at.Unix(), userAgent, id))
+	if err != nil {
+		return fmt.Errorf("recording subscription fetch of user %d: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteUser deletes a user and its usage history.
+func (tx *Tx) DeleteUser(id int64) error {
+	// The user row first: on PostgreSQL that waits for a usage batch holding
+	// it, so the history delete below also sees what that batch added.
+	if err := affectedOne(tx.exec(`DELETE FROM users WHERE id = $1`, id)); err != nil {
+		return fmt.Errorf("deleting user %d: %w", id, err)
+	}
+	if _, err := tx.exec(`DELETE FROM node_user_usages WHERE user_id = $1`, id); err != nil {
+		return fmt.Errorf("deleting usage history of user %d: %w", id, err)
+	}
+	return nil
+}
+
+// UserByUsername loads a user by username in any letter case.
+func (tx *Tx) UserByUsername(username string) (*model.User, error) {
+	u, err := scanUser(tx.queryRow(`SELECT `+userColumns+userFrom+` WHERE lower(u.username) = lower($1)`, username))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("user %q: %w", username, errNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading user %q: %w", username, err)
+	}
+	return u, nil
+}
+
+// UserByID loads a user by id.
+func (tx *Tx) UserByID(id int64) (*model.User, error) {
+	return tx.userByID(id, "")
+}
+
+// LockUser loads a user and, on PostgreSQL, row-locks it until the
+// transaction ends, for a read-modify-write that must not interleave with
+// another writer of the same user (SQLite's single writer already ensures it).
+func (tx *Tx) LockUser(id int64) (*model.User, error) {
+	return tx.userByID(id, tx.forUpdate())
+}
+
+func (tx *Tx) userByID(id int64, suffix string) (*model.User, error) {
+	if suffix != "" {
+		// FOR UPDATE cannot lock the nullable side of an outer join.
+		suffix = " FOR UPDATE OF u"
+	}
+	u, err := scanUser(tx.queryRow(`SELECT `+userColumns+userFrom+` WHERE u.id = $1`+suffix, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("user %d: %w", id, errNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading user %d: %w", id, err)
+	}
+	return u, nil
+}
+
+// UserFilter selects and orders users for ListUsers.
+type UserFilter struct {
+	Offset, Limit int // Limit <= 0: no limit
+	// Usernames, when not empty, keeps only these (any letter case).
+	Usernames []string
+	// Search matches a case-insensitive substring of username or note.
+	Search   string
+	AdminIDs []int64
+	Status   model.Status
+	// Sort is one of username, used_traffic, data_limit, expire, created_at,
+	// with a '-' prefix for descending; empty sorts by id.
+	Sort string
+}
+
+var userSortColumns = map[string]string{
+	// lower() so the order comes from the unique lower(username) index.
+	"username":     "lower(u.username)",
+	"used_traffic": "u.used_traffic",
+	"data_limit":   "u.data_limit",
+	"expire":       "u.expire",
+	"created_at":   "u.created_at",
+}
+
+// maxListedNames bounds a Usernames/AdminIDs filter; it keeps SQLite IN lists
+// far below its bound-parameter limit.
+const maxListedNames = 1000
+
+// ListUsers returns one page of users matching f and the number of users
+// matching f across all pages.
+func (tx *Tx) ListUsers(f UserFilter) ([]model.User, int, error) {
+	order := "u.id"
+	if f.Sort != "" {
+		name, desc := strings.CutPrefix(f.Sort, "-")
+		col, ok := userSortColumns[name]
+		if !ok {
+			return nil, 0, fmt.Errorf("listing users: sort %q: %w", f.Sort, errInvalid)
+		}
+		// The id tie-break runs in the same direction so one index scan,
+		// forwards or backwards, yields the whole order.
+		if desc {
+			order = col + " DESC, u.id DESC"
+		} else {
+			order = col + ", u.id"
+		}
+	}
+	if len(f.Usernames) > maxListedNames || len(f.AdminIDs) > maxListedNames {
+		return nil, 0, fmt.Errorf("listing users: more than %d usernames or admins: %w", maxListedNames, errInvalid)
+	}
+	if f.Status != "" && !f.Status.Valid() {
+		return nil, 0, fmt.Errorf("listing users: status %q: %w", f.Status, errInvalid)
+	}
+
+	var (
+		a     args
+		where []string
+	)
+	if len(f.Usernames) > 0 {
+		if tx.postgres() {
+			lower := make([]string, len(f.Usernames))
+			for i, n := range f.Usernames {
+				lower[i] = strings.ToLower(n)
+			}
+			where = append(where, `lower(u.username) = ANY(`+a.add(lower)+`)`)
+		} else {
+			where = append(where, `lower(u.username) IN `+a.addList(len(f.Usernames), func(i int) any {
+				return strings.ToLower(f.Usernames[i])
+			}))
+		}
+	}
+	if f.Search != "" {
+		// A search reads every candidate row, so the per-row cost counts:
+		// usernames are lowercase ASCII, so a plain LIKE on lower() matches
+		// them without ILIKE's per-row case folding, and most notes are
+		// empty, which a cheap comparison settles first.
+		if tx.postgres() {
+			name := a.add(likeContains(strings.ToLower(f.Search)))
+			note := a.add(likeContains(f.Search))
+			where = append(where, `(lower(u.username) LIKE `+name+` ESCAPE '\' OR (u.note <> '' AND u.note ILIKE `+note+` ESCAPE '\'))`)
+		} else {
+			// SQLite's LIKE ignores ASCII case already.
+			p := a.add(likeContains(f.Search))
+			where = append(where, `(u.username LIKE `+p+` ESCAPE '\' OR (u.note <> '' AND u.note LIKE `+p+` ESCAPE '\'))`)
+		}
+	}
+	if len(f.AdminIDs) > 0 {
+		if tx.postgres() {
+			where = append(where, `u.admin_id = ANY(`+a.add(f.AdminIDs)+`)`)
+		} else {
+			where = append(where, `u.admin_id IN `+a.addList(len(f.AdminIDs), func(i int) any { return f.AdminIDs[i] }))
+		}
+	}
+	if f.Status != "" {
+		where = append(where, `u.status = `+a.add(string(f.Status)))
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+
+	if f.Limit > 0 && f.Limit <= maxWindowedPage {
+		users, total, err := tx.listUsersPage(cond, order, a, f.Offset, f.Limit)
+		if err != nil {
+			return nil, 0, fmt.Errorf("listing users: %w", err)
+		}
+		return users, total, nil
+	}
+	var total int
+	if err := tx.queryRow(`SELECT COUNT(*) FROM users u`+cond, a...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("counting users: %w", err)
+	}
+	if total == 0 || f.Offset >= total {
+		return []model.User{}, total, nil
+	}
+	q := `SELECT ` + userColumns + userFrom + cond + ` ORDER BY ` + order + limitOffset(&a, f.Offset, f.Limit)
+	users, err := tx.collectUsers(q, a...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("listing users: %w", err)
+	}
+	return users, total, nil
+}
+
+// maxWindowedPage bounds the pages listUsersPage serves; a larger one (an
+// export) takes the plain count-then-select path.
+const maxWindowedPage = 1000
+
+// listUsersPage finds one page and the total in a single pass over the
+// matching rows (COUNT(*) OVER () is computed before LIMIT), selecting only
+// ids and sort keys; a search is a scan of every candidate row, and this
+// makes it one scan instead of two. The page's full rows are then fetched
+// by primary key.
+func (tx *Tx) listUsersPage(cond, order string, condArgs args, offset, limit int) ([]model.User, int, error) {
+	a := slices.Clone(condArgs)
+	q := `SELECT u.id, COUNT(*) OVER () FROM users u` + cond + ` ORDER BY ` + order + limitOffset(&a, offset, limit)
+	rows, err := tx.query(q, a...)
+	if err != nil {
+		return nil, 0, err
+	}
+	var (
+		ids   []int64
+		total int
+	)
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id, &total); err != nil {
+			rows.Close()
+			return nil, 0, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	if len(ids) == 0 {
+		// No row carried the total: nothing matches, or the offset is past
+		// the end.
+		if offset == 0 {
+			return []model.User{}, 0, nil
+		}
+		err := tx.queryRow(`SELECT COUNT(*) FROM users u`+cond, condArgs...).Scan(&total)
+		return []model.User{}, total, err
+	}
+
+	var b args
+	in := ""
+	if tx.postgres() {
+		in = ` = ANY(` + b.add(ids) + `)`
+	} else {
+		in = ` IN ` + b.addList(len(ids), func(i int) any { return ids[i] })
+	}
+	found, err := tx.collectUsers(`SELECT `+userColumns+userFrom+` WHERE u.id`+in, b...)
+	if err != nil {
+		return nil, 0, err
+	}
+	byID := make(map[int64]*model.User, len(found))
+	for i := range found {
+		byID[found[i].ID] = &found[i]
+	}
+	page := make([]model.User, 0, len(ids))
+	for _, id := range ids {
+		if u, ok := byID[id]; ok { // gone only if deleted between the two reads
+			page = append(page, *u)
+		}
+	}
+	return page, total, nil
+}
+
+func (tx *Tx) collectUsers(q string, a ...any) ([]model.User, error) {
+	rows, err := tx.query(q, a...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []model.User{}
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *u)
+	}
+	return out, rows.Err()
+}
+
+// EachUserOnNodes calls fn for every user that nodes should carry (active
+// and on_hold), in id order, streaming rows so memory stays flat at 100k
+// users. Called in a Read together with CurrentRevision it yields the
+// desired state at that revision. fn must not use tx.
+func (tx *Tx) EachUserOnNodes(fn func(*model.User) error) error {
+	rows, err := tx.query(`SELECT `+userColumns+userFrom+` WHERE u.status IN ($1, $2) ORDER BY u.id`,
+		string(model.StatusActive), string(model.StatusOnHold))
+	if err != nil {
+		return fmt.Errorf("reading users on nodes: %w", err)
+	}
+	defer rows.Close()
+	var (
+		u  model.User
+		us userScan
+	)
+	targets := us.targets(&u)
+	for rows.Next() {
+		u = model.User{}
+		if err := rows.Scan(targets...); err != nil {
+			return fmt.Errorf("reading users on nodes: %w", err)
+		}
+		if err := us.decode(&u); err != nil {
+			return fmt.Errorf("reading users on nodes: %w", err)
+		}
+		if err := fn(&u); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading users on nodes: %w", err)
+	}
+	return nil
+}
+
+// UsersToReview returns, in id order, the users whose status may need to
+// change at now. Each part is an index range scan, so the cost follows the
+// number of candidates (or of limited and on-hold users), not of all users:
+//   - active users past expire (users_status_expire),
+//   - active users at or over their data limit (users_limit_reached, a
+//     partial index of exactly those users),
+//   - limited users no longer over their limit (limit raised or removed,
+//     usage reset), among the limited users,
+//   - expired users no longer past expire (extended or removed),
+//   - on_hold users whose hold timed out or who came online since the hold
+//     was set (edit_at, else created_at), among the on-hold users.
+//
+// The caller decides the new status (model.ComputeStatus and hold rules).
+func (tx *Tx) UsersToReview(now time.Time) ([]model.User, error) {
+	sel := `SELECT ` + userColumns + userFrom + ` WHERE `
+	q := sel + `u.status = 'active' AND u.expire > 0 AND u.expire <= $1` +
+		` UNION ALL ` + sel + `u.status = 'active' AND u.limit_reached` +
+		` UNION ALL ` + sel + `u.status = 'limited' AND NOT u.limit_reached` +
+		` UNION ALL ` + sel + `u.status = 'expired' AND u.expire = 0` +
+		` UNION ALL ` + sel + `u.status = 'expired' AND u.expire > $1` +
+		` UNION ALL ` + sel + `u.status = 'on_hold' AND ((u.on_hold_timeout IS NOT NULL AND u.on_hold_timeout <= $1)` +
+		` OR (u.online_at IS NOT NULL AND u.online_at >= COALESCE(u.edit_at, u.created_at)))`
+	users, err := tx.collectUsers(q, now.Unix())
+	if err != nil {
+		return nil, fmt.Errorf("finding users to review: %w", err)
+	}
+	// An active user both expired and over its limit comes twice.
+	slices.SortFunc(users, func(a, b model.User) int { return int(sign(a.ID - b.ID)) })
+	users = slices.CompactFunc(users, func(a, b model.User) bool { return a.ID == b.ID })
+	return users, nil
+}
+
+func sign(v int64) int64 {
+	switch {
+	case v < 0:
+		return -1
+	case v > 0:
+		return 1
+	}
+	return 0
+}
+
+// sqliteIDChunk bounds the ids per statement on SQLite (bound-parameter
+// limit 32766, and modernc binds in time quadratic in the argument count).
+const sqliteIDChunk = 500
+
+// SetUsersStatus sets status, revision and last_status_change of many users
+// with one statement (SQLite: one per 500 ids).
+func (tx *Tx) SetUsersStatus(ids []int64, status model.Status, rev int64, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if !status.Valid() {
+		return fmt.Errorf("setting status of %d users: status %q: %w", len(ids), status, errInvalid)
+	}
+	if tx.postgres() {
+		_, err := tx.exec(`UPDATE users SET status = $1, revision = $2, last_status_change = $3 WHERE id = ANY($4)`,
+			string(status), rev, at.Unix(), ids)
+		if err != nil {
+			return fmt.Errorf("setting status of %d users to %s: %w", len(ids), status, err)
+		}
+		return nil
+	}
+	for chunk := range slices.Chunk(ids, sqliteIDChunk) {
+		a := args{string(status), rev, at.Unix()}
+		in := a.addList(len(chunk), func(i int) any { return chunk[i] })
+		if _, err := tx.exec(`UPDATE users SET status = $1, revision = $2, last_status_change = $3 WHERE id IN `+in, a...); err != nil {
+			return fmt.Errorf("setting status of %d users to %s: %w", len(ids), status, err)
+		}
+	}
+	return nil
+}
+
+// CountUsersByStatus counts users per status, of one admin when adminID is
+// not nil. Statuses without users are absent from the map.
+func (tx *Tx) CountUsersByStatus(adminID *int64) (map[model.Status]int, error) {
+	q := `SELECT status, COUNT(*) FROM users GROUP BY status`
+	var a []any
+	if adminID != nil {
+		q = `SELECT status, COUNT(*) FROM users WHERE admin_id = $1 GROUP BY status`
+		a = append(a, *adminID)
+	}
+	rows, err := tx.query(q, a...)
+	if err != nil {
+		return nil, fmt.Errorf("counting users by status: %w", err)
+	}
+	defer rows.Close()
+	out := map[model.Status]int{}
+	for rows.Next() {
+		var (
+			st model.Status
+			n  int
+		)
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, fmt.Errorf("counting users by status: %w", err)
+		}
+		out[st] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("counting users by status: %w", err)
+	}
+	return out, nil
+}
