@@ -1,0 +1,229 @@
+// Package app assembles the panel from its parts: store, change feed,
+// coordination, domain state, node hub, background jobs, HTTP API and the
+// optional built-in local node.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/outpost-panel/outpost/backend/api"
+	"github.com/outpost-panel/outpost/backend/config"
+	"github.com/outpost-panel/outpost/backend/coord"
+	"github.com/outpost-panel/outpost/backend/feed"
+	"github.com/outpost-panel/outpost/backend/hub"
+	"github.com/outpost-panel/outpost/backend/model"
+	"github.com/outpost-panel/outpost/backend/state"
+	"github.com/outpost-panel/outpost/backend/store"
+	"github.com/outpost-panel/outpost/nodes/agent"
+	"github.com/outpost-panel/outpost/web"
+)
+
+// LocalNodeName is the node record of the built-in node.
+const LocalNodeName = "local"
+
+// Run serves the panel until ctx ends. banner receives the start-up lines
+// meant for a human (dashboard URL, first admin login).
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger, banner io.Writer) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("creating data dir: %w", err)
+	}
+	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir, log)
+	if err != nil {
+		return fmt.Errorf("opening database: %w", err)
+	}
+	defer st.Close()
+
+	var (
+		fd      feed.Feed
+		signals feed.Signals
+		locker  coord.Locker
+		limiter coord.RateLimiter
+	)
+	if cfg.RedisURL != "" {
+		opt, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return fmt.Errorf("REDIS_URL: %w", err)
+		}
+		opt.ContextTimeoutEnabled = true
+		rdb := redis.NewClient(opt)
+		defer rdb.Close()
+		rf := feed.NewRedis(rdb, "outpost", 100000)
+		rc := coord.NewRedis(rdb, "outpost")
+		fd, signals, locker, limiter = rf, rf, rc, rc
+	} else {
+		mf := feed.NewMemory(100000)
+		mc := coord.NewMemory(time.Now)
+		fd, signals, locker, limiter = mf, mf, mc, mc
+	}
+	defer fd.Close()
+
+	s := state.New(st, fd, log, nil)
+	boot, err := s.Bootstrap(ctx, cfg.SudoUsername != "")
+	if err != nil {
+		return err
+	}
+	if err := s.Pump(ctx); err != nil {
+		log.Warn("initial feed pump", "err", err)
+	}
+
+	host, _ := os.Hostname()
+	replica := fmt.Sprintf("%s-%d", host, os.Getpid())
+	h := hub.New(s, log.With("component", "hub"), hub.Options{
+		PingInterval: cfg.PingInterval, UsageInterval: cfg.UsageInterval, Replica: replica, Signals: signals,
+	})
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	hubErr := make(chan error, 1)
+	go func() { hubErr <- h.Run(ctx) }()
+	go s.RunPump(ctx, time.Second)
+	go runJobs(ctx, s, locker, replica, cfg, log)
+
+	dashboard, err := fs.Sub(web.Dist, "dist")
+	if err != nil {
+		return fmt.Errorf("embedded dashboard: %w", err)
+	}
+	srv := api.New(api.Options{
+		State: s, Secrets: boot.Secrets, Log: log.With("component", "api"),
+		EnvSudoUser: cfg.SudoUsername, EnvSudoPassword: cfg.SudoPassword,
+		PublicURL: cfg.PublicURL, TokenTTL: cfg.TokenTTL, RateLimiter: limiter,
+		Hub: h, Dashboard: dashboard,
+	})
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
+	}
+	if cfg.TLSCert != "" {
+		if ln, err = tlsListener(ln, cfg); err != nil {
+			return err
+		}
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Listener(ln) }()
+
+	baseURL := localURL(ln.Addr().String(), cfg.TLSCert != "")
+	printBanner(banner, cfg, baseURL, boot)
+
+	if cfg.LocalNode {
+		go func() {
+			if err := runLocalNode(ctx, s, h, cfg, baseURL, log); err != nil && ctx.Err() == nil {
+				log.Error("local node", "err", err)
+			}
+		}()
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		return fmt.Errorf("http server: %w", err)
+	case err := <-hubErr:
+		if err != nil {
+			return fmt.Errorf("node hub: %w", err)
+		}
+	}
+	shutdownCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
+	defer done()
+	_ = srv.ShutdownWithContext(shutdownCtx)
+	return nil
+}
+
+// runJobs runs the background jobs on the one replica holding the jobs lease.
+func runJobs(ctx context.Context, s *state.State, locker coord.Locker, owner string, cfg config.Config, log *slog.Logger) {
+	t := time.NewTicker(cfg.ReviewInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			_ = locker.Unlock(context.Background(), "jobs", owner)
+			return
+		case <-t.C:
+		}
+		held, err := locker.TryLock(ctx, "jobs", owner, 3*cfg.ReviewInterval)
+		if err != nil || !held {
+			continue
+		}
+		if _, err := s.Review(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("review job", "err", err)
+		}
+		if err := s.PruneChanges(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("pruning outbox", "err", err)
+		}
+	}
+}
+
+func localURL(addr string, tls bool) string {
+	host, port, _ := net.SplitHostPort(addr)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+func printBanner(w io.Writer, cfg config.Config, baseURL string, boot state.BootstrapResult) {
+	if w == nil {
+		return
+	}
+	fmt.Fprintf(w, "\nOutpost panel is running.\n  Dashboard: %s/dashboard/\n", baseURL)
+	credFile := filepath.Join(cfg.DataDir, "admin-credentials.txt")
+	switch {
+	case cfg.SudoUsername != "":
+		fmt.Fprintf(w, "  Login:     %s (password from SUDO_PASSWORD)\n", cfg.SudoUsername)
+	case boot.CreatedAdmin != "":
+		line := fmt.Sprintf("username: %s\npassword: %s\n", boot.CreatedAdmin, boot.CreatedPassword)
+		_ = os.WriteFile(credFile, []byte(line), 0o600)
+		fmt.Fprintf(w, "  Login:     %s / %s   (saved in %s)\n", boot.CreatedAdmin, boot.CreatedPassword, credFile)
+	default:
+		if b, err := os.ReadFile(credFile); err == nil {
+			fmt.Fprintf(w, "  Login:     %s   (from %s)\n", strings.ReplaceAll(strings.TrimSpace(string(b)), "\n", ", "), credFile)
+		} else {
+			fmt.Fprintf(w, "  Login:     an existing admin of this database\n")
+		}
+	}
+	fmt.Fprintln(w)
+}
+
+// runLocalNode runs a node agent inside the panel process, dialing the
+// panel over loopback like any remote node, with state in the data dir.
+func runLocalNode(ctx context.Context, s *state.State, h *hub.Hub, cfg config.Config, baseURL string, log *slog.Logger) error {
+	n, err := s.NodeByName(ctx, LocalNodeName)
+	var token string
+	switch {
+	case errors.Is(err, model.ErrNotFound):
+		n = &model.Node{Name: LocalNodeName, Address: "127.0.0.1", UsageCoefficient: 1}
+		if token, err = s.CreateNode(ctx, n); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	default:
+		// The token is shown only once; the local node gets a fresh one each start.
+		if token, err = s.RotateNodeToken(ctx, n.ID); err != nil {
+			return err
+		}
+		h.Disconnect(n.ID)
+	}
+	a, err := agent.New(agent.Config{
+		PanelURL: baseURL, Token: token, StateDir: filepath.Join(cfg.DataDir, "local-node"),
+		UsageInterval: cfg.UsageInterval, Log: log.With("component", "local-node"),
+		PanelCertSHA256: certPin(cfg),
+	})
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx)
+}

@@ -1,0 +1,260 @@
+// Package hub holds the panel's side of node sessions: one WebSocket per
+// node, authenticated by the node's token, fenced so that only the newest
+// session per node is live, fed with deltas (batched, one in flight, in
+// order) or chunked snapshots, and the receiver of the node's journaled
+// usage, which it records exactly once.
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/websocket/v2"
+
+	"github.com/outpost-panel/outpost/backend/feed"
+	"github.com/outpost-panel/outpost/backend/model"
+	"github.com/outpost-panel/outpost/backend/state"
+	"github.com/outpost-panel/outpost/backend/store"
+)
+
+// Options tune the hub; zero values take the defaults.
+type Options struct {
+	// PingInterval is how often the panel pings; three silent intervals end a session.
+	PingInterval time.Duration
+	// UsageInterval is what nodes are told to use for reading counters.
+	UsageInterval time.Duration
+	// SnapshotChunk is how many users one snapshot message carries.
+	SnapshotChunk int
+	// Replica names this panel process in logs and presence records.
+	Replica string
+	// Signals, when set, carries fence notices to other replicas.
+	Signals feed.Signals
+}
+
+func (o *Options) defaults() {
+	if o.PingInterval <= 0 {
+		o.PingInterval = 10 * time.Second
+	}
+	if o.UsageInterval <= 0 {
+		o.UsageInterval = 10 * time.Second
+	}
+	if o.SnapshotChunk <= 0 {
+		o.SnapshotChunk = 5000
+	}
+	if o.Replica == "" {
+		o.Replica = "panel"
+	}
+}
+
+// Hub tracks live node sessions on this replica.
+type Hub struct {
+	st   *state.State
+	feed feed.Feed
+	log  *slog.Logger
+	opts Options
+
+	ready   chan struct{}
+	desired *desired
+
+	mu       sync.Mutex
+	sessions map[int64]*session
+}
+
+// New creates a hub; call Run before serving sessions.
+func New(st *state.State, log *slog.Logger, opts Options) *Hub {
+	opts.defaults()
+	return &Hub{st: st, feed: st.Feed(), log: log, opts: opts, ready: make(chan struct{}), sessions: map[int64]*session{}}
+}
+
+// Run loads the desired state and follows the feed until ctx ends.
+func (h *Hub) Run(ctx context.Context) error {
+	if err := h.reload(ctx); err != nil {
+		return err
+	}
+	close(h.ready)
+	wake := h.feed.Wake(ctx)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	if h.opts.Signals != nil {
+		go h.listenFences(ctx)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+		case <-tick.C:
+		}
+		if err := h.follow(ctx); err != nil && ctx.Err() == nil {
+			h.log.Warn("following change feed", "err", err)
+		}
+	}
+}
+
+func (h *Hub) reload(ctx context.Context) error {
+	rev, cfg, users, err := h.st.DesiredUsers(ctx)
+	if err != nil {
+		return err
+	}
+	d := newDesired(rev, cfg, users)
+	h.mu.Lock()
+	h.desired = d
+	h.mu.Unlock()
+	h.log.Info("desired state loaded", "revision", rev, "users", len(users))
+	return nil
+}
+
+// follow folds new feed changes into the desired state and wakes sessions.
+func (h *Hub) follow(ctx context.Context) error {
+	d := h.current()
+	moved := false
+	for {
+		rev, _ := d.head()
+		changes, err := h.feed.Since(ctx, rev, 2000)
+		if errors.Is(err, feed.ErrTrimmed) {
+			h.log.Warn("change feed trimmed past the hub's revision; reloading", "revision", rev)
+			if err := h.reload(ctx); err != nil {
+				return err
+			}
+			d, moved = h.current(), true
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if len(changes) == 0 {
+			break
+		}
+		for _, c := range changes {
+			if err := d.applyChange(c); err != nil {
+				return err
+			}
+		}
+		moved = true
+	}
+	if moved {
+		h.mu.Lock()
+		for _, s := range h.sessions {
+			s.kick()
+		}
+		h.mu.Unlock()
+	}
+	return nil
+}
+
+func (h *Hub) current() *desired {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.desired
+}
+
+// Connected reports whether this replica holds a live session for the node.
+func (h *Hub) Connected(nodeID int64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, ok := h.sessions[nodeID]
+	return ok
+}
+
+// Disconnect ends the node's session (token rotated, node deleted).
+func (h *Hub) Disconnect(nodeID int64) {
+	h.mu.Lock()
+	s := h.sessions[nodeID]
+	h.mu.Unlock()
+	if s != nil {
+		s.close("disconnected by the panel")
+	}
+	if h.opts.Signals != nil {
+		_ = h.opts.Signals.Send(context.Background(), "node-fence", []byte(fmt.Sprintf("%d:%d", nodeID, int64(1)<<62)))
+	}
+}
+
+// listenFences closes sessions that a newer session on another replica fenced.
+func (h *Hub) listenFences(ctx context.Context) {
+	for msg := range h.opts.Signals.Listen(ctx, "node-fence") {
+		var id, fence int64
+		if _, err := fmt.Sscanf(string(msg), "%d:%d", &id, &fence); err != nil {
+			continue
+		}
+		h.mu.Lock()
+		s := h.sessions[id]
+		h.mu.Unlock()
+		if s != nil && s.fence < fence {
+			s.close("fenced by a newer session")
+		}
+	}
+}
+
+// Handler is the WebSocket endpoint nodes dial. The token check runs before
+// the upgrade so a bad token is a plain 401.
+func (h *Hub) Handler() fiber.Handler {
+	ws := websocket.New(func(c *websocket.Conn) {
+		n, _ := c.Locals("node").(*model.Node)
+		if n == nil {
+			return
+		}
+		h.serve(c, n)
+	}, websocket.Config{ReadBufferSize: 64 << 10, WriteBufferSize: 64 << 10})
+	return func(c *fiber.Ctx) error {
+		auth := c.Get(fiber.HeaderAuthorization)
+		token, ok := strings.CutPrefix(auth, "Bearer ")
+		if !ok || token == "" {
+			return fmt.Errorf("node token: %w", model.ErrUnauthorized)
+		}
+		n, err := h.st.NodeByToken(c.UserContext(), token)
+		if err != nil {
+			return fmt.Errorf("node token: %w", err)
+		}
+		if !websocket.IsWebSocketUpgrade(c) {
+			return fiber.NewError(fiber.StatusUpgradeRequired, "node sessions are WebSocket only")
+		}
+		c.Locals("node", n)
+		return ws(c)
+	}
+}
+
+func (h *Hub) serve(c *websocket.Conn, n *model.Node) {
+	select {
+	case <-h.ready:
+	case <-time.After(30 * time.Second):
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fence, node, err := h.st.Store().NodeSessionStart(ctx, n.ID)
+	if err != nil {
+		h.log.Warn("starting node session", "node", n.ID, "err", err)
+		return
+	}
+	s := newSession(h, c, node, fence)
+	h.mu.Lock()
+	old := h.sessions[n.ID]
+	h.sessions[n.ID] = s
+	h.mu.Unlock()
+	if old != nil {
+		old.close("fenced by a newer session")
+	}
+	if h.opts.Signals != nil {
+		_ = h.opts.Signals.Send(ctx, "node-fence", []byte(fmt.Sprintf("%d:%d", n.ID, fence)))
+	}
+	log := h.log.With("node", n.ID, "name", n.Name, "fence", fence)
+	log.Info("node session opened")
+	reason := s.run(ctx)
+	h.mu.Lock()
+	if h.sessions[n.ID] == s {
+		delete(h.sessions, n.ID)
+	}
+	h.mu.Unlock()
+	status := model.NodeConnecting
+	msg := "disconnected: " + reason
+	if err := h.st.Store().NodeSetStatus(context.Background(), n.ID, fence, status, msg, "", "", h.st.Now()); err != nil && !errors.Is(err, store.ErrFenced) {
+		log.Debug("recording disconnect", "err", err)
+	}
+	log.Info("node session closed", "reason", reason)
+}

@@ -1,0 +1,364 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/websocket/v2"
+
+	"github.com/outpost-panel/outpost/backend/model"
+	"github.com/outpost-panel/outpost/backend/store"
+	"github.com/outpost-panel/outpost/nodes/protocol"
+)
+
+// session is one live node connection. One goroutine reads, one writes; the
+// writer sends at most one state message (delta or snapshot) until the node
+// acknowledges it, so a node is never asked to apply out of order.
+type session struct {
+	h     *Hub
+	conn  *websocket.Conn
+	node  *model.Node
+	fence int64
+	log   *slog.Logger
+
+	out     chan protocol.Message
+	wake    chan struct{}
+	done    chan struct{}
+	closeMu sync.Once
+	reason  string
+
+	mu           sync.Mutex
+	hello        *protocol.Hello
+	applied      int64 // revision the node acknowledged
+	inflight     int64 // revision sent and not yet acknowledged (0 = none)
+	needSnapshot bool
+	refused      int64 // a revision the node refused; not resent until the state moves past it
+}
+
+func newSession(h *Hub, c *websocket.Conn, n *model.Node, fence int64) *session {
+	return &session{
+		h: h, conn: c, node: n, fence: fence,
+		log:  h.log.With("node", n.ID),
+		out:  make(chan protocol.Message, 64),
+		wake: make(chan struct{}, 1),
+		done: make(chan struct{}),
+	}
+}
+
+func (s *session) kick() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *session) close(reason string) {
+	s.closeMu.Do(func() {
+		s.reason = reason
+		close(s.done)
+		// Unblock the reader.
+		_ = s.conn.SetReadDeadline(time.Now())
+	})
+}
+
+func (s *session) send(m protocol.Message) bool {
+	select {
+	case s.out <- m:
+		return true
+	case <-s.done:
+		return false
+	}
+}
+
+// run serves the session until it ends and returns why.
+func (s *session) run(ctx context.Context) string {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.writeLoop() }()
+	go func() { defer wg.Done(); s.stateLoop(ctx) }()
+	s.readLoop(ctx)
+	s.close(s.reasonOr("connection closed"))
+	wg.Wait()
+	return s.reason
+}
+
+func (s *session) reasonOr(r string) string {
+	select {
+	case <-s.done:
+		return s.reason
+	default:
+		return r
+	}
+}
+
+func (s *session) writeLoop() {
+	ping := time.NewTicker(s.h.opts.PingInterval)
+	defer ping.Stop()
+	for {
+		select {
+		case <-s.done:
+			// Tell the node why, best effort, so a fenced node does not redial in a loop.
+			if strings.Contains(s.reason, "fenced") {
+				_ = s.conn.SetWriteDeadline(time.Now().Add(time.Second))
+				_ = s.conn.WriteJSON(protocol.Message{Type: protocol.TypeError, Error: &protocol.Error{Code: protocol.ErrCodeFenced, Message: s.reason}})
+			}
+			_ = s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, s.reason), time.Now().Add(time.Second))
+			return
+		case m := <-s.out:
+			_ = s.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
+			if err := s.conn.WriteJSON(m); err != nil {
+				s.close("write failed: " + err.Error())
+				return
+			}
+		case <-ping.C:
+			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(5*time.Second)); err != nil {
+				s.close("ping failed: " + err.Error())
+				return
+			}
+		}
+	}
+}
+
+func (s *session) readLoop(ctx context.Context) {
+	deadline := 3 * s.h.opts.PingInterval
+	s.conn.SetReadLimit(256 << 20)
+	_ = s.conn.SetReadDeadline(time.Now().Add(deadline))
+	s.conn.SetPongHandler(func(string) error {
+		return s.conn.SetReadDeadline(time.Now().Add(deadline))
+	})
+	for {
+		var m protocol.Message
+		if err := s.conn.ReadJSON(&m); err != nil {
+			s.close(s.reasonOr("read: " + err.Error()))
+			return
+		}
+		_ = s.conn.SetReadDeadline(time.Now().Add(deadline))
+		if err := s.handle(ctx, m); err != nil {
+			if errors.Is(err, store.ErrFenced) {
+				s.close("fenced by a newer session")
+			} else {
+				s.log.Warn("node message", "type", m.Type, "err", err)
+				s.close("protocol error: " + err.Error())
+			}
+			return
+		}
+	}
+}
+
+func (s *session) handle(ctx context.Context, m protocol.Message) error {
+	st := s.h.st.Store()
+	switch m.Type {
+	case protocol.TypeHello:
+		if m.Hello == nil {
+			return errors.New("hello without body")
+		}
+		if m.Hello.Protocol != protocol.Version {
+			s.send(protocol.Message{Type: protocol.TypeError, Error: &protocol.Error{Code: protocol.ErrCodeProtocol,
+				Message: fmt.Sprintf("panel speaks protocol %d, node %d", protocol.Version, m.Hello.Protocol)}})
+			return fmt.Errorf("protocol %d unsupported", m.Hello.Protocol)
+		}
+		s.mu.Lock()
+		s.hello = m.Hello
+		s.applied = m.Hello.AppliedRevision
+		// A node with no state, or one whose revision is ahead of ours (a
+		// restored database), gets a snapshot; otherwise a delta from its
+		// revision, checked against the state hash it must reach.
+		rev, hash := s.h.current().head()
+		s.needSnapshot = m.Hello.AppliedRevision <= 0 || m.Hello.AppliedRevision > rev ||
+			(m.Hello.AppliedRevision == rev && m.Hello.StateHash != hash.String())
+		s.mu.Unlock()
+		s.send(protocol.Message{Type: protocol.TypeWelcome, Welcome: &protocol.Welcome{
+			Protocol: protocol.Version, NodeID: s.node.ID, UsageAckedSeq: s.node.UsageSeq,
+			PingSeconds: int(s.h.opts.PingInterval / time.Second), UsageSeconds: int(s.h.opts.UsageInterval / time.Second),
+		}})
+		if err := st.NodeSetStatus(ctx, s.node.ID, s.fence, model.NodeConnected, "", m.Hello.AgentVersion, m.Hello.XrayVersion, s.h.st.Now()); err != nil {
+			return err
+		}
+		s.kick()
+	case protocol.TypeAck:
+		if m.Ack == nil {
+			return errors.New("ack without body")
+		}
+		return s.onAck(ctx, m.Ack)
+	case protocol.TypeUsage:
+		if m.Usage == nil {
+			return errors.New("usage without body")
+		}
+		return s.onUsage(ctx, m.Usage)
+	case protocol.TypeEnforced:
+		if m.Enforced != nil && len(m.Enforced.Users) > 0 {
+			s.log.Info("node enforced limits while away", "users", len(m.Enforced.Users))
+			// The review job owns status changes; run it now rather than at its next tick.
+			go func() {
+				if _, err := s.h.st.Review(context.Background()); err != nil {
+					s.log.Warn("review after enforcement report", "err", err)
+				}
+			}()
+		}
+	case protocol.TypeStatus:
+		if m.Status == nil {
+			return nil
+		}
+		return st.NodeSetStatus(ctx, s.node.ID, s.fence, model.NodeConnected, statusMessage(m.Status), "", m.Status.XrayVersion, s.h.st.Now())
+	default:
+		return fmt.Errorf("unknown message type %q", m.Type)
+	}
+	return nil
+}
+
+// statusMessage turns the node's health into the node's "message".
+func statusMessage(st *protocol.Status) string {
+	var parts []string
+	if st.Message != "" {
+		parts = append(parts, st.Message)
+	}
+	tags := make([]string, 0, len(st.InboundErrors))
+	for t := range st.InboundErrors {
+		tags = append(tags, t)
+	}
+	sort.Strings(tags)
+	for _, t := range tags {
+		parts = append(parts, fmt.Sprintf("inbound %q: %s", t, st.InboundErrors[t]))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (s *session) onAck(ctx context.Context, a *protocol.Ack) error {
+	s.mu.Lock()
+	sent := s.inflight
+	s.inflight = 0
+	if a.Error != "" {
+		s.log.Warn("node refused state", "revision", sent, "error", a.Error)
+		if strings.Contains(a.Error, protocol.ErrCodeBadState) {
+			s.needSnapshot = true
+		} else {
+			s.refused = sent
+		}
+		s.mu.Unlock()
+		msg := "refused revision " + strconv.FormatInt(sent, 10) + ": " + a.Error
+		return s.h.st.Store().NodeSetStatus(ctx, s.node.ID, s.fence, model.NodeError, msg, "", "", s.h.st.Now())
+	}
+	s.applied = a.Revision
+	s.mu.Unlock()
+	if err := s.h.st.Store().NodeRecordAck(ctx, s.node.ID, s.fence, a.Revision, a.StateHash); err != nil {
+		return err
+	}
+	s.kick()
+	return nil
+}
+
+// onUsage records a journaled batch once, then lets the node trim it.
+func (s *session) onUsage(ctx context.Context, u *protocol.Usage) error {
+	traffic := make([]store.UserTraffic, 0, len(u.Users))
+	for _, t := range u.Users {
+		if t.Uplink < 0 || t.Downlink < 0 {
+			return fmt.Errorf("negative traffic for %q", t.Email)
+		}
+		id, ok := userIDFromEmail(t.Email)
+		if !ok {
+			continue
+		}
+		traffic = append(traffic, store.UserTraffic{UserID: id, Up: t.Uplink, Down: t.Downlink})
+	}
+	at := time.Unix(u.At, 0).UTC()
+	if u.At <= 0 {
+		at = s.h.st.Now().UTC()
+	}
+	if _, err := s.h.st.Store().ApplyUsage(ctx, s.node.ID, s.fence, u.FromSeq, u.ToSeq, at, traffic); err != nil {
+		return fmt.Errorf("recording usage %d..%d: %w", u.FromSeq, u.ToSeq, err)
+	}
+	s.send(protocol.Message{Type: protocol.TypeUsageAck, UsageAck: &protocol.UsageAck{Seq: u.ToSeq}})
+	return nil
+}
+
+func userIDFromEmail(email string) (int64, bool) {
+	idStr, _, ok := strings.Cut(email, ".")
+	if !ok {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(idStr, 10, 64)
+	return id, err == nil && id > 0
+}
+
+// stateLoop sends the node what it lacks, one message in flight at a time.
+func (s *session) stateLoop(ctx context.Context) {
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-s.wake:
+		}
+		if err := s.pushState(ctx); err != nil {
+			s.log.Warn("pushing state", "err", err)
+			s.close("state push failed")
+			return
+		}
+	}
+}
+
+func (s *session) pushState(ctx context.Context) error {
+	s.mu.Lock()
+	if s.hello == nil || s.inflight != 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	d := s.h.current()
+	rev, hash := d.head()
+	applied, snap, refused := s.applied, s.needSnapshot, s.refused
+	s.mu.Unlock()
+	if !snap && applied >= rev {
+		return nil
+	}
+	if !snap && refused >= rev {
+		return nil // the node refused this state; wait for the next change
+	}
+	if !snap {
+		delta, err := deltaFrom(ctx, s.h.feed, applied, rev)
+		if errors.Is(err, errNeedSnapshot) {
+			snap = true
+		} else if err != nil {
+			return err
+		} else {
+			delta.StateHash = hash.String()
+			s.mu.Lock()
+			s.inflight = rev
+			s.mu.Unlock()
+			s.send(protocol.Message{Type: protocol.TypeDelta, Delta: &delta})
+			return nil
+		}
+	}
+	return s.sendSnapshot(d)
+}
+
+func (s *session) sendSnapshot(d *desired) error {
+	rev, hash, cfg, users := d.snapshot()
+	s.mu.Lock()
+	s.inflight = rev
+	s.needSnapshot = false
+	s.mu.Unlock()
+	chunk := s.h.opts.SnapshotChunk
+	for i := 0; ; i++ {
+		lo := i * chunk
+		hi := min(lo+chunk, len(users))
+		msg := &protocol.Snapshot{Revision: rev, StateHash: hash.String(), Chunk: i, Users: users[lo:hi], Last: hi == len(users)}
+		if i == 0 {
+			msg.Config = json.RawMessage(cfg)
+		}
+		if !s.send(protocol.Message{Type: protocol.TypeSnapshot, Snapshot: msg}) {
+			return nil
+		}
+		if msg.Last {
+			break
+		}
+	}
+	s.log.Info("snapshot sent", "revision", rev, "users", len(users))
+	return nil
+}

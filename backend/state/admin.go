@@ -1,0 +1,248 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/outpost-panel/outpost/backend/model"
+	"github.com/outpost-panel/outpost/backend/store"
+	"github.com/outpost-panel/outpost/backend/xrayconf"
+	"github.com/outpost-panel/outpost/nodes/protocol"
+)
+
+// Settings keys.
+const (
+	settingJWTSecret = "jwt_secret"
+	settingSubSecret = "subscription_secret"
+)
+
+// Secrets are generated once and kept in the database, so every replica
+// signs and checks with the same keys.
+type Secrets struct {
+	JWT          []byte
+	Subscription string
+}
+
+// BootstrapResult says what Bootstrap created.
+type BootstrapResult struct {
+	Secrets Secrets
+	// CreatedAdmin is set (with its generated password) when the database had
+	// no admin and no env sudo was configured.
+	CreatedAdmin    string
+	CreatedPassword string
+}
+
+// Bootstrap makes a fresh database usable: secrets, the default core config,
+// and a first sudo admin when there is none and no env sudo is configured.
+func (s *State) Bootstrap(ctx context.Context, envSudo bool) (BootstrapResult, error) {
+	var res BootstrapResult
+	err := s.store.Tx(ctx, func(tx *store.Tx) error {
+		for key, n := range map[string]int{settingJWTSecret: 32, settingSubSecret: 16} {
+			if _, ok, err := tx.Setting(key); err != nil {
+				return err
+			} else if !ok {
+				if err := tx.SetSetting(key, randomHex(n)); err != nil {
+					return err
+				}
+			}
+		}
+		jwt, _, err := tx.Setting(settingJWTSecret)
+		if err != nil {
+			return err
+		}
+		sub, _, err := tx.Setting(settingSubSecret)
+		if err != nil {
+			return err
+		}
+		res.Secrets = Secrets{JWT: []byte(jwt), Subscription: sub}
+		if envSudo {
+			return nil
+		}
+		n, err := tx.CountAdmins()
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+		pw := randomPassword()
+		hash, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
+		if err != nil {
+			return err
+		}
+		if err := tx.CreateAdmin(&model.Admin{Username: "admin", IsSudo: true, HashedPassword: string(hash), CreatedAt: s.now().UTC()}); err != nil {
+			return err
+		}
+		res.CreatedAdmin, res.CreatedPassword = "admin", pw
+		return nil
+	})
+	if err != nil {
+		return res, fmt.Errorf("bootstrapping database: %w", err)
+	}
+	// The default core config is a node-visible change like any other.
+	_, err = s.change(ctx, func(tx *store.Tx, rev int64) (protocol.Delta, error) {
+		if _, _, err := tx.CoreConfig(); err == nil {
+			return protocol.Delta{}, nil
+		} else if !errors.Is(err, model.ErrNotFound) {
+			return protocol.Delta{}, err
+		}
+		canon, err := xrayconf.Canonical(xrayconf.DefaultConfig())
+		if err != nil {
+			return protocol.Delta{}, err
+		}
+		if err := tx.SetCoreConfig(canon, rev); err != nil {
+			return protocol.Delta{}, err
+		}
+		return protocol.Delta{Config: canon}, nil
+	})
+	if err != nil {
+		return res, fmt.Errorf("installing default core config: %w", err)
+	}
+	return res, nil
+}
+
+// AdminByUsername loads an admin.
+func (s *State) AdminByUsername(ctx context.Context, username string) (*model.Admin, error) {
+	var a *model.Admin
+	err := s.store.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		a, err = tx.AdminByUsername(username)
+		return err
+	})
+	return a, err
+}
+
+// CheckPassword verifies an admin's password; a missing admin and a wrong
+// password are the same error so usernames cannot be probed.
+func (s *State) CheckPassword(ctx context.Context, username, password string) (*model.Admin, error) {
+	a, err := s.AdminByUsername(ctx, username)
+	if errors.Is(err, model.ErrNotFound) {
+		// Spend the same time as a real comparison.
+		_ = bcrypt.CompareHashAndPassword([]byte("$2a$10$7EqJtq98hPqEX7fNZaFWoOhi5BWX4Z6K4gTnnIX2lyn1vC1RW2PvO"), []byte(password))
+		return nil, model.ErrUnauthorized
+	}
+	if err != nil {
+		return nil, err
+	}
+	if bcrypt.CompareHashAndPassword([]byte(a.HashedPassword), []byte(password)) != nil {
+		return nil, model.ErrUnauthorized
+	}
+	return a, nil
+}
+
+// Nodes.
+
+// CreateNode registers a node and returns its token, shown only now.
+func (s *State) CreateNode(ctx context.Context, n *model.Node) (string, error) {
+	if n.Name == "" || len(n.Name) > 64 {
+		return "", invalid("name: 1 to 64 characters required")
+	}
+	if n.UsageCoefficient == 0 {
+		n.UsageCoefficient = 1
+	}
+	if n.UsageCoefficient < 0 || n.UsageCoefficient > 1000 {
+		return "", invalid("usage_coefficient: must be between 0 and 1000")
+	}
+	token := randomToken()
+	n.TokenHash = HashToken(token)
+	n.Status = model.NodeConnecting
+	n.CreatedAt = s.now().UTC()
+	err := s.store.Tx(ctx, func(tx *store.Tx) error { return tx.CreateNode(n) })
+	if err != nil {
+		return "", fmt.Errorf("creating node %q: %w", n.Name, err)
+	}
+	return token, nil
+}
+
+// RotateNodeToken issues a new token; the old one stops working at once and
+// any session authenticated with it is cut by the hub.
+func (s *State) RotateNodeToken(ctx context.Context, id int64) (string, error) {
+	token := randomToken()
+	err := s.store.Tx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.NodeByID(id); err != nil {
+			return err
+		}
+		return tx.SetNodeToken(id, HashToken(token))
+	})
+	if err != nil {
+		return "", fmt.Errorf("rotating token of node %d: %w", id, err)
+	}
+	return token, nil
+}
+
+// Node loads a node.
+func (s *State) Node(ctx context.Context, id int64) (*model.Node, error) {
+	var n *model.Node
+	err := s.store.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		n, err = tx.NodeByID(id)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("loading node %d: %w", id, err)
+	}
+	return n, nil
+}
+
+// NodeByToken authenticates a node session.
+func (s *State) NodeByToken(ctx context.Context, token string) (*model.Node, error) {
+	var n *model.Node
+	err := s.store.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		n, err = tx.NodeByTokenHash(HashToken(token))
+		return err
+	})
+	if errors.Is(err, model.ErrNotFound) {
+		return nil, model.ErrUnauthorized
+	}
+	return n, err
+}
+
+// NodeByName finds a node by its name (the local node).
+func (s *State) NodeByName(ctx context.Context, name string) (*model.Node, error) {
+	nodes, err := s.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range nodes {
+		if nodes[i].Name == name {
+			return &nodes[i], nil
+		}
+	}
+	return nil, fmt.Errorf("node %q: %w", name, model.ErrNotFound)
+}
+
+// Nodes lists nodes.
+func (s *State) Nodes(ctx context.Context) ([]model.Node, error) {
+	var ns []model.Node
+	err := s.store.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		ns, err = tx.ListNodes()
+		return err
+	})
+	return ns, err
+}
+
+// DeleteNode removes a node; the hub closes its session.
+func (s *State) DeleteNode(ctx context.Context, id int64) error {
+	return s.store.Tx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.NodeByID(id); err != nil {
+			return fmt.Errorf("loading node %d: %w", id, err)
+		}
+		return tx.DeleteNode(id)
+	})
+}
+
+func randomToken() string { return randomHex(24) }
+
+// sinceOrZero is a helper for optional times.
+func sinceOrZero(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
+}

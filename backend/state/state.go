@@ -1,0 +1,220 @@
+// Package state is the one door to the panel's data: every mutation that
+// nodes must see runs here, inside one transaction that takes the next
+// revision, writes the rows and appends the change to the outbox; after the
+// commit the outbox is pumped into the change feed. HTTP handlers, jobs and
+// the node hub call State; none of them writes to the store directly.
+package state
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/outpost-panel/outpost/backend/feed"
+	"github.com/outpost-panel/outpost/backend/model"
+	"github.com/outpost-panel/outpost/backend/store"
+	"github.com/outpost-panel/outpost/nodes/protocol"
+)
+
+// Clock returns the current time; tests pass a movable one.
+type Clock func() time.Time
+
+// State is the panel's domain service.
+type State struct {
+	store *store.Store
+	feed  feed.Feed
+	log   *slog.Logger
+	now   Clock
+
+	pumpMu sync.Mutex
+
+	cfgMu  sync.RWMutex
+	cfgRev int64
+	cfg    *coreConfig
+}
+
+// New wires a State. clock may be nil for time.Now.
+func New(st *store.Store, fd feed.Feed, log *slog.Logger, clock Clock) *State {
+	if clock == nil {
+		clock = time.Now
+	}
+	return &State{store: st, feed: fd, log: log, now: clock}
+}
+
+// Store exposes the store for read-only callers (hub snapshots, usage).
+func (s *State) Store() *store.Store { return s.store }
+
+// Feed exposes the change feed.
+func (s *State) Feed() feed.Feed { return s.feed }
+
+// Now is the state's clock.
+func (s *State) Now() time.Time { return s.now() }
+
+// change runs fn in one transaction that first takes the next revision (the
+// row lock serializes writers, so commits land in revision order), then
+// stores the node-visible delta fn returns in the outbox. An empty delta
+// stores nothing; the revision is simply skipped. After the commit the feed
+// is pumped; a failed pump is retried by the background pump loop.
+func (s *State) change(ctx context.Context, fn func(tx *store.Tx, rev int64) (protocol.Delta, error)) (int64, error) {
+	var rev int64
+	var wrote bool
+	err := s.store.Tx(ctx, func(tx *store.Tx) error {
+		r, err := tx.BumpRevision()
+		if err != nil {
+			return fmt.Errorf("taking revision: %w", err)
+		}
+		d, err := fn(tx, r)
+		if err != nil {
+			return err
+		}
+		rev = r
+		wrote = false
+		if d.Config == nil && len(d.Upserts) == 0 && len(d.Removes) == 0 {
+			return nil
+		}
+		d.Revision = r
+		data, err := json.Marshal(d)
+		if err != nil {
+			return fmt.Errorf("encoding change %d: %w", r, err)
+		}
+		wrote = true
+		return tx.AppendChange(r, data)
+	})
+	if err != nil {
+		return 0, err
+	}
+	if wrote {
+		if err := s.Pump(ctx); err != nil {
+			s.log.Warn("publishing change to feed failed; the pump loop retries", "revision", rev, "err", err)
+		}
+	}
+	return rev, nil
+}
+
+// Pump publishes every outbox change after the feed's last revision. It is
+// idempotent and safe to run from several replicas at once.
+func (s *State) Pump(ctx context.Context) error {
+	s.pumpMu.Lock()
+	defer s.pumpMu.Unlock()
+	last, err := s.feed.Last(ctx)
+	if err != nil {
+		return fmt.Errorf("reading feed position: %w", err)
+	}
+	for {
+		changes, err := s.store.ChangesSince(ctx, last, 1000)
+		if err != nil {
+			return fmt.Errorf("reading outbox after %d: %w", last, err)
+		}
+		if len(changes) == 0 {
+			return nil
+		}
+		fc := make([]feed.Change, len(changes))
+		for i, c := range changes {
+			fc[i] = feed.Change{Revision: c.Revision, Data: c.Data}
+		}
+		if err := s.feed.Publish(ctx, fc...); err != nil {
+			return fmt.Errorf("publishing %d changes: %w", len(fc), err)
+		}
+		last = changes[len(changes)-1].Revision
+	}
+}
+
+// RunPump keeps the feed caught up with the outbox until ctx ends: it covers
+// a publish that failed after its commit (Redis away, process killed).
+func (s *State) RunPump(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.Pump(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("feed pump", "err", err)
+			}
+		}
+	}
+}
+
+// NodeUser is the user as nodes see it. Only users whose status is on nodes
+// (active, on_hold) are ever sent.
+func NodeUser(u *model.User) protocol.User {
+	pu := protocol.User{ID: u.ID, Email: u.Email(), Expire: u.Expire}
+	if u.Status == model.StatusOnHold {
+		// The clock of an on-hold user has not started: nothing to expire yet.
+		pu.Expire = 0
+	}
+	for _, tags := range u.ExcludedInbounds {
+		pu.Excluded = append(pu.Excluded, tags...)
+	}
+	sort.Strings(pu.Excluded)
+	for proto, p := range u.Proxies {
+		switch proto {
+		case model.ProtoVLESS:
+			pu.VLESS = &protocol.VLESS{ID: p.ID, Flow: p.Flow}
+		case model.ProtoVMess:
+			pu.VMess = &protocol.VMess{ID: p.ID}
+		case model.ProtoTrojan:
+			pu.Trojan = &protocol.Trojan{Password: p.Password}
+		case model.ProtoShadowsocks:
+			pu.Shadowsocks = &protocol.Shadowsocks{Password: p.Password, Method: p.Method}
+		}
+	}
+	if u.DataLimit > 0 {
+		left := u.DataLimit - u.UsedTraffic
+		if left < 0 {
+			left = 0
+		}
+		pu.BytesLeft = &left
+	}
+	return pu
+}
+
+// nodeDiff is the change nodes need when a user goes from before to after
+// (either may be nil: created or deleted).
+func nodeDiff(before, after *model.User) protocol.Delta {
+	var d protocol.Delta
+	wasOn := before != nil && before.Status.OnNodes()
+	isOn := after != nil && after.Status.OnNodes()
+	switch {
+	case isOn:
+		nu := NodeUser(after)
+		if wasOn && protocol.UserDigest(NodeUser(before)) == protocol.UserDigest(nu) {
+			return d
+		}
+		d.Upserts = []protocol.User{nu}
+	case wasOn:
+		d.Removes = []string{before.Email()}
+	}
+	return d
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return hex.EncodeToString(b)
+}
+
+// HashToken is how node tokens are stored.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// invalid wraps a validation message so the API answers 4xx with it.
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", model.ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+// IsInvalid reports whether err is a validation error.
+func IsInvalid(err error) bool { return errors.Is(err, model.ErrInvalid) }

@@ -1,0 +1,598 @@
+package state
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/outpost-panel/outpost/backend/model"
+	"github.com/outpost-panel/outpost/backend/store"
+	"github.com/outpost-panel/outpost/nodes/protocol"
+)
+
+// UserInput is the body of POST /api/user and PUT /api/user/{username}
+// (Marzban's UserCreate / UserModify). On modify, nil means "unchanged".
+type UserInput struct {
+	Username               *string                        `json:"username"`
+	Proxies                map[string]model.ProxySettings `json:"proxies"`
+	Inbounds               map[string][]string            `json:"inbounds"`
+	Expire                 *int64                         `json:"expire"`
+	DataLimit              *int64                         `json:"data_limit"`
+	DataLimitResetStrategy *model.ResetStrategy           `json:"data_limit_reset_strategy"`
+	Status                 *model.Status                  `json:"status"`
+	Note                   *string                        `json:"note"`
+	OnHoldExpireDuration   *int64                         `json:"on_hold_expire_duration"`
+	OnHoldTimeout          *time.Time                     `json:"on_hold_timeout"`
+	AutoDeleteInDays       *int64                         `json:"auto_delete_in_days"`
+	NextPlan               *model.NextPlan                `json:"next_plan"`
+}
+
+// ssMethods are the Shadowsocks ciphers a user may have.
+var ssMethods = map[string]bool{
+	"aes-128-gcm": true, "aes-256-gcm": true, "chacha20-ietf-poly1305": true,
+	"chacha20-poly1305": true, "xchacha20-poly1305": true, "xchacha20-ietf-poly1305": true,
+	"2022-blake3-aes-128-gcm": true, "2022-blake3-aes-256-gcm": true, "2022-blake3-chacha20-poly1305": true,
+}
+
+const defaultSSMethod = "chacha20-ietf-poly1305"
+
+func randomPassword() string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// normalizeProxies fills generated secrets and validates what was given.
+func normalizeProxies(in map[string]model.ProxySettings, old map[string]model.ProxySettings) (map[string]model.ProxySettings, error) {
+	out := make(map[string]model.ProxySettings, len(in))
+	for proto, p := range in {
+		prev, hadPrev := old[proto]
+		switch proto {
+		case model.ProtoVLESS, model.ProtoVMess:
+			if p.ID == "" {
+				if hadPrev && prev.ID != "" {
+					p.ID = prev.ID
+				} else {
+					p.ID = uuid.NewString()
+				}
+			}
+			id, err := uuid.Parse(p.ID)
+			if err != nil {
+				return nil, invalid("proxies.%s.id: not a UUID", proto)
+			}
+			p.ID = id.String()
+			if proto == model.ProtoVLESS {
+				if p.Flow != "" && p.Flow != "xtls-rprx-vision" {
+					return nil, invalid("proxies.vless.flow: must be empty or xtls-rprx-vision")
+				}
+			} else if p.Flow != "" {
+				return nil, invalid("proxies.vmess: flow is not a vmess setting")
+			}
+			p.Password, p.Method = "", ""
+		case model.ProtoTrojan:
+			if p.Password == "" {
+				if hadPrev && prev.Password != "" {
+					p.Password = prev.Password
+				} else {
+					p.Password = randomPassword()
+				}
+			}
+			if len(p.Password) > 128 {
+				return nil, invalid("proxies.trojan.password: longer than 128 characters")
+			}
+			p.ID, p.Flow, p.Method = "", "", ""
+		case model.ProtoShadowsocks:
+			if p.Method == "" {
+				if hadPrev && prev.Method != "" {
+					p.Method = prev.Method
+				} else {
+					p.Method = defaultSSMethod
+				}
+			}
+			if !ssMethods[p.Method] {
+				return nil, invalid("proxies.shadowsocks.method: unsupported method %q", p.Method)
+			}
+			if p.Password == "" {
+				if hadPrev && prev.Password != "" && prev.Method == p.Method {
+					p.Password = prev.Password
+				} else {
+					p.Password = ssPassword(p.Method)
+				}
+			}
+			if len(p.Password) > 128 {
+				return nil, invalid("proxies.shadowsocks.password: longer than 128 characters")
+			}
+			p.ID, p.Flow = "", ""
+		default:
+			return nil, invalid("proxies: unknown protocol %q (use vless, vmess, trojan or shadowsocks)", proto)
+		}
+		out[proto] = p
+	}
+	return out, nil
+}
+
+// ssPassword makes a password that suits the method: 2022 ciphers need a
+// base64 key of the cipher's length.
+func ssPassword(method string) string {
+	n := 0
+	switch method {
+	case "2022-blake3-aes-128-gcm":
+		n = 16
+	case "2022-blake3-aes-256-gcm", "2022-blake3-chacha20-poly1305":
+		n = 32
+	}
+	if n == 0 {
+		return randomPassword()
+	}
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// exclusions turns the requested inbounds (protocol -> tags to be in) into
+// stored exclusions (protocol -> tags to stay out of).
+func exclusions(cfg *coreConfig, proxies map[string]model.ProxySettings, requested map[string][]string) (map[string][]string, error) {
+	ex := map[string][]string{}
+	for proto, tags := range requested {
+		if _, ok := proxies[proto]; !ok {
+			return nil, invalid("inbounds.%s: the user has no %s proxy", proto, proto)
+		}
+		want := map[string]bool{}
+		for _, t := range tags {
+			if cfg.tags[t] != proto {
+				return nil, invalid("inbounds.%s: %q is not a %s inbound of the core config", proto, t, proto)
+			}
+			want[t] = true
+		}
+		for _, t := range cfg.byProto[proto] {
+			if !want[t] {
+				ex[proto] = append(ex[proto], t)
+			}
+		}
+	}
+	return ex, nil
+}
+
+// InboundsOf derives the inbounds a user is in from the config and its
+// exclusions (the API's "inbounds" field).
+func (s *State) InboundsOf(ctx context.Context, u *model.User) (map[string][]string, error) {
+	cfg, err := s.core(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return inboundsOf(cfg, u), nil
+}
+
+func inboundsOf(cfg *coreConfig, u *model.User) map[string][]string {
+	out := map[string][]string{}
+	for proto := range u.Proxies {
+		ex := map[string]bool{}
+		for _, t := range u.ExcludedInbounds[proto] {
+			ex[t] = true
+		}
+		tags := []string{}
+		for _, t := range cfg.byProto[proto] {
+			if !ex[t] {
+				tags = append(tags, t)
+			}
+		}
+		out[proto] = tags
+	}
+	return out
+}
+
+func validateLimits(in *UserInput) error {
+	if in.Expire != nil && *in.Expire < 0 {
+		return invalid("expire: must be 0 (never) or a unix time")
+	}
+	if in.DataLimit != nil && *in.DataLimit < 0 {
+		return invalid("data_limit: must be 0 (unlimited) or a positive number of bytes")
+	}
+	if in.DataLimitResetStrategy != nil && !in.DataLimitResetStrategy.Valid() {
+		return invalid("data_limit_reset_strategy: must be one of no_reset, day, week, month, year")
+	}
+	if in.OnHoldExpireDuration != nil && *in.OnHoldExpireDuration < 0 {
+		return invalid("on_hold_expire_duration: must not be negative")
+	}
+	if in.AutoDeleteInDays != nil && *in.AutoDeleteInDays < 0 {
+		return invalid("auto_delete_in_days: must not be negative")
+	}
+	if in.Note != nil && len(*in.Note) > 500 {
+		return invalid("note: longer than 500 characters")
+	}
+	if in.NextPlan != nil && (in.NextPlan.DataLimit < 0 || in.NextPlan.Expire < 0) {
+		return invalid("next_plan: limits must not be negative")
+	}
+	return nil
+}
+
+// apply copies the set fields of in onto u.
+func apply(u *model.User, in *UserInput) {
+	if in.Expire != nil {
+		u.Expire = *in.Expire
+	}
+	if in.DataLimit != nil {
+		u.DataLimit = *in.DataLimit
+	}
+	if in.DataLimitResetStrategy != nil {
+		u.DataLimitReset = *in.DataLimitResetStrategy
+	}
+	if in.Note != nil {
+		u.Note = *in.Note
+	}
+	if in.OnHoldExpireDuration != nil {
+		u.OnHoldExpireDuration = *in.OnHoldExpireDuration
+	}
+	if in.OnHoldTimeout != nil {
+		t := *in.OnHoldTimeout
+		u.OnHoldTimeout = &t
+	}
+	if in.AutoDeleteInDays != nil {
+		v := *in.AutoDeleteInDays
+		u.AutoDeleteInDays = &v
+	}
+	if in.NextPlan != nil {
+		np := *in.NextPlan
+		u.NextPlan = &np
+	}
+}
+
+// prepareNewUser validates a create request and builds the user record.
+func (s *State) prepareNewUser(cfg *coreConfig, admin *model.Admin, in *UserInput, now time.Time) (*model.User, error) {
+	if in.Username == nil {
+		return nil, invalid("username: required")
+	}
+	name, err := model.NormalizeUsername(*in.Username)
+	if err != nil {
+		return nil, invalid("username: must be 3 to 32 characters of a-z, 0-9 and underscore")
+	}
+	if len(in.Proxies) == 0 {
+		return nil, invalid("proxies: at least one of vless, vmess, trojan, shadowsocks is required")
+	}
+	if err := validateLimits(in); err != nil {
+		return nil, err
+	}
+	status := model.StatusActive
+	if in.Status != nil {
+		status = *in.Status
+		if status != model.StatusActive && status != model.StatusOnHold {
+			return nil, invalid("status: a new user is active or on_hold")
+		}
+	}
+	if status == model.StatusOnHold && (in.OnHoldExpireDuration == nil || *in.OnHoldExpireDuration <= 0) {
+		return nil, invalid("on_hold_expire_duration: required for an on_hold user")
+	}
+	proxies, err := normalizeProxies(in.Proxies, nil)
+	if err != nil {
+		return nil, err
+	}
+	ex, err := exclusions(cfg, proxies, in.Inbounds)
+	if err != nil {
+		return nil, err
+	}
+	u := &model.User{
+		Username: name, Status: status, Proxies: proxies, ExcludedInbounds: ex,
+		DataLimitReset: model.ResetNone, CreatedAt: now,
+	}
+	apply(u, in)
+	if admin != nil {
+		u.AdminID, u.AdminUsername = admin.ID, admin.Username
+	}
+	u.Status = model.ComputeStatus(u, now)
+	return u, nil
+}
+
+// CreateUser creates a user owned by admin.
+func (s *State) CreateUser(ctx context.Context, admin *model.Admin, in UserInput) (*model.User, error) {
+	cfg, err := s.core(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	u, err := s.prepareNewUser(cfg, admin, &in, now)
+	if err != nil {
+		return nil, err
+	}
+	_, err = s.change(ctx, func(tx *store.Tx, rev int64) (protocol.Delta, error) {
+		u.Revision = rev
+		u.LastStatusChange = &now
+		if err := tx.CreateUser(u); err != nil {
+			return protocol.Delta{}, fmt.Errorf("creating user %s: %w", u.Username, err)
+		}
+		return nodeDiff(nil, u), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	u.Inbounds = inboundsOf(cfg, u)
+	return u, nil
+}
+
+// canSee reports whether admin owns u (or is sudo). A nil admin is the
+// system itself (jobs, CLI).
+func canSee(admin *model.Admin, u *model.User) bool {
+	return admin == nil || admin.IsSudo || u.AdminID == admin.ID
+}
+
+// User returns a user the admin may see.
+func (s *State) User(ctx context.Context, admin *model.Admin, username string) (*model.User, error) {
+	var u *model.User
+	err := s.store.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		u, err = tx.UserByUsername(username)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("loading user %q: %w", username, err)
+	}
+	if !canSee(admin, u) {
+		// Marzban answers 403 for a user owned by another admin.
+		return nil, fmt.Errorf("user %q: %w", username, model.ErrForbidden)
+	}
+	if u.Inbounds, err = s.InboundsOf(ctx, u); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// ModifyUser changes the set fields of a user.
+func (s *State) ModifyUser(ctx context.Context, admin *model.Admin, username string, in UserInput) (*model.User, error) {
+	if err := validateLimits(&in); err != nil {
+		return nil, err
+	}
+	if in.Status != nil {
+		switch *in.Status {
+		case model.StatusActive, model.StatusDisabled, model.StatusOnHold:
+		default:
+			return nil, invalid("status: may be set to active, disabled or on_hold")
+		}
+	}
+	cfg, err := s.core(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var after *model.User
+	_, err = s.change(ctx, func(tx *store.Tx, rev int64) (protocol.Delta, error) {
+		before, err := tx.UserByUsername(username)
+		if err != nil {
+			return protocol.Delta{}, fmt.Errorf("loading user %q: %w", username, err)
+		}
+		if !canSee(admin, before) {
+			return protocol.Delta{}, fmt.Errorf("user %q: %w", username, model.ErrForbidden)
+		}
+		u := *before
+		if in.Proxies != nil {
+			if len(in.Proxies) == 0 {
+				return protocol.Delta{}, invalid("proxies: at least one protocol is required")
+			}
+			if u.Proxies, err = normalizeProxies(in.Proxies, before.Proxies); err != nil {
+				return protocol.Delta{}, err
+			}
+		}
+		if in.Inbounds != nil || in.Proxies != nil {
+			req := in.Inbounds
+			if req == nil {
+				// Keep the exclusions of protocols the user still has.
+				req = map[string][]string{}
+				for proto, tags := range inboundsOf(cfg, before) {
+					if _, ok := u.Proxies[proto]; ok {
+						req[proto] = tags
+					}
+				}
+			}
+			if u.ExcludedInbounds, err = exclusions(cfg, u.Proxies, req); err != nil {
+				return protocol.Delta{}, err
+			}
+		}
+		apply(&u, &in)
+		now := s.now().UTC()
+		if in.Status != nil {
+			u.Status = *in.Status
+			if u.Status == model.StatusOnHold && u.OnHoldExpireDuration <= 0 {
+				return protocol.Delta{}, invalid("on_hold_expire_duration: required for an on_hold user")
+			}
+		} else if u.Status == model.StatusLimited || u.Status == model.StatusExpired {
+			// New limits may lift the user back to active (or the other way).
+			u.Status = model.StatusActive
+		}
+		u.Status = model.ComputeStatus(&u, now)
+		if u.Status != before.Status {
+			u.LastStatusChange = &now
+		}
+		u.EditAt = &now
+		u.Revision = rev
+		if err := tx.UpdateUser(&u); err != nil {
+			return protocol.Delta{}, fmt.Errorf("saving user %q: %w", username, err)
+		}
+		after = &u
+		return nodeDiff(before, &u), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	after.Inbounds = inboundsOf(cfg, after)
+	return after, nil
+}
+
+// DeleteUser removes a user; nodes drop it in the next delta.
+func (s *State) DeleteUser(ctx context.Context, admin *model.Admin, username string) error {
+	_, err := s.change(ctx, func(tx *store.Tx, rev int64) (protocol.Delta, error) {
+		u, err := tx.UserByUsername(username)
+		if err != nil {
+			return protocol.Delta{}, fmt.Errorf("loading user %q: %w", username, err)
+		}
+		if !canSee(admin, u) {
+			return protocol.Delta{}, fmt.Errorf("user %q: %w", username, model.ErrForbidden)
+		}
+		if err := tx.DeleteUser(u.ID); err != nil {
+			return protocol.Delta{}, fmt.Errorf("deleting user %q: %w", username, err)
+		}
+		return nodeDiff(u, nil), nil
+	})
+	return err
+}
+
+// ListUsers lists the users the admin may see.
+func (s *State) ListUsers(ctx context.Context, admin *model.Admin, f store.UserFilter) ([]model.User, int, error) {
+	if admin != nil && !admin.IsSudo {
+		f.AdminIDs = []int64{admin.ID}
+	}
+	cfg, err := s.core(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	var users []model.User
+	var total int
+	err = s.store.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		users, total, err = tx.ListUsers(f)
+		return err
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("listing users: %w", err)
+	}
+	for i := range users {
+		users[i].Inbounds = inboundsOf(cfg, &users[i])
+	}
+	return users, total, nil
+}
+
+// Review moves users between active and limited/expired by their limits, in
+// one transaction and one revision for the whole batch. It returns how many
+// users changed.
+func (s *State) Review(ctx context.Context) (int, error) {
+	now := s.now().UTC()
+	var due []model.User
+	if err := s.store.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		due, err = tx.UsersToReview(now)
+		return err
+	}); err != nil {
+		return 0, fmt.Errorf("finding users to review: %w", err)
+	}
+	if len(due) == 0 {
+		return 0, nil
+	}
+	changed := 0
+	_, err := s.change(ctx, func(tx *store.Tx, rev int64) (protocol.Delta, error) {
+		due, err := tx.UsersToReview(now) // again, inside the lock: fresh rows
+		if err != nil {
+			return protocol.Delta{}, err
+		}
+		groups := map[model.Status][]int64{}
+		var d protocol.Delta
+		for i := range due {
+			u := &due[i]
+			before := *u
+			if u.Status == model.StatusLimited || u.Status == model.StatusExpired {
+				u.Status = model.StatusActive
+			}
+			u.Status = model.ComputeStatus(u, now)
+			if u.Status == before.Status {
+				continue
+			}
+			groups[u.Status] = append(groups[u.Status], u.ID)
+			nd := nodeDiff(&before, u)
+			d.Upserts = append(d.Upserts, nd.Upserts...)
+			d.Removes = append(d.Removes, nd.Removes...)
+		}
+		changed = 0
+		for status, ids := range groups {
+			if err := tx.SetUsersStatus(ids, status, rev, now); err != nil {
+				return protocol.Delta{}, fmt.Errorf("setting %d users %s: %w", len(ids), status, err)
+			}
+			changed += len(ids)
+		}
+		return d, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if changed > 0 {
+		s.log.Info("review", "changed", changed)
+	}
+	return changed, nil
+}
+
+// RunReview runs Review every interval until ctx ends.
+func (s *State) RunReview(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.Review(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
+				s.log.Warn("review", "err", err)
+			}
+		}
+	}
+}
+
+// DesiredUsers streams every user that should be on nodes, for snapshots.
+func (s *State) DesiredUsers(ctx context.Context) (rev int64, config []byte, users []protocol.User, err error) {
+	err = s.store.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		if rev, err = tx.CurrentRevision(); err != nil {
+			return err
+		}
+		if config, _, err = tx.CoreConfig(); err != nil {
+			return err
+		}
+		return tx.EachUserOnNodes(func(u *model.User) error {
+			users = append(users, NodeUser(u))
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("loading desired state: %w", err)
+	}
+	sort.Slice(users, func(i, j int) bool { return users[i].ID < users[j].ID })
+	return rev, config, users, nil
+}
+
+// ImportUsers creates many users in one transaction and one revision (a
+// migration from another panel, or seeding a benchmark). Every input is
+// validated before anything is written; one bad input rejects the batch.
+func (s *State) ImportUsers(ctx context.Context, admin *model.Admin, in []UserInput) (int, error) {
+	cfg, err := s.core(ctx)
+	if err != nil {
+		return 0, err
+	}
+	now := s.now().UTC()
+	users := make([]*model.User, 0, len(in))
+	for i := range in {
+		u, err := s.prepareNewUser(cfg, admin, &in[i], now)
+		if err != nil {
+			return 0, fmt.Errorf("user %d: %w", i, err)
+		}
+		users = append(users, u)
+	}
+	_, err = s.change(ctx, func(tx *store.Tx, rev int64) (protocol.Delta, error) {
+		var d protocol.Delta
+		for _, u := range users {
+			u.Revision = rev
+			u.LastStatusChange = &now
+			if err := tx.CreateUser(u); err != nil {
+				return protocol.Delta{}, fmt.Errorf("creating user %s: %w", u.Username, err)
+			}
+			d.Upserts = append(d.Upserts, nodeDiff(nil, u).Upserts...)
+		}
+		return d, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return len(users), nil
+}
