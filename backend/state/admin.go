@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -238,11 +237,3 @@ func (s *State) DeleteNode(ctx context.Context, id int64) error {
 }
 
 func randomToken() string { return randomHex(24) }
-
-// sinceOrZero is a helper for optional times.
-func sinceOrZero(t *time.Time) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return *t
-}

@@ -103,6 +103,7 @@ type Agent struct {
 	inErrs   map[string]string
 	lastErr  string
 
+	usageEvery   atomic.Int64 // usage interval asked by the panel, in ns (0 = the configured one)
 	snapshots    atomic.Int64 // snapshots applied since start
 	deltas       atomic.Int64 // deltas applied since start
 	connected    atomic.Bool

@@ -229,6 +229,9 @@ func (a *Agent) session(ctx context.Context) (bool, error) {
 				if err := a.store.TrimUsage(usageAcked); err != nil {
 					a.log.Warn("trimming usage journal", "err", err)
 				}
+				if m.Welcome.UsageSeconds > 0 {
+					a.usageEvery.Store(int64(time.Duration(m.Welcome.UsageSeconds) * time.Second))
+				}
 				if m.Welcome.NodeID > 0 {
 					_ = a.store.SetNodeID(m.Welcome.NodeID)
 				}

@@ -11,7 +11,8 @@ import (
 // usageLoop reads Xray's counters on every tick and journals them (fsync)
 // before anything else; the session sends the journal when it can.
 func (a *Agent) usageLoop(ctx context.Context) {
-	t := time.NewTicker(a.cfg.UsageInterval)
+	every := a.cfg.UsageInterval
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
@@ -19,6 +20,11 @@ func (a *Agent) usageLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			a.journalUsage()
+			// The panel's welcome may ask for another interval.
+			if d := time.Duration(a.usageEvery.Load()); d > 0 && d != every {
+				every = d
+				t.Reset(every)
+			}
 		}
 	}
 }

@@ -1,0 +1,140 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/outpost-panel/outpost/backend/feed"
+	"github.com/outpost-panel/outpost/nodes/protocol"
+)
+
+func user(id int64, name string, expire int64) protocol.User {
+	return protocol.User{ID: id, Email: name, VLESS: &protocol.VLESS{ID: "11111111-1111-1111-1111-111111111111"}, Expire: expire}
+}
+
+func publish(t *testing.T, f feed.Feed, rev int64, d protocol.Delta) feed.Change {
+	t.Helper()
+	raw, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := feed.Change{Revision: rev, Data: raw}
+	if err := f.Publish(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestDeltaMatchesDesired: for every starting revision, applying the merged
+// delta to the state at that revision gives the state hash the hub's
+// desired state has at the head, which is what a node is asked to reach.
+func TestDeltaMatchesDesired(t *testing.T) {
+	ctx := context.Background()
+	f := feed.NewMemory(100)
+	cfg1, cfg2 := []byte(`{"a":1}`), []byte(`{"a":2}`)
+	base := []protocol.User{user(1, "1.a", 0), user(2, "1.b", 0)}
+	d := newDesired(1, cfg1, base)
+	steps := []protocol.Delta{
+		{Upserts: []protocol.User{user(3, "3.c", 0)}},
+		{Removes: []string{"1.a"}},
+		{Upserts: []protocol.User{user(2, "1.b", 99)}},
+		{Config: cfg2},
+		{Upserts: []protocol.User{user(1, "1.a", 5)}, Removes: []string{"3.c"}},
+		{Removes: []string{"404.nobody"}},
+	}
+	// states[i] is the full state at revision i+1.
+	type snap struct {
+		cfg   []byte
+		users map[string]protocol.User
+	}
+	cur := snap{cfg1, map[string]protocol.User{}}
+	for _, u := range base {
+		cur.users[u.Email] = u
+	}
+	states := map[int64]snap{1: cur}
+	for i, s := range steps {
+		rev := int64(i + 2)
+		if err := d.applyChange(publish(t, f, rev, s)); err != nil {
+			t.Fatal(err)
+		}
+		next := snap{cur.cfg, map[string]protocol.User{}}
+		for k, v := range cur.users {
+			next.users[k] = v
+		}
+		if s.Config != nil {
+			next.cfg = s.Config
+		}
+		for _, u := range s.Upserts {
+			next.users[u.Email] = u
+		}
+		for _, e := range s.Removes {
+			delete(next.users, e)
+		}
+		states[rev], cur = next, next
+	}
+	head, hash := d.head()
+	var all []protocol.User
+	for _, u := range cur.users {
+		all = append(all, u)
+	}
+	if want := protocol.ComputeStateHash(cur.cfg, all); want != hash {
+		t.Fatalf("incremental hash %s != full hash %s", hash, want)
+	}
+	for from := int64(1); from <= head; from++ {
+		delta, err := deltaFrom(ctx, f, from, head)
+		if err != nil {
+			t.Fatalf("delta from %d: %v", from, err)
+		}
+		st := states[from]
+		h := protocol.ComputeStateHash(st.cfg, nil)
+		users := map[string]protocol.User{}
+		for k, v := range st.users {
+			users[k] = v
+			h.AddUser(v)
+		}
+		cfg := st.cfg
+		if delta.Config != nil {
+			h.ToggleConfig(cfg)
+			cfg = delta.Config
+			h.ToggleConfig(cfg)
+		}
+		seen := map[string]bool{}
+		for _, u := range delta.Upserts {
+			if seen[u.Email] {
+				t.Fatalf("delta from %d names %s twice", from, u.Email)
+			}
+			seen[u.Email] = true
+			if old, ok := users[u.Email]; ok {
+				h.RemoveUser(old)
+			}
+			h.AddUser(u)
+		}
+		for _, e := range delta.Removes {
+			if seen[e] {
+				t.Fatalf("delta from %d names %s twice", from, e)
+			}
+			seen[e] = true
+			if old, ok := users[e]; ok {
+				h.RemoveUser(old)
+			}
+		}
+		if h != hash {
+			t.Errorf("delta from %d leads to %s, desired head is %s", from, h, hash)
+		}
+	}
+}
+
+func TestDeltaFromTrimmedFeedNeedsSnapshot(t *testing.T) {
+	f := feed.NewMemory(2)
+	for rev := int64(1); rev <= 5; rev++ {
+		publish(t, f, rev, protocol.Delta{Upserts: []protocol.User{user(rev, "x", rev)}})
+	}
+	if _, err := deltaFrom(context.Background(), f, 1, 5); !errors.Is(err, errNeedSnapshot) {
+		t.Fatalf("delta across trimmed revisions: %v; want errNeedSnapshot", err)
+	}
+	if d, err := deltaFrom(context.Background(), f, 3, 5); err != nil || len(d.Upserts) != 1 {
+		t.Fatalf("delta within retention: %+v %v", d, err)
+	}
+}
