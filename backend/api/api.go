@@ -125,7 +125,6 @@ func (s *server) routes(app *fiber.App) {
 	}
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Post("/api/admin/token", s.login)
-	app.Get("/sub/:token", s.subscription)
 
 	// Any admin.
 	app.Get("/api/admin", s.authenticate, s.currentAdmin)
@@ -149,6 +148,14 @@ func (s *server) routes(app *fiber.App) {
 	app.Put("/api/node/:id", s.authenticate, requireSudo, s.modifyNode)
 	app.Delete("/api/node/:id", s.authenticate, requireSudo, s.deleteNode)
 	app.Post("/api/node/:id/token", s.authenticate, requireSudo, s.rotateNodeToken)
+
+	// Each area registers its routes from its own file. Fixed paths must be
+	// registered before parameter paths that could swallow them.
+	s.adminRoutes(app)        // routes_admins.go: /api/admin*, /api/admins
+	s.lifecycleRoutes(app)    // routes_lifecycle.go: user lifecycle, usage, templates, system
+	s.hostRoutes(app)         // routes_hosts.go: /api/hosts, subscription settings
+	s.subscriptionRoutes(app) // routes_sub.go: /sub/*
+	s.docsRoutes(app)         // routes_docs.go: /openapi.json, /docs
 
 	s.dashboardRoutes(app)
 }
