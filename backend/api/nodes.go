@@ -46,10 +46,18 @@ type nodeResponse struct {
 
 func (s *server) nodeJSON(n *model.Node) nodeResponse {
 	status := n.Status
-	// The stored status is shared by all replicas; a session held right
-	// here is fresher proof of life than the last write of it.
-	if s.opts.Hub != nil && s.opts.Hub.Connected(n.ID) {
-		status = model.NodeConnected
+	// The stored status is only the last write of whichever replica held
+	// the session; a replica killed outright never writes "connecting".
+	// The hub knows (its own sessions, plus the renewed presence claims of
+	// every replica) whether a session is live now.
+	if s.opts.Hub != nil {
+		live := s.opts.Hub.Connected(n.ID)
+		switch {
+		case live:
+			status = model.NodeConnected
+		case status == model.NodeConnected:
+			status = model.NodeConnecting
+		}
 	}
 	return nodeResponse{
 		ID: n.ID, Name: n.Name, Address: n.Address, Port: n.Port, APIPort: n.APIPort,

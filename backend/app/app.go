@@ -46,10 +46,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, banner io.Wri
 	defer st.Close()
 
 	var (
-		fd      feed.Feed
-		signals feed.Signals
-		locker  coord.Locker
-		limiter coord.RateLimiter
+		fd       feed.Feed
+		signals  feed.Signals
+		locker   coord.Locker
+		limiter  coord.RateLimiter
+		presence coord.Presence
 	)
 	if cfg.RedisURL != "" {
 		opt, err := redis.ParseURL(cfg.RedisURL)
@@ -61,11 +62,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, banner io.Wri
 		defer rdb.Close()
 		rf := feed.NewRedis(rdb, "outpost", 100000)
 		rc := coord.NewRedis(rdb, "outpost")
-		fd, signals, locker, limiter = rf, rf, rc, rc
+		fd, signals, locker, limiter, presence = rf, rf, rc, rc, rc
 	} else {
 		mf := feed.NewMemory(100000)
 		mc := coord.NewMemory(time.Now)
-		fd, signals, locker, limiter = mf, mf, mc, mc
+		fd, signals, locker, limiter, presence = mf, mf, mc, mc, mc
 	}
 	defer fd.Close()
 
@@ -81,7 +82,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, banner io.Wri
 	host, _ := os.Hostname()
 	replica := fmt.Sprintf("%s-%d", host, os.Getpid())
 	h := hub.New(s, log.With("component", "hub"), hub.Options{
-		PingInterval: cfg.PingInterval, UsageInterval: cfg.UsageInterval, Replica: replica, Signals: signals,
+		PingInterval: cfg.PingInterval, UsageInterval: cfg.UsageInterval, Replica: replica, Signals: signals, Presence: presence,
 	})
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpost-panel/outpost/backend/internal/testenv"
 	"github.com/outpost-panel/outpost/nodes/protocol"
 	"github.com/outpost-panel/outpost/nodes/xraycore/xraytest"
 )
@@ -50,6 +51,8 @@ func TestMain(m *testing.M) {
 		}
 	}
 	code := m.Run()
+	testenv.StopPostgres()
+	testenv.StopRedis()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

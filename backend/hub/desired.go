@@ -87,6 +87,9 @@ func (d *desired) snapshot() (int64, protocol.StateHash, []byte, []protocol.User
 	return rev, hash, cfg, users
 }
 
+// sinceFunc reads ordered changes after a revision (feed.Feed.Since's shape).
+type sinceFunc func(ctx context.Context, after int64, limit int) ([]feed.Change, error)
+
 // errNeedSnapshot means a delta cannot be built (the feed no longer holds
 // the node's revision).
 var errNeedSnapshot = errors.New("delta unavailable; snapshot needed")
@@ -94,13 +97,13 @@ var errNeedSnapshot = errors.New("delta unavailable; snapshot needed")
 // deltaFrom merges the feed's changes in (from, to] into one delta: the last
 // operation on each user wins, so a user created and deleted in between
 // costs nothing.
-func deltaFrom(ctx context.Context, f feed.Feed, from, to int64) (protocol.Delta, error) {
+func deltaFrom(ctx context.Context, since sinceFunc, from, to int64) (protocol.Delta, error) {
 	d := protocol.Delta{FromRevision: from, Revision: to}
 	ops := map[string]*protocol.User{} // nil = remove
 	order := []string{}
 	after := from
 	for after < to {
-		changes, err := f.Since(ctx, after, 2000)
+		changes, err := since(ctx, after, 2000)
 		if errors.Is(err, feed.ErrTrimmed) {
 			return d, errNeedSnapshot
 		}

@@ -83,7 +83,7 @@ func TestDeltaMatchesDesired(t *testing.T) {
 		t.Fatalf("incremental hash %s != full hash %s", hash, want)
 	}
 	for from := int64(1); from <= head; from++ {
-		delta, err := deltaFrom(ctx, f, from, head)
+		delta, err := deltaFrom(ctx, f.Since, from, head)
 		if err != nil {
 			t.Fatalf("delta from %d: %v", from, err)
 		}
@@ -131,10 +131,10 @@ func TestDeltaFromTrimmedFeedNeedsSnapshot(t *testing.T) {
 	for rev := int64(1); rev <= 5; rev++ {
 		publish(t, f, rev, protocol.Delta{Upserts: []protocol.User{user(rev, "x", rev)}})
 	}
-	if _, err := deltaFrom(context.Background(), f, 1, 5); !errors.Is(err, errNeedSnapshot) {
+	if _, err := deltaFrom(context.Background(), f.Since, 1, 5); !errors.Is(err, errNeedSnapshot) {
 		t.Fatalf("delta across trimmed revisions: %v; want errNeedSnapshot", err)
 	}
-	if d, err := deltaFrom(context.Background(), f, 3, 5); err != nil || len(d.Upserts) != 1 {
+	if d, err := deltaFrom(context.Background(), f.Since, 3, 5); err != nil || len(d.Upserts) != 1 {
 		t.Fatalf("delta within retention: %+v %v", d, err)
 	}
 }

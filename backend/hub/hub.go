@@ -17,6 +17,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/websocket/v2"
 
+	"github.com/outpost-panel/outpost/backend/coord"
 	"github.com/outpost-panel/outpost/backend/feed"
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/state"
@@ -35,6 +36,10 @@ type Options struct {
 	Replica string
 	// Signals, when set, carries fence notices to other replicas.
 	Signals feed.Signals
+	// Presence, when set, records which replica holds each node's session,
+	// renewed every ping, so every replica can tell a live node from one
+	// whose replica died without a word.
+	Presence coord.Presence
 }
 
 func (o *Options) defaults() {
@@ -116,7 +121,7 @@ func (h *Hub) follow(ctx context.Context) error {
 	moved := false
 	for {
 		rev, _ := d.head()
-		changes, err := h.feed.Since(ctx, rev, 2000)
+		changes, err := h.changesSince(ctx, rev, 2000)
 		if errors.Is(err, feed.ErrTrimmed) {
 			h.log.Warn("change feed trimmed past the hub's revision; reloading", "revision", rev)
 			if err := h.reload(ctx); err != nil {
@@ -148,18 +153,104 @@ func (h *Hub) follow(ctx context.Context) error {
 	return nil
 }
 
+// changesSince reads the feed and falls back to the database outbox, which
+// the feed is pumped from, when the feed cannot answer (Redis away, or a
+// Redis that came back empty): a replica keeps serving its nodes' changes
+// without Redis, just with one query more.
+func (h *Hub) changesSince(ctx context.Context, after int64, limit int) ([]feed.Change, error) {
+	cs, feedErr := h.feed.Since(ctx, after, limit)
+	if feedErr == nil {
+		return cs, nil
+	}
+	st := h.st.Store()
+	oldest, ok, err := st.OldestChange(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("feed: %v; outbox: %w", feedErr, err)
+	}
+	if !ok {
+		if errors.Is(feedErr, feed.ErrTrimmed) {
+			return nil, feed.ErrTrimmed
+		}
+		return nil, nil
+	}
+	if after < oldest-1 {
+		return nil, feed.ErrTrimmed
+	}
+	rows, err := st.ChangesSince(ctx, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("feed: %v; outbox: %w", feedErr, err)
+	}
+	out := make([]feed.Change, len(rows))
+	for i, r := range rows {
+		out[i] = feed.Change{Revision: r.Revision, Data: r.Data}
+	}
+	return out, nil
+}
+
+// storedRevision is the database's current revision.
+func (h *Hub) storedRevision(ctx context.Context) (int64, error) {
+	var rev int64
+	err := h.st.Store().Read(ctx, func(tx *store.Tx) error {
+		var err error
+		rev, err = tx.CurrentRevision()
+		return err
+	})
+	return rev, err
+}
+
 func (h *Hub) current() *desired {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.desired
 }
 
-// Connected reports whether this replica holds a live session for the node.
+// Connected reports whether any replica holds a live session for the node.
 func (h *Hub) Connected(nodeID int64) bool {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	_, ok := h.sessions[nodeID]
-	return ok
+	h.mu.Unlock()
+	if ok || h.opts.Presence == nil {
+		return ok
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	holder, _, err := h.opts.Presence.Holder(ctx, nodeID)
+	return err == nil && holder != ""
+}
+
+// presenceTTL is how long a claim outlives its last renewal.
+func (h *Hub) presenceTTL() time.Duration { return 3 * h.opts.PingInterval }
+
+// holdPresence claims the node for this replica and renews the claim every
+// ping until the session ends, then releases it.
+func (h *Hub) holdPresence(ctx context.Context, s *session) {
+	p := h.opts.Presence
+	if p == nil {
+		return
+	}
+	claim := func() {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		if _, ok, err := p.Claim(cctx, s.node.ID, h.opts.Replica, s.fence, h.presenceTTL()); err != nil {
+			s.log.Debug("presence claim", "err", err)
+		} else if !ok {
+			s.close("fenced by a newer session")
+		}
+	}
+	claim()
+	t := time.NewTicker(h.opts.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = p.Release(rctx, s.node.ID, h.opts.Replica, s.fence)
+			cancel()
+			return
+		case <-t.C:
+			claim()
+		}
+	}
 }
 
 // Disconnect ends the node's session (token rotated, node deleted).
@@ -245,7 +336,10 @@ func (h *Hub) serve(c *websocket.Conn, n *model.Node) {
 	}
 	log := h.log.With("node", n.ID, "name", n.Name, "fence", fence)
 	log.Info("node session opened")
+	presenceDone := make(chan struct{})
+	go func() { defer close(presenceDone); h.holdPresence(ctx, s) }()
 	reason := s.run(ctx)
+	<-presenceDone
 	h.mu.Lock()
 	if h.sessions[n.ID] == s {
 		delete(h.sessions, n.ID)

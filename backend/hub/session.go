@@ -165,15 +165,33 @@ func (s *session) handle(ctx context.Context, m protocol.Message) error {
 				Message: fmt.Sprintf("panel speaks protocol %d, node %d", protocol.Version, m.Hello.Protocol)}})
 			return fmt.Errorf("protocol %d unsupported", m.Hello.Protocol)
 		}
+		applied := m.Hello.AppliedRevision
+		rev, hash := s.h.current().head()
+		if applied > rev {
+			// This replica may just be behind (it missed wake-ups, Redis was
+			// away): catch up before judging, and never push older state.
+			if err := s.h.follow(ctx); err != nil {
+				s.log.Warn("catching up before hello", "err", err)
+			}
+			rev, hash = s.h.current().head()
+		}
+		need := applied <= 0 || (applied == rev && m.Hello.StateHash != hash.String())
+		if applied > rev {
+			stored, err := s.h.storedRevision(ctx)
+			if err != nil {
+				return fmt.Errorf("reading revision: %w", err)
+			}
+			// Ahead of the database itself: a restored database, whose word
+			// is final. Ahead of this replica only: wait until it catches up.
+			need = applied > stored
+			if !need {
+				s.log.Info("node is ahead of this replica; waiting to catch up", "node_revision", applied, "replica_revision", rev)
+			}
+		}
 		s.mu.Lock()
 		s.hello = m.Hello
-		s.applied = m.Hello.AppliedRevision
-		// A node with no state, or one whose revision is ahead of ours (a
-		// restored database), gets a snapshot; otherwise a delta from its
-		// revision, checked against the state hash it must reach.
-		rev, hash := s.h.current().head()
-		s.needSnapshot = m.Hello.AppliedRevision <= 0 || m.Hello.AppliedRevision > rev ||
-			(m.Hello.AppliedRevision == rev && m.Hello.StateHash != hash.String())
+		s.applied = applied
+		s.needSnapshot = need
 		s.mu.Unlock()
 		s.send(protocol.Message{Type: protocol.TypeWelcome, Welcome: &protocol.Welcome{
 			Protocol: protocol.Version, NodeID: s.node.ID, UsageAckedSeq: s.node.UsageSeq,
@@ -321,7 +339,7 @@ func (s *session) pushState(ctx context.Context) error {
 		return nil // the node refused this state; wait for the next change
 	}
 	if !snap {
-		delta, err := deltaFrom(ctx, s.h.feed, applied, rev)
+		delta, err := deltaFrom(ctx, s.h.changesSince, applied, rev)
 		if errors.Is(err, errNeedSnapshot) {
 			snap = true
 		} else if err != nil {

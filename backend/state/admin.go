@@ -40,20 +40,11 @@ type BootstrapResult struct {
 func (s *State) Bootstrap(ctx context.Context, envSudo bool) (BootstrapResult, error) {
 	var res BootstrapResult
 	err := s.store.Tx(ctx, func(tx *store.Tx) error {
-		for key, n := range map[string]int{settingJWTSecret: 32, settingSubSecret: 16} {
-			if _, ok, err := tx.Setting(key); err != nil {
-				return err
-			} else if !ok {
-				if err := tx.SetSetting(key, randomHex(n)); err != nil {
-					return err
-				}
-			}
-		}
-		jwt, _, err := tx.Setting(settingJWTSecret)
+		jwt, err := tx.InitSetting(settingJWTSecret, randomHex(32))
 		if err != nil {
 			return err
 		}
-		sub, _, err := tx.Setting(settingSubSecret)
+		sub, err := tx.InitSetting(settingSubSecret, randomHex(16))
 		if err != nil {
 			return err
 		}
@@ -73,7 +64,9 @@ func (s *State) Bootstrap(ctx context.Context, envSudo bool) (BootstrapResult, e
 		if err != nil {
 			return err
 		}
-		if err := tx.CreateAdmin(&model.Admin{Username: "admin", IsSudo: true, HashedPassword: string(hash), CreatedAt: s.now().UTC()}); err != nil {
+		if err := tx.CreateAdmin(&model.Admin{Username: "admin", IsSudo: true, HashedPassword: string(hash), CreatedAt: s.now().UTC()}); errors.Is(err, model.ErrConflict) {
+			return nil // another replica created it first
+		} else if err != nil {
 			return err
 		}
 		res.CreatedAdmin, res.CreatedPassword = "admin", pw

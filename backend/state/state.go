@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/outpost-panel/outpost/backend/feed"
@@ -34,7 +35,9 @@ type State struct {
 	log   *slog.Logger
 	now   Clock
 
-	pumpMu sync.Mutex
+	pumpMu   sync.Mutex
+	pumpKick chan struct{}
+	pumping  atomic.Bool // RunPump is running: publish after commit off the request path
 
 	cfgMu  sync.RWMutex
 	cfgRev int64
@@ -46,7 +49,7 @@ func New(st *store.Store, fd feed.Feed, log *slog.Logger, clock Clock) *State {
 	if clock == nil {
 		clock = time.Now
 	}
-	return &State{store: st, feed: fd, log: log, now: clock}
+	return &State{store: st, feed: fd, log: log, now: clock, pumpKick: make(chan struct{}, 1)}
 }
 
 // Store exposes the store for read-only callers (hub snapshots, usage).
@@ -92,7 +95,14 @@ func (s *State) change(ctx context.Context, fn func(tx *store.Tx, rev int64) (pr
 		return 0, err
 	}
 	if wrote {
-		if err := s.Pump(ctx); err != nil {
+		if s.pumping.Load() {
+			// The pump loop publishes at once; a slow or absent Redis must
+			// not hold up the request that made the change.
+			select {
+			case s.pumpKick <- struct{}{}:
+			default:
+			}
+		} else if err := s.Pump(ctx); err != nil {
 			s.log.Warn("publishing change to feed failed; the pump loop retries", "revision", rev, "err", err)
 		}
 	}
@@ -129,7 +139,10 @@ func (s *State) Pump(ctx context.Context) error {
 
 // RunPump keeps the feed caught up with the outbox until ctx ends: it covers
 // a publish that failed after its commit (Redis away, process killed).
+// While it runs, commits only kick it instead of publishing themselves.
 func (s *State) RunPump(ctx context.Context, every time.Duration) {
+	s.pumping.Store(true)
+	defer s.pumping.Store(false)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -137,10 +150,13 @@ func (s *State) RunPump(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := s.Pump(ctx); err != nil && ctx.Err() == nil {
-				s.log.Warn("feed pump", "err", err)
-			}
+		case <-s.pumpKick:
 		}
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if err := s.Pump(pctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("feed pump", "err", err)
+		}
+		cancel()
 	}
 }
 

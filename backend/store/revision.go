@@ -147,3 +147,20 @@ func (tx *Tx) SetCoreConfig(data []byte, rev int64) error {
 	}
 	return nil
 }
+
+// InitSetting stores value under key unless the key already has one, and
+// returns what is stored either way. Replicas starting together on a fresh
+// database all call it; exactly one value wins and every replica reads it.
+func (tx *Tx) InitSetting(key, value string) (string, error) {
+	if _, err := tx.exec(`INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, key, value); err != nil {
+		return "", fmt.Errorf("initializing setting %q: %w", key, err)
+	}
+	v, ok, err := tx.Setting(key)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "", fmt.Errorf("setting %q vanished after insert", key)
+	}
+	return v, nil
+}

@@ -33,6 +33,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -304,14 +305,26 @@ func postgresLaunch(bin, dir, data string, cred *syscall.Credential) (*postgresC
 	// Pdeathsig: a test binary killed before StopPostgres takes its server
 	// with it (SIGQUIT is PostgreSQL's immediate shutdown).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting postgres: %w", err)
-	}
 	c := &postgresCluster{dir: dir, port: port, cmd: cmd, exited: make(chan struct{})}
+	// Pdeathsig fires when the forking OS thread exits, not the process: a
+	// goroutine elsewhere (redisSpawn) may lock and later retire whatever
+	// thread we forked from. Fork from a thread of our own that lives as
+	// long as the server.
+	started := make(chan error, 1)
 	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the child
+		if err := cmd.Start(); err != nil {
+			started <- err
+			close(c.exited)
+			return
+		}
+		started <- nil
 		_ = cmd.Wait()
 		close(c.exited)
 	}()
+	if err := <-started; err != nil {
+		return nil, fmt.Errorf("starting postgres: %w", err)
+	}
 	if err := c.waitReady(); err != nil {
 		_ = cmd.Process.Kill()
 		<-c.exited
