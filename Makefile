@@ -15,7 +15,7 @@ FUZZTIME ?= 20s
 # Every Go command below works on this list instead.
 GO_PACKAGES = $$($(GO) list -e ./... | grep -v '/node_modules/')
 
-.PHONY: all web build run test lint bench fuzz clean
+.PHONY: all web build run test clientcheck lint bench fuzz clean
 
 all: build
 
@@ -32,8 +32,26 @@ build: web
 run: build
 	./bin/panel --local-node
 
-test: lint web
+test: lint web clientcheck
 	$(GO) test -count=1 -timeout 30m $(GO_PACKAGES)
+
+# The subscription formats checked by the clients' own parsers: sing-box's
+# option parser and box.New (a separate Go module, because sing-box's
+# dependencies conflict with xray-core's, so ./... above never reaches it)
+# and mihomo's published JSON Schema (npm meta-json-schema).
+SINGBOX_CHECK = backend/sub/clientcheck/singbox
+SINGBOX_TAGS = with_utls,with_quic
+
+# Both checks run even when the first fails, so one run reports every
+# rejected file; the target fails if either did.
+clientcheck:
+	@if [ ! -d node_modules ]; then echo "$(NPM) ci"; $(NPM) ci; fi
+	@failed=0; \
+	echo "cd $(SINGBOX_CHECK) && $(GO) vet -tags $(SINGBOX_TAGS) ./... && $(GO) test -count=1 -tags $(SINGBOX_TAGS) ./..."; \
+	(cd $(SINGBOX_CHECK) && $(GO) vet -tags $(SINGBOX_TAGS) ./... && $(GO) test -count=1 -tags $(SINGBOX_TAGS) ./...) || failed=1; \
+	echo "$(NPM) run test:clash"; \
+	$(NPM) run test:clash || failed=1; \
+	exit $$failed
 
 lint:
 	@unformatted="$$(find . \( -name node_modules -o -name .git \) -prune -o -name '*.go' -print0 | xargs -0 -r gofmt -l)"; \

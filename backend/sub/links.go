@@ -2,7 +2,6 @@ package sub
 
 import (
 	"encoding/base64"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +38,17 @@ type Host struct {
 	VerifyPeerCertByName string `json:"verify_peer_cert_by_name"`
 	UseSNIAsHost         bool   `json:"use_sni_as_host"`
 	IsDisabled           bool   `json:"is_disabled"`
+	// The rest reach only the formats that can carry them (share links
+	// have no words for them). MuxEnable turns on Mux.Cool in Xray JSON
+	// (never with Vision, which refuses it); FragmentSetting is
+	// "length,interval,packets" ("100-200,10-20,tlshello") and NoiseSetting
+	// "type:packet[,delay]" items joined by "&" ("rand:10-20,10-16"), both
+	// for Xray JSON's freedom dialer; RandomUserAgent sends a browser's
+	// User-Agent on HTTP-based transports.
+	MuxEnable       bool   `json:"mux_enable"`
+	FragmentSetting string `json:"fragment_setting"`
+	NoiseSetting    string `json:"noise_setting"`
+	RandomUserAgent bool   `json:"random_user_agent"`
 }
 
 // DefaultHost is what a link uses when the operator configured no host for
@@ -74,43 +84,13 @@ func Links(u *model.User, inbounds []xrayconf.Inbound, hosts map[string][]Host, 
 
 // LinksWith is Links with a clock, a random source and the server IP.
 func LinksWith(u *model.User, inbounds []xrayconf.Inbound, hosts map[string][]Host, defaultAddress string, opt Options) []string {
-	r := renderer{
-		vars:           vars{u: u, serverIP: opt.ServerIP, now: opt.Now},
-		rand:           opt.Rand,
-		defaultAddress: defaultAddress,
-		buf:            make([]byte, 0, 512),
-	}
-	if r.vars.serverIP == "" {
-		r.vars.serverIP = defaultAddress
-	}
-	if r.vars.now.IsZero() {
-		r.vars.now = time.Now()
-	}
-	if r.rand == nil {
-		r.rand = rand.IntN
-	}
+	var w LinkWriter
 	var out []string
-	for i := range inbounds {
-		in := &inbounds[i]
-		cred, ok := credentials(u, in)
-		if !ok {
-			continue
-		}
-		list, configured := hosts[in.Tag]
-		var fallback [1]Host
-		if !configured {
-			fallback[0] = DefaultHost(in.Tag, defaultAddress)
-			list = fallback[:]
-		}
-		for j := range list {
-			if list[j].IsDisabled {
-				continue
-			}
-			if link, ok := r.link(in, &list[j], cred); ok {
-				out = append(out, link)
-			}
-		}
-	}
+	var buf []byte
+	EachEntry(u, inbounds, hosts, defaultAddress, opt, func(e *Entry) {
+		buf = w.AppendLink(buf[:0], e)
+		out = append(out, string(buf))
+	})
 	return out
 }
 
@@ -279,15 +259,88 @@ func (r *renderer) resolve(in *xrayconf.Inbound, h *Host) (p params, ok bool) {
 }
 
 func (r *renderer) link(in *xrayconf.Inbound, h *Host, cred model.ProxySettings) (string, bool) {
-	p, ok := r.resolve(in, h)
-	if !ok {
+	var e Entry
+	if !r.entry(&e, in, h, cred) {
 		return "", false
 	}
-	b := r.buf[:0]
+	r.buf = r.appendLink(r.buf[:0], &e)
+	return string(r.buf), true
+}
+
+// entry fills e with what a client needs to reach in through h, or reports
+// false when no link could describe it: VMess has no REALITY fields and
+// SIP002 has no words for transports or TLS.
+func (r *renderer) entry(e *Entry, in *xrayconf.Inbound, h *Host, cred model.ProxySettings) bool {
+	p, ok := r.resolve(in, h)
+	if !ok {
+		return false
+	}
+	*e = Entry{
+		Tag: in.Tag, Protocol: in.Protocol, Remark: p.remark, Address: p.address, urlHost: p.urlHost,
+		Port: p.port, Network: p.network, Security: p.security,
+		SNI: p.sni, Fingerprint: p.fp, ALPN: p.alpn, AllowInsecure: p.allowInsecure,
+		PinnedPeerCertSHA256: p.pcs, VerifyPeerCertByName: p.vcn,
+		PublicKey: p.pbk, ShortID: p.sid, SpiderX: p.spx, Mldsa65Verify: p.pqv,
+		HeaderType: p.headerType, Path: p.path, Host: p.host, ServiceName: p.serviceName,
+		Authority: p.authority, Mode: p.mode, Seed: p.seed,
+		Mux: h.MuxEnable, Fragment: h.FragmentSetting, Noise: h.NoiseSetting,
+	}
+	if h.RandomUserAgent && (p.network != xrayconf.NetTCP || p.headerType == "http") && p.network != xrayconf.NetKCP && p.network != xrayconf.NetGRPC {
+		e.UserAgent = browserUserAgents[r.rand(len(browserUserAgents))]
+	}
 	switch in.Protocol {
 	case model.ProtoVLESS:
+		e.ID = cred.ID
+		if cred.Flow != "" && in.FlowAllowed && p.security != xrayconf.SecurityNone {
+			e.Flow = cred.Flow
+		}
+	case model.ProtoVMess:
+		if p.security == xrayconf.SecurityReality {
+			return false
+		}
+		e.ID = cred.ID
+	case model.ProtoTrojan:
+		e.Password = cred.Password
+	case model.ProtoShadowsocks:
+		if p.network != xrayconf.NetTCP || p.headerType == "http" || p.security != xrayconf.SecurityNone {
+			return false
+		}
+		if xrayconf.IsSS2022(in.Method) {
+			if in.Password == "" {
+				return false
+			}
+			// A multi-user 2022 inbound wants "serverKey:userKey".
+			e.Method = strings.ToLower(in.Method)
+			e.Password = in.Password + ":" + xrayconf.SS2022UserKey(in.Method, cred.Password)
+		} else {
+			e.Method = first(cred.Method, in.Method, xrayconf.DefaultSSMethod)
+			e.Password = cred.Password
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// appendLink writes the share link of e.
+func (r *renderer) appendLink(b []byte, e *Entry) []byte {
+	p := params{
+		address: e.Address, urlHost: e.urlHost, remark: e.Remark, port: e.Port, network: e.Network, security: e.Security,
+		sni: e.SNI, fp: e.Fingerprint, alpn: e.ALPN, allowInsecure: e.AllowInsecure, pcs: e.PinnedPeerCertSHA256,
+		vcn: e.VerifyPeerCertByName, pbk: e.PublicKey, sid: e.ShortID, spx: e.SpiderX, pqv: e.Mldsa65Verify,
+		headerType: e.HeaderType, path: e.Path, host: e.Host, serviceName: e.ServiceName, authority: e.Authority,
+		mode: e.Mode, seed: e.Seed,
+	}
+	if p.urlHost == "" {
+		var ok bool
+		if p.address, p.urlHost, ok = urlHost(p.address); !ok {
+			p.urlHost = p.address
+		}
+	}
+	switch e.Protocol {
+	case model.ProtoVLESS:
 		b = append(b, "vless://"...)
-		b = appendEscaped(b, cred.ID)
+		b = appendEscaped(b, e.ID)
 		b = append(b, '@')
 		b = appendHostPort(b, p.urlHost, p.port)
 		b = append(b, "?encryption=none&type="...)
@@ -295,13 +348,11 @@ func (r *renderer) link(in *xrayconf.Inbound, h *Host, cred model.ProxySettings)
 		b = append(b, "&security="...)
 		b = append(b, p.security...)
 		b = appendSecurityParams(b, &p)
-		if cred.Flow != "" && in.FlowAllowed && p.security != xrayconf.SecurityNone {
-			b = appendParam(b, "flow", cred.Flow)
-		}
+		b = appendParam(b, "flow", e.Flow)
 		b = appendTransportParams(b, &p)
 	case model.ProtoTrojan:
 		b = append(b, "trojan://"...)
-		b = appendEscaped(b, cred.Password)
+		b = appendEscaped(b, e.Password)
 		b = append(b, '@')
 		b = appendHostPort(b, p.urlHost, p.port)
 		b = append(b, "?security="...)
@@ -311,23 +362,26 @@ func (r *renderer) link(in *xrayconf.Inbound, h *Host, cred model.ProxySettings)
 		b = appendSecurityParams(b, &p)
 		b = appendTransportParams(b, &p)
 	case model.ProtoVMess:
-		if p.security == xrayconf.SecurityReality {
-			return "", false // the vmess JSON has no REALITY fields
-		}
-		b = r.appendVMess(b, &p, cred.ID)
+		return r.appendVMess(b, &p, e.ID)
 	case model.ProtoShadowsocks:
-		if b, ok = r.appendShadowsocks(b, in, &p, cred); !ok {
-			return "", false
+		b = append(b, "ss://"...)
+		if xrayconf.IsSS2022(e.Method) {
+			b = append(b, e.Method...)
+			b = append(b, ':')
+			b = appendEscaped(b, e.Password)
+		} else {
+			u := r.scratch[:0]
+			u = append(u, e.Method...)
+			u = append(u, ':')
+			u = append(u, e.Password...)
+			r.scratch = u
+			b = base64.RawURLEncoding.AppendEncode(b, u)
 		}
-	default:
-		return "", false
+		b = append(b, '@')
+		b = appendHostPort(b, p.urlHost, p.port)
 	}
-	if in.Protocol != model.ProtoVMess {
-		b = append(b, '#')
-		b = appendEscaped(b, p.remark)
-	}
-	r.buf = b
-	return string(b), true
+	b = append(b, '#')
+	return appendEscaped(b, p.remark)
 }
 
 func appendSecurityParams(b []byte, p *params) []byte {
@@ -415,38 +469,6 @@ func (r *renderer) appendVMess(b []byte, p *params, id string) []byte {
 	r.scratch = j
 	b = append(b, "vmess://"...)
 	return base64.StdEncoding.AppendEncode(b, j)
-}
-
-// appendShadowsocks writes a SIP002 link. Classic AEAD ciphers put
-// base64url(method:password) in the userinfo; 2022-blake3 ciphers put
-// method:password with the password percent-encoded (SIP022), where the
-// password of a multi-user inbound is "serverKey:userKey".
-func (r *renderer) appendShadowsocks(b []byte, in *xrayconf.Inbound, p *params, cred model.ProxySettings) ([]byte, bool) {
-	if p.network != xrayconf.NetTCP || p.headerType == "http" || p.security != xrayconf.SecurityNone {
-		return b, false // SIP002 has no words for transports or TLS
-	}
-	b = append(b, "ss://"...)
-	if xrayconf.IsSS2022(in.Method) {
-		if in.Password == "" {
-			return b, false
-		}
-		b = append(b, strings.ToLower(in.Method)...)
-		b = append(b, ':')
-		b = appendEscaped(b, in.Password)
-		b = append(b, "%3A"...)
-		b = appendEscaped(b, xrayconf.SS2022UserKey(in.Method, cred.Password))
-	} else {
-		method := first(cred.Method, in.Method, xrayconf.DefaultSSMethod)
-		u := r.scratch[:0]
-		u = append(u, method...)
-		u = append(u, ':')
-		u = append(u, cred.Password...)
-		r.scratch = u
-		b = base64.RawURLEncoding.AppendEncode(b, u)
-	}
-	b = append(b, '@')
-	b = appendHostPort(b, p.urlHost, p.port)
-	return b, true
 }
 
 // pick resolves a host field: one entry of a comma list, with each "*"
