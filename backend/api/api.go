@@ -55,6 +55,14 @@ type Options struct {
 	// whose X-Forwarded-Proto/Host shape derived URLs. Empty trusts nobody:
 	// behind an untrusted header anyone could pick their own rate-limit key.
 	TrustedProxies []string
+	// Subscriptions serves /sub/ fetches from cached hosts and settings and
+	// batches fetch records; the caller runs its flusher (Subscriptions.Run).
+	// Nil makes one whose fetch records are written at once, one write per
+	// fetch (tests and tools).
+	Subscriptions *state.Subscriptions
+	// TemplatesDir holds operator overrides of the subscription skeletons
+	// (<data-dir>/templates); empty uses the built-in ones.
+	TemplatesDir string
 }
 
 // NodeHub is the part of the node hub the API needs.
@@ -73,6 +81,7 @@ type server struct {
 	st      *state.State
 	log     *slog.Logger
 	envSudo auth.EnvSudo
+	sub     *subServer // routes_sub.go
 }
 
 // New builds the Fiber app with every route mounted.

@@ -1,7 +1,188 @@
 package api
 
-import "github.com/gofiber/fiber/v2"
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/outpost-panel/outpost/backend/model"
+	"github.com/outpost-panel/outpost/backend/state"
+)
 
 // adminRoutes registers admin management (issue: user lifecycle and Marzban API).
+// POST /api/admin/token and GET /api/admin are in api.go, before these.
 func (s *server) adminRoutes(app *fiber.App) {
+	app.Get("/api/admins", s.authenticate, requireSudo, s.listAdmins)
+	app.Post("/api/admin", s.authenticate, requireSudo, s.createAdmin)
+	// The fixed /api/admin/usage/... paths have other segment counts or
+	// methods than /api/admin/:username..., so neither can swallow the other.
+	app.Get("/api/admin/usage/:username", s.authenticate, requireSudo, s.adminUsage)
+	app.Post("/api/admin/usage/reset/:username", s.authenticate, requireSudo, s.resetAdminUsage)
+	app.Put("/api/admin/:username", s.authenticate, requireSudo, s.modifyAdmin)
+	app.Delete("/api/admin/:username", s.authenticate, requireSudo, s.deleteAdmin)
+	app.Post("/api/admin/:username/users/disable", s.authenticate, requireSudo, s.disableAdminUsers)
+	app.Post("/api/admin/:username/users/activate", s.authenticate, requireSudo, s.activateAdminUsers)
+}
+
+// maxAdminFilter bounds GET /api/admins?username=.
+const maxAdminFilter = 64
+
+var adminTexts = map[error]string{
+	model.ErrNotFound:  "Admin not found",
+	model.ErrConflict:  "Admin already exists",
+	model.ErrForbidden: "You're not allowed to manage a sudo admin's account; use the panel CLI instead",
+}
+
+// adminCreateBody is Marzban's AdminCreate.
+type adminCreateBody struct {
+	Username       *string `json:"username" required:"true"`
+	Password       *string `json:"password" required:"true"`
+	IsSudo         bool    `json:"is_sudo"`
+	TelegramID     *int64  `json:"telegram_id"`
+	DiscordWebhook *string `json:"discord_webhook"`
+	// Part of Marzban's AdminCreate (it extends Admin); the panel counts it
+	// itself, so it is accepted and ignored.
+	UsersUsage json.RawMessage `json:"users_usage" openapi:"-"`
+}
+
+// adminModifyBody is Marzban's AdminModify; a missing or null field is left
+// as it is (Marzban requires is_sudo; accepting it missing breaks nobody).
+// telegram_id 0 and discord_webhook "" clear the value.
+type adminModifyBody struct {
+	Password       *string `json:"password"`
+	IsSudo         *bool   `json:"is_sudo"`
+	TelegramID     *int64  `json:"telegram_id"`
+	DiscordWebhook *string `json:"discord_webhook"`
+}
+
+// detailBody is the {"detail": "..."} of a successful action without data.
+type detailBody struct {
+	Detail string `json:"detail"`
+}
+
+func (s *server) listAdmins(c *fiber.Ctx) error {
+	args := c.Context().QueryArgs()
+	offset, err := nonNegativeQuery(string(args.Peek("offset")), "offset")
+	if err != nil {
+		return err
+	}
+	limit, err := nonNegativeQuery(string(args.Peek("limit")), "limit")
+	if err != nil {
+		return err
+	}
+	username := string(args.Peek("username"))
+	if len(username) > maxAdminFilter {
+		return fmt.Errorf("%w: username: longer than %d characters", model.ErrInvalid, maxAdminFilter)
+	}
+	admins, err := s.st.ListAdmins(c.UserContext(), offset, limit, username)
+	if err != nil {
+		return err
+	}
+	return c.JSON(admins)
+}
+
+// nonNegativeQuery parses an optional integer query parameter: not a number
+// is a schema error (422), a negative one a refused value (400).
+func nonNegativeQuery(raw, name string) (int, error) {
+	if raw == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil {
+		return 0, schemaErrorf("%s: expected an integer, got %q", name, truncate(raw, 20))
+	}
+	if n < 0 {
+		return 0, fmt.Errorf("%w: %s: must not be negative", model.ErrInvalid, name)
+	}
+	return n, nil
+}
+
+func (s *server) createAdmin(c *fiber.Ctx) error {
+	var body adminCreateBody
+	if err := decodeJSON(c.Body(), &body); err != nil {
+		return err
+	}
+	if body.Username == nil {
+		return schemaErrorf("username: field required")
+	}
+	if body.Password == nil {
+		return schemaErrorf("password: field required")
+	}
+	// The env sudo has no row; a row of the same name would shadow it.
+	if s.envSudo.Configured() && strings.EqualFold(*body.Username, s.envSudo.Username) {
+		return &publicError{err: fmt.Errorf("admin %q is the env sudo: %w", *body.Username, model.ErrConflict), detail: adminTexts[model.ErrConflict]}
+	}
+	a, err := s.st.CreateAdmin(c.UserContext(), state.AdminInput{
+		Username: *body.Username, Password: *body.Password, IsSudo: body.IsSudo,
+		TelegramID: body.TelegramID, DiscordWebhook: body.DiscordWebhook,
+	})
+	if err != nil {
+		return describe(err, adminTexts)
+	}
+	s.log.Info("admin created", "username", a.Username, "sudo", a.IsSudo, "by", adminOf(c).Username)
+	return c.JSON(a)
+}
+
+func (s *server) modifyAdmin(c *fiber.Ctx) error {
+	var body adminModifyBody
+	if err := decodeJSON(c.Body(), &body); err != nil {
+		return err
+	}
+	a, err := s.st.ModifyAdmin(c.UserContext(), adminOf(c), c.Params("username"), state.AdminChanges{
+		Password: body.Password, IsSudo: body.IsSudo, TelegramID: body.TelegramID, DiscordWebhook: body.DiscordWebhook,
+	})
+	if err != nil {
+		return describe(err, adminTexts)
+	}
+	s.log.Info("admin modified", "username", a.Username, "password_changed", body.Password != nil, "by", adminOf(c).Username)
+	return c.JSON(a)
+}
+
+func (s *server) deleteAdmin(c *fiber.Ctx) error {
+	name := c.Params("username")
+	if err := s.st.DeleteAdmin(c.UserContext(), adminOf(c), name); err != nil {
+		return describe(err, adminTexts)
+	}
+	s.log.Info("admin deleted", "username", name, "by", adminOf(c).Username)
+	return c.JSON(detailBody{Detail: "Admin removed successfully"})
+}
+
+func (s *server) disableAdminUsers(c *fiber.Ctx) error {
+	name := c.Params("username")
+	n, err := s.st.DisableAdminUsers(c.UserContext(), name)
+	if err != nil {
+		return describe(err, adminTexts)
+	}
+	s.log.Info("admin's users disabled", "admin", name, "users", n, "by", adminOf(c).Username)
+	return c.JSON(detailBody{Detail: "Users successfully disabled"})
+}
+
+func (s *server) activateAdminUsers(c *fiber.Ctx) error {
+	name := c.Params("username")
+	n, err := s.st.ActivateAdminUsers(c.UserContext(), name)
+	if err != nil {
+		return describe(err, adminTexts)
+	}
+	s.log.Info("admin's users activated", "admin", name, "users", n, "by", adminOf(c).Username)
+	return c.JSON(detailBody{Detail: "Users successfully activated"})
+}
+
+func (s *server) adminUsage(c *fiber.Ctx) error {
+	n, err := s.st.AdminUsage(c.UserContext(), c.Params("username"))
+	if err != nil {
+		return describe(err, adminTexts)
+	}
+	return c.JSON(n)
+}
+
+func (s *server) resetAdminUsage(c *fiber.Ctx) error {
+	a, err := s.st.ResetAdminUsage(c.UserContext(), c.Params("username"))
+	if err != nil {
+		return describe(err, adminTexts)
+	}
+	s.log.Info("admin usage reset", "username", a.Username, "by", adminOf(c).Username)
+	return c.JSON(a)
 }

@@ -33,7 +33,7 @@ func TestSubscription(t *testing.T) {
 	subURL := u["subscription_url"].(string)
 	path := strings.TrimPrefix(subURL, "http://example.com")
 
-	r := e.fetchSubscription(path, "v2rayN/6.50")
+	r := e.fetchSubscription(path, "v2rayN/6.30")
 	e.expect(r, 200, "subscription")
 	for h, want := range map[string]string{
 		"Subscription-Userinfo":   fmt.Sprintf("upload=0; download=0; total=%d; expire=%d", limit, expire),
@@ -61,7 +61,7 @@ func TestSubscription(t *testing.T) {
 	r = e.do("GET", "/api/user/subber", e.token(e.alice), nil)
 	var after map[string]any
 	r.decode(t, &after)
-	if after["sub_last_user_agent"] != "v2rayN/6.50" || after["sub_updated_at"] != "2026-11-26T01:02:03" {
+	if after["sub_last_user_agent"] != "v2rayN/6.30" || after["sub_updated_at"] != "2026-11-26T01:02:03" {
 		t.Errorf("after fetch: sub_last_user_agent %v, sub_updated_at %v", after["sub_last_user_agent"], after["sub_updated_at"])
 	}
 

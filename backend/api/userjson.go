@@ -85,6 +85,7 @@ type userRenderer struct {
 	c        *fiber.Ctx
 	inbounds []xrayconf.Inbound
 	base     string // scheme://host of subscription URLs
+	hosts    map[string][]sub.Host
 	host     string // address put in share links
 	now      time.Time
 	admins   map[string]*model.Admin
@@ -95,10 +96,14 @@ func (s *server) newRenderer(c *fiber.Ctx) (*userRenderer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading inbounds: %w", err)
 	}
+	hosts, err := s.linkHosts(c.UserContext())
+	if err != nil {
+		return nil, fmt.Errorf("loading hosts: %w", err)
+	}
 	base, host := s.publicBase(c)
 	caller := adminOf(c)
 	return &userRenderer{
-		s: s, c: c, inbounds: inbounds, base: base, host: host, now: s.now(),
+		s: s, c: c, inbounds: inbounds, hosts: hosts, base: base, host: host, now: s.now(),
 		admins: map[string]*model.Admin{caller.Username: caller},
 	}, nil
 }
@@ -145,7 +150,7 @@ func (r *userRenderer) user(u *model.User) (userResponse, error) {
 	if err != nil {
 		return userResponse{}, err
 	}
-	links := sub.Links(u, r.inbounds, nil, r.host)
+	links := sub.Links(u, r.inbounds, r.hosts, r.host)
 	if links == nil {
 		links = []string{}
 	}

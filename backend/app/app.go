@@ -23,6 +23,7 @@ import (
 	"github.com/outpost-panel/outpost/backend/coord"
 	"github.com/outpost-panel/outpost/backend/feed"
 	"github.com/outpost-panel/outpost/backend/hub"
+	"github.com/outpost-panel/outpost/backend/jobs"
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/state"
 	"github.com/outpost-panel/outpost/backend/store"
@@ -89,17 +90,31 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, banner io.Wri
 	hubErr := make(chan error, 1)
 	go func() { hubErr <- h.Run(ctx) }()
 	go s.RunPump(ctx, time.Second)
-	go runJobs(ctx, s, locker, replica, cfg, log)
+	sched, err := jobs.New(jobs.Options{Locker: locker, Owner: replica, Log: log.With("component", "jobs")},
+		jobs.Lifecycle(s, cfg.ReviewInterval)...)
+	if err != nil {
+		return err
+	}
+	go sched.Run(ctx)
 
 	dashboard, err := fs.Sub(web.Dist, "dist")
 	if err != nil {
 		return fmt.Errorf("embedded dashboard: %w", err)
 	}
+	subs := state.NewSubscriptions(s, log.With("component", "subscriptions"))
+	subs.CacheLookups(state.DefaultLookupTTL)
+	subsDone := make(chan struct{})
+	go func() { defer close(subsDone); subs.Run(ctx, 5*time.Second) }()
+	// The last batch of subscription fetch times is written on shutdown,
+	// before the store closes.
+	defer func() { cancel(); <-subsDone }()
+
 	srv := api.New(api.Options{
 		State: s, Secrets: boot.Secrets, Log: log.With("component", "api"),
 		EnvSudoUser: cfg.SudoUsername, EnvSudoPassword: cfg.SudoPassword,
 		PublicURL: cfg.PublicURL, TokenTTL: cfg.TokenTTL, RateLimiter: limiter,
 		Hub: h, Dashboard: dashboard,
+		Subscriptions: subs, TemplatesDir: filepath.Join(cfg.DataDir, "templates"),
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -137,30 +152,6 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, banner io.Wri
 	defer done()
 	_ = srv.ShutdownWithContext(shutdownCtx)
 	return nil
-}
-
-// runJobs runs the background jobs on the one replica holding the jobs lease.
-func runJobs(ctx context.Context, s *state.State, locker coord.Locker, owner string, cfg config.Config, log *slog.Logger) {
-	t := time.NewTicker(cfg.ReviewInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			_ = locker.Unlock(context.Background(), "jobs", owner)
-			return
-		case <-t.C:
-		}
-		held, err := locker.TryLock(ctx, "jobs", owner, 3*cfg.ReviewInterval)
-		if err != nil || !held {
-			continue
-		}
-		if _, err := s.Review(ctx); err != nil && ctx.Err() == nil {
-			log.Warn("review job", "err", err)
-		}
-		if err := s.PruneChanges(ctx); err != nil && ctx.Err() == nil {
-			log.Warn("pruning outbox", "err", err)
-		}
-	}
 }
 
 func localURL(addr string, tls bool) string {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -467,78 +466,8 @@ func (s *State) ListUsers(ctx context.Context, admin *model.Admin, f store.UserF
 	return users, total, nil
 }
 
-// Review moves users between active and limited/expired by their limits, in
-// one transaction and one revision for the whole batch. It returns how many
-// users changed.
-func (s *State) Review(ctx context.Context) (int, error) {
-	now := s.now().UTC()
-	var due []model.User
-	if err := s.store.Read(ctx, func(tx *store.Tx) error {
-		var err error
-		due, err = tx.UsersToReview(now)
-		return err
-	}); err != nil {
-		return 0, fmt.Errorf("finding users to review: %w", err)
-	}
-	if len(due) == 0 {
-		return 0, nil
-	}
-	changed := 0
-	_, err := s.change(ctx, func(tx *store.Tx, rev int64) (protocol.Delta, error) {
-		due, err := tx.UsersToReview(now) // again, inside the lock: fresh rows
-		if err != nil {
-			return protocol.Delta{}, err
-		}
-		groups := map[model.Status][]int64{}
-		var d protocol.Delta
-		for i := range due {
-			u := &due[i]
-			before := *u
-			if u.Status == model.StatusLimited || u.Status == model.StatusExpired {
-				u.Status = model.StatusActive
-			}
-			u.Status = model.ComputeStatus(u, now)
-			if u.Status == before.Status {
-				continue
-			}
-			groups[u.Status] = append(groups[u.Status], u.ID)
-			nd := nodeDiff(&before, u)
-			d.Upserts = append(d.Upserts, nd.Upserts...)
-			d.Removes = append(d.Removes, nd.Removes...)
-		}
-		changed = 0
-		for status, ids := range groups {
-			if err := tx.SetUsersStatus(ids, status, rev, now); err != nil {
-				return protocol.Delta{}, fmt.Errorf("setting %d users %s: %w", len(ids), status, err)
-			}
-			changed += len(ids)
-		}
-		return d, nil
-	})
-	if err != nil {
-		return 0, err
-	}
-	if changed > 0 {
-		s.log.Info("review", "changed", changed)
-	}
-	return changed, nil
-}
-
-// RunReview runs Review every interval until ctx ends.
-func (s *State) RunReview(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := s.Review(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
-				s.log.Warn("review", "err", err)
-			}
-		}
-	}
-}
+// Review, the lifecycle tick, is in lifecycle.go; the scheduler that runs
+// it is backend/jobs.
 
 // DesiredUsers streams every user that should be on nodes, for snapshots.
 func (s *State) DesiredUsers(ctx context.Context) (rev int64, config []byte, users []protocol.User, err error) {

@@ -203,6 +203,9 @@ func (tx *Tx) DeleteUser(id int64) error {
 	if _, err := tx.exec(`DELETE FROM node_user_usages WHERE user_id = $1`, id); err != nil {
 		return fmt.Errorf("deleting usage history of user %d: %w", id, err)
 	}
+	if _, err := tx.exec(`DELETE FROM user_usage_logs WHERE user_id = $1`, id); err != nil {
+		return fmt.Errorf("deleting reset log of user %d: %w", id, err)
+	}
 	return nil
 }
 

@@ -1,0 +1,309 @@
+package api_test
+
+import (
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/outpost-panel/outpost/backend/api"
+)
+
+// TestOpenAPIRoutesMatchFiber keeps the contract and the router in step: a
+// route registered without a line in the route table, or a line whose route
+// is gone, fails here.
+func TestOpenAPIRoutesMatchFiber(t *testing.T) {
+	e := newEnv(t) // with a hub, so the node WebSocket route is mounted
+	registered := map[string]bool{}
+	for _, r := range e.app.GetRoutes(true) {
+		if r.Method == "HEAD" || r.Method == "USE" {
+			continue
+		}
+		registered[r.Method+" "+r.Path] = true
+	}
+	documented := map[string]bool{}
+	for _, k := range api.DocumentedRoutes() {
+		if documented[k] {
+			t.Errorf("route table lists %s twice", k)
+		}
+		documented[k] = true
+	}
+	var missing, stale []string
+	for k := range registered {
+		_, path, _ := strings.Cut(k, " ")
+		if (path == "/api" || strings.HasPrefix(path, "/api/") || path == "/sub" || strings.HasPrefix(path, "/sub/")) && !documented[k] {
+			missing = append(missing, k)
+		}
+	}
+	for k := range documented {
+		if !registered[k] {
+			stale = append(stale, k)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(stale)
+	for _, k := range missing {
+		t.Errorf("route %s is registered but not in routeTable: add a routeDoc (backend/api/openapi_routes.go, or an init in your area's openapi_*.go as openapi_sub.go does)", k)
+	}
+	for _, k := range stale {
+		t.Errorf("routeTable lists %s, which is not registered", k)
+	}
+}
+
+func fetchOpenAPI(t *testing.T, e *env) map[string]any {
+	t.Helper()
+	r := e.do("GET", "/openapi.json", "", nil)
+	e.expect(r, 200, "GET /openapi.json")
+	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	var doc map[string]any
+	r.decode(t, &doc)
+	return doc
+}
+
+func TestOpenAPIDocument(t *testing.T) {
+	e := newEnv(t)
+	doc := fetchOpenAPI(t, e)
+	if v, _ := doc["openapi"].(string); !strings.HasPrefix(v, "3.") {
+		t.Fatalf("openapi = %q, want 3.x", doc["openapi"])
+	}
+	schemas := doc["components"].(map[string]any)["schemas"].(map[string]any)
+	paths := doc["paths"].(map[string]any)
+	if len(paths) < len(api.DocumentedRoutes())/2 {
+		t.Fatalf("only %d paths", len(paths))
+	}
+
+	// Every $ref resolves, every operation has an id (unique) and a 2xx/1xx/3xx answer.
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if ref, ok := v["$ref"].(string); ok {
+				name := strings.TrimPrefix(ref, "#/components/schemas/")
+				if _, ok := schemas[name]; !ok || name == ref {
+					t.Errorf("dangling $ref %q", ref)
+				}
+			}
+			for _, x := range v {
+				walk(x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		}
+	}
+	walk(doc)
+	ids := map[string]bool{}
+	for path, item := range paths {
+		for method, op := range item.(map[string]any) {
+			o := op.(map[string]any)
+			id, _ := o["operationId"].(string)
+			if id == "" || ids[id] {
+				t.Errorf("%s %s: operationId %q missing or repeated", method, path, id)
+			}
+			ids[id] = true
+			resp := o["responses"].(map[string]any)
+			if resp["200"] == nil && resp["101"] == nil && resp["302"] == nil {
+				t.Errorf("%s %s: no success response", method, path)
+			}
+			switch o["x-auth"] {
+			case "sudo":
+				if resp["401"] == nil || resp["403"] == nil {
+					t.Errorf("%s %s: sudo route without 401 and 403", method, path)
+				}
+			case "admin":
+				if resp["401"] == nil {
+					t.Errorf("%s %s: admin route without 401", method, path)
+				}
+			case "public", "node":
+			default:
+				t.Errorf("%s %s: x-auth %v", method, path, o["x-auth"])
+			}
+		}
+	}
+
+	// The admin create body is described from its Go type.
+	create := paths["/api/admin"].(map[string]any)["post"].(map[string]any)
+	body := resolve(t, schemas, create["requestBody"].(map[string]any)["content"].(map[string]any)["application/json"].(map[string]any)["schema"])
+	req, _ := body["required"].([]any)
+	if !slices.Contains(req, any("username")) || !slices.Contains(req, any("password")) {
+		t.Errorf("AdminCreate required = %v", req)
+	}
+	if _, ok := body["properties"].(map[string]any)["users_usage"]; ok {
+		t.Errorf("AdminCreate documents users_usage, which is ignored")
+	}
+	if got := body["properties"].(map[string]any)["telegram_id"].(map[string]any)["type"]; !slices.Equal(toStrings(got), []string{"integer", "null"}) {
+		t.Errorf("telegram_id type = %v", got)
+	}
+	if _, ok := paths["/api/admin/{username}"].(map[string]any)["put"]; !ok {
+		t.Errorf("path parameters not converted: %v", keys(paths))
+	}
+}
+
+func TestOpenAPIDocumentedCodes(t *testing.T) {
+	e := newEnv(t)
+	doc := fetchOpenAPI(t, e)
+	paths := doc["paths"].(map[string]any)
+	// Each status the admin route tests observe is documented for it.
+	for _, c := range []struct {
+		method, path string
+		codes        []string
+	}{
+		{"post", "/api/admin", []string{"200", "400", "401", "403", "409", "422"}},
+		{"put", "/api/admin/{username}", []string{"200", "400", "401", "403", "404", "422"}},
+		{"delete", "/api/admin/{username}", []string{"200", "401", "403", "404"}},
+		{"get", "/api/admins", []string{"200", "400", "401", "403", "422"}},
+		{"post", "/api/admin/{username}/users/disable", []string{"200", "401", "403", "404"}},
+		{"get", "/api/admin/usage/{username}", []string{"200", "401", "403", "404"}},
+	} {
+		resp := paths[c.path].(map[string]any)[c.method].(map[string]any)["responses"].(map[string]any)
+		for _, code := range c.codes {
+			if resp[code] == nil {
+				t.Errorf("%s %s: status %s not documented", c.method, c.path, code)
+			}
+		}
+	}
+}
+
+// TestOpenAPIMatchesResponses compares the documented properties with the
+// keys real answers carry, for the routes whose answers are not built from
+// the documented type itself.
+func TestOpenAPIMatchesResponses(t *testing.T) {
+	e := newEnv(t)
+	doc := fetchOpenAPI(t, e)
+	schemas := doc["components"].(map[string]any)["schemas"].(map[string]any)
+	paths := doc["paths"].(map[string]any)
+	sudo := e.token(e.sudo)
+	e.createUser(e.alice, "a_user")
+
+	loginResp := e.login("alice", testPassword, "")
+	for _, c := range []struct {
+		method, path string
+		resp         *response
+	}{
+		{"post", "/api/admin/token", loginResp},
+		{"get", "/api/admin", e.do("GET", "/api/admin", sudo, nil)},
+		{"get", "/api/core", e.do("GET", "/api/core", sudo, nil)},
+		{"get", "/api/node/settings", e.do("GET", "/api/node/settings", sudo, nil)},
+		{"get", "/api/user/{username}", e.do("GET", "/api/user/a_user", sudo, nil)},
+		{"get", "/api/users", e.do("GET", "/api/users", sudo, nil)},
+		{"post", "/api/admin/usage/reset/{username}", e.do("POST", "/api/admin/usage/reset/alice", sudo, nil)},
+		{"delete", "/api/admin/{username}", e.do("DELETE", "/api/admin/bob", sudo, nil)},
+		{"get", "/healthz", e.do("GET", "/healthz", "", nil)},
+	} {
+		e.expect(c.resp, 200, c.method+" "+c.path)
+		var got map[string]any
+		c.resp.decode(t, &got)
+		op := paths[c.path].(map[string]any)[c.method].(map[string]any)
+		schema := resolve(t, schemas, op["responses"].(map[string]any)["200"].(map[string]any)["content"].(map[string]any)["application/json"].(map[string]any)["schema"])
+		props := schema["properties"].(map[string]any)
+		if !slices.Equal(keys(got), keys(props)) {
+			t.Errorf("%s %s: answer has %v, document says %v", c.method, c.path, keys(got), keys(props))
+		}
+	}
+}
+
+func TestDocsPage(t *testing.T) {
+	e := newEnv(t)
+	r := e.do("GET", "/docs", "", nil)
+	e.expect(r, 200, "GET /docs")
+	page := string(r.body)
+	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	for _, k := range api.DocumentedRoutes() {
+		method, path, _ := strings.Cut(k, " ")
+		segs := strings.Split(path, "/")
+		for i, s := range segs {
+			if strings.HasPrefix(s, ":") {
+				segs[i] = "{" + s[1:] + "}"
+			}
+		}
+		if !strings.Contains(page, ">"+method+"</span> <span class=\"path\">"+strings.Join(segs, "/")+"<") {
+			t.Errorf("/docs lacks %s", k)
+		}
+	}
+	for _, bad := range []string{"<script", "src=\"http", "href=\"http", "@import"} {
+		if strings.Contains(page, bad) {
+			t.Errorf("/docs loads something from outside (%q)", bad)
+		}
+	}
+	// The examples are JSON built from the Go types: the admin create body
+	// shows its fields.
+	if !strings.Contains(page, "<details><summary>Request body (JSON)</summary><pre>{\n  &#34;discord_webhook&#34;") {
+		t.Errorf("/docs lacks the admin create example")
+	}
+	for _, want := range []string{`id="schema-AdminCreateBody"`, `id="schema-UserResponse"`, "<summary>Request schema</summary>", "#/components/schemas/Admin"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("/docs lacks %q", want)
+		}
+	}
+}
+
+func resolve(t *testing.T, schemas map[string]any, s any) map[string]any {
+	t.Helper()
+	m := s.(map[string]any)
+	if ref, ok := m["$ref"].(string); ok {
+		return schemas[strings.TrimPrefix(ref, "#/components/schemas/")].(map[string]any)
+	}
+	return m
+}
+
+func keys(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func toStrings(v any) []string {
+	var out []string
+	if l, ok := v.([]any); ok {
+		for _, x := range l {
+			s, _ := x.(string)
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// TestOpenAPIAuthMatchesRoutes holds every route to its documented auth
+// level: an admin or sudo route refuses an anonymous caller with 401, and
+// a sudo route refuses a regular admin with 403.
+func TestOpenAPIAuthMatchesRoutes(t *testing.T) {
+	e := newEnv(t)
+	e.createUser(e.alice, "alice_user")
+	regular := e.token(e.alice)
+	before := e.adminsState()
+	for key, auth := range api.DocumentedAuth() {
+		method, path, _ := strings.Cut(key, " ")
+		segs := strings.Split(path, "/")
+		for i, s := range segs {
+			switch {
+			case s == ":id":
+				segs[i] = "1"
+			case strings.HasPrefix(s, ":"):
+				segs[i] = "alice_user"
+			}
+		}
+		url := strings.Join(segs, "/")
+		switch auth {
+		case "admin", "sudo":
+			if r := e.do(method, url, "", nil); r.status != 401 {
+				t.Errorf("%s (%s) anonymous: %d, want 401", key, auth, r.status)
+			}
+		}
+		if auth == "sudo" {
+			if r := e.do(method, url, regular, nil); r.status != 403 {
+				t.Errorf("%s (sudo) as a regular admin: %d, want 403", key, r.status)
+			}
+		}
+	}
+	if e.adminsState() != before {
+		t.Fatal("refused requests changed the store")
+	}
+}

@@ -1,0 +1,281 @@
+package api_test
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/outpost-panel/outpost/backend/model"
+	"github.com/outpost-panel/outpost/backend/store"
+	"github.com/outpost-panel/outpost/backend/sub"
+)
+
+// lcUse records bytes for a user through a real usage batch of a new node.
+func (e *env) lcUse(nodeName, username string, bytes int64) int64 {
+	e.t.Helper()
+	ctx := context.Background()
+	n := &model.Node{Name: nodeName, Address: "127.0.0.1"}
+	if _, err := e.st.CreateNode(ctx, n); err != nil {
+		e.t.Fatal(err)
+	}
+	fence, _, err := e.db.NodeSessionStart(ctx, n.ID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	u, err := e.st.User(ctx, nil, username)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.db.ApplyUsage(ctx, n.ID, fence, 0, 1, e.clock.Now(), []store.UserTraffic{{UserID: u.ID, Down: bytes}}); err != nil {
+		e.t.Fatal(err)
+	}
+	return n.ID
+}
+
+func (e *env) lcUser(name string) *model.User {
+	e.t.Helper()
+	u, err := e.st.User(context.Background(), nil, name)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return u
+}
+
+func TestLifecycleRoutesAuthorization(t *testing.T) {
+	e := newEnv(t)
+	e.createUser(e.alice, "alices")
+	owner := []struct{ method, path string }{
+		{"POST", "/api/user/alices/reset"},
+		{"POST", "/api/user/alices/revoke_sub"},
+		{"POST", "/api/user/alices/active-next"},
+		{"GET", "/api/user/alices/usage"},
+	}
+	sudoOnly := []struct{ method, path string }{
+		{"PUT", "/api/user/alices/set-owner?admin_username=bob"},
+		{"POST", "/api/users/reset"},
+	}
+	anyAdmin := []struct{ method, path string }{
+		{"GET", "/api/users/usage"},
+		{"GET", "/api/users/expired"},
+		{"DELETE", "/api/users/expired"},
+	}
+	before := e.snapshot()
+	for _, list := range [][]struct{ method, path string }{owner, sudoOnly, anyAdmin} {
+		for _, r := range list {
+			e.expect(e.do(r.method, r.path, "", nil), 401, "anonymous "+r.method+" "+r.path)
+			e.expect(e.do(r.method, r.path, "not-a-token", nil), 401, "bad token "+r.method+" "+r.path)
+		}
+	}
+	for _, list := range [][]struct{ method, path string }{owner, sudoOnly} {
+		for _, r := range list {
+			e.expect(e.do(r.method, r.path, e.token(e.bob), nil), 403, "foreign admin "+r.method+" "+r.path)
+		}
+	}
+	for _, r := range sudoOnly {
+		e.expect(e.do(r.method, r.path, e.token(e.alice), nil), 403, "owner on sudo route "+r.method+" "+r.path)
+	}
+	e.assertUnchanged(before, "refused lifecycle requests")
+
+	// Bob sees none of alice's users through the listing routes.
+	e.clock.Advance(time.Hour)
+	e.do("PUT", "/api/user/alices", e.token(e.alice), map[string]any{"expire": e.clock.Now().Add(-time.Minute).Unix()})
+	r := e.do("GET", "/api/users/expired", e.token(e.bob), nil)
+	e.expect(r, 200, "bob's expired users")
+	var names []string
+	r.decode(t, &names)
+	if len(names) != 0 {
+		t.Fatalf("bob sees expired users %v", names)
+	}
+	e.expect(e.do("DELETE", "/api/users/expired", e.token(e.bob), nil), 404, "bob deletes alice's expired users")
+	e.lcUse("edge", "alices", 500)
+	r = e.do("GET", "/api/users/usage", e.token(e.bob), nil)
+	e.expect(r, 200, "bob's users usage")
+	var usage struct {
+		Usages []map[string]any `json:"usages"`
+	}
+	r.decode(t, &usage)
+	if len(usage.Usages) != 0 {
+		t.Fatalf("bob sees usage of alice's users: %s", r.body)
+	}
+	// A regular admin's admin[] filter cannot widen its view.
+	r = e.do("GET", "/api/users/usage?admin=alice", e.token(e.bob), nil)
+	e.expect(r, 200, "bob's users usage naming alice")
+	r.decode(t, &usage)
+	if len(usage.Usages) != 0 {
+		t.Fatalf("bob sees alice's usage through admin=alice: %s", r.body)
+	}
+
+	// The owner and sudo may.
+	for _, tok := range []string{e.token(e.alice), e.token(e.sudo)} {
+		e.expect(e.do("POST", "/api/user/alices/reset", tok, nil), 200, "reset")
+		e.expect(e.do("POST", "/api/user/alices/revoke_sub", tok, nil), 200, "revoke")
+		e.expect(e.do("GET", "/api/user/alices/usage", tok, nil), 200, "usage")
+	}
+	e.expect(e.do("POST", "/api/users/reset", e.token(e.sudo), nil), 200, "reset all")
+	e.expect(e.do("PUT", "/api/user/alices/set-owner?admin_username=bob", e.token(e.sudo), nil), 200, "set owner")
+	e.expect(e.do("GET", "/api/user/alices", e.token(e.bob), nil), 200, "new owner reads")
+	e.expect(e.do("POST", "/api/user/alices/reset", e.token(e.alice), nil), 403, "former owner resets")
+}
+
+func TestLifecycleRoutesBadInput(t *testing.T) {
+	e := newEnv(t)
+	e.createUser(e.alice, "alices")
+	sudo := e.token(e.sudo)
+	cases := []struct {
+		method, path string
+		status       int
+		detail       string
+	}{
+		{"POST", "/api/user/nobody/reset", 404, "User not found"},
+		{"POST", "/api/user/nobody/revoke_sub", 404, "User not found"},
+		{"POST", "/api/user/nobody/active-next", 404, "User not found"},
+		{"POST", "/api/user/alices/active-next", 404, "User doesn't have next plan"},
+		{"GET", "/api/user/nobody/usage", 404, "User not found"},
+		{"PUT", "/api/user/nobody/set-owner?admin_username=bob", 404, "User not found"},
+		{"PUT", "/api/user/alices/set-owner?admin_username=ghost", 404, "Admin not found"},
+		{"PUT", "/api/user/alices/set-owner", 422, ""},
+		{"GET", "/api/user/alices/usage?start=yesterday", 400, "Invalid date range or format"},
+		{"GET", "/api/user/alices/usage?start=2026-13-01T00:00:00", 400, "Invalid date range or format"},
+		{"GET", "/api/user/alices/usage?start=2026-11-20T00:00:00&end=2026-11-10T00:00:00", 400, "Invalid date range or format"},
+		{"GET", "/api/users/usage?end=soon", 400, "Invalid date range or format"},
+		{"GET", "/api/users/expired?expired_after=1e9", 400, "Invalid date range or format"},
+		{"DELETE", "/api/users/expired?expired_before=" + url.QueryEscape("2026-11-26 25:00:00"), 400, "Invalid date range or format"},
+		{"DELETE", "/api/users/expired?expired_after=2026-11-25T00:00:00&expired_before=2026-11-24T00:00:00", 400, "Invalid date range or format"},
+	}
+	before := e.snapshot()
+	for _, c := range cases {
+		r := e.do(c.method, c.path, sudo, nil)
+		e.expect(r, c.status, c.method+" "+c.path)
+		if c.detail != "" && r.detail() != c.detail {
+			t.Errorf("%s %s: detail %q, want %q", c.method, c.path, r.detail(), c.detail)
+		}
+	}
+	e.assertUnchanged(before, "bad lifecycle requests")
+}
+
+func TestLifecycleRoutes(t *testing.T) {
+	e := newEnv(t)
+	alice := e.token(e.alice)
+	sudo := e.token(e.sudo)
+	created := e.createUser(e.alice, "alices")
+	e.createUser(e.bob, "bobs")
+
+	// Usage per node over a range, then a reset that keeps lifetime usage.
+	nodeID := e.lcUse("edge", "alices", 3000)
+	e.lcUse("edge2", "bobs", 700)
+	r := e.do("GET", "/api/user/alices/usage", alice, nil)
+	e.expect(r, 200, "user usage")
+	var usage struct {
+		Username string `json:"username"`
+		Usages   []struct {
+			NodeID      *int64 `json:"node_id"`
+			NodeName    string `json:"node_name"`
+			UsedTraffic int64  `json:"used_traffic"`
+		} `json:"usages"`
+	}
+	r.decode(t, &usage)
+	if usage.Username != "alices" || len(usage.Usages) != 1 || usage.Usages[0].NodeID == nil ||
+		*usage.Usages[0].NodeID != nodeID || usage.Usages[0].NodeName != "edge" || usage.Usages[0].UsedTraffic != 3000 {
+		t.Fatalf("user usage: %s", r.body)
+	}
+	past := url.QueryEscape(e.clock.Now().Add(-72 * time.Hour).Format("2006-01-02T15:04:05"))
+	r = e.do("GET", "/api/user/alices/usage?start="+past+"&end="+past, alice, nil)
+	e.expect(r, 200, "usage of an empty range")
+	r.decode(t, &usage)
+	if len(usage.Usages) != 0 {
+		t.Fatalf("usage of an empty range: %s", r.body)
+	}
+	r = e.do("GET", "/api/users/usage?admin=bob", sudo, nil)
+	e.expect(r, 200, "users usage of bob")
+	r.decode(t, &usage)
+	if len(usage.Usages) != 1 || usage.Usages[0].UsedTraffic != 700 {
+		t.Fatalf("users usage of bob: %s", r.body)
+	}
+
+	r = e.do("POST", "/api/user/alices/reset", alice, nil)
+	e.expect(r, 200, "reset")
+	var u map[string]any
+	r.decode(t, &u)
+	if u["used_traffic"] != float64(0) || u["lifetime_used_traffic"] != float64(3000) {
+		t.Fatalf("after reset: used %v lifetime %v", u["used_traffic"], u["lifetime_used_traffic"])
+	}
+
+	// revoke_sub: new credentials, and the old subscription token is dead.
+	oldURL := created["subscription_url"].(string)
+	r = e.do("POST", "/api/user/alices/revoke_sub", alice, nil)
+	e.expect(r, 200, "revoke")
+	r.decode(t, &u)
+	oldProxies := created["proxies"].(map[string]any)
+	newProxies := u["proxies"].(map[string]any)
+	if oldProxies["vless"].(map[string]any)["id"] == newProxies["vless"].(map[string]any)["id"] ||
+		oldProxies["trojan"].(map[string]any)["password"] == newProxies["trojan"].(map[string]any)["password"] {
+		t.Fatalf("credentials unchanged: %v -> %v", oldProxies, newProxies)
+	}
+	stored := e.lcUser("alices")
+	for _, c := range []struct {
+		url  string
+		good bool
+	}{{oldURL, false}, {u["subscription_url"].(string), true}} {
+		tok := c.url[strings.LastIndex(c.url, "/")+1:]
+		name, issued, err := sub.ParseToken(tok, e.secrets.Subscription)
+		if err != nil || name != "alices" {
+			t.Fatalf("token %q: %q %v", tok, name, err)
+		}
+		if got := sub.TokenValidFor(issued, stored.CreatedAt, stored.SubRevokedAt); got != c.good {
+			t.Errorf("token from %s valid = %v, want %v", c.url, got, c.good)
+		}
+	}
+
+	// active-next applies the plan now; remaining traffic is added.
+	e.expect(e.do("PUT", "/api/user/alices", alice, map[string]any{
+		"data_limit": 10000,
+		"next_plan":  map[string]any{"data_limit": 5000, "expire": 86400, "add_remaining_traffic": true, "fire_on_either": true},
+	}), 200, "set next plan")
+	e.lcUse("edge3", "alices", 1000)
+	r = e.do("POST", "/api/user/alices/active-next", alice, nil)
+	e.expect(r, 200, "active-next")
+	r.decode(t, &u)
+	if u["data_limit"] != float64(5000+9000) || u["expire"] != float64(e.clock.Now().Unix()+86400) ||
+		u["next_plan"] != nil || u["used_traffic"] != float64(0) || u["status"] != "active" {
+		t.Fatalf("after active-next: %s", r.body)
+	}
+
+	// set-owner moves the user to bob.
+	r = e.do("PUT", "/api/user/alices/set-owner?admin_username=bob", sudo, nil)
+	e.expect(r, 200, "set-owner")
+	r.decode(t, &u)
+	if u["admin"].(map[string]any)["username"] != "bob" {
+		t.Fatalf("owner after set-owner: %v", u["admin"])
+	}
+
+	// Reset all keeps lifetime usage.
+	e.expect(e.do("POST", "/api/users/reset", sudo, nil), 200, "reset all")
+	for name, lifetime := range map[string]int64{"alices": 4000, "bobs": 700} {
+		got := e.lcUser(name)
+		if got.UsedTraffic != 0 || got.LifetimeUsedTraffic != lifetime {
+			t.Errorf("%s after reset all: used %d lifetime %d", name, got.UsedTraffic, got.LifetimeUsedTraffic)
+		}
+	}
+
+	// Expired users: listed, then deleted.
+	e.expect(e.do("PUT", "/api/user/bobs", sudo, map[string]any{"expire": e.clock.Now().Add(-2 * time.Hour).Unix()}), 200, "expire bobs")
+	r = e.do("GET", "/api/users/expired", sudo, nil)
+	e.expect(r, 200, "expired users")
+	var names []string
+	r.decode(t, &names)
+	if len(names) != 1 || names[0] != "bobs" {
+		t.Fatalf("expired users: %s", r.body)
+	}
+	after := url.QueryEscape(e.clock.Now().Add(-time.Hour).Format("2006-01-02T15:04:05"))
+	e.expect(e.do("DELETE", "/api/users/expired?expired_after="+after, sudo, nil), 404, "none expired in the last hour")
+	r = e.do("DELETE", "/api/users/expired", sudo, nil)
+	e.expect(r, 200, "delete expired users")
+	r.decode(t, &names)
+	if len(names) != 1 || names[0] != "bobs" {
+		t.Fatalf("deleted: %s", r.body)
+	}
+	e.expect(e.do("GET", "/api/user/bobs", sudo, nil), 404, "deleted user")
+	e.expect(e.do("GET", "/api/user/alices", sudo, nil), 200, "active user kept")
+}
