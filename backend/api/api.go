@@ -6,6 +6,7 @@
 package api
 
 import (
+	"context"
 	"io/fs"
 	"log/slog"
 	"time"
@@ -72,8 +73,11 @@ type NodeHub interface {
 	Handler() fiber.Handler
 	// Disconnect ends a node's session (token rotated, node deleted).
 	Disconnect(nodeID int64)
-	// Connected reports whether this replica holds the node's session.
+	// Connected reports whether any replica holds the node's session.
 	Connected(nodeID int64) bool
+	// RestartCores asks every connected node to restart its Xray core and
+	// returns how many nodes this replica asked.
+	RestartCores(ctx context.Context) int
 }
 
 type server struct {
@@ -148,6 +152,7 @@ func (s *server) routes(app *fiber.App) {
 	// Sudo.
 	app.Get("/api/core/config", s.authenticate, requireSudo, s.getCoreConfig)
 	app.Put("/api/core/config", s.authenticate, requireSudo, s.putCoreConfig)
+	app.Post("/api/core/restart", s.authenticate, requireSudo, s.restartCore)
 	// /api/node/settings before /api/node/:id, which would take "settings"
 	// for an id.
 	app.Get("/api/node/settings", s.authenticate, requireSudo, s.nodeSettings)

@@ -64,3 +64,16 @@ func (s *server) inbounds(c *fiber.Ctx) error {
 	}
 	return c.JSON(xrayconf.Grouped(in))
 }
+
+// restartCore is Marzban's POST /api/core/restart. The panel has no core of
+// its own; it asks every connected node to restart its Xray. Each node
+// starts the new instance before it closes the old one, so open connections
+// are not cut and nothing but the core's own state (DNS cache, outbound
+// connections) is renewed. Nodes that are offline keep what they run.
+func (s *server) restartCore(c *fiber.Ctx) error {
+	n := 0
+	if s.opts.Hub != nil {
+		n = s.opts.Hub.RestartCores(c.UserContext())
+	}
+	return c.JSON(restartResponse{Detail: "core restart requested", Nodes: n})
+}

@@ -51,6 +51,7 @@ type recordingHub struct {
 	mu           sync.Mutex
 	disconnected []int64
 	connected    map[int64]bool
+	restarts     int
 }
 
 func (h *recordingHub) Handler() fiber.Handler {
@@ -304,4 +305,11 @@ func (e *env) createUser(owner *model.Admin, name string) map[string]any {
 	var u map[string]any
 	r.decode(e.t, &u)
 	return u
+}
+
+func (h *recordingHub) RestartCores(context.Context) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.restarts++
+	return len(h.connected)
 }

@@ -290,3 +290,37 @@ func TestBadNodeToken(t *testing.T) {
 		t.Fatalf("bad node token: HTTP %d %s; want 401 with a detail", resp.StatusCode, body)
 	}
 }
+
+// TestCoreRestartKeepsConnections: POST /api/core/restart renews Xray on the
+// node without cutting a download in progress.
+func TestCoreRestartKeepsConnections(t *testing.T) {
+	p := startPanel(t, t.TempDir(), "")
+	ports := testPorts(t)
+	p.mustCall(t, "PUT", "/api/core/config", xraytest.ServerConfig(ports), nil)
+	n := p.createNode(t, "edge-restart")
+	nd := startNode(t, p.url(), n.Token, t.TempDir())
+	u := p.createUser(t, "frank", nil)
+	socks := client(t, u, "vless", ports["vless-tcp"], nil)
+	echo := xraytest.StartEcho(t)
+	waitFor(t, 15*time.Second, "frank connected", func() bool { return roundTrip(socks, echo, []byte("hi")) == nil })
+	sink := startPacedSink(t, 32<<10, 20*time.Millisecond)
+	const size = 3 << 20
+	done := make(chan error, 1)
+	go func() {
+		got, err := download(socks, sink, size)
+		if err == nil && got != size {
+			err = fmt.Errorf("download ended after %d of %d bytes", got, size)
+		}
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	before := nd.health(t).CoreRestarts
+	p.mustCall(t, "POST", "/api/core/restart", nil, nil)
+	waitFor(t, 10*time.Second, "the node's core restart", func() bool { return nd.health(t).CoreRestarts == before+1 })
+	if err := <-done; err != nil {
+		t.Fatalf("download across a core restart: %v", err)
+	}
+	if err := roundTrip(socks, echo, []byte("after")); err != nil {
+		t.Fatalf("new connection after the core restart: %v", err)
+	}
+}

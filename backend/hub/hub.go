@@ -88,6 +88,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	defer tick.Stop()
 	if h.opts.Signals != nil {
 		go h.listenFences(ctx)
+		go h.listenRestarts(ctx)
 	}
 	for {
 		select {

@@ -136,3 +136,21 @@ func (a *Agent) refuse(cur int64, why string) protocol.Ack {
 	a.log.Warn("state refused; keeping last-known-good", "revision", cur, "why", why)
 	return protocol.Ack{Revision: cur, StateHash: a.desired.Hash.String(), Error: why}
 }
+
+// restartCore restarts Xray on the admin's request with the state it runs.
+// Counters of the old instance are still collected, so no traffic is lost.
+func (a *Agent) restartCore() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.desired.Config == nil {
+		return
+	}
+	res, err := a.eng.Restart(a.desired.Config, a.effectiveUsers())
+	if err != nil {
+		a.lastErr = "core restart: " + err.Error()
+		a.log.Warn("core restart refused; the running core keeps serving", "err", err)
+		return
+	}
+	a.inErrs = res.InboundErrors
+	a.log.Info("xray core restarted on the panel's request")
+}

@@ -269,6 +269,9 @@ func (a *Agent) session(ctx context.Context) (bool, error) {
 				if m.Delta.Config != nil {
 					send(protocol.Message{Type: protocol.TypeStatus, Status: a.statusMessage()})
 				}
+			case protocol.TypeRestart:
+				a.restartCore()
+				send(protocol.Message{Type: protocol.TypeStatus, Status: a.statusMessage()})
 			case protocol.TypeUsageAck:
 				if m.UsageAck == nil {
 					continue

@@ -4,7 +4,8 @@
 // Version history (bump Version on any incompatible change and add a line):
 //
 //	1 (2026-11-26): hello/welcome, chunked snapshot, delta, ack, usage journal
-//	                batches with sequence ranges, enforced, status.
+//	                batches with sequence ranges, enforced, status; restart
+//	                (additive: an agent that does not know it ignores it).
 package protocol
 
 import (
@@ -33,6 +34,7 @@ const (
 	TypeEnforced = "enforced" // node -> panel, users the node removed on its own
 	TypeStatus   = "status"   // node -> panel, health and inbound errors
 	TypeError    = "error"    // either way, fatal for the session
+	TypeRestart  = "restart"  // panel -> node, the admin asked for a core restart
 )
 
 // Message is the one envelope on the wire: Type says which field is set.

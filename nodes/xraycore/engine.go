@@ -142,6 +142,28 @@ func (e *Engine) Apply(configJSON []byte, users []protocol.User) (Result, error)
 	return res, nil
 }
 
+// Restart replaces the running core with a new instance of the same config
+// even when nothing changed: the admin's deliberate "restart the core"
+// (stuck outbounds, a DNS cache to drop). Like every restart here, the new
+// instance starts before the old one closes and open connections run on.
+func (e *Engine) Restart(configJSON []byte, users []protocol.User) (Result, error) {
+	cfg, err := prepare(configJSON)
+	if err != nil {
+		return Result{}, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return Result{}, ErrClosed
+	}
+	res, err := e.restart(cfg, users)
+	if err != nil {
+		return Result{}, err
+	}
+	res.InboundErrors = e.publish()
+	return res, nil
+}
+
 // restart starts a new core instance for cfg and moves every inbound to it.
 // The new instance is started (outbounds, routing...) before the old one is
 // touched, so a config whose core fails to start leaves the old one serving.
