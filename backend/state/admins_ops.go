@@ -282,10 +282,38 @@ func (s *State) ResetAdminUsage(ctx context.Context, username string) (*model.Ad
 // Marzban disables only active and on_hold users; Outpost includes limited
 // and expired ones too, or a periodic usage reset (or the review job) would
 // bring them back to active while their admin's users are meant to be off.
+// Nodes only need the names of the users to drop, so no full row is read,
+// and the rows change in one statement.
 func (s *State) DisableAdminUsers(ctx context.Context, username string) (int, error) {
-	return s.setAdminUsersStatus(ctx, username, func(u *model.User) (model.Status, bool) {
-		return model.StatusDisabled, u.Status != model.StatusDisabled
+	now := s.now().UTC()
+	var changed int64
+	_, err := s.change(ctx, func(tx *store.Tx, rev int64) (protocol.Delta, error) {
+		a, err := tx.AdminByUsername(username)
+		if err != nil {
+			return protocol.Delta{}, err
+		}
+		refs, err := tx.AdminUserRefs(a.ID)
+		if err != nil {
+			return protocol.Delta{}, err
+		}
+		var d protocol.Delta
+		for _, r := range refs {
+			if r.Status.OnNodes() {
+				d.Removes = append(d.Removes, model.EmailFor(r.ID, r.Username))
+			}
+		}
+		if changed, err = tx.DisableAdminUsers(a.ID, rev, now); err != nil {
+			return protocol.Delta{}, err
+		}
+		return d, nil
 	})
+	if err != nil {
+		return 0, fmt.Errorf("disabling the users of admin %q: %w", username, err)
+	}
+	if changed > 0 {
+		s.log.Info("admin's users disabled", "admin", username, "users", changed)
+	}
+	return int(changed), nil
 }
 
 // ActivateAdminUsers brings every disabled user of the admin back, in one
@@ -295,7 +323,7 @@ func (s *State) DisableAdminUsers(ctx context.Context, username string) (int, er
 // active for the review job to correct a moment later.
 func (s *State) ActivateAdminUsers(ctx context.Context, username string) (int, error) {
 	now := s.now().UTC()
-	return s.setAdminUsersStatus(ctx, username, func(u *model.User) (model.Status, bool) {
+	return s.setAdminUsersStatus(ctx, username, model.StatusDisabled, func(u *model.User) (model.Status, bool) {
 		if u.Status != model.StatusDisabled {
 			return "", false
 		}
@@ -308,9 +336,10 @@ func (s *State) ActivateAdminUsers(ctx context.Context, username string) (int, e
 	})
 }
 
-// setAdminUsersStatus applies next to every user of the admin in one change:
-// one revision and one delta carrying every upsert and removal nodes need.
-func (s *State) setAdminUsersStatus(ctx context.Context, username string, next func(*model.User) (model.Status, bool)) (int, error) {
+// setAdminUsersStatus applies next to every user of the admin in status
+// from, in one change: one revision and one delta carrying every upsert and
+// removal nodes need.
+func (s *State) setAdminUsersStatus(ctx context.Context, username string, from model.Status, next func(*model.User) (model.Status, bool)) (int, error) {
 	now := s.now().UTC()
 	changed := 0
 	_, err := s.change(ctx, func(tx *store.Tx, rev int64) (protocol.Delta, error) {
@@ -318,7 +347,7 @@ func (s *State) setAdminUsersStatus(ctx context.Context, username string, next f
 		if err != nil {
 			return protocol.Delta{}, err
 		}
-		users, _, err := tx.ListUsers(store.UserFilter{AdminIDs: []int64{a.ID}})
+		users, _, err := tx.ListUsers(store.UserFilter{AdminIDs: []int64{a.ID}, Status: from})
 		if err != nil {
 			return protocol.Delta{}, err
 		}
@@ -339,9 +368,32 @@ func (s *State) setAdminUsersStatus(ctx context.Context, username string, next f
 			d.Removes = append(d.Removes, nd.Removes...)
 			changed++
 		}
+		// The largest group moves with one statement over the admin's users
+		// still in from; only the others need their ids spelled out, which
+		// on SQLite costs a statement per 500 users.
+		var bulk model.Status
 		for status, ids := range groups {
+			if bulk == "" || len(ids) > len(groups[bulk]) {
+				bulk = status
+			}
+		}
+		for status, ids := range groups {
+			if status == bulk {
+				continue
+			}
 			if err := tx.SetUsersStatus(ids, status, rev, now); err != nil {
 				return protocol.Delta{}, fmt.Errorf("setting %d users %s: %w", len(ids), status, err)
+			}
+		}
+		if bulk != "" {
+			n, err := tx.MoveAdminUsers(a.ID, from, bulk, rev, now)
+			if err != nil {
+				return protocol.Delta{}, err
+			}
+			if n != int64(len(groups[bulk])) {
+				// Every user in from was read in this transaction and every
+				// one not in bulk has left from; anything else is a bug.
+				return protocol.Delta{}, fmt.Errorf("moving users of admin %q to %s: %d rows changed, %d expected", username, bulk, n, len(groups[bulk]))
 			}
 		}
 		return d, nil
@@ -350,7 +402,7 @@ func (s *State) setAdminUsersStatus(ctx context.Context, username string, next f
 		return 0, fmt.Errorf("changing the users of admin %q: %w", username, err)
 	}
 	if changed > 0 {
-		s.log.Info("admin users status changed", "admin", username, "users", changed)
+		s.log.Info("admin's users status changed", "admin", username, "users", changed)
 	}
 	return changed, nil
 }

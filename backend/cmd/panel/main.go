@@ -1,5 +1,7 @@
 // Command panel runs the Outpost control plane: REST API, dashboard,
-// subscription server and node hub in one process.
+// subscription server and node hub in one process. Given a command first
+// (panel admin create ..., panel config check, ...) it runs that command
+// against the same configuration and database instead, and exits.
 package main
 
 import (
@@ -13,12 +15,21 @@ import (
 	"syscall"
 
 	"github.com/outpost-panel/outpost/backend/app"
+	"github.com/outpost-panel/outpost/backend/cli"
 	"github.com/outpost-panel/outpost/backend/config"
 )
 
 func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if len(os.Args) > 1 && cli.IsCommand(os.Args[1]) {
+		code := cli.Run(ctx, os.Args[1:], cli.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
+		stop()
+		os.Exit(code)
+	}
 	cfg, err := config.Parse(os.Args[1:], os.Getenv, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "\nRun 'panel help' for the commands (admin, user, subscription, config).")
 		return
 	}
 	if err != nil {
@@ -30,8 +41,6 @@ func main() {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	if err := app.Run(ctx, cfg, log, os.Stdout); err != nil {
 		log.Error("panel stopped", "err", err)
 		os.Exit(1)
