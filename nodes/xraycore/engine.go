@@ -191,7 +191,16 @@ func (e *Engine) restart(cfg *preparedConfig, users []protocol.User) (Result, er
 	states := make([]*inboundState, len(cfg.inbounds))
 	for i := range cfg.inbounds {
 		states[i] = &inboundState{spec: cfg.inbounds[i]}
-		e.build(inst, states[i])
+		e.buildHandler(inst, states[i], true)
+	}
+	// With no core running, no port is held: start each inbound the moment
+	// its users are in. A replacing core waits for the old one's ports.
+	cold := e.instance == nil
+	if cold {
+		e.handlers = handlers
+		e.fillUsersParallel(states, e.start)
+	} else {
+		e.fillUsersParallel(states, nil)
 	}
 
 	old := e.instance
@@ -209,7 +218,7 @@ func (e *Engine) restart(cfg *preparedConfig, users []protocol.User) (Result, er
 	e.instance, e.handlers, e.baseCanon = inst, handlers, cfg.baseCanon
 	res := Result{Restarted: true}
 	for _, st := range states {
-		if st.handler != nil {
+		if st.handler != nil && !cold {
 			e.start(st)
 		}
 		res.InboundsRebuilt = append(res.InboundsRebuilt, st.spec.tag)
@@ -446,6 +455,12 @@ func (e *Engine) replaceUsers(users []protocol.User) {
 // build creates st's handler in inst, not yet started, with every eligible
 // user in it. On failure st.err says why.
 func (e *Engine) build(inst *core.Instance, st *inboundState) {
+	e.buildHandler(inst, st, false)
+}
+
+// buildHandler builds the inbound's handler; with deferUsers the caller
+// fills users afterwards (see fillUsersParallel).
+func (e *Engine) buildHandler(inst *core.Instance, st *inboundState, deferUsers bool) {
 	cfg := st.spec.built
 	var injected []string
 	if st.spec.ss2022 != nil {
@@ -482,11 +497,50 @@ func (e *Engine) build(inst *core.Instance, st *inboundState) {
 		return
 	}
 	st.members = make(map[string]struct{}, len(e.users))
+	if !deferUsers {
+		e.fillUsers(st)
+	}
+}
+
+// fillUsers adds every eligible user to a freshly built inbound.
+func (e *Engine) fillUsers(st *inboundState) {
+	if st.users == nil || st.spec.ss2022 != nil || st.spec.kind == kindNone {
+		return
+	}
 	for _, iu := range e.users {
 		if iu.eligible(&st.spec) {
 			e.addUser(st, iu)
 		}
 	}
+}
+
+// fillUsersParallel fills fresh inbounds with one goroutine per account
+// kind: a cold start with 100,000 users spends most of its time inside
+// Xray's AddUser, and inbounds of different kinds share nothing (each user
+// caches one account per kind). Inbounds of one kind go one after another.
+// ready, when set, runs for each inbound as soon as its users are in (a
+// cold start serves every inbound as early as it can).
+func (e *Engine) fillUsersParallel(states []*inboundState, ready func(*inboundState)) {
+	byKind := map[accountKind][]*inboundState{}
+	for _, st := range states {
+		if st.handler != nil {
+			byKind[st.spec.kind] = append(byKind[st.spec.kind], st)
+		}
+	}
+	var wg sync.WaitGroup
+	for _, group := range byKind {
+		wg.Add(1)
+		go func(group []*inboundState) {
+			defer wg.Done()
+			for _, st := range group {
+				e.fillUsers(st)
+				if ready != nil {
+					ready(st)
+				}
+			}
+		}(group)
+	}
+	wg.Wait()
 }
 
 // ss2022Config is the inbound's config with every eligible user in it, so

@@ -92,7 +92,9 @@ type installedUser struct {
 	user     protocol.User
 	key      userKey
 	accounts [kindCount]*xproto.MemoryUser
-	refused  uint8 // bit k: Xray refused the account of kind k
+	// refused[k]: Xray refused the account of kind k. One element per kind,
+	// not a bitmask, so inbounds of different kinds fill in parallel.
+	refused [kindCount]bool
 }
 
 func newInstalledUser(u protocol.User) *installedUser {
@@ -123,12 +125,12 @@ func (iu *installedUser) eligible(spec *inboundSpec) bool {
 // err is set only by the call that found the credentials refused, so the
 // refusal is logged once; later calls get nil, nil.
 func (iu *installedUser) memoryUser(kind accountKind) (*xproto.MemoryUser, error) {
-	if mu := iu.accounts[kind]; mu != nil || iu.refused&(1<<kind) != 0 {
+	if mu := iu.accounts[kind]; mu != nil || iu.refused[kind] {
 		return mu, nil
 	}
 	mu, err := buildMemoryUser(&iu.user, kind)
 	if err != nil {
-		iu.refused |= 1 << kind
+		iu.refused[kind] = true
 		return nil, err
 	}
 	iu.accounts[kind] = mu
