@@ -60,7 +60,7 @@ lint:
 	$(NPM) run lint
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 3x $(GO_PACKAGES) | tee bench.txt
+	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 30m $(GO_PACKAGES) | tee bench.txt
 
 # Runs every FuzzXxx target found in a _test.go file for FUZZTIME each
 # (go test -fuzz takes one target in one package at a time).
