@@ -61,6 +61,9 @@ type Options struct {
 	// Nil makes one whose fetch records are written at once, one write per
 	// fetch (tests and tools).
 	Subscriptions *state.Subscriptions
+	// Version is the panel version GET /api/system reports; empty reports
+	// the API document's version.
+	Version string
 	// TemplatesDir holds operator overrides of the subscription skeletons
 	// (<data-dir>/templates); empty uses the built-in ones.
 	TemplatesDir string
@@ -170,6 +173,7 @@ func (s *server) routes(app *fiber.App) {
 	s.hostRoutes(app)         // routes_hosts.go: /api/hosts, subscription settings
 	s.subscriptionRoutes(app) // routes_sub.go: /sub/*
 	s.docsRoutes(app)         // routes_docs.go: /openapi.json, /docs
+	s.extraRoutes(app)        // routes_extra.go: templates, system, node reconnect and usage
 
 	s.dashboardRoutes(app)
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/state"
 	"github.com/outpost-panel/outpost/backend/store"
+	"github.com/outpost-panel/outpost/backend/webhook"
 	"github.com/outpost-panel/outpost/nodes/agent"
 	"github.com/outpost-panel/outpost/web"
 )
@@ -90,8 +91,15 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, banner io.Wri
 	hubErr := make(chan error, 1)
 	go func() { hubErr <- h.Run(ctx) }()
 	go s.RunPump(ctx, time.Second)
+	s.SetWebhookAddresses(cfg.WebhookAddresses)
+	lifecycle := jobs.Lifecycle(s, cfg.ReviewInterval)
+	if len(cfg.WebhookAddresses) > 0 {
+		lifecycle = append(lifecycle, webhook.ReminderJob(s, cfg.NotifyPercent, cfg.NotifyDaysLeft))
+		// Every replica may dispatch: rows are claimed with a lease.
+		go webhook.New(st, webhook.Options{Secret: cfg.WebhookSecret, Log: log.With("component", "webhook")}).Run(ctx)
+	}
 	sched, err := jobs.New(jobs.Options{Locker: locker, Owner: replica, Log: log.With("component", "jobs")},
-		jobs.Lifecycle(s, cfg.ReviewInterval)...)
+		lifecycle...)
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,14 @@ type Config struct {
 	TLSCert      string
 	TLSKey       string
 
+	// Webhooks (Marzban's WEBHOOK_ADDRESS / WEBHOOK_SECRET): user events are
+	// posted to every address; percent and days are when the
+	// reached_usage_percent / reached_days_left reminders go out (0: never).
+	WebhookAddresses []string
+	WebhookSecret    string
+	NotifyPercent    int
+	NotifyDaysLeft   int
+
 	// Intervals (mostly for tests and small deployments).
 	ReviewInterval time.Duration
 	UsageInterval  time.Duration
@@ -44,6 +52,8 @@ func Defaults() Config {
 		UsageInterval:  10 * time.Second,
 		PingInterval:   10 * time.Second,
 		TokenTTL:       24 * time.Hour,
+		NotifyPercent:  80,
+		NotifyDaysLeft: 3,
 	}
 }
 
@@ -89,8 +99,25 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.DurationVar(&c.UsageInterval, "usage-interval", envDur("PANEL_USAGE_INTERVAL", c.UsageInterval), "how often nodes journal traffic (PANEL_USAGE_INTERVAL)")
 	fs.DurationVar(&c.PingInterval, "ping-interval", envDur("PANEL_PING_INTERVAL", c.PingInterval), "node session keepalive (PANEL_PING_INTERVAL)")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", envDur("PANEL_TOKEN_TTL", c.TokenTTL), "admin token lifetime (PANEL_TOKEN_TTL)")
+	webhooks := fs.String("webhook-address", env("WEBHOOK_ADDRESS", ""), "comma-separated URLs that receive user events (WEBHOOK_ADDRESS)")
+	fs.StringVar(&c.WebhookSecret, "webhook-secret", env("WEBHOOK_SECRET", ""), "sent as the x-webhook-secret header (WEBHOOK_SECRET)")
+	envInt := func(name string, def int) int {
+		if v := getenv(name); v != "" {
+			if n, err := strconv.Atoi(v); err == nil {
+				return n
+			}
+		}
+		return def
+	}
+	fs.IntVar(&c.NotifyPercent, "notify-reached-usage-percent", envInt("NOTIFY_REACHED_USAGE_PERCENT", c.NotifyPercent), "send reached_usage_percent at this percent of a data limit; 0 never (NOTIFY_REACHED_USAGE_PERCENT)")
+	fs.IntVar(&c.NotifyDaysLeft, "notify-days-left", envInt("NOTIFY_DAYS_LEFT", c.NotifyDaysLeft), "send reached_days_left this many days before expiry; 0 never (NOTIFY_DAYS_LEFT)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	for _, a := range strings.Split(*webhooks, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			c.WebhookAddresses = append(c.WebhookAddresses, a)
+		}
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
@@ -125,6 +152,19 @@ func (c Config) Validate() error {
 		if u, err := url.Parse(c.PublicURL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 			errs = append(errs, errors.New("public-url must be an absolute http(s) URL"))
 		}
+	}
+	for _, a := range c.WebhookAddresses {
+		if u, err := url.Parse(a); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			// The address may carry a token: do not echo it.
+			errs = append(errs, errors.New("every WEBHOOK_ADDRESS must be an absolute http(s) URL"))
+			break
+		}
+	}
+	if c.NotifyPercent < 0 || c.NotifyPercent > 100 {
+		errs = append(errs, errors.New("NOTIFY_REACHED_USAGE_PERCENT must be between 0 and 100"))
+	}
+	if c.NotifyDaysLeft < 0 {
+		errs = append(errs, errors.New("NOTIFY_DAYS_LEFT must not be negative"))
 	}
 	for name, d := range map[string]time.Duration{"review-interval": c.ReviewInterval, "usage-interval": c.UsageInterval, "ping-interval": c.PingInterval, "token-ttl": c.TokenTTL} {
 		if d <= 0 {

@@ -300,6 +300,9 @@ func (s *State) Review(ctx context.Context) (int, error) {
 				return protocol.Delta{}, fmt.Errorf("setting %d users %s: %w", len(groups[status]), status, err)
 			}
 		}
+		if err := s.enqueueEvents(tx, reviewEvents(p)...); err != nil {
+			return protocol.Delta{}, err
+		}
 		changed = len(ids)
 		// Every reset counts, those that changed no field compared above
 		// (nothing used) and those only counted (no limit) included.
@@ -336,7 +339,9 @@ func (s *State) AutoDeleteUsers(ctx context.Context) ([]string, error) {
 		if err != nil {
 			return protocol.Delta{}, err
 		}
-		names, err = deleteUsers(tx, users)
+		if names, err = deleteUsers(tx, users); err == nil {
+			err = s.enqueueEvents(tx, deletedEvents(nil, users)...)
+		}
 		return removals(users), err
 	})
 	if err != nil {
@@ -421,6 +426,9 @@ func (s *State) userChange(ctx context.Context, admin *model.Admin, username str
 		if err := tx.UpdateUser(&u); err != nil {
 			return protocol.Delta{}, fmt.Errorf("saving user %q: %w", username, err)
 		}
+		if err := s.enqueueEvents(tx, userEvents(webhookAction(ctx), admin, before.Status, &u)...); err != nil {
+			return protocol.Delta{}, err
+		}
 		after = &u
 		return nodeDiff(before, &u), nil
 	})
@@ -435,7 +443,7 @@ func (s *State) userChange(ctx context.Context, admin *model.Admin, username str
 // usage is kept. A limited user becomes active again (Marzban's rule);
 // other statuses stay.
 func (s *State) ResetUserUsage(ctx context.Context, admin *model.Admin, username string) (*model.User, error) {
-	return s.userChange(ctx, admin, username, func(tx *store.Tx, u *model.User, now time.Time, rev int64) error {
+	return s.userChange(withWebhookAction(ctx, ActionDataUsageReset), admin, username, func(tx *store.Tx, u *model.User, now time.Time, rev int64) error {
 		if err := tx.ResetUsersUsage([]int64{u.ID}, now, rev); err != nil {
 			return err
 		}
@@ -452,7 +460,7 @@ func (s *State) ResetUserUsage(ctx context.Context, admin *model.Admin, username
 // flow and shadowsocks method kept) and stamps sub_revoked_at, so links and
 // subscription tokens issued before stop working.
 func (s *State) RevokeSubscription(ctx context.Context, admin *model.Admin, username string) (*model.User, error) {
-	return s.userChange(ctx, admin, username, func(tx *store.Tx, u *model.User, now time.Time, rev int64) error {
+	return s.userChange(withWebhookAction(ctx, ActionSubscriptionRevoked), admin, username, func(tx *store.Tx, u *model.User, now time.Time, rev int64) error {
 		fresh := make(map[string]model.ProxySettings, len(u.Proxies))
 		for proto, p := range u.Proxies {
 			fresh[proto] = model.ProxySettings{Flow: p.Flow, Method: p.Method}
@@ -470,7 +478,7 @@ func (s *State) RevokeSubscription(ctx context.Context, admin *model.Admin, user
 // ActivateNextPlan applies the user's next plan now, whatever its limits
 // (POST /api/user/{u}/active-next). A disabled user stays disabled.
 func (s *State) ActivateNextPlan(ctx context.Context, admin *model.Admin, username string) (*model.User, error) {
-	return s.userChange(ctx, admin, username, func(tx *store.Tx, u *model.User, now time.Time, rev int64) error {
+	return s.userChange(withWebhookAction(ctx, ActionDataResetByNext), admin, username, func(tx *store.Tx, u *model.User, now time.Time, rev int64) error {
 		if u.NextPlan == nil {
 			return fmt.Errorf("user %q: %w", username, ErrNoNextPlan)
 		}
@@ -691,7 +699,9 @@ func (s *State) DeleteExpiredUsers(ctx context.Context, admin *model.Admin, afte
 		if err != nil {
 			return protocol.Delta{}, err
 		}
-		names, err = deleteUsers(tx, users)
+		if names, err = deleteUsers(tx, users); err == nil {
+			err = s.enqueueEvents(tx, deletedEvents(admin, users)...)
+		}
 		return removals(users), err
 	})
 	if err != nil {

@@ -308,6 +308,9 @@ func (s *State) CreateUser(ctx context.Context, admin *model.Admin, in UserInput
 		if err := tx.CreateUser(u); err != nil {
 			return protocol.Delta{}, fmt.Errorf("creating user %s: %w", u.Username, err)
 		}
+		if err := s.enqueueEvents(tx, Event{Action: ActionUserCreated, User: u, By: admin}); err != nil {
+			return protocol.Delta{}, err
+		}
 		return nodeDiff(nil, u), nil
 	})
 	if err != nil {
@@ -413,6 +416,9 @@ func (s *State) ModifyUser(ctx context.Context, admin *model.Admin, username str
 		if err := tx.UpdateUser(&u); err != nil {
 			return protocol.Delta{}, fmt.Errorf("saving user %q: %w", username, err)
 		}
+		if err := s.enqueueEvents(tx, userEvents(ActionUserUpdated, admin, before.Status, &u)...); err != nil {
+			return protocol.Delta{}, err
+		}
 		after = &u
 		return nodeDiff(before, &u), nil
 	})
@@ -435,6 +441,9 @@ func (s *State) DeleteUser(ctx context.Context, admin *model.Admin, username str
 		}
 		if err := tx.DeleteUser(u.ID); err != nil {
 			return protocol.Delta{}, fmt.Errorf("deleting user %q: %w", username, err)
+		}
+		if err := s.enqueueEvents(tx, Event{Action: ActionUserDeleted, User: u, By: admin}); err != nil {
+			return protocol.Delta{}, err
 		}
 		return nodeDiff(u, nil), nil
 	})

@@ -1,0 +1,237 @@
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/outpost-panel/outpost/backend/model"
+	"github.com/outpost-panel/outpost/backend/store"
+)
+
+// Webhook actions: Marzban's notification set.
+const (
+	ActionUserCreated         = "user_created"
+	ActionUserUpdated         = "user_updated"
+	ActionUserDeleted         = "user_deleted"
+	ActionUserLimited         = "user_limited"
+	ActionUserExpired         = "user_expired"
+	ActionUserEnabled         = "user_enabled"
+	ActionUserDisabled        = "user_disabled"
+	ActionDataUsageReset      = "data_usage_reset"
+	ActionDataResetByNext     = "data_reset_by_next"
+	ActionSubscriptionRevoked = "subscription_revoked"
+	ActionReachedUsagePercent = "reached_usage_percent"
+	ActionReachedDaysLeft     = "reached_days_left"
+)
+
+// Event is one webhook notification about a user.
+type Event struct {
+	Action string
+	User   *model.User // the user after the change (for user_deleted, before it)
+	By     *model.Admin
+	// UsedPercent and DaysLeft are set for the reminder actions only.
+	UsedPercent *float64
+	DaysLeft    *int64
+}
+
+// webhookAddresses holds each State's webhook URLs. A side table rather
+// than a field so this feature stays in its own file; set once at start.
+var webhookAddresses sync.Map // *State -> []string
+
+// SetWebhookAddresses sets where events go. With none (the default) no
+// event is stored at all, so panels without webhooks pay nothing.
+func (s *State) SetWebhookAddresses(addrs []string) {
+	webhookAddresses.Store(s, append([]string(nil), addrs...))
+}
+
+func (s *State) webhookTargets() []string {
+	v, ok := webhookAddresses.Load(s)
+	if !ok {
+		return nil
+	}
+	return v.([]string)
+}
+
+// notification is Marzban's webhook body for one event (one element of the
+// JSON array a delivery carries).
+type notification struct {
+	Action      string      `json:"action"`
+	Username    string      `json:"username"`
+	User        *model.User `json:"user,omitempty"`
+	By          *adminRef   `json:"by"`
+	UsedPercent *float64    `json:"used_percent,omitempty"`
+	DaysLeft    *int64      `json:"days_left,omitempty"`
+	EnqueuedAt  float64     `json:"enqueued_at"`
+	SendAt      float64     `json:"send_at"`
+	Tries       int         `json:"tries"`
+}
+
+type adminRef struct {
+	Username string `json:"username"`
+	IsSudo   bool   `json:"is_sudo"`
+}
+
+// enqueueEvents stores events in the webhook outbox inside tx, the
+// transaction of the change they describe: both commit or neither.
+func (s *State) enqueueEvents(tx *store.Tx, events ...Event) error {
+	addrs := s.webhookTargets()
+	if len(addrs) == 0 || len(events) == 0 {
+		return nil
+	}
+	now := s.now().UTC()
+	stamp := float64(now.UnixMilli()) / 1000
+	rows := make([]store.WebhookRow, 0, len(events)*len(addrs))
+	for _, e := range events {
+		n := notification{Action: e.Action, Username: e.User.Username, UsedPercent: e.UsedPercent, DaysLeft: e.DaysLeft,
+			EnqueuedAt: stamp, SendAt: stamp}
+		if e.Action != ActionUserDeleted {
+			n.User = e.User
+		}
+		if e.By != nil {
+			n.By = &adminRef{Username: e.By.Username, IsSudo: e.By.IsSudo}
+		}
+		data, err := json.Marshal(n)
+		if err != nil {
+			return fmt.Errorf("encoding %s notification of %s: %w", e.Action, e.User.Username, err)
+		}
+		for _, a := range addrs {
+			rows = append(rows, store.WebhookRow{Address: a, Action: e.Action, Payload: data, CreatedAt: now})
+		}
+	}
+	return tx.EnqueueWebhooks(rows)
+}
+
+// statusAction is the event of a status change, "" for none worth one.
+func statusAction(before, after model.Status) string {
+	if before == after {
+		return ""
+	}
+	switch after {
+	case model.StatusLimited:
+		return ActionUserLimited
+	case model.StatusExpired:
+		return ActionUserExpired
+	case model.StatusDisabled:
+		return ActionUserDisabled
+	case model.StatusActive:
+		return ActionUserEnabled
+	}
+	return ""
+}
+
+// userEvents is action (if any) about u, followed by its status change.
+func userEvents(action string, by *model.Admin, before model.Status, u *model.User) []Event {
+	var out []Event
+	if action != "" {
+		out = append(out, Event{Action: action, User: u, By: by})
+	}
+	if sa := statusAction(before, u.Status); sa != "" {
+		out = append(out, Event{Action: sa, User: u, By: by})
+	}
+	return out
+}
+
+// deletedEvents is user_deleted for each user.
+func deletedEvents(by *model.Admin, users []model.User) []Event {
+	out := make([]Event, len(users))
+	for i := range users {
+		out[i] = Event{Action: ActionUserDeleted, User: &users[i], By: by}
+	}
+	return out
+}
+
+// reviewEvents are the events of one review tick: next plans applied,
+// periodic resets of the users read in full, and status changes.
+func reviewEvents(p *tickPlan) []Event {
+	var out []Event
+	planned := make(map[int64]bool, len(p.plans))
+	for _, pl := range p.plans {
+		planned[pl.UserID] = true
+		if u := p.after[pl.UserID]; u != nil {
+			out = append(out, Event{Action: ActionDataResetByNext, User: u})
+		}
+	}
+	for _, id := range p.resetIDs {
+		if u := p.after[id]; u != nil && !planned[id] {
+			out = append(out, Event{Action: ActionDataUsageReset, User: u})
+		}
+	}
+	for _, id := range p.changed() {
+		if sa := statusAction(p.before[id].Status, p.after[id].Status); sa != "" {
+			out = append(out, Event{Action: sa, User: p.after[id]})
+		}
+	}
+	return out
+}
+
+// reminderBatch bounds the users one reminder pass handles; the next pass
+// takes the rest.
+const reminderBatch = 500
+
+// NotifyReminders enqueues reached_usage_percent for active users at or
+// over percent of their data limit, and reached_days_left for those whose
+// expire is at most days away, each once per user per period (usage: since
+// the last reset; days: per expire value). It returns how many were sent;
+// with no webhook address it does nothing.
+func (s *State) NotifyReminders(ctx context.Context, percent, days int) (int, error) {
+	if len(s.webhookTargets()) == 0 {
+		return 0, nil
+	}
+	now := s.now().UTC()
+	var sent int
+	err := s.store.Tx(ctx, func(tx *store.Tx) error {
+		sent = 0
+		var events []Event
+		if percent > 0 {
+			users, err := tx.UsersReachingUsage(percent, reminderBatch)
+			if err != nil {
+				return err
+			}
+			for i := range users {
+				u := &users[i]
+				pct := math.Round(float64(u.UsedTraffic)*10000/float64(u.DataLimit)) / 100
+				events = append(events, Event{Action: ActionReachedUsagePercent, User: u, UsedPercent: &pct})
+			}
+			if err := tx.RemindedUsers(store.ReminderUsage, users); err != nil {
+				return err
+			}
+		}
+		if days > 0 {
+			users, err := tx.UsersReachingExpiry(now, time.Duration(days)*24*time.Hour, reminderBatch)
+			if err != nil {
+				return err
+			}
+			for i := range users {
+				u := &users[i]
+				left := int64(math.Ceil(float64(u.Expire-now.Unix()) / 86400))
+				events = append(events, Event{Action: ActionReachedDaysLeft, User: u, DaysLeft: &left})
+			}
+			if err := tx.RemindedUsers(store.ReminderDays, users); err != nil {
+				return err
+			}
+		}
+		sent = len(events)
+		return s.enqueueEvents(tx, events...)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("webhook reminders: %w", err)
+	}
+	return sent, nil
+}
+
+type webhookActionKey struct{}
+
+// withWebhookAction names the event a userChange emits (besides the status
+// change), keeping each caller's hook to its call.
+func withWebhookAction(ctx context.Context, action string) context.Context {
+	return context.WithValue(ctx, webhookActionKey{}, action)
+}
+
+func webhookAction(ctx context.Context) string {
+	a, _ := ctx.Value(webhookActionKey{}).(string)
+	return a
+}

@@ -1,0 +1,291 @@
+// Package webhook delivers the panel's user notifications (Marzban's event
+// set) to the configured webhook addresses. Events are rows of the
+// webhook_outbox table, written by backend/state in the transaction of the
+// change they report, so a crash or restart loses none. The dispatcher
+// claims due rows with a lease (several replicas may run one: each row goes
+// to one of them), posts each address's rows as one JSON array with the
+// x-webhook-secret header, and on failure retries with exponential backoff
+// and jitter until it gives up after MaxAttempts.
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"sort"
+	"time"
+
+	"github.com/outpost-panel/outpost/backend/jobs"
+	"github.com/outpost-panel/outpost/backend/state"
+	"github.com/outpost-panel/outpost/backend/store"
+)
+
+// Defaults.
+const (
+	DefaultMaxAttempts = 8
+	DefaultBatch       = 50
+	DefaultTimeout     = 10 * time.Second
+	DefaultBaseBackoff = 2 * time.Second
+	DefaultMaxBackoff  = 10 * time.Minute
+	DefaultPoll        = time.Second
+	// DefaultRetention is how long delivered and given-up rows stay in the
+	// outbox (for inspection) before they are pruned.
+	DefaultRetention = 7 * 24 * time.Hour
+	// ReminderEvery is how often reached_usage_percent and
+	// reached_days_left are looked for (Marzban: 30 s).
+	ReminderEvery = 30 * time.Second
+)
+
+// Options configure a Dispatcher. Zero values take the defaults.
+type Options struct {
+	Secret      string // sent as x-webhook-secret; never logged
+	Client      *http.Client
+	Timeout     time.Duration // per request, when Client is nil
+	MaxAttempts int
+	Batch       int // rows claimed at once
+	BaseBackoff time.Duration
+	MaxBackoff  time.Duration
+	// Lease is how long claimed rows stay hidden from other dispatchers;
+	// it must outlast a delivery. 0 means twice the timeout plus a minute.
+	Lease     time.Duration
+	Poll      time.Duration // idle wait between claims
+	Retention time.Duration
+	Now       func() time.Time
+	Log       *slog.Logger
+}
+
+// Dispatcher delivers the outbox.
+type Dispatcher struct {
+	st   *store.Store
+	opts Options
+}
+
+// New builds a dispatcher over the panel database.
+func New(st *store.Store, opts Options) *Dispatcher {
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.Client == nil {
+		opts.Client = &http.Client{Timeout: opts.Timeout}
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = DefaultMaxAttempts
+	}
+	if opts.Batch <= 0 {
+		opts.Batch = DefaultBatch
+	}
+	if opts.BaseBackoff <= 0 {
+		opts.BaseBackoff = DefaultBaseBackoff
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = DefaultMaxBackoff
+	}
+	if opts.Lease <= 0 {
+		opts.Lease = 2*opts.Timeout + time.Minute
+	}
+	if opts.Poll <= 0 {
+		opts.Poll = DefaultPoll
+	}
+	if opts.Retention <= 0 {
+		opts.Retention = DefaultRetention
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Dispatcher{st: st, opts: opts}
+}
+
+// Run delivers until ctx ends: claims at once while rows are due, else
+// waits Poll. It prunes old rows about once an hour.
+func (d *Dispatcher) Run(ctx context.Context) {
+	var lastPrune time.Time
+	for {
+		n, err := d.RunOnce(ctx)
+		if err != nil && ctx.Err() == nil {
+			d.opts.Log.Warn("webhook dispatch failed", "err", err)
+		}
+		if now := d.opts.Now(); now.Sub(lastPrune) > time.Hour {
+			lastPrune = now
+			if err := d.st.Tx(ctx, func(tx *store.Tx) error {
+				_, err := tx.PruneWebhooks(now.Add(-d.opts.Retention))
+				return err
+			}); err != nil && ctx.Err() == nil {
+				d.opts.Log.Warn("pruning webhook outbox", "err", err)
+			}
+		}
+		if n > 0 && err == nil {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(d.opts.Poll):
+		}
+	}
+}
+
+// RunOnce claims one batch of due rows and delivers it. It returns how
+// many rows it claimed. When ctx ends mid-delivery nothing is recorded:
+// the lease runs out and another dispatcher (or this one after a restart)
+// sends those rows again.
+func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
+	now := d.opts.Now()
+	var rows []store.WebhookRow
+	if err := d.st.Tx(ctx, func(tx *store.Tx) (err error) {
+		rows, err = tx.ClaimWebhooks(now, d.opts.Lease, d.opts.Batch)
+		return err
+	}); err != nil {
+		return 0, fmt.Errorf("claiming webhook notifications: %w", err)
+	}
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	byAddr := map[string][]store.WebhookRow{}
+	for _, r := range rows {
+		byAddr[r.Address] = append(byAddr[r.Address], r)
+	}
+	addrs := make([]string, 0, len(byAddr))
+	for a := range byAddr {
+		addrs = append(addrs, a)
+	}
+	sort.Strings(addrs)
+	type outcome struct {
+		rows []store.WebhookRow
+		err  error
+	}
+	results := make([]outcome, 0, len(addrs))
+	for _, a := range addrs {
+		results = append(results, outcome{byAddr[a], d.post(ctx, a, byAddr[a])})
+	}
+	if ctx.Err() != nil {
+		return len(rows), ctx.Err()
+	}
+	at := d.opts.Now()
+	err := d.st.Tx(ctx, func(tx *store.Tx) error {
+		for _, res := range results {
+			if res.err == nil {
+				if err := tx.MarkWebhooksDelivered(rowIDs(res.rows), at); err != nil {
+					return err
+				}
+				continue
+			}
+			// Rows of one batch share attempts in the common case; a row
+			// that joined later retries on the batch's schedule anyway.
+			var retry, give []int64
+			attempts := 0
+			for _, r := range res.rows {
+				if r.Attempts+1 >= d.opts.MaxAttempts {
+					give = append(give, r.ID)
+				} else {
+					retry = append(retry, r.ID)
+					attempts = max(attempts, r.Attempts+1)
+				}
+			}
+			reason := truncate(res.err.Error(), 500)
+			if err := tx.RetryWebhooks(retry, at.Add(d.backoff(attempts)), reason); err != nil {
+				return err
+			}
+			if err := tx.FailWebhooks(give, at, reason); err != nil {
+				return err
+			}
+			if len(give) > 0 {
+				d.opts.Log.Error("webhook notifications given up", "address", hostOf(res.rows[0].Address),
+					"count", len(give), "attempts", d.opts.MaxAttempts, "err", reason)
+			} else {
+				d.opts.Log.Warn("webhook delivery failed; will retry", "address", hostOf(res.rows[0].Address),
+					"count", len(retry), "attempt", attempts, "err", reason)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return len(rows), fmt.Errorf("recording webhook deliveries: %w", err)
+	}
+	return len(rows), nil
+}
+
+// backoff is BaseBackoff * 2^(attempts-1), capped, with jitter: a random
+// point in its upper half, so failing deliveries of many panels spread out.
+func (d *Dispatcher) backoff(attempts int) time.Duration {
+	b := d.opts.BaseBackoff
+	for i := 1; i < attempts && b < d.opts.MaxBackoff; i++ {
+		b *= 2
+	}
+	b = min(b, d.opts.MaxBackoff)
+	// The outbox keeps whole seconds: a shorter wait would be none.
+	return max(b/2+rand.N(b/2+1), time.Second)
+}
+
+// post sends rows to address as one JSON array; any 2xx is delivery.
+func (d *Dispatcher) post(ctx context.Context, address string, rows []store.WebhookRow) error {
+	items := make([]json.RawMessage, len(rows))
+	for i, r := range rows {
+		items[i] = r.Payload
+	}
+	body, err := json.Marshal(items)
+	if err != nil {
+		return fmt.Errorf("encoding batch: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, address, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("building request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if d.opts.Secret != "" {
+		req.Header.Set("x-webhook-secret", d.opts.Secret)
+	}
+	resp, err := d.opts.Client.Do(req)
+	if err != nil {
+		return fmt.Errorf("posting to %s: %w", hostOf(address), err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("%s answered %s", hostOf(address), resp.Status)
+	}
+	return nil
+}
+
+func rowIDs(rows []store.WebhookRow) []int64 {
+	out := make([]int64, len(rows))
+	for i, r := range rows {
+		out[i] = r.ID
+	}
+	return out
+}
+
+// hostOf names an address in logs by its host: its path or query may
+// carry a token.
+func hostOf(address string) string {
+	u, err := url.Parse(address)
+	if err != nil || u.Host == "" {
+		return "(unparsable address)"
+	}
+	return u.Host
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// ReminderJob is the scheduler job that enqueues reached_usage_percent
+// (at percent of the data limit) and reached_days_left (days before
+// expire), each once per user per period; 0 disables either.
+func ReminderJob(s *state.State, percent, days int) jobs.Job {
+	return jobs.Job{Name: "webhook-reminders", Every: ReminderEvery, Run: func(ctx context.Context) error {
+		_, err := s.NotifyReminders(ctx, percent, days)
+		return err
+	}}
+}
