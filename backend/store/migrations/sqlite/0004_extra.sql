@@ -1,5 +1,5 @@
 -- User templates, the webhook outbox and the record of sent reminders.
--- Keep in step with postgres/0005_extra.sql.
+-- Keep in step with postgres/0004_extra.sql.
 
 CREATE TABLE user_templates (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
