@@ -159,9 +159,26 @@ func (h *Hub) follow(ctx context.Context) error {
 // Redis that came back empty): a replica keeps serving its nodes' changes
 // without Redis, just with one query more.
 func (h *Hub) changesSince(ctx context.Context, after int64, limit int) ([]feed.Change, error) {
-	cs, feedErr := h.feed.Since(ctx, after, limit)
-	if feedErr == nil {
+	// A Redis that is away must not hold a replica's nodes: give the feed a
+	// short while, then read the database.
+	fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	cs, feedErr := h.feed.Since(fctx, after, limit)
+	if feedErr == nil && len(cs) > 0 {
 		return cs, nil
+	}
+	if feedErr == nil {
+		// Nothing new, or a feed that lost what it had (a Redis restarted
+		// empty and not yet refilled by the pump): only the second is
+		// behind us.
+		last, err := h.feed.Last(fctx)
+		if err == nil && last >= after {
+			return nil, nil
+		}
+		feedErr = fmt.Errorf("feed is behind (at %d, asked after %d)", last, after)
+		if err != nil {
+			feedErr = err
+		}
 	}
 	st := h.st.Store()
 	oldest, ok, err := st.OldestChange(ctx)

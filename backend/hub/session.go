@@ -257,6 +257,7 @@ func (s *session) onAck(ctx context.Context, a *protocol.Ack) error {
 		s.log.Warn("node refused state", "revision", sent, "error", a.Error)
 		if strings.Contains(a.Error, protocol.ErrCodeBadState) {
 			s.needSnapshot = true
+			defer s.kick() // the snapshot goes now, not at the next change
 		} else {
 			s.refused = sent
 		}
