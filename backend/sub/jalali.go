@@ -19,15 +19,15 @@ func jalaliYearLen(y int) int {
 	return 365
 }
 
-// jalaliDate formats t's (UTC) date in the Solar Hijri calendar as
-// YYYY-MM-DD, walking whole years from a known Nowruz.
-func jalaliDate(t time.Time) string {
-	t = t.UTC()
+// Jalali converts the calendar date of t, in t's own location, to the Solar
+// Hijri calendar by walking whole years from a known Nowruz. ok is false
+// outside the years the arithmetic rule is trusted for.
+func Jalali(t time.Time) (year, month, day int, ok bool) {
 	if t.Year() < 1900 || t.Year() > 3000 {
-		return "-" // outside the range the arithmetic rule is trusted for
+		return 0, 0, 0, false
 	}
-	day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
-	days := int((day.Unix() - jalaliAnchor.Unix()) / 86400) // exact: both are UTC midnights
+	date := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	days := int((date.Unix() - jalaliAnchor.Unix()) / 86400) // exact: both are UTC midnights
 	y := 1403
 	for days < 0 {
 		y--
@@ -38,12 +38,18 @@ func jalaliDate(t time.Time) string {
 		y++
 	}
 	// Six months of 31 days, five of 30, and Esfand with 29 or 30.
-	var m, d int
 	if days < 186 {
-		m, d = days/31+1, days%31+1
-	} else {
-		days -= 186
-		m, d = days/30+7, days%30+1
+		return y, days/31 + 1, days%31 + 1, true
+	}
+	days -= 186
+	return y, days/30 + 7, days%30 + 1, true
+}
+
+// jalaliDate formats t's UTC date in the Solar Hijri calendar as YYYY-MM-DD.
+func jalaliDate(t time.Time) string {
+	y, m, d, ok := Jalali(t.UTC())
+	if !ok {
+		return "-"
 	}
 	return fmt.Sprintf("%04d-%02d-%02d", y, m, d)
 }

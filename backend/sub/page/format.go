@@ -1,6 +1,7 @@
 package page
 
 import (
+	"github.com/outpost-panel/outpost/backend/sub"
 	"strconv"
 	"time"
 )
@@ -40,7 +41,7 @@ func formatBytes(n int64, m *messages) string {
 // formatDate renders t's calendar date for the language.
 func formatDate(t time.Time, m *messages) string {
 	if m.Jalali {
-		y, mo, d, ok := jalali(t)
+		y, mo, d, ok := sub.Jalali(t)
 		if !ok {
 			return t.Format("2006-01-02")
 		}
@@ -70,44 +71,4 @@ func daysLeft(expire, now time.Time) int64 {
 		return 0
 	}
 	return int64((d + 24*time.Hour - 1) / (24 * time.Hour))
-}
-
-// jalaliNowruz is 1 Farvardin 1403 of the Solar Hijri calendar. The
-// arithmetic below is the same 33-year rule backend/sub uses for
-// {JALALI_EXPIRE_DATE}; it is repeated here because that one is unexported
-// and the page should show the same date the link remarks do.
-var jalaliNowruz = time.Date(2024, time.March, 20, 0, 0, 0, 0, time.UTC)
-
-func jalaliLeap(y int) bool { return (25*y+11)%33 < 8 }
-
-func jalaliYearDays(y int) int {
-	if jalaliLeap(y) {
-		return 366
-	}
-	return 365
-}
-
-// jalali converts t's date (in t's own location, which is what the reader
-// sees) to the Solar Hijri calendar.
-func jalali(t time.Time) (year, month, day int, ok bool) {
-	if t.Year() < 1900 || t.Year() > 3000 {
-		return 0, 0, 0, false // outside the range the arithmetic rule is trusted for
-	}
-	date := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
-	days := int((date.Unix() - jalaliNowruz.Unix()) / 86400)
-	y := 1403
-	for days < 0 {
-		y--
-		days += jalaliYearDays(y)
-	}
-	for days >= jalaliYearDays(y) {
-		days -= jalaliYearDays(y)
-		y++
-	}
-	// Six months of 31 days, five of 30, and Esfand with 29 or 30.
-	if days < 186 {
-		return y, days/31 + 1, days%31 + 1, true
-	}
-	days -= 186
-	return y, days/30 + 7, days%30 + 1, true
 }
