@@ -1,9 +1,10 @@
 package page
 
 import (
-	"github.com/outpost-panel/outpost/backend/sub"
 	"strconv"
 	"time"
+
+	"github.com/outpost-panel/outpost/backend/sub"
 )
 
 // formatBytes renders n with binary prefixes (as Marzban and the clients
