@@ -87,10 +87,10 @@ func ascii(s string) bool {
 	return true
 }
 
-// appendJSONString writes s as a JSON string. UTF-8 is kept as is (JSON
-// allows it and clients show it); quotes, backslashes and control characters
-// are escaped, and invalid UTF-8 becomes U+FFFD as encoding/json does.
-func appendJSONString(b []byte, s string) []byte {
+// AppendJSONString writes s as a JSON string (also a valid YAML
+// double-quoted scalar). UTF-8 is kept as is; quotes, backslashes and
+// control characters are escaped; invalid UTF-8 becomes U+FFFD.
+func AppendJSONString(b []byte, s string) []byte {
 	const hexDigits = "0123456789abcdef"
 	b = append(b, '"')
 	for i := 0; i < len(s); {
@@ -105,7 +105,7 @@ func appendJSONString(b []byte, s string) []byte {
 				b = append(b, '\\', 'r')
 			case c == '\t':
 				b = append(b, '\\', 't')
-			case c < 0x20:
+			case c < 0x20 || c == 0x7f:
 				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&15])
 			default:
 				b = append(b, c)
@@ -114,9 +114,14 @@ func appendJSONString(b []byte, s string) []byte {
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
+		switch {
+		case r == utf8.RuneError && size == 1:
 			b = append(b, `\ufffd`...)
-		} else {
+		case r == '\u2028' || r == '\u2029' || r == '\u0085' || r == '\ufeff':
+			// Line and byte-order marks that YAML treats as breaks or BOMs.
+			b = append(b, `\u`...)
+			b = append(b, hexDigits[r>>12&15], hexDigits[r>>8&15], hexDigits[r>>4&15], hexDigits[r&15])
+		default:
 			b = append(b, s[i:i+size]...)
 		}
 		i += size

@@ -20,13 +20,13 @@ func FuzzEscapes(f *testing.F) {
 			t.Fatalf("appendEscaped(%q) = %q decodes to %q, %v", s, esc, back, err)
 		}
 
-		js := appendJSONString(nil, s)
+		js := AppendJSONString(nil, s)
 		var back string
 		if err := json.Unmarshal(js, &back); err != nil {
-			t.Fatalf("appendJSONString(%q) = %s is not JSON: %v", s, js, err)
+			t.Fatalf("AppendJSONString(%q) = %s is not JSON: %v", s, js, err)
 		}
 		if utf8.ValidString(s) && back != s {
-			t.Fatalf("appendJSONString(%q) = %s decodes to %q", s, js, back)
+			t.Fatalf("AppendJSONString(%q) = %s decodes to %q", s, js, back)
 		}
 	})
 }

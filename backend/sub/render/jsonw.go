@@ -3,50 +3,12 @@ package render
 import (
 	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/outpost-panel/outpost/backend/sub"
 )
 
-// appendJSONString writes s as a JSON string (also a valid YAML
-// double-quoted scalar). UTF-8 is kept as is; quotes, backslashes and
-// control characters are escaped; invalid UTF-8 becomes U+FFFD.
-func appendJSONString(b []byte, s string) []byte {
-	const hexDigits = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\r':
-				b = append(b, '\\', 'r')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			case c < 0x20 || c == 0x7f:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&15])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029' || r == '\u0085' || r == '\ufeff':
-			// Line and byte-order marks that YAML treats as breaks or BOMs.
-			b = append(b, `\u`...)
-			b = append(b, hexDigits[r>>12&15], hexDigits[r>>8&15], hexDigits[r>>4&15], hexDigits[r&15])
-		default:
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
-}
+// appendJSONString is sub.AppendJSONString: one escaper for every format.
+func appendJSONString(b []byte, s string) []byte { return sub.AppendJSONString(b, s) }
 
 func appendInt(b []byte, n int) []byte { return strconv.AppendInt(b, int64(n), 10) }
 
