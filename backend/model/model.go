@@ -122,7 +122,8 @@ type User struct {
 	UsageResetAt         *time.Time          `json:"-"`
 	AdminID              int64               `json:"-"`
 	AdminUsername        string              `json:"-"`
-	// Revision is the revision of the last change to this user that nodes see.
+	// Revision is the revision of the last change to this user that nodes
+	// or the panels' user directories see (owner, limits, status, note...).
 	Revision int64 `json:"-"`
 }
 

@@ -459,13 +459,9 @@ func (s *State) ListUsers(ctx context.Context, admin *model.Admin, f store.UserF
 	if err != nil {
 		return nil, 0, err
 	}
-	var users []model.User
-	var total int
-	err = s.store.Read(ctx, func(tx *store.Tx) error {
-		var err error
-		users, total, err = tx.ListUsers(f)
-		return err
-	})
+	// Pages come from the store's user directory: only the page's rows are
+	// read, whatever the number of matching users.
+	users, total, err := s.store.ListUsers(ctx, f)
 	if err != nil {
 		return nil, 0, fmt.Errorf("listing users: %w", err)
 	}

@@ -122,7 +122,24 @@ func (tx *Tx) ResetAdminUsage(id int64) error {
 }
 
 // DeleteAdmin deletes an admin; its users keep existing without an owner.
+//
+// Their owner is a field of the user directories of all replicas
+// (directory.go), which find changed users by users.revision, so the
+// delete takes a revision of its own and stamps the users with it. It
+// takes it first, like state.change: a writer that took an earlier
+// revision (say, giving this admin a user) has committed by then, and one
+// that takes a later one finds the admin gone.
 func (tx *Tx) DeleteAdmin(id int64) error {
+	rev, err := tx.BumpRevision()
+	if err != nil {
+		return fmt.Errorf("deleting admin %d: %w", id, err)
+	}
+	// Clear the owner explicitly rather than through ON DELETE SET NULL, so
+	// the trigger that copies admin_id into user_traffic sees the change on
+	// both engines, and the revision is stamped.
+	if _, err := tx.exec(`UPDATE users SET admin_id = NULL, revision = $1 WHERE admin_id = $2`, rev, id); err != nil {
+		return fmt.Errorf("deleting admin %d: %w", id, err)
+	}
 	if err := affectedOne(tx.exec(`DELETE FROM admins WHERE id = $1`, id)); err != nil {
 		return fmt.Errorf("deleting admin %d: %w", id, err)
 	}

@@ -241,7 +241,7 @@ func TestWebhookReminders(t *testing.T) {
 			if err := tx.ResetUsersUsage([]int64{near.ID}, now, 1); err != nil {
 				return err
 			}
-			if _, err := tx.exec(`UPDATE users SET used_traffic = 90 WHERE id = $1`, near.ID); err != nil {
+			if _, err := tx.exec(`UPDATE user_traffic SET used_traffic = 90 WHERE user_id = $1`, near.ID); err != nil {
 				return err
 			}
 			soon.Expire += 3600

@@ -201,7 +201,7 @@ func scanSubscriptionUser(row *sql.Row, username string) (*model.User, SubVersio
 // statement anew on each run, so the statement's size is the cost: no
 // admin join, no columns the body never shows.
 const subscriptionHotQuery = `SELECT id, username, status, proxies, excluded_inbounds, expire, data_limit,
-	used_traffic, created_at, sub_revoked_at, on_hold_expire_duration,
+	(SELECT used_traffic FROM user_traffic WHERE user_id = users.id), created_at, sub_revoked_at, on_hold_expire_duration,
 	(SELECT revision FROM core_config WHERE id = 1), (SELECT hosts FROM sub_versions WHERE id = 1),
 	(SELECT settings FROM sub_versions WHERE id = 1)
 	FROM users WHERE lower(username) = lower($1)`

@@ -77,6 +77,27 @@ func (tx *Tx) UsersDueForReset(now time.Time) ([]model.User, error) {
 	return users, nil
 }
 
+// UsersDueForResetWithoutLimit returns, in id order, the due users that
+// UsersDueForReset leaves out: active users without a data limit, whose
+// reset changes only their counter (no node learns of it, but webhooks
+// report it). The same range scans.
+func (tx *Tx) UsersDueForResetWithoutLimit(now time.Time) ([]model.User, error) {
+	var (
+		a     args
+		parts []string
+	)
+	for _, part := range resetDueParts(&a, now) {
+		parts = append(parts, `SELECT `+userColumns+userFrom+` WHERE `+part+
+			` AND u.status = 'active' AND u.data_limit <= 0`)
+	}
+	users, err := tx.collectUsers(strings.Join(parts, ` UNION ALL `), a...)
+	if err != nil {
+		return nil, fmt.Errorf("finding unlimited users due for a usage reset: %w", err)
+	}
+	slices.SortFunc(users, func(x, y model.User) int { return int(sign(x.ID - y.ID)) })
+	return users, nil
+}
+
 // CountResetsDue counts the users whose periodic reset is due at now,
 // without reading their rows.
 func (tx *Tx) CountResetsDue(now time.Time) (int64, error) {
@@ -95,43 +116,60 @@ func (tx *Tx) CountResetsDue(now time.Time) (int64, error) {
 	return n, nil
 }
 
-// ResetDueUsage does the periodic resets UsersDueForReset lists at now, set
-// based (two statements whatever their number): each due user's usage is
-// logged and zeroed, usage_reset_at = now, revision = rev. It returns how
-// many users it reset. Call LockUsage first when the caller read the users
-// in the same transaction, so the bytes logged are the bytes it saw.
+// ResetDueUsage does the periodic resets UsersDueForReset lists at now:
+// the due ids are read with one statement (the range scans of
+// resetDueParts), then each due user's usage is logged and zeroed,
+// usage_reset_at = now, revision = rev, as ResetUsersUsage does (three
+// set-based statements per chunk of ids; one in all on PostgreSQL). It
+// returns how many users it reset. Call LockUsage first when the caller
+// read the users in the same transaction, so the bytes logged are the
+// bytes it saw.
 func (tx *Tx) ResetDueUsage(now time.Time, rev int64) (int64, error) {
 	if err := tx.lockUsage(); err != nil {
 		return 0, err
 	}
-	// due selects the due ids, numbering its parameters after a's.
-	due := func(a *args) string {
-		var parts []string
-		for _, part := range resetDueParts(a, now) {
-			parts = append(parts, `SELECT u.id FROM users u WHERE `+part)
+	var (
+		a     args
+		parts []string
+	)
+	for _, part := range resetDueParts(&a, now) {
+		parts = append(parts, `SELECT u.id FROM users u WHERE `+part)
+	}
+	var ids []int64
+	if err := func() error {
+		rows, err := tx.query(strings.Join(parts, ` UNION ALL `), a...)
+		if err != nil {
+			return err
 		}
-		return ` WHERE id IN (` + strings.Join(parts, ` UNION ALL `) + `)`
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return rows.Err()
+	}(); err != nil {
+		return 0, fmt.Errorf("finding due usage resets: %w", err)
 	}
-	a := args{now.Unix()}
-	if _, err := tx.exec(`INSERT INTO user_usage_logs (user_id, used_traffic_at_reset, reset_at)
-		SELECT id, used_traffic, $1 FROM users`+due(&a), a...); err != nil {
-		return 0, fmt.Errorf("logging due usage resets: %w", err)
-	}
-	a = args{now.Unix(), rev}
-	res, err := tx.exec(`UPDATE users SET used_traffic = 0, usage_reset_at = $1, revision = $2`+due(&a), a...)
-	if err != nil {
+	slices.Sort(ids)
+	if err := tx.ResetUsersUsage(ids, now, rev); err != nil {
 		return 0, fmt.Errorf("doing due usage resets: %w", err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("doing due usage resets: %w", err)
-	}
-	return n, nil
+	return int64(len(ids)), nil
 }
 
 // LockUsage makes usage batches wait until this transaction ends (see
 // lockUsage); a no-op on SQLite, whose one writer already excludes them.
 func (tx *Tx) LockUsage() error { return tx.lockUsage() }
+
+// usageLockKey serializes ApplyUsage transactions on PostgreSQL (and the
+// resets that must not interleave with them). Batches from several nodes
+// update overlapping users in an order the planner picks, which would
+// deadlock two of them now and then; one at a time each is a single bulk
+// statement, so the queue is short.
+const usageLockKey = 0x6f7573616765 // "ousage"
 
 // lockUsage makes usage batches wait until this transaction ends, so the
 // used_traffic logged and the used_traffic zeroed are the same bytes (on
@@ -182,11 +220,16 @@ func (tx *Tx) ResetUsersUsage(ids []int64, at time.Time, rev int64) error {
 	err := tx.eachIDChunk(ids, func(chunk []int64) error {
 		a := args{at.Unix()}
 		if _, err := tx.exec(`INSERT INTO user_usage_logs (user_id, used_traffic_at_reset, reset_at)
-			SELECT id, used_traffic, $1 FROM users WHERE `+tx.idFilter(&a, "id", chunk), a...); err != nil {
+			SELECT user_id, used_traffic, $1 FROM user_traffic WHERE `+tx.idFilter(&a, "user_id", chunk), a...); err != nil {
 			return fmt.Errorf("logging usage: %w", err)
 		}
+		a = args{}
+		if _, err := tx.exec(`UPDATE user_traffic SET used_traffic = 0 WHERE `+
+			tx.idFilter(&a, "user_id", chunk), a...); err != nil {
+			return fmt.Errorf("zeroing usage: %w", err)
+		}
 		a = args{at.Unix(), rev}
-		if _, err := tx.exec(`UPDATE users SET used_traffic = 0, usage_reset_at = $1, revision = $2 WHERE `+
+		if _, err := tx.exec(`UPDATE users SET usage_reset_at = $1, revision = $2 WHERE `+
 			tx.idFilter(&a, "id", chunk), a...); err != nil {
 			return fmt.Errorf("zeroing usage: %w", err)
 		}
@@ -205,19 +248,27 @@ func (tx *Tx) ResetAllUsersUsage(adminID *int64, at time.Time, rev int64) (int64
 	if err := tx.lockUsage(); err != nil {
 		return 0, err
 	}
+	// admin_id in user_traffic is the trigger-kept copy of the owner.
 	cond, a := "", args{at.Unix()}
 	if adminID != nil {
 		cond = ` WHERE admin_id = ` + a.add(*adminID)
 	}
 	if _, err := tx.exec(`INSERT INTO user_usage_logs (user_id, used_traffic_at_reset, reset_at)
-		SELECT id, used_traffic, $1 FROM users`+cond, a...); err != nil {
+		SELECT user_id, used_traffic, $1 FROM user_traffic`+cond, a...); err != nil {
 		return 0, fmt.Errorf("logging usage of all users: %w", err)
+	}
+	a = args{}
+	if adminID != nil {
+		cond = ` WHERE admin_id = ` + a.add(*adminID)
+	}
+	if _, err := tx.exec(`UPDATE user_traffic SET used_traffic = 0`+cond, a...); err != nil {
+		return 0, fmt.Errorf("zeroing usage of all users: %w", err)
 	}
 	a = args{at.Unix(), rev}
 	if adminID != nil {
 		cond = ` WHERE admin_id = ` + a.add(*adminID)
 	}
-	res, err := tx.exec(`UPDATE users SET used_traffic = 0, usage_reset_at = $1, revision = $2`+cond, a...)
+	res, err := tx.exec(`UPDATE users SET usage_reset_at = $1, revision = $2`+cond, a...)
 	if err != nil {
 		return 0, fmt.Errorf("zeroing usage of all users: %w", err)
 	}
@@ -378,14 +429,15 @@ func (tx *Tx) DeleteUsers(ids []int64) error {
 	return nil
 }
 
-// ExpiredUsers returns the expired users whose expire is in [after, before)
-// and the limited users who became limited in that range, of one admin when
+// ExpiredUsers returns the expired users whose expire is in [after, before]
+// and the limited users who became limited in that range (both ends
+// included, as Marzban's expired_after/expired_before are), of one admin when
 // adminID is not nil, in id order.
 func (tx *Tx) ExpiredUsers(after, before time.Time, adminID *int64) ([]model.User, error) {
 	a := args{after.Unix(), before.Unix()}
-	q := `SELECT ` + userColumns + userFrom + ` WHERE ((u.status = 'expired' AND u.expire >= $1 AND u.expire < $2)
+	q := `SELECT ` + userColumns + userFrom + ` WHERE ((u.status = 'expired' AND u.expire >= $1 AND u.expire <= $2)
 		OR (u.status = 'limited' AND COALESCE(u.last_status_change, u.created_at) >= $1
-			AND COALESCE(u.last_status_change, u.created_at) < $2))`
+			AND COALESCE(u.last_status_change, u.created_at) <= $2))`
 	if adminID != nil {
 		q += ` AND u.admin_id = ` + a.add(*adminID)
 	}

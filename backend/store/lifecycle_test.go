@@ -50,6 +50,10 @@ func useTraffic(t *testing.T, s *Store, nodeID int64, seq *int64, at time.Time, 
 		t.Fatal(err)
 	}
 	*seq++
+	// As every reader of the hourly usage does.
+	if err := s.FoldAllUsage(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestUsersDueForReset(t *testing.T) {

@@ -56,12 +56,16 @@ func loadMigrations(engine string) ([]migration, error) {
 // starting together apply migrations one at a time.
 const migrationLockKey = 0x6f7574706f7374 // "outpost"
 
-// migrate applies pending migrations in one transaction: either the schema
-// moves to the newest version or it stays where it was.
-func (s *Store) migrate(ctx context.Context) error {
+// migrate applies pending migrations (up to version upTo when it is not 0)
+// in one transaction: either the schema moves to the newest version or it
+// stays where it was.
+func (s *Store) migrate(ctx context.Context, upTo int) error {
 	ms, err := loadMigrations(s.engine)
 	if err != nil {
 		return err
+	}
+	if upTo > 0 && upTo < len(ms) {
+		ms = ms[:upTo]
 	}
 	return s.Tx(ctx, func(tx *Tx) error {
 		if s.postgres() {

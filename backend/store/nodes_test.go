@@ -195,6 +195,10 @@ func readUsage(t *testing.T, s *Store, nodeID, adminID int64, users []int64) usa
 	t.Helper()
 	st := usageState{used: map[int64]int64{}, lifetime: map[int64]int64{}, online: map[int64]*time.Time{},
 		hourly: map[[2]int64]int64{}, nodeHourly: map[int64][2]int64{}}
+	// As every reader of the hourly usage does.
+	if err := s.FoldAllUsage(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	mustRead(t, s, func(tx *Tx) error {
 		for _, id := range users {
 			u, err := tx.UserByID(id)
@@ -369,7 +373,7 @@ func TestApplyUsageConcurrentNodes(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			_, err = tx.exec(`UPDATE users SET used_traffic = 0`)
+			_, err = tx.exec(`UPDATE user_traffic SET used_traffic = 0`)
 			return err
 		})
 		for i := range nodes {
@@ -411,7 +415,7 @@ func TestApplyUsageConcurrentNodes(t *testing.T) {
 		}
 		mustRead(t, s, func(tx *Tx) error {
 			var wrong int
-			if err := tx.queryRow(`SELECT COUNT(*) FROM users WHERE used_traffic <> $1`, int64(nodes*batches*2)).Scan(&wrong); err != nil {
+			if err := tx.queryRow(`SELECT COUNT(*) FROM user_traffic WHERE used_traffic <> $1`, int64(nodes*batches*2)).Scan(&wrong); err != nil {
 				return err
 			}
 			if wrong != 0 {

@@ -61,12 +61,20 @@ type Store struct {
 	// connections; on PostgreSQL the same pool as write.
 	read *sql.DB
 	log  *slog.Logger
+	// dir is this replica's user directory, for ListUsers (directory.go).
+	dir *userDirectory
 }
 
 // Open connects to the database and applies pending migrations.
 // databaseURL "" means SQLite at dataDir/outpost.db; a postgres:// or
 // postgresql:// URL means PostgreSQL.
 func Open(ctx context.Context, databaseURL, dataDir string, log *slog.Logger) (*Store, error) {
+	return open(ctx, databaseURL, dataDir, log, 0)
+}
+
+// open is Open applying migrations up to version upTo (0: all), so tests
+// can build a database as an older release left it and upgrade it.
+func open(ctx context.Context, databaseURL, dataDir string, log *slog.Logger, upTo int) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -87,7 +95,8 @@ func Open(ctx context.Context, databaseURL, dataDir string, log *slog.Logger) (*
 	if err != nil {
 		return nil, err
 	}
-	if err := s.migrate(ctx); err != nil {
+	s.dir = newUserDirectory(s)
+	if err := s.migrate(ctx, upTo); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -282,15 +291,71 @@ func isForeignKeyViolation(err error) bool {
 }
 
 func (tx *Tx) exec(query string, args ...any) (sql.Result, error) {
-	return tx.tx.ExecContext(tx.ctx, query, args...)
+	return tx.tx.ExecContext(tx.ctx, tx.placeholders(query, len(args)), args...)
 }
 
 func (tx *Tx) query(query string, args ...any) (*sql.Rows, error) {
-	return tx.tx.QueryContext(tx.ctx, query, args...)
+	return tx.tx.QueryContext(tx.ctx, tx.placeholders(query, len(args)), args...)
 }
 
 func (tx *Tx) queryRow(query string, args ...any) *sql.Row {
-	return tx.tx.QueryRowContext(tx.ctx, query, args...)
+	return tx.tx.QueryRowContext(tx.ctx, tx.placeholders(query, len(args)), args...)
+}
+
+// manyParams is the parameter count from which SQLite statements are
+// rewritten by positionalParams.
+const manyParams = 16
+
+// placeholders adapts a statement written with $N parameters for the
+// engine. The SQLite driver binds a $N parameter by comparing its name
+// with strconv.Itoa of every argument's ordinal until one matches, which
+// is quadratic in the parameter count and allocates at every step: a
+// 1,000-parameter INSERT spent most of its time there. Plain ? parameters
+// are matched by position instead, so a statement with many parameters
+// that uses $1..$n once each, in order, is rewritten to them.
+func (tx *Tx) placeholders(query string, n int) string {
+	if n < manyParams || tx.postgres() {
+		return query
+	}
+	if q, ok := positionalParams(query, n); ok {
+		return q
+	}
+	return query
+}
+
+// positionalParams replaces $1..$n with ? when each appears exactly once
+// and in order (reports false otherwise, and for a $ inside a quoted
+// literal, which our statements never have).
+func positionalParams(query string, n int) (string, bool) {
+	var b strings.Builder
+	b.Grow(len(query))
+	next := 1
+	for i := 0; i < len(query); i++ {
+		c := query[i]
+		if c == '\'' || c == '"' {
+			return "", false
+		}
+		if c != '$' {
+			b.WriteByte(c)
+			continue
+		}
+		j := i + 1
+		num := 0
+		for j < len(query) && query[j] >= '0' && query[j] <= '9' {
+			num = num*10 + int(query[j]-'0')
+			j++
+		}
+		if j == i+1 || num != next {
+			return "", false
+		}
+		b.WriteByte('?')
+		next++
+		i = j - 1
+	}
+	if next != n+1 {
+		return "", false
+	}
+	return b.String(), true
 }
 
 func (tx *Tx) postgres() bool { return tx.s.postgres() }

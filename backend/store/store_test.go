@@ -461,3 +461,26 @@ func TestSQLiteConnectionSettings(t *testing.T) {
 		t.Errorf("query_only: reader %s, writer %s; want 1 and 0", readerQueryOnly, writerQueryOnly)
 	}
 }
+
+func TestPositionalParams(t *testing.T) {
+	cases := []struct {
+		in   string
+		n    int
+		want string
+		ok   bool
+	}{
+		{`INSERT INTO x VALUES ($1, $2), ($3, $4)`, 4, `INSERT INTO x VALUES (?, ?), (?, ?)`, true},
+		{`SELECT $1 WHERE a = $1`, 1, "", false}, // reused
+		{`SELECT $2, $1`, 2, "", false},          // out of order
+		{`SELECT $1, $2`, 3, "", false},          // an argument unused
+		{`SELECT '$1', $1`, 1, "", false},        // quoted
+		{`SELECT $10`, 10, "", false},            // skips 1..9
+		{`UPDATE t SET a = $1 WHERE id IN ($2,$3)`, 3, `UPDATE t SET a = ? WHERE id IN (?,?)`, true},
+	}
+	for _, c := range cases {
+		got, ok := positionalParams(c.in, c.n)
+		if ok != c.ok || got != c.want {
+			t.Errorf("positionalParams(%q, %d) = %q, %v; want %q, %v", c.in, c.n, got, ok, c.want, c.ok)
+		}
+	}
+}

@@ -7,9 +7,10 @@ import (
 
 // CountOnlineUsers counts users seen online at or after since, of one admin
 // when adminID is not nil. One COUNT in the database: online_at has no
-// index on purpose (usage batches rewrite it), so this scans users in SQL.
+// index on purpose (usage batches rewrite it), so this scans the narrow
+// user_traffic table (which carries a copy of admin_id) in SQL.
 func (tx *Tx) CountOnlineUsers(since time.Time, adminID *int64) (int, error) {
-	q := `SELECT COUNT(*) FROM users WHERE online_at >= $1`
+	q := `SELECT COUNT(*) FROM user_traffic WHERE online_at >= $1`
 	a := []any{since.Unix()}
 	if adminID != nil {
 		q += ` AND admin_id = $2`

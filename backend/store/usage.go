@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -15,12 +16,6 @@ type UserTraffic struct {
 	UserID   int64
 	Up, Down int64
 }
-
-// usageLockKey serializes ApplyUsage transactions on PostgreSQL. Batches
-// from several nodes update overlapping users in an order the planner picks,
-// which would deadlock two of them now and then; one at a time each is a
-// single bulk statement, so the queue is short.
-const usageLockKey = 0x6f7573616765 // "ousage"
 
 // usageBatch is a node batch merged per user, sorted by user id.
 type usageBatch struct {
@@ -57,9 +52,10 @@ func mergeUsage(traffic []UserTraffic) (usageBatch, error) {
 // batch already recorded (toSeq <= usage_seq, so a resent batch counts
 // once), adds each user's bytes times the node's usage coefficient to
 // used_traffic and lifetime_used_traffic (and their owner's users_usage),
-// sets their online_at, adds to the hourly per-user and per-node usage of
-// the hour of at, and records toSeq. Unknown user ids count in the node's
-// usage only. applied reports whether the batch was counted now.
+// sets their online_at, adds the node's bytes to its hourly usage, appends
+// the users' bytes to the usage journal for the hour of at (see
+// FoldUsageJournal), and records toSeq. Unknown user ids count in the
+// node's usage only. applied reports whether the batch was counted now.
 func (s *Store) ApplyUsage(ctx context.Context, nodeID, fence, fromSeq, toSeq int64, at time.Time, traffic []UserTraffic) (applied bool, err error) {
 	if toSeq <= fromSeq || fromSeq < 0 {
 		return false, fmt.Errorf("usage of node %d: sequence range (%d, %d]: %w", nodeID, fromSeq, toSeq, errInvalid)
@@ -69,12 +65,11 @@ func (s *Store) ApplyUsage(ctx context.Context, nodeID, fence, fromSeq, toSeq in
 		return false, fmt.Errorf("usage of node %d: %w", nodeID, err)
 	}
 	hour := hourOf(at)
+	var used []int64
 	err = s.Tx(ctx, func(tx *Tx) error {
 		applied = false
-		if tx.postgres() {
-			if _, err := tx.exec(`SELECT pg_advisory_xact_lock($1)`, int64(usageLockKey)); err != nil {
-				return fmt.Errorf("locking usage: %w", err)
-			}
+		if err := tx.lockUsage(); err != nil {
+			return err
 		}
 		var (
 			sessionFence, usageSeq int64
@@ -102,17 +97,21 @@ func (s *Store) ApplyUsage(ctx context.Context, nodeID, fence, fromSeq, toSeq in
 				"node_id", nodeID, "recorded_seq", usageSeq, "from_seq", fromSeq, "to_seq", toSeq)
 		}
 		if len(batch.ids) > 0 {
-			used := make([]int64, len(batch.raw))
+			used = make([]int64, len(batch.raw))
 			for i, r := range batch.raw {
 				used[i] = int64(math.Round(float64(r) * coefficient))
 			}
 			if tx.postgres() {
-				err = tx.applyUserUsagePostgres(nodeID, hour, at.Unix(), batch.ids, used)
+				err = tx.applyUserUsagePostgres(at.Unix(), batch.ids, used)
 			} else {
-				err = tx.applyUserUsageSQLite(nodeID, hour, at.Unix(), batch.ids, used)
+				err = tx.applyUserUsageSQLite(at.Unix(), batch.ids, used)
 			}
 			if err != nil {
 				return err
+			}
+			if _, err := tx.exec(`INSERT INTO usage_journal (node_id, hour, users, data) VALUES ($1, $2, $3, $4)`,
+				nodeID, hour, len(batch.ids), encodeJournal(batch.ids, used)); err != nil {
+				return fmt.Errorf("journaling user usage: %w", err)
 			}
 		}
 		if batch.up+batch.down > 0 {
@@ -132,55 +131,44 @@ func (s *Store) ApplyUsage(ctx context.Context, nodeID, fence, fromSeq, toSeq in
 	if err != nil {
 		return false, fmt.Errorf("applying usage (%d, %d] of node %d: %w", fromSeq, toSeq, nodeID, err)
 	}
+	if applied && len(used) > 0 {
+		s.usageApplied(batch.ids, used)
+	}
 	return applied, nil
 }
 
-// applyUserUsagePostgres adds the batch with one statement: the arrays are
-// unnested server side, the UPDATE's RETURNING (only users that exist, now
-// row-locked against a concurrent delete) feeds the hourly upsert and the
-// owners' counters.
-func (tx *Tx) applyUserUsagePostgres(nodeID, hour, at int64, ids, used []int64) error {
-	_, err := tx.exec(`WITH batch AS (
-			SELECT * FROM unnest($1::bigint[], $2::bigint[]) AS b (user_id, used)
-		), updated AS (
-			UPDATE users u SET used_traffic = u.used_traffic + b.used,
-				lifetime_used_traffic = u.lifetime_used_traffic + b.used,
-				online_at = $3
-			FROM batch b WHERE u.id = b.user_id
-			RETURNING u.id, u.admin_id, b.used
-		), hourly AS (
-			INSERT INTO node_user_usages (user_id, node_id, hour, used)
-			SELECT id, $4, $5, used FROM updated
-			ON CONFLICT (user_id, node_id, hour) DO UPDATE SET used = node_user_usages.used + excluded.used
+// applyUserUsagePostgres adds the batch to the users' counters and their
+// owners' totals with one statement: the arrays are unnested server side,
+// and the UPDATE's RETURNING (only users that exist, now row-locked against
+// a concurrent delete) carries each row's owner to the admins update. The
+// counters rows are narrow and no index names a column it changes, so
+// every row is updated in place (HOT).
+func (tx *Tx) applyUserUsagePostgres(at int64, ids, used []int64) error {
+	// The default 4 MB of work_mem spills the 100k-row unnest and its hash
+	// join to temporary files (seen in EXPLAIN ANALYZE: a third of the
+	// statement's time); this transaction alone may use more.
+	if _, err := tx.exec(`SET LOCAL work_mem = '64MB'`); err != nil {
+		return fmt.Errorf("sizing usage batch memory: %w", err)
+	}
+	_, err := tx.exec(`WITH updated AS (
+			UPDATE user_traffic t SET used_traffic = t.used_traffic + b.used,
+				lifetime_used_traffic = t.lifetime_used_traffic + b.used, online_at = $3
+			FROM unnest($1::bigint[], $2::bigint[]) AS b (user_id, used) WHERE t.user_id = b.user_id
+			RETURNING t.admin_id, b.used
 		)
 		UPDATE admins a SET users_usage = a.users_usage + s.total
 		FROM (SELECT admin_id, SUM(used) AS total FROM updated WHERE admin_id IS NOT NULL GROUP BY admin_id) s
 		WHERE a.id = s.admin_id`,
-		ids, used, at, nodeID, hour)
+		ids, used, at)
 	if err != nil {
 		return fmt.Errorf("adding usage of %d users: %w", len(ids), err)
 	}
 	return nil
 }
 
-// sqliteUsageChunk is rows per multi-row INSERT into the batch table (two
-// parameters each; modernc binds in time quadratic in the parameter count,
-// so chunks stay small). Loading 100k rows this way took 155 ms of CPU here
-// against 330 ms for one reused prepared INSERT per row, and the whole batch
-// 0.8 s against 2.3 s for a prepared UPDATE and upsert per user
-// (BenchmarkApplyUsage100k/sqlite-per-user-statement).
-const sqliteUsageChunk = 250
-
 // applyUserUsageSQLite loads the batch into a connection-local temp table
-// with multi-row inserts, then applies it with three set-based statements.
-func (tx *Tx) applyUserUsageSQLite(nodeID, hour, at int64, ids, used []int64) error {
-	if _, err := tx.exec(`CREATE TEMP TABLE IF NOT EXISTS usage_batch (
-			user_id INTEGER PRIMARY KEY, used INTEGER NOT NULL)`); err != nil {
-		return fmt.Errorf("creating usage batch table: %w", err)
-	}
-	if _, err := tx.exec(`DELETE FROM temp.usage_batch`); err != nil {
-		return fmt.Errorf("clearing usage batch table: %w", err)
-	}
+// with multi-row inserts, then applies it with two set-based statements.
+func (tx *Tx) applyUserUsageSQLite(at int64, ids, used []int64) error {
 	if err := tx.loadUsageBatch(ids, used); err != nil {
 		return err
 	}
@@ -188,18 +176,13 @@ func (tx *Tx) applyUserUsageSQLite(nodeID, hour, at int64, ids, used []int64) er
 		what, query string
 		args        []any
 	}{
-		{"adding user usage", `UPDATE users SET used_traffic = used_traffic + b.used,
+		{"adding user usage", `UPDATE user_traffic SET used_traffic = used_traffic + b.used,
 				lifetime_used_traffic = lifetime_used_traffic + b.used, online_at = $1
-			FROM temp.usage_batch b WHERE users.id = b.user_id`, []any{at}},
-		// WHERE true: SQLite's parser needs it between SELECT and ON CONFLICT.
-		{"adding hourly user usage", `INSERT INTO node_user_usages (user_id, node_id, hour, used)
-			SELECT b.user_id, $1, $2, b.used FROM temp.usage_batch b JOIN users u ON u.id = b.user_id WHERE true
-			ON CONFLICT (user_id, node_id, hour) DO UPDATE SET used = node_user_usages.used + excluded.used`,
-			[]any{nodeID, hour}},
+			FROM temp.usage_batch b WHERE user_traffic.user_id = b.user_id`, []any{at}},
 		{"adding admin usage", `UPDATE admins SET users_usage = users_usage + s.total
-			FROM (SELECT u.admin_id AS admin_id, SUM(b.used) AS total
-				FROM temp.usage_batch b JOIN users u ON u.id = b.user_id
-				WHERE u.admin_id IS NOT NULL GROUP BY u.admin_id) s
+			FROM (SELECT t.admin_id AS admin_id, SUM(b.used) AS total
+				FROM temp.usage_batch b JOIN user_traffic t ON t.user_id = b.user_id
+				WHERE t.admin_id IS NOT NULL GROUP BY t.admin_id) s
 			WHERE admins.id = s.admin_id`, nil},
 		{"clearing usage batch table", `DELETE FROM temp.usage_batch`, nil},
 	}
@@ -211,39 +194,45 @@ func (tx *Tx) applyUserUsageSQLite(nodeID, hour, at int64, ids, used []int64) er
 	return nil
 }
 
+// loadUsageBatch fills the connection-local temp table usage_batch (made
+// here if missing, emptied first) with ids and used. The batch goes in as
+// one JSON object bound as one parameter and unpacked by json_each: the
+// SQLite driver parses every statement anew on each run and binds
+// parameters one by one, so the multi-row INSERTs of 250 rows this
+// replaced spent more CPU parsing and binding than inserting (100k users:
+// about 300 ms of the batch's CPU against about 60 ms now, measured with
+// pprof on BenchmarkApplyUsage100k/sqlite).
 func (tx *Tx) loadUsageBatch(ids, used []int64) error {
-	insert := func(n int) string {
-		return `INSERT INTO temp.usage_batch (user_id, used) VALUES ` + placeholders(n, 2)
+	if _, err := tx.exec(`CREATE TEMP TABLE IF NOT EXISTS usage_batch (
+			user_id INTEGER PRIMARY KEY, used INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("creating usage batch table: %w", err)
 	}
-	full := len(ids) / sqliteUsageChunk
-	if full > 0 {
-		stmt, err := tx.tx.PrepareContext(tx.ctx, insert(sqliteUsageChunk))
-		if err != nil {
-			return fmt.Errorf("preparing usage batch insert: %w", err)
-		}
-		defer stmt.Close()
-		a := make([]any, 2*sqliteUsageChunk)
-		for c := range full {
-			base := c * sqliteUsageChunk
-			for i := range sqliteUsageChunk {
-				a[2*i], a[2*i+1] = ids[base+i], used[base+i]
-			}
-			if _, err := stmt.ExecContext(tx.ctx, a...); err != nil {
-				return fmt.Errorf("loading usage batch: %w", err)
-			}
-		}
+	if _, err := tx.exec(`DELETE FROM temp.usage_batch`); err != nil {
+		return fmt.Errorf("clearing usage batch table: %w", err)
 	}
-	if rest := len(ids) % sqliteUsageChunk; rest > 0 {
-		base := full * sqliteUsageChunk
-		a := make([]any, 0, 2*rest)
-		for i := base; i < len(ids); i++ {
-			a = append(a, ids[i], used[i])
-		}
-		if _, err := tx.exec(insert(rest), a...); err != nil {
-			return fmt.Errorf("loading usage batch: %w", err)
-		}
+	if _, err := tx.exec(`INSERT INTO temp.usage_batch (user_id, used)
+		SELECT CAST(key AS INTEGER), value FROM json_each($1)`, usageJSON(ids, used)); err != nil {
+		return fmt.Errorf("loading usage batch: %w", err)
 	}
 	return nil
+}
+
+// usageJSON renders {"id":used,...}; ids are ascending, so the temp
+// table's inserts append.
+func usageJSON(ids, used []int64) string {
+	buf := make([]byte, 0, 2+len(ids)*16)
+	buf = append(buf, '{')
+	for i, id := range ids {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, '"')
+		buf = strconv.AppendInt(buf, id, 10)
+		buf = append(buf, '"', ':')
+		buf = strconv.AppendInt(buf, used[i], 10)
+	}
+	buf = append(buf, '}')
+	return string(buf)
 }
 
 // UsagePoint is traffic in one hour, for usage reports.

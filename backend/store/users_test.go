@@ -98,7 +98,7 @@ func TestUserCRUD(t *testing.T) {
 		upd.UsedTraffic = 0
 		upd.OnlineAt = nil
 		mustTx(t, s, func(tx *Tx) error {
-			if _, err := tx.exec(`UPDATE users SET used_traffic = 999 WHERE id = $1`, u.ID); err != nil {
+			if _, err := tx.exec(`UPDATE user_traffic SET used_traffic = 999 WHERE user_id = $1`, u.ID); err != nil {
 				return err
 			}
 			return tx.UpdateUser(&upd)
@@ -385,13 +385,15 @@ func TestUsersToReview(t *testing.T) {
 // index serves only a query that repeats its condition).
 func TestReviewQueriesUseIndexes(t *testing.T) {
 	queries := map[string]string{
-		"over limit":  `SELECT id FROM users u WHERE u.status = 'active' AND u.limit_reached`,
-		"under limit": `SELECT id FROM users u WHERE u.status = 'limited' AND NOT u.limit_reached`,
-		"expired":     `SELECT id FROM users u WHERE u.status = 'active' AND u.expire > 0 AND u.expire <= 5`,
+		"over limit": `SELECT u.id FROM user_traffic t CROSS JOIN users u
+			WHERE u.id = t.user_id AND t.limit_reached AND u.status = 'active'`,
+		"under limit": `SELECT u.id FROM users u JOIN user_traffic t ON t.user_id = u.id
+			WHERE u.status = 'limited' AND NOT t.limit_reached`,
+		"expired": `SELECT id FROM users u WHERE u.status = 'active' AND u.expire > 0 AND u.expire <= 5`,
 	}
 	// Any of these indexes bounds the scan.
 	wantIndex := map[string][]string{
-		"over limit":  {"users_limit_reached"},
+		"over limit":  {"user_traffic_limit_reached"},
 		"under limit": {"users_status_expire"},
 		"expired":     {"users_status_expire", "users_expire"},
 	}

@@ -164,12 +164,12 @@ const (
 // whose usage is at least percent of it and who were not yet reminded in
 // their current usage period (since their last reset). used_traffic has no
 // index by design (every usage batch rewrites it), so this is one scan of
-// the users in SQL, never a row per user in Go; the job runs it once a
+// the narrow user_traffic table in SQL, never a row per user in Go; the job runs it once a
 // minute.
 func (tx *Tx) UsersReachingUsage(percent, limit int) ([]model.User, error) {
 	users, err := tx.collectUsers(`SELECT `+userColumns+userFrom+`
 		LEFT JOIN webhook_reminders r ON r.user_id = u.id AND r.kind = $1 AND r.period = COALESCE(u.usage_reset_at, u.created_at)
-		WHERE u.status = 'active' AND u.data_limit > 0 AND u.used_traffic * 100 >= u.data_limit * $2
+		WHERE u.status = 'active' AND t.data_limit > 0 AND t.used_traffic * 100 >= t.data_limit * $2
 		AND r.user_id IS NULL ORDER BY u.id LIMIT $3`, ReminderUsage, percent, limit)
 	if err != nil {
 		return nil, fmt.Errorf("finding users at %d%% of their limit: %w", percent, err)
