@@ -110,7 +110,7 @@ func (s *server) setOwner(c *fiber.Ctx) error {
 }
 
 func (s *server) resetAllUsage(c *fiber.Ctx) error {
-	n, err := s.st.ResetAllUsage(c.UserContext())
+	n, err := s.st.ResetAllUsage(c.UserContext(), adminOf(c))
 	if err != nil {
 		return err
 	}

@@ -28,7 +28,7 @@ func init() {
 			Response: typeOf[subUserResponse](), Errors: []int{404}},
 		routeDoc{Method: "GET", Path: "/sub/:token/usage", Summary: "The subscription user's usage per node", Tag: "subscription", Auth: authPublic,
 			Query: usage, Response: typeOf[subUsagesResponse](), Errors: []int{400, 404, 422}},
-		routeDoc{Method: "GET", Path: "/sub/:token/:client_type", Summary: "Subscription in a forced format: v2ray, v2ray-json, clash, clash-meta, sing-box or outline (404 for anything else)", Tag: "subscription", Auth: authPublic,
-			ResponseKind: kindText, Errors: []int{404}},
+		routeDoc{Method: "GET", Path: "/sub/:token/:client_type", Summary: "Subscription in a forced format: v2ray, v2ray-json, clash, clash-meta, sing-box or outline (422 for anything else; 404 for a bad token first)", Tag: "subscription", Auth: authPublic,
+			ResponseKind: kindText, Errors: []int{404, 422}},
 	)
 }

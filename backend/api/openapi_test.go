@@ -146,7 +146,7 @@ func TestOpenAPIDocumentedCodes(t *testing.T) {
 	e := newEnv(t)
 	doc := fetchOpenAPI(t, e)
 	paths := doc["paths"].(map[string]any)
-	// Each status the admin route tests observe is documented for it.
+	// Each status the route tests observe is documented for it.
 	for _, c := range []struct {
 		method, path string
 		codes        []string
@@ -157,6 +157,11 @@ func TestOpenAPIDocumentedCodes(t *testing.T) {
 		{"get", "/api/admins", []string{"200", "400", "401", "403", "422"}},
 		{"post", "/api/admin/{username}/users/disable", []string{"200", "401", "403", "404"}},
 		{"get", "/api/admin/usage/{username}", []string{"200", "401", "403", "404"}},
+		// Users: 422 for the body's fields, 400 for a protocol without an
+		// inbound, as the user tests observe.
+		{"post", "/api/user", []string{"200", "400", "401", "409", "422"}},
+		{"put", "/api/user/{username}", []string{"200", "400", "401", "403", "404", "422"}},
+		{"get", "/sub/{token}/{client_type}", []string{"200", "404", "422"}},
 	} {
 		resp := paths[c.path].(map[string]any)[c.method].(map[string]any)["responses"].(map[string]any)
 		for _, code := range c.codes {

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/url"
 	"strings"
 	"testing"
@@ -278,4 +279,45 @@ func TestLifecycleRoutes(t *testing.T) {
 	}
 	e.expect(e.do("GET", "/api/user/bobs", sudo, nil), 404, "deleted user")
 	e.expect(e.do("GET", "/api/user/alices", sudo, nil), 200, "active user kept")
+}
+
+// POST /api/users/reset queues, in its transaction, the data_usage_reset
+// webhook event of every user it resets, by the admin who asked: what a
+// reset of each user would send.
+func TestResetAllQueuesEachUsersWebhook(t *testing.T) {
+	e := newEnv(t)
+	e.st.SetWebhookAddresses([]string{"http://127.0.0.1:9/hook"})
+	e.createUser(e.alice, "first")
+	e.createUser(e.bob, "second")
+	var queued []store.WebhookRow
+	claim := func() {
+		queued = nil
+		if err := e.db.Tx(context.Background(), func(tx *store.Tx) (err error) {
+			queued, err = tx.ClaimWebhooks(e.clock.Now(), time.Hour, 100)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claim() // the user_created events
+	e.expect(e.do("POST", "/api/users/reset", e.token(e.sudo), nil), 200, "reset all")
+	claim()
+	got := map[string]string{}
+	for _, r := range queued {
+		var n struct {
+			Action   string `json:"action"`
+			Username string `json:"username"`
+			By       struct {
+				Username string `json:"username"`
+			} `json:"by"`
+		}
+		if err := json.Unmarshal(r.Payload, &n); err != nil {
+			t.Fatal(err)
+		}
+		got[n.Username] = n.Action + " by " + n.By.Username
+	}
+	want := "data_usage_reset by " + e.sudo.Username
+	if len(got) != 2 || got["first"] != want || got["second"] != want {
+		t.Fatalf("queued %v, want %q for first and second", got, want)
+	}
 }

@@ -151,10 +151,23 @@ func TestSubscriptionFormatSelection(t *testing.T) {
 	}
 	// This user has no Shadowsocks: no Outline key to give.
 	e.expect(e.get(path+"/outline", nil), 404, "outline without shadowsocks")
-	for _, bad := range []string{"V2RAY", "xray", "clash-meta2", "..", "%00", "info2"} {
+	// An unknown client type is a path validation error, Marzban's 422,
+	// naming the types there are.
+	for _, bad := range []string{"V2RAY", "xray", "clash-meta2", "..", "%00", "info2", "usage2", "sing-box%20"} {
 		r := e.get(path+"/"+bad, nil)
-		e.expect(r, 404, "client type "+bad)
+		e.expect(r, 422, "client type "+bad)
+		if d := r.detail(); !strings.HasPrefix(d, "client_type: ") || !strings.Contains(d, "clash-meta") {
+			t.Errorf("client type %s: detail %q", bad, d)
+		}
 	}
+	// A bad token is 404 whatever follows it: nothing to probe.
+	bogus := "/sub/" + sub.MakeToken("formats", e.clock.Now(), "not-the-secret")
+	for _, p := range []string{bogus + "/xray", bogus + "/clash", bogus + "/info", bogus + "/usage"} {
+		e.expect(e.get(p, nil), 404, "bad token "+p)
+	}
+	// The fixed sub-paths stay what they are.
+	e.expect(e.get(path+"/info", nil), 200, "info")
+	e.expect(e.get(path+"/usage", nil), 200, "usage")
 }
 
 func TestSubscriptionInfoAndUsage(t *testing.T) {

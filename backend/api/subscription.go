@@ -21,14 +21,23 @@ import (
 	"github.com/outpost-panel/outpost/backend/store"
 	"github.com/outpost-panel/outpost/backend/sub"
 	"github.com/outpost-panel/outpost/backend/sub/page"
+	"github.com/outpost-panel/outpost/backend/sub/render"
 )
 
-// errNoSubscription is every refusal of /sub/{token}...: a bad signature, an
-// unknown user, a revoked token and an unknown client type look the same (404
-// "Not Found"), so tokens cannot be probed. Marzban answers an unknown
-// client type 422 (its path regex); a path that names no format is simply
-// not a route here.
+// errNoSubscription is every refusal of a token in /sub/{token}...: a bad
+// signature, an unknown user and a revoked token look the same (404 "Not
+// Found"), so tokens cannot be probed.
 var errNoSubscription = fiber.NewError(fiber.StatusNotFound, "Not Found")
+
+// clientTypes lists the client_type values of /sub/{token}/{client_type}
+// for the 422 an unknown one gets.
+var clientTypes = func() string {
+	names := make([]string, len(render.Formats))
+	for i, f := range render.Formats {
+		names[i] = string(f)
+	}
+	return strings.Join(names, ", ")
+}()
 
 // subServer is the subscription endpoint's state: the cached lookups live in
 // state.Subscriptions, the compiled User-Agent rules and the templates here.
@@ -204,15 +213,19 @@ func (s *server) subscription(c *fiber.Ctx) error {
 	return s.sendSubscription(c, view, token, sel.Select(c.Get(fiber.HeaderUserAgent)))
 }
 
-// subscriptionAs is GET /sub/{token}/{client_type}: a forced format.
+// subscriptionAs is GET /sub/{token}/{client_type}: a forced format. The
+// token is checked first, as Marzban resolves it (a dependency) before it
+// validates the path: a bad token is 404 whatever follows it, and only the
+// holder of a good one learns that a client type is unknown, from a 422
+// like Marzban's path validation gives.
 func (s *server) subscriptionAs(c *fiber.Ctx) error {
-	f, ok := parseSubFormat(c.Params("client_type"))
-	if !ok {
-		return errNoSubscription
-	}
 	view, token, err := s.lookupSubscription(c)
 	if err != nil {
 		return err
+	}
+	f, ok := parseSubFormat(c.Params("client_type"))
+	if !ok {
+		return schemaErrorf("client_type: must be one of %s", clientTypes)
 	}
 	return s.sendSubscription(c, view, token, f)
 }
@@ -402,6 +415,10 @@ func (s *server) subscriptionUsage(c *fiber.Ctx) error {
 	}
 	u := view.User
 	var points []store.UsagePoint
+	// Batches wait in the usage journal until folded into the hourly rows.
+	if err := s.st.Store().FoldAllUsage(c.UserContext()); err != nil {
+		return fmt.Errorf("loading usage of %q: %w", u.Username, err)
+	}
 	if err := s.st.Store().Read(c.UserContext(), func(tx *store.Tx) error {
 		var err error
 		points, err = tx.UserUsage(u.ID, start, end)

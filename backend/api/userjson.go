@@ -88,7 +88,7 @@ type userRenderer struct {
 	hosts    map[string][]sub.Host
 	host     string // address put in share links
 	now      time.Time
-	admins   map[string]*model.Admin
+	admins   map[int64]*model.Admin // owners by id
 }
 
 func (s *server) newRenderer(c *fiber.Ctx) (*userRenderer, error) {
@@ -101,11 +101,15 @@ func (s *server) newRenderer(c *fiber.Ctx) (*userRenderer, error) {
 		return nil, fmt.Errorf("loading hosts: %w", err)
 	}
 	base, host := s.publicBase(c)
-	caller := adminOf(c)
-	return &userRenderer{
+	r := &userRenderer{
 		s: s, c: c, inbounds: inbounds, hosts: hosts, base: base, host: host, now: s.now(),
-		admins: map[string]*model.Admin{caller.Username: caller},
-	}, nil
+		admins: map[int64]*model.Admin{},
+	}
+	// The caller owns most users it sees; the env sudo (id 0) owns none.
+	if caller := adminOf(c); caller.ID != 0 {
+		r.admins[caller.ID] = caller
+	}
+	return r, nil
 }
 
 // publicBase is the URL base of subscription links and the host for share
@@ -127,21 +131,26 @@ func (s *server) publicBase(c *fiber.Ctx) (base, host string) {
 	return c.Protocol() + "://" + hostport, host
 }
 
+// owner is the admin a user belongs to, null when it has none. A user
+// created by the environment's sudo admin (SUDO_USERNAME, which has no row
+// in the admins table) has no owner, as in Marzban, where such users get
+// admin_id NULL: the create response says so too, not only later reads.
 func (r *userRenderer) owner(u *model.User) (*model.Admin, error) {
-	if u.AdminUsername == "" {
+	if u.AdminID == 0 || u.AdminUsername == "" {
 		return nil, nil
 	}
-	if a, ok := r.admins[u.AdminUsername]; ok {
+	if a, ok := r.admins[u.AdminID]; ok {
 		return a, nil
 	}
 	a, err := r.s.st.AdminByUsername(r.c.UserContext(), u.AdminUsername)
-	if errors.Is(err, model.ErrNotFound) {
-		a, err = &model.Admin{Username: u.AdminUsername}, nil
+	if errors.Is(err, model.ErrNotFound) || (err == nil && a.ID != u.AdminID) {
+		// Deleted (or renamed) since the user was read: name what was read.
+		a, err = &model.Admin{ID: u.AdminID, Username: u.AdminUsername}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("loading owner %q of user %q: %w", u.AdminUsername, u.Username, err)
 	}
-	r.admins[u.AdminUsername] = a
+	r.admins[u.AdminID] = a
 	return a, nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -77,14 +79,86 @@ func (b *userBody) input() state.UserInput {
 	return in
 }
 
+// User create and modify answer as Marzban does: a body that breaks the
+// schema or a field's rule (pydantic's validators there: username, proxies,
+// inbounds, status, limits, note...) is 422; a well-formed body the server
+// cannot serve (a protocol without an inbound) is 400; a taken username is
+// 409.
+
+// userBodyFields are the JSON names of userBody's fields.
+var userBodyFields = func() map[string]bool {
+	out := map[string]bool{}
+	t := reflect.TypeFor[userBody]()
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
+			out[name] = true
+		}
+	}
+	return out
+}()
+
+// asFieldError turns a validation error of state about one of the body's
+// fields ("<field>[.<sub>]: <what is wrong>", the form state writes them in)
+// into the 422 of a body field; any other error passes unchanged.
+func asFieldError(err error) error {
+	if !errors.Is(err, model.ErrInvalid) {
+		return err
+	}
+	msg := afterSentinel(err, model.ErrInvalid)
+	path, _, ok := strings.Cut(msg, ":")
+	if !ok {
+		return err
+	}
+	field, _, _ := strings.Cut(path, ".")
+	if !userBodyFields[field] {
+		return err
+	}
+	return &schemaError{msg: msg}
+}
+
+// checkProtocolsServed refuses proxies of a protocol the core config has no
+// inbound for (Marzban's 400 "Protocol X is disabled on your server"): such
+// a user would get no link for it. Unknown protocols are left to the
+// field validation.
+func (s *server) checkProtocolsServed(c *fiber.Ctx, proxies map[string]model.ProxySettings) error {
+	if len(proxies) == 0 {
+		return nil
+	}
+	inbounds, err := s.st.Inbounds(c.UserContext())
+	if err != nil {
+		return fmt.Errorf("loading inbounds: %w", err)
+	}
+	served := map[string]bool{}
+	for _, ib := range inbounds {
+		served[ib.Protocol] = true
+	}
+	protos := make([]string, 0, len(proxies))
+	for proto := range proxies {
+		protos = append(protos, proto)
+	}
+	slices.Sort(protos)
+	for _, proto := range protos {
+		switch proto {
+		case model.ProtoVLESS, model.ProtoVMess, model.ProtoTrojan, model.ProtoShadowsocks:
+			if !served[proto] {
+				return fmt.Errorf("%w: Protocol %s is disabled on your server", model.ErrInvalid, proto)
+			}
+		}
+	}
+	return nil
+}
+
 func (s *server) createUser(c *fiber.Ctx) error {
 	var body userBody
 	if err := decodeJSON(c.Body(), &body); err != nil {
 		return err
 	}
+	if err := s.checkProtocolsServed(c, body.Proxies); err != nil {
+		return err
+	}
 	u, err := s.st.CreateUser(c.UserContext(), adminOf(c), body.input())
 	if err != nil {
-		return describe(err, userTexts)
+		return describe(asFieldError(err), userTexts)
 	}
 	s.log.Info("user created", "username", u.Username, "admin", adminOf(c).Username)
 	return s.respondUser(c, u)
@@ -107,12 +181,15 @@ func (s *server) modifyUser(c *fiber.Ctx) error {
 	if body.Username != nil && !strings.EqualFold(*body.Username, name) {
 		// Marzban's clients send the whole form back, username included;
 		// a different one would be a rename, which Marzban has no way to do.
-		return fmt.Errorf("%w: username: cannot be changed (the user is %q)", model.ErrInvalid, name)
+		return schemaErrorf("username: cannot be changed (the user is %q)", name)
 	}
 	body.Username = nil
+	if err := s.checkProtocolsServed(c, body.Proxies); err != nil {
+		return err
+	}
 	u, err := s.st.ModifyUser(c.UserContext(), adminOf(c), name, body.input())
 	if err != nil {
-		return describe(err, userTexts)
+		return describe(asFieldError(err), userTexts)
 	}
 	s.log.Info("user modified", "username", u.Username, "admin", adminOf(c).Username)
 	return s.respondUser(c, u)
@@ -216,7 +293,9 @@ func (s *server) userFilter(c *fiber.Ctx, admin *model.Admin) (f store.UserFilte
 	if st := string(args.Peek("status")); st != "" {
 		f.Status = model.Status(st)
 		if !f.Status.Valid() {
-			return f, false, fmt.Errorf("%w: status: must be one of active, disabled, limited, expired, on_hold", model.ErrInvalid)
+			// A query parameter typed as Marzban's UserStatus enum: FastAPI's
+			// 422, while a bad sort is Marzban's own 400.
+			return f, false, schemaErrorf("status: must be one of active, disabled, limited, expired, on_hold")
 		}
 	}
 	if f.Sort = string(args.Peek("sort")); f.Sort != "" && !validSort(f.Sort) {

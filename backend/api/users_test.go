@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/outpost-panel/outpost/backend/api"
+	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/state"
 )
 
@@ -207,7 +208,7 @@ func TestListUsers(t *testing.T) {
 		{"?limit=ten", 422},
 		{"?offset=-1", 400},
 		{"?offset=1.5", 422},
-		{"?status=sleeping", 400},
+		{"?status=sleeping", 422},
 		{"?sort=password", 400},
 		{"?sort=--username", 400},
 		{"?search=" + url.QueryEscape(strings.Repeat("x", 65)), 400},
@@ -218,7 +219,9 @@ func TestListUsers(t *testing.T) {
 }
 
 // badUserBodies are refused by POST /api/user (and mostly PUT): each must get
-// its status with a detail and leave the store as it was.
+// its status with a detail and leave the store as it was. As in Marzban,
+// whatever breaks the schema or a field's rule is 422 (pydantic's
+// validation there), a taken username 409.
 var badUserBodies = []struct {
 	name   string
 	body   string
@@ -238,21 +241,33 @@ var badUserBodies = []struct {
 	{"on_hold_timeout garbage", `{"username":"abc","proxies":{"vless":{}},"on_hold_timeout":"tomorrow"}`, 422},
 	{"unknown field", `{"username":"abc","proxies":{"vless":{}},"password":"x"}`, 422},
 	{"unknown proxy field", `{"username":"abc","proxies":{"vless":{"uuid":"x"}}}`, 422},
-	{"negative data_limit", `{"username":"abc","proxies":{"vless":{}},"data_limit":-1}`, 400},
-	{"negative expire", `{"username":"abc","proxies":{"vless":{}},"expire":-5}`, 400},
-	{"username with a space", `{"username":"ab c","proxies":{"vless":{}}}`, 400},
-	{"unicode username", `{"username":"пользователь","proxies":{"vless":{}}}`, 400},
-	{"33-char username", `{"username":"` + strings.Repeat("a", 33) + `","proxies":{"vless":{}}}`, 400},
-	{"2-char username", `{"username":"ab","proxies":{"vless":{}}}`, 400},
-	{"missing username", `{"proxies":{"vless":{}}}`, 400},
-	{"no proxies", `{"username":"abc","proxies":{}}`, 400},
-	{"unknown protocol", `{"username":"abc","proxies":{"wireguard":{}}}`, 400},
-	{"bad vless id", `{"username":"abc","proxies":{"vless":{"id":"not-a-uuid"}}}`, 400},
-	{"bad flow", `{"username":"abc","proxies":{"vless":{"flow":"xtls-rprx-direct"}}}`, 400},
-	{"unknown inbound", `{"username":"abc","proxies":{"vless":{}},"inbounds":{"vless":["NOPE"]}}`, 400},
-	{"unknown status", `{"username":"abc","proxies":{"vless":{}},"status":"sleeping"}`, 400},
-	{"bad reset strategy", `{"username":"abc","proxies":{"vless":{}},"data_limit_reset_strategy":"hourly"}`, 400},
-	{"on_hold without duration", `{"username":"abc","proxies":{"vless":{}},"status":"on_hold"}`, 400},
+	{"negative data_limit", `{"username":"abc","proxies":{"vless":{}},"data_limit":-1}`, 422},
+	{"negative expire", `{"username":"abc","proxies":{"vless":{}},"expire":-5}`, 422},
+	{"username with a space", `{"username":"ab c","proxies":{"vless":{}}}`, 422},
+	{"unicode username", `{"username":"пользователь","proxies":{"vless":{}}}`, 422},
+	{"33-char username", `{"username":"` + strings.Repeat("a", 33) + `","proxies":{"vless":{}}}`, 422},
+	{"2-char username", `{"username":"ab","proxies":{"vless":{}}}`, 422},
+	{"missing username", `{"proxies":{"vless":{}}}`, 422},
+	{"no proxies", `{"username":"abc","proxies":{}}`, 422},
+	{"unknown protocol", `{"username":"abc","proxies":{"wireguard":{}}}`, 422},
+	{"bad vless id", `{"username":"abc","proxies":{"vless":{"id":"not-a-uuid"}}}`, 422},
+	{"bad flow", `{"username":"abc","proxies":{"vless":{"flow":"xtls-rprx-direct"}}}`, 422},
+	{"unknown inbound", `{"username":"abc","proxies":{"vless":{}},"inbounds":{"vless":["NOPE"]}}`, 422},
+	{"unknown status", `{"username":"abc","proxies":{"vless":{}},"status":"sleeping"}`, 422},
+	{"bad reset strategy", `{"username":"abc","proxies":{"vless":{}},"data_limit_reset_strategy":"hourly"}`, 422},
+	{"on_hold without duration", `{"username":"abc","proxies":{"vless":{}},"status":"on_hold"}`, 422},
+	{"empty username", `{"username":"","proxies":{"vless":{}}}`, 422},
+	{"null username", `{"username":null,"proxies":{"vless":{}}}`, 422},
+	{"username with a dash", `{"username":"ab-c","proxies":{"vless":{}}}`, 422},
+	{"username with a dot", `{"username":"a.bc","proxies":{"vless":{}}}`, 422},
+	{"username with a newline", `{"username":"abc\n","proxies":{"vless":{}}}`, 422},
+	{"username with an emoji", `{"username":"abc😀","proxies":{"vless":{}}}`, 422},
+	{"username with a NUL", `{"username":"ab\u0000c","proxies":{"vless":{}}}`, 422},
+	{"note over 500 characters", `{"username":"abc","proxies":{"vless":{}},"note":"` + strings.Repeat("n", 501) + `"}`, 422},
+	{"negative on_hold_expire_duration", `{"username":"abc","proxies":{"vless":{}},"on_hold_expire_duration":-1}`, 422},
+	{"negative next_plan", `{"username":"abc","proxies":{"vless":{}},"next_plan":{"data_limit":-1}}`, 422},
+	{"new user disabled", `{"username":"abc","proxies":{"vless":{}},"status":"disabled"}`, 422},
+	{"bad shadowsocks method", `{"username":"abc","proxies":{"shadowsocks":{"method":"rc4-md5"}}}`, 422},
 	{"duplicate username", `{"username":"taken","proxies":{"vless":{}}}`, 409},
 	{"duplicate username, other case", `{"username":"TAKEN","proxies":{"vless":{}}}`, 409},
 }
@@ -272,11 +287,53 @@ func TestCreateUserBadInput(t *testing.T) {
 		`{"username":"abc","proxies":{"vless":{}},"data_limit":"x"}`: "data_limit: expected an integer, got string",
 		`{"username":"abc","proxies":{"vless":{}},"expire":true}`:    "expire: expected an integer, got bool",
 		`{"username":"abc","proxies":{"vless":{}},"password":"x"}`:   `unknown field "password"`,
+		`{"username":"ab c","proxies":{"vless":{}}}`:                 "username: must be 3 to 32 characters of a-z, 0-9 and underscore",
+		`{"username":"abc","proxies":{"wireguard":{}}}`:              `proxies: unknown protocol "wireguard"`,
 	} {
 		if d := e.do("POST", "/api/user", tok, body).detail(); !strings.Contains(d, want) {
 			t.Errorf("%s: detail %q, want it to contain %q", body, d, want)
 		}
 	}
+}
+
+// A well-formed user with a protocol no inbound serves is Marzban's 400
+// "Protocol X is disabled on your server", on create and modify alike;
+// leaving that protocol out of a modify is fine.
+func TestProtocolWithoutInbound(t *testing.T) {
+	e := newEnv(t)
+	sudo := e.token(e.sudo)
+	e.createUser(e.alice, "before") // vless and trojan
+	r := e.do("GET", "/api/core/config", sudo, nil)
+	e.expect(r, 200, "GET config")
+	var cfg map[string]any
+	r.decode(t, &cfg)
+	var kept []any
+	for _, ib := range cfg["inbounds"].([]any) {
+		if ib.(map[string]any)["protocol"] != "trojan" {
+			kept = append(kept, ib)
+		}
+	}
+	cfg["inbounds"] = kept
+	e.expect(e.do("PUT", "/api/core/config", sudo, cfg), 200, "drop the trojan inbound")
+
+	tok := e.token(e.alice)
+	for _, tc := range []struct {
+		method, path string
+		body         string
+	}{
+		{"POST", "/api/user", `{"username":"newbie","proxies":{"vless":{},"trojan":{}}}`},
+		{"PUT", "/api/user/before", `{"proxies":{"vless":{},"trojan":{}}}`},
+	} {
+		before := e.snapshot()
+		r := e.do(tc.method, tc.path, tok, tc.body)
+		e.expect(r, 400, tc.method+" with trojan")
+		if d := r.detail(); d != "Protocol trojan is disabled on your server" {
+			t.Errorf("%s %s: detail %q", tc.method, tc.path, d)
+		}
+		e.assertUnchanged(before, tc.method+" with trojan")
+	}
+	e.expect(e.do("POST", "/api/user", tok, `{"username":"newbie","proxies":{"vless":{}}}`), 200, "create with vless only")
+	e.expect(e.do("PUT", "/api/user/before", tok, `{"note":"still here"}`), 200, "modify without proxies")
 }
 
 func TestModifyUserBadInput(t *testing.T) {
@@ -291,14 +348,14 @@ func TestModifyUserBadInput(t *testing.T) {
 		{"data_limit string", "/api/user/mine", `{"data_limit":"x"}`, 422},
 		{"expire bool", "/api/user/mine", `{"expire":true}`, 422},
 		{"unknown field", "/api/user/mine", `{"nickname":"x"}`, 422},
-		{"negative data_limit", "/api/user/mine", `{"data_limit":-1}`, 400},
-		{"rename", "/api/user/mine", `{"username":"yours"}`, 400},
-		{"empty proxies", "/api/user/mine", `{"proxies":{}}`, 400},
-		{"unknown protocol", "/api/user/mine", `{"proxies":{"wireguard":{}}}`, 400},
-		{"status limited", "/api/user/mine", `{"status":"limited"}`, 400},
-		{"unknown status", "/api/user/mine", `{"status":"sleeping"}`, 400},
-		{"inbound of a missing protocol", "/api/user/mine", `{"inbounds":{"vmess":["VMess WS"]}}`, 400},
-		{"note too long", "/api/user/mine", `{"note":"` + strings.Repeat("n", 501) + `"}`, 400},
+		{"negative data_limit", "/api/user/mine", `{"data_limit":-1}`, 422},
+		{"rename", "/api/user/mine", `{"username":"yours"}`, 422},
+		{"empty proxies", "/api/user/mine", `{"proxies":{}}`, 422},
+		{"unknown protocol", "/api/user/mine", `{"proxies":{"wireguard":{}}}`, 422},
+		{"status limited", "/api/user/mine", `{"status":"limited"}`, 422},
+		{"unknown status", "/api/user/mine", `{"status":"sleeping"}`, 422},
+		{"inbound of a missing protocol", "/api/user/mine", `{"inbounds":{"vmess":["VMess WS"]}}`, 422},
+		{"note too long", "/api/user/mine", `{"note":"` + strings.Repeat("n", 501) + `"}`, 422},
 		{"unknown user", "/api/user/nobody", `{"note":"x"}`, 404},
 		{"invalid username in path", "/api/user/a%20b", `{"note":"x"}`, 404},
 	} {
@@ -331,7 +388,7 @@ func TestBodyLimit(t *testing.T) {
 	}
 	// Just under the limit is read (and refused for its content, not its size).
 	under := `{"username":"abc","proxies":{"vless":{}},"note":"` + strings.Repeat("x", api.DefaultBodyLimit-100) + `"}`
-	if status, body := rawRequest(t, addr, "POST", "/api/user", tok, under); status != 400 {
+	if status, body := rawRequest(t, addr, "POST", "/api/user", tok, under); status != 422 {
 		t.Fatalf("body under the limit: %d %s", status, body)
 	}
 }
@@ -403,4 +460,53 @@ func stateInput(t *testing.T, js string) state.UserInput {
 		t.Fatal(err)
 	}
 	return in
+}
+
+// The environment's sudo admin (SUDO_USERNAME) has no row in the admins
+// table, so the users it creates have no owner, as in Marzban: admin is
+// null in every answer about them, the create answer included. A database
+// admin's users keep theirs.
+func TestEnvSudoUsersHaveNoOwner(t *testing.T) {
+	e := newEnv(t, func(o *api.Options) { o.EnvSudoUser, o.EnvSudoPassword = "root", "env-secret" })
+	root := e.token(&model.Admin{Username: "root", IsSudo: true})
+	body := map[string]any{"username": "by_root", "proxies": map[string]any{"vless": map[string]any{}}}
+	owner := func(r *response, what string) any {
+		t.Helper()
+		e.expect(r, 200, what)
+		var u map[string]any
+		r.decode(t, &u)
+		if _, ok := u["admin"]; !ok {
+			t.Fatalf("%s: no admin field: %s", what, r.body)
+		}
+		return u["admin"]
+	}
+	for _, step := range []struct {
+		what string
+		r    *response
+	}{
+		{"create", e.do("POST", "/api/user", root, body)},
+		{"get by root", e.do("GET", "/api/user/by_root", root, nil)},
+		{"get by a db sudo", e.do("GET", "/api/user/by_root", e.token(e.sudo), nil)},
+		{"modify", e.do("PUT", "/api/user/by_root", root, map[string]any{"note": "x"})},
+		{"reset", e.do("POST", "/api/user/by_root/reset", root, nil)},
+		{"revoke", e.do("POST", "/api/user/by_root/revoke_sub", root, nil)},
+	} {
+		if a := owner(step.r, step.what); a != nil {
+			t.Errorf("%s: admin %v, want null", step.what, a)
+		}
+	}
+	var page struct {
+		Users []map[string]any `json:"users"`
+	}
+	r := e.do("GET", "/api/users?username=by_root", root, nil)
+	e.expect(r, 200, "list")
+	r.decode(t, &page)
+	if len(page.Users) != 1 || page.Users[0]["admin"] != nil {
+		t.Fatalf("list: %v", page.Users)
+	}
+	// A database sudo's user names its owner, in the create answer too.
+	if a, _ := owner(e.do("POST", "/api/user", e.token(e.sudo), map[string]any{
+		"username": "by_db_sudo", "proxies": map[string]any{"vless": map[string]any{}}}), "create by a db sudo").(map[string]any); a["username"] != e.sudo.Username {
+		t.Fatalf("db sudo's user: admin %v", a)
+	}
 }

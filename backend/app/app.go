@@ -35,6 +35,11 @@ import (
 // LocalNodeName is the node record of the built-in node.
 const LocalNodeName = "local"
 
+// usageFoldEvery is how often the usage journal is folded into the hourly
+// per-user usage. A node batch every few seconds makes a fold carry several
+// batches of the same users, which it merges into one upsert per user.
+const usageFoldEvery = 15 * time.Second
+
 // Run serves the panel until ctx ends. banner receives the start-up lines
 // meant for a human (dashboard URL, first admin login).
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger, banner io.Writer) error {
@@ -93,10 +98,18 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, banner io.Wri
 	go s.RunPump(ctx, time.Second)
 	s.SetWebhookAddresses(cfg.WebhookAddresses)
 	lifecycle := jobs.Lifecycle(s, cfg.ReviewInterval)
+	// Hourly per-user usage waits in the usage journal until folded (see
+	// store.FoldUsageJournal); readers of it fold first, so this only keeps
+	// the journal short.
+	lifecycle = append(lifecycle, jobs.Job{Name: "fold-usage", Every: usageFoldEvery, Run: st.FoldAllUsage})
 	if len(cfg.WebhookAddresses) > 0 {
 		lifecycle = append(lifecycle, webhook.ReminderJob(s, cfg.NotifyPercent, cfg.NotifyDaysLeft))
 		// Every replica may dispatch: rows are claimed with a lease.
-		go webhook.New(st, webhook.Options{Secret: cfg.WebhookSecret, Log: log.With("component", "webhook")}).Run(ctx)
+		go webhook.New(st, webhook.Options{
+			Secret: cfg.WebhookSecret, MaxAttempts: cfg.WebhookRetries + 1,
+			BaseBackoff: cfg.WebhookRetryInterval, MaxBackoff: cfg.WebhookRetryInterval,
+			Log: log.With("component", "webhook"),
+		}).Run(ctx)
 	}
 	sched, err := jobs.New(jobs.Options{Locker: locker, Owner: replica, Log: log.With("component", "jobs")},
 		lifecycle...)

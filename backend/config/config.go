@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/url"
 	"strconv"
@@ -35,6 +36,13 @@ type Config struct {
 	WebhookSecret    string
 	NotifyPercent    int
 	NotifyDaysLeft   int
+	// A failed webhook delivery is retried WebhookRetries times,
+	// WebhookRetryInterval apart, then given up: Marzban's
+	// NUMBER_OF_RECURRENT_NOTIFICATIONS and RECURRENT_NOTIFICATIONS_TIMEOUT,
+	// with its defaults, so a receiver may be away for their product (9
+	// minutes) without missing an event.
+	WebhookRetries       int
+	WebhookRetryInterval time.Duration
 
 	// Intervals (mostly for tests and small deployments).
 	ReviewInterval time.Duration
@@ -42,6 +50,10 @@ type Config struct {
 	PingInterval   time.Duration
 	TokenTTL       time.Duration
 }
+
+// maxWebhookRetries bounds NUMBER_OF_RECURRENT_NOTIFICATIONS: more is a
+// typo, not a plan (a thousand retries three minutes apart is two days).
+const maxWebhookRetries = 1000
 
 // Defaults in one place.
 func Defaults() Config {
@@ -54,6 +66,9 @@ func Defaults() Config {
 		TokenTTL:       24 * time.Hour,
 		NotifyPercent:  80,
 		NotifyDaysLeft: 3,
+
+		WebhookRetries:       3,
+		WebhookRetryInterval: 180 * time.Second,
 	}
 }
 
@@ -62,27 +77,56 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	c := Defaults()
 	fs := flag.NewFlagSet("panel", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	// envErrs holds the environment values that do not parse, by the flag
+	// they feed: reported with the other problems unless the flag itself
+	// was given (a flag wins over its variable).
+	envErrs := map[string]error{}
 	env := func(name, def string) string {
 		if v := getenv(name); v != "" {
 			return v
 		}
 		return def
 	}
-	envDur := func(name string, def time.Duration) time.Duration {
+	// envParse hands the variable name, when set, to parse, which stores
+	// the value or says why it cannot; flagName is the flag it feeds.
+	envParse := func(flagName, name string, parse func(string) error) {
 		if v := getenv(name); v != "" {
-			if d, err := time.ParseDuration(v); err == nil {
-				return d
+			if err := parse(v); err != nil {
+				envErrs[flagName] = fmt.Errorf("%s=%q: %w", name, v, err)
 			}
 		}
+	}
+	envDur := func(flagName, name string, def time.Duration) time.Duration {
+		envParse(flagName, name, func(v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return errors.New("not a duration like 10s")
+			}
+			def = d
+			return nil
+		})
 		return def
 	}
-	envBool := func(name string, def bool) bool {
-		if v := getenv(name); v != "" {
+	envBool := func(flagName, name string, def bool) bool {
+		envParse(flagName, name, func(v string) error {
 			b, err := strconv.ParseBool(v)
-			if err == nil {
-				return b
+			if err != nil {
+				return errors.New("not a boolean (true or false)")
 			}
-		}
+			def = b
+			return nil
+		})
+		return def
+	}
+	envInt := func(flagName, name string, def int) int {
+		envParse(flagName, name, func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return errors.New("not an integer")
+			}
+			def = n
+			return nil
+		})
 		return def
 	}
 	fs.StringVar(&c.Listen, "listen", env("PANEL_LISTEN", c.Listen), "address to serve HTTP on (PANEL_LISTEN)")
@@ -91,29 +135,25 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.StringVar(&c.RedisURL, "redis-url", env("REDIS_URL", ""), "redis://... to run several replicas; empty for one process (REDIS_URL)")
 	fs.StringVar(&c.SudoUsername, "sudo-username", env("SUDO_USERNAME", ""), "sudo admin kept outside the database (SUDO_USERNAME)")
 	fs.StringVar(&c.SudoPassword, "sudo-password", env("SUDO_PASSWORD", ""), "password of that admin (SUDO_PASSWORD)")
-	fs.BoolVar(&c.LocalNode, "local-node", envBool("PANEL_LOCAL_NODE", false), "run a node agent inside the panel process (PANEL_LOCAL_NODE)")
+	fs.BoolVar(&c.LocalNode, "local-node", envBool("local-node", "PANEL_LOCAL_NODE", false), "run a node agent inside the panel process (PANEL_LOCAL_NODE)")
 	fs.StringVar(&c.PublicURL, "public-url", env("PANEL_PUBLIC_URL", ""), "base URL for subscription links; empty derives it from each request (PANEL_PUBLIC_URL)")
 	fs.StringVar(&c.TLSCert, "tls-cert", env("PANEL_TLS_CERT", ""), "certificate file to serve HTTPS (PANEL_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", env("PANEL_TLS_KEY", ""), "key file to serve HTTPS (PANEL_TLS_KEY)")
-	fs.DurationVar(&c.ReviewInterval, "review-interval", envDur("PANEL_REVIEW_INTERVAL", c.ReviewInterval), "how often user limits are reviewed (PANEL_REVIEW_INTERVAL)")
-	fs.DurationVar(&c.UsageInterval, "usage-interval", envDur("PANEL_USAGE_INTERVAL", c.UsageInterval), "how often nodes journal traffic (PANEL_USAGE_INTERVAL)")
-	fs.DurationVar(&c.PingInterval, "ping-interval", envDur("PANEL_PING_INTERVAL", c.PingInterval), "node session keepalive (PANEL_PING_INTERVAL)")
-	fs.DurationVar(&c.TokenTTL, "token-ttl", envDur("PANEL_TOKEN_TTL", c.TokenTTL), "admin token lifetime (PANEL_TOKEN_TTL)")
+	fs.DurationVar(&c.ReviewInterval, "review-interval", envDur("review-interval", "PANEL_REVIEW_INTERVAL", c.ReviewInterval), "how often user limits are reviewed (PANEL_REVIEW_INTERVAL)")
+	fs.DurationVar(&c.UsageInterval, "usage-interval", envDur("usage-interval", "PANEL_USAGE_INTERVAL", c.UsageInterval), "how often nodes journal traffic (PANEL_USAGE_INTERVAL)")
+	fs.DurationVar(&c.PingInterval, "ping-interval", envDur("ping-interval", "PANEL_PING_INTERVAL", c.PingInterval), "node session keepalive (PANEL_PING_INTERVAL)")
+	fs.DurationVar(&c.TokenTTL, "token-ttl", envDur("token-ttl", "PANEL_TOKEN_TTL", c.TokenTTL), "admin token lifetime (PANEL_TOKEN_TTL)")
 	webhooks := fs.String("webhook-address", env("WEBHOOK_ADDRESS", ""), "comma-separated URLs that receive user events (WEBHOOK_ADDRESS)")
 	fs.StringVar(&c.WebhookSecret, "webhook-secret", env("WEBHOOK_SECRET", ""), "sent as the x-webhook-secret header (WEBHOOK_SECRET)")
-	envInt := func(name string, def int) int {
-		if v := getenv(name); v != "" {
-			if n, err := strconv.Atoi(v); err == nil {
-				return n
-			}
-		}
-		return def
-	}
-	fs.IntVar(&c.NotifyPercent, "notify-reached-usage-percent", envInt("NOTIFY_REACHED_USAGE_PERCENT", c.NotifyPercent), "send reached_usage_percent at this percent of a data limit; 0 never (NOTIFY_REACHED_USAGE_PERCENT)")
-	fs.IntVar(&c.NotifyDaysLeft, "notify-days-left", envInt("NOTIFY_DAYS_LEFT", c.NotifyDaysLeft), "send reached_days_left this many days before expiry; 0 never (NOTIFY_DAYS_LEFT)")
+	fs.IntVar(&c.NotifyPercent, "notify-reached-usage-percent", envInt("notify-reached-usage-percent", "NOTIFY_REACHED_USAGE_PERCENT", c.NotifyPercent), "send reached_usage_percent at this percent of a data limit; 0 never (NOTIFY_REACHED_USAGE_PERCENT)")
+	fs.IntVar(&c.NotifyDaysLeft, "notify-days-left", envInt("notify-days-left", "NOTIFY_DAYS_LEFT", c.NotifyDaysLeft), "send reached_days_left this many days before expiry; 0 never (NOTIFY_DAYS_LEFT)")
+	fs.IntVar(&c.WebhookRetries, "webhook-retries", envInt("webhook-retries", "NUMBER_OF_RECURRENT_NOTIFICATIONS", c.WebhookRetries), "retry a failed webhook delivery this many times before giving it up (NUMBER_OF_RECURRENT_NOTIFICATIONS)")
+	envParse("webhook-retry-interval", "RECURRENT_NOTIFICATIONS_TIMEOUT", secondsValue{&c.WebhookRetryInterval}.Set)
+	fs.Var(secondsValue{&c.WebhookRetryInterval}, "webhook-retry-interval", "wait between webhook delivery retries: seconds (as Marzban) or a duration like 3m (RECURRENT_NOTIFICATIONS_TIMEOUT)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	fs.Visit(func(f *flag.Flag) { delete(envErrs, f.Name) })
 	for _, a := range strings.Split(*webhooks, ",") {
 		if a = strings.TrimSpace(a); a != "" {
 			c.WebhookAddresses = append(c.WebhookAddresses, a)
@@ -122,7 +162,40 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
-	return c, c.Validate()
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) { // flag order: a stable report
+		if err, ok := envErrs[f.Name]; ok {
+			errs = append(errs, err)
+		}
+	})
+	return c, errors.Join(append(errs, c.Validate())...)
+}
+
+// secondsValue is a duration written as whole seconds ("180", the form of
+// Marzban's RECURRENT_NOTIFICATIONS_TIMEOUT) or as a Go duration ("3m").
+type secondsValue struct{ d *time.Duration }
+
+func (v secondsValue) String() string {
+	if v.d == nil {
+		return ""
+	}
+	return v.d.String()
+}
+
+func (v secondsValue) Set(s string) error {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n < 0 || n > int64(math.MaxInt64/time.Second) {
+			return errors.New("seconds out of range")
+		}
+		*v.d = time.Duration(n) * time.Second
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return errors.New("not a number of seconds nor a duration like 3m")
+	}
+	*v.d = d
+	return nil
 }
 
 // Validate reports every problem at once.
@@ -165,6 +238,13 @@ func (c Config) Validate() error {
 	}
 	if c.NotifyDaysLeft < 0 {
 		errs = append(errs, errors.New("NOTIFY_DAYS_LEFT must not be negative"))
+	}
+	if c.WebhookRetries < 0 || c.WebhookRetries > maxWebhookRetries {
+		errs = append(errs, fmt.Errorf("NUMBER_OF_RECURRENT_NOTIFICATIONS (--webhook-retries) must be between 0 and %d", maxWebhookRetries))
+	}
+	// The outbox schedules in whole seconds.
+	if c.WebhookRetryInterval < time.Second {
+		errs = append(errs, errors.New("RECURRENT_NOTIFICATIONS_TIMEOUT (--webhook-retry-interval) must be at least 1 second"))
 	}
 	for name, d := range map[string]time.Duration{"review-interval": c.ReviewInterval, "usage-interval": c.UsageInterval, "ping-interval": c.PingInterval, "token-ttl": c.TokenTTL} {
 		if d <= 0 {

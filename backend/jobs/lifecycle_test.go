@@ -412,7 +412,7 @@ func TestResetAllKeepsLifetime(t *testing.T) {
 		p.use(b, 70)
 		p.advance(reviewEvery)
 		p.expectChange("limited", nil, []string{a.Email()})
-		n, err := p.st.ResetAllUsage(p.ctx)
+		n, err := p.st.ResetAllUsage(p.ctx, nil)
 		if err != nil || n != 2 {
 			t.Fatalf("ResetAllUsage = %d, %v", n, err)
 		}

@@ -204,6 +204,26 @@ func planTick(tx *store.Tx, now time.Time, withResets bool) (*tickPlan, error) {
 	return p, nil
 }
 
+// countedResetsIn are the users of ids whose periodic reset at now the
+// tick only counted (planTick did not read them as due: no data limit),
+// found among the users it read for other reasons.
+func countedResetsIn(p *tickPlan, ids []int64, now time.Time) []int64 {
+	read := make(map[int64]bool, len(p.resetIDs)+len(p.plans))
+	for _, id := range p.resetIDs {
+		read[id] = true
+	}
+	for _, pl := range p.plans {
+		read[pl.UserID] = true // reset by its plan, not by the periodic reset
+	}
+	var out []int64
+	for _, id := range ids {
+		if b := p.before[id]; !read[id] && b.DataLimit <= 0 && resetDue(b, now) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // resetDue mirrors store.CountResetsDue for one user.
 func resetDue(u *model.User, now time.Time) bool {
 	period, ok := store.ResetPeriod[u.DataLimitReset]
@@ -263,6 +283,11 @@ func (s *State) Review(ctx context.Context) (int, error) {
 			return protocol.Delta{}, err
 		}
 		plan = p
+		// Before the resets: the due condition reads usage_reset_at.
+		unread, err := s.unreadResetEvents(tx, p, now)
+		if err != nil {
+			return protocol.Delta{}, err
+		}
 		// Plans first: they stamp usage_reset_at, which takes their users
 		// out of the due resets; the resets before any status change, which
 		// could make more users due than were read.
@@ -300,7 +325,7 @@ func (s *State) Review(ctx context.Context) (int, error) {
 				return protocol.Delta{}, fmt.Errorf("setting %d users %s: %w", len(groups[status]), status, err)
 			}
 		}
-		if err := s.enqueueEvents(tx, reviewEvents(p)...); err != nil {
+		if err := s.enqueueEvents(tx, reviewEvents(p, unread)...); err != nil {
 			return protocol.Delta{}, err
 		}
 		changed = len(ids)
@@ -316,6 +341,9 @@ func (s *State) Review(ctx context.Context) (int, error) {
 				changed++
 			}
 		}
+		// An only-counted reset of a user read for another reason (its
+		// expiry, say) that changed is in ids already: once is enough.
+		changed -= len(countedResetsIn(p, ids, now))
 		return d, nil
 	})
 	if err != nil {
@@ -496,26 +524,29 @@ func (s *State) ActivateNextPlan(ctx context.Context, admin *model.Admin, userna
 }
 
 // SetOwner gives a user to another admin (sudo only: the API checks).
-// Nodes do not see owners, so no revision is taken.
 func (s *State) SetOwner(ctx context.Context, username, adminUsername string) (*model.User, error) {
 	cfg, err := s.core(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var u *model.User
-	err = s.store.Tx(ctx, func(tx *store.Tx) error {
+	// Nodes do not see owners (the delta is empty, so no outbox entry); the
+	// revision is taken for the user directories of all replicas, which
+	// find changed users by it.
+	_, err = s.change(ctx, func(tx *store.Tx, rev int64) (protocol.Delta, error) {
 		a, err := tx.AdminByUsername(adminUsername)
 		if err != nil {
-			return fmt.Errorf("admin %q: %w", adminUsername, err)
+			return protocol.Delta{}, fmt.Errorf("admin %q: %w", adminUsername, err)
 		}
 		if u, err = tx.UserByUsername(username); err != nil {
-			return fmt.Errorf("loading user %q: %w", username, err)
+			return protocol.Delta{}, fmt.Errorf("loading user %q: %w", username, err)
 		}
 		if u, err = tx.LockUser(u.ID); err != nil {
-			return fmt.Errorf("locking user %q: %w", username, err)
+			return protocol.Delta{}, fmt.Errorf("locking user %q: %w", username, err)
 		}
 		u.AdminID, u.AdminUsername = a.ID, a.Username
-		return tx.UpdateUser(u)
+		u.Revision = rev
+		return protocol.Delta{}, tx.UpdateUser(u)
 	})
 	if err != nil {
 		return nil, err
@@ -527,8 +558,13 @@ func (s *State) SetOwner(ctx context.Context, username, adminUsername string) (*
 // ResetAllUsage resets every user's usage (POST /api/users/reset), logging
 // each, in one transaction and one revision; lifetime usage is kept.
 // Limited users become active; nodes get the new bytes left of every user
-// with a limit. It returns how many users were reset.
-func (s *State) ResetAllUsage(ctx context.Context) (int64, error) {
+// with a limit. With webhooks configured every user reset gets the
+// data_usage_reset event a single reset sends (and user_enabled when it
+// was limited), by admin, stored in the same transaction: the users are
+// read back in one query after the reset and the events written in
+// multi-row inserts, never a statement per user. It returns how many users
+// were reset.
+func (s *State) ResetAllUsage(ctx context.Context, admin *model.Admin) (int64, error) {
 	var n int64
 	_, err := s.change(ctx, func(tx *store.Tx, rev int64) (protocol.Delta, error) {
 		now := s.now().UTC().Truncate(time.Second)
@@ -557,6 +593,9 @@ func (s *State) ResetAllUsage(ctx context.Context) (int64, error) {
 			d.Removes = append(d.Removes, nd.Removes...)
 		}
 		if err := tx.SetUsersStatus(lifts, model.StatusActive, rev, now); err != nil {
+			return protocol.Delta{}, err
+		}
+		if err := s.enqueueBulkResetEvents(tx, admin, n, lifts); err != nil {
 			return protocol.Delta{}, err
 		}
 		return d, nil
@@ -612,6 +651,10 @@ func (s *State) UserUsage(ctx context.Context, admin *model.Admin, username stri
 		u   *model.User
 		out []NodeUsage
 	)
+	// Batches wait in the usage journal until folded into the hourly rows.
+	if err := s.store.FoldAllUsage(ctx); err != nil {
+		return nil, nil, err
+	}
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
 		var err error
 		if u, err = tx.UserByUsername(username); err != nil {
@@ -638,6 +681,10 @@ func (s *State) UserUsage(ctx context.Context, admin *model.Admin, username stri
 // regular admin, whatever it names). Unknown admin names match nobody.
 func (s *State) UsersUsage(ctx context.Context, admin *model.Admin, adminNames []string, start, end time.Time) ([]NodeUsage, error) {
 	var out []NodeUsage
+	// Batches wait in the usage journal until folded into the hourly rows.
+	if err := s.store.FoldAllUsage(ctx); err != nil {
+		return nil, err
+	}
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
 		var ids []int64
 		if own := ownedAdminID(admin); own != nil {

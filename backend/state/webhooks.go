@@ -145,8 +145,9 @@ func deletedEvents(by *model.Admin, users []model.User) []Event {
 }
 
 // reviewEvents are the events of one review tick: next plans applied,
-// periodic resets of the users read in full, and status changes.
-func reviewEvents(p *tickPlan) []Event {
+// periodic resets (of the users read in full, then unread, those of the
+// users unreadResetEvents found), and status changes.
+func reviewEvents(p *tickPlan, unread []Event) []Event {
 	var out []Event
 	planned := make(map[int64]bool, len(p.plans))
 	for _, pl := range p.plans {
@@ -160,12 +161,87 @@ func reviewEvents(p *tickPlan) []Event {
 			out = append(out, Event{Action: ActionDataUsageReset, User: u})
 		}
 	}
+	out = append(out, unread...)
 	for _, id := range p.changed() {
 		if sa := statusAction(p.before[id].Status, p.after[id].Status); sa != "" {
 			out = append(out, Event{Action: sa, User: p.after[id]})
 		}
 	}
 	return out
+}
+
+// unreadResetEvents is data_usage_reset for the users whose periodic reset
+// at now planTick only counted: active users without a data limit, whose
+// reset nodes need not hear about (store.UsersDueForReset leaves them out)
+// but a webhook receiver must. It runs before the resets, in their
+// transaction, and reads nothing when webhooks are off or no such user is
+// due; otherwise one range scan per strategy
+// (store.UsersDueForResetWithoutLimit), like the rest of the tick.
+func (s *State) unreadResetEvents(tx *store.Tx, p *tickPlan, now time.Time) ([]Event, error) {
+	missing := p.resetsDue - p.resetsByPlan - int64(len(p.resetIDs))
+	if missing <= 0 || len(s.webhookTargets()) == 0 {
+		return nil, nil
+	}
+	planned := make(map[int64]bool, len(p.plans))
+	for _, pl := range p.plans {
+		planned[pl.UserID] = true
+	}
+	active, err := tx.UsersDueForResetWithoutLimit(now)
+	if err != nil {
+		return nil, fmt.Errorf("reading users due for a reset without a limit: %w", err)
+	}
+	var out []Event
+	for i := range active {
+		u := &active[i]
+		if planned[u.ID] {
+			continue
+		}
+		if a := p.after[u.ID]; a != nil {
+			// Read for review too: report the status this tick gives it.
+			v := *a
+			u = &v
+		}
+		u.UsedTraffic = 0
+		t := now
+		u.UsageResetAt = &t
+		out = append(out, Event{Action: ActionDataUsageReset, User: u})
+	}
+	if int64(len(out)) != missing {
+		// Both counts come from the store's due condition; a difference
+		// is a bug, reported rather than failing the resets.
+		s.log.Warn("periodic resets without a limit: events differ from resets due",
+			"events", len(out), "due", missing)
+	}
+	return out, nil
+}
+
+// enqueueBulkResetEvents stores the events of a usage reset of many users
+// (n of them, the lifted ones moved from limited to active) after it ran in
+// tx: data_usage_reset for each, and user_enabled for each lifted one,
+// what ResetUserUsage sends for one. The users are read back in one query,
+// so each event carries the user as the reset left it.
+func (s *State) enqueueBulkResetEvents(tx *store.Tx, by *model.Admin, n int64, lifted []int64) error {
+	if n == 0 || len(s.webhookTargets()) == 0 {
+		return nil
+	}
+	users, _, err := tx.ListUsers(store.UserFilter{})
+	if err != nil {
+		return fmt.Errorf("reading users after their usage reset: %w", err)
+	}
+	wasLimited := make(map[int64]bool, len(lifted))
+	for _, id := range lifted {
+		wasLimited[id] = true
+	}
+	events := make([]Event, 0, len(users)+len(lifted))
+	for i := range users {
+		u := &users[i]
+		before := u.Status
+		if wasLimited[u.ID] {
+			before = model.StatusLimited
+		}
+		events = append(events, userEvents(ActionDataUsageReset, by, before, u)...)
+	}
+	return s.enqueueEvents(tx, events...)
 }
 
 // reminderBatch bounds the users one reminder pass handles; the next pass

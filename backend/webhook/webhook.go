@@ -4,8 +4,17 @@
 // change they report, so a crash or restart loses none. The dispatcher
 // claims due rows with a lease (several replicas may run one: each row goes
 // to one of them), posts each address's rows as one JSON array with the
-// x-webhook-secret header, and on failure retries with exponential backoff
-// and jitter until it gives up after MaxAttempts.
+// x-webhook-secret header, and on failure retries until it gives up after
+// MaxAttempts.
+//
+// Retries follow Marzban's recurrent notifications by default: a failed
+// delivery is tried again NUMBER_OF_RECURRENT_NOTIFICATIONS times (3),
+// RECURRENT_NOTIFICATIONS_TIMEOUT apart (180 s), so a receiver may be away
+// for nine minutes without missing an event; each wait is stretched by up
+// to a tenth at random so panels that failed together do not retry in
+// step. A retried notification carries its tries and send_at, as
+// Marzban's do. BaseBackoff below MaxBackoff doubles the wait from one
+// retry to the next instead.
 package webhook
 
 import (
@@ -19,6 +28,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/outpost-panel/outpost/backend/jobs"
@@ -26,14 +36,19 @@ import (
 	"github.com/outpost-panel/outpost/backend/store"
 )
 
-// Defaults.
+// Defaults. The retry settings are Marzban's (config.Defaults has the same
+// numbers for the panel's flags).
 const (
-	DefaultMaxAttempts = 8
-	DefaultBatch       = 50
-	DefaultTimeout     = 10 * time.Second
-	DefaultBaseBackoff = 2 * time.Second
-	DefaultMaxBackoff  = 10 * time.Minute
-	DefaultPoll        = time.Second
+	// DefaultRetries is NUMBER_OF_RECURRENT_NOTIFICATIONS.
+	DefaultRetries = 3
+	// DefaultRetryInterval is RECURRENT_NOTIFICATIONS_TIMEOUT.
+	DefaultRetryInterval = 180 * time.Second
+	DefaultMaxAttempts   = DefaultRetries + 1
+	DefaultBaseBackoff   = DefaultRetryInterval
+	DefaultMaxBackoff    = DefaultRetryInterval
+	DefaultBatch         = 50
+	DefaultTimeout       = 10 * time.Second
+	DefaultPoll          = time.Second
 	// DefaultRetention is how long delivered and given-up rows stay in the
 	// outbox (for inspection) before they are pruned.
 	DefaultRetention = 7 * 24 * time.Hour
@@ -44,11 +59,16 @@ const (
 
 // Options configure a Dispatcher. Zero values take the defaults.
 type Options struct {
-	Secret      string // sent as x-webhook-secret; never logged
-	Client      *http.Client
-	Timeout     time.Duration // per request, when Client is nil
+	Secret  string // sent as x-webhook-secret; never logged
+	Client  *http.Client
+	Timeout time.Duration // per request, when Client is nil
+	// MaxAttempts is the first delivery plus the retries (Marzban's
+	// NUMBER_OF_RECURRENT_NOTIFICATIONS + 1); 1 never retries.
 	MaxAttempts int
 	Batch       int // rows claimed at once
+	// BaseBackoff is the wait before the first retry, doubled for each
+	// later one up to MaxBackoff; both at RECURRENT_NOTIFICATIONS_TIMEOUT
+	// make Marzban's fixed interval.
 	BaseBackoff time.Duration
 	MaxBackoff  time.Duration
 	// Lease is how long claimed rows stay hidden from other dispatchers;
@@ -84,8 +104,9 @@ func New(st *store.Store, opts Options) *Dispatcher {
 		opts.BaseBackoff = DefaultBaseBackoff
 	}
 	if opts.MaxBackoff <= 0 {
-		opts.MaxBackoff = DefaultMaxBackoff
+		opts.MaxBackoff = max(DefaultMaxBackoff, opts.BaseBackoff)
 	}
+	opts.BaseBackoff = min(opts.BaseBackoff, opts.MaxBackoff)
 	if opts.Lease <= 0 {
 		opts.Lease = 2*opts.Timeout + time.Minute
 	}
@@ -213,8 +234,11 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 	return len(rows), nil
 }
 
-// backoff is BaseBackoff * 2^(attempts-1), capped, with jitter: a random
-// point in its upper half, so failing deliveries of many panels spread out.
+// backoff is the wait after the attempts-th failed attempt: BaseBackoff *
+// 2^(attempts-1), capped at MaxBackoff, then stretched by up to a tenth at
+// random, so deliveries that failed together spread out. It is never
+// shorter than configured: a receiver away for the retries times the wait
+// misses nothing.
 func (d *Dispatcher) backoff(attempts int) time.Duration {
 	b := d.opts.BaseBackoff
 	for i := 1; i < attempts && b < d.opts.MaxBackoff; i++ {
@@ -222,14 +246,18 @@ func (d *Dispatcher) backoff(attempts int) time.Duration {
 	}
 	b = min(b, d.opts.MaxBackoff)
 	// The outbox keeps whole seconds: a shorter wait would be none.
-	return max(b/2+rand.N(b/2+1), time.Second)
+	return max(b+rand.N(b/10+1), time.Second)
 }
 
 // post sends rows to address as one JSON array; any 2xx is delivery.
 func (d *Dispatcher) post(ctx context.Context, address string, rows []store.WebhookRow) error {
 	items := make([]json.RawMessage, len(rows))
+	now := d.opts.Now()
 	for i, r := range rows {
 		items[i] = r.Payload
+		if r.Attempts > 0 {
+			items[i] = retried(r.Payload, r.Attempts, now)
+		}
 	}
 	body, err := json.Marshal(items)
 	if err != nil {
@@ -253,6 +281,24 @@ func (d *Dispatcher) post(ctx context.Context, address string, rows []store.Webh
 		return fmt.Errorf("%s answered %s", hostOf(address), resp.Status)
 	}
 	return nil
+}
+
+// retried is a notification as its attempts-th retry sends it: "tries" is
+// the attempts made before (Marzban counts them the same way) and
+// "send_at" this attempt's time. A payload that is not a JSON object goes
+// as it was stored.
+func retried(payload []byte, attempts int, at time.Time) json.RawMessage {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &fields); err != nil || fields == nil {
+		return payload
+	}
+	fields["tries"] = json.RawMessage(strconv.Itoa(attempts))
+	fields["send_at"] = json.RawMessage(strconv.FormatFloat(float64(at.UnixMilli())/1000, 'f', -1, 64))
+	out, err := json.Marshal(fields)
+	if err != nil {
+		return payload
+	}
+	return out
 }
 
 func rowIDs(rows []store.WebhookRow) []int64 {

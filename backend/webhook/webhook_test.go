@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -100,6 +101,8 @@ type env struct {
 	srv   *httptest.Server
 	logs  *bytes.Buffer
 	logMu *sync.Mutex
+	node  *model.Node // the node of use, once it ran
+	seq   int64       // its next usage batch
 }
 
 func newEnv(t *testing.T) *env {
@@ -416,6 +419,212 @@ func TestNoAddressNoRows(t *testing.T) {
 	e.st.SetWebhookAddresses(nil)
 	e.createUser("quiet", 0)
 	if c := e.counts(); c != (store.WebhookCounts{}) {
+		t.Fatalf("counts %+v", c)
+	}
+}
+
+// use records bytes for users through a usage batch of one node, created
+// on first use.
+func (e *env) use(traffic map[*model.User]int64) {
+	e.t.Helper()
+	ctx := context.Background()
+	if e.node == nil {
+		e.node = &model.Node{Name: "traffic", Address: "127.0.0.1"}
+		if _, err := e.st.CreateNode(ctx, e.node); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	fence, _, err := e.db.NodeSessionStart(ctx, e.node.ID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var batch []store.UserTraffic
+	for u, b := range traffic {
+		batch = append(batch, store.UserTraffic{UserID: u.ID, Down: b})
+	}
+	if _, err := e.db.ApplyUsage(ctx, e.node.ID, fence, e.seq, e.seq+1, e.clock.Now(), batch); err != nil {
+		e.t.Fatal(err)
+	}
+	e.seq++
+}
+
+// notificationsOf returns the delivered notifications with action, by
+// username.
+func (e *env) notificationsOf(action string) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for _, n := range e.rc.got {
+		if n["action"] == action {
+			out[n["username"].(string)] = n
+		}
+	}
+	return out
+}
+
+// A reset of every user's usage sends what a reset of each would: one
+// data_usage_reset per user (by the admin who asked, carrying the user
+// after the reset) and user_enabled for the limited users it lifts.
+func TestResetAllSendsEachUsersEvents(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	capped := e.createUser("capped", 100)
+	free := e.createUser("free", 0)
+	e.createUser("idle", 0)
+	e.use(map[*model.User]int64{capped: 150, free: 70})
+	if _, err := e.st.Review(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d := e.dispatcher()
+	e.drain(d)
+	delivered := len(e.rc.got)
+
+	if n, err := e.st.ResetAllUsage(ctx, e.admin); err != nil || n != 3 {
+		t.Fatalf("ResetAllUsage = %d, %v", n, err)
+	}
+	e.drain(d)
+	got := strings.Join(e.rc.actions()[delivered:], " ")
+	want := "data_usage_reset:capped user_enabled:capped data_usage_reset:free data_usage_reset:idle"
+	if got != want {
+		t.Fatalf("actions %s\nwant %s", got, want)
+	}
+	for name, nt := range e.notificationsOf("data_usage_reset") {
+		u, _ := nt["user"].(map[string]any)
+		if u["used_traffic"] != float64(0) || u["status"] != "active" {
+			t.Errorf("%s: user in the event %v", name, u)
+		}
+		if by, _ := nt["by"].(map[string]any); by["username"] != e.admin.Username {
+			t.Errorf("%s: by %v", name, nt["by"])
+		}
+	}
+	if lt := e.notificationsOf("data_usage_reset")["capped"]["user"].(map[string]any)["lifetime_used_traffic"]; lt != float64(150) {
+		t.Errorf("capped lifetime_used_traffic in the event %v", lt)
+	}
+}
+
+// A reset of a thousand users queues a thousand events in its own
+// transaction (the outbox holds them the moment the reset returns), and
+// every one is delivered.
+func TestResetAllManyUsers(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	const users = 1000
+	for i := range users {
+		e.createUser(fmt.Sprintf("bulk_%04d", i), 0)
+	}
+	d := e.dispatcher(func(o *webhook.Options) { o.Batch = 500 })
+	e.drain(d)
+	before := e.counts()
+	if n, err := e.st.ResetAllUsage(ctx, nil); err != nil || n != users {
+		t.Fatalf("ResetAllUsage = %d, %v", n, err)
+	}
+	if c := e.counts(); c.Pending != users || c.Delivered != before.Delivered {
+		t.Fatalf("outbox after the reset %+v, want %d pending", c, users)
+	}
+	e.drain(d)
+	if got := len(e.notificationsOf("data_usage_reset")); got != users {
+		t.Fatalf("%d users' data_usage_reset delivered, want %d", got, users)
+	}
+}
+
+// The periodic reset job reports every user it resets, those without a
+// data limit (whose reset nodes never hear of) included.
+func TestPeriodicResetSendsEveryUsersEvent(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	monthly := model.ResetMonth
+	create := func(name string, limit int64) *model.User {
+		u, err := e.st.CreateUser(ctx, e.admin, state.UserInput{Username: &name, DataLimit: &limit,
+			DataLimitResetStrategy: &monthly, Proxies: map[string]model.ProxySettings{model.ProtoVLESS: {}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	capped := create("capped", 1000)
+	free := create("free", 0)
+	// Without a limit, and expiring in the very tick of its reset.
+	ending := create("ending", 0)
+	end := e.clock.Now().Add(30 * 24 * time.Hour).Unix()
+	if _, err := e.st.ModifyUser(ctx, e.admin, "ending", state.UserInput{Expire: &end}); err != nil {
+		t.Fatal(err)
+	}
+	e.createUser("never_reset", 0)
+	e.use(map[*model.User]int64{capped: 400, free: 700, ending: 5})
+	d := e.dispatcher()
+	e.drain(d)
+	delivered := len(e.rc.got)
+
+	e.clock.Advance(30*24*time.Hour + time.Second)
+	if n, err := e.st.Review(ctx); err != nil || n != 3 {
+		t.Fatalf("review: %d, %v; want 3 users changed", n, err)
+	}
+	e.drain(d)
+	got := e.rc.actions()[delivered:]
+	if strings.Join(got, " ") != "data_usage_reset:capped data_usage_reset:free data_usage_reset:ending user_expired:ending" {
+		t.Fatalf("actions after the periodic reset %v", got)
+	}
+	for name, nt := range e.notificationsOf("data_usage_reset") {
+		if u, _ := nt["user"].(map[string]any); u["used_traffic"] != float64(0) {
+			t.Errorf("%s: used_traffic in the event %v", name, u["used_traffic"])
+		}
+	}
+}
+
+// By default a failed delivery is retried as Marzban's recurrent
+// notifications are: NUMBER_OF_RECURRENT_NOTIFICATIONS (3) more times,
+// each no sooner than RECURRENT_NOTIFICATIONS_TIMEOUT (180 s) after the
+// last failure, and the retried notification says how many tries came
+// before it and when it was sent.
+func TestMarzbanRecurrentNotifications(t *testing.T) {
+	e := newEnv(t)
+	e.rc.respond = func(n int, _ *http.Request) int {
+		if n <= webhook.DefaultRetries {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	}
+	e.createUser("patient", 0)
+	d := e.dispatcher(func(o *webhook.Options) { o.MaxAttempts, o.BaseBackoff, o.MaxBackoff = 0, 0, 0 })
+	ctx := context.Background()
+	var lastTry time.Time
+	for attempt := 1; attempt <= webhook.DefaultRetries+1; attempt++ {
+		if attempt > 1 {
+			e.clock.Advance(webhook.DefaultRetryInterval - time.Second)
+			if n, err := d.RunOnce(ctx); n != 0 || err != nil {
+				t.Fatalf("retry %d sent %s after the failure: %d, %v", attempt-1, webhook.DefaultRetryInterval-time.Second, n, err)
+			}
+			// The wait is stretched by at most a tenth.
+			e.clock.Advance(webhook.DefaultRetryInterval/10 + 2*time.Second)
+		}
+		lastTry = e.clock.Now()
+		if n, err := d.RunOnce(ctx); n != 1 || err != nil {
+			t.Fatalf("attempt %d: %d, %v", attempt, n, err)
+		}
+	}
+	if c := e.counts(); c != (store.WebhookCounts{Delivered: 1}) {
+		t.Fatalf("counts %+v", c)
+	}
+	got := e.rc.got[0]
+	if got["tries"] != float64(webhook.DefaultRetries) {
+		t.Errorf("tries %v, want %d", got["tries"], webhook.DefaultRetries)
+	}
+	if got["send_at"] != float64(lastTry.Unix()) || got["enqueued_at"] == got["send_at"] {
+		t.Errorf("send_at %v, enqueued_at %v; want send_at %d", got["send_at"], got["enqueued_at"], lastTry.Unix())
+	}
+	if u, _ := got["user"].(map[string]any); got["action"] != "user_created" || u["username"] != "patient" {
+		t.Errorf("retried notification lost its content: %v", got)
+	}
+}
+
+// NUMBER_OF_RECURRENT_NOTIFICATIONS=0 sends once and never again.
+func TestNoRetries(t *testing.T) {
+	e := newEnv(t)
+	e.rc.respond = func(int, *http.Request) int { return http.StatusBadGateway }
+	e.createUser("once", 0)
+	e.drain(e.dispatcher(func(o *webhook.Options) { o.MaxAttempts = 1 }))
+	if e.rc.calls != 1 {
+		t.Fatalf("%d attempts, want 1", e.rc.calls)
+	}
+	if c := e.counts(); c != (store.WebhookCounts{Failed: 1}) {
 		t.Fatalf("counts %+v", c)
 	}
 }

@@ -1,0 +1,83 @@
+package config
+
+import (
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func parseWith(t *testing.T, args []string, env map[string]string) (Config, error) {
+	t.Helper()
+	return Parse(args, func(k string) string { return env[k] }, io.Discard)
+}
+
+// Marzban's recurrent notification settings configure webhook retries
+// under their own names: the count as is, the timeout in seconds (its
+// form) or as a duration.
+func TestWebhookRetrySettings(t *testing.T) {
+	c, err := parseWith(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.WebhookRetries != 3 || c.WebhookRetryInterval != 180*time.Second {
+		t.Fatalf("defaults %d, %s; want Marzban's 3 and 180s", c.WebhookRetries, c.WebhookRetryInterval)
+	}
+	for _, tc := range []struct {
+		env      map[string]string
+		args     []string
+		retries  int
+		interval time.Duration
+	}{
+		{map[string]string{"NUMBER_OF_RECURRENT_NOTIFICATIONS": "5", "RECURRENT_NOTIFICATIONS_TIMEOUT": "60"}, nil, 5, time.Minute},
+		{map[string]string{"NUMBER_OF_RECURRENT_NOTIFICATIONS": "0", "RECURRENT_NOTIFICATIONS_TIMEOUT": "2m30s"}, nil, 0, 150 * time.Second},
+		{map[string]string{"NUMBER_OF_RECURRENT_NOTIFICATIONS": "5"}, []string{"--webhook-retries", "7", "--webhook-retry-interval", "90"}, 7, 90 * time.Second},
+		// A flag wins over its variable, even one that does not parse.
+		{map[string]string{"RECURRENT_NOTIFICATIONS_TIMEOUT": "soon"}, []string{"--webhook-retry-interval=10s"}, 3, 10 * time.Second},
+	} {
+		c, err := parseWith(t, tc.args, tc.env)
+		if err != nil {
+			t.Fatalf("%v %v: %v", tc.env, tc.args, err)
+		}
+		if c.WebhookRetries != tc.retries || c.WebhookRetryInterval != tc.interval {
+			t.Errorf("%v %v: %d, %s; want %d, %s", tc.env, tc.args, c.WebhookRetries, c.WebhookRetryInterval, tc.retries, tc.interval)
+		}
+	}
+}
+
+// Every value that does not parse or is out of range is reported, all at
+// once, naming the variable.
+func TestBadValuesAreReportedTogether(t *testing.T) {
+	_, err := parseWith(t, nil, map[string]string{
+		"NUMBER_OF_RECURRENT_NOTIFICATIONS": "three",
+		"RECURRENT_NOTIFICATIONS_TIMEOUT":   "soon",
+		"NOTIFY_DAYS_LEFT":                  "-1",
+		"PANEL_REVIEW_INTERVAL":             "10",
+		"PANEL_LOCAL_NODE":                  "perhaps",
+	})
+	if err == nil {
+		t.Fatal("bad values accepted")
+	}
+	for _, want := range []string{
+		`NUMBER_OF_RECURRENT_NOTIFICATIONS="three": not an integer`,
+		`RECURRENT_NOTIFICATIONS_TIMEOUT="soon": not a number of seconds nor a duration`,
+		"NOTIFY_DAYS_LEFT must not be negative",
+		`PANEL_REVIEW_INTERVAL="10": not a duration`,
+		`PANEL_LOCAL_NODE="perhaps": not a boolean`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	for env, want := range map[string]string{
+		"NUMBER_OF_RECURRENT_NOTIFICATIONS": "-1",
+		"RECURRENT_NOTIFICATIONS_TIMEOUT":   "0",
+	} {
+		if _, err := parseWith(t, nil, map[string]string{env: want}); err == nil || !strings.Contains(err.Error(), env) {
+			t.Errorf("%s=%s: %v", env, want, err)
+		}
+	}
+	if _, err := parseWith(t, []string{"--webhook-retry-interval", "500ms"}, nil); err == nil {
+		t.Error("a retry interval under a second accepted")
+	}
+}
