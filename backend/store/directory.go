@@ -93,6 +93,8 @@ type userDirectory struct {
 	// background refresh reads and writes it.
 	pruned     time.Time
 	background sync.WaitGroup
+	// closed stops new background work once the store is closing.
+	closed atomic.Bool
 }
 
 const (
@@ -801,12 +803,23 @@ func (tx *Tx) usageSignature() (usageSignature, error) {
 	return u, nil
 }
 
+// close waits for the background refresh, if one runs, and starts no more:
+// a query still running when the store's pools close would close its
+// connection afterwards, and SQLite removes or writes its -wal and -shm
+// files then (a test's temporary directory was seen not empty at removal).
+// A request racing close may still kick one off after the flag is set and
+// before Wait; that refresh fails on the closed pools at once.
+func (d *userDirectory) close() {
+	d.closed.Store(true)
+	d.background.Wait()
+}
+
 // kickUsedRefresh starts a background refresh of used_traffic if none ran
 // for usedEvery and none is running. The request that kicks it does not
 // wait for it.
 func (d *userDirectory) kickUsedRefresh() {
 	now := time.Now().UnixNano()
-	if d.usedEvery <= 0 || now-d.usedChecked.Load() < int64(d.usedEvery) || !d.usedRunning.CompareAndSwap(false, true) {
+	if d.closed.Load() || d.usedEvery <= 0 || now-d.usedChecked.Load() < int64(d.usedEvery) || !d.usedRunning.CompareAndSwap(false, true) {
 		return
 	}
 	d.usedChecked.Store(now)

@@ -171,6 +171,9 @@ func (s *Store) Engine() string { return s.engine }
 
 // Close closes every connection.
 func (s *Store) Close() error {
+	if s.dir != nil {
+		s.dir.close()
+	}
 	err := s.write.Close()
 	if s.read != s.write {
 		err = errors.Join(err, s.read.Close())
