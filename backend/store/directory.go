@@ -650,19 +650,7 @@ func (d *userDirectory) read(ctx context.Context, full bool, after int64) (*dirC
 			c.rows, err = tx.dirEntries(`SELECT ` + dirColumns + dirFrom + ` ORDER BY u.id`)
 			return err
 		}
-		rows, err := tx.query(`SELECT user_id FROM user_tombstones WHERE revision > $1`, after)
-		if err != nil {
-			return fmt.Errorf("reading tombstones: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				return fmt.Errorf("reading tombstones: %w", err)
-			}
-			c.gone = append(c.gone, id)
-		}
-		if err := rows.Err(); err != nil {
+		if c.gone, err = tx.queryIDs(`SELECT user_id FROM user_tombstones WHERE revision > $1`, after); err != nil {
 			return fmt.Errorf("reading tombstones: %w", err)
 		}
 		c.rows, err = tx.dirEntries(`SELECT `+dirColumns+dirFrom+` WHERE u.revision > $1 ORDER BY u.id`, after)

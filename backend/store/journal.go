@@ -81,22 +81,8 @@ func (s *Store) FoldUsageJournal(ctx context.Context) (FoldResult, error) {
 		res = FoldResult{}
 		type key struct{ node, hour int64 }
 		groups := map[key]map[int64]int64{}
-		var ids []int64
-		if err := func() error {
-			rows, err := tx.query(`SELECT id FROM usage_journal ORDER BY id LIMIT $1`, foldBatchRows+1)
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var id int64
-				if err := rows.Scan(&id); err != nil {
-					return err
-				}
-				ids = append(ids, id)
-			}
-			return rows.Err()
-		}(); err != nil {
+		ids, err := tx.queryIDs(`SELECT id FROM usage_journal ORDER BY id LIMIT $1`, foldBatchRows+1)
+		if err != nil {
 			return fmt.Errorf("listing usage journal: %w", err)
 		}
 		if len(ids) == 0 {

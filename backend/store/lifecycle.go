@@ -135,22 +135,8 @@ func (tx *Tx) ResetDueUsage(now time.Time, rev int64) (int64, error) {
 	for _, part := range resetDueParts(&a, now) {
 		parts = append(parts, `SELECT u.id FROM users u WHERE `+part)
 	}
-	var ids []int64
-	if err := func() error {
-		rows, err := tx.query(strings.Join(parts, ` UNION ALL `), a...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			ids = append(ids, id)
-		}
-		return rows.Err()
-	}(); err != nil {
+	ids, err := tx.queryIDs(strings.Join(parts, ` UNION ALL `), a...)
+	if err != nil {
 		return 0, fmt.Errorf("finding due usage resets: %w", err)
 	}
 	slices.Sort(ids)

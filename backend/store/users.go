@@ -509,6 +509,25 @@ func usersInOrder(query func(q string, a ...any) (*sql.Rows, error), postgres bo
 	return page, nil
 }
 
+// queryIDs runs q, which selects one integer column, and returns its
+// values in the order read.
+func (tx *Tx) queryIDs(q string, a ...any) ([]int64, error) {
+	rows, err := tx.query(q, a...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
 func (tx *Tx) collectUsers(q string, a ...any) ([]model.User, error) {
 	if tx.postgres() {
 		restore, err := tx.preferIndexJoins()
