@@ -27,12 +27,17 @@ import (
 type panelDir struct {
 	t       *testing.T
 	dir     string
+	dbURL   string // PostgreSQL; "" for SQLite in dir
 	secrets state.Secrets
 }
 
-func newPanelDir(t *testing.T) *panelDir {
+func newPanelDir(t *testing.T) *panelDir { t.Helper(); return newPanelDB(t, "") }
+
+// newPanelDB is newPanelDir on the PostgreSQL database at dbURL ("" for
+// SQLite).
+func newPanelDB(t *testing.T, dbURL string) *panelDir {
 	t.Helper()
-	p := &panelDir{t: t, dir: t.TempDir()}
+	p := &panelDir{t: t, dir: t.TempDir(), dbURL: dbURL}
 	p.withState(func(st *state.State) {
 		boot, err := st.Bootstrap(context.Background(), true)
 		if err != nil {
@@ -48,7 +53,7 @@ func newPanelDir(t *testing.T) *panelDir {
 func (p *panelDir) withState(fn func(st *state.State)) {
 	p.t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	db, err := store.Open(context.Background(), "", p.dir, log)
+	db, err := store.Open(context.Background(), p.dbURL, p.dir, log)
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -70,6 +75,9 @@ func (p *panelDir) run(stdin string, env map[string]string, args ...string) resu
 		in = strings.NewReader(stdin)
 	}
 	args = append(args, "--data-dir", p.dir)
+	if p.dbURL != "" {
+		args = append(args, "--database-url", p.dbURL)
+	}
 	code := Run(context.Background(), args, IO{
 		Stdin: in, Stdout: &out, Stderr: &errOut,
 		Getenv: func(k string) string { return env[k] },

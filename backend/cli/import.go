@@ -1,0 +1,81 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/outpost-panel/outpost/backend/migrate/marzban"
+	"github.com/outpost-panel/outpost/backend/model"
+)
+
+func init() {
+	register(command{
+		path: "import marzban", summary: "bring a Marzban panel's admins, users, templates, hosts and subscription links over",
+		needsStore: true,
+		flags: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
+			var from, xrayConfig string
+			var dryRun bool
+			fs.StringVar(&from, "from", "", "Marzban's SQLite database (default install: /var/lib/marzban/db.sqlite3)")
+			fs.StringVar(&xrayConfig, "xray-config", "", "Marzban's Xray config (e.g. /var/lib/marzban/xray_config.json) to use as the core config; default: keep this panel's")
+			fs.BoolVar(&dryRun, "dry-run", false, "check everything and print what would be imported; write nothing")
+			return func(ctx context.Context, e *env, pos []string) error {
+				if len(pos) != 0 {
+					return usagef("unexpected arguments %q", pos)
+				}
+				if from == "" {
+					return usagef("--from is required")
+				}
+				m, err := marzban.Read(ctx, from)
+				if err != nil {
+					return err
+				}
+				if xrayConfig != "" {
+					if m.CoreConfig, err = os.ReadFile(xrayConfig); err != nil {
+						return fmt.Errorf("reading --xray-config: %w", err)
+					}
+				}
+				fmt.Fprintf(e.io.Stderr, "read %s: %s\n", from, marzban.Summary(m))
+				rep, err := e.st.Migrate(ctx, m, dryRun)
+				switch {
+				case errors.Is(err, model.ErrNotFound):
+					return errNotStarted
+				case errors.Is(err, model.ErrInvalid):
+					return fmt.Errorf("nothing imported: %w", describe(err, "import"))
+				case errors.Is(err, model.ErrConflict):
+					return fmt.Errorf("nothing imported: %w", err)
+				case err != nil:
+					return err
+				}
+				if e.json {
+					return e.printJSON(rep)
+				}
+				verb := "imported"
+				if dryRun {
+					verb = "would import (dry run, nothing written)"
+				}
+				fmt.Fprintf(e.io.Stdout, "%s: %d admins, %d users, %d templates, %d hosts", verb, rep.Admins, rep.Users, rep.Templates, rep.Hosts)
+				if rep.CoreConfig {
+					fmt.Fprint(e.io.Stdout, ", the core config")
+				}
+				if rep.Secret {
+					fmt.Fprint(e.io.Stdout, ", the subscription secret")
+				}
+				fmt.Fprintln(e.io.Stdout)
+				if len(rep.AdminsExisting) > 0 {
+					fmt.Fprintf(e.io.Stdout, "admins already here, kept as they are (their Marzban users are theirs now): %s\n", strings.Join(rep.AdminsExisting, ", "))
+				}
+				for _, s := range rep.Skipped {
+					fmt.Fprintf(e.io.Stdout, "skipped: %s\n", s)
+				}
+				if !dryRun && rep.Secret {
+					fmt.Fprintln(e.io.Stdout, "restart the panel if it is running: it signs and checks subscription links with the secret it read at start")
+				}
+				return nil
+			}
+		},
+	})
+}

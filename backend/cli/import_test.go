@@ -1,0 +1,257 @@
+package cli
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/outpost-panel/outpost/backend/internal/testenv"
+	"github.com/outpost-panel/outpost/backend/migrate/marzban/marzbantest"
+	"github.com/outpost-panel/outpost/backend/model"
+	"github.com/outpost-panel/outpost/backend/state"
+	"github.com/outpost-panel/outpost/backend/store"
+	"github.com/outpost-panel/outpost/backend/sub"
+)
+
+func TestImportMarzban(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { testImportMarzban(t, newPanelDir(t)) })
+	t.Run("postgres", func(t *testing.T) { testImportMarzban(t, newPanelDB(t, testenv.Postgres(t))) })
+}
+
+func testImportMarzban(t *testing.T, p *panelDir) {
+	ctx := context.Background()
+	from := filepath.Join(t.TempDir(), "db.sqlite3")
+	marzbantest.WriteDB(t, from)
+
+	userCount := func(p *panelDir) (n int) {
+		p.withState(func(st *state.State) {
+			_, total, err := st.ListUsers(ctx, nil, store.UserFilter{Limit: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n = total
+		})
+		return n
+	}
+
+	// A dry run reads and checks everything and writes nothing.
+	r := p.run("", nil, "import", "marzban", "--from", from, "--dry-run").must(t, 0, "dry run")
+	if !strings.Contains(r.stdout, "would import") || !strings.Contains(r.stdout, "2 admins, 4 users, 1 templates, 1 hosts") {
+		t.Fatalf("dry run said %q", r.stdout)
+	}
+	if n := userCount(p); n != 0 {
+		t.Fatalf("dry run wrote %d users", n)
+	}
+
+	r = p.run("", nil, "import", "marzban", "--from", from, "--json").must(t, 0, "import")
+	var rep state.MigrationReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("%q: %v", r.stdout, err)
+	}
+	if rep.Admins != 2 || rep.Users != 4 || rep.Templates != 1 || rep.Hosts != 1 || !rep.Secret || rep.DryRun {
+		t.Fatalf("report %+v", rep)
+	}
+	if len(rep.Skipped) != 2 || !strings.Contains(strings.Join(rep.Skipped, "\n"), "Old Inbound") {
+		t.Errorf("skipped %q, want the template's and the host's Old Inbound", rep.Skipped)
+	}
+
+	var secrets state.Secrets
+	p.withState(func(st *state.State) {
+		var err error
+		if secrets, err = st.LoadSecrets(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if secrets.Subscription != marzbantest.Secret {
+			t.Errorf("subscription secret %q, want Marzban's", secrets.Subscription)
+		}
+
+		// Admins log in with their Marzban passwords.
+		boss, err := st.CheckPassword(ctx, "boss", marzbantest.AdminPassword)
+		if err != nil || !boss.IsSudo {
+			t.Fatalf("boss: %+v, %v", boss, err)
+		}
+		reseller, err := st.CheckPassword(ctx, "reseller", marzbantest.AdminPassword)
+		if err != nil || reseller.IsSudo || reseller.UsersUsage != 77777 || reseller.TelegramID == nil || *reseller.TelegramID != 123456789 {
+			t.Fatalf("reseller: %+v, %v", reseller, err)
+		}
+
+		alice, err := st.User(ctx, nil, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantCreated := time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
+		switch {
+		case alice.Status != model.StatusActive, alice.AdminUsername != "reseller",
+			alice.UsedTraffic != 5*marzbantest.GiB, alice.LifetimeUsedTraffic != 8*marzbantest.GiB,
+			alice.DataLimit != 10*marzbantest.GiB, alice.DataLimitReset != model.ResetMonth, alice.Expire != 4102444800,
+			!alice.CreatedAt.Equal(wantCreated), alice.Note != "vip", alice.SubLastUserAgent != "v2rayNG/1.8.5",
+			alice.SubUpdatedAt == nil || alice.SubUpdatedAt.Unix() != time.Date(2024, 5, 2, 11, 0, 0, 0, time.UTC).Unix(),
+			alice.OnlineAt == nil, alice.AutoDeleteInDays == nil || *alice.AutoDeleteInDays != 30,
+			alice.Proxies[model.ProtoVLESS].ID != marzbantest.AliceUUID, alice.Proxies[model.ProtoVLESS].Flow != "xtls-rprx-vision",
+			alice.Proxies[model.ProtoTrojan].Password != "alice-trojan-pw":
+			t.Errorf("alice imported as %+v", alice)
+		}
+		if np := alice.NextPlan; np == nil || np.DataLimit != 20*marzbantest.GiB || np.Expire != 2592000 || !np.AddRemainingTraffic || np.FireOnEither {
+			t.Errorf("alice's next plan %+v", alice.NextPlan)
+		}
+		if got := alice.Inbounds[model.ProtoTrojan]; len(got) != 0 {
+			t.Errorf("alice's trojan inbounds %v, want none (excluded in Marzban)", got)
+		}
+		if got := alice.Inbounds[model.ProtoVLESS]; !slices.Equal(got, []string{"VLESS TCP"}) {
+			t.Errorf("alice's vless inbounds %v", got)
+		}
+		for name, want := range map[string]model.Status{"bob_2": model.StatusDisabled, "carol": model.StatusOnHold, "dave": model.StatusLimited} {
+			u, err := st.User(ctx, nil, name)
+			if err != nil || u.Status != want {
+				t.Errorf("%s: %+v, %v; want status %s", name, u, err, want)
+			}
+		}
+		carol, _ := st.User(ctx, nil, "carol")
+		if carol.AdminUsername != "" || carol.OnHoldExpireDuration != 2592000 || carol.OnHoldTimeout == nil {
+			t.Errorf("carol imported as %+v", carol)
+		}
+
+		// Their subscription links from Marzban keep working: a token
+		// Marzban issued after alice was created is valid, bob's token from
+		// before his revocation is not, a later one is.
+		for _, tc := range []struct {
+			user string
+			at   time.Time
+			ok   bool
+		}{
+			{"alice", wantCreated.Add(time.Hour), true},
+			{"bob_2", time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC), false},
+			{"bob_2", time.Date(2024, 6, 2, 0, 0, 0, 0, time.UTC), true},
+		} {
+			name, issued, err := sub.ParseToken(marzbantest.Token(tc.user, tc.at, marzbantest.Secret), secrets.Subscription)
+			if err != nil || name != tc.user {
+				t.Fatalf("Marzban token of %s: %q, %v", tc.user, name, err)
+			}
+			u, err := st.User(ctx, nil, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := sub.TokenValidFor(issued, u.CreatedAt, u.SubRevokedAt); got != tc.ok {
+				t.Errorf("token of %s issued %v: valid %v, want %v", tc.user, tc.at, got, tc.ok)
+			}
+		}
+
+		// Nodes get the users that should serve: alice, and carol (on hold).
+		_, _, desired, err := st.DesiredUsers(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var onNodes []string
+		for _, u := range desired {
+			onNodes = append(onNodes, u.Email[strings.IndexByte(u.Email, '.')+1:])
+		}
+		slices.Sort(onNodes)
+		if !slices.Equal(onNodes, []string{"alice", "carol"}) {
+			t.Errorf("on nodes: %v", onNodes)
+		}
+
+		tpls, err := st.Templates(ctx, 0, 0)
+		if err != nil || len(tpls) != 1 || tpls[0].Name != "monthly" || tpls[0].DataLimit != 30*marzbantest.GiB ||
+			!slices.Equal(tpls[0].Inbounds[model.ProtoVLESS], []string{"VLESS TCP"}) {
+			t.Errorf("templates %+v, %v", tpls, err)
+		}
+		hosts, err := st.Hosts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := hosts["VLESS TCP"]; len(h) != 1 || h[0].ALPN != "h2,http/1.1" || h[0].Fingerprint != "360" ||
+			h[0].Port == nil || *h[0].Port != 8443 || !h[0].RandomUserAgent {
+			t.Errorf("VLESS TCP hosts %+v", h)
+		}
+	})
+
+	// A second import into a panel with users changes nothing.
+	r = p.run("", nil, "import", "marzban", "--from", from).must(t, 1, "second import")
+	if !strings.Contains(r.stderr, "nothing imported") || !strings.Contains(r.stderr, "has 4 users already") {
+		t.Errorf("second import said %q", r.stderr)
+	}
+	if n := userCount(p); n != 4 {
+		t.Errorf("%d users after a refused import", n)
+	}
+}
+
+func TestImportMarzbanRejects(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	notMarzban := filepath.Join(dir, "other.sqlite3")
+	db, err := sql.Open("sqlite", "file:"+notMarzban)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE notes (id INTEGER PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	badProxy := filepath.Join(dir, "bad-proxy.sqlite3")
+	marzbantest.WriteDB(t, badProxy, `INSERT INTO proxies VALUES (9, 4, 'WireGuard', '{}')`)
+	badTime := filepath.Join(dir, "bad-time.sqlite3")
+	marzbantest.WriteDB(t, badTime, `UPDATE users SET created_at = 'yesterday' WHERE id = 3`)
+	badName := filepath.Join(dir, "bad-name.sqlite3")
+	marzbantest.WriteDB(t, badName, `UPDATE users SET username = 'no spaces allowed' WHERE id = 3`)
+	good := filepath.Join(dir, "good.sqlite3")
+	marzbantest.WriteDB(t, good)
+	badConfig := filepath.Join(dir, "xray.json")
+	if err := os.WriteFile(badConfig, []byte(`{"inbounds": [{"protocol": "vless", "port": "not a port"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"no --from", nil, 2, "--from is required"},
+		{"missing file", []string{"--from", filepath.Join(dir, "nope")}, 1, "no such file"},
+		{"not Marzban", []string{"--from", notMarzban}, 1, "not a Marzban database"},
+		{"unknown proxy type", []string{"--from", badProxy}, 1, `unknown proxy type "WireGuard"`},
+		{"bad date", []string{"--from", badTime}, 1, `created_at: not a date and time: "yesterday"`},
+		{"bad username", []string{"--from", badName}, 1, "username"},
+		{"bad xray config", []string{"--from", good, "--xray-config", badConfig}, 1, "invalid xray config"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPanelDir(t)
+			var before []model.Admin
+			p.withState(func(st *state.State) {
+				if before, err = st.ListAdmins(ctx, 0, 0, ""); err != nil {
+					t.Fatal(err)
+				}
+			})
+			r := p.run("", nil, append([]string{"import", "marzban"}, tc.args...)...).must(t, tc.code, tc.name)
+			if !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("stderr %q lacks %q", r.stderr, tc.want)
+			}
+			p.withState(func(st *state.State) {
+				_, total, err := st.ListUsers(ctx, nil, store.UserFilter{Limit: 1})
+				if err != nil || total != 0 {
+					t.Errorf("%d users after a failed import (%v)", total, err)
+				}
+				after, err := st.ListAdmins(ctx, 0, 0, "")
+				if err != nil || len(after) != len(before) {
+					t.Errorf("admins %d -> %d after a failed import (%v)", len(before), len(after), err)
+				}
+				sec, err := st.LoadSecrets(ctx)
+				if err != nil || sec.Subscription == marzbantest.Secret {
+					t.Errorf("subscription secret replaced by a failed import (%v)", err)
+				}
+			})
+		})
+	}
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.StopPostgres()
+	os.Exit(code)
+}
