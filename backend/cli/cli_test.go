@@ -25,17 +25,17 @@ import (
 // panelDir is a data directory with a bootstrapped SQLite database, as a
 // panel that ran once leaves it.
 type panelDir struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	dbURL   string // PostgreSQL; "" for SQLite in dir
 	secrets state.Secrets
 }
 
-func newPanelDir(t *testing.T) *panelDir { t.Helper(); return newPanelDB(t, "") }
+func newPanelDir(t testing.TB) *panelDir { t.Helper(); return newPanelDB(t, "") }
 
 // newPanelDB is newPanelDir on the PostgreSQL database at dbURL ("" for
 // SQLite).
-func newPanelDB(t *testing.T, dbURL string) *panelDir {
+func newPanelDB(t testing.TB, dbURL string) *panelDir {
 	t.Helper()
 	p := &panelDir{t: t, dir: t.TempDir(), dbURL: dbURL}
 	p.withState(func(st *state.State) {
@@ -85,7 +85,7 @@ func (p *panelDir) run(stdin string, env map[string]string, args ...string) resu
 	return result{code, out.String(), errOut.String()}
 }
 
-func (r result) must(t *testing.T, code int, what string) result {
+func (r result) must(t testing.TB, code int, what string) result {
 	t.Helper()
 	if r.code != code {
 		t.Fatalf("%s: exit %d, want %d\nstdout: %s\nstderr: %s", what, r.code, code, r.stdout, r.stderr)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -254,4 +255,43 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	testenv.StopPostgres()
 	os.Exit(code)
+}
+
+// BenchmarkImportMarzban100k: one op imports a Marzban database of
+// 100,000 users (vless each) into a new SQLite panel through the CLI.
+func BenchmarkImportMarzban100k(b *testing.B) {
+	from := filepath.Join(b.TempDir(), "db.sqlite3")
+	marzbantest.WriteDB(b, from)
+	db, err := sql.Open("sqlite", "file:"+from)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tx, err := db.Begin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 100_000 {
+		id := 100 + i
+		if _, err := tx.Exec(`INSERT INTO users (id, username, status, used_traffic, data_limit, data_limit_reset_strategy,
+			admin_id, created_at) VALUES (?, ?, 'active', ?, ?, 'month', 2, '2024-07-02 00:00:00')`,
+			id, fmt.Sprintf("u%06d", i), i*1000, 50*marzbantest.GiB); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := tx.Exec(`INSERT INTO proxies VALUES (?, ?, 'VLESS', ?)`,
+			id, id, fmt.Sprintf(`{"id": "11111111-2222-4333-8444-%012d", "flow": ""}`, i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	db.Close()
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		p := newPanelDir(b)
+		b.StartTimer()
+		p.run("", nil, "import", "marzban", "--from", from).must(b, 0, "import")
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/import")
 }
