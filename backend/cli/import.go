@@ -19,7 +19,7 @@ func init() {
 		flags: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 			var from, xrayConfig string
 			var dryRun bool
-			fs.StringVar(&from, "from", "", "Marzban's SQLite database (default install: /var/lib/marzban/db.sqlite3)")
+			fs.StringVar(&from, "from", "", "Marzban's database: its SQLite file (default install: /var/lib/marzban/db.sqlite3) or mysql://user:password@host:port/database")
 			fs.StringVar(&xrayConfig, "xray-config", "", "Marzban's Xray config (e.g. /var/lib/marzban/xray_config.json) to use as the core config; default: keep this panel's")
 			fs.BoolVar(&dryRun, "dry-run", false, "check everything and print what would be imported; write nothing")
 			return func(ctx context.Context, e *env, pos []string) error {

@@ -20,15 +20,29 @@ import (
 	"github.com/outpost-panel/outpost/backend/sub"
 )
 
+// TestImportMarzban imports Marzban's SQLite database into a SQLite and a
+// PostgreSQL panel, and a Marzban database on MariaDB into a SQLite panel.
 func TestImportMarzban(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) { testImportMarzban(t, newPanelDir(t)) })
-	t.Run("postgres", func(t *testing.T) { testImportMarzban(t, newPanelDB(t, testenv.Postgres(t))) })
+	sqliteSource := func(t *testing.T) string {
+		from := filepath.Join(t.TempDir(), "db.sqlite3")
+		marzbantest.WriteDB(t, from)
+		return from
+	}
+	t.Run("sqlite", func(t *testing.T) { testImportMarzban(t, newPanelDir(t), sqliteSource(t)) })
+	t.Run("postgres", func(t *testing.T) { testImportMarzban(t, newPanelDB(t, testenv.Postgres(t)), sqliteSource(t)) })
+	t.Run("from-mysql", func(t *testing.T) {
+		url := testenv.MySQL(t)
+		dsn, err := testenv.MySQLDSN(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		marzbantest.WriteMySQL(t, dsn)
+		testImportMarzban(t, newPanelDir(t), url)
+	})
 }
 
-func testImportMarzban(t *testing.T, p *panelDir) {
+func testImportMarzban(t *testing.T, p *panelDir, from string) {
 	ctx := context.Background()
-	from := filepath.Join(t.TempDir(), "db.sqlite3")
-	marzbantest.WriteDB(t, from)
 
 	userCount := func(p *panelDir) (n int) {
 		p.withState(func(st *state.State) {
@@ -216,6 +230,8 @@ func TestImportMarzbanRejects(t *testing.T) {
 		{"no --from", nil, 2, "--from is required"},
 		{"missing file", []string{"--from", filepath.Join(dir, "nope")}, 1, "no such file"},
 		{"not Marzban", []string{"--from", notMarzban}, 1, "not a Marzban database"},
+		{"MySQL down", []string{"--from", "mysql://root:pw@127.0.0.1:1/marzban"}, 1, "connection refused"},
+		{"bad MySQL URL", []string{"--from", "mysql://127.0.0.1"}, 1, "want mysql://user:password@host:port/database"},
 		{"unknown proxy type", []string{"--from", badProxy}, 1, `unknown proxy type "WireGuard"`},
 		{"bad date", []string{"--from", badTime}, 1, `created_at: not a date and time: "yesterday"`},
 		{"bad username", []string{"--from", badName}, 1, "username"},
@@ -254,6 +270,7 @@ func TestImportMarzbanRejects(t *testing.T) {
 func TestMain(m *testing.M) {
 	code := m.Run()
 	testenv.StopPostgres()
+	testenv.StopMySQL()
 	os.Exit(code)
 }
 

@@ -1,5 +1,6 @@
-// Package marzban reads a Marzban panel's SQLite database (the default
-// install keeps it at /var/lib/marzban/db.sqlite3) into a state.Migration:
+// Package marzban reads a Marzban panel's database, SQLite (the default
+// install keeps it at /var/lib/marzban/db.sqlite3) or MySQL/MariaDB (given
+// as mysql://user:password@host:port/database), into a state.Migration:
 // admins with their bcrypt hashes, users with their proxies, excluded
 // inbounds, next plans, counters and timestamps, user templates, hosts and
 // the secret Marzban signs subscription tokens with. The database is
@@ -7,7 +8,8 @@
 //
 // Marzban (SQLAlchemy) stores enums by member name (proxies.type is
 // "VLESS", hosts.alpn "http1_1"), booleans as 0/1 and DateTime columns as
-// naive UTC text ("2024-05-01 12:34:56.123456"). Columns and tables added
+// naive UTC text ("2024-05-01 12:34:56.123456"; MySQL's DATETIME reads
+// the same way). Columns and tables added
 // by later Marzban versions are read when present; a database older than
 // a column reads it as NULL.
 package marzban
@@ -18,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"slices"
@@ -29,14 +32,22 @@ import (
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/state"
 
+	"github.com/go-sql-driver/mysql"
 	_ "modernc.org/sqlite" // the "sqlite" driver
 )
 
-// Read opens the Marzban SQLite database at path read-only and returns its
-// data. It fails on a file that is not a Marzban database (no users,
-// proxies or admins table) or on a row it cannot make sense of, naming the
-// row.
-func Read(ctx context.Context, path string) (*state.Migration, error) {
+// Read reads the Marzban database at from, a SQLite file path or a
+// mysql:// URL, read-only and returns its data. It fails on a database
+// that is not Marzban's (no users, proxies or admins table) or on a row it
+// cannot make sense of, naming the row.
+func Read(ctx context.Context, from string) (*state.Migration, error) {
+	if strings.HasPrefix(from, "mysql://") {
+		return readMySQL(ctx, from)
+	}
+	return readSQLite(ctx, from)
+}
+
+func readSQLite(ctx context.Context, path string) (*state.Migration, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("marzban database: %w", err)
 	}
@@ -65,14 +76,72 @@ func Read(ctx context.Context, path string) (*state.Migration, error) {
 	return m, nil
 }
 
+// readMySQL reads a Marzban database on MySQL or MariaDB, in one
+// read-only REPEATABLE READ transaction (one consistent snapshot).
+func readMySQL(ctx context.Context, rawURL string) (*state.Migration, error) {
+	dsn, shown, err := mysqlDSN(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("opening marzban database %s: %w", shown, err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})
+	if err != nil {
+		return nil, fmt.Errorf("reading marzban database %s: %w", shown, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+	r := &reader{ctx: ctx, tx: tx, mysql: true}
+	m, err := r.read()
+	if err != nil {
+		return nil, fmt.Errorf("reading marzban database %s: %w", shown, err)
+	}
+	return m, nil
+}
+
+// mysqlDSN turns mysql://user:password@host[:port]/database into the
+// driver's DSN, and the URL without its password for messages.
+func mysqlDSN(rawURL string) (dsn, shown string, err error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" || strings.Trim(u.Path, "/") == "" {
+		return "", "", errors.New("marzban database: want mysql://user:password@host:port/database")
+	}
+	c := mysql.NewConfig()
+	c.Net, c.Addr = "tcp", u.Host
+	if u.Port() == "" {
+		c.Addr = net.JoinHostPort(u.Hostname(), "3306")
+	}
+	c.User = u.User.Username()
+	c.Passwd, _ = u.User.Password()
+	c.DBName = strings.Trim(u.Path, "/")
+	c.Timeout = 30 * time.Second
+	return c.FormatDSN(), u.Redacted(), nil
+}
+
 type reader struct {
-	ctx context.Context
-	tx  *sql.Tx
+	ctx   context.Context
+	tx    *sql.Tx
+	mysql bool
+}
+
+// quote quotes an identifier for the source's SQL.
+func (r *reader) quote(name string) string {
+	if r.mysql {
+		return "`" + name + "`"
+	}
+	return `"` + name + `"`
 }
 
 // columns returns the columns table has; nil when there is no such table.
 func (r *reader) columns(table string) (map[string]bool, error) {
-	rows, err := r.tx.QueryContext(r.ctx, `SELECT name FROM pragma_table_info(?)`, table)
+	q := `SELECT name FROM pragma_table_info(?)`
+	if r.mysql {
+		q = `SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ?`
+	}
+	rows, err := r.tx.QueryContext(r.ctx, q, table)
 	if err != nil {
 		return nil, err
 	}
@@ -104,12 +173,12 @@ func (r *reader) selectRows(table string, cols []string, each func(v []any) erro
 	exprs := make([]string, len(cols))
 	for i, c := range cols {
 		if have[c] {
-			exprs[i] = `"` + c + `"`
+			exprs[i] = r.quote(c)
 		} else {
 			exprs[i] = "NULL"
 		}
 	}
-	rows, err := r.tx.QueryContext(r.ctx, `SELECT `+strings.Join(exprs, ", ")+` FROM "`+table+`" ORDER BY 1`)
+	rows, err := r.tx.QueryContext(r.ctx, `SELECT `+strings.Join(exprs, ", ")+` FROM `+r.quote(table)+` ORDER BY 1`)
 	if err != nil {
 		return fmt.Errorf("table %s: %w", table, err)
 	}

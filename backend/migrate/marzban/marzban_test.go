@@ -2,12 +2,14 @@ package marzban
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
+	"github.com/outpost-panel/outpost/backend/internal/testenv"
 	"github.com/outpost-panel/outpost/backend/migrate/marzban/marzbantest"
 	"github.com/outpost-panel/outpost/backend/model"
 )
@@ -73,9 +75,24 @@ func TestEnumNames(t *testing.T) {
 // member names, the lifetime usage from the reset logs, the excluded
 // inbounds per proxy, a database without optional tables.
 func TestRead(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "db.sqlite3")
-	marzbantest.WriteDB(t, path, `DROP TABLE next_plans`, `DROP TABLE hosts`)
-	m, err := Read(context.Background(), path)
+	t.Run("sqlite", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "db.sqlite3")
+		marzbantest.WriteDB(t, path, `DROP TABLE next_plans`, `DROP TABLE hosts`)
+		testRead(t, path)
+	})
+	t.Run("mysql", func(t *testing.T) {
+		url := testenv.MySQL(t)
+		dsn, err := testenv.MySQLDSN(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		marzbantest.WriteMySQL(t, dsn, `DROP TABLE next_plans`, `DROP TABLE hosts`)
+		testRead(t, url)
+	})
+}
+
+func testRead(t *testing.T, from string) {
+	m, err := Read(context.Background(), from)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,4 +130,25 @@ func FuzzParseTime(f *testing.F) {
 			t.Fatalf("%q -> %v -> %v, %v", s, got, again, err)
 		}
 	})
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.StopMySQL()
+	os.Exit(code)
+}
+
+func TestMySQLURL(t *testing.T) {
+	dsn, shown, err := mysqlDSN("mysql://marzban:s3cret@db.example:3307/marzban")
+	if err != nil || !strings.Contains(dsn, "marzban:s3cret@tcp(db.example:3307)/marzban") || strings.Contains(shown, "s3cret") {
+		t.Errorf("dsn %q shown %q: %v", dsn, shown, err)
+	}
+	if dsn, _, err := mysqlDSN("mysql://root@localhost/m"); err != nil || !strings.Contains(dsn, "tcp(localhost:3306)/m") {
+		t.Errorf("default port: %q, %v", dsn, err)
+	}
+	for _, bad := range []string{"mysql://host-only", "mysql:///db", "mysql://%zz@h/db"} {
+		if _, _, err := mysqlDSN(bad); err == nil {
+			t.Errorf("mysqlDSN(%q) accepted", bad)
+		}
+	}
 }

@@ -15,7 +15,8 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	_ "modernc.org/sqlite" // the "sqlite" driver
+	_ "github.com/go-sql-driver/mysql" // the "mysql" driver
+	_ "modernc.org/sqlite"             // the "sqlite" driver
 )
 
 // AdminPassword is the password of both admins WriteDB makes.
@@ -29,7 +30,7 @@ CREATE TABLE admins (id INTEGER PRIMARY KEY, username VARCHAR(34), hashed_passwo
 	created_at DATETIME, is_sudo BOOLEAN, password_reset_at DATETIME, telegram_id BIGINT,
 	discord_webhook VARCHAR(1024), users_usage BIGINT NOT NULL DEFAULT 0);
 CREATE TABLE users (id INTEGER PRIMARY KEY, username VARCHAR(34) COLLATE NOCASE, status VARCHAR(8) NOT NULL,
-	used_traffic BIGINT, data_limit BIGINT, data_limit_reset_strategy VARCHAR(8) NOT NULL, expire INTEGER,
+	used_traffic BIGINT, data_limit BIGINT, data_limit_reset_strategy VARCHAR(8) NOT NULL, expire BIGINT,
 	admin_id INTEGER REFERENCES admins (id), sub_revoked_at DATETIME, sub_updated_at DATETIME,
 	sub_last_user_agent VARCHAR(512), created_at DATETIME, note VARCHAR(500), online_at DATETIME,
 	on_hold_expire_duration BIGINT, on_hold_timeout DATETIME, auto_delete_in_days INTEGER,
@@ -64,7 +65,7 @@ const (
 	AliceUUID = "0f5f7c2e-8a43-4c1e-9b77-3d2f6a1e9c55"
 )
 
-// WriteDB makes a Marzban database at path with two admins, four
+// WriteDB makes a Marzban SQLite database at path with two admins, four
 // users (one of each status but expired), a template and hosts; extra
 // statements run after the data.
 func WriteDB(t testing.TB, path string, extra ...string) {
@@ -74,27 +75,53 @@ func WriteDB(t testing.TB, path string, extra ...string) {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	write(t, db, []string{schema}, extra)
+}
+
+// WriteMySQL makes the same database in the empty MySQL database dsn (the
+// go-sql-driver form), with the types SQLAlchemy uses on MySQL (DATETIME
+// with microseconds here, so the test data round-trips exactly).
+func WriteMySQL(t testing.TB, dsn string, extra ...string) {
+	t.Helper()
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ddl := strings.NewReplacer(" COLLATE NOCASE", "", "DATETIME", "DATETIME(6)",
+		"INTEGER PRIMARY KEY", "INTEGER AUTO_INCREMENT PRIMARY KEY").Replace(schema)
+	var stmts []string
+	for _, st := range strings.Split(ddl, ";") {
+		if strings.TrimSpace(st) != "" {
+			stmts = append(stmts, st)
+		}
+	}
+	write(t, db, stmts, extra)
+}
+
+func write(t testing.TB, db *sql.DB, schema []string, extra []string) {
+	t.Helper()
 	hash, err := bcrypt.GenerateFromPassword([]byte(AdminPassword), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// passlib writes the $2b$ variant.
 	passlib := "$2b$" + strings.TrimPrefix(string(hash), "$2a$")
-	stmts := []string{schema,
-		`INSERT INTO jwt (id, secret_key) VALUES (1, '` + Secret + `')`,
-		`INSERT INTO admins VALUES (1, 'boss', '` + passlib + `', '2023-12-01 08:00:00.123456', 1, NULL, NULL, NULL, 0)`,
-		`INSERT INTO admins VALUES (2, 'reseller', '` + passlib + `', '2024-01-05 09:30:00', 0, NULL, 123456789, NULL, 77777)`,
+	stmts := append(schema,
+		`INSERT INTO jwt (id, secret_key) VALUES (1, '`+Secret+`')`,
+		`INSERT INTO admins VALUES (1, 'boss', '`+passlib+`', '2023-12-01 08:00:00.123456', 1, NULL, NULL, NULL, 0)`,
+		`INSERT INTO admins VALUES (2, 'reseller', '`+passlib+`', '2024-01-05 09:30:00', 0, NULL, 123456789, NULL, 77777)`,
 		`INSERT INTO inbounds (tag) VALUES ('VLESS TCP'), ('VMess WS'), ('Trojan TCP'), ('Shadowsocks TCP'), ('Old Inbound')`,
 		// alice: active, reseller's, monthly reset with two resets behind her, a next plan.
-		`INSERT INTO users VALUES (1, 'alice', 'active', ` + strconv.FormatInt(5*GiB, 10) + `, ` + strconv.FormatInt(10*GiB, 10) + `,
+		`INSERT INTO users VALUES (1, 'alice', 'active', `+strconv.FormatInt(5*GiB, 10)+`, `+strconv.FormatInt(10*GiB, 10)+`,
 			'month', 4102444800, 2, NULL, '2024-05-02 11:00:00.5', 'v2rayNG/1.8.5', '2024-03-01 10:00:00.250000',
 			'vip', '2024-05-02 12:00:00', NULL, NULL, 30, '2024-04-01 00:00:00', '2024-03-01 10:00:00.250000')`,
-		`INSERT INTO proxies VALUES (1, 1, 'VLESS', '{"id": "` + AliceUUID + `", "flow": "xtls-rprx-vision"}')`,
+		`INSERT INTO proxies VALUES (1, 1, 'VLESS', '{"id": "`+AliceUUID+`", "flow": "xtls-rprx-vision"}')`,
 		`INSERT INTO proxies VALUES (2, 1, 'Trojan', '{"password": "alice-trojan-pw"}')`,
 		`INSERT INTO exclude_inbounds_association VALUES (2, 'Trojan TCP'), (2, 'Old Inbound')`,
-		`INSERT INTO next_plans VALUES (1, 1, ` + strconv.FormatInt(20*GiB, 10) + `, 2592000, 1, 0)`,
-		`INSERT INTO user_usage_logs VALUES (1, 1, ` + strconv.FormatInt(GiB, 10) + `, '2024-03-31 23:59:59'),
-			(2, 1, ` + strconv.FormatInt(2*GiB, 10) + `, '2024-04-30 23:59:59')`,
+		`INSERT INTO next_plans VALUES (1, 1, `+strconv.FormatInt(20*GiB, 10)+`, 2592000, 1, 0)`,
+		`INSERT INTO user_usage_logs VALUES (1, 1, `+strconv.FormatInt(GiB, 10)+`, '2024-03-31 23:59:59'),
+			(2, 1, `+strconv.FormatInt(2*GiB, 10)+`, '2024-04-30 23:59:59')`,
 		// bob_2: disabled, the sudo's, subscription revoked.
 		`INSERT INTO users VALUES (2, 'bob_2', 'disabled', 1000, 0, 'no_reset', NULL, 1, '2024-06-01 00:00:00',
 			NULL, NULL, '2024-02-01 00:00:00', NULL, NULL, NULL, NULL, NULL, NULL, NULL)`,
@@ -104,10 +131,10 @@ func WriteDB(t testing.TB, path string, extra ...string) {
 			'2024-07-01 00:00:00', NULL, NULL, 2592000, '2030-01-01 00:00:00', NULL, NULL, NULL)`,
 		`INSERT INTO proxies VALUES (4, 3, 'VMess', '{"id": "7d2c4b1a-3e5f-4a6b-8c9d-0e1f2a3b4c5d"}')`,
 		// dave: limited.
-		`INSERT INTO users VALUES (4, 'dave', 'limited', ` + strconv.FormatInt(GiB, 10) + `, ` + strconv.FormatInt(GiB, 10) + `,
+		`INSERT INTO users VALUES (4, 'dave', 'limited', `+strconv.FormatInt(GiB, 10)+`, `+strconv.FormatInt(GiB, 10)+`,
 			'no_reset', NULL, 2, NULL, NULL, NULL, '2024-07-02 00:00:00', NULL, NULL, NULL, NULL, NULL, NULL, NULL)`,
 		`INSERT INTO proxies VALUES (5, 4, 'VLESS', '{"id": "11111111-2222-4333-8444-555555555555", "flow": ""}')`,
-		`INSERT INTO user_templates VALUES (1, 'monthly', ` + strconv.FormatInt(30*GiB, 10) + `, 2592000, 'm_', NULL)`,
+		`INSERT INTO user_templates VALUES (1, 'monthly', `+strconv.FormatInt(30*GiB, 10)+`, 2592000, 'm_', NULL)`,
 		`INSERT INTO template_inbounds_association VALUES (1, 'VLESS TCP'), (1, 'Old Inbound')`,
 		`INSERT INTO hosts (id, remark, address, port, path, sni, host, security, alpn, fingerprint, inbound_tag,
 			allowinsecure, is_disabled, mux_enable, fragment_setting, noise_setting, random_user_agent, use_sni_as_host)
@@ -115,7 +142,7 @@ func WriteDB(t testing.TB, path string, extra ...string) {
 				'inbound_default', 'h2_http1_1', '_360', 'VLESS TCP', 0, 0, 0, NULL, NULL, 1, 0),
 			(2, 'old', 'old.example.com', NULL, NULL, NULL, NULL, 'none', 'none', 'none', 'Old Inbound',
 				NULL, NULL, 0, NULL, NULL, 0, 0)`,
-	}
+	)
 	for _, s := range append(stmts, extra...) {
 		if _, err := db.Exec(s); err != nil {
 			t.Fatalf("%v\n%s", err, s)
