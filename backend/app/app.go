@@ -102,6 +102,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, banner io.Wri
 	// store.FoldUsageJournal); readers of it fold first, so this only keeps
 	// the journal short.
 	lifecycle = append(lifecycle, jobs.Job{Name: "fold-usage", Every: usageFoldEvery, Run: st.FoldAllUsage})
+	lifecycle = append(lifecycle, jobs.Job{Name: "prune-user-tombstones", Every: time.Hour, Run: st.PruneUserTombstones})
 	if len(cfg.WebhookAddresses) > 0 {
 		lifecycle = append(lifecycle, webhook.ReminderJob(s, cfg.NotifyPercent, cfg.NotifyDaysLeft))
 		// Every replica may dispatch: rows are claimed with a lease.

@@ -53,8 +53,10 @@ import (
 //     sorts by the values of before it). Resets take a revision, so they
 //     show at once. The used_traffic a page shows is always the row's.
 //
-// Tombstones older than tombstoneKeep are pruned; a directory whose
-// watermark is below the pruned horizon reloads everything.
+// Tombstones older than tombstoneKeep are pruned by an hourly scheduler
+// job (PruneUserTombstones), whether or not anyone lists users; a
+// directory whose watermark is below the pruned horizon reloads
+// everything.
 type userDirectory struct {
 	s *Store
 
@@ -88,10 +90,7 @@ type userDirectory struct {
 	usedChecked atomic.Int64
 	// usedEvery is usedRefreshEvery; 0 turns the background refresh off,
 	// for tests that call refreshUsed themselves.
-	usedEvery time.Duration
-	// pruned is when tombstones were last pruned; only the (single-flight)
-	// background refresh reads and writes it.
-	pruned     time.Time
+	usedEvery  time.Duration
 	background sync.WaitGroup
 	// closed stops new background work once the store is closing.
 	closed atomic.Bool
@@ -106,8 +105,6 @@ const (
 	// no users for longer reloads its directory (a few hundred
 	// milliseconds at 100k users) instead of catching up.
 	tombstoneKeep = 24 * time.Hour
-	// tombstonePruneEvery is how often a replica prunes tombstones.
-	tombstonePruneEvery = time.Hour
 	// compactAfter is the number of dead entries worth a compaction (and at
 	// least a quarter of all entries).
 	compactAfter = 1024
@@ -822,12 +819,6 @@ func (d *userDirectory) kickUsedRefresh() {
 			// Debug: it also fails once the store is closed.
 			d.s.log.Debug("refreshing used_traffic of the user directory failed", "err", err)
 		}
-		if time.Since(d.pruned) >= tombstonePruneEvery {
-			d.pruned = time.Now()
-			if err := d.s.pruneUserTombstones(ctx, time.Now().Add(-tombstoneKeep)); err != nil {
-				d.s.log.Debug("pruning user tombstones failed", "err", err)
-			}
-		}
 	}()
 }
 
@@ -913,6 +904,14 @@ func (d *userDirectory) refreshUsed(ctx context.Context) error {
 		d.usedDirty.Store(true)
 	}
 	return nil
+}
+
+// PruneUserTombstones deletes the user directory's deletion tombstones
+// older than a day (a replica that listed no users for that long reloads
+// its directory instead of catching up). The scheduler runs it hourly, so
+// tombstones stay bounded whether or not anyone lists users.
+func (s *Store) PruneUserTombstones(ctx context.Context) error {
+	return s.pruneUserTombstones(ctx, time.Now().Add(-tombstoneKeep))
 }
 
 // pruneUserTombstones deletes the tombstones recorded before before and

@@ -716,3 +716,39 @@ func BenchmarkDirectoryList100k(b *testing.B) {
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "heap-MB")
 	})
 }
+
+// TestPruneUserTombstones: the scheduled prune removes tombstones older
+// than tombstoneKeep and keeps newer ones, with nobody listing users; a
+// replica whose watermark falls below the horizon reloads and lists right.
+func TestPruneUserTombstones(t *testing.T) {
+	forEachEngineReplicas(t, func(t *testing.T, a, b *Store) {
+		ctx := context.Background()
+		w := newDirWorld(t, a, 1)
+		w.createUsers(a, 6)
+		assertListMatches(t, b, UserFilter{Limit: 100}) // b's watermark: before the deletes
+		dirChange(t, a, func(tx *Tx, rev int64) error { return tx.DeleteUsers(w.users[0:3]) })
+		dirChange(t, a, func(tx *Tx, rev int64) error { return tx.DeleteUser(w.users[3]) })
+		old := time.Now().Add(-tombstoneKeep - time.Hour).Unix()
+		mustTx(t, a, func(tx *Tx) error {
+			_, err := tx.exec(`UPDATE user_tombstones SET deleted_at = $1 WHERE user_id IN ($2, $3, $4)`,
+				old, w.users[0], w.users[1], w.users[2])
+			return err
+		})
+		if err := a.PruneUserTombstones(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var left []int64
+		mustRead(t, a, func(tx *Tx) error {
+			var err error
+			left, err = tx.queryIDs(`SELECT user_id FROM user_tombstones ORDER BY user_id`)
+			return err
+		})
+		if len(left) != 1 || left[0] != w.users[3] {
+			t.Fatalf("tombstones left %v, want only the recent one (%d)", left, w.users[3])
+		}
+		assertListMatches(t, b, UserFilter{Limit: 100})
+		if _, total, err := b.ListUsers(ctx, UserFilter{Limit: 100}); err != nil || total != 2 {
+			t.Fatalf("b lists %d users (%v), want 2", total, err)
+		}
+	})
+}
