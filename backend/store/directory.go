@@ -44,10 +44,13 @@ import (
 //     watermark to R. The request after a replica's own write therefore
 //     sees that write.
 //   - used_traffic changes with every usage batch and takes no revision.
-//     This replica's batches add their deltas as they commit (noteUsage);
-//     other replicas' batches show in the sum of the nodes' usage_seq,
-//     which a background refresh polls at most every usedRefreshEvery,
-//     re-reading every user's used_traffic when it moved. A request never
+//     This replica's batches add their deltas as they commit (noteUsage)
+//     and move the directory's copy of the usage signature (the sum of
+//     the nodes' usage_seq) with them; other replicas' batches show as a
+//     signature that moved further, which a background refresh polls at
+//     most every usedRefreshEvery, re-reading every user's used_traffic
+//     when it did. A replica that records every batch itself (one panel,
+//     or one replica holding the node sessions) never re-reads them all. A request never
 //     waits for that: sorting by used_traffic may lag other replicas'
 //     batches by a few seconds (after a long quiet spell, the first request
 //     sorts by the values of before it). Resets take a revision, so they
@@ -75,10 +78,13 @@ type userDirectory struct {
 	// usage is the nodes' usage signature entries' used_traffic reflects.
 	usage      usageSignature
 	usageKnown bool
-	// Refreshes of used_traffic and catch-ups may overlap and apply in the
-	// other order than they read; these counters detect that (see
-	// refreshUsed), which then forces another refresh of used_traffic.
-	usedStarted, usedFinished, caughtUp uint64
+	// Refreshes of used_traffic, catch-ups and this replica's usage
+	// batches may overlap and apply in the other order than they read;
+	// these counters detect that (see refreshUsed, catchUp and
+	// noteUsage), which then forces another refresh of used_traffic.
+	usedStarted, usedFinished, catchStarted, caughtUp uint64
+	// usedReads counts refreshes that re-read every user's used_traffic.
+	usedReads uint64
 
 	// usedDirty forces the next background refresh of used_traffic even if
 	// the usage signature did not move: set after this replica's batches
@@ -594,12 +600,16 @@ func (d *userDirectory) catchUp(ctx context.Context, rev int64) error {
 	if loaded && after >= rev {
 		return nil // caught up by the request before this one
 	}
+	d.mu.Lock()
+	d.catchStarted++
+	d.mu.Unlock()
 	c, err := d.read(ctx, !loaded, after)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.caughtUp++ // finished, applied or not
 	if err != nil {
 		return fmt.Errorf("refreshing user directory after revision %d: %w", after, err)
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	if c.full {
 		d.table, d.dead = newDirTable(c.rows), 0
 		d.usage, d.usageKnown = c.usage, true
@@ -607,7 +617,6 @@ func (d *userDirectory) catchUp(ctx context.Context, rev int64) error {
 		d.merge(c.rows, c.gone)
 	}
 	d.watermark, d.loaded = max(d.watermark, c.rev), true
-	d.caughtUp++
 	if d.usedStarted != startedBefore || d.usedFinished != finishedBefore {
 		// A refresh of used_traffic ran while this snapshot was read: one of
 		// the two may have written older used_traffic over newer.
@@ -740,11 +749,37 @@ func (d *userDirectory) merge(rows []dirEntry, gone []int64) {
 	}
 }
 
+// usageEpoch is the state of the directory's refreshes and catch-ups,
+// taken before a usage batch's transaction starts, for noteUsage.
+type usageEpoch struct {
+	usedStarted, usedFinished, catchStarted, caughtUp uint64
+}
+
+func (d *userDirectory) epoch() usageEpoch {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return usageEpoch{d.usedStarted, d.usedFinished, d.catchStarted, d.caughtUp}
+}
+
 // noteUsage adds this replica's committed usage batch to the used_traffic
 // sort keys: ids ascending, used the bytes added to each (coefficient
-// applied). A directory not loaded yet reads the counters when it loads.
-func (d *userDirectory) noteUsage(ids, used []int64) {
+// applied), seqs how much the batch raised the usage signature, e the
+// epoch taken before the batch's transaction. A directory not loaded yet
+// reads the counters when it loads.
+//
+// A refresh of used_traffic or a catch-up that read the counters after the
+// batch committed but applied them before this would count the batch
+// twice; one that read before and applied after would lose it. When one
+// ran or runs between e and now, the next refresh re-reads every user's
+// used_traffic (usedDirty, set only now, so that refresh reads after the
+// batch and applies after this). Otherwise the batch is the only change to
+// the counters since the directory's last read, and the directory's usage
+// signature moves with it: a replica whose usage batches are all its own
+// never re-reads every user's used_traffic.
+func (d *userDirectory) noteUsage(ids, used []int64, seqs int64, e usageEpoch) {
 	d.mu.Lock()
+	overlapped := e != usageEpoch{d.usedStarted, d.usedFinished, d.catchStarted, d.caughtUp} ||
+		d.usedStarted != d.usedFinished || d.catchStarted != d.caughtUp
 	if t := &d.table; d.loaded {
 		// Both lists ascend: a batch of most users is one walk of both, a
 		// small one a binary search per user in what is left.
@@ -764,12 +799,13 @@ func (d *userDirectory) noteUsage(ids, used []int64) {
 			}
 		}
 	}
+	if !overlapped && d.usageKnown {
+		d.usage.seqs += seqs
+	}
 	d.mu.Unlock()
-	// A refresh of used_traffic that read the counters after the batch
-	// committed but applied them before this counted the batch twice; one
-	// that read before and applied after lost it. Set only now, so the
-	// refresh that clears it reads after the batch and applies after this.
-	d.usedDirty.Store(true)
+	if overlapped {
+		d.usedDirty.Store(true)
+	}
 }
 
 // usageSignature identifies the usage batches recorded so far: every batch
@@ -889,6 +925,7 @@ func (d *userDirectory) refreshUsed(ctx context.Context) error {
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.usedReads++
 	t := &d.table
 	j := 0
 	for i := range t.len() {

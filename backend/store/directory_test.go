@@ -711,6 +711,14 @@ func BenchmarkDirectoryList100k(b *testing.B) {
 			lat = append(lat, time.Since(start))
 		}
 		b.StopTimer()
+		// What a refresh costs when it must re-read every user's
+		// used_traffic (another replica's batches, or an overlap).
+		s.dir.usedDirty.Store(true)
+		start = time.Now()
+		if err := s.dir.refreshUsed(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(time.Since(start))/float64(time.Millisecond), "reread-ms")
 		reportPercentiles(b, lat)
 		b.ReportMetric(float64(load)/float64(time.Millisecond), "load-ms")
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "heap-MB")
@@ -749,6 +757,137 @@ func TestPruneUserTombstones(t *testing.T) {
 		assertListMatches(t, b, UserFilter{Limit: 100})
 		if _, total, err := b.ListUsers(ctx, UserFilter{Limit: 100}); err != nil || total != 2 {
 			t.Fatalf("b lists %d users (%v), want 2", total, err)
+		}
+	})
+}
+
+// TestDirectoryOwnBatches: a replica's own usage batches keep its
+// directory's used_traffic and usage signature current without re-reading
+// every user's counters; another replica's batch makes it re-read once.
+func TestDirectoryOwnBatches(t *testing.T) {
+	forEachEngineReplicas(t, func(t *testing.T, a, b *Store) {
+		ctx := context.Background()
+		w := newDirWorld(t, a, 2)
+		w.createUsers(a, 30)
+		f := UserFilter{Limit: 10, Sort: "-used_traffic"}
+		assertListMatches(t, a, f)
+		if err := a.dir.refreshUsed(ctx); err != nil { // learns the signature
+			t.Fatal(err)
+		}
+		reads := a.dir.usedReads
+		fence, _, err := a.NodeSessionStart(ctx, w.nodeID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for seq := range int64(5) {
+			traffic := []UserTraffic{{UserID: w.users[seq], Down: (seq + 1) << 30}, {UserID: w.users[20], Up: 1 << 20}}
+			// A resent batch (seq..seq+1 again) counts once and moves nothing.
+			for range 2 {
+				if _, err := a.ApplyUsage(ctx, w.nodeID, fence, seq, seq+1, seedNow, traffic); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := a.dir.refreshUsed(ctx); err != nil {
+				t.Fatal(err)
+			}
+			assertListMatches(t, a, f)
+		}
+		if a.dir.usedReads != reads {
+			t.Fatalf("own batches made %d full re-reads of used_traffic", a.dir.usedReads-reads)
+		}
+
+		// Another replica's batch: a re-reads once, then is quiet again.
+		other := testNode("other")
+		mustTx(t, b, func(tx *Tx) error { return tx.CreateNode(&other) })
+		fb, _, err := b.NodeSessionStart(ctx, other.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.ApplyUsage(ctx, other.ID, fb, 0, 1, seedNow, []UserTraffic{{UserID: w.users[29], Down: 1 << 40}}); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if err := a.dir.refreshUsed(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if a.dir.usedReads != reads+1 {
+			t.Fatalf("another replica's batch: %d full re-reads, want 1", a.dir.usedReads-reads)
+		}
+		assertListMatches(t, a, f)
+	})
+}
+
+// TestDirectorySingleReplicaConcurrent: one replica lists, records usage
+// batches and changes users (resets among them) all at once, with the
+// background refresh on; run with -race. Batches that overlap a refresh
+// or a catch-up must be caught (usedDirty): once everything stops, one
+// refresh gives SQL's answers even though the usage signature never
+// moved past what this replica recorded.
+func TestDirectorySingleReplicaConcurrent(t *testing.T) {
+	forEachEngineReplicas(t, func(t *testing.T, a, _ *Store) {
+		ctx := context.Background()
+		w := newDirWorld(t, a, 3)
+		w.createUsers(a, 150)
+		a.dir.usedEvery = time.Millisecond
+		fence, _, err := a.NodeSessionStart(ctx, w.nodeID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		users := slices.Clone(w.users)
+		var stop atomic.Bool
+		var wg sync.WaitGroup
+		fail := make(chan error, 4)
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(1, 9))
+			for !stop.Load() {
+				f := UserFilter{Limit: 1 + rng.IntN(60), Sort: dirSortList[rng.IntN(len(dirSortList))]}
+				if _, _, err := a.ListUsers(ctx, f); err != nil {
+					fail <- err
+					return
+				}
+			}
+		})
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(2, 7))
+			for seq := int64(0); !stop.Load(); seq++ {
+				var traffic []UserTraffic
+				for range 20 {
+					traffic = append(traffic, UserTraffic{UserID: users[rng.IntN(len(users))], Down: int64(1 + rng.IntN(1<<20))})
+				}
+				if _, err := a.ApplyUsage(ctx, w.nodeID, fence, seq, seq+1, seedNow, traffic); err != nil {
+					fail <- err
+					return
+				}
+			}
+		})
+		for i := range 40 {
+			switch i % 3 {
+			case 0:
+				dirChange(t, a, func(tx *Tx, rev int64) error { return tx.ResetUsersUsage(w.pick(15), seedNow, rev) })
+			case 1:
+				ids := w.pick(10)
+				dirChange(t, a, func(tx *Tx, rev int64) error {
+					return tx.SetUsersStatus(ids, dirStatusList[i%len(dirStatusList)], rev, seedNow)
+				})
+			default:
+				w.createUsers(a, 3)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		stop.Store(true)
+		wg.Wait()
+		close(fail)
+		for err := range fail {
+			t.Fatal(err)
+		}
+		a.dir.background.Wait()
+		a.dir.usedEvery = 0
+		if err := a.dir.refreshUsed(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, sort := range dirSortList {
+			assertListMatches(t, a, UserFilter{Limit: 1000, Sort: sort})
 		}
 	})
 }

@@ -65,9 +65,13 @@ func (s *Store) ApplyUsage(ctx context.Context, nodeID, fence, fromSeq, toSeq in
 		return false, fmt.Errorf("usage of node %d: %w", nodeID, err)
 	}
 	hour := hourOf(at)
-	var used []int64
+	var (
+		used  []int64
+		seqs  int64 // how much usage_seq rose
+		epoch = s.dir.epoch()
+	)
 	err = s.Tx(ctx, func(tx *Tx) error {
-		applied = false
+		applied, seqs = false, 0
 		if err := tx.lockUsage(); err != nil {
 			return err
 		}
@@ -125,14 +129,14 @@ func (s *Store) ApplyUsage(ctx context.Context, nodeID, fence, fromSeq, toSeq in
 		if _, err := tx.exec(`UPDATE nodes SET usage_seq = $1 WHERE id = $2`, toSeq, nodeID); err != nil {
 			return fmt.Errorf("recording usage sequence: %w", err)
 		}
-		applied = true
+		applied, seqs = true, toSeq-usageSeq
 		return nil
 	})
 	if err != nil {
 		return false, fmt.Errorf("applying usage (%d, %d] of node %d: %w", fromSeq, toSeq, nodeID, err)
 	}
-	if applied && len(used) > 0 {
-		s.usageApplied(batch.ids, used)
+	if applied {
+		s.dir.noteUsage(batch.ids, used, seqs, epoch)
 	}
 	return applied, nil
 }
@@ -288,9 +292,3 @@ func (tx *Tx) NodesUsage(start, end time.Time) ([]UsagePoint, error) {
 	}
 	return out, nil
 }
-
-// usageApplied is called after a usage batch of this replica commits, with
-// the batch's user ids (ascending) and the bytes added to each (coefficient
-// applied). The user directory keeps its used_traffic sort keys current
-// with it.
-func (s *Store) usageApplied(ids, used []int64) { s.dir.noteUsage(ids, used) }
