@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -26,28 +27,37 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 	if !ok || !strings.EqualFold(scheme, "bearer") || token == "" {
 		return errNotAuthenticated
 	}
-	claims, err := auth.Parse(s.opts.Secrets.JWT, token, s.now())
+	admin, err := s.adminForToken(c.UserContext(), token)
 	if err != nil {
 		return err
 	}
-	admin, err := s.st.AdminByUsername(c.UserContext(), claims.Username)
+	c.Locals(adminLocal, admin)
+	return c.Next()
+}
+
+// adminForToken checks an admin JWT and loads its admin.
+func (s *server) adminForToken(ctx context.Context, token string) (*model.Admin, error) {
+	claims, err := auth.Parse(s.opts.Secrets.JWT, token, s.now())
+	if err != nil {
+		return nil, err
+	}
+	admin, err := s.st.AdminByUsername(ctx, claims.Username)
 	switch {
 	case err == nil:
 		if claims.IssuedBeforeReset(admin) {
-			return fmt.Errorf("token of %q predates its password reset: %w", claims.Username, model.ErrUnauthorized)
+			return nil, fmt.Errorf("token of %q predates its password reset: %w", claims.Username, model.ErrUnauthorized)
 		}
 	case errors.Is(err, model.ErrNotFound):
 		// The env sudo has no row; its token is honoured only while the
 		// environment still names it.
 		if !s.envSudo.Configured() || claims.Username != s.envSudo.Username || claims.Access != auth.AccessSudo {
-			return fmt.Errorf("token of unknown admin %q: %w", claims.Username, model.ErrUnauthorized)
+			return nil, fmt.Errorf("token of unknown admin %q: %w", claims.Username, model.ErrUnauthorized)
 		}
 		admin = s.envSudo.Admin()
 	default:
-		return fmt.Errorf("loading admin %q: %w", claims.Username, err)
+		return nil, fmt.Errorf("loading admin %q: %w", claims.Username, err)
 	}
-	c.Locals(adminLocal, admin)
-	return c.Next()
+	return admin, nil
 }
 
 func requireSudo(c *fiber.Ctx) error {

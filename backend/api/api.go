@@ -15,6 +15,7 @@ import (
 
 	"github.com/outpost-panel/outpost/backend/auth"
 	"github.com/outpost-panel/outpost/backend/coord"
+	"github.com/outpost-panel/outpost/backend/hub"
 	"github.com/outpost-panel/outpost/backend/state"
 	"github.com/outpost-panel/outpost/nodes/protocol"
 )
@@ -81,6 +82,9 @@ type NodeHub interface {
 	// RestartCores asks every connected node to restart its Xray core and
 	// returns how many nodes this replica asked.
 	RestartCores(ctx context.Context) int
+	// WatchLogs streams a node's Xray log lines (0: every node's) until
+	// ctx ends.
+	WatchLogs(ctx context.Context, nodeID int64) <-chan hub.LogEvent
 }
 
 type server struct {
@@ -165,6 +169,7 @@ func (s *server) routes(app *fiber.App) {
 	app.Put("/api/node/:id", s.authenticate, requireSudo, s.modifyNode)
 	app.Delete("/api/node/:id", s.authenticate, requireSudo, s.deleteNode)
 	app.Post("/api/node/:id/token", s.authenticate, requireSudo, s.rotateNodeToken)
+	s.logsRoutes(app) // logs.go: WS /api/core/logs, /api/node/:id/logs
 
 	// Each area registers its routes from its own file. Fixed paths must be
 	// registered before parameter paths that could swallow them.

@@ -14,9 +14,10 @@ import (
 // coreInfo is Marzban's GET /api/core. The panel runs no Xray of its own:
 // version is that of the Xray built into this release (nodes report theirs
 // in GET /api/nodes), and the core counts as started because the panel
-// serves the config nodes run. Live logs are per node, so no log socket.
+// serves the config nodes run. logs_websocket streams the nodes' Xray logs
+// (logs.go).
 func (s *server) coreInfo(c *fiber.Ctx) error {
-	return c.JSON(fiber.Map{"version": xraycore.Version(), "started": true, "logs_websocket": ""})
+	return c.JSON(fiber.Map{"version": xraycore.Version(), "started": true, "logs_websocket": "/api/core/logs"})
 }
 
 func (s *server) getCoreConfig(c *fiber.Ctx) error {

@@ -21,6 +21,7 @@ import (
 	"github.com/outpost-panel/outpost/backend/auth"
 	"github.com/outpost-panel/outpost/backend/coord"
 	"github.com/outpost-panel/outpost/backend/feed"
+	"github.com/outpost-panel/outpost/backend/hub"
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/state"
 	"github.com/outpost-panel/outpost/backend/store"
@@ -312,4 +313,12 @@ func (h *recordingHub) RestartCores(context.Context) int {
 	defer h.mu.Unlock()
 	h.restarts++
 	return len(h.connected)
+}
+
+// WatchLogs streams nothing: the log path is tested end to end
+// (backend/e2e) with real nodes.
+func (h *recordingHub) WatchLogs(ctx context.Context, _ int64) <-chan hub.LogEvent {
+	c := make(chan hub.LogEvent)
+	go func() { <-ctx.Done(); close(c) }()
+	return c
 }

@@ -353,6 +353,7 @@ type nodeHealth struct {
 	CoreRestarts    int               `json:"core_restarts"`
 	Snapshots       int64             `json:"snapshots_applied"`
 	Deltas          int64             `json:"deltas_applied"`
+	LogsStreaming   bool              `json:"logs_streaming"`
 }
 
 func startNode(t testing.TB, panelURL, token, stateDir string) *node {

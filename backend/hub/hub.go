@@ -69,12 +69,15 @@ type Hub struct {
 
 	mu       sync.Mutex
 	sessions map[int64]*session
+
+	logs logHub // logs.go
 }
 
 // New creates a hub; call Run before serving sessions.
 func New(st *state.State, log *slog.Logger, opts Options) *Hub {
 	opts.defaults()
-	return &Hub{st: st, feed: st.Feed(), log: log, opts: opts, ready: make(chan struct{}), sessions: map[int64]*session{}}
+	return &Hub{st: st, feed: st.Feed(), log: log, opts: opts, ready: make(chan struct{}), sessions: map[int64]*session{},
+		logs: logHub{subs: map[*logSub]struct{}{}, want: map[int64]time.Time{}}}
 }
 
 // Run loads the desired state and follows the feed until ctx ends.
@@ -90,6 +93,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		go h.listenFences(ctx)
 		go h.listenRestarts(ctx)
 	}
+	go h.logLoop(ctx)
 	for {
 		select {
 		case <-ctx.Done():

@@ -41,6 +41,7 @@ type session struct {
 	inflight     int64 // revision sent and not yet acknowledged (0 = none)
 	needSnapshot bool
 	refused      int64 // a revision the node refused; not resent until the state moves past it
+	logsOn       bool  // the node was asked to stream its log lines (logs.go)
 }
 
 func newSession(h *Hub, c *websocket.Conn, n *model.Node, fence int64) *session {
@@ -75,6 +76,24 @@ func (s *session) send(m protocol.Message) bool {
 		return true
 	case <-s.done:
 		return false
+	}
+}
+
+// askLogs tells the node to start or stop streaming its log lines, as
+// logsOn now says, if the send queue has room; if not, logsOn goes back
+// and the next round of syncLogStreams asks again.
+func (s *session) askLogs() {
+	s.mu.Lock()
+	on := s.logsOn
+	s.mu.Unlock()
+	select {
+	case s.out <- protocol.Message{Type: protocol.TypeLogs, Logs: &protocol.Logs{On: on}}:
+	default:
+		s.mu.Lock()
+		if s.logsOn == on {
+			s.logsOn = !on
+		}
+		s.mu.Unlock()
 	}
 }
 
@@ -220,6 +239,10 @@ func (s *session) handle(ctx context.Context, m protocol.Message) error {
 					s.log.Warn("review after enforcement report", "err", err)
 				}
 			}()
+		}
+	case protocol.TypeLogLines:
+		if m.LogLines != nil && (len(m.LogLines.Lines) > 0 || m.LogLines.Dropped > 0) {
+			s.h.publishLogs(ctx, LogEvent{NodeID: s.node.ID, Node: s.node.Name, Lines: m.LogLines.Lines, Dropped: m.LogLines.Dropped})
 		}
 	case protocol.TypeStatus:
 		if m.Status == nil {

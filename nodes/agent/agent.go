@@ -109,6 +109,7 @@ type Agent struct {
 	connected    atomic.Bool
 	usageWake    chan struct{}
 	sessionUsage atomic.Pointer[sessionLink]
+	logs         *logStream
 }
 
 // sessionLink lets background loops talk to the current session, if any.
@@ -128,7 +129,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	return &Agent{
 		cfg: cfg, log: cfg.Log, store: st, eng: xraycore.New(cfg.Log),
-		enforced: map[string]bool{}, usageWake: make(chan struct{}, 1),
+		enforced: map[string]bool{}, usageWake: make(chan struct{}, 1), logs: newLogStream(),
 	}, nil
 }
 
@@ -233,6 +234,9 @@ type Health struct {
 	Snapshots       int64             `json:"snapshots_applied"`
 	Deltas          int64             `json:"deltas_applied"`
 	LastError       string            `json:"last_error,omitempty"`
+	// LogsStreaming: the panel asked for Xray's log lines (an admin
+	// watches them) and the node is sending them.
+	LogsStreaming bool `json:"logs_streaming"`
 }
 
 // Health reports the agent's state.
@@ -245,7 +249,7 @@ func (a *Agent) Health() Health {
 		Users: len(a.desired.Users), EnforcedUsers: len(a.enforced), JournalBacklog: backlog,
 		InboundErrors: a.inErrs, XrayVersion: xraycore.Version(), CoreRestarts: a.eng.Restarts(),
 		Snapshots: a.snapshots.Load(), Deltas: a.deltas.Load(),
-		LastError: a.lastErr,
+		LastError: a.lastErr, LogsStreaming: a.logs.on.Load(),
 	}
 }
 

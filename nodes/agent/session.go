@@ -202,7 +202,21 @@ func (a *Agent) session(ctx context.Context) (bool, error) {
 	defer func() {
 		a.connected.Store(false)
 		a.sessionUsage.Store(nil)
+		a.logs.set(false)
 	}()
+	// sendLogs never waits: a batch the send queue has no room for is
+	// dropped (and counted in the next one), so logs cannot hold up state
+	// or usage messages.
+	var logsDropped int64
+	sendLogs := func(b *protocol.LogLines) {
+		b.Dropped += logsDropped
+		select {
+		case out <- protocol.Message{Type: protocol.TypeLogLines, LogLines: b}:
+			logsDropped = 0
+		default:
+			logsDropped = b.Dropped + int64(len(b.Lines))
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -218,6 +232,10 @@ func (a *Agent) session(ctx context.Context) (bool, error) {
 			}
 		case <-a.usageWake:
 			sendUsage()
+		case line := <-a.logs.lines:
+			if welcomed {
+				sendLogs(a.logs.batch(line))
+			}
 		case m := <-msgs:
 			switch m.Type {
 			case protocol.TypeWelcome:
@@ -268,6 +286,11 @@ func (a *Agent) session(ctx context.Context) (bool, error) {
 				send(protocol.Message{Type: protocol.TypeAck, Ack: &ack})
 				if m.Delta.Config != nil {
 					send(protocol.Message{Type: protocol.TypeStatus, Status: a.statusMessage()})
+				}
+			case protocol.TypeLogs:
+				if m.Logs != nil {
+					a.logs.set(m.Logs.On)
+					logsDropped = 0
 				}
 			case protocol.TypeRestart:
 				a.restartCore()

@@ -5,7 +5,9 @@
 //
 //	1 (2026-11-26): hello/welcome, chunked snapshot, delta, ack, usage journal
 //	                batches with sequence ranges, enforced, status; restart
-//	                (additive: an agent that does not know it ignores it).
+//	                (additive: an agent that does not know it ignores it);
+//	                logs / log_lines (additive the same way: a panel that
+//	                asks an older agent for logs gets none).
 package protocol
 
 import (
@@ -35,6 +37,8 @@ const (
 	TypeStatus   = "status"   // node -> panel, health and inbound errors
 	TypeError    = "error"    // either way, fatal for the session
 	TypeRestart  = "restart"  // panel -> node, the admin asked for a core restart
+	TypeLogs     = "logs"     // panel -> node, start or stop streaming Xray's log lines
+	TypeLogLines = "log_lines"
 )
 
 // Message is the one envelope on the wire: Type says which field is set.
@@ -50,6 +54,23 @@ type Message struct {
 	Enforced *Enforced `json:"enforced,omitempty"`
 	Status   *Status   `json:"status,omitempty"`
 	Error    *Error    `json:"error,omitempty"`
+	Logs     *Logs     `json:"logs,omitempty"`
+	LogLines *LogLines `json:"log_lines,omitempty"`
+}
+
+// Logs turns the node's stream of Xray log lines on or off. The panel asks
+// for it only while an admin watches the logs; a node streams nothing
+// otherwise, and stops by itself when the session ends.
+type Logs struct {
+	On bool `json:"on"`
+}
+
+// LogLines is a batch of Xray log lines, oldest first, each prefixed with
+// the node's time. Dropped counts lines the node threw away since the last
+// batch because the session could not keep up: logs never slow the node.
+type LogLines struct {
+	Lines   []string `json:"lines"`
+	Dropped int64    `json:"dropped,omitempty"`
 }
 
 // Hello opens a session.
