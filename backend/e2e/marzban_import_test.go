@@ -79,6 +79,11 @@ func TestMarzbanImportKeepsLinks(t *testing.T) {
 	if code != 200 || body == "" {
 		t.Fatalf("alice's Marzban link, v2ray: HTTP %d %q", code, body)
 	}
+	// Marzban signs the username as it was typed; the user is "dave" here.
+	code, body = get("/sub/" + marzbantest.Token("Dave", time.Date(2024, 7, 3, 0, 0, 0, 0, time.UTC), marzbantest.Secret) + "/info")
+	if code != 200 || !strings.Contains(body, `"username":"dave"`) {
+		t.Errorf("Dave's Marzban link: HTTP %d %s", code, body)
+	}
 	if code, _ := get("/sub/" + marzbantest.Token("bob_2", time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC), marzbantest.Secret) + "/info"); code != 404 {
 		t.Errorf("bob's link from before his revocation: HTTP %d, want 404", code)
 	}

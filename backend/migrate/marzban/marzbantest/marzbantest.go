@@ -130,8 +130,8 @@ func write(t testing.TB, db *sql.DB, schema []string, extra []string) {
 		`INSERT INTO users VALUES (3, 'carol', 'on_hold', 0, NULL, 'no_reset', NULL, NULL, NULL, NULL, NULL,
 			'2024-07-01 00:00:00', NULL, NULL, 2592000, '2030-01-01 00:00:00', NULL, NULL, NULL)`,
 		`INSERT INTO proxies VALUES (4, 3, 'VMess', '{"id": "7d2c4b1a-3e5f-4a6b-8c9d-0e1f2a3b4c5d"}')`,
-		// dave: limited.
-		`INSERT INTO users VALUES (4, 'dave', 'limited', `+strconv.FormatInt(GiB, 10)+`, `+strconv.FormatInt(GiB, 10)+`,
+		// Dave: limited; Marzban keeps the letter case a user was created with.
+		`INSERT INTO users VALUES (4, 'Dave', 'limited', `+strconv.FormatInt(GiB, 10)+`, `+strconv.FormatInt(GiB, 10)+`,
 			'no_reset', NULL, 2, NULL, NULL, NULL, '2024-07-02 00:00:00', NULL, NULL, NULL, NULL, NULL, NULL, NULL)`,
 		`INSERT INTO proxies VALUES (5, 4, 'VLESS', '{"id": "11111111-2222-4333-8444-555555555555", "flow": ""}')`,
 		`INSERT INTO user_templates VALUES (1, 'monthly', `+strconv.FormatInt(30*GiB, 10)+`, 2592000, 'm_', NULL)`,
