@@ -14,8 +14,9 @@ import (
 // queue full is counted as dropped and thrown away, and so is a batch the
 // session's send queue has no room for.
 const (
-	logQueue = 4096
-	logBatch = 256
+	logQueue      = 4096
+	logBatch      = 256
+	logsPerSecond = 2000 // lines sent at most; the rest are counted as dropped
 )
 
 type logStream struct {

@@ -207,12 +207,26 @@ func (a *Agent) session(ctx context.Context) (bool, error) {
 	// sendLogs never waits: a batch the send queue has no room for is
 	// dropped (and counted in the next one), so logs cannot hold up state
 	// or usage messages.
-	var logsDropped int64
+	// At most logsPerSecond lines a second go out, so a flood of access
+	// log lines cannot crowd the panel (or Redis) either.
+	var (
+		logsDropped int64
+		logsWindow  time.Time
+		logsSent    int
+	)
 	sendLogs := func(b *protocol.LogLines) {
 		b.Dropped += logsDropped
+		if now := time.Now(); now.Sub(logsWindow) >= time.Second {
+			logsWindow, logsSent = now, 0
+		}
+		if logsSent >= logsPerSecond {
+			logsDropped = b.Dropped + int64(len(b.Lines))
+			return
+		}
 		select {
 		case out <- protocol.Message{Type: protocol.TypeLogLines, LogLines: b}:
 			logsDropped = 0
+			logsSent += len(b.Lines)
 		default:
 			logsDropped = b.Dropped + int64(len(b.Lines))
 		}
