@@ -214,6 +214,13 @@ func TestImportMarzbanRejects(t *testing.T) {
 	marzbantest.WriteDB(t, badTime, `UPDATE users SET created_at = 'yesterday' WHERE id = 3`)
 	badName := filepath.Join(dir, "bad-name.sqlite3")
 	marzbantest.WriteDB(t, badName, `UPDATE users SET username = 'no spaces allowed' WHERE id = 3`)
+	orphan := filepath.Join(dir, "orphan.sqlite3")
+	marzbantest.WriteDB(t, orphan, `UPDATE users SET admin_id = 77 WHERE username = 'carol'`)
+	p := newPanelDir(t)
+	r := p.run("", nil, "import", "marzban", "--from", orphan).must(t, 0, "import with a dangling admin_id")
+	if !strings.Contains(r.stdout, `skipped: user "carol": its admin (id 77) is not in the admins table; imported without an owner`) {
+		t.Errorf("import with a dangling admin_id said %q", r.stdout)
+	}
 	good := filepath.Join(dir, "good.sqlite3")
 	marzbantest.WriteDB(t, good)
 	badConfig := filepath.Join(dir, "xray.json")

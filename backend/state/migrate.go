@@ -32,6 +32,8 @@ type Migration struct {
 	// the core config does not have are skipped and reported.
 	Hosts map[string][]Host
 	Users []MigratedUser
+	// Notes are what the reader left out or changed, for the report.
+	Notes []string
 }
 
 // MigratedAdmin is an admin as the other panel stored it.
@@ -99,7 +101,7 @@ type MigrationReport struct {
 // they are (the report lists them) and the imported users they own are
 // theirs. With dryRun nothing is written.
 func (s *State) Migrate(ctx context.Context, m *Migration, dryRun bool) (MigrationReport, error) {
-	rep := MigrationReport{DryRun: dryRun}
+	rep := MigrationReport{DryRun: dryRun, Skipped: append([]string(nil), m.Notes...)}
 	var (
 		cfg   *coreConfig
 		canon []byte

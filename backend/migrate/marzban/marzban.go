@@ -252,7 +252,7 @@ func (r *reader) read() (*state.Migration, error) {
 		return nil, err
 	}
 
-	users, err := r.readUsers(adminNames)
+	users, err := r.readUsers(adminNames, &m.Notes)
 	if err != nil {
 		return nil, err
 	}
@@ -267,7 +267,7 @@ func (r *reader) read() (*state.Migration, error) {
 	return m, nil
 }
 
-func (r *reader) readUsers(adminNames map[int64]string) ([]state.MigratedUser, error) {
+func (r *reader) readUsers(adminNames map[int64]string, notes *[]string) ([]state.MigratedUser, error) {
 	var users []state.MigratedUser
 	index := map[int64]int{} // users.id -> position
 	err := r.selectRows("users", []string{"id", "username", "status", "used_traffic", "data_limit",
@@ -292,9 +292,11 @@ func (r *reader) readUsers(adminNames map[int64]string) ([]state.MigratedUser, e
 			u.Expire = &n
 		}
 		if n, ok := integer(v[7]); ok {
+			// Marzban on SQLite does not enforce its foreign keys: a
+			// deleted admin can leave its users pointing nowhere.
 			owner, known := adminNames[n]
 			if !known {
-				return fail("admin_id", fmt.Errorf("no admin %d", n))
+				*notes = append(*notes, fmt.Sprintf("user %q: its admin (id %d) is not in the admins table; imported without an owner", name, n))
 			}
 			u.Owner = owner
 		}
