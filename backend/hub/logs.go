@@ -47,7 +47,13 @@ type logHub struct {
 	mu   sync.Mutex
 	subs map[*logSub]struct{}
 	want map[int64]time.Time // node id (0 = all) -> last announcement
+	// out queues sessions' batches for the publisher goroutine, so a slow
+	// or absent Redis never holds up a session's read loop (acks, usage).
+	out  chan LogEvent
+	lost atomic.Int64 // lines of batches the queue had no room for
 }
+
+const logPublishQueue = 256
 
 // WatchLogs streams the log lines of node nodeID (0: every node) until ctx
 // ends. The channel is closed then. A batch the watcher could not take in
@@ -90,6 +96,16 @@ func (h *Hub) logLoop(ctx context.Context) {
 		go h.listenLogs(ctx)
 		go h.listenLogWants(ctx)
 	}
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev := <-h.logs.out:
+				h.publish(ctx, ev)
+			}
+		}
+	}()
 	tick := time.NewTicker(logWantEvery / 2)
 	defer tick.Stop()
 	announced := time.Time{}
@@ -179,9 +195,19 @@ func (h *Hub) syncLogStreams() {
 	}
 }
 
-// publishLogs hands a session's log lines to the watchers of every
-// replica.
-func (h *Hub) publishLogs(ctx context.Context, ev LogEvent) {
+// publishLogs queues a session's log lines for the watchers of every
+// replica; it never waits. A batch that finds the queue full is lost
+// (watchers are told when the next batch gets through: Dropped).
+func (h *Hub) publishLogs(ev LogEvent) {
+	select {
+	case h.logs.out <- ev:
+	default:
+		h.logs.lost.Add(int64(len(ev.Lines)) + ev.Dropped)
+	}
+}
+
+func (h *Hub) publish(ctx context.Context, ev LogEvent) {
+	ev.Dropped += h.logs.lost.Swap(0)
 	if h.opts.Signals != nil {
 		if raw, err := json.Marshal(ev); err == nil && h.opts.Signals.Send(ctx, logTopic, raw) == nil {
 			return // every replica, this one included, hears it

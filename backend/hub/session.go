@@ -242,7 +242,7 @@ func (s *session) handle(ctx context.Context, m protocol.Message) error {
 		}
 	case protocol.TypeLogLines:
 		if m.LogLines != nil && (len(m.LogLines.Lines) > 0 || m.LogLines.Dropped > 0) {
-			s.h.publishLogs(ctx, LogEvent{NodeID: s.node.ID, Node: s.node.Name, Lines: m.LogLines.Lines, Dropped: m.LogLines.Dropped})
+			s.h.publishLogs(LogEvent{NodeID: s.node.ID, Node: s.node.Name, Lines: m.LogLines.Lines, Dropped: m.LogLines.Dropped})
 		}
 	case protocol.TypeStatus:
 		if m.Status == nil {
