@@ -282,7 +282,8 @@ func TestMain(m *testing.M) {
 }
 
 // BenchmarkImportMarzban100k: one op imports a Marzban database of
-// 100,000 users (vless each) into a new SQLite panel through the CLI.
+// 100,000 users (vless each) into a new SQLite, or PostgreSQL, panel
+// through the CLI.
 func BenchmarkImportMarzban100k(b *testing.B) {
 	from := filepath.Join(b.TempDir(), "db.sqlite3")
 	marzbantest.WriteDB(b, from)
@@ -310,12 +311,18 @@ func BenchmarkImportMarzban100k(b *testing.B) {
 		b.Fatal(err)
 	}
 	db.Close()
-	b.ResetTimer()
-	for range b.N {
-		b.StopTimer()
-		p := newPanelDir(b)
-		b.StartTimer()
-		p.run("", nil, "import", "marzban", "--from", from).must(b, 0, "import")
+	for _, engine := range []string{"sqlite", "postgres"} {
+		b.Run(engine, func(b *testing.B) {
+			for range b.N {
+				b.StopTimer()
+				p := newPanelDir(b)
+				if engine == "postgres" {
+					p = newPanelDB(b, testenv.Postgres(b))
+				}
+				b.StartTimer()
+				p.run("", nil, "import", "marzban", "--from", from).must(b, 0, "import")
+			}
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/import")
+		})
 	}
-	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/import")
 }

@@ -346,9 +346,11 @@ func (s *State) Migrate(ctx context.Context, m *Migration, dryRun bool) (Migrati
 				u.AdminID, u.AdminUsername = ids[o].ID, ids[o].Username
 			}
 			u.Revision = rev
-			if err := tx.CreateUser(u); err != nil {
-				return d, err
-			}
+		}
+		if err := tx.CreateUsers(users); err != nil {
+			return d, err
+		}
+		for _, u := range users {
 			d.Upserts = append(d.Upserts, nodeDiff(nil, u).Upserts...)
 		}
 		return d, nil

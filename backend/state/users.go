@@ -518,9 +518,11 @@ func (s *State) ImportUsers(ctx context.Context, admin *model.Admin, in []UserIn
 		for _, u := range users {
 			u.Revision = rev
 			u.LastStatusChange = &now
-			if err := tx.CreateUser(u); err != nil {
-				return protocol.Delta{}, fmt.Errorf("creating user %s: %w", u.Username, err)
-			}
+		}
+		if err := tx.CreateUsers(users); err != nil {
+			return protocol.Delta{}, err
+		}
+		for _, u := range users {
 			d.Upserts = append(d.Upserts, nodeDiff(nil, u).Upserts...)
 		}
 		return d, nil

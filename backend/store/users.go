@@ -147,6 +147,118 @@ func (tx *Tx) CreateUser(u *model.User) error {
 	return nil
 }
 
+// createUsersChunk is how many users one multi-row INSERT of CreateUsers
+// carries: 21 parameters each, well under both engines' limits.
+const createUsersChunk = 500
+
+// CreateUsers inserts many new users with multi-row statements and sets
+// their IDs, for imports: a user per statement costs a round trip (and a
+// savepoint) each on PostgreSQL, 46 s for 100,000 users. Fields are those
+// of CreateUser. Any conflict fails the whole call (the transaction should
+// be dropped); there is no per-user savepoint.
+func (tx *Tx) CreateUsers(users []*model.User) error {
+	for start := 0; start < len(users); start += createUsersChunk {
+		chunk := users[start:min(start+createUsersChunk, len(users))]
+		var a args
+		var q strings.Builder
+		q.WriteString(`INSERT INTO users (username, admin_id, status, proxies, excluded_inbounds, expire,
+			data_limit, data_limit_reset_strategy, created_at, edit_at,
+			note, sub_updated_at, sub_last_user_agent, sub_revoked_at, on_hold_expire_duration,
+			on_hold_timeout, auto_delete_in_days, next_plan, last_status_change, usage_reset_at, revision) VALUES `)
+		byName := make(map[string]*model.User, len(chunk))
+		for i, u := range chunk {
+			if u.CreatedAt.IsZero() {
+				u.CreatedAt = nowUTC()
+			}
+			proxies, excluded, nextPlan, err := userJSON(u)
+			if err != nil {
+				return fmt.Errorf("creating user %q: %w", u.Username, err)
+			}
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			vals := []any{u.Username, idOrNil(u.AdminID), string(u.Status), proxies, excluded, u.Expire,
+				u.DataLimit, string(u.DataLimitReset), u.CreatedAt.Unix(),
+				unixOrNil(u.EditAt), u.Note, unixOrNil(u.SubUpdatedAt), u.SubLastUserAgent, unixOrNil(u.SubRevokedAt),
+				u.OnHoldExpireDuration, unixOrNil(u.OnHoldTimeout),
+				int64OrNil(u.AutoDeleteInDays), nextPlan, unixOrNil(u.LastStatusChange), unixOrNil(u.UsageResetAt),
+				u.Revision}
+			q.WriteString(a.addList(len(vals), func(i int) any { return vals[i] }))
+			byName[u.Username] = u
+		}
+		q.WriteString(` RETURNING id, username`)
+		rows, err := tx.query(q.String(), a...)
+		if err != nil {
+			return createUsersError(err)
+		}
+		for rows.Next() {
+			var id int64
+			var name string
+			if err := rows.Scan(&id, &name); err != nil {
+				rows.Close()
+				return fmt.Errorf("creating users: %w", err)
+			}
+			if u := byName[name]; u != nil {
+				u.ID = id
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return createUsersError(err)
+		}
+		if err := rows.Err(); err != nil {
+			return createUsersError(err)
+		}
+	}
+	// The insert trigger made every counters row; imported users bring
+	// counters of their own.
+	var ids, used, lifetime []int64
+	var online []any
+	for _, u := range users {
+		if u.ID == 0 {
+			return fmt.Errorf("creating user %q: no id returned", u.Username)
+		}
+		if u.UsedTraffic != 0 || u.LifetimeUsedTraffic != 0 || u.OnlineAt != nil {
+			ids, used, lifetime = append(ids, u.ID), append(used, u.UsedTraffic), append(lifetime, u.LifetimeUsedTraffic)
+			online = append(online, unixOrNil(u.OnlineAt))
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	if tx.postgres() {
+		on := make([]*int64, len(online))
+		for i, v := range online {
+			if n, ok := v.(int64); ok {
+				on[i] = &n
+			}
+		}
+		_, err := tx.exec(`UPDATE user_traffic t SET used_traffic = b.used, lifetime_used_traffic = b.lifetime, online_at = b.online
+			FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) AS b (user_id, used, lifetime, online)
+			WHERE t.user_id = b.user_id`, ids, used, lifetime, on)
+		if err != nil {
+			return fmt.Errorf("setting imported users' counters: %w", err)
+		}
+		return nil
+	}
+	for i, id := range ids {
+		if _, err := tx.exec(`UPDATE user_traffic SET used_traffic = $1, lifetime_used_traffic = $2, online_at = $3
+			WHERE user_id = $4`, used[i], lifetime[i], online[i], id); err != nil {
+			return fmt.Errorf("setting imported users' counters: %w", err)
+		}
+	}
+	return nil
+}
+
+func createUsersError(err error) error {
+	switch {
+	case isUniqueViolation(err):
+		return fmt.Errorf("creating users: %w", errConflict)
+	case isForeignKeyViolation(err):
+		return fmt.Errorf("creating users: an owner: %w", errNotFound)
+	}
+	return fmt.Errorf("creating users: %w", err)
+}
+
 // UpdateUser writes the fields of u that admins and the user lifecycle
 // change: status, limits, proxies, inbounds, note, hold settings, next plan,
 // owner, the timestamps of those changes, and revision. u.Revision must be

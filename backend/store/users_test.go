@@ -569,3 +569,59 @@ func TestEachUserOnNodes(t *testing.T) {
 		}
 	})
 }
+
+// TestCreateUsers: the bulk insert stores every field CreateUser stores,
+// across chunk boundaries, counters included, and refuses a taken name
+// without writing anything.
+func TestCreateUsers(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, s *Store) {
+		at := func(sec int64) *time.Time { return ptr(time.Unix(1_750_000_000+sec, 0).UTC()) }
+		admin := model.Admin{Username: "boss", HashedPassword: "h"}
+		mustTx(t, s, func(tx *Tx) error { return tx.CreateAdmin(&admin) })
+		users := make([]*model.User, createUsersChunk+7)
+		for i := range users {
+			u := testUser(fmt.Sprintf("bulk_%04d", i))
+			u.CreatedAt = time.Unix(1_700_000_000+int64(i), 0).UTC()
+			u.Revision = 3
+			if i%2 == 0 {
+				u.AdminID = admin.ID
+				u.UsedTraffic, u.LifetimeUsedTraffic, u.OnlineAt = int64(i), int64(2*i+1), at(int64(i))
+				u.Note, u.SubUpdatedAt, u.SubLastUserAgent, u.SubRevokedAt = "n", at(1), "ua", at(2)
+				u.AutoDeleteInDays = ptr(int64(i))
+				u.NextPlan = &model.NextPlan{DataLimit: 1 << 30, FireOnEither: true}
+				u.EditAt, u.OnHoldTimeout, u.LastStatusChange, u.UsageResetAt = at(3), at(4), at(5), at(6)
+			}
+			users[i] = &u
+		}
+		mustTx(t, s, func(tx *Tx) error { return tx.CreateUsers(users) })
+		mustRead(t, s, func(tx *Tx) error {
+			for _, u := range users {
+				got, err := tx.UserByID(u.ID)
+				if err != nil {
+					return err
+				}
+				want := *u
+				if want.AdminID != 0 {
+					want.AdminUsername = "boss"
+				}
+				if !reflect.DeepEqual(*got, want) {
+					t.Fatalf("%s read back\n got %+v\nwant %+v", u.Username, *got, want)
+				}
+			}
+			return nil
+		})
+		// A taken name fails the whole call.
+		dup := testUser("fresh_one")
+		taken := testUser("bulk_0003")
+		err := s.Tx(context.Background(), func(tx *Tx) error { return tx.CreateUsers([]*model.User{&dup, &taken}) })
+		if !errors.Is(err, errConflict) {
+			t.Fatalf("taken name: %v, want a conflict", err)
+		}
+		mustRead(t, s, func(tx *Tx) error {
+			if _, err := tx.UserByUsername("fresh_one"); !errors.Is(err, errNotFound) {
+				t.Errorf("fresh_one after a refused batch: %v", err)
+			}
+			return nil
+		})
+	})
+}
