@@ -15,7 +15,7 @@ FUZZTIME ?= 20s
 # Every Go command below works on this list instead.
 GO_PACKAGES = $$($(GO) list -e ./... | grep -v '/node_modules/')
 
-.PHONY: all web build run test clientcheck lint bench fuzz clean
+.PHONY: all web build run test clientcheck browsercheck lint bench fuzz clean
 
 all: build
 
@@ -32,8 +32,12 @@ build: web
 run: build
 	./bin/panel --local-node
 
-test: lint web clientcheck
+test: lint web clientcheck browsercheck
 	$(GO) test -count=1 -timeout 30m $(GO_PACKAGES)
+
+# The dashboard in Debian's chromium (playwright-core) against bin/panel.
+browsercheck: build
+	$(NPM) run test:web
 
 # The subscription formats checked by the clients' own parsers: sing-box's
 # option parser and box.New (a separate Go module, because sing-box's

@@ -23,7 +23,7 @@ export default defineConfig([
     },
   },
   {
-    files: ['eslint.config.js'],
+    files: ['eslint.config.js', 'e2e/**/*.mjs'],
     extends: [js.configs.recommended],
     languageOptions: { globals: globals.node },
   },

@@ -3,6 +3,7 @@ import { getCurrentAdmin } from '../features/admin/api';
 import { NodesTable } from '../features/nodes/components/NodesTable';
 import { listNodes } from '../features/nodes/api';
 import { countUsers } from '../features/users/api';
+import { UsersSection } from '../features/users/components/UsersSection';
 import { formatCount } from '../lib/format';
 import { useLoad, type Loadable } from '../lib/useLoad';
 import type { PanelNode } from '../types/api';
@@ -79,6 +80,8 @@ export function Dashboard({ token, onSignOut, onUnauthorized }: DashboardProps) 
             render={(list) => `${formatCount(connected)} / ${formatCount(list.length)}`}
           />
         </section>
+
+        <UsersSection token={token} onUnauthorized={onUnauthorized} onChanged={reloadUsers} />
 
         <section className="card">
           <div className="section-head">

@@ -41,3 +41,19 @@ const integer = new Intl.NumberFormat();
 export function formatCount(n: number): string {
   return integer.format(n);
 }
+
+const byteUnits = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+
+/** "1.5 GiB" for a byte count. */
+export function formatBytes(n: number): string {
+  let value = n;
+  let unit = 0;
+  while (Math.abs(value) >= 1024 && unit < byteUnits.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  const digits = unit === 0 || value >= 100 ? 0 : 1;
+  return `${value.toFixed(digits)} ${byteUnits[unit] ?? 'B'}`;
+}
+
+export const gib = 1024 ** 3;

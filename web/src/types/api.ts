@@ -30,7 +30,33 @@ export interface PanelNode {
   last_seen: string | null;
 }
 
+export type UserStatus = 'active' | 'disabled' | 'limited' | 'expired' | 'on_hold';
+
+export const protocols = ['vless', 'vmess', 'trojan', 'shadowsocks'] as const;
+export type Protocol = (typeof protocols)[number];
+
+export interface User {
+  username: string;
+  status: UserStatus;
+  proxies: Partial<Record<Protocol, Record<string, string>>>;
+  inbounds: Partial<Record<Protocol, string[]>>;
+  /** Unix seconds; 0 or null: never. */
+  expire: number | null;
+  /** Bytes; 0 or null: unlimited. */
+  data_limit: number | null;
+  data_limit_reset_strategy: string;
+  used_traffic: number;
+  lifetime_used_traffic: number;
+  created_at: string;
+  note: string | null;
+  online_at: string | null;
+  sub_updated_at: string | null;
+  subscription_url: string;
+  links: string[];
+  admin: Admin | null;
+}
+
 export interface UsersPage {
-  users: unknown[];
+  users: User[];
   total: number;
 }

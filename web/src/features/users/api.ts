@@ -1,9 +1,65 @@
 import { apiFetch } from '../../lib/api';
-import type { UsersPage } from '../../types/api';
+import type { Protocol, User, UserStatus, UsersPage } from '../../types/api';
 
 // limit=1 because only the total is wanted; the panel counts without sending
 // every user.
 export async function countUsers(token: string, signal?: AbortSignal): Promise<number> {
   const page = await apiFetch<UsersPage>('/api/users?limit=1', { token, signal });
   return page.total;
+}
+
+export interface UserQuery {
+  offset: number;
+  limit: number;
+  search: string;
+  status: UserStatus | '';
+  sort: string;
+}
+
+export function listUsers(token: string, q: UserQuery, signal?: AbortSignal): Promise<UsersPage> {
+  const params = new URLSearchParams({ offset: String(q.offset), limit: String(q.limit) });
+  if (q.search !== '') {
+    params.set('search', q.search);
+  }
+  if (q.status !== '') {
+    params.set('status', q.status);
+  }
+  if (q.sort !== '') {
+    params.set('sort', q.sort);
+  }
+  return apiFetch<UsersPage>(`/api/users?${params.toString()}`, { token, signal });
+}
+
+/** The fields the dashboard edits; the API fills every other one. */
+export interface UserFields {
+  username?: string;
+  proxies?: Partial<Record<Protocol, Record<string, string>>>;
+  data_limit: number;
+  expire: number;
+  status?: 'active' | 'disabled';
+  note: string;
+}
+
+function userPath(username: string, action = ''): string {
+  return `/api/user/${encodeURIComponent(username)}${action}`;
+}
+
+export function createUser(token: string, fields: UserFields): Promise<User> {
+  return apiFetch<User>('/api/user', { method: 'POST', token, body: fields });
+}
+
+export function modifyUser(token: string, username: string, fields: UserFields): Promise<User> {
+  return apiFetch<User>(userPath(username), { method: 'PUT', token, body: fields });
+}
+
+export function deleteUser(token: string, username: string): Promise<unknown> {
+  return apiFetch<unknown>(userPath(username), { method: 'DELETE', token });
+}
+
+export function resetUsage(token: string, username: string): Promise<User> {
+  return apiFetch<User>(userPath(username, '/reset'), { method: 'POST', token });
+}
+
+export function revokeSubscription(token: string, username: string): Promise<User> {
+  return apiFetch<User>(userPath(username, '/revoke_sub'), { method: 'POST', token });
 }

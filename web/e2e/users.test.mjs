@@ -1,0 +1,207 @@
+// The dashboard in a real browser (Debian's chromium driven by
+// playwright-core) against a real panel process (bin/panel, SQLite in a
+// temporary directory): an admin signs in, creates users, finds them by
+// search and status, edits, resets, revokes and deletes them, and every
+// step is checked against the REST API too.
+//
+// Run by `make test` (target browsercheck) after `make build`. PANEL_BIN
+// and CHROMIUM override the binaries' paths.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const panelBin = process.env.PANEL_BIN ?? join(root, 'bin', 'panel');
+const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const admin = { username: 'web_admin', password: 'web-pass-1234' };
+
+let dir;
+let panel;
+let panelLog = '';
+let base;
+let browser;
+let context; // one browser profile: the dashboard keeps its sign-in across pages
+let apiToken;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => {
+        resolve(port);
+      });
+    });
+    srv.on('error', reject);
+  });
+}
+
+async function waitFor(what, check, ms = 30_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      if (await check()) {
+        return;
+      }
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}\n${panelLog.slice(-3000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function api(method, path, body) {
+  const res = await fetch(base + path, {
+    method,
+    headers: { Authorization: `Bearer ${apiToken}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, body: res.status === 204 ? null : await res.json() };
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'outpost-web-'));
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  panel = spawn(panelBin, ['--listen', `127.0.0.1:${port}`, '--data-dir', dir], {
+    env: { ...process.env, SUDO_USERNAME: admin.username, SUDO_PASSWORD: admin.password },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  panel.stdout.on('data', (d) => (panelLog += d));
+  panel.stderr.on('data', (d) => (panelLog += d));
+  await waitFor('the panel', async () => (await fetch(`${base}/healthz`)).ok);
+  const login = await fetch(`${base}/api/admin/token`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(admin).toString(),
+  });
+  apiToken = (await login.json()).access_token;
+  browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
+  context = await browser.newContext();
+});
+
+after(async () => {
+  await browser?.close();
+  panel?.kill('SIGTERM');
+  if (panel && panel.exitCode === null) {
+    await new Promise((r) => panel.once('exit', r));
+  }
+  if (dir) {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an admin manages users from the dashboard', async () => {
+  const page = await context.newPage();
+  page.on('dialog', (d) => void d.accept()); // the confirms of revoke and delete
+  await page.goto(`${base}/dashboard/`);
+  await page.getByLabel('Username').fill(admin.username);
+  await page.getByLabel('Password').fill(admin.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  const users = page.getByRole('region', { name: 'Users' });
+  await users.getByText('No users yet.').waitFor();
+
+  // Create two users through the form.
+  for (const [name, limit, note] of [
+    ['alice_web', '5', 'vip customer'],
+    ['bob_web', '', ''],
+  ]) {
+    await users.getByRole('button', { name: 'New user' }).click();
+    const form = page.getByRole('form', { name: 'New user' });
+    await form.getByLabel('Username').fill(name);
+    await form.getByLabel('trojan').check();
+    await form.getByLabel('Data limit (GiB, empty: unlimited)').fill(limit);
+    await form.getByLabel('Note').fill(note);
+    await form.getByRole('button', { name: 'Create' }).click();
+    await users.getByRole('status').getByText(`Created ${name}.`).waitFor();
+  }
+  const alice = await api('GET', '/api/user/alice_web');
+  assert.equal(alice.status, 200);
+  assert.equal(alice.body.data_limit, 5 * 1024 ** 3);
+  assert.deepEqual(Object.keys(alice.body.proxies).sort(), ['trojan', 'vless']);
+  assert.equal(alice.body.note, 'vip customer');
+  assert.ok(!(await api('GET', '/api/user/bob_web')).body.data_limit, 'bob is unlimited');
+
+  // A bad username: the panel's message, nothing created.
+  await users.getByRole('button', { name: 'New user' }).click();
+  const bad = page.getByRole('form', { name: 'New user' });
+  await bad.getByLabel('Username').fill('no spaces here');
+  await bad.getByRole('button', { name: 'Create' }).click();
+  await bad.getByRole('alert').waitFor();
+  assert.match(await bad.getByRole('alert').innerText(), /username/i);
+  await bad.getByRole('button', { name: 'Cancel' }).click();
+  assert.equal((await api('GET', '/api/users')).body.total, 2);
+
+  // Search finds by note; the row shows usage against the limit.
+  await users.getByLabel('Search users').fill('vip');
+  await users.getByRole('button', { name: 'Search' }).click();
+  await users.locator('tr[data-username="bob_web"]').waitFor({ state: 'detached' });
+  const aliceRow = users.locator('tr[data-username="alice_web"]');
+  assert.match(await aliceRow.innerText(), /0 B \/ 5\.0 GiB/);
+  await users.getByLabel('Search users').fill('');
+  await users.getByRole('button', { name: 'Search' }).click();
+  await users.locator('tr[data-username="bob_web"]').waitFor();
+
+  // Disable bob; the status filter then shows only him.
+  await users.locator('tr[data-username="bob_web"]').getByRole('button', { name: 'Edit' }).click();
+  const edit = page.getByRole('form', { name: 'Edit bob_web' });
+  await edit.getByLabel('Disabled').check();
+  await edit.getByLabel('Expires (UTC, empty: never)').fill('2030-01-31');
+  await edit.getByRole('button', { name: 'Save' }).click();
+  await users.getByRole('status').getByText('Saved bob_web.').waitFor();
+  const bob = (await api('GET', '/api/user/bob_web')).body;
+  assert.equal(bob.status, 'disabled');
+  assert.equal(new Date(bob.expire * 1000).toISOString().slice(0, 10), '2030-01-31');
+  await users.getByLabel('Status').selectOption('disabled');
+  await users.locator('tr[data-username="alice_web"]').waitFor({ state: 'detached' });
+  assert.match(await users.locator('tr[data-username="bob_web"]').innerText(), /disabled/);
+  await users.getByLabel('Status').selectOption('');
+
+  // Revoke alice's subscription: new credentials.
+  const before = (await api('GET', '/api/user/alice_web')).body.proxies.vless.id;
+  await users.locator('tr[data-username="alice_web"]').getByRole('button', { name: 'Revoke' }).click();
+  await users.getByRole('status').getByText("Revoked alice_web's subscription.").waitFor();
+  assert.notEqual((await api('GET', '/api/user/alice_web')).body.proxies.vless.id, before);
+
+  // Reset and delete.
+  await users.locator('tr[data-username="alice_web"]').getByRole('button', { name: 'Reset usage' }).click();
+  await users.getByRole('status').getByText("Reset alice_web's usage.").waitFor();
+  await users.locator('tr[data-username="alice_web"]').getByRole('button', { name: 'Delete' }).click();
+  await users.getByRole('status').getByText('Deleted alice_web.').waitFor();
+  assert.equal((await api('GET', '/api/user/alice_web')).status, 404);
+  await users.locator('tr[data-username="alice_web"]').waitFor({ state: 'detached' });
+  // The summary count follows.
+  await page.locator('.stat', { hasText: 'Users' }).getByText('1', { exact: true }).waitFor();
+  await page.close();
+});
+
+test('pages through more users than fit on one page', async () => {
+  for (let i = 0; i < 45; i++) {
+    const r = await api('POST', '/api/user', { username: `page_${String(i).padStart(2, '0')}`, proxies: { vless: {} } });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+  }
+  const page = await context.newPage();
+  await page.goto(`${base}/dashboard/`); // signed in: the token is kept
+  const users = page.getByRole('region', { name: 'Users' });
+  await users.getByLabel('Sort').selectOption('username');
+  await users.locator('tr[data-username="bob_web"]').waitFor();
+  const pager = users.getByRole('navigation', { name: 'Pages' });
+  await pager.getByText('Page 1 of 3 · 46 users').waitFor();
+  await pager.getByRole('button', { name: 'Next' }).click();
+  await pager.getByText('Page 2 of 3 · 46 users').waitFor();
+  await pager.getByRole('button', { name: 'Next' }).click();
+  await pager.getByText('Page 3 of 3 · 46 users').waitFor();
+  assert.equal(await users.locator('tbody tr').count(), 6);
+  assert.ok(await pager.getByRole('button', { name: 'Next' }).isDisabled());
+  await page.close();
+});

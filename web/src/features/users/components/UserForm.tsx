@@ -1,0 +1,177 @@
+import { useState, type SyntheticEvent } from 'react';
+import { ApiError } from '../../../lib/api';
+import { gib } from '../../../lib/format';
+import { protocols, type Protocol, type User } from '../../../types/api';
+import type { UserFields } from '../api';
+
+interface UserFormProps {
+  /** The user to edit; null creates one. */
+  user: User | null;
+  onSubmit: (fields: UserFields) => Promise<void>;
+  onCancel: () => void;
+}
+
+function dateInput(expire: number | null): string {
+  if (!expire) {
+    return '';
+  }
+  return new Date(expire * 1000).toISOString().slice(0, 10);
+}
+
+/**
+ * Create or edit a user: the fields an operator changes every day (data
+ * limit, expiry, enabled, note, protocols at creation). Everything else is
+ * in the API. Errors are the panel's own words, shown where the form is.
+ */
+export function UserForm({ user, onSubmit, onCancel }: UserFormProps) {
+  const [username, setUsername] = useState(user?.username ?? '');
+  const [chosen, setChosen] = useState<Set<Protocol>>(
+    new Set(user ? (Object.keys(user.proxies) as Protocol[]) : ['vless']),
+  );
+  const [limitGiB, setLimitGiB] = useState(user?.data_limit ? String(user.data_limit / gib) : '');
+  const [expire, setExpire] = useState(dateInput(user?.expire ?? null));
+  const [disabled, setDisabled] = useState(user?.status === 'disabled');
+  const [note, setNote] = useState(user?.note ?? '');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  function toggle(p: Protocol) {
+    const next = new Set(chosen);
+    if (next.has(p)) {
+      next.delete(p);
+    } else {
+      next.add(p);
+    }
+    setChosen(next);
+  }
+
+  async function submit(event: SyntheticEvent) {
+    event.preventDefault();
+    setError(null);
+    const limit = limitGiB.trim() === '' ? 0 : Number(limitGiB);
+    if (!Number.isFinite(limit) || limit < 0) {
+      setError('Data limit: a number of GiB, or empty for unlimited.');
+      return;
+    }
+    const fields: UserFields = {
+      data_limit: Math.round(limit * gib),
+      expire: expire === '' ? 0 : Math.floor(new Date(`${expire}T23:59:59Z`).getTime() / 1000),
+      note,
+    };
+    if (user === null) {
+      if (chosen.size === 0) {
+        setError('Choose at least one protocol.');
+        return;
+      }
+      fields.username = username.trim();
+      fields.proxies = Object.fromEntries([...chosen].map((p) => [p, {}]));
+    } else if (disabled || user.status === 'disabled') {
+      fields.status = disabled ? 'disabled' : 'active';
+    }
+    setBusy(true);
+    try {
+      await onSubmit(fields);
+    } catch (err) {
+      setError(err instanceof ApiError || err instanceof Error ? err.message : String(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <form className="card user-form" onSubmit={(e) => void submit(e)} aria-label={user ? `Edit ${user.username}` : 'New user'}>
+      <h3>{user ? `Edit ${user.username}` : 'New user'}</h3>
+      {user === null && (
+        <label>
+          Username
+          <input
+            name="username"
+            value={username}
+            onChange={(e) => {
+              setUsername(e.target.value);
+            }}
+            required
+            autoComplete="off"
+            placeholder="3-32 of a-z, 0-9, _"
+          />
+        </label>
+      )}
+      {user === null && (
+        <fieldset>
+          <legend>Protocols</legend>
+          {protocols.map((p) => (
+            <label key={p} className="check">
+              <input
+                type="checkbox"
+                checked={chosen.has(p)}
+                onChange={() => {
+                  toggle(p);
+                }}
+              />
+              {p}
+            </label>
+          ))}
+        </fieldset>
+      )}
+      <label>
+        Data limit (GiB, empty: unlimited)
+        <input
+          name="data_limit"
+          inputMode="decimal"
+          value={limitGiB}
+          onChange={(e) => {
+            setLimitGiB(e.target.value);
+          }}
+        />
+      </label>
+      <label>
+        Expires (UTC, empty: never)
+        <input
+          name="expire"
+          type="date"
+          value={expire}
+          onChange={(e) => {
+            setExpire(e.target.value);
+          }}
+        />
+      </label>
+      {user !== null && (
+        <label className="check">
+          <input
+            name="disabled"
+            type="checkbox"
+            checked={disabled}
+            onChange={(e) => {
+              setDisabled(e.target.checked);
+            }}
+          />
+          Disabled
+        </label>
+      )}
+      <label>
+        Note
+        <input
+          name="note"
+          value={note}
+          onChange={(e) => {
+            setNote(e.target.value);
+          }}
+          maxLength={500}
+        />
+      </label>
+      {error !== null && (
+        <p className="alert" role="alert">
+          {error}
+        </p>
+      )}
+      <div className="actions">
+        <button type="submit" disabled={busy}>
+          {user ? 'Save' : 'Create'}
+        </button>
+        <button type="button" onClick={onCancel} disabled={busy}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
+}

@@ -1,0 +1,291 @@
+import { useCallback, useState } from 'react';
+import { ApiError } from '../../../lib/api';
+import { formatBytes, formatCount, timeAgo } from '../../../lib/format';
+import { useLoad } from '../../../lib/useLoad';
+import type { User, UserStatus } from '../../../types/api';
+import {
+  createUser,
+  deleteUser,
+  listUsers,
+  modifyUser,
+  resetUsage,
+  revokeSubscription,
+  type UserFields,
+  type UserQuery,
+} from '../api';
+import { UserForm } from './UserForm';
+
+const pageSize = 20;
+
+const statuses: UserStatus[] = ['active', 'disabled', 'limited', 'expired', 'on_hold'];
+
+const sorts: [string, string][] = [
+  ['-created_at', 'Newest'],
+  ['created_at', 'Oldest'],
+  ['username', 'Username'],
+  ['-used_traffic', 'Most used'],
+  ['expire', 'Expiring first'],
+];
+
+interface UsersSectionProps {
+  token: string;
+  onUnauthorized: () => void;
+  /** Called after any change, so totals elsewhere refresh. */
+  onChanged: () => void;
+}
+
+/**
+ * The users an admin may see (a regular admin its own, as the API decides):
+ * search, status filter, sort and pages, served by GET /api/users; create,
+ * edit, reset usage, revoke the subscription and delete.
+ */
+export function UsersSection({ token, onUnauthorized, onChanged }: UsersSectionProps) {
+  const [query, setQuery] = useState<UserQuery>({ offset: 0, limit: pageSize, search: '', status: '', sort: '-created_at' });
+  const [searchText, setSearchText] = useState('');
+  const [editing, setEditing] = useState<User | 'new' | null>(null);
+  const [message, setMessage] = useState<{ kind: 'notice' | 'alert'; text: string } | null>(null);
+
+  const [page, reload] = useLoad(
+    useCallback((signal: AbortSignal) => listUsers(token, query, signal), [token, query]),
+    onUnauthorized,
+  );
+
+  const changed = useCallback(
+    (text: string) => {
+      setMessage({ kind: 'notice', text });
+      reload();
+      onChanged();
+    },
+    [reload, onChanged],
+  );
+
+  async function act(what: string, run: () => Promise<unknown>) {
+    setMessage(null);
+    try {
+      await run();
+      changed(what);
+    } catch (err) {
+      if (err instanceof ApiError && err.unauthorized) {
+        onUnauthorized();
+        return;
+      }
+      setMessage({ kind: 'alert', text: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  async function save(fields: UserFields) {
+    if (editing === 'new') {
+      const u = await createUser(token, fields);
+      setEditing(null);
+      changed(`Created ${u.username}.`);
+    } else if (editing !== null) {
+      const u = await modifyUser(token, editing.username, fields);
+      setEditing(null);
+      changed(`Saved ${u.username}.`);
+    }
+  }
+
+  async function copyLink(u: User) {
+    try {
+      await navigator.clipboard.writeText(u.subscription_url);
+      setMessage({ kind: 'notice', text: `Copied ${u.username}'s subscription link.` });
+    } catch {
+      setMessage({ kind: 'notice', text: `${u.username}'s subscription link: ${u.subscription_url}` });
+    }
+  }
+
+  const total = page.state === 'ready' ? page.value.total : 0;
+  const last = Math.max(0, Math.ceil(total / pageSize) - 1);
+  const current = Math.floor(query.offset / pageSize);
+
+  return (
+    <section className="card" aria-label="Users">
+      <div className="section-head">
+        <h2>Users</h2>
+        <button
+          type="button"
+          onClick={() => {
+            setEditing('new');
+          }}
+        >
+          New user
+        </button>
+      </div>
+
+      {editing !== null && (
+        <UserForm
+          key={editing === 'new' ? 'new' : editing.username}
+          user={editing === 'new' ? null : editing}
+          onSubmit={save}
+          onCancel={() => {
+            setEditing(null);
+          }}
+        />
+      )}
+
+      <form
+        className="filters"
+        role="search"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setQuery({ ...query, offset: 0, search: searchText.trim() });
+        }}
+      >
+        <input
+          type="search"
+          name="search"
+          aria-label="Search users"
+          placeholder="Username or note"
+          value={searchText}
+          onChange={(e) => {
+            setSearchText(e.target.value);
+          }}
+        />
+        <select
+          aria-label="Status"
+          value={query.status}
+          onChange={(e) => {
+            setQuery({ ...query, offset: 0, status: e.target.value as UserStatus | '' });
+          }}
+        >
+          <option value="">Any status</option>
+          {statuses.map((s) => (
+            <option key={s} value={s}>
+              {s}
+            </option>
+          ))}
+        </select>
+        <select
+          aria-label="Sort"
+          value={query.sort}
+          onChange={(e) => {
+            setQuery({ ...query, offset: 0, sort: e.target.value });
+          }}
+        >
+          {sorts.map(([value, label]) => (
+            <option key={value} value={value}>
+              {label}
+            </option>
+          ))}
+        </select>
+        <button type="submit">Search</button>
+      </form>
+
+      {message !== null && (
+        <p className={message.kind} role={message.kind === 'alert' ? 'alert' : 'status'}>
+          {message.text}
+        </p>
+      )}
+
+      {page.state === 'loading' && <p className="muted">Loading users…</p>}
+      {page.state === 'error' && (
+        <p className="alert" role="alert">
+          Could not load users: {page.message}
+        </p>
+      )}
+      {page.state === 'ready' && page.value.users.length === 0 && (
+        <p className="empty">{query.search || query.status ? 'No user matches.' : 'No users yet.'}</p>
+      )}
+      {page.state === 'ready' && page.value.users.length > 0 && (
+        <div className="table-wrap">
+          <table className="nodes users">
+            <thead>
+              <tr>
+                <th scope="col">Username</th>
+                <th scope="col">Status</th>
+                <th scope="col">Used</th>
+                <th scope="col">Expires</th>
+                <th scope="col">Online</th>
+                <th scope="col">Actions</th>
+              </tr>
+            </thead>
+            <tbody>
+              {page.value.users.map((u) => (
+                <tr key={u.username} data-username={u.username}>
+                  <td>
+                    <span className="node-name">{u.username}</span>
+                    {u.note && <div className="muted small">{u.note}</div>}
+                  </td>
+                  <td>
+                    <span className={`badge status-${u.status}`}>{u.status}</span>
+                  </td>
+                  <td>
+                    {formatBytes(u.used_traffic)}
+                    {u.data_limit ? ` / ${formatBytes(u.data_limit)}` : ' / ∞'}
+                  </td>
+                  <td>{u.expire ? new Date(u.expire * 1000).toISOString().slice(0, 10) : 'never'}</td>
+                  <td>{timeAgo(u.online_at)}</td>
+                  <td className="row-actions">
+                    <button
+                      type="button"
+                      onClick={() => {
+                        setEditing(u);
+                      }}
+                    >
+                      Edit
+                    </button>
+                    <button type="button" onClick={() => void copyLink(u)}>
+                      Link
+                    </button>
+                    <button
+                      type="button"
+                      onClick={() => void act(`Reset ${u.username}'s usage.`, () => resetUsage(token, u.username))}
+                    >
+                      Reset usage
+                    </button>
+                    <button
+                      type="button"
+                      onClick={() => {
+                        if (window.confirm(`Revoke ${u.username}'s subscription? Their link and credentials change.`)) {
+                          void act(`Revoked ${u.username}'s subscription.`, () => revokeSubscription(token, u.username));
+                        }
+                      }}
+                    >
+                      Revoke
+                    </button>
+                    <button
+                      type="button"
+                      className="danger"
+                      onClick={() => {
+                        if (window.confirm(`Delete ${u.username}?`)) {
+                          void act(`Deleted ${u.username}.`, () => deleteUser(token, u.username));
+                        }
+                      }}
+                    >
+                      Delete
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {page.state === 'ready' && total > 0 && (
+        <nav className="pager" aria-label="Pages">
+          <button
+            type="button"
+            disabled={current === 0}
+            onClick={() => {
+              setQuery({ ...query, offset: Math.max(0, query.offset - pageSize) });
+            }}
+          >
+            Previous
+          </button>
+          <span className="muted">
+            Page {formatCount(current + 1)} of {formatCount(last + 1)} · {formatCount(total)} users
+          </span>
+          <button
+            type="button"
+            disabled={current >= last}
+            onClick={() => {
+              setQuery({ ...query, offset: query.offset + pageSize });
+            }}
+          >
+            Next
+          </button>
+        </nav>
+      )}
+    </section>
+  );
+}
