@@ -60,6 +60,14 @@ async function waitFor(what, check, ms = 30_000) {
   }
 }
 
+// A page of the shared browser profile that accepts the dashboard's
+// confirm() questions (revoke, delete, new token).
+async function newPage() {
+  const page = await context.newPage();
+  page.on('dialog', (d) => void d.accept());
+  return page;
+}
+
 async function api(method, path, body) {
   const res = await fetch(base + path, {
     method,
@@ -102,8 +110,7 @@ after(async () => {
 });
 
 test('an admin manages users from the dashboard', async () => {
-  const page = await context.newPage();
-  page.on('dialog', (d) => void d.accept()); // the confirms of revoke and delete
+  const page = await newPage();
   await page.goto(`${base}/dashboard/`);
   await page.getByLabel('Username').fill(admin.username);
   await page.getByLabel('Password').fill(admin.password);
@@ -190,7 +197,7 @@ test('pages through more users than fit on one page', async () => {
     const r = await api('POST', '/api/user', { username: `page_${String(i).padStart(2, '0')}`, proxies: { vless: {} } });
     assert.equal(r.status, 200, JSON.stringify(r.body));
   }
-  const page = await context.newPage();
+  const page = await newPage();
   await page.goto(`${base}/dashboard/`); // signed in: the token is kept
   const users = page.getByRole('region', { name: 'Users' });
   await users.getByLabel('Sort').selectOption('username');
@@ -201,7 +208,52 @@ test('pages through more users than fit on one page', async () => {
   await pager.getByText('Page 2 of 3 · 46 users').waitFor();
   await pager.getByRole('button', { name: 'Next' }).click();
   await pager.getByText('Page 3 of 3 · 46 users').waitFor();
+  // bob_web, then page_00 to page_44: the third page holds page_39 to page_44.
+  await users.locator('tr[data-username="page_44"]').waitFor();
   assert.equal(await users.locator('tbody tr').count(), 6);
   assert.ok(await pager.getByRole('button', { name: 'Next' }).isDisabled());
+  await page.close();
+});
+
+// A node token works when the node's session presents it: before the
+// WebSocket upgrade the panel answers 401 for a bad token and 426 for a
+// good one on a plain GET.
+async function nodeTokenStatus(nodeToken) {
+  const res = await fetch(`${base}/api/node/ws`, { headers: { Authorization: `Bearer ${nodeToken}` } });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+test('a sudo admin adds a node, rotates its token and deletes it', async () => {
+  const page = await newPage();
+  await page.goto(`${base}/dashboard/`);
+  const nodes = page.getByRole('region', { name: 'Nodes' });
+  await nodes.getByText('No nodes yet.').waitFor();
+  await nodes.getByRole('button', { name: 'New node' }).click();
+  const form = page.getByRole('form', { name: 'New node' });
+  await form.getByLabel('Name').fill('fra_1');
+  await form.getByLabel('Usage coefficient').fill('1.5');
+  await form.getByRole('button', { name: 'Create' }).click();
+  const notice = nodes.getByRole('status', { name: 'Node token' });
+  const command = await notice.locator('code').innerText();
+  assert.match(command, new RegExp(`^bin/node --panel ${base} --token \\S+$`));
+  const first = command.split(' ').at(-1);
+  assert.equal(await nodeTokenStatus(first), 426);
+  const listed = (await api('GET', '/api/nodes')).body;
+  assert.equal(listed.length, 1);
+  assert.equal(listed[0].name, 'fra_1');
+  assert.equal(listed[0].usage_coefficient, 1.5);
+  await notice.getByRole('button', { name: 'Done' }).click();
+
+  const row = nodes.locator('tr[data-node="fra_1"]');
+  await row.getByRole('button', { name: 'New token' }).click();
+  const second = (await nodes.getByRole('status', { name: 'Node token' }).locator('code').innerText()).split(' ').at(-1);
+  assert.notEqual(second, first);
+  assert.equal(await nodeTokenStatus(first), 401, 'the old token is cut');
+  assert.equal(await nodeTokenStatus(second), 426);
+
+  await row.getByRole('button', { name: 'Delete' }).click();
+  await row.waitFor({ state: 'detached' });
+  assert.equal((await api('GET', '/api/nodes')).body.length, 0);
   await page.close();
 });

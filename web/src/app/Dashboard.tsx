@@ -1,5 +1,11 @@
-import { useCallback, useEffect } from 'react';
+import { useCallback, useEffect, useState, type ReactNode } from 'react';
 import { getCurrentAdmin } from '../features/admin/api';
+import {
+  NewNodeForm,
+  NodeRowActions,
+  TokenNotice,
+  type IssuedToken,
+} from '../features/nodes/components/NodeActions';
 import { NodesTable } from '../features/nodes/components/NodesTable';
 import { listNodes } from '../features/nodes/api';
 import { countUsers } from '../features/users/api';
@@ -83,21 +89,92 @@ export function Dashboard({ token, onSignOut, onUnauthorized }: DashboardProps) 
 
         <UsersSection token={token} onUnauthorized={onUnauthorized} onChanged={reloadUsers} />
 
-        <section className="card">
-          <div className="section-head">
-            <h2>Nodes</h2>
-            <button type="button" onClick={refresh}>
-              Refresh
-            </button>
-          </div>
-          <NodesSection nodes={nodes} />
-        </section>
+        <NodesCard token={token} nodes={nodes} onUnauthorized={onUnauthorized} reload={reloadNodes} />
       </main>
     </div>
   );
 }
 
-function NodesSection({ nodes }: { nodes: Loadable<PanelNode[]> }) {
+interface NodesCardProps {
+  token: string;
+  nodes: Loadable<PanelNode[]>;
+  onUnauthorized: () => void;
+  reload: () => void;
+}
+
+/** Nodes: status for everyone who may see them; sudo admins add nodes,
+ * issue new tokens and delete nodes here. */
+function NodesCard({ token, nodes, onUnauthorized, reload }: NodesCardProps) {
+  const [adding, setAdding] = useState(false);
+  const [issued, setIssued] = useState<IssuedToken | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const mayManage = nodes.state === 'ready';
+  const actionProps = { token, onUnauthorized, onChanged: reload };
+  return (
+    <section className="card" aria-label="Nodes">
+      <div className="section-head">
+        <h2>Nodes</h2>
+        <span className="row-actions">
+          {mayManage && (
+            <button
+              type="button"
+              onClick={() => {
+                setAdding(true);
+                setIssued(null);
+              }}
+            >
+              New node
+            </button>
+          )}
+          <button type="button" onClick={reload}>
+            Refresh
+          </button>
+        </span>
+      </div>
+      {issued !== null && (
+        <TokenNotice
+          issued={issued}
+          onDone={() => {
+            setIssued(null);
+          }}
+        />
+      )}
+      {adding && (
+        <NewNodeForm
+          {...actionProps}
+          onIssued={(t) => {
+            setAdding(false);
+            setIssued(t);
+          }}
+          onCancel={() => {
+            setAdding(false);
+          }}
+        />
+      )}
+      {error !== null && (
+        <p className="alert" role="alert">
+          {error}
+        </p>
+      )}
+      <NodesSection
+        nodes={nodes}
+        actions={(node) => (
+          <NodeRowActions
+            {...actionProps}
+            node={node}
+            onIssued={(t) => {
+              setError(null);
+              setIssued(t);
+            }}
+            onError={setError}
+          />
+        )}
+      />
+    </section>
+  );
+}
+
+function NodesSection({ nodes, actions }: { nodes: Loadable<PanelNode[]>; actions: (node: PanelNode) => ReactNode }) {
   switch (nodes.state) {
     case 'loading':
       return <p className="muted">Loading nodes…</p>;
@@ -111,7 +188,7 @@ function NodesSection({ nodes }: { nodes: Loadable<PanelNode[]> }) {
         </p>
       );
     case 'ready':
-      return <NodesTable nodes={nodes.value} now={nodes.at} />;
+      return <NodesTable nodes={nodes.value} now={nodes.at} actions={actions} />;
   }
 }
 

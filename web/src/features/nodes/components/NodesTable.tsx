@@ -1,3 +1,4 @@
+import type { ReactNode } from 'react';
 import { formatTime, timeAgo } from '../../../lib/format';
 import type { PanelNode } from '../../../types/api';
 
@@ -12,16 +13,18 @@ const statusLabels: Partial<Record<string, string>> = {
 interface NodesTableProps {
   nodes: PanelNode[];
   now: Date;
+  /** Buttons for a row, if the viewer may act on nodes. */
+  actions?: (node: PanelNode) => ReactNode;
 }
 
-export function NodesTable({ nodes, now }: NodesTableProps) {
+export function NodesTable({ nodes, now, actions }: NodesTableProps) {
   if (nodes.length === 0) {
     return (
       <div className="empty">
         <p>No nodes yet.</p>
         <p className="muted">
-          Create one with <code>POST /api/node</code>, then start <code>bin/node</code> on the server
-          with the token it returns.
+          Create one with <strong>New node</strong> (or <code>POST /api/node</code>), then start{' '}
+          <code>bin/node</code> on the server with the token it shows.
         </p>
       </div>
     );
@@ -39,11 +42,12 @@ export function NodesTable({ nodes, now }: NodesTableProps) {
             <th scope="col">Xray</th>
             <th scope="col">Last seen</th>
             <th scope="col">Message</th>
+            {actions && <th scope="col">Actions</th>}
           </tr>
         </thead>
         <tbody>
           {nodes.map((node) => (
-            <tr key={node.id}>
+            <tr key={node.id} data-node={node.name}>
               <td data-label="Name">
                 <span>
                   <span className="node-name">{node.name}</span>
@@ -67,6 +71,7 @@ export function NodesTable({ nodes, now }: NodesTableProps) {
               <td data-label="Message" className="message">
                 {node.message || <span className="muted">—</span>}
               </td>
+              {actions && <td data-label="Actions">{actions(node)}</td>}
             </tr>
           ))}
         </tbody>

@@ -1,0 +1,163 @@
+import { useState, type SyntheticEvent } from 'react';
+import { ApiError } from '../../../lib/api';
+import type { PanelNode } from '../../../types/api';
+import { createNode, deleteNode, rotateNodeToken } from '../api';
+
+interface NodeActionsProps {
+  token: string;
+  onUnauthorized: () => void;
+  onChanged: () => void;
+}
+
+/** A node token to hand to the node's operator, shown once. */
+export interface IssuedToken {
+  node: string;
+  token: string;
+}
+
+/** The command that starts a node against this panel. */
+export function nodeCommand(t: IssuedToken): string {
+  return `bin/node --panel ${window.location.origin} --token ${t.token}`;
+}
+
+export function TokenNotice({ issued, onDone }: { issued: IssuedToken; onDone: () => void }) {
+  return (
+    <div className="notice token-notice" role="status" aria-label="Node token">
+      <p>
+        Token of <strong>{issued.node}</strong>, shown only now (the panel keeps a hash). Start the node with:
+      </p>
+      <pre>
+        <code>{nodeCommand(issued)}</code>
+      </pre>
+      <button type="button" onClick={onDone}>
+        Done
+      </button>
+    </div>
+  );
+}
+
+/** "New node": name and usage coefficient, then the token. */
+export function NewNodeForm({ token, onUnauthorized, onChanged, onIssued, onCancel }: NodeActionsProps & {
+  onIssued: (t: IssuedToken) => void;
+  onCancel: () => void;
+}) {
+  const [name, setName] = useState('');
+  const [coefficient, setCoefficient] = useState('1');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  async function submit(event: SyntheticEvent) {
+    event.preventDefault();
+    setError(null);
+    const c = Number(coefficient);
+    if (!Number.isFinite(c) || c <= 0) {
+      setError('Usage coefficient: a number above 0 (1 counts traffic as it is).');
+      return;
+    }
+    setBusy(true);
+    try {
+      const n = await createNode(token, name.trim(), c);
+      onIssued({ node: n.name, token: n.token });
+      onChanged();
+    } catch (err) {
+      if (err instanceof ApiError && err.unauthorized) {
+        onUnauthorized();
+        return;
+      }
+      setError(err instanceof Error ? err.message : String(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <form className="card user-form" aria-label="New node" onSubmit={(e) => void submit(e)}>
+      <h3>New node</h3>
+      <label>
+        Name
+        <input
+          name="name"
+          required
+          value={name}
+          onChange={(e) => {
+            setName(e.target.value);
+          }}
+        />
+      </label>
+      <label>
+        Usage coefficient
+        <input
+          name="usage_coefficient"
+          inputMode="decimal"
+          value={coefficient}
+          onChange={(e) => {
+            setCoefficient(e.target.value);
+          }}
+        />
+      </label>
+      {error !== null && (
+        <p className="alert" role="alert">
+          {error}
+        </p>
+      )}
+      <div className="actions">
+        <button type="submit" disabled={busy}>
+          Create
+        </button>
+        <button type="button" onClick={onCancel} disabled={busy}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
+}
+
+/** Per-node buttons: a new token (cuts the old one) and delete. */
+export function NodeRowActions({ node, token, onUnauthorized, onChanged, onIssued, onError }: NodeActionsProps & {
+  node: PanelNode;
+  onIssued: (t: IssuedToken) => void;
+  onError: (message: string) => void;
+}) {
+  async function run(action: () => Promise<void>) {
+    try {
+      await action();
+      onChanged();
+    } catch (err) {
+      if (err instanceof ApiError && err.unauthorized) {
+        onUnauthorized();
+        return;
+      }
+      onError(err instanceof Error ? err.message : String(err));
+    }
+  }
+  return (
+    <span className="row-actions">
+      <button
+        type="button"
+        onClick={() => {
+          if (window.confirm(`Issue a new token for ${node.name}? The current one stops working at once.`)) {
+            void run(async () => {
+              const t = await rotateNodeToken(token, node.id);
+              onIssued({ node: node.name, token: t.token });
+            });
+          }
+        }}
+      >
+        New token
+      </button>
+      <button
+        type="button"
+        className="danger"
+        onClick={() => {
+          if (window.confirm(`Delete node ${node.name}? It is disconnected and forgotten.`)) {
+            void run(async () => {
+              await deleteNode(token, node.id);
+            });
+          }
+        }}
+      >
+        Delete
+      </button>
+    </span>
+  );
+}
