@@ -119,24 +119,33 @@ test('an admin manages users from the dashboard', async () => {
   await users.getByText('No users yet.').waitFor();
 
   // Create two users through the form.
-  for (const [name, limit, note] of [
-    ['alice_web', '5', 'vip customer'],
-    ['bob_web', '', ''],
+  for (const [name, limit, note, reset, onHoldDays] of [
+    ['alice_web', '5', 'vip customer', 'month', ''],
+    ['bob_web', '', '', 'no_reset', ''],
+    ['carol_web', '20', '', 'no_reset', '30'],
   ]) {
     await users.getByRole('button', { name: 'New user' }).click();
     const form = page.getByRole('form', { name: 'New user' });
     await form.getByLabel('Username').fill(name);
     await form.getByLabel('trojan').check();
     await form.getByLabel('Data limit (GiB, empty: unlimited)').fill(limit);
+    await form.getByLabel('Usage resets').selectOption(reset);
+    await form.getByLabel('Or: days from the first connection').fill(onHoldDays);
     await form.getByLabel('Note').fill(note);
     await form.getByRole('button', { name: 'Create' }).click();
     await users.getByRole('status').getByText(`Created ${name}.`).waitFor();
   }
+  const carol = (await api('GET', '/api/user/carol_web')).body;
+  assert.equal(carol.status, 'on_hold');
+  assert.equal(carol.on_hold_expire_duration, 30 * 86400);
+  assert.match(await users.locator('tr[data-username="carol_web"]').innerText(), /on_hold/);
+  assert.equal((await api('DELETE', '/api/user/carol_web')).status, 200);
   const alice = await api('GET', '/api/user/alice_web');
   assert.equal(alice.status, 200);
   assert.equal(alice.body.data_limit, 5 * 1024 ** 3);
   assert.deepEqual(Object.keys(alice.body.proxies).sort(), ['trojan', 'vless']);
   assert.equal(alice.body.note, 'vip customer');
+  assert.equal(alice.body.data_limit_reset_strategy, 'month');
   assert.ok(!(await api('GET', '/api/user/bob_web')).body.data_limit, 'bob is unlimited');
 
   // A bad username: the panel's message, nothing created.

@@ -35,10 +35,16 @@ export interface UserFields {
   username?: string;
   proxies?: Partial<Record<Protocol, Record<string, string>>>;
   data_limit: number;
+  data_limit_reset_strategy: ResetStrategy;
   expire: number;
-  status?: 'active' | 'disabled';
+  status?: 'active' | 'disabled' | 'on_hold';
+  /** Seconds, for an on_hold user: the expiry counted from its first connection. */
+  on_hold_expire_duration?: number;
   note: string;
 }
+
+export const resetStrategies = ['no_reset', 'day', 'week', 'month', 'year'] as const;
+export type ResetStrategy = (typeof resetStrategies)[number];
 
 function userPath(username: string, action = ''): string {
   return `/api/user/${encodeURIComponent(username)}${action}`;

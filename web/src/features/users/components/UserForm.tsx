@@ -2,7 +2,7 @@ import { useState, type SyntheticEvent } from 'react';
 import { ApiError } from '../../../lib/api';
 import { gib } from '../../../lib/format';
 import { protocols, type Protocol, type User } from '../../../types/api';
-import type { UserFields } from '../api';
+import { resetStrategies, type ResetStrategy, type UserFields } from '../api';
 
 interface UserFormProps {
   /** The user to edit; null creates one. */
@@ -30,6 +30,10 @@ export function UserForm({ user, onSubmit, onCancel }: UserFormProps) {
   );
   const [limitGiB, setLimitGiB] = useState(user?.data_limit ? String(user.data_limit / gib) : '');
   const [expire, setExpire] = useState(dateInput(user?.expire ?? null));
+  const [reset, setReset] = useState<ResetStrategy>(
+    resetStrategies.find((r) => r === user?.data_limit_reset_strategy) ?? 'no_reset',
+  );
+  const [onHoldDays, setOnHoldDays] = useState('');
   const [disabled, setDisabled] = useState(user?.status === 'disabled');
   const [note, setNote] = useState(user?.note ?? '');
   const [error, setError] = useState<string | null>(null);
@@ -55,6 +59,7 @@ export function UserForm({ user, onSubmit, onCancel }: UserFormProps) {
     }
     const fields: UserFields = {
       data_limit: Math.round(limit * gib),
+      data_limit_reset_strategy: reset,
       expire: expire === '' ? 0 : Math.floor(new Date(`${expire}T23:59:59Z`).getTime() / 1000),
       note,
     };
@@ -65,6 +70,16 @@ export function UserForm({ user, onSubmit, onCancel }: UserFormProps) {
       }
       fields.username = username.trim();
       fields.proxies = Object.fromEntries([...chosen].map((p) => [p, {}]));
+      if (onHoldDays.trim() !== '') {
+        const days = Number(onHoldDays);
+        if (!Number.isInteger(days) || days <= 0) {
+          setError('Days from the first connection: a whole number above 0, or empty.');
+          return;
+        }
+        fields.status = 'on_hold';
+        fields.on_hold_expire_duration = days * 86400;
+        fields.expire = 0;
+      }
     } else if (disabled || user.status === 'disabled') {
       fields.status = disabled ? 'disabled' : 'active';
     }
@@ -124,6 +139,35 @@ export function UserForm({ user, onSubmit, onCancel }: UserFormProps) {
           }}
         />
       </label>
+      <label>
+        Usage resets
+        <select
+          name="data_limit_reset_strategy"
+          value={reset}
+          onChange={(e) => {
+            setReset(e.target.value as ResetStrategy);
+          }}
+        >
+          {resetStrategies.map((r) => (
+            <option key={r} value={r}>
+              {r === 'no_reset' ? 'never' : `every ${r}`}
+            </option>
+          ))}
+        </select>
+      </label>
+      {user === null && (
+        <label>
+          Or: days from the first connection (on hold; empty: use the date below)
+          <input
+            name="on_hold_days"
+            inputMode="numeric"
+            value={onHoldDays}
+            onChange={(e) => {
+              setOnHoldDays(e.target.value);
+            }}
+          />
+        </label>
+      )}
       <label>
         Expires (UTC, empty: never)
         <input
