@@ -266,3 +266,50 @@ test('a sudo admin adds a node, rotates its token and deletes it', async () => {
   assert.equal((await api('GET', '/api/nodes')).body.length, 0);
   await page.close();
 });
+
+test('a sudo admin edits the core config; a config Xray refuses changes nothing', async () => {
+  const page = await newPage();
+  await page.goto(`${base}/dashboard/`);
+  const card = page.getByRole('region', { name: 'Core config' });
+  await card.getByRole('button', { name: 'Edit' }).click();
+  const editor = card.getByLabel('Xray config (JSON)');
+  await editor.waitFor();
+  const config = JSON.parse(await editor.inputValue());
+  assert.ok(Array.isArray(config.inbounds) && config.inbounds.length > 0);
+
+  config.log = { loglevel: 'info' };
+  await editor.fill(JSON.stringify(config, null, 2));
+  await card.getByRole('button', { name: 'Save' }).click();
+  await card.getByRole('status').getByText('Saved.', { exact: false }).waitFor();
+  assert.deepEqual((await api('GET', '/api/core/config')).body.log, { loglevel: 'info' });
+
+  const broken = structuredClone(config);
+  broken.inbounds[0].port = 'not a port';
+  await editor.fill(JSON.stringify(broken));
+  await card.getByRole('button', { name: 'Save' }).click();
+  await card.getByRole('alert').waitFor();
+  assert.match(await card.getByRole('alert').innerText(), /port/i);
+  assert.notEqual((await api('GET', '/api/core/config')).body.inbounds[0].port, 'not a port');
+
+  await editor.fill('{ "inbounds": [');
+  await card.getByRole('button', { name: 'Save' }).click();
+  await card.getByRole('alert').getByText('Not JSON', { exact: false }).waitFor();
+  await page.close();
+});
+
+test("a user's Page link opens their subscription page", async () => {
+  assert.equal((await api('POST', '/api/user', { username: 'page_link', proxies: { vless: {} } })).status, 200);
+  const page = await newPage();
+  await page.goto(`${base}/dashboard/`);
+  const users = page.getByRole('region', { name: 'Users' });
+  await users.getByLabel('Search users').fill('page_link');
+  await users.getByRole('button', { name: 'Search' }).click();
+  const link = users.locator('tr[data-username="page_link"]').getByRole('link', { name: 'Page' });
+  const href = await link.getAttribute('href');
+  assert.equal(href, (await api('GET', '/api/user/page_link')).body.subscription_url);
+  const [sub] = await Promise.all([page.waitForEvent('popup'), link.click()]);
+  await sub.waitForLoadState();
+  assert.match(await sub.content(), /page_link/);
+  await sub.close();
+  await page.close();
+});

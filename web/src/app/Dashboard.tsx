@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useState, type ReactNode } from 'react';
 import { getCurrentAdmin } from '../features/admin/api';
+import { CoreConfigCard } from '../features/core/components/CoreConfigCard';
 import {
   NewNodeForm,
   NodeRowActions,
@@ -90,6 +91,10 @@ export function Dashboard({ token, onSignOut, onUnauthorized }: DashboardProps) 
         <UsersSection token={token} onUnauthorized={onUnauthorized} onChanged={reloadUsers} />
 
         <NodesCard token={token} nodes={nodes} onUnauthorized={onUnauthorized} reload={reloadNodes} />
+
+        {admin.state === 'ready' && admin.value.is_sudo && (
+          <CoreConfigCard token={token} onUnauthorized={onUnauthorized} />
+        )}
       </main>
     </div>
   );

@@ -227,6 +227,9 @@ export function UsersSection({ token, onUnauthorized, onChanged }: UsersSectionP
                     <button type="button" onClick={() => void copyLink(u)}>
                       Link
                     </button>
+                    <a className="button-link" href={u.subscription_url} target="_blank" rel="noreferrer">
+                      Page
+                    </a>
                     <button
                       type="button"
                       onClick={() => void act(`Reset ${u.username}'s usage.`, () => resetUsage(token, u.username))}
