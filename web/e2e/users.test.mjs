@@ -313,3 +313,56 @@ test("a user's Page link opens their subscription page", async () => {
   await sub.close();
   await page.close();
 });
+
+test('a reseller admin sees only its own users; sudo disables and re-activates them', async () => {
+  const page = await newPage();
+  await page.goto(`${base}/dashboard/`);
+  const adminsCard = page.getByRole('region', { name: 'Admins' });
+  await adminsCard.getByRole('button', { name: 'New admin' }).click();
+  const form = page.getByRole('form', { name: 'New admin' });
+  await form.getByLabel('Username').fill('reseller_web');
+  await form.getByLabel('Password').fill('reseller-pass-1');
+  await form.getByRole('button', { name: 'Create' }).click();
+  await adminsCard.locator('tr[data-admin="reseller_web"]').waitFor();
+
+  // The reseller, in a browser profile of its own.
+  const resellerContext = await browser.newContext();
+  const rp = await resellerContext.newPage();
+  rp.on('dialog', (d) => void d.accept());
+  await rp.goto(`${base}/dashboard/`);
+  await rp.getByLabel('Username').fill('reseller_web');
+  await rp.getByLabel('Password').fill('reseller-pass-1');
+  await rp.getByRole('button', { name: 'Sign in' }).click();
+  const rUsers = rp.getByRole('region', { name: 'Users' });
+  await rUsers.getByText('No users yet.').waitFor();
+  await rp.getByRole('region', { name: 'Nodes' }).getByText('Only sudo admins can see nodes.').waitFor();
+  assert.equal(await rp.getByRole('region', { name: 'Admins' }).count(), 0);
+  assert.equal(await rp.getByRole('region', { name: 'Core config' }).count(), 0);
+  await rUsers.getByRole('button', { name: 'New user' }).click();
+  const rForm = rp.getByRole('form', { name: 'New user' });
+  await rForm.getByLabel('Username').fill('res_user');
+  await rForm.getByRole('button', { name: 'Create' }).click();
+  await rUsers.locator('tr[data-username="res_user"]').waitFor();
+  assert.equal(await rUsers.locator('tbody tr').count(), 1, 'the reseller sees only its own user');
+  assert.equal((await api('GET', '/api/user/res_user')).body.admin.username, 'reseller_web');
+  await resellerContext.close();
+
+  // Sudo takes the reseller's users off the nodes and back.
+  const row = adminsCard.locator('tr[data-admin="reseller_web"]');
+  await row.getByRole('button', { name: 'Disable users' }).click();
+  await adminsCard.getByRole('status').getByText("Disabled reseller_web's users.").waitFor();
+  assert.equal((await api('GET', '/api/user/res_user')).body.status, 'disabled');
+  const users = page.getByRole('region', { name: 'Users' });
+  await users.getByLabel('Search users').fill('res_user');
+  await users.getByRole('button', { name: 'Search' }).click();
+  await users.locator('tr[data-username="res_user"]').getByText('disabled').waitFor();
+  await row.getByRole('button', { name: 'Activate users' }).click();
+  await adminsCard.getByRole('status').getByText("Activated reseller_web's users.").waitFor();
+  assert.equal((await api('GET', '/api/user/res_user')).body.status, 'active');
+  await users.locator('tr[data-username="res_user"]').getByText('active').waitFor();
+
+  await row.getByRole('button', { name: 'Delete' }).click();
+  await row.waitFor({ state: 'detached' });
+  assert.equal((await api('GET', '/api/user/res_user')).status, 200, 'the users stay');
+  await page.close();
+});

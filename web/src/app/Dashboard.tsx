@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useState, type ReactNode } from 'react';
 import { getCurrentAdmin } from '../features/admin/api';
+import { AdminsCard } from '../features/admin/components/AdminsCard';
 import { CoreConfigCard } from '../features/core/components/CoreConfigCard';
 import {
   NewNodeForm,
@@ -38,6 +39,12 @@ export function Dashboard({ token, onSignOut, onUnauthorized }: DashboardProps) 
     useCallback((signal: AbortSignal) => countUsers(token, signal), [token]),
     onUnauthorized,
   );
+
+  const [usersVersion, setUsersVersion] = useState(0);
+  const usersChanged = useCallback(() => {
+    setUsersVersion((v) => v + 1);
+    reloadUsers();
+  }, [reloadUsers]);
 
   const refresh = useCallback(() => {
     reloadNodes();
@@ -88,9 +95,13 @@ export function Dashboard({ token, onSignOut, onUnauthorized }: DashboardProps) 
           />
         </section>
 
-        <UsersSection token={token} onUnauthorized={onUnauthorized} onChanged={reloadUsers} />
+        <UsersSection token={token} onUnauthorized={onUnauthorized} onChanged={reloadUsers} version={usersVersion} />
 
         <NodesCard token={token} nodes={nodes} onUnauthorized={onUnauthorized} reload={reloadNodes} />
+
+        {admin.state === 'ready' && admin.value.is_sudo && (
+          <AdminsCard token={token} me={admin.value.username} onUnauthorized={onUnauthorized} onChanged={usersChanged} />
+        )}
 
         {admin.state === 'ready' && admin.value.is_sudo && (
           <CoreConfigCard token={token} onUnauthorized={onUnauthorized} />

@@ -4,3 +4,23 @@ import type { Admin } from '../../types/api';
 export function getCurrentAdmin(token: string, signal?: AbortSignal): Promise<Admin> {
   return apiFetch<Admin>('/api/admin', { token, signal });
 }
+
+export function listAdmins(token: string, signal?: AbortSignal): Promise<Admin[]> {
+  return apiFetch<Admin[]>('/api/admins', { token, signal });
+}
+
+export function createAdmin(
+  token: string,
+  fields: { username: string; password: string; is_sudo: boolean },
+): Promise<Admin> {
+  return apiFetch<Admin>('/api/admin', { method: 'POST', token, body: fields });
+}
+
+export function deleteAdmin(token: string, username: string): Promise<unknown> {
+  return apiFetch<unknown>(`/api/admin/${encodeURIComponent(username)}`, { method: 'DELETE', token });
+}
+
+/** Disables every active user of the admin, or activates every user it disabled. */
+export function setAdminUsers(token: string, username: string, action: 'disable' | 'activate'): Promise<unknown> {
+  return apiFetch<unknown>(`/api/admin/${encodeURIComponent(username)}/users/${action}`, { method: 'POST', token });
+}

@@ -1,4 +1,4 @@
-import { useCallback, useState } from 'react';
+import { useCallback, useEffect, useState } from 'react';
 import { ApiError } from '../../../lib/api';
 import { formatBytes, formatCount, timeAgo } from '../../../lib/format';
 import { useLoad } from '../../../lib/useLoad';
@@ -32,6 +32,8 @@ interface UsersSectionProps {
   onUnauthorized: () => void;
   /** Called after any change, so totals elsewhere refresh. */
   onChanged: () => void;
+  /** Bumped by changes made elsewhere (an admin's users disabled): reload. */
+  version: number;
 }
 
 /**
@@ -39,7 +41,7 @@ interface UsersSectionProps {
  * search, status filter, sort and pages, served by GET /api/users; create,
  * edit, reset usage, revoke the subscription and delete.
  */
-export function UsersSection({ token, onUnauthorized, onChanged }: UsersSectionProps) {
+export function UsersSection({ token, onUnauthorized, onChanged, version }: UsersSectionProps) {
   const [query, setQuery] = useState<UserQuery>({ offset: 0, limit: pageSize, search: '', status: '', sort: '-created_at' });
   const [searchText, setSearchText] = useState('');
   const [editing, setEditing] = useState<User | 'new' | null>(null);
@@ -49,6 +51,12 @@ export function UsersSection({ token, onUnauthorized, onChanged }: UsersSectionP
     useCallback((signal: AbortSignal) => listUsers(token, query, signal), [token, query]),
     onUnauthorized,
   );
+
+  useEffect(() => {
+    if (version > 0) {
+      reload();
+    }
+  }, [version, reload]);
 
   const changed = useCallback(
     (text: string) => {

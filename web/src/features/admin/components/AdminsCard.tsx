@@ -1,0 +1,230 @@
+import { useCallback, useState, type SyntheticEvent } from 'react';
+import { ApiError } from '../../../lib/api';
+import { formatBytes } from '../../../lib/format';
+import { useLoad } from '../../../lib/useLoad';
+import { createAdmin, deleteAdmin, listAdmins, setAdminUsers } from '../api';
+
+interface AdminsCardProps {
+  token: string;
+  /** The signed-in admin, who is not offered to delete itself. */
+  me: string;
+  onUnauthorized: () => void;
+  onChanged: () => void;
+}
+
+/**
+ * Admins (sudo): resellers and other sudo admins. A regular admin sees and
+ * changes only its own users everywhere. Disabling an admin's users takes
+ * them all off the nodes at once; activating brings back the ones that
+ * were disabled that way.
+ */
+export function AdminsCard({ token, me, onUnauthorized, onChanged }: AdminsCardProps) {
+  const [admins, reload] = useLoad(
+    useCallback((signal: AbortSignal) => listAdmins(token, signal), [token]),
+    onUnauthorized,
+  );
+  const [adding, setAdding] = useState(false);
+  const [message, setMessage] = useState<{ kind: 'notice' | 'alert'; text: string } | null>(null);
+
+  async function act(done: string, run: () => Promise<unknown>) {
+    setMessage(null);
+    try {
+      await run();
+      setMessage({ kind: 'notice', text: done });
+      reload();
+      onChanged();
+    } catch (err) {
+      if (err instanceof ApiError && err.unauthorized) {
+        onUnauthorized();
+        return;
+      }
+      setMessage({ kind: 'alert', text: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  return (
+    <section className="card" aria-label="Admins">
+      <div className="section-head">
+        <h2>Admins</h2>
+        <button
+          type="button"
+          onClick={() => {
+            setAdding(true);
+          }}
+        >
+          New admin
+        </button>
+      </div>
+      {adding && (
+        <NewAdminForm
+          onCancel={() => {
+            setAdding(false);
+          }}
+          onSubmit={async (fields) => {
+            await createAdmin(token, fields);
+            setAdding(false);
+            setMessage({ kind: 'notice', text: `Created admin ${fields.username}.` });
+            reload();
+          }}
+        />
+      )}
+      {message !== null && (
+        <p className={message.kind} role={message.kind === 'alert' ? 'alert' : 'status'}>
+          {message.text}
+        </p>
+      )}
+      {admins.state === 'loading' && <p className="muted">Loading admins…</p>}
+      {admins.state === 'error' && (
+        <p className="alert" role="alert">
+          Could not load admins: {admins.message}
+        </p>
+      )}
+      {admins.state === 'ready' && admins.value.length === 0 && (
+        <p className="empty">No admins in the database (the environment's sudo admin is not listed).</p>
+      )}
+      {admins.state === 'ready' && admins.value.length > 0 && (
+        <div className="table-wrap">
+          <table className="nodes">
+            <thead>
+              <tr>
+                <th scope="col">Username</th>
+                <th scope="col">Role</th>
+                <th scope="col">Users' traffic</th>
+                <th scope="col">Actions</th>
+              </tr>
+            </thead>
+            <tbody>
+              {admins.value.map((a) => (
+                <tr key={a.username} data-admin={a.username}>
+                  <td className="node-name">{a.username}</td>
+                  <td>
+                    <span className={`badge ${a.is_sudo ? 'role-sudo' : 'role-admin'}`}>{a.is_sudo ? 'sudo' : 'admin'}</span>
+                  </td>
+                  <td>{formatBytes(a.users_usage)}</td>
+                  <td className="row-actions">
+                    {!a.is_sudo && (
+                      <>
+                        <button
+                          type="button"
+                          onClick={() => {
+                            if (window.confirm(`Disable every active user of ${a.username}?`)) {
+                              void act(`Disabled ${a.username}'s users.`, () => setAdminUsers(token, a.username, 'disable'));
+                            }
+                          }}
+                        >
+                          Disable users
+                        </button>
+                        <button
+                          type="button"
+                          onClick={() =>
+                            void act(`Activated ${a.username}'s users.`, () => setAdminUsers(token, a.username, 'activate'))
+                          }
+                        >
+                          Activate users
+                        </button>
+                      </>
+                    )}
+                    {a.username !== me && !a.is_sudo && (
+                      <button
+                        type="button"
+                        className="danger"
+                        onClick={() => {
+                          if (window.confirm(`Delete admin ${a.username}? Their users stay, without an owner.`)) {
+                            void act(`Deleted admin ${a.username}.`, () => deleteAdmin(token, a.username));
+                          }
+                        }}
+                      >
+                        Delete
+                      </button>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
+
+function NewAdminForm({
+  onSubmit,
+  onCancel,
+}: {
+  onSubmit: (fields: { username: string; password: string; is_sudo: boolean }) => Promise<void>;
+  onCancel: () => void;
+}) {
+  const [username, setUsername] = useState('');
+  const [password, setPassword] = useState('');
+  const [sudo, setSudo] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  async function submit(event: SyntheticEvent) {
+    event.preventDefault();
+    setError(null);
+    setBusy(true);
+    try {
+      await onSubmit({ username: username.trim(), password, is_sudo: sudo });
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <form className="card user-form" aria-label="New admin" onSubmit={(e) => void submit(e)}>
+      <h3>New admin</h3>
+      <label>
+        Username
+        <input
+          name="username"
+          required
+          autoComplete="off"
+          value={username}
+          onChange={(e) => {
+            setUsername(e.target.value);
+          }}
+        />
+      </label>
+      <label>
+        Password
+        <input
+          name="password"
+          type="password"
+          required
+          autoComplete="new-password"
+          value={password}
+          onChange={(e) => {
+            setPassword(e.target.value);
+          }}
+        />
+      </label>
+      <label className="check">
+        <input
+          type="checkbox"
+          checked={sudo}
+          onChange={(e) => {
+            setSudo(e.target.checked);
+          }}
+        />
+        Sudo (sees and manages everything)
+      </label>
+      {error !== null && (
+        <p className="alert" role="alert">
+          {error}
+        </p>
+      )}
+      <div className="actions">
+        <button type="submit" disabled={busy}>
+          Create
+        </button>
+        <button type="button" onClick={onCancel} disabled={busy}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
+}
