@@ -366,3 +366,35 @@ test('a reseller admin sees only its own users; sudo disables and re-activates t
   assert.equal((await api('GET', '/api/user/res_user')).status, 200, 'the users stay');
   await page.close();
 });
+
+test('a sudo admin edits the hosts subscription links use; the summary shows the users by status', async () => {
+  assert.equal((await api('POST', '/api/user', { username: 'hosts_user', proxies: { vless: {} } })).status, 200);
+  const page = await newPage();
+  await page.goto(`${base}/dashboard/`);
+  const system = (await api('GET', '/api/system')).body;
+  await page
+    .locator('.stat', { hasText: 'Active · limited · expired' })
+    .getByText(`${system.users_active} · ${system.users_limited} · ${system.users_expired}`)
+    .waitFor();
+
+  const card = page.getByRole('region', { name: 'Hosts' });
+  await card.getByRole('button', { name: 'Edit' }).click();
+  const editor = card.getByLabel('Hosts (JSON)');
+  await editor.waitFor();
+  const hosts = JSON.parse(await editor.inputValue());
+  assert.ok('VLESS TCP' in hosts, JSON.stringify(Object.keys(hosts)));
+  hosts['VLESS TCP'] = [{ remark: 'edge {USERNAME}', address: 'edge.example.com', port: 8443, security: 'inbound_default' }];
+  await editor.fill(JSON.stringify(hosts, null, 2));
+  await card.getByRole('button', { name: 'Save' }).click();
+  await card.getByRole('status').getByText('Saved.', { exact: false }).waitFor();
+  const links = (await api('GET', '/api/user/hosts_user')).body.links;
+  assert.ok(links.some((l) => l.startsWith('vless://') && l.includes('@edge.example.com:8443')), links.join('\n'));
+
+  hosts['VLESS TCP'][0].port = 70000;
+  await editor.fill(JSON.stringify(hosts));
+  await card.getByRole('button', { name: 'Save' }).click();
+  await card.getByRole('alert').waitFor();
+  assert.match(await card.getByRole('alert').innerText(), /port/i);
+  assert.equal((await api('GET', '/api/hosts')).body['VLESS TCP'][0].port, 8443);
+  await page.close();
+});

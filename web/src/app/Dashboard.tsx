@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useState, type ReactNode } from 'react';
 import { getCurrentAdmin } from '../features/admin/api';
 import { AdminsCard } from '../features/admin/components/AdminsCard';
-import { CoreConfigCard } from '../features/core/components/CoreConfigCard';
+import { CoreConfigCard, HostsCard } from '../features/core/components/CoreConfigCard';
 import {
   NewNodeForm,
   NodeRowActions,
@@ -10,9 +10,10 @@ import {
 } from '../features/nodes/components/NodeActions';
 import { NodesTable } from '../features/nodes/components/NodesTable';
 import { listNodes } from '../features/nodes/api';
+import { getSystem } from '../features/system/api';
 import { countUsers } from '../features/users/api';
 import { UsersSection } from '../features/users/components/UsersSection';
-import { formatCount } from '../lib/format';
+import { formatBytes, formatCount } from '../lib/format';
 import { useLoad, type Loadable } from '../lib/useLoad';
 import type { PanelNode } from '../types/api';
 
@@ -40,16 +41,24 @@ export function Dashboard({ token, onSignOut, onUnauthorized }: DashboardProps) 
     onUnauthorized,
   );
 
+  const [system, reloadSystem] = useLoad(
+    useCallback((signal: AbortSignal) => getSystem(token, signal), [token]),
+    onUnauthorized,
+  );
+  const countsChanged = useCallback(() => {
+    reloadUsers();
+    reloadSystem();
+  }, [reloadUsers, reloadSystem]);
   const [usersVersion, setUsersVersion] = useState(0);
   const usersChanged = useCallback(() => {
     setUsersVersion((v) => v + 1);
-    reloadUsers();
-  }, [reloadUsers]);
+    countsChanged();
+  }, [countsChanged]);
 
   const refresh = useCallback(() => {
     reloadNodes();
-    reloadUsers();
-  }, [reloadNodes, reloadUsers]);
+    countsChanged();
+  }, [reloadNodes, countsChanged]);
 
   useEffect(() => {
     const timer = window.setInterval(refresh, refreshEveryMs);
@@ -87,6 +96,19 @@ export function Dashboard({ token, onSignOut, onUnauthorized }: DashboardProps) 
       <main className="content">
         <section className="stats" aria-label="Summary">
           <Stat label="Users" value={userCount} render={formatCount} />
+          <Stat label="Online" value={system} render={(v) => formatCount(v.online_users)} />
+          <Stat
+            label="Active · limited · expired"
+            value={system}
+            render={(v) =>
+              `${formatCount(v.users_active)} · ${formatCount(v.users_limited)} · ${formatCount(v.users_expired)}`
+            }
+          />
+          <Stat
+            label="Traffic in · out"
+            value={system}
+            render={(v) => `${formatBytes(v.incoming_bandwidth)} · ${formatBytes(v.outgoing_bandwidth)}`}
+          />
           <Stat label="Nodes" value={nodes} render={(list) => formatCount(list.length)} />
           <Stat
             label="Connected"
@@ -95,12 +117,16 @@ export function Dashboard({ token, onSignOut, onUnauthorized }: DashboardProps) 
           />
         </section>
 
-        <UsersSection token={token} onUnauthorized={onUnauthorized} onChanged={reloadUsers} version={usersVersion} />
+        <UsersSection token={token} onUnauthorized={onUnauthorized} onChanged={countsChanged} version={usersVersion} />
 
         <NodesCard token={token} nodes={nodes} onUnauthorized={onUnauthorized} reload={reloadNodes} />
 
         {admin.state === 'ready' && admin.value.is_sudo && (
           <AdminsCard token={token} me={admin.value.username} onUnauthorized={onUnauthorized} onChanged={usersChanged} />
+        )}
+
+        {admin.state === 'ready' && admin.value.is_sudo && (
+          <HostsCard token={token} onUnauthorized={onUnauthorized} />
         )}
 
         {admin.state === 'ready' && admin.value.is_sudo && (

@@ -10,3 +10,12 @@ export function getCoreConfig(token: string, signal?: AbortSignal): Promise<unkn
 export function putCoreConfig(token: string, config: object): Promise<unknown> {
   return apiFetch<unknown>('/api/core/config', { method: 'PUT', token, body: config });
 }
+
+/** Hosts by inbound tag (Marzban's GET /api/hosts). */
+export function getHosts(token: string, signal?: AbortSignal): Promise<unknown> {
+  return apiFetch<unknown>('/api/hosts', { token, signal });
+}
+
+export function putHosts(token: string, hosts: object): Promise<unknown> {
+  return apiFetch<unknown>('/api/hosts', { method: 'PUT', token, body: hosts });
+}

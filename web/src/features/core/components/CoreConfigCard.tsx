@@ -1,110 +1,39 @@
-import { useCallback, useState } from 'react';
-import { ApiError } from '../../../lib/api';
-import { useLoad } from '../../../lib/useLoad';
-import { getCoreConfig, putCoreConfig } from '../api';
+import { getCoreConfig, getHosts, putCoreConfig, putHosts } from '../api';
+import { JsonEditorCard } from './JsonEditorCard';
 
-interface CoreConfigCardProps {
+interface CardProps {
   token: string;
   onUnauthorized: () => void;
 }
 
-/**
- * The Xray config every node runs (sudo). Saving sends it to the panel,
- * which checks it with Xray's own builder; a config that does not build is
- * refused with the builder's message and nothing changes. Nodes get a saved
- * config with their next delta, without dropping connections on inbounds
- * that did not change.
- */
-export function CoreConfigCard({ token, onUnauthorized }: CoreConfigCardProps) {
-  const [open, setOpen] = useState(false);
+/** The Xray config every node runs (sudo). */
+export function CoreConfigCard({ token, onUnauthorized }: CardProps) {
   return (
-    <section className="card" aria-label="Core config">
-      <div className="section-head">
-        <h2>Core config</h2>
-        <button
-          type="button"
-          onClick={() => {
-            setOpen(!open);
-          }}
-        >
-          {open ? 'Close' : 'Edit'}
-        </button>
-      </div>
-      {open && <CoreConfigEditor token={token} onUnauthorized={onUnauthorized} />}
-    </section>
+    <JsonEditorCard
+      title="Core config"
+      label="Xray config (JSON)"
+      help="The Xray config every node runs; users are added by the panel. Xray's own builder checks it before it is saved. Nodes apply it with their next update, rebuilding only the inbounds that changed."
+      savedText="Saved. Nodes apply it with their next update."
+      token={token}
+      load={getCoreConfig}
+      save={putCoreConfig}
+      onUnauthorized={onUnauthorized}
+    />
   );
 }
 
-function CoreConfigEditor({ token, onUnauthorized }: CoreConfigCardProps) {
-  const [loaded] = useLoad(
-    useCallback((signal: AbortSignal) => getCoreConfig(token, signal), [token]),
-    onUnauthorized,
-  );
-  const [text, setText] = useState<string | null>(null);
-  const [message, setMessage] = useState<{ kind: 'notice' | 'alert'; text: string } | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  if (loaded.state === 'loading') {
-    return <p className="muted">Loading the core config…</p>;
-  }
-  if (loaded.state === 'error') {
-    return (
-      <p className="alert" role="alert">
-        {loaded.status === 403 ? 'Only sudo admins can see the core config.' : `Could not load it: ${loaded.message}`}
-      </p>
-    );
-  }
-  const shown = text ?? JSON.stringify(loaded.value, null, 2);
-
-  async function save() {
-    setMessage(null);
-    let config: unknown;
-    try {
-      config = JSON.parse(shown);
-    } catch (err) {
-      setMessage({ kind: 'alert', text: `Not JSON: ${err instanceof Error ? err.message : String(err)}` });
-      return;
-    }
-    if (typeof config !== 'object' || config === null || Array.isArray(config)) {
-      setMessage({ kind: 'alert', text: 'The config is a JSON object.' });
-      return;
-    }
-    setBusy(true);
-    try {
-      await putCoreConfig(token, config);
-      setMessage({ kind: 'notice', text: 'Saved. Nodes apply it with their next update.' });
-    } catch (err) {
-      if (err instanceof ApiError && err.unauthorized) {
-        onUnauthorized();
-        return;
-      }
-      setMessage({ kind: 'alert', text: err instanceof Error ? err.message : String(err) });
-    } finally {
-      setBusy(false);
-    }
-  }
-
+/** Hosts: how subscription links reach each inbound (sudo). */
+export function HostsCard({ token, onUnauthorized }: CardProps) {
   return (
-    <div className="core-editor">
-      <textarea
-        aria-label="Xray config (JSON)"
-        spellCheck={false}
-        rows={24}
-        value={shown}
-        onChange={(e) => {
-          setText(e.target.value);
-        }}
-      />
-      {message !== null && (
-        <p className={message.kind} role={message.kind === 'alert' ? 'alert' : 'status'}>
-          {message.text}
-        </p>
-      )}
-      <div className="actions">
-        <button type="button" className="primary" disabled={busy} onClick={() => void save()}>
-          Save
-        </button>
-      </div>
-    </div>
+    <JsonEditorCard
+      title="Hosts"
+      label="Hosts (JSON)"
+      help="Per inbound tag, the addresses (and SNI, host, path, port...) subscription links use, one link per host; variables such as {SERVER_IP} and {USERNAME} are filled in. A tag set to [] gives no links; a tag left out uses the default host."
+      savedText="Saved. Subscriptions use the new hosts from the next fetch."
+      token={token}
+      load={getHosts}
+      save={putHosts}
+      onUnauthorized={onUnauthorized}
+    />
   );
 }
