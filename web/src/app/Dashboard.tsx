@@ -11,6 +11,8 @@ import {
 import { NodesTable } from '../features/nodes/components/NodesTable';
 import { listNodes } from '../features/nodes/api';
 import { getSystem } from '../features/system/api';
+import { listTemplates } from '../features/templates/api';
+import { TemplatesCard } from '../features/templates/components/TemplatesCard';
 import { countUsers } from '../features/users/api';
 import { UsersSection } from '../features/users/components/UsersSection';
 import { formatBytes, formatCount } from '../lib/format';
@@ -43,6 +45,10 @@ export function Dashboard({ token, onSignOut, onUnauthorized }: DashboardProps) 
 
   const [system, reloadSystem] = useLoad(
     useCallback((signal: AbortSignal) => getSystem(token, signal), [token]),
+    onUnauthorized,
+  );
+  const [templates, reloadTemplates] = useLoad(
+    useCallback((signal: AbortSignal) => listTemplates(token, signal), [token]),
     onUnauthorized,
   );
   const countsChanged = useCallback(() => {
@@ -117,12 +123,22 @@ export function Dashboard({ token, onSignOut, onUnauthorized }: DashboardProps) 
           />
         </section>
 
-        <UsersSection token={token} onUnauthorized={onUnauthorized} onChanged={countsChanged} version={usersVersion} />
+        <UsersSection
+          token={token}
+          onUnauthorized={onUnauthorized}
+          onChanged={countsChanged}
+          version={usersVersion}
+          templates={templates.state === 'ready' ? templates.value : []}
+        />
 
         <NodesCard token={token} nodes={nodes} onUnauthorized={onUnauthorized} reload={reloadNodes} />
 
         {admin.state === 'ready' && admin.value.is_sudo && (
           <AdminsCard token={token} me={admin.value.username} onUnauthorized={onUnauthorized} onChanged={usersChanged} />
+        )}
+
+        {admin.state === 'ready' && admin.value.is_sudo && (
+          <TemplatesCard token={token} templates={templates} reload={reloadTemplates} onUnauthorized={onUnauthorized} />
         )}
 
         {admin.state === 'ready' && admin.value.is_sudo && (

@@ -2,11 +2,14 @@ import { useState, type SyntheticEvent } from 'react';
 import { ApiError } from '../../../lib/api';
 import { gib } from '../../../lib/format';
 import { protocols, type Protocol, type User } from '../../../types/api';
+import type { UserTemplate } from '../../templates/api';
 import { resetStrategies, type ResetStrategy, type UserFields } from '../api';
 
 interface UserFormProps {
   /** The user to edit; null creates one. */
   user: User | null;
+  /** Plans a new user may start from. */
+  templates: UserTemplate[];
   onSubmit: (fields: UserFields) => Promise<void>;
   onCancel: () => void;
 }
@@ -23,7 +26,7 @@ function dateInput(expire: number | null): string {
  * limit, expiry, enabled, note, protocols at creation). Everything else is
  * in the API. Errors are the panel's own words, shown where the form is.
  */
-export function UserForm({ user, onSubmit, onCancel }: UserFormProps) {
+export function UserForm({ user, templates, onSubmit, onCancel }: UserFormProps) {
   const [username, setUsername] = useState(user?.username ?? '');
   const [chosen, setChosen] = useState<Set<Protocol>>(
     new Set(user ? (Object.keys(user.proxies) as Protocol[]) : ['vless']),
@@ -34,6 +37,19 @@ export function UserForm({ user, onSubmit, onCancel }: UserFormProps) {
     resetStrategies.find((r) => r === user?.data_limit_reset_strategy) ?? 'no_reset',
   );
   const [onHoldDays, setOnHoldDays] = useState('');
+  const [template, setTemplate] = useState<UserTemplate | null>(null);
+
+  // A template fills the limit and the expiry (from today) and wraps the
+  // username in its prefix and suffix; every field stays editable.
+  function applyTemplate(id: string) {
+    const t = templates.find((x) => String(x.id) === id) ?? null;
+    setTemplate(t);
+    if (t === null) {
+      return;
+    }
+    setLimitGiB(t.data_limit ? String(t.data_limit / gib) : '');
+    setExpire(t.expire_duration ? dateInput(Math.floor(Date.now() / 1000) + t.expire_duration) : '');
+  }
   const [disabled, setDisabled] = useState(user?.status === 'disabled');
   const [note, setNote] = useState(user?.note ?? '');
   const [error, setError] = useState<string | null>(null);
@@ -68,7 +84,7 @@ export function UserForm({ user, onSubmit, onCancel }: UserFormProps) {
         setError('Choose at least one protocol.');
         return;
       }
-      fields.username = username.trim();
+      fields.username = `${template?.username_prefix ?? ''}${username.trim()}${template?.username_suffix ?? ''}`;
       fields.proxies = Object.fromEntries([...chosen].map((p) => [p, {}]));
       if (onHoldDays.trim() !== '') {
         const days = Number(onHoldDays);
@@ -96,9 +112,28 @@ export function UserForm({ user, onSubmit, onCancel }: UserFormProps) {
   return (
     <form className="card user-form" onSubmit={(e) => void submit(e)} aria-label={user ? `Edit ${user.username}` : 'New user'}>
       <h3>{user ? `Edit ${user.username}` : 'New user'}</h3>
+      {user === null && templates.length > 0 && (
+        <label>
+          Template
+          <select
+            name="template"
+            value={template ? String(template.id) : ''}
+            onChange={(e) => {
+              applyTemplate(e.target.value);
+            }}
+          >
+            <option value="">None</option>
+            {templates.map((t) => (
+              <option key={t.id} value={String(t.id)}>
+                {t.name}
+              </option>
+            ))}
+          </select>
+        </label>
+      )}
       {user === null && (
         <label>
-          Username
+          Username{template && (template.username_prefix || template.username_suffix) ? ` (becomes ${template.username_prefix ?? ''}…${template.username_suffix ?? ''})` : ''}
           <input
             name="username"
             value={username}

@@ -13,6 +13,7 @@ import {
   type UserFields,
   type UserQuery,
 } from '../api';
+import type { UserTemplate } from '../../templates/api';
 import { UserForm } from './UserForm';
 
 const pageSize = 20;
@@ -34,6 +35,8 @@ interface UsersSectionProps {
   onChanged: () => void;
   /** Bumped by changes made elsewhere (an admin's users disabled): reload. */
   version: number;
+  /** Plans the new-user form offers. */
+  templates: UserTemplate[];
 }
 
 /**
@@ -41,7 +44,7 @@ interface UsersSectionProps {
  * search, status filter, sort and pages, served by GET /api/users; create,
  * edit, reset usage, revoke the subscription and delete.
  */
-export function UsersSection({ token, onUnauthorized, onChanged, version }: UsersSectionProps) {
+export function UsersSection({ token, onUnauthorized, onChanged, version, templates }: UsersSectionProps) {
   const [query, setQuery] = useState<UserQuery>({ offset: 0, limit: pageSize, search: '', status: '', sort: '-created_at' });
   const [searchText, setSearchText] = useState('');
   const [editing, setEditing] = useState<User | 'new' | null>(null);
@@ -124,6 +127,7 @@ export function UsersSection({ token, onUnauthorized, onChanged, version }: User
         <UserForm
           key={editing === 'new' ? 'new' : editing.username}
           user={editing === 'new' ? null : editing}
+          templates={templates}
           onSubmit={save}
           onCancel={() => {
             setEditing(null);
