@@ -42,7 +42,13 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	for name, pkg := range map[string]string{"panel": "./backend/cmd/panel", "node": "./nodes/cmd/node"} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
+		args := []string{"build", "-o", filepath.Join(dir, name)}
+		if os.Getenv("OUTPOST_E2E_RACE") != "" {
+			// The race detector in the panel and node processes
+			// (OUTPOST_E2E_RACE=1 go test ./backend/e2e -run ...).
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, pkg)...)
 		cmd.Dir = root
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
