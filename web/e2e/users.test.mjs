@@ -264,6 +264,16 @@ test('a sudo admin adds a node, rotates its token and deletes it', async () => {
   await row.getByRole('button', { name: 'Delete' }).click();
   await row.waitFor({ state: 'detached' });
   assert.equal((await api('GET', '/api/nodes')).body.length, 0);
+
+  // The built-in node (what --local-node creates) offers no token or
+  // delete button: it gets a new token at every panel start.
+  const local = await api('POST', '/api/node', { name: 'local', address: '127.0.0.1' });
+  assert.equal(local.status, 200, JSON.stringify(local.body));
+  await nodes.getByRole('button', { name: 'Refresh' }).click();
+  const localRow = nodes.locator('tr[data-node="local"]');
+  await localRow.getByText('built in').waitFor();
+  assert.equal(await localRow.getByRole('button').count(), 0);
+  assert.equal((await api('DELETE', `/api/node/${String(local.body.id)}`)).status, 200);
   await page.close();
 });
 

@@ -112,6 +112,11 @@ export function NewNodeForm({ token, onUnauthorized, onChanged, onIssued, onCanc
   );
 }
 
+/** The panel's built-in node (backend/app LocalNodeName, on loopback). */
+function isBuiltIn(node: PanelNode): boolean {
+  return node.name === 'local' && node.address === '127.0.0.1';
+}
+
 /** Per-node buttons: a new token (cuts the old one) and delete. */
 export function NodeRowActions({ node, token, onUnauthorized, onChanged, onIssued, onError }: NodeActionsProps & {
   node: PanelNode;
@@ -129,6 +134,11 @@ export function NodeRowActions({ node, token, onUnauthorized, onChanged, onIssue
       }
       onError(err instanceof Error ? err.message : String(err));
     }
+  }
+  if (isBuiltIn(node)) {
+    // The panel's built-in node (--local-node) gets a fresh token at every
+    // start; a new one now would cut it off until the panel restarts.
+    return <span className="muted small">built in</span>;
   }
   return (
     <span className="row-actions">
