@@ -446,3 +446,32 @@ test('a template fills a new user: limit, expiry and the username prefix', async
   assert.equal((await api('GET', '/api/user_template')).body.length, 0);
   await page.close();
 });
+
+// The dashboard's hand-written response types (web/src) name only fields
+// the panel's OpenAPI document (generated from the Go types) has, so a
+// renamed or removed field fails here rather than in an admin's browser.
+test("the dashboard's API types match the panel's OpenAPI document", async () => {
+  const ts = (await import('typescript')).default;
+  const doc = await (await fetch(`${base}/openapi.json`)).json();
+  const schemas = doc.components.schemas;
+  const checks = [
+    ['web/src/types/api.ts', 'User', 'UserResponse'],
+    ['web/src/types/api.ts', 'Admin', 'Admin'],
+    ['web/src/types/api.ts', 'PanelNode', 'NodeResponse'],
+    ['web/src/types/api.ts', 'UsersPage', 'UsersPage'],
+    ['web/src/features/system/api.ts', 'SystemStats', 'SystemResponse'],
+    ['web/src/features/templates/api.ts', 'UserTemplate', 'TemplateResponse'],
+  ];
+  for (const [file, iface, schema] of checks) {
+    const { readFileSync } = await import('node:fs');
+    const source = ts.createSourceFile(file, readFileSync(join(root, file), 'utf8'), ts.ScriptTarget.Latest, true);
+    const decl = source.statements.find((s) => ts.isInterfaceDeclaration(s) && s.name.text === iface);
+    assert.ok(decl, `${iface} not found in ${file}`);
+    const fields = decl.members.filter((m) => ts.isPropertySignature(m)).map((m) => m.name.getText(source));
+    assert.ok(fields.length > 0, `${iface} has no fields`);
+    const known = Object.keys(schemas[schema]?.properties ?? {});
+    assert.ok(known.length > 0, `no schema ${schema} in /openapi.json`);
+    const unknown = fields.filter((f) => !known.includes(f));
+    assert.deepEqual(unknown, [], `${iface} (${file}) names fields ${schema} does not have`);
+  }
+});
