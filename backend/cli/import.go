@@ -10,6 +10,7 @@ import (
 
 	"github.com/outpost-panel/outpost/backend/migrate/marzban"
 	"github.com/outpost-panel/outpost/backend/model"
+	"github.com/outpost-panel/outpost/backend/xrayconf"
 )
 
 func init() {
@@ -34,8 +35,18 @@ func init() {
 					return err
 				}
 				if xrayConfig != "" {
-					if m.CoreConfig, err = os.ReadFile(xrayConfig); err != nil {
+					raw, err := os.ReadFile(xrayConfig)
+					if err != nil {
 						return fmt.Errorf("reading --xray-config: %w", err)
+					}
+					// Marzban's default config blocks geoip:private, which
+					// needs a geoip.dat that nodes do not carry.
+					var n int
+					if m.CoreConfig, n, err = xrayconf.ExpandPrivateGeoIP(raw); err != nil {
+						return fmt.Errorf("nothing imported: --xray-config: %w", err)
+					}
+					if n > 0 {
+						m.Notes = append(m.Notes, fmt.Sprintf("core config: geoip:private in %d routing rules written out as the private address ranges (nodes carry no geoip.dat)", n))
 					}
 				}
 				fmt.Fprintf(e.io.Stderr, "read %s: %s\n", from, marzban.Summary(m))

@@ -18,6 +18,7 @@ import (
 	"github.com/outpost-panel/outpost/backend/state"
 	"github.com/outpost-panel/outpost/backend/store"
 	"github.com/outpost-panel/outpost/backend/sub"
+	"github.com/outpost-panel/outpost/backend/xrayconf"
 )
 
 // TestImportMarzban imports Marzban's SQLite database into a SQLite and a
@@ -325,4 +326,42 @@ func BenchmarkImportMarzban100k(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/import")
 		})
 	}
+}
+
+// TestImportMarzbanXrayConfig: Marzban's Xray config comes along with
+// --xray-config; its geoip:private rule, which nodes could not build
+// (no geoip.dat), is written out as address ranges.
+func TestImportMarzbanXrayConfig(t *testing.T) {
+	ctx := context.Background()
+	from := filepath.Join(t.TempDir(), "db.sqlite3")
+	marzbantest.WriteDB(t, from)
+	var cfg map[string]any
+	if err := json.Unmarshal(xrayconf.DefaultConfig(), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg["routing"] = map[string]any{"rules": []any{
+		map[string]any{"type": "field", "ip": []any{"geoip:private"}, "outboundTag": "BLOCK"},
+	}}
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xrayFile := filepath.Join(t.TempDir(), "xray_config.json")
+	if err := os.WriteFile(xrayFile, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := newPanelDir(t)
+	r := p.run("", nil, "import", "marzban", "--from", from, "--xray-config", xrayFile).must(t, 0, "import with --xray-config")
+	if !strings.Contains(r.stdout, "the core config") || !strings.Contains(r.stdout, "geoip:private in 1 routing rules") {
+		t.Errorf("import said %q", r.stdout)
+	}
+	p.withState(func(st *state.State) {
+		stored, err := st.CoreConfig(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(stored), "geoip:") || !strings.Contains(string(stored), "10.0.0.0/8") {
+			t.Errorf("stored core config routing: %s", stored)
+		}
+	})
 }
