@@ -1,5 +1,5 @@
-import { useCallback, useState, type SyntheticEvent } from 'react';
-import { ApiError } from '../../../lib/api';
+import { useCallback, useState } from 'react';
+import { FormFooter, MessageLine, TextField, useAction, useSubmit } from '../../../lib/actions';
 import { formatBytes } from '../../../lib/format';
 import { useLoad } from '../../../lib/useLoad';
 import { createAdmin, deleteAdmin, listAdmins, setAdminUsers } from '../api';
@@ -24,23 +24,13 @@ export function AdminsCard({ token, me, onUnauthorized, onChanged }: AdminsCardP
     onUnauthorized,
   );
   const [adding, setAdding] = useState(false);
-  const [message, setMessage] = useState<{ kind: 'notice' | 'alert'; text: string } | null>(null);
-
-  async function act(done: string, run: () => Promise<unknown>) {
-    setMessage(null);
-    try {
-      await run();
-      setMessage({ kind: 'notice', text: done });
+  const { message, setMessage, act } = useAction(
+    onUnauthorized,
+    useCallback(() => {
       reload();
       onChanged();
-    } catch (err) {
-      if (err instanceof ApiError && err.unauthorized) {
-        onUnauthorized();
-        return;
-      }
-      setMessage({ kind: 'alert', text: err instanceof Error ? err.message : String(err) });
-    }
-  }
+    }, [reload, onChanged]),
+  );
 
   return (
     <section className="card" aria-label="Admins">
@@ -68,11 +58,7 @@ export function AdminsCard({ token, me, onUnauthorized, onChanged }: AdminsCardP
           }}
         />
       )}
-      {message !== null && (
-        <p className={message.kind} role={message.kind === 'alert' ? 'alert' : 'status'}>
-          {message.text}
-        </p>
-      )}
+      <MessageLine message={message} />
       {admins.state === 'loading' && <p className="muted">Loading admins…</p>}
       {admins.state === 'error' && (
         <p className="alert" role="alert">
@@ -158,50 +144,14 @@ function NewAdminForm({
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
   const [sudo, setSudo] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  async function submit(event: SyntheticEvent) {
-    event.preventDefault();
-    setError(null);
-    setBusy(true);
-    try {
-      await onSubmit({ username: username.trim(), password, is_sudo: sudo });
-    } catch (err) {
-      setError(err instanceof Error ? err.message : String(err));
-    } finally {
-      setBusy(false);
-    }
-  }
+  const submit = useSubmit(() => onSubmit({ username: username.trim(), password, is_sudo: sudo }));
+  const { error, busy } = submit;
 
   return (
-    <form className="card user-form" aria-label="New admin" onSubmit={(e) => void submit(e)}>
+    <form className="card user-form" aria-label="New admin" onSubmit={submit.onSubmit}>
       <h3>New admin</h3>
-      <label>
-        Username
-        <input
-          name="username"
-          required
-          autoComplete="off"
-          value={username}
-          onChange={(e) => {
-            setUsername(e.target.value);
-          }}
-        />
-      </label>
-      <label>
-        Password
-        <input
-          name="password"
-          type="password"
-          required
-          autoComplete="new-password"
-          value={password}
-          onChange={(e) => {
-            setPassword(e.target.value);
-          }}
-        />
-      </label>
+      <TextField label="Username" name="username" value={username} onChange={setUsername} required autoComplete="off" />
+      <TextField label="Password" name="password" value={password} onChange={setPassword} type="password" required autoComplete="new-password" />
       <label className="check">
         <input
           type="checkbox"
@@ -212,19 +162,7 @@ function NewAdminForm({
         />
         Sudo (sees and manages everything)
       </label>
-      {error !== null && (
-        <p className="alert" role="alert">
-          {error}
-        </p>
-      )}
-      <div className="actions">
-        <button type="submit" disabled={busy}>
-          Create
-        </button>
-        <button type="button" onClick={onCancel} disabled={busy}>
-          Cancel
-        </button>
-      </div>
+      <FormFooter error={error} busy={busy} submitLabel="Create" onCancel={onCancel} />
     </form>
   );
 }

@@ -1,5 +1,5 @@
 import { useCallback, useState } from 'react';
-import { ApiError } from '../../../lib/api';
+import { MessageLine, useAction } from '../../../lib/actions';
 import { useLoad } from '../../../lib/useLoad';
 
 interface JsonEditorCardProps {
@@ -46,7 +46,7 @@ function JsonEditor({ label, help, savedText, token, load, save, onUnauthorized 
     onUnauthorized,
   );
   const [text, setText] = useState<string | null>(null);
-  const [message, setMessage] = useState<{ kind: 'notice' | 'alert'; text: string } | null>(null);
+  const { message, setMessage, act } = useAction(onUnauthorized);
   const [busy, setBusy] = useState(false);
 
   if (loaded.state === 'loading') {
@@ -75,18 +75,8 @@ function JsonEditor({ label, help, savedText, token, load, save, onUnauthorized 
       return;
     }
     setBusy(true);
-    try {
-      await save(token, value);
-      setMessage({ kind: 'notice', text: savedText });
-    } catch (err) {
-      if (err instanceof ApiError && err.unauthorized) {
-        onUnauthorized();
-        return;
-      }
-      setMessage({ kind: 'alert', text: err instanceof Error ? err.message : String(err) });
-    } finally {
-      setBusy(false);
-    }
+    await act(savedText, () => save(token, value));
+    setBusy(false);
   }
 
   return (
@@ -101,11 +91,7 @@ function JsonEditor({ label, help, savedText, token, load, save, onUnauthorized 
           setText(e.target.value);
         }}
       />
-      {message !== null && (
-        <p className={message.kind} role={message.kind === 'alert' ? 'alert' : 'status'}>
-          {message.text}
-        </p>
-      )}
+      <MessageLine message={message} />
       <div className="actions">
         <button type="button" className="primary" disabled={busy} onClick={() => void submit()}>
           Save

@@ -1,5 +1,6 @@
-import { useState, type SyntheticEvent } from 'react';
+import { useState } from 'react';
 import { ApiError } from '../../../lib/api';
+import { errorText, FormFooter, TextField, useSubmit } from '../../../lib/actions';
 import type { PanelNode } from '../../../types/api';
 import { createNode, deleteNode, rotateNodeToken } from '../api';
 
@@ -43,18 +44,11 @@ export function NewNodeForm({ token, onUnauthorized, onChanged, onIssued, onCanc
 }) {
   const [name, setName] = useState('');
   const [coefficient, setCoefficient] = useState('1');
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  async function submit(event: SyntheticEvent) {
-    event.preventDefault();
-    setError(null);
+  const submit = useSubmit(async () => {
     const c = Number(coefficient);
     if (!Number.isFinite(c) || c <= 0) {
-      setError('Usage coefficient: a number above 0 (1 counts traffic as it is).');
-      return;
+      throw new Error('Usage coefficient: a number above 0 (1 counts traffic as it is).');
     }
-    setBusy(true);
     try {
       const n = await createNode(token, name.trim(), c);
       onIssued({ node: n.name, token: n.token });
@@ -64,50 +58,17 @@ export function NewNodeForm({ token, onUnauthorized, onChanged, onIssued, onCanc
         onUnauthorized();
         return;
       }
-      setError(err instanceof Error ? err.message : String(err));
-    } finally {
-      setBusy(false);
+      throw err;
     }
-  }
+  });
+  const { error, busy } = submit;
 
   return (
-    <form className="card user-form" aria-label="New node" onSubmit={(e) => void submit(e)}>
+    <form className="card user-form" aria-label="New node" onSubmit={submit.onSubmit}>
       <h3>New node</h3>
-      <label>
-        Name
-        <input
-          name="name"
-          required
-          value={name}
-          onChange={(e) => {
-            setName(e.target.value);
-          }}
-        />
-      </label>
-      <label>
-        Usage coefficient
-        <input
-          name="usage_coefficient"
-          inputMode="decimal"
-          value={coefficient}
-          onChange={(e) => {
-            setCoefficient(e.target.value);
-          }}
-        />
-      </label>
-      {error !== null && (
-        <p className="alert" role="alert">
-          {error}
-        </p>
-      )}
-      <div className="actions">
-        <button type="submit" disabled={busy}>
-          Create
-        </button>
-        <button type="button" onClick={onCancel} disabled={busy}>
-          Cancel
-        </button>
-      </div>
+      <TextField label="Name" name="name" value={name} onChange={setName} required />
+      <TextField label="Usage coefficient" name="usage_coefficient" value={coefficient} onChange={setCoefficient} inputMode="decimal" />
+      <FormFooter error={error} busy={busy} submitLabel="Create" onCancel={onCancel} />
     </form>
   );
 }
@@ -132,7 +93,7 @@ export function NodeRowActions({ node, token, onUnauthorized, onChanged, onIssue
         onUnauthorized();
         return;
       }
-      onError(err instanceof Error ? err.message : String(err));
+      onError(errorText(err));
     }
   }
   if (isBuiltIn(node)) {

@@ -1,5 +1,5 @@
-import { useState, type SyntheticEvent } from 'react';
-import { ApiError } from '../../../lib/api';
+import { useState } from 'react';
+import { FormFooter, MessageLine, TextField, useAction, useSubmit } from '../../../lib/actions';
 import { formatBytes, gib } from '../../../lib/format';
 import type { Loadable } from '../../../lib/useLoad';
 import { createTemplate, deleteTemplate, type UserTemplate } from '../api';
@@ -14,22 +14,7 @@ interface TemplatesCardProps {
 /** User templates (sudo): plans a new user starts from (the user form offers them). */
 export function TemplatesCard({ token, templates, reload, onUnauthorized }: TemplatesCardProps) {
   const [adding, setAdding] = useState(false);
-  const [message, setMessage] = useState<{ kind: 'notice' | 'alert'; text: string } | null>(null);
-
-  async function remove(t: UserTemplate) {
-    setMessage(null);
-    try {
-      await deleteTemplate(token, t.id);
-      setMessage({ kind: 'notice', text: `Deleted template ${t.name}.` });
-      reload();
-    } catch (err) {
-      if (err instanceof ApiError && err.unauthorized) {
-        onUnauthorized();
-        return;
-      }
-      setMessage({ kind: 'alert', text: err instanceof Error ? err.message : String(err) });
-    }
-  }
+  const { message, setMessage, act } = useAction(onUnauthorized, reload);
 
   return (
     <section className="card" aria-label="Templates">
@@ -57,11 +42,7 @@ export function TemplatesCard({ token, templates, reload, onUnauthorized }: Temp
           }}
         />
       )}
-      {message !== null && (
-        <p className={message.kind} role={message.kind === 'alert' ? 'alert' : 'status'}>
-          {message.text}
-        </p>
-      )}
+      <MessageLine message={message} />
       {templates.state === 'error' && (
         <p className="alert" role="alert">
           Could not load templates: {templates.message}
@@ -92,7 +73,11 @@ export function TemplatesCard({ token, templates, reload, onUnauthorized }: Temp
                     {t.username_prefix ?? ''}…{t.username_suffix ?? ''}
                   </td>
                   <td className="row-actions">
-                    <button type="button" className="danger" onClick={() => void remove(t)}>
+                    <button
+                      type="button"
+                      className="danger"
+                      onClick={() => void act(`Deleted template ${t.name}.`, () => deleteTemplate(token, t.id))}
+                    >
                       Delete
                     </button>
                   </td>
@@ -124,68 +109,31 @@ function NewTemplateForm({
   const [days, setDays] = useState('');
   const [prefix, setPrefix] = useState('');
   const [suffix, setSuffix] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  async function submit(event: SyntheticEvent) {
-    event.preventDefault();
-    setError(null);
+  const submit = useSubmit(() => {
     const l = limit.trim() === '' ? 0 : Number(limit);
     const d = days.trim() === '' ? 0 : Number(days);
     if (!Number.isFinite(l) || l < 0 || !Number.isInteger(d) || d < 0) {
-      setError('Data limit: GiB, or empty; duration: whole days, or empty.');
-      return;
+      return Promise.reject(new Error('Data limit: GiB, or empty; duration: whole days, or empty.'));
     }
-    setBusy(true);
-    try {
-      await onSubmit({
-        name: name.trim(),
-        data_limit: Math.round(l * gib),
-        expire_duration: d * 86400,
-        username_prefix: prefix,
-        username_suffix: suffix,
-      });
-    } catch (err) {
-      setError(err instanceof Error ? err.message : String(err));
-    } finally {
-      setBusy(false);
-    }
-  }
-
-  const field = (label: string, value: string, set: (v: string) => void, name: string) => (
-    <label>
-      {label}
-      <input
-        name={name}
-        value={value}
-        onChange={(e) => {
-          set(e.target.value);
-        }}
-      />
-    </label>
-  );
+    return onSubmit({
+      name: name.trim(),
+      data_limit: Math.round(l * gib),
+      expire_duration: d * 86400,
+      username_prefix: prefix,
+      username_suffix: suffix,
+    });
+  });
+  const { error, busy } = submit;
 
   return (
-    <form className="card user-form" aria-label="New template" onSubmit={(e) => void submit(e)}>
+    <form className="card user-form" aria-label="New template" onSubmit={submit.onSubmit}>
       <h3>New template</h3>
-      {field('Name', name, setName, 'name')}
-      {field('Data limit (GiB, empty: unlimited)', limit, setLimit, 'data_limit')}
-      {field('Days until expiry (empty: never)', days, setDays, 'days')}
-      {field('Username prefix', prefix, setPrefix, 'username_prefix')}
-      {field('Username suffix', suffix, setSuffix, 'username_suffix')}
-      {error !== null && (
-        <p className="alert" role="alert">
-          {error}
-        </p>
-      )}
-      <div className="actions">
-        <button type="submit" disabled={busy}>
-          Create
-        </button>
-        <button type="button" onClick={onCancel} disabled={busy}>
-          Cancel
-        </button>
-      </div>
+      <TextField label="Name" name="name" value={name} onChange={setName} required />
+      <TextField label="Data limit (GiB, empty: unlimited)" name="data_limit" value={limit} onChange={setLimit} />
+      <TextField label="Days until expiry (empty: never)" name="days" value={days} onChange={setDays} />
+      <TextField label="Username prefix" name="username_prefix" value={prefix} onChange={setPrefix} />
+      <TextField label="Username suffix" name="username_suffix" value={suffix} onChange={setSuffix} />
+      <FormFooter error={error} busy={busy} submitLabel="Create" onCancel={onCancel} />
     </form>
   );
 }

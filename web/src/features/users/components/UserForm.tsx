@@ -1,5 +1,5 @@
-import { useState, type SyntheticEvent } from 'react';
-import { ApiError } from '../../../lib/api';
+import { useState } from 'react';
+import { FormFooter, TextField, useSubmit } from '../../../lib/actions';
 import { gib } from '../../../lib/format';
 import { protocols, type Protocol, type User } from '../../../types/api';
 import type { UserTemplate } from '../../templates/api';
@@ -52,8 +52,6 @@ export function UserForm({ user, templates, onSubmit, onCancel }: UserFormProps)
   }
   const [disabled, setDisabled] = useState(user?.status === 'disabled');
   const [note, setNote] = useState(user?.note ?? '');
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
 
   function toggle(p: Protocol) {
     const next = new Set(chosen);
@@ -65,13 +63,12 @@ export function UserForm({ user, templates, onSubmit, onCancel }: UserFormProps)
     setChosen(next);
   }
 
-  async function submit(event: SyntheticEvent) {
-    event.preventDefault();
-    setError(null);
+  // Checks what the browser can check, then hands the fields over; the
+  // panel's reason for refusing them shows in the form (useSubmit).
+  const submit = useSubmit(async () => {
     const limit = limitGiB.trim() === '' ? 0 : Number(limitGiB);
     if (!Number.isFinite(limit) || limit < 0) {
-      setError('Data limit: a number of GiB, or empty for unlimited.');
-      return;
+      throw new Error('Data limit: a number of GiB, or empty for unlimited.');
     }
     const fields: UserFields = {
       data_limit: Math.round(limit * gib),
@@ -81,16 +78,14 @@ export function UserForm({ user, templates, onSubmit, onCancel }: UserFormProps)
     };
     if (user === null) {
       if (chosen.size === 0) {
-        setError('Choose at least one protocol.');
-        return;
+        throw new Error('Choose at least one protocol.');
       }
       fields.username = `${template?.username_prefix ?? ''}${username.trim()}${template?.username_suffix ?? ''}`;
       fields.proxies = Object.fromEntries([...chosen].map((p) => [p, {}]));
       if (onHoldDays.trim() !== '') {
         const days = Number(onHoldDays);
         if (!Number.isInteger(days) || days <= 0) {
-          setError('Days from the first connection: a whole number above 0, or empty.');
-          return;
+          throw new Error('Days from the first connection: a whole number above 0, or empty.');
         }
         fields.status = 'on_hold';
         fields.on_hold_expire_duration = days * 86400;
@@ -99,18 +94,12 @@ export function UserForm({ user, templates, onSubmit, onCancel }: UserFormProps)
     } else if (disabled || user.status === 'disabled') {
       fields.status = disabled ? 'disabled' : 'active';
     }
-    setBusy(true);
-    try {
-      await onSubmit(fields);
-    } catch (err) {
-      setError(err instanceof ApiError || err instanceof Error ? err.message : String(err));
-    } finally {
-      setBusy(false);
-    }
-  }
+    await onSubmit(fields);
+  });
+  const { error, busy } = submit;
 
   return (
-    <form className="card user-form" onSubmit={(e) => void submit(e)} aria-label={user ? `Edit ${user.username}` : 'New user'}>
+    <form className="card user-form" onSubmit={submit.onSubmit} aria-label={user ? `Edit ${user.username}` : 'New user'}>
       <h3>{user ? `Edit ${user.username}` : 'New user'}</h3>
       {user === null && templates.length > 0 && (
         <label>
@@ -163,17 +152,7 @@ export function UserForm({ user, templates, onSubmit, onCancel }: UserFormProps)
           ))}
         </fieldset>
       )}
-      <label>
-        Data limit (GiB, empty: unlimited)
-        <input
-          name="data_limit"
-          inputMode="decimal"
-          value={limitGiB}
-          onChange={(e) => {
-            setLimitGiB(e.target.value);
-          }}
-        />
-      </label>
+      <TextField label="Data limit (GiB, empty: unlimited)" name="data_limit" value={limitGiB} onChange={setLimitGiB} inputMode="decimal" />
       <label>
         Usage resets
         <select
@@ -191,29 +170,9 @@ export function UserForm({ user, templates, onSubmit, onCancel }: UserFormProps)
         </select>
       </label>
       {user === null && (
-        <label>
-          Or: days from the first connection (on hold; empty: use the date below)
-          <input
-            name="on_hold_days"
-            inputMode="numeric"
-            value={onHoldDays}
-            onChange={(e) => {
-              setOnHoldDays(e.target.value);
-            }}
-          />
-        </label>
+        <TextField label="Or: days from the first connection (on hold; empty: use the date below)" name="on_hold_days" value={onHoldDays} onChange={setOnHoldDays} inputMode="numeric" />
       )}
-      <label>
-        Expires (UTC, empty: never)
-        <input
-          name="expire"
-          type="date"
-          value={expire}
-          onChange={(e) => {
-            setExpire(e.target.value);
-          }}
-        />
-      </label>
+      <TextField label="Expires (UTC, empty: never)" name="expire" value={expire} onChange={setExpire} type="date" />
       {user !== null && (
         <label className="check">
           <input
@@ -227,30 +186,8 @@ export function UserForm({ user, templates, onSubmit, onCancel }: UserFormProps)
           Disabled
         </label>
       )}
-      <label>
-        Note
-        <input
-          name="note"
-          value={note}
-          onChange={(e) => {
-            setNote(e.target.value);
-          }}
-          maxLength={500}
-        />
-      </label>
-      {error !== null && (
-        <p className="alert" role="alert">
-          {error}
-        </p>
-      )}
-      <div className="actions">
-        <button type="submit" disabled={busy}>
-          {user ? 'Save' : 'Create'}
-        </button>
-        <button type="button" onClick={onCancel} disabled={busy}>
-          Cancel
-        </button>
-      </div>
+      <TextField label="Note" name="note" value={note} onChange={setNote} maxLength={500} />
+      <FormFooter error={error} busy={busy} submitLabel={user ? 'Save' : 'Create'} onCancel={onCancel} />
     </form>
   );
 }

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from 'react';
-import { ApiError } from '../../../lib/api';
+import { MessageLine, useAction } from '../../../lib/actions';
 import { formatBytes, formatCount, timeAgo } from '../../../lib/format';
 import { useLoad } from '../../../lib/useLoad';
 import type { User, UserStatus } from '../../../types/api';
@@ -48,8 +48,6 @@ export function UsersSection({ token, onUnauthorized, onChanged, version, templa
   const [query, setQuery] = useState<UserQuery>({ offset: 0, limit: pageSize, search: '', status: '', sort: '-created_at' });
   const [searchText, setSearchText] = useState('');
   const [editing, setEditing] = useState<User | 'new' | null>(null);
-  const [message, setMessage] = useState<{ kind: 'notice' | 'alert'; text: string } | null>(null);
-
   const [page, reload] = useLoad(
     useCallback((signal: AbortSignal) => listUsers(token, query, signal), [token, query]),
     onUnauthorized,
@@ -61,28 +59,18 @@ export function UsersSection({ token, onUnauthorized, onChanged, version, templa
     }
   }, [version, reload]);
 
-  const changed = useCallback(
-    (text: string) => {
-      setMessage({ kind: 'notice', text });
+  const { message, setMessage, act } = useAction(
+    onUnauthorized,
+    useCallback(() => {
       reload();
       onChanged();
-    },
-    [reload, onChanged],
+    }, [reload, onChanged]),
   );
-
-  async function act(what: string, run: () => Promise<unknown>) {
-    setMessage(null);
-    try {
-      await run();
-      changed(what);
-    } catch (err) {
-      if (err instanceof ApiError && err.unauthorized) {
-        onUnauthorized();
-        return;
-      }
-      setMessage({ kind: 'alert', text: err instanceof Error ? err.message : String(err) });
-    }
-  }
+  const changed = (text: string) => {
+    setMessage({ kind: 'notice', text });
+    reload();
+    onChanged();
+  };
 
   async function save(fields: UserFields) {
     if (editing === 'new') {
@@ -183,11 +171,7 @@ export function UsersSection({ token, onUnauthorized, onChanged, version, templa
         <button type="submit">Search</button>
       </form>
 
-      {message !== null && (
-        <p className={message.kind} role={message.kind === 'alert' ? 'alert' : 'status'}>
-          {message.text}
-        </p>
-      )}
+      <MessageLine message={message} />
 
       {page.state === 'loading' && <p className="muted">Loading users…</p>}
       {page.state === 'error' && (
