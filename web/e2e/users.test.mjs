@@ -475,3 +475,21 @@ test("the dashboard's API types match the panel's OpenAPI document", async () =>
     assert.deepEqual(unknown, [], `${iface} (${file}) names fields ${schema} does not have`);
   }
 });
+
+test('on a phone the tables become labelled cards and nothing scrolls sideways', async () => {
+  const page = await newPage();
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(`${base}/dashboard/`);
+  const users = page.getByRole('region', { name: 'Users' });
+  await users.getByLabel('Search users').fill('bob_web');
+  await users.getByRole('button', { name: 'Search' }).click();
+  const row = users.locator('tr[data-username="bob_web"]');
+  await row.waitFor();
+  const label = await row
+    .locator('td[data-label="Status"]')
+    .evaluate((td) => getComputedStyle(td, '::before').content);
+  assert.equal(label, '"Status"');
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.ok(overflow <= 1, `the page is ${String(overflow)} px wider than the phone`);
+  await page.close();
+});

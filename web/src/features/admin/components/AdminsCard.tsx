@@ -82,12 +82,14 @@ export function AdminsCard({ token, me, onUnauthorized, onChanged }: AdminsCardP
             <tbody>
               {admins.value.map((a) => (
                 <tr key={a.username} data-admin={a.username}>
-                  <td className="node-name">{a.username}</td>
-                  <td>
+                  <td className="node-name" data-label="Username">
+                    {a.username}
+                  </td>
+                  <td data-label="Role">
                     <span className={`badge ${a.is_sudo ? 'role-sudo' : 'role-admin'}`}>{a.is_sudo ? 'sudo' : 'admin'}</span>
                   </td>
-                  <td>{formatBytes(a.users_usage)}</td>
-                  <td className="row-actions">
+                  <td data-label="Users' traffic">{formatBytes(a.users_usage)}</td>
+                  <td className="row-actions" data-label="Actions">
                     {!a.is_sudo && (
                       <>
                         <button

@@ -66,13 +66,15 @@ export function TemplatesCard({ token, templates, reload, onUnauthorized }: Temp
             <tbody>
               {templates.value.map((t) => (
                 <tr key={t.id} data-template={t.name}>
-                  <td className="node-name">{t.name}</td>
-                  <td>{t.data_limit ? formatBytes(t.data_limit) : 'unlimited'}</td>
-                  <td>{t.expire_duration ? `${String(Math.round(t.expire_duration / 86400))} days` : 'never expires'}</td>
-                  <td>
+                  <td className="node-name" data-label="Name">
+                    {t.name}
+                  </td>
+                  <td data-label="Data limit">{t.data_limit ? formatBytes(t.data_limit) : 'unlimited'}</td>
+                  <td data-label="Duration">{t.expire_duration ? `${String(Math.round(t.expire_duration / 86400))} days` : 'never expires'}</td>
+                  <td data-label="Username">
                     {t.username_prefix ?? ''}…{t.username_suffix ?? ''}
                   </td>
-                  <td className="row-actions">
+                  <td className="row-actions" data-label="Actions">
                     <button
                       type="button"
                       className="danger"

@@ -198,20 +198,20 @@ export function UsersSection({ token, onUnauthorized, onChanged, version, templa
             <tbody>
               {page.value.users.map((u) => (
                 <tr key={u.username} data-username={u.username}>
-                  <td>
+                  <td data-label="Username">
                     <span className="node-name">{u.username}</span>
                     {u.note && <div className="muted small">{u.note}</div>}
                   </td>
-                  <td>
+                  <td data-label="Status">
                     <span className={`badge status-${u.status}`}>{u.status}</span>
                   </td>
-                  <td>
+                  <td data-label="Used">
                     {formatBytes(u.used_traffic)}
                     {u.data_limit ? ` / ${formatBytes(u.data_limit)}` : ' / ∞'}
                   </td>
-                  <td>{u.expire ? new Date(u.expire * 1000).toISOString().slice(0, 10) : 'never'}</td>
-                  <td>{timeAgo(u.online_at)}</td>
-                  <td className="row-actions">
+                  <td data-label="Expires">{u.expire ? new Date(u.expire * 1000).toISOString().slice(0, 10) : 'never'}</td>
+                  <td data-label="Online">{timeAgo(u.online_at)}</td>
+                  <td className="row-actions" data-label="Actions">
                     <button
                       type="button"
                       onClick={() => {
