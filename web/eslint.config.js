@@ -23,8 +23,14 @@ export default defineConfig([
     },
   },
   {
-    files: ['eslint.config.js', 'e2e/**/*.mjs'],
+    files: ['eslint.config.js'],
     extends: [js.configs.recommended],
     languageOptions: { globals: globals.node },
+  },
+  {
+    // Node tests whose page.evaluate callbacks run in the browser.
+    files: ['e2e/**/*.mjs'],
+    extends: [js.configs.recommended],
+    languageOptions: { globals: { ...globals.node, ...globals.browser } },
   },
 ]);
