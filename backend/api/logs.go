@@ -35,7 +35,6 @@ type logsRefused struct {
 
 type logsRequest struct {
 	nodeID   int64
-	prefix   bool
 	interval time.Duration
 }
 
@@ -105,7 +104,6 @@ func (s *server) prepareLogs(perNode bool) fiber.Handler {
 			}
 			req.nodeID = id
 		}
-		req.prefix = req.nodeID == 0
 		c.Locals(logsRequestLocal, req)
 		return c.Next()
 	}
@@ -168,7 +166,7 @@ func (s *server) serveLogs(c *websocket.Conn) {
 			if !ok {
 				return
 			}
-			lines := logLines(ev, req.prefix)
+			lines := logLines(ev, req.nodeID == 0) // several nodes: name each line's
 			if req.interval > 0 {
 				pending = append(pending, lines...)
 				continue

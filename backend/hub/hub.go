@@ -77,7 +77,8 @@ type Hub struct {
 func New(st *state.State, log *slog.Logger, opts Options) *Hub {
 	opts.defaults()
 	return &Hub{st: st, feed: st.Feed(), log: log, opts: opts, ready: make(chan struct{}), sessions: map[int64]*session{},
-		logs: logHub{subs: map[*logSub]struct{}{}, want: map[int64]time.Time{}, out: make(chan LogEvent, logPublishQueue)}}
+		logs: logHub{subs: map[*logSub]struct{}{}, want: map[int64]time.Time{},
+			out: make(chan LogEvent, logPublishQueue), lost: map[int64]int64{}}}
 }
 
 // Run loads the desired state and follows the feed until ctx ends.

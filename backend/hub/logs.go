@@ -49,8 +49,10 @@ type logHub struct {
 	want map[int64]time.Time // node id (0 = all) -> last announcement
 	// out queues sessions' batches for the publisher goroutine, so a slow
 	// or absent Redis never holds up a session's read loop (acks, usage).
-	out  chan LogEvent
-	lost atomic.Int64 // lines of batches the queue had no room for
+	out chan LogEvent
+	// lost counts, per node, the lines of batches out had no room for;
+	// guarded by mu.
+	lost map[int64]int64
 }
 
 const logPublishQueue = 256
@@ -202,12 +204,17 @@ func (h *Hub) publishLogs(ev LogEvent) {
 	select {
 	case h.logs.out <- ev:
 	default:
-		h.logs.lost.Add(int64(len(ev.Lines)) + ev.Dropped)
+		h.logs.mu.Lock()
+		h.logs.lost[ev.NodeID] += int64(len(ev.Lines)) + ev.Dropped
+		h.logs.mu.Unlock()
 	}
 }
 
 func (h *Hub) publish(ctx context.Context, ev LogEvent) {
-	ev.Dropped += h.logs.lost.Swap(0)
+	h.logs.mu.Lock()
+	ev.Dropped += h.logs.lost[ev.NodeID]
+	delete(h.logs.lost, ev.NodeID)
+	h.logs.mu.Unlock()
 	if h.opts.Signals != nil {
 		if raw, err := json.Marshal(ev); err == nil && h.opts.Signals.Send(ctx, logTopic, raw) == nil {
 			return // every replica, this one included, hears it

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/outpost-panel/outpost/backend/model"
 )
 
 // seedNow is the clock of seeded data.
@@ -128,20 +130,8 @@ func BenchmarkApplyUsage100k(b *testing.B) {
 // upsert of 100,000 rows. This is the work the usage batch no longer does.
 func BenchmarkFoldUsage100k(b *testing.B) {
 	benchEngines(b, func(b *testing.B, s *Store) {
-		const n = 100_000
-		seedUsers(b, s, n, 0)
-		ids := seededIDs(b, s)
-		node := testNode("bench")
-		mustTx(b, s, func(tx *Tx) error { return tx.CreateNode(&node) })
 		ctx := context.Background()
-		fence, _, err := s.NodeSessionStart(ctx, node.ID)
-		if err != nil {
-			b.Fatal(err)
-		}
-		traffic := make([]UserTraffic, len(ids))
-		for i, id := range ids {
-			traffic[i] = UserTraffic{UserID: id, Up: int64(1000 + i%5000), Down: int64(20000 + i%70000)}
-		}
+		node, fence, traffic := benchUsageSetup(b, s, 1)
 		seq := int64(0)
 		b.ResetTimer()
 		for i := range b.N {
@@ -163,15 +153,17 @@ func BenchmarkFoldUsage100k(b *testing.B) {
 	})
 }
 
-func benchApplyUsage(b *testing.B, s *Store, apply func(ctx context.Context, nodeID, fence, from, to int64, at time.Time, traffic []UserTraffic) error) {
-	const n = 100_000
-	seedUsers(b, s, n, 0)
+// benchUsageSetup seeds 100,000 users and a node with the given usage
+// coefficient, opens its session and returns a batch with bytes for
+// every user.
+func benchUsageSetup(b *testing.B, s *Store, coefficient float64) (model.Node, int64, []UserTraffic) {
+	b.Helper()
+	seedUsers(b, s, 100_000, 0)
 	ids := seededIDs(b, s)
 	node := testNode("bench")
-	node.UsageCoefficient = 1.25
+	node.UsageCoefficient = coefficient
 	mustTx(b, s, func(tx *Tx) error { return tx.CreateNode(&node) })
-	ctx := context.Background()
-	fence, _, err := s.NodeSessionStart(ctx, node.ID)
+	fence, _, err := s.NodeSessionStart(context.Background(), node.ID)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -179,6 +171,12 @@ func benchApplyUsage(b *testing.B, s *Store, apply func(ctx context.Context, nod
 	for i, id := range ids {
 		traffic[i] = UserTraffic{UserID: id, Up: int64(1000 + i%5000), Down: int64(20000 + i%70000)}
 	}
+	return node, fence, traffic
+}
+
+func benchApplyUsage(b *testing.B, s *Store, apply func(ctx context.Context, nodeID, fence, from, to int64, at time.Time, traffic []UserTraffic) error) {
+	ctx := context.Background()
+	node, fence, traffic := benchUsageSetup(b, s, 1.25)
 	at := seedNow
 	meter := newCPUMeter(b, s)
 	b.ResetTimer()

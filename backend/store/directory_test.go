@@ -563,34 +563,13 @@ func TestDirectoryConcurrent(t *testing.T) {
 					fail <- err
 					return
 				}
-				rng := rand.New(rand.NewPCG(uint64(i), 7))
-				for seq := int64(0); !stop.Load(); seq++ {
-					var traffic []UserTraffic
-					for range 30 {
-						traffic = append(traffic, UserTraffic{UserID: users[rng.IntN(len(users))], Down: int64(rng.IntN(1 << 20))})
-					}
-					if _, err := s.ApplyUsage(ctx, nodes[s].ID, fence, seq, seq+1, seedNow, traffic); err != nil {
-						fail <- err
-						return
-					}
+				if err := dirBatches(ctx, s, nodes[s].ID, fence, users, uint64(i), 30, &stop); err != nil {
+					fail <- err
 				}
 			})
 		}
 		// Changes through both replicas, usage resets among them.
-		for i := range 30 {
-			s := replicas[i%2]
-			switch i % 3 {
-			case 0:
-				dirChange(t, s, func(tx *Tx, rev int64) error { return tx.ResetUsersUsage(w.pick(20), seedNow, rev) })
-			case 1:
-				ids := w.pick(10)
-				dirChange(t, s, func(tx *Tx, rev int64) error {
-					return tx.SetUsersStatus(ids, dirStatusList[i%len(dirStatusList)], rev, seedNow)
-				})
-			default:
-				w.createUsers(s, 5)
-			}
-		}
+		dirChurn(t, w, replicas, 30, 0)
 		stop.Store(true)
 		wg.Wait()
 		close(fail)
@@ -849,32 +828,11 @@ func TestDirectorySingleReplicaConcurrent(t *testing.T) {
 			}
 		})
 		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(2, 7))
-			for seq := int64(0); !stop.Load(); seq++ {
-				var traffic []UserTraffic
-				for range 20 {
-					traffic = append(traffic, UserTraffic{UserID: users[rng.IntN(len(users))], Down: int64(1 + rng.IntN(1<<20))})
-				}
-				if _, err := a.ApplyUsage(ctx, w.nodeID, fence, seq, seq+1, seedNow, traffic); err != nil {
-					fail <- err
-					return
-				}
+			if err := dirBatches(ctx, a, w.nodeID, fence, users, 2, 20, &stop); err != nil {
+				fail <- err
 			}
 		})
-		for i := range 40 {
-			switch i % 3 {
-			case 0:
-				dirChange(t, a, func(tx *Tx, rev int64) error { return tx.ResetUsersUsage(w.pick(15), seedNow, rev) })
-			case 1:
-				ids := w.pick(10)
-				dirChange(t, a, func(tx *Tx, rev int64) error {
-					return tx.SetUsersStatus(ids, dirStatusList[i%len(dirStatusList)], rev, seedNow)
-				})
-			default:
-				w.createUsers(a, 3)
-			}
-			time.Sleep(time.Millisecond)
-		}
+		dirChurn(t, w, []*Store{a}, 40, time.Millisecond)
 		stop.Store(true)
 		wg.Wait()
 		close(fail)
@@ -890,4 +848,41 @@ func TestDirectorySingleReplicaConcurrent(t *testing.T) {
 			assertListMatches(t, a, UserFilter{Limit: 1000, Sort: sort})
 		}
 	})
+}
+
+// dirBatches records usage batches of size random users through s until
+// stop is set.
+func dirBatches(ctx context.Context, s *Store, nodeID, fence int64, users []int64, seed uint64, size int, stop *atomic.Bool) error {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	for seq := int64(0); !stop.Load(); seq++ {
+		traffic := make([]UserTraffic, size)
+		for i := range traffic {
+			traffic[i] = UserTraffic{UserID: users[rng.IntN(len(users))], Down: int64(1 + rng.IntN(1<<20))}
+		}
+		if _, err := s.ApplyUsage(ctx, nodeID, fence, seq, seq+1, seedNow, traffic); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dirChurn makes rounds of changes that take revisions, through the
+// stores in turn: usage resets, status changes and new users.
+func dirChurn(t *testing.T, w *dirWorld, stores []*Store, rounds int, pause time.Duration) {
+	t.Helper()
+	for i := range rounds {
+		s := stores[i%len(stores)]
+		switch i % 3 {
+		case 0:
+			dirChange(t, s, func(tx *Tx, rev int64) error { return tx.ResetUsersUsage(w.pick(15), seedNow, rev) })
+		case 1:
+			ids := w.pick(10)
+			dirChange(t, s, func(tx *Tx, rev int64) error {
+				return tx.SetUsersStatus(ids, dirStatusList[i%len(dirStatusList)], rev, seedNow)
+			})
+		default:
+			w.createUsers(s, 4)
+		}
+		time.Sleep(pause)
+	}
 }

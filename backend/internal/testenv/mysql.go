@@ -167,7 +167,7 @@ func mysqlStart() (*mysqlServer, error) {
 	// Leftovers of killed runs: their servers died with them.
 	stale, _ := filepath.Glob(filepath.Join(os.TempDir(), mysqlDirPrefix+"*"))
 	for _, d := range stale {
-		if !postgresPIDAlive(filepath.Join(d, "owner.pid")) {
+		if !pidFileAlive(filepath.Join(d, "owner.pid")) {
 			_ = os.RemoveAll(d)
 		}
 	}
@@ -186,7 +186,7 @@ func mysqlStart() (*mysqlServer, error) {
 	args := append([]string{"--no-defaults", "--datadir=" + data, "--auth-root-authentication-method=normal", "--skip-test-db"}, asRoot...)
 	if out, err := exec.Command(install, args...).CombinedOutput(); err != nil {
 		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("%s: %w\n%s", filepath.Base(install), err, postgresTail(out, 2000))
+		return nil, fmt.Errorf("%s: %w\n%s", filepath.Base(install), err, tailOf(out, 2000))
 	}
 	var lastErr error
 	for range 3 {
@@ -201,7 +201,7 @@ func mysqlStart() (*mysqlServer, error) {
 }
 
 func mysqlLaunch(server, dir, data string, asRoot []string) (*mysqlServer, error) {
-	port, err := postgresFreePort()
+	port, err := freeLoopbackPort()
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +242,7 @@ func mysqlLaunch(server, dir, data string, asRoot []string) (*mysqlServer, error
 		select {
 		case <-s.exited:
 			out, _ := os.ReadFile(logPath)
-			return nil, fmt.Errorf("mariadbd exited during startup: %w\n%s", err, postgresTail(out, 2000))
+			return nil, fmt.Errorf("mariadbd exited during startup: %w\n%s", err, tailOf(out, 2000))
 		default:
 		}
 		if time.Now().After(deadline) {

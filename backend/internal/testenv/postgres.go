@@ -260,7 +260,7 @@ func postgresStartCluster() (*postgresCluster, error) {
 	initdb.Dir = dir
 	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	if out, err := initdb.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("initdb: %w\n%s", err, postgresTail(out, 2000))
+		return nil, fmt.Errorf("initdb: %w\n%s", err, tailOf(out, 2000))
 	}
 
 	// The free port may be taken between the probe and the bind; try again
@@ -278,7 +278,7 @@ func postgresStartCluster() (*postgresCluster, error) {
 }
 
 func postgresLaunch(bin, dir, data string, cred *syscall.Credential) (*postgresCluster, error) {
-	port, err := postgresFreePort()
+	port, err := freeLoopbackPort()
 	if err != nil {
 		return nil, err
 	}
@@ -329,7 +329,7 @@ func postgresLaunch(bin, dir, data string, cred *syscall.Credential) (*postgresC
 		_ = cmd.Process.Kill()
 		<-c.exited
 		out, _ := os.ReadFile(logPath)
-		return nil, fmt.Errorf("%w\n%s", err, postgresTail(out, 2000))
+		return nil, fmt.Errorf("%w\n%s", err, tailOf(out, 2000))
 	}
 	return c, nil
 }
@@ -361,7 +361,9 @@ func (c *postgresCluster) waitReady() error {
 	}
 }
 
-func postgresFreePort() (int, error) {
+// freeLoopbackPort asks the kernel for a free port on 127.0.0.1 (the test
+// servers here, PostgreSQL and MariaDB, bind it right after).
+func freeLoopbackPort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -375,16 +377,16 @@ func postgresFreePort() (int, error) {
 func postgresRemoveStale() {
 	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), postgresDirPrefix+"*"))
 	for _, d := range dirs {
-		if postgresPIDAlive(filepath.Join(d, "owner.pid")) || postgresPIDAlive(filepath.Join(d, "data", "postmaster.pid")) {
+		if pidFileAlive(filepath.Join(d, "owner.pid")) || pidFileAlive(filepath.Join(d, "data", "postmaster.pid")) {
 			continue
 		}
 		_ = os.RemoveAll(d)
 	}
 }
 
-// postgresPIDAlive reads a pid from the first line of file and reports
+// pidFileAlive reads a pid from the first line of file and reports
 // whether that process exists. A missing or unreadable file reads as dead.
-func postgresPIDAlive(file string) bool {
+func pidFileAlive(file string) bool {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return false
@@ -398,7 +400,8 @@ func postgresPIDAlive(file string) bool {
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
-func postgresTail(b []byte, n int) string {
+// tailOf is the last n bytes of a server's output, for error messages.
+func tailOf(b []byte, n int) string {
 	if len(b) > n {
 		b = b[len(b)-n:]
 	}
