@@ -39,6 +39,11 @@ type State struct {
 	pumpKick chan struct{}
 	pumping  atomic.Bool // RunPump is running: publish after commit off the request path
 
+	// committed counts revisions this process committed. Caches of what
+	// users look like (subscription views) compare it so a change made
+	// here is seen by the very next read here, not after a feed round trip.
+	committed atomic.Int64
+
 	cfgMu  sync.RWMutex
 	cfgRev int64
 	cfg    *coreConfig
@@ -94,6 +99,7 @@ func (s *State) change(ctx context.Context, fn func(tx *store.Tx, rev int64) (pr
 	if err != nil {
 		return 0, err
 	}
+	s.committed.Add(1)
 	if wrote {
 		if s.pumping.Load() {
 			// The pump loop publishes at once; a slow or absent Redis must

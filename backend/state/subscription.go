@@ -178,6 +178,10 @@ func NewSubscriptions(st *State, log *slog.Logger) *Subscriptions {
 type cachedView struct {
 	view    *SubscriptionView
 	expires time.Time
+	// committed is State.committed when the view was loaded: a change
+	// committed by this process since then (a revocation, say) retires it
+	// at once; other replicas' changes retire it on the feed's wake.
+	committed int64
 }
 
 // DefaultLookupTTL is the lookup cache time the panel runs with: far below
@@ -207,9 +211,11 @@ func (ss *Subscriptions) DropCachedViews() {
 const maxCachedViews = 1 << 16
 
 // CacheLookups makes Lookup reuse a user's view for ttl (wall-clock time,
-// not the state's clock): every change (an admin's edit, a revocation, new
-// usage, hosts, settings) then reaches subscriptions within ttl. Call it
-// before serving; ttl <= 0 leaves caching off.
+// not the state's clock). A user change committed by this process (an
+// admin's edit, a revocation) retires every view at once, a change on
+// another replica when the feed wakes this one; anything else (new usage,
+// another replica's hosts or settings) reaches subscriptions within ttl.
+// Call it before serving; ttl <= 0 leaves caching off.
 func (ss *Subscriptions) CacheLookups(ttl time.Duration) {
 	if ttl <= 0 {
 		return
@@ -226,10 +232,11 @@ func (ss *Subscriptions) Lookup(ctx context.Context, username string) (*Subscrip
 	}
 	key := strings.ToLower(username)
 	now := ss.wallClock()
+	committed := ss.st.committed.Load()
 	ss.viewMu.RLock()
 	cv, ok := ss.views[key]
 	ss.viewMu.RUnlock()
-	if ok && now.Before(cv.expires) {
+	if ok && now.Before(cv.expires) && cv.committed == committed {
 		return cv.view, nil
 	}
 	view, err := ss.load(ctx, username)
@@ -240,7 +247,7 @@ func (ss *Subscriptions) Lookup(ctx context.Context, username string) (*Subscrip
 	if len(ss.views) >= maxCachedViews {
 		clear(ss.views)
 	}
-	ss.views[key] = cachedView{view: view, expires: now.Add(ss.viewTTL)}
+	ss.views[key] = cachedView{view: view, expires: now.Add(ss.viewTTL), committed: committed}
 	ss.viewMu.Unlock()
 	return view, nil
 }

@@ -3,12 +3,14 @@ package state
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
 
+	"github.com/outpost-panel/outpost/backend/feed"
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/store"
 )
@@ -76,7 +78,11 @@ func TestSubscriptionLookupCachesWhatDoesNotChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ModifyUser(ctx, nil, "viewer", UserInput{DataLimit: ptr(int64(1 << 30))}); err != nil {
+	// Another replica (a second State on the same database, without Run
+	// following the feed) changes the user: this one serves the cached
+	// view until it expires.
+	replica := New(s.store, feed.NewMemory(10), slog.New(slog.DiscardHandler), nil)
+	if _, err := replica.ModifyUser(ctx, nil, "viewer", UserInput{DataLimit: ptr(int64(1 << 30))}); err != nil {
 		t.Fatal(err)
 	}
 	wc.Add(time.Second)
@@ -229,5 +235,43 @@ func TestSubscriptionLookupCacheFollowsTheFeed(t *testing.T) {
 			t.Fatal("disabling the user never reached the cached view")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// A revocation made through this process must shut the old link at once,
+// not after the cache time or a feed round trip: an operator revokes a
+// leaked link and checks it straight away.
+func TestSubscriptionLookupCacheSeesLocalChangesAtOnce(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := newState(t)
+	if _, err := s.CreateUser(ctx, nil, UserInput{Username: ptr("leaky"), Proxies: map[string]model.ProxySettings{"vless": {}}}); err != nil {
+		t.Fatal(err)
+	}
+	subs := NewSubscriptions(s, nil)
+	wc := &wallClock{t: time.Unix(1_900_000_000, 0)}
+	subs.wallClock = wc.Now // frozen, and Run is not following the feed
+	subs.CacheLookups(time.Hour)
+	first, err := subs.Lookup(ctx, "leaky")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := subs.Lookup(ctx, "leaky"); again != first {
+		t.Fatal("view not cached while nothing changed")
+	}
+	if first.User.SubRevokedAt != nil {
+		t.Fatal("new user already revoked")
+	}
+	if _, err := s.RevokeSubscription(ctx, nil, "leaky"); err != nil {
+		t.Fatal(err)
+	}
+	v, err := subs.Lookup(ctx, "leaky")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v == first || v.User.SubRevokedAt == nil {
+		t.Error("lookup right after a revocation on this replica served the cached, unrevoked view")
+	}
+	if again, _ := subs.Lookup(ctx, "leaky"); again != v {
+		t.Error("reloaded view not cached again")
 	}
 }
