@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -415,8 +416,16 @@ func TestMarzbanCompatibility(t *testing.T) {
 	var got mzUser
 	c.must("GET", "/api/user/shop_full", nil, &got)
 	checkUserShape(t, "GET shop_full", got, map[string]string{"expire": jNumber, "data_limit": jNumber})
-	if got["subscription_url"] != full["subscription_url"] {
+	// The token carries the second it was issued in, so the same user's
+	// link may differ from one answer to the next; its user and base may not.
+	gotURL, _ := got["subscription_url"].(string)
+	gotBase, _, _ := strings.Cut(gotURL, "/sub/")
+	fullBase, _, _ := strings.Cut(full["subscription_url"].(string), "/sub/")
+	if subTokenUser(t, gotURL) != "shop_full" || gotBase != fullBase {
 		t.Errorf("GET shop_full: subscription_url %v, created with %v", got["subscription_url"], full["subscription_url"])
+	}
+	if status, body := c.do("GET", subPath(t, gotURL), nil); status != 200 {
+		t.Errorf("GET shop_full: its subscription_url answers HTTP %d %s", status, body)
 	}
 	c.mustFail("GET", "/api/user/nobody_here", nil, 404)
 
@@ -553,6 +562,23 @@ func TestMarzbanCompatibility(t *testing.T) {
 	if s := c.list(""); *s.Total != 5 {
 		t.Errorf("after deleting: total %d, want 5", *s.Total)
 	}
+}
+
+// subTokenUser is the username a subscription link's token names. Marzban's
+// token is base64url("username,unix-seconds") followed by a 10-character
+// signature (REFERENCE.md section 3).
+func subTokenUser(t *testing.T, raw string) string {
+	t.Helper()
+	token := strings.TrimPrefix(subPath(t, raw), "/sub/")
+	if len(token) <= 10 {
+		t.Fatalf("subscription token %q too short", token)
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(token[:len(token)-10], "="))
+	name, _, ok := strings.Cut(string(payload), ",")
+	if err != nil || !ok {
+		t.Fatalf("subscription token %q: payload %q is not base64 of username,seconds (%v)", token, payload, err)
+	}
+	return name
 }
 
 // subPath is the path of a subscription_url, which may be absolute.
