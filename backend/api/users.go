@@ -37,7 +37,10 @@ var userTexts = map[error]string{
 }
 
 // userBody is Marzban's UserCreate / UserModify. On modify a missing or null
-// field leaves the value unchanged.
+// field leaves the value unchanged, except that an explicit null
+// auto_delete_in_days or next_plan removes the rule or the plan (see
+// explicitNulls): a client that sends back the user it read keeps them, and
+// one that wants them gone can say so.
 type userBody struct {
 	Username               *string                        `json:"username"`
 	Proxies                map[string]model.ProxySettings `json:"proxies"`
@@ -187,7 +190,9 @@ func (s *server) modifyUser(c *fiber.Ctx) error {
 	if err := s.checkProtocolsServed(c, body.Proxies); err != nil {
 		return err
 	}
-	u, err := s.st.ModifyUser(c.UserContext(), adminOf(c), name, body.input())
+	in := body.input()
+	in.ClearAutoDeleteInDays, in.ClearNextPlan = explicitNulls(c.Body())
+	u, err := s.st.ModifyUser(c.UserContext(), adminOf(c), name, in)
 	if err != nil {
 		return describe(asFieldError(err), userTexts)
 	}
@@ -331,4 +336,20 @@ func validSort(s string) bool {
 		return true
 	}
 	return false
+}
+
+// explicitNulls reports which of auto_delete_in_days and next_plan a
+// modify body (already decoded once, so well formed) sets to null.
+// Marzban 0.8 drops the next plan on any modify that lacks one; Outpost
+// keeps it unless asked, so a bot that edits a note does not lose the
+// plan it sold.
+func explicitNulls(body []byte) (autoDelete, nextPlan bool) {
+	var raw struct {
+		AutoDeleteInDays json.RawMessage `json:"auto_delete_in_days"`
+		NextPlan         json.RawMessage `json:"next_plan"`
+	}
+	if json.Unmarshal(body, &raw) != nil {
+		return false, false
+	}
+	return string(raw.AutoDeleteInDays) == "null", string(raw.NextPlan) == "null"
 }

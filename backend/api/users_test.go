@@ -510,3 +510,53 @@ func TestEnvSudoUsersHaveNoOwner(t *testing.T) {
 		t.Fatalf("db sudo's user: admin %v", a)
 	}
 }
+
+// A modify that leaves auto_delete_in_days and next_plan out, or sends back
+// the values it read, keeps them; an explicit null removes them.
+func TestModifyUserClearsAutoDeleteAndNextPlanOnNull(t *testing.T) {
+	e := newEnv(t)
+	e.createUser(e.alice, "planned")
+	tok := e.token(e.alice)
+	plan := map[string]any{"data_limit": 5000, "expire": 86400, "add_remaining_traffic": true, "fire_on_either": false}
+	e.expect(e.do("PUT", "/api/user/planned", tok, map[string]any{"auto_delete_in_days": 7, "next_plan": plan}), 200, "set both")
+
+	check := func(step string, wantDays any, wantPlan bool) {
+		t.Helper()
+		var u map[string]any
+		r := e.do("GET", "/api/user/planned", tok, nil)
+		e.expect(r, 200, step)
+		r.decode(t, &u)
+		if u["auto_delete_in_days"] != wantDays {
+			t.Errorf("%s: auto_delete_in_days %v, want %v", step, u["auto_delete_in_days"], wantDays)
+		}
+		if got := u["next_plan"] != nil; got != wantPlan {
+			t.Errorf("%s: next_plan %v, want one: %v", step, u["next_plan"], wantPlan)
+		}
+		if wantPlan {
+			if np := u["next_plan"].(map[string]any); np["data_limit"] != float64(5000) || np["add_remaining_traffic"] != true {
+				t.Errorf("%s: next_plan %v, want %v", step, np, plan)
+			}
+		}
+	}
+	check("after setting", float64(7), true)
+
+	e.expect(e.do("PUT", "/api/user/planned", tok, `{"note":"renewed"}`), 200, "note only")
+	check("after a modify without them", float64(7), true)
+
+	var read map[string]any
+	r := e.do("GET", "/api/user/planned", tok, nil)
+	r.decode(t, &read)
+	e.expect(e.do("PUT", "/api/user/planned", tok, map[string]any{
+		"note": "sent back", "auto_delete_in_days": read["auto_delete_in_days"], "next_plan": read["next_plan"],
+	}), 200, "send back what was read")
+	check("after sending back what was read", float64(7), true)
+
+	e.expect(e.do("PUT", "/api/user/planned", tok, `{"next_plan":null}`), 200, "clear plan")
+	check("after next_plan null", float64(7), false)
+	e.expect(e.do("PUT", "/api/user/planned", tok, `{"auto_delete_in_days":null}`), 200, "clear auto-delete")
+	check("after auto_delete_in_days null", nil, false)
+
+	before := e.snapshot()
+	e.expect(e.do("PUT", "/api/user/planned", tok, `{"next_plan":null,"auto_delete_in_days":-1}`), 422, "clear with a bad field")
+	e.assertUnchanged(before, "clear with a bad field")
+}

@@ -30,6 +30,11 @@ type UserInput struct {
 	OnHoldTimeout          *time.Time                     `json:"on_hold_timeout"`
 	AutoDeleteInDays       *int64                         `json:"auto_delete_in_days"`
 	NextPlan               *model.NextPlan                `json:"next_plan"`
+	// On modify: remove the user's auto-delete rule or next plan (the API
+	// sets them for an explicit null). A value in AutoDeleteInDays or
+	// NextPlan wins over its clear.
+	ClearAutoDeleteInDays bool `json:"-"`
+	ClearNextPlan         bool `json:"-"`
 }
 
 // ssMethods are the Shadowsocks ciphers a user may have.
@@ -236,9 +241,15 @@ func apply(u *model.User, in *UserInput) {
 		t := *in.OnHoldTimeout
 		u.OnHoldTimeout = &t
 	}
+	if in.ClearAutoDeleteInDays {
+		u.AutoDeleteInDays = nil
+	}
 	if in.AutoDeleteInDays != nil {
 		v := *in.AutoDeleteInDays
 		u.AutoDeleteInDays = &v
+	}
+	if in.ClearNextPlan {
+		u.NextPlan = nil
 	}
 	if in.NextPlan != nil {
 		np := *in.NextPlan
