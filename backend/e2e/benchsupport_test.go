@@ -179,12 +179,10 @@ func startQuiet(b *testing.B, p *proc) (logPath string) {
 	p.cmd.Env = append(os.Environ(), p.env...)
 	p.out = &logWriter{t: b, done: true}
 	p.cmd.Stdout, p.cmd.Stderr = f, f
-	if err := p.cmd.Start(); err != nil {
+	if err := p.launch(func() { f.Close() }); err != nil {
 		f.Close()
 		b.Fatalf("starting %s: %v", p.name, err)
 	}
-	p.exit = make(chan struct{})
-	go func() { _ = p.cmd.Wait(); f.Close(); close(p.exit) }()
 	// Cleanups run last-in first-out: the process is killed, then its log read.
 	b.Cleanup(func() {
 		if b.Failed() {

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -122,12 +123,36 @@ func (p *proc) start() {
 	p.cmd.Env = append(os.Environ(), p.env...)
 	p.out = &logWriter{t: p.t, prefix: p.name + ": "}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
+	if err := p.launch(nil); err != nil {
 		p.t.Fatalf("starting %s: %v", p.name, err)
 	}
-	p.exit = make(chan struct{})
-	go func() { _ = p.cmd.Wait(); close(p.exit) }()
 	p.t.Cleanup(func() { p.kill() })
+}
+
+// launch starts p.cmd and closes p.exit once it has exited and afterExit
+// (if any) has run. The process gets SIGKILL when the test binary dies, so
+// a test run killed by its -timeout (whose cleanups never run) leaves no
+// panel or node behind to load the machine. Pdeathsig fires when the
+// forking OS thread ends, not the process, so the fork happens on a locked
+// thread that lives until the child exits.
+func (p *proc) launch(afterExit func()) error {
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	p.exit = make(chan struct{})
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the child
+		if err := p.cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		_ = p.cmd.Wait()
+		if afterExit != nil {
+			afterExit()
+		}
+		close(p.exit)
+	}()
+	return <-started
 }
 
 func (p *proc) running() bool {

@@ -55,11 +55,9 @@ func startLabeled(p *proc, label string) {
 	p.cmd.Env = append(os.Environ(), p.env...)
 	p.out = &logWriter{t: p.t, prefix: label + ": "}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
+	if err := p.launch(nil); err != nil {
 		p.t.Fatalf("starting %s: %v", label, err)
 	}
-	p.exit = make(chan struct{})
-	go func() { _ = p.cmd.Wait(); close(p.exit) }()
 	p.t.Cleanup(func() { p.kill() })
 }
 

@@ -10,7 +10,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,9 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const panelBin = process.env.PANEL_BIN ?? join(root, 'bin', 'panel');
 const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const admin = { username: 'web_admin', password: 'web-pass-1234' };
+// util-linux's setpriv makes the kernel kill the panel when this test
+// process dies, so a run cut off by a timeout leaves no panel behind.
+const setpriv = '/usr/bin/setpriv';
 
 let dir;
 let panel;
@@ -81,7 +84,9 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'outpost-web-'));
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  panel = spawn(panelBin, ['--listen', `127.0.0.1:${port}`, '--data-dir', dir], {
+  const panelArgs = [panelBin, '--listen', `127.0.0.1:${port}`, '--data-dir', dir];
+  const [cmd, ...args] = existsSync(setpriv) ? [setpriv, '--pdeathsig', 'KILL', '--', ...panelArgs] : panelArgs;
+  panel = spawn(cmd, args, {
     env: { ...process.env, SUDO_USERNAME: admin.username, SUDO_PASSWORD: admin.password },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
