@@ -4,12 +4,13 @@
 // search and status, edits, resets, revokes and deletes them, and every
 // step is checked against the REST API too.
 //
-// Run by `make test` (target browsercheck) after `make build`. PANEL_BIN
-// and CHROMIUM override the binaries' paths.
+// Run by `make test` (target browsercheck) after `make build`. PANEL_BIN,
+// NODE_BIN and CHROMIUM override the binaries' paths.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,6 +20,7 @@ import { chromium } from 'playwright-core';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const panelBin = process.env.PANEL_BIN ?? join(root, 'bin', 'panel');
+const nodeBin = process.env.NODE_BIN ?? join(root, 'bin', 'node');
 const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const admin = { username: 'web_admin', password: 'web-pass-1234' };
 // util-linux's setpriv makes the kernel kill the panel when this test
@@ -44,6 +46,11 @@ function freePort() {
     });
     srv.on('error', reject);
   });
+}
+
+function spawnTied(argv, options) {
+  const [cmd, ...args] = existsSync(setpriv) ? [setpriv, '--pdeathsig', 'KILL', '--', ...argv] : argv;
+  return spawn(cmd, args, options);
 }
 
 async function waitFor(what, check, ms = 30_000) {
@@ -84,9 +91,8 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'outpost-web-'));
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  const panelArgs = [panelBin, '--listen', `127.0.0.1:${port}`, '--data-dir', dir];
-  const [cmd, ...args] = existsSync(setpriv) ? [setpriv, '--pdeathsig', 'KILL', '--', ...panelArgs] : panelArgs;
-  panel = spawn(cmd, args, {
+  // Nodes report usage every second, so a test sees its bytes soon.
+  panel = spawnTied([panelBin, '--listen', `127.0.0.1:${port}`, '--data-dir', dir, '--usage-interval', '1s'], {
     env: { ...process.env, SUDO_USERNAME: admin.username, SUDO_PASSWORD: admin.password },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -452,6 +458,170 @@ test('a template fills a new user: limit, expiry and the username prefix', async
   await page.close();
 });
 
+// A Trojan client (the protocol needs no TLS under it): the request header
+// names the user by the SHA-224 of its password and the destination, and
+// the rest of the stream is relayed. It sends `size` bytes to an echo
+// server through the node and resolves with how many came back.
+function trojanEcho(proxyPort, password, echoPort, size) {
+  return new Promise((resolve, reject) => {
+    const header = Buffer.concat([
+      Buffer.from(createHash('sha224').update(password).digest('hex') + '\r\n'),
+      Buffer.from([1, 1, 127, 0, 0, 1, echoPort >> 8, echoPort & 0xff]), // CONNECT, IPv4 127.0.0.1
+      Buffer.from('\r\n'),
+    ]);
+    let got = 0;
+    const sock = net.connect(proxyPort, '127.0.0.1', () => {
+      sock.write(Buffer.concat([header, Buffer.alloc(size, 7)]));
+    });
+    sock.setTimeout(5000, () => {
+      sock.destroy();
+      resolve(got);
+    });
+    sock.on('data', (d) => {
+      got += d.length;
+      if (got >= size) {
+        sock.destroy();
+        resolve(got);
+      }
+    });
+    sock.on('close', () => {
+      resolve(got);
+    });
+    sock.on('error', (err) => {
+      if (got > 0 || err.code === 'ECONNRESET') {
+        resolve(got);
+      } else {
+        reject(err);
+      }
+    });
+  });
+}
+
+test('a user gets inbounds, a next plan and auto-delete from the form; its bytes through a real node show per node', async () => {
+  // Two Trojan inbounds on a node of this test, so the form has inbounds
+  // to choose from and the choice can be seen on the wire.
+  const savedConfig = (await api('GET', '/api/core/config')).body;
+  const [portA, portB] = [await freePort(), await freePort()];
+  const trojan = (tag, port) => ({
+    tag,
+    protocol: 'trojan',
+    listen: '127.0.0.1',
+    port,
+    settings: { clients: [] },
+    streamSettings: { network: 'raw', security: 'none' },
+  });
+  const put = await api('PUT', '/api/core/config', {
+    log: { loglevel: 'warning' },
+    inbounds: [trojan('Trojan A', portA), trojan('Trojan B', portB)],
+    outbounds: [{ tag: 'DIRECT', protocol: 'freedom' }],
+  });
+  assert.equal(put.status, 200, JSON.stringify(put.body));
+  const created = await api('POST', '/api/node', { name: 'web_node', address: '127.0.0.1' });
+  assert.equal(created.status, 200, JSON.stringify(created.body));
+  const nodeDir = mkdtempSync(join(tmpdir(), 'outpost-web-node-'));
+  const node = spawnTied([nodeBin, '--panel', base, '--token', created.body.token, '--state-dir', nodeDir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  node.stdout.on('data', (d) => (panelLog += `node: ${String(d)}`));
+  node.stderr.on('data', (d) => (panelLog += `node: ${String(d)}`));
+  const echo = net.createServer((c) => c.pipe(c));
+  await new Promise((r) => echo.listen(0, '127.0.0.1', r));
+  const echoPort = echo.address().port;
+  try {
+    const page = await newPage();
+    await page.goto(`${base}/dashboard/`);
+    const users = page.getByRole('region', { name: 'Users' });
+    await users.getByRole('button', { name: 'New user' }).click();
+    const form = page.getByRole('form', { name: 'New user' });
+    await form.getByLabel('Username').fill('carol_web');
+    await form.getByRole('checkbox', { name: 'vless' }).uncheck();
+    await form.getByRole('checkbox', { name: 'trojan' }).check();
+    await form.getByLabel('Data limit (GiB, empty: unlimited)').fill('1');
+    await form.getByRole('checkbox', { name: /^Trojan B/ }).uncheck();
+    await form.getByLabel('Delete after running out (days, empty: never)').fill('7');
+    await form.getByLabel('Give a next plan when this one runs out').check();
+    await form.getByLabel("Next plan's limit in GiB (empty: unlimited)").fill('50');
+    await form.getByLabel("Next plan's days (empty: no expiry)").fill('30');
+    await form.getByLabel('Carry over the traffic left').check();
+    await form.getByRole('button', { name: 'Create' }).click();
+    const row = users.locator('tr[data-username="carol_web"]');
+    await row.getByText('next plan waiting').waitFor();
+    let carol = (await api('GET', '/api/user/carol_web')).body;
+    assert.deepEqual(carol.inbounds, { trojan: ['Trojan A'] });
+    assert.equal(carol.auto_delete_in_days, 7);
+    assert.deepEqual(carol.next_plan, { data_limit: 50 * 1024 ** 3, expire: 30 * 86400, add_remaining_traffic: true, fire_on_either: true });
+
+    // On the node: the user passes on Trojan A, and Trojan B, which the
+    // form took them out of, does not know them.
+    const size = 256 * 1024;
+    const password = carol.proxies.trojan.password;
+    await waitFor('the node to serve carol_web on Trojan A', async () => (await trojanEcho(portA, password, echoPort, size)) === size);
+    assert.equal(await trojanEcho(portB, password, echoPort, 1024), 0, 'Trojan B relayed a user the form excluded');
+
+    // The bytes reach the panel's per-node usage, and the dashboard shows them.
+    let used = 0;
+    await waitFor('carol_web usage on web_node', async () => {
+      const usage = (await api('GET', '/api/user/carol_web/usage')).body;
+      used = usage.usages.find((u) => u.node_name === 'web_node')?.used_traffic ?? 0;
+      return used >= 2 * size;
+    });
+    await row.getByRole('button', { name: 'Usage', exact: true }).click();
+    const usageCard = page.getByRole('region', { name: 'Usage of carol_web' });
+    const nodeRow = usageCard.locator('tr[data-node="web_node"]');
+    await nodeRow.waitFor();
+    const shown = await nodeRow.locator('td[data-label="Used"]').innerText();
+    assert.match(shown, /KiB|MiB/);
+    assert.ok(Number.parseFloat(shown) > 0, `usage shown as ${shown}`);
+    await usageCard.getByLabel('Period').selectOption({ label: 'Last 24 hours' });
+    await nodeRow.waitFor();
+    await usageCard.getByRole('button', { name: 'Close' }).click();
+    await usageCard.waitFor({ state: 'detached' });
+
+    // The edit form shows what was set; emptied and unticked, they are removed.
+    await row.getByRole('button', { name: 'Edit' }).click();
+    let edit = page.getByRole('form', { name: 'Edit carol_web' });
+    assert.equal(await edit.getByLabel('Delete after running out (days, empty: never)').inputValue(), '7');
+    assert.equal(await edit.getByLabel("Next plan's limit in GiB (empty: unlimited)").inputValue(), '50');
+    assert.equal(await edit.getByRole('checkbox', { name: /^Trojan B/ }).isChecked(), false);
+    await edit.getByLabel('Delete after running out (days, empty: never)').fill('');
+    await edit.getByLabel('Give a next plan when this one runs out').uncheck();
+    await edit.getByRole('checkbox', { name: /^Trojan B/ }).check();
+    await edit.getByRole('button', { name: 'Save' }).click();
+    await edit.waitFor({ state: 'detached' });
+    carol = (await api('GET', '/api/user/carol_web')).body;
+    assert.equal(carol.auto_delete_in_days, null);
+    assert.equal(carol.next_plan, null);
+    assert.deepEqual(carol.inbounds.trojan.toSorted(), ['Trojan A', 'Trojan B']);
+    await waitFor('the node to serve carol_web on Trojan B too', async () => (await trojanEcho(portB, password, echoPort, 1024)) === 1024);
+
+    // A plan given again and started at once: usage logged and reset,
+    // the plan's limit replaces the old one (no carry-over asked).
+    await row.getByRole('button', { name: 'Edit' }).click();
+    edit = page.getByRole('form', { name: 'Edit carol_web' });
+    await edit.getByLabel('Give a next plan when this one runs out').check();
+    await edit.getByLabel("Next plan's limit in GiB (empty: unlimited)").fill('10');
+    await edit.getByRole('button', { name: 'Save' }).click();
+    await row.getByRole('button', { name: 'Next plan now' }).click();
+    await users.getByRole('status').getByText("Started carol_web's next plan.").waitFor();
+    carol = (await api('GET', '/api/user/carol_web')).body;
+    assert.equal(carol.next_plan, null);
+    assert.equal(carol.data_limit, 10 * 1024 ** 3);
+    assert.equal(carol.used_traffic, 0);
+    assert.ok(carol.lifetime_used_traffic >= used, 'lifetime usage kept');
+    await page.close();
+  } finally {
+    node.kill('SIGTERM');
+    if (node.exitCode === null) {
+      await new Promise((r) => node.once('exit', r));
+    }
+    echo.close();
+    rmSync(nodeDir, { recursive: true, force: true });
+    await api('DELETE', '/api/user/carol_web');
+    await api('DELETE', `/api/node/${String(created.body.id)}`);
+    await api('PUT', '/api/core/config', savedConfig);
+  }
+});
+
 // The dashboard's hand-written response types (web/src) name only fields
 // the panel's OpenAPI document (generated from the Go types) has, so a
 // renamed or removed field fails here rather than in an admin's browser.
@@ -464,6 +634,10 @@ test("the dashboard's API types match the panel's OpenAPI document", async () =>
     ['web/src/types/api.ts', 'Admin', 'Admin'],
     ['web/src/types/api.ts', 'PanelNode', 'NodeResponse'],
     ['web/src/types/api.ts', 'UsersPage', 'UsersPage'],
+    ['web/src/types/api.ts', 'NextPlan', 'NextPlan'],
+    ['web/src/types/api.ts', 'InboundSummary', 'InboundSummary'],
+    ['web/src/types/api.ts', 'NodeUsage', 'NodeUsage'],
+    ['web/src/types/api.ts', 'UserUsageResponse', 'UserUsageResponse'],
     ['web/src/features/system/api.ts', 'SystemStats', 'SystemResponse'],
     ['web/src/features/templates/api.ts', 'UserTemplate', 'TemplateResponse'],
   ];

@@ -56,6 +56,42 @@ export interface User {
   subscription_url: string;
   links: string[];
   admin: Admin | null;
+  /** Days after it runs out (limited or expired) that the user is deleted; null: never. */
+  auto_delete_in_days: number | null;
+  next_plan: NextPlan | null;
+}
+
+/** What a user gets once its limit or expiry runs out (Marzban's next_plan). */
+export interface NextPlan {
+  /** Bytes; 0: unlimited. */
+  data_limit: number;
+  /** Seconds from the moment the plan starts; 0: never expires. */
+  expire: number;
+  /** Carry the unused part of the old limit into the new one. */
+  add_remaining_traffic: boolean;
+  /** Start when either the limit or the expiry is reached, not only the limit. */
+  fire_on_either: boolean;
+}
+
+/** One inbound of the core config (GET /api/inbounds groups them by protocol). */
+export interface InboundSummary {
+  tag: string;
+  protocol: string;
+  network: string;
+  tls: string;
+  port: number;
+}
+
+/** Bytes a user (or several) sent and received through one node. */
+export interface NodeUsage {
+  node_id: number | null;
+  node_name: string;
+  used_traffic: number;
+}
+
+export interface UserUsageResponse {
+  username: string;
+  usages: NodeUsage[];
 }
 
 export interface UsersPage {

@@ -1,5 +1,5 @@
 import { apiFetch } from '../../lib/api';
-import type { Protocol, User, UserStatus, UsersPage } from '../../types/api';
+import type { InboundSummary, NextPlan, Protocol, User, UserStatus, UsersPage, UserUsageResponse } from '../../types/api';
 
 // limit=1 because only the total is wanted; the panel counts without sending
 // every user.
@@ -41,6 +41,12 @@ export interface UserFields {
   /** Seconds, for an on_hold user: the expiry counted from its first connection. */
   on_hold_expire_duration?: number;
   note: string;
+  /** Per protocol, the inbound tags the user is in; the rest are excluded. Omitted: all. */
+  inbounds?: Partial<Record<Protocol, string[]>>;
+  /** null removes the rule (modify); omitted keeps it. */
+  auto_delete_in_days?: number | null;
+  /** null removes the plan (modify); omitted keeps it. */
+  next_plan?: NextPlan | null;
 }
 
 export const resetStrategies = ['no_reset', 'day', 'week', 'month', 'year'] as const;
@@ -68,4 +74,20 @@ export function resetUsage(token: string, username: string): Promise<User> {
 
 export function revokeSubscription(token: string, username: string): Promise<User> {
   return apiFetch<User>(userPath(username, '/revoke_sub'), { method: 'POST', token });
+}
+
+/** Starts the user's next plan now (Marzban's active-next). */
+export function activateNextPlan(token: string, username: string): Promise<User> {
+  return apiFetch<User>(userPath(username, '/active-next'), { method: 'POST', token });
+}
+
+/** Bytes through each node since `since` (the API takes UTC date-times). */
+export function userUsage(token: string, username: string, since: Date, signal?: AbortSignal): Promise<UserUsageResponse> {
+  const start = since.toISOString().slice(0, 19);
+  return apiFetch<UserUsageResponse>(`${userPath(username, '/usage')}?start=${encodeURIComponent(start)}`, { token, signal });
+}
+
+/** The core config's inbounds by protocol: what a user can be put in. */
+export function listInbounds(token: string, signal?: AbortSignal): Promise<Partial<Record<Protocol, InboundSummary[]>>> {
+  return apiFetch<Partial<Record<Protocol, InboundSummary[]>>>('/api/inbounds', { token, signal });
 }

@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { FormFooter, TextField, useSubmit } from '../../../lib/actions';
 import { gib } from '../../../lib/format';
-import { protocols, type Protocol, type User } from '../../../types/api';
+import { protocols, type InboundSummary, type Protocol, type User } from '../../../types/api';
 import type { UserTemplate } from '../../templates/api';
 import { resetStrategies, type ResetStrategy, type UserFields } from '../api';
 
@@ -10,6 +10,8 @@ interface UserFormProps {
   user: User | null;
   /** Plans a new user may start from. */
   templates: UserTemplate[];
+  /** The core config's inbounds by protocol; empty while loading. */
+  inbounds: Partial<Record<Protocol, InboundSummary[]>>;
   onSubmit: (fields: UserFields) => Promise<void>;
   onCancel: () => void;
 }
@@ -21,12 +23,34 @@ function dateInput(expire: number | null): string {
   return new Date(expire * 1000).toISOString().slice(0, 10);
 }
 
+/** "" for an empty field, else a whole number of at least min, or an error naming the field. */
+function wholeNumber(text: string, field: string, min: number): number | null {
+  if (text.trim() === '') {
+    return null;
+  }
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min) {
+    throw new Error(`${field}: a whole number of at least ${String(min)}, or empty.`);
+  }
+  return n;
+}
+
+/** GiB typed by the admin, as bytes; empty is 0 (unlimited). */
+function gibField(text: string, field: string): number {
+  const n = text.trim() === '' ? 0 : Number(text);
+  if (!Number.isFinite(n) || n < 0) {
+    throw new Error(`${field}: a number of GiB, or empty for unlimited.`);
+  }
+  return Math.round(n * gib);
+}
+
 /**
- * Create or edit a user: the fields an operator changes every day (data
- * limit, expiry, enabled, note, protocols at creation). Everything else is
- * in the API. Errors are the panel's own words, shown where the form is.
+ * Create or edit a user: data limit and its reset, expiry (or on hold),
+ * enabled, note, protocols at creation and the inbounds of each, the next
+ * plan and the auto-delete rule. Errors are the panel's own words, shown
+ * where the form is.
  */
-export function UserForm({ user, templates, onSubmit, onCancel }: UserFormProps) {
+export function UserForm({ user, templates, inbounds, onSubmit, onCancel }: UserFormProps) {
   const [username, setUsername] = useState(user?.username ?? '');
   const [chosen, setChosen] = useState<Set<Protocol>>(
     new Set(user ? (Object.keys(user.proxies) as Protocol[]) : ['vless']),
@@ -52,6 +76,32 @@ export function UserForm({ user, templates, onSubmit, onCancel }: UserFormProps)
   }
   const [disabled, setDisabled] = useState(user?.status === 'disabled');
   const [note, setNote] = useState(user?.note ?? '');
+  const [autoDelete, setAutoDelete] = useState(user?.auto_delete_in_days != null ? String(user.auto_delete_in_days) : '');
+  const plan = user?.next_plan ?? null;
+  const [hasPlan, setHasPlan] = useState(plan !== null);
+  const [planGiB, setPlanGiB] = useState(plan?.data_limit ? String(plan.data_limit / gib) : '');
+  const [planDays, setPlanDays] = useState(plan?.expire ? String(Math.round(plan.expire / 86400)) : '');
+  const [planCarry, setPlanCarry] = useState(plan?.add_remaining_traffic ?? false);
+  const [planEither, setPlanEither] = useState(plan?.fire_on_either ?? true);
+  // Per protocol, the inbound tags the user is in; a protocol missing here
+  // is in all of its inbounds (the API's default), so only what an admin
+  // unticks is ever sent.
+  const [inboundTags, setInboundTags] = useState<Partial<Record<Protocol, string[]>>>(user?.inbounds ?? {});
+
+  function tagsOf(p: Protocol): string[] {
+    return inboundTags[p] ?? (inbounds[p] ?? []).map((i) => i.tag);
+  }
+
+  function toggleTag(p: Protocol, tag: string) {
+    const current = tagsOf(p);
+    const next = current.includes(tag) ? current.filter((t) => t !== tag) : [...current, tag];
+    setInboundTags({ ...inboundTags, [p]: next });
+  }
+
+  // The protocols whose inbounds the admin can choose from: the user's own
+  // (or, for a new user, the ticked ones) that more than one inbound serves.
+  const userProtocols = user ? (Object.keys(user.proxies) as Protocol[]) : [...chosen];
+  const choosable = protocols.filter((p) => userProtocols.includes(p) && (inbounds[p]?.length ?? 0) > 1);
 
   function toggle(p: Protocol) {
     const next = new Set(chosen);
@@ -66,16 +116,39 @@ export function UserForm({ user, templates, onSubmit, onCancel }: UserFormProps)
   // Checks what the browser can check, then hands the fields over; the
   // panel's reason for refusing them shows in the form (useSubmit).
   const submit = useSubmit(async () => {
-    const limit = limitGiB.trim() === '' ? 0 : Number(limitGiB);
-    if (!Number.isFinite(limit) || limit < 0) {
-      throw new Error('Data limit: a number of GiB, or empty for unlimited.');
-    }
     const fields: UserFields = {
-      data_limit: Math.round(limit * gib),
+      data_limit: gibField(limitGiB, 'Data limit'),
       data_limit_reset_strategy: reset,
       expire: expire === '' ? 0 : Math.floor(new Date(`${expire}T23:59:59Z`).getTime() / 1000),
       note,
     };
+    // An emptied field or an unticked plan is sent as null, which removes
+    // the rule or the plan; a new user simply leaves them out.
+    const days = wholeNumber(autoDelete, 'Delete after running out', 0);
+    if (days !== null || user?.auto_delete_in_days != null) {
+      fields.auto_delete_in_days = days;
+    }
+    if (hasPlan) {
+      fields.next_plan = {
+        data_limit: gibField(planGiB, "Next plan's limit"),
+        expire: (wholeNumber(planDays, "Next plan's days", 1) ?? 0) * 86400,
+        add_remaining_traffic: planCarry,
+        fire_on_either: planEither,
+      };
+    } else if (user?.next_plan) {
+      fields.next_plan = null;
+    }
+    const chosenInbounds: Partial<Record<Protocol, string[]>> = {};
+    for (const p of choosable) {
+      const tags = tagsOf(p);
+      if (tags.length === 0) {
+        throw new Error(`Inbounds: keep at least one ${p} inbound.`);
+      }
+      chosenInbounds[p] = tags;
+    }
+    if (Object.keys(chosenInbounds).length > 0) {
+      fields.inbounds = chosenInbounds;
+    }
     if (user === null) {
       if (chosen.size === 0) {
         throw new Error('Choose at least one protocol.');
@@ -187,6 +260,74 @@ export function UserForm({ user, templates, onSubmit, onCancel }: UserFormProps)
         </label>
       )}
       <TextField label="Note" name="note" value={note} onChange={setNote} maxLength={500} />
+      {choosable.length > 0 && (
+        <fieldset>
+          <legend>Inbounds</legend>
+          {choosable.map((p) =>
+            (inbounds[p] ?? []).map((i) => (
+              <label key={`${p}/${i.tag}`} className="check">
+                <input
+                  type="checkbox"
+                  checked={tagsOf(p).includes(i.tag)}
+                  onChange={() => {
+                    toggleTag(p, i.tag);
+                  }}
+                />
+                {i.tag} ({p}, port {i.port})
+              </label>
+            )),
+          )}
+        </fieldset>
+      )}
+      <TextField
+        label="Delete after running out (days, empty: never)"
+        name="auto_delete_in_days"
+        value={autoDelete}
+        onChange={setAutoDelete}
+        inputMode="numeric"
+      />
+      <fieldset>
+        <legend>Next plan</legend>
+        <label className="check">
+          <input
+            name="has_next_plan"
+            type="checkbox"
+            checked={hasPlan}
+            onChange={(e) => {
+              setHasPlan(e.target.checked);
+            }}
+          />
+          Give a next plan when this one runs out
+        </label>
+        {hasPlan && (
+          <>
+            <TextField label="Next plan's limit in GiB (empty: unlimited)" name="next_plan_limit" value={planGiB} onChange={setPlanGiB} inputMode="decimal" />
+            <TextField label="Next plan's days (empty: no expiry)" name="next_plan_days" value={planDays} onChange={setPlanDays} inputMode="numeric" />
+            <label className="check">
+              <input
+                name="add_remaining_traffic"
+                type="checkbox"
+                checked={planCarry}
+                onChange={(e) => {
+                  setPlanCarry(e.target.checked);
+                }}
+              />
+              Carry over the traffic left
+            </label>
+            <label className="check">
+              <input
+                name="fire_on_either"
+                type="checkbox"
+                checked={planEither}
+                onChange={(e) => {
+                  setPlanEither(e.target.checked);
+                }}
+              />
+              Start when either the limit or the expiry is reached (unticked: only when both are)
+            </label>
+          </>
+        )}
+      </fieldset>
       <FormFooter error={error} busy={busy} submitLabel={user ? 'Save' : 'Create'} onCancel={onCancel} />
     </form>
   );

@@ -4,8 +4,10 @@ import { formatBytes, formatCount, timeAgo } from '../../../lib/format';
 import { useLoad } from '../../../lib/useLoad';
 import type { User, UserStatus } from '../../../types/api';
 import {
+  activateNextPlan,
   createUser,
   deleteUser,
+  listInbounds,
   listUsers,
   modifyUser,
   resetUsage,
@@ -15,6 +17,7 @@ import {
 } from '../api';
 import type { UserTemplate } from '../../templates/api';
 import { UserForm } from './UserForm';
+import { UserUsage } from './UserUsage';
 
 const pageSize = 20;
 
@@ -42,12 +45,20 @@ interface UsersSectionProps {
 /**
  * The users an admin may see (a regular admin its own, as the API decides):
  * search, status filter, sort and pages, served by GET /api/users; create,
- * edit, reset usage, revoke the subscription and delete.
+ * edit, usage per node, reset usage, start the next plan, revoke the
+ * subscription and delete.
  */
 export function UsersSection({ token, onUnauthorized, onChanged, version, templates }: UsersSectionProps) {
   const [query, setQuery] = useState<UserQuery>({ offset: 0, limit: pageSize, search: '', status: '', sort: '-created_at' });
   const [searchText, setSearchText] = useState('');
   const [editing, setEditing] = useState<User | 'new' | null>(null);
+  const [usageOf, setUsageOf] = useState<string | null>(null);
+  // The inbounds a user can be put in, for the form; loaded once a form opens.
+  const formOpen = editing !== null;
+  const [inbounds] = useLoad(
+    useCallback((signal: AbortSignal) => (formOpen ? listInbounds(token, signal) : Promise.resolve({})), [token, formOpen]),
+    onUnauthorized,
+  );
   const [page, reload] = useLoad(
     useCallback((signal: AbortSignal) => listUsers(token, query, signal), [token, query]),
     onUnauthorized,
@@ -116,9 +127,22 @@ export function UsersSection({ token, onUnauthorized, onChanged, version, templa
           key={editing === 'new' ? 'new' : editing.username}
           user={editing === 'new' ? null : editing}
           templates={templates}
+          inbounds={inbounds.state === 'ready' ? inbounds.value : {}}
           onSubmit={save}
           onCancel={() => {
             setEditing(null);
+          }}
+        />
+      )}
+
+      {usageOf !== null && (
+        <UserUsage
+          key={usageOf}
+          token={token}
+          username={usageOf}
+          onUnauthorized={onUnauthorized}
+          onClose={() => {
+            setUsageOf(null);
           }}
         />
       )}
@@ -208,6 +232,7 @@ export function UsersSection({ token, onUnauthorized, onChanged, version, templa
                   <td data-label="Used">
                     {formatBytes(u.used_traffic)}
                     {u.data_limit ? ` / ${formatBytes(u.data_limit)}` : ' / ∞'}
+                    {u.next_plan && <div className="muted small">next plan waiting</div>}
                   </td>
                   <td data-label="Expires">{u.expire ? new Date(u.expire * 1000).toISOString().slice(0, 10) : 'never'}</td>
                   <td data-label="Online">{timeAgo(u.online_at)}</td>
@@ -223,6 +248,14 @@ export function UsersSection({ token, onUnauthorized, onChanged, version, templa
                     <button type="button" onClick={() => void copyLink(u)}>
                       Link
                     </button>
+                    <button
+                      type="button"
+                      onClick={() => {
+                        setUsageOf(u.username);
+                      }}
+                    >
+                      Usage
+                    </button>
                     <a className="button-link" href={u.subscription_url} target="_blank" rel="noreferrer">
                       Page
                     </a>
@@ -232,6 +265,18 @@ export function UsersSection({ token, onUnauthorized, onChanged, version, templa
                     >
                       Reset usage
                     </button>
+                    {u.next_plan && (
+                      <button
+                        type="button"
+                        onClick={() => {
+                          if (window.confirm(`Start ${u.username}'s next plan now? Their usage is reset and the plan's limits replace the current ones.`)) {
+                            void act(`Started ${u.username}'s next plan.`, () => activateNextPlan(token, u.username));
+                          }
+                        }}
+                      >
+                        Next plan now
+                      </button>
+                    )}
                     <button
                       type="button"
                       onClick={() => {
