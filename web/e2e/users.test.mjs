@@ -464,11 +464,7 @@ test('a template fills a new user: limit, expiry and the username prefix', async
 // server through the node and resolves with how many came back.
 function trojanEcho(proxyPort, password, echoPort, size) {
   return new Promise((resolve, reject) => {
-    const header = Buffer.concat([
-      Buffer.from(createHash('sha224').update(password).digest('hex') + '\r\n'),
-      Buffer.from([1, 1, 127, 0, 0, 1, echoPort >> 8, echoPort & 0xff]), // CONNECT, IPv4 127.0.0.1
-      Buffer.from('\r\n'),
-    ]);
+    const header = trojanHeader(password, echoPort);
     let got = 0;
     const sock = net.connect(proxyPort, '127.0.0.1', () => {
       sock.write(Buffer.concat([header, Buffer.alloc(size, 7)]));
@@ -497,6 +493,62 @@ function trojanEcho(proxyPort, password, echoPort, size) {
   });
 }
 
+// A Trojan connection kept open: echo(n) sends n bytes and resolves true
+// once n bytes came back, false if the connection closed first.
+function trojanSession(proxyPort, password, echoPort) {
+  const sock = net.connect(proxyPort, '127.0.0.1');
+  let pending = null;
+  let got = 0;
+  let closed = false;
+  const settle = (ok) => {
+    const p = pending;
+    pending = null;
+    p?.(ok);
+  };
+  sock.on('data', (d) => {
+    got += d.length;
+    if (pending && got >= pending.want) {
+      got -= pending.want;
+      settle(true);
+    }
+  });
+  sock.on('close', () => {
+    closed = true;
+    settle(false);
+  });
+  sock.on('error', () => {});
+  let first = true;
+  return {
+    echo(n) {
+      if (closed) {
+        return Promise.resolve(false);
+      }
+      return new Promise((resolve) => {
+        pending = resolve;
+        pending.want = n;
+        const body = Buffer.alloc(n, 9);
+        if (first) {
+          first = false;
+          sock.write(Buffer.concat([trojanHeader(password, echoPort), body]));
+        } else {
+          sock.write(body);
+        }
+      });
+    },
+    close() {
+      sock.destroy();
+    },
+  };
+}
+
+function trojanHeader(password, echoPort) {
+  return Buffer.concat([
+    Buffer.from(createHash('sha224').update(password).digest('hex') + '\r\n'),
+    Buffer.from([1, 1, 127, 0, 0, 1, echoPort >> 8, echoPort & 0xff]), // CONNECT, IPv4 127.0.0.1
+    Buffer.from('\r\n'),
+  ]);
+}
+
 test('a user gets inbounds, a next plan and auto-delete from the form; its bytes through a real node show per node', async () => {
   // Two Trojan inbounds on a node of this test, so the form has inbounds
   // to choose from and the choice can be seen on the wire.
@@ -522,8 +574,10 @@ test('a user gets inbounds, a next plan and auto-delete from the form; its bytes
   const node = spawnTied([nodeBin, '--panel', base, '--token', created.body.token, '--state-dir', nodeDir], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  node.stdout.on('data', (d) => (panelLog += `node: ${String(d)}`));
-  node.stderr.on('data', (d) => (panelLog += `node: ${String(d)}`));
+  let nodeLog = '';
+  node.stdout.on('data', (d) => (nodeLog += String(d)));
+  node.stderr.on('data', (d) => (nodeLog += String(d)));
+  const sessions = () => nodeLog.split('connected to panel').length - 1;
   const echo = net.createServer((c) => c.pipe(c));
   await new Promise((r) => echo.listen(0, '127.0.0.1', r));
   const echoPort = echo.address().port;
@@ -576,6 +630,33 @@ test('a user gets inbounds, a next plan and auto-delete from the form; its bytes
     await nodeRow.waitFor();
     await usageCard.getByRole('button', { name: 'Close' }).click();
     await usageCard.waitFor({ state: 'detached' });
+
+    // The Nodes card: the node's traffic, an edit, and a reconnect that
+    // an open connection through the node does not notice.
+    const nodes = page.getByRole('region', { name: 'Nodes' });
+    await nodes.getByRole('button', { name: 'Refresh' }).click();
+    const nodeListRow = nodes.locator('tr[data-node="web_node"]');
+    await waitFor('the Nodes card to show web_node traffic', async () =>
+      /↑ \d.*(KiB|MiB)/.test(await nodeListRow.locator('td[data-label="Traffic (30 days)"]').innerText()),
+    );
+    await nodeListRow.getByRole('button', { name: 'Edit' }).click();
+    const nodeForm = nodes.getByRole('form', { name: 'Edit node web_node' });
+    await nodeForm.getByLabel('Address').fill('node1.example.com');
+    await nodeForm.getByLabel('Usage coefficient').fill('2');
+    await nodeForm.getByRole('button', { name: 'Save' }).click();
+    await nodeForm.waitFor({ state: 'detached' });
+    const edited = (await api('GET', `/api/node/${String(created.body.id)}`)).body;
+    assert.equal(edited.address, 'node1.example.com');
+    assert.equal(edited.usage_coefficient, 2);
+
+    const open = trojanSession(portA, password, echoPort);
+    assert.ok(await open.echo(4096), 'the open connection echoes before the reconnect');
+    const before = sessions();
+    await nodeListRow.getByRole('button', { name: 'Reconnect' }).click();
+    await waitFor('the node to open a new session', () => sessions() > before);
+    await waitFor('the node to be connected again', async () => (await api('GET', `/api/node/${String(created.body.id)}`)).body.status === 'connected');
+    assert.ok(await open.echo(4096), 'the connection opened before the reconnect still echoes');
+    open.close();
 
     // The edit form shows what was set; emptied and unticked, they are removed.
     await row.getByRole('button', { name: 'Edit' }).click();
@@ -638,6 +719,8 @@ test("the dashboard's API types match the panel's OpenAPI document", async () =>
     ['web/src/types/api.ts', 'InboundSummary', 'InboundSummary'],
     ['web/src/types/api.ts', 'NodeUsage', 'NodeUsage'],
     ['web/src/types/api.ts', 'UserUsageResponse', 'UserUsageResponse'],
+    ['web/src/types/api.ts', 'NodeUsageItem', 'NodeUsageItem'],
+    ['web/src/types/api.ts', 'NodesUsageResponse', 'NodesUsageResponse'],
     ['web/src/features/system/api.ts', 'SystemStats', 'SystemResponse'],
     ['web/src/features/templates/api.ts', 'UserTemplate', 'TemplateResponse'],
   ];

@@ -3,13 +3,14 @@ import { getCurrentAdmin } from '../features/admin/api';
 import { AdminsCard } from '../features/admin/components/AdminsCard';
 import { CoreConfigCard, HostsCard } from '../features/core/components/CoreConfigCard';
 import {
+  EditNodeForm,
   NewNodeForm,
   NodeRowActions,
   TokenNotice,
   type IssuedToken,
 } from '../features/nodes/components/NodeActions';
 import { NodesTable } from '../features/nodes/components/NodesTable';
-import { listNodes } from '../features/nodes/api';
+import { listNodes, nodesUsage } from '../features/nodes/api';
 import { getSystem } from '../features/system/api';
 import { listTemplates } from '../features/templates/api';
 import { TemplatesCard } from '../features/templates/components/TemplatesCard';
@@ -17,7 +18,7 @@ import { countUsers } from '../features/users/api';
 import { UsersSection } from '../features/users/components/UsersSection';
 import { formatBytes, formatCount } from '../lib/format';
 import { useLoad, type Loadable } from '../lib/useLoad';
-import type { PanelNode } from '../types/api';
+import type { NodeUsageItem, PanelNode } from '../types/api';
 
 // Nodes change status on their own; the list is polled so the page stays
 // honest without a reload. Ten seconds matches the panel's review interval.
@@ -160,14 +161,36 @@ interface NodesCardProps {
   reload: () => void;
 }
 
-/** Nodes: status for everyone who may see them; sudo admins add nodes,
- * issue new tokens and delete nodes here. */
+const thirtyDaysMs = 30 * 86400 * 1000;
+
+/** Nodes: status and the last 30 days' traffic for everyone who may see
+ * them (sudo admins); they add, edit and reconnect nodes, issue new tokens
+ * and delete nodes here. */
 function NodesCard({ token, nodes, onUnauthorized, reload }: NodesCardProps) {
   const [adding, setAdding] = useState(false);
+  const [editing, setEditing] = useState<PanelNode | null>(null);
   const [issued, setIssued] = useState<IssuedToken | null>(null);
   const [error, setError] = useState<string | null>(null);
   const mayManage = nodes.state === 'ready';
   const actionProps = { token, onUnauthorized, onChanged: reload };
+  // Refreshed with every poll of the node list.
+  const polledAt = nodes.state === 'ready' ? nodes.at : null;
+  const [usage, reloadUsage] = useLoad(
+    useCallback(
+      (signal: AbortSignal) => (mayManage ? nodesUsage(token, new Date(Date.now() - thirtyDaysMs), signal) : Promise.resolve(null)),
+      [token, mayManage],
+    ),
+    onUnauthorized,
+  );
+  useEffect(() => {
+    if (polledAt !== null) {
+      reloadUsage();
+    }
+  }, [polledAt, reloadUsage]);
+  const traffic =
+    usage.state === 'ready' && usage.value !== null
+      ? new Map<number, NodeUsageItem>(usage.value.usages.flatMap((u) => (u.node_id === null ? [] : [[u.node_id, u] as const])))
+      : undefined;
   return (
     <section className="card" aria-label="Nodes">
       <div className="section-head">
@@ -209,6 +232,16 @@ function NodesCard({ token, nodes, onUnauthorized, reload }: NodesCardProps) {
           }}
         />
       )}
+      {editing !== null && (
+        <EditNodeForm
+          key={editing.id}
+          {...actionProps}
+          node={editing}
+          onDone={() => {
+            setEditing(null);
+          }}
+        />
+      )}
       {error !== null && (
         <p className="alert" role="alert">
           {error}
@@ -216,6 +249,7 @@ function NodesCard({ token, nodes, onUnauthorized, reload }: NodesCardProps) {
       )}
       <NodesSection
         nodes={nodes}
+        traffic={traffic}
         actions={(node) => (
           <NodeRowActions
             {...actionProps}
@@ -225,6 +259,10 @@ function NodesCard({ token, nodes, onUnauthorized, reload }: NodesCardProps) {
               setIssued(t);
             }}
             onError={setError}
+            onEdit={() => {
+              setAdding(false);
+              setEditing(node);
+            }}
           />
         )}
       />
@@ -232,7 +270,15 @@ function NodesCard({ token, nodes, onUnauthorized, reload }: NodesCardProps) {
   );
 }
 
-function NodesSection({ nodes, actions }: { nodes: Loadable<PanelNode[]>; actions: (node: PanelNode) => ReactNode }) {
+function NodesSection({
+  nodes,
+  actions,
+  traffic,
+}: {
+  nodes: Loadable<PanelNode[]>;
+  actions: (node: PanelNode) => ReactNode;
+  traffic?: Map<number, NodeUsageItem>;
+}) {
   switch (nodes.state) {
     case 'loading':
       return <p className="muted">Loading nodes…</p>;
@@ -246,7 +292,7 @@ function NodesSection({ nodes, actions }: { nodes: Loadable<PanelNode[]>; action
         </p>
       );
     case 'ready':
-      return <NodesTable nodes={nodes.value} now={nodes.at} actions={actions} />;
+      return <NodesTable nodes={nodes.value} now={nodes.at} actions={actions} traffic={traffic} />;
   }
 }
 

@@ -23,6 +23,8 @@ export interface PanelNode {
   id: number;
   name: string;
   address: string;
+  /** Traffic through the node is counted times this. */
+  usage_coefficient: number;
   status: NodeStatus;
   applied_revision: number;
   xray_version: string;
@@ -97,4 +99,16 @@ export interface UserUsageResponse {
 export interface UsersPage {
   users: User[];
   total: number;
+}
+
+/** Bytes through one node (GET /api/nodes/usage). */
+export interface NodeUsageItem {
+  node_id: number | null;
+  node_name: string;
+  uplink: number;
+  downlink: number;
+}
+
+export interface NodesUsageResponse {
+  usages: NodeUsageItem[];
 }

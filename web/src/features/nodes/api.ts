@@ -1,5 +1,5 @@
 import { apiFetch } from '../../lib/api';
-import type { PanelNode } from '../../types/api';
+import type { NodesUsageResponse, PanelNode } from '../../types/api';
 
 export function listNodes(token: string, signal?: AbortSignal): Promise<PanelNode[]> {
   return apiFetch<PanelNode[]>('/api/nodes', { token, signal });
@@ -23,4 +23,26 @@ export function rotateNodeToken(token: string, id: number): Promise<{ token: str
 
 export function deleteNode(token: string, id: number): Promise<unknown> {
   return apiFetch<unknown>(`/api/node/${String(id)}`, { method: 'DELETE', token });
+}
+
+/** What the dashboard edits of a node. */
+export interface NodeFields {
+  name: string;
+  address: string;
+  usage_coefficient: number;
+}
+
+export function modifyNode(token: string, id: number, fields: NodeFields): Promise<PanelNode> {
+  return apiFetch<PanelNode>(`/api/node/${String(id)}`, { method: 'PUT', token, body: fields });
+}
+
+/** Ends the node's session; the node dials again at once and its Xray keeps running. */
+export function reconnectNode(token: string, id: number): Promise<unknown> {
+  return apiFetch<unknown>(`/api/node/${String(id)}/reconnect`, { method: 'POST', token });
+}
+
+/** Up- and downlink bytes per node since `since` (the API takes UTC date-times). */
+export function nodesUsage(token: string, since: Date, signal?: AbortSignal): Promise<NodesUsageResponse> {
+  const start = since.toISOString().slice(0, 19);
+  return apiFetch<NodesUsageResponse>(`/api/nodes/usage?start=${encodeURIComponent(start)}`, { token, signal });
 }

@@ -2,7 +2,7 @@ import { useState } from 'react';
 import { ApiError } from '../../../lib/api';
 import { errorText, FormFooter, TextField, useSubmit } from '../../../lib/actions';
 import type { PanelNode } from '../../../types/api';
-import { createNode, deleteNode, rotateNodeToken } from '../api';
+import { createNode, deleteNode, modifyNode, reconnectNode, rotateNodeToken } from '../api';
 
 interface NodeActionsProps {
   token: string;
@@ -73,16 +73,55 @@ export function NewNodeForm({ token, onUnauthorized, onChanged, onIssued, onCanc
   );
 }
 
+/** "Edit": the name, address (what links and the list show) and usage coefficient. */
+export function EditNodeForm({ node, token, onUnauthorized, onChanged, onDone }: NodeActionsProps & {
+  node: PanelNode;
+  onDone: () => void;
+}) {
+  const [name, setName] = useState(node.name);
+  const [address, setAddress] = useState(node.address);
+  const [coefficient, setCoefficient] = useState(String(node.usage_coefficient));
+  const submit = useSubmit(async () => {
+    const c = Number(coefficient);
+    if (!Number.isFinite(c) || c <= 0) {
+      throw new Error('Usage coefficient: a number above 0 (1 counts traffic as it is).');
+    }
+    try {
+      await modifyNode(token, node.id, { name: name.trim(), address: address.trim(), usage_coefficient: c });
+      onChanged();
+      onDone();
+    } catch (err) {
+      if (err instanceof ApiError && err.unauthorized) {
+        onUnauthorized();
+        return;
+      }
+      throw err;
+    }
+  });
+  const { error, busy } = submit;
+
+  return (
+    <form className="card user-form" aria-label={`Edit node ${node.name}`} onSubmit={submit.onSubmit}>
+      <h3>Edit node {node.name}</h3>
+      <TextField label="Name" name="name" value={name} onChange={setName} required />
+      <TextField label="Address" name="address" value={address} onChange={setAddress} />
+      <TextField label="Usage coefficient" name="usage_coefficient" value={coefficient} onChange={setCoefficient} inputMode="decimal" />
+      <FormFooter error={error} busy={busy} submitLabel="Save" onCancel={onDone} />
+    </form>
+  );
+}
+
 /** The panel's built-in node (backend/app LocalNodeName, on loopback). */
 function isBuiltIn(node: PanelNode): boolean {
   return node.name === 'local' && node.address === '127.0.0.1';
 }
 
-/** Per-node buttons: a new token (cuts the old one) and delete. */
-export function NodeRowActions({ node, token, onUnauthorized, onChanged, onIssued, onError }: NodeActionsProps & {
+/** Per-node buttons: edit, reconnect, a new token (cuts the old one) and delete. */
+export function NodeRowActions({ node, token, onUnauthorized, onChanged, onIssued, onError, onEdit }: NodeActionsProps & {
   node: PanelNode;
   onIssued: (t: IssuedToken) => void;
   onError: (message: string) => void;
+  onEdit: () => void;
 }) {
   async function run(action: () => Promise<void>) {
     try {
@@ -103,6 +142,21 @@ export function NodeRowActions({ node, token, onUnauthorized, onChanged, onIssue
   }
   return (
     <span className="row-actions">
+      <button type="button" onClick={onEdit}>
+        Edit
+      </button>
+      <button
+        type="button"
+        onClick={() => {
+          if (window.confirm(`Reconnect ${node.name}? Its session with the panel restarts; its Xray keeps running, so no user is cut off.`)) {
+            void run(async () => {
+              await reconnectNode(token, node.id);
+            });
+          }
+        }}
+      >
+        Reconnect
+      </button>
       <button
         type="button"
         onClick={() => {

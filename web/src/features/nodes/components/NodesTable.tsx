@@ -1,6 +1,6 @@
 import type { ReactNode } from 'react';
-import { formatTime, timeAgo } from '../../../lib/format';
-import type { PanelNode } from '../../../types/api';
+import { formatBytes, formatTime, timeAgo } from '../../../lib/format';
+import type { NodeUsageItem, PanelNode } from '../../../types/api';
 
 // Partial: a newer panel may report a status this build does not know yet.
 const statusLabels: Partial<Record<string, string>> = {
@@ -15,9 +15,15 @@ interface NodesTableProps {
   now: Date;
   /** Buttons for a row, if the viewer may act on nodes. */
   actions?: (node: PanelNode) => ReactNode;
+  /** Traffic of the last 30 days by node id, once loaded. */
+  traffic?: Map<number, NodeUsageItem>;
 }
 
-export function NodesTable({ nodes, now, actions }: NodesTableProps) {
+function trafficText(t: NodeUsageItem | undefined): string {
+  return t ? `↑ ${formatBytes(t.uplink)} · ↓ ${formatBytes(t.downlink)}` : '—';
+}
+
+export function NodesTable({ nodes, now, actions, traffic }: NodesTableProps) {
   if (nodes.length === 0) {
     return (
       <div className="empty">
@@ -41,6 +47,7 @@ export function NodesTable({ nodes, now, actions }: NodesTableProps) {
             </th>
             <th scope="col">Xray</th>
             <th scope="col">Last seen</th>
+            {traffic && <th scope="col">Traffic (30 days)</th>}
             <th scope="col">Message</th>
             {actions && <th scope="col">Actions</th>}
           </tr>
@@ -68,6 +75,7 @@ export function NodesTable({ nodes, now, actions }: NodesTableProps) {
                   {timeAgo(node.last_seen, now)}
                 </time>
               </td>
+              {traffic && <td data-label="Traffic (30 days)">{trafficText(traffic.get(node.id))}</td>}
               <td data-label="Message" className="message">
                 {node.message || <span className="muted">—</span>}
               </td>
