@@ -385,6 +385,29 @@ test('a reseller admin sees only its own users; sudo disables and re-activates t
   assert.equal((await api('GET', '/api/user/res_user')).body.status, 'active');
   await users.locator('tr[data-username="res_user"]').getByText('active').waitFor();
 
+  // A new password from the dashboard: the old one and the tokens issued
+  // with it stop working at once.
+  const login = (password) =>
+    fetch(`${base}/api/admin/token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ username: 'reseller_web', password }).toString(),
+    });
+  const oldToken = (await (await login('reseller-pass-1')).json()).access_token;
+  const asReseller = (t) => fetch(`${base}/api/admin`, { headers: { Authorization: `Bearer ${t}` } });
+  assert.equal((await asReseller(oldToken)).status, 200);
+  await row.getByRole('button', { name: 'Edit' }).click();
+  const edit = adminsCard.getByRole('form', { name: 'Edit admin reseller_web' });
+  await edit.getByLabel('New password (empty: unchanged; signs them out everywhere)').fill('reseller-pass-2');
+  await edit.getByRole('button', { name: 'Save' }).click();
+  await adminsCard.getByRole('status').getByText('Saved reseller_web; their old password and sessions stop working.').waitFor();
+  assert.equal((await login('reseller-pass-1')).status, 401);
+  const fresh = await login('reseller-pass-2');
+  assert.equal(fresh.status, 200);
+  assert.equal((await asReseller((await fresh.json()).access_token)).status, 200, 'a token issued after the change works');
+  assert.equal((await asReseller(oldToken)).status, 401, 'a token issued before the change is refused');
+  assert.equal((await api('GET', '/api/admins')).body.find((a) => a.username === 'reseller_web').is_sudo, false);
+
   await row.getByRole('button', { name: 'Delete' }).click();
   await row.waitFor({ state: 'detached' });
   assert.equal((await api('GET', '/api/user/res_user')).status, 200, 'the users stay');

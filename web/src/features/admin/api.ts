@@ -24,3 +24,8 @@ export function deleteAdmin(token: string, username: string): Promise<unknown> {
 export function setAdminUsers(token: string, username: string, action: 'disable' | 'activate'): Promise<unknown> {
   return apiFetch<unknown>(`/api/admin/${encodeURIComponent(username)}/users/${action}`, { method: 'POST', token });
 }
+
+/** A new password (signs the admin out everywhere) and the sudo flag; an omitted field is unchanged. */
+export function modifyAdmin(token: string, username: string, fields: { password?: string; is_sudo: boolean }): Promise<Admin> {
+  return apiFetch<Admin>(`/api/admin/${encodeURIComponent(username)}`, { method: 'PUT', token, body: fields });
+}

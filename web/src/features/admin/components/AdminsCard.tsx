@@ -2,7 +2,8 @@ import { useCallback, useState } from 'react';
 import { FormFooter, MessageLine, TextField, useAction, useSubmit } from '../../../lib/actions';
 import { formatBytes } from '../../../lib/format';
 import { useLoad } from '../../../lib/useLoad';
-import { createAdmin, deleteAdmin, listAdmins, setAdminUsers } from '../api';
+import type { Admin } from '../../../types/api';
+import { createAdmin, deleteAdmin, listAdmins, modifyAdmin, setAdminUsers } from '../api';
 
 interface AdminsCardProps {
   token: string;
@@ -24,6 +25,7 @@ export function AdminsCard({ token, me, onUnauthorized, onChanged }: AdminsCardP
     onUnauthorized,
   );
   const [adding, setAdding] = useState(false);
+  const [editing, setEditing] = useState<Admin | null>(null);
   const { message, setMessage, act } = useAction(
     onUnauthorized,
     useCallback(() => {
@@ -54,6 +56,24 @@ export function AdminsCard({ token, me, onUnauthorized, onChanged }: AdminsCardP
             await createAdmin(token, fields);
             setAdding(false);
             setMessage({ kind: 'notice', text: `Created admin ${fields.username}.` });
+            reload();
+          }}
+        />
+      )}
+      {editing !== null && (
+        <EditAdminForm
+          key={editing.username}
+          admin={editing}
+          onCancel={() => {
+            setEditing(null);
+          }}
+          onSubmit={async (fields) => {
+            await modifyAdmin(token, editing.username, fields);
+            setEditing(null);
+            setMessage({
+              kind: 'notice',
+              text: fields.password ? `Saved ${editing.username}; their old password and sessions stop working.` : `Saved ${editing.username}.`,
+            });
             reload();
           }}
         />
@@ -90,6 +110,17 @@ export function AdminsCard({ token, me, onUnauthorized, onChanged }: AdminsCardP
                   </td>
                   <td data-label="Users' traffic">{formatBytes(a.users_usage)}</td>
                   <td className="row-actions" data-label="Actions">
+                    {(!a.is_sudo || a.username === me) && (
+                      <button
+                        type="button"
+                        onClick={() => {
+                          setAdding(false);
+                          setEditing(a);
+                        }}
+                      >
+                        Edit
+                      </button>
+                    )}
                     {!a.is_sudo && (
                       <>
                         <button
@@ -165,6 +196,47 @@ function NewAdminForm({
         Sudo (sees and manages everything)
       </label>
       <FormFooter error={error} busy={busy} submitLabel="Create" onCancel={onCancel} />
+    </form>
+  );
+}
+
+/** A new password (empty: unchanged) and the sudo flag of an admin. */
+function EditAdminForm({
+  admin,
+  onSubmit,
+  onCancel,
+}: {
+  admin: Admin;
+  onSubmit: (fields: { password?: string; is_sudo: boolean }) => Promise<void>;
+  onCancel: () => void;
+}) {
+  const [password, setPassword] = useState('');
+  const [sudo, setSudo] = useState(admin.is_sudo);
+  const submit = useSubmit(() => onSubmit(password === '' ? { is_sudo: sudo } : { password, is_sudo: sudo }));
+  const { error, busy } = submit;
+
+  return (
+    <form className="card user-form" aria-label={`Edit admin ${admin.username}`} onSubmit={submit.onSubmit}>
+      <h3>Edit admin {admin.username}</h3>
+      <TextField
+        label="New password (empty: unchanged; signs them out everywhere)"
+        name="password"
+        value={password}
+        onChange={setPassword}
+        type="password"
+        autoComplete="new-password"
+      />
+      <label className="check">
+        <input
+          type="checkbox"
+          checked={sudo}
+          onChange={(e) => {
+            setSudo(e.target.checked);
+          }}
+        />
+        Sudo (sees and manages everything)
+      </label>
+      <FormFooter error={error} busy={busy} submitLabel="Save" onCancel={onCancel} />
     </form>
   );
 }
