@@ -699,7 +699,19 @@ test('a user gets inbounds, a next plan and auto-delete from the form; its bytes
     await waitFor('the node to serve carol_web on Trojan B too', async () => (await trojanEcho(portB, password, echoPort, 1024)) === 1024);
 
     // A plan given again and started at once: usage logged and reset,
-    // the plan's limit replaces the old one (no carry-over asked).
+    // the plan's limit replaces the old one (no carry-over asked). The
+    // node reports every second; bytes it reports after the reset count
+    // toward the new plan, so wait until the last ones are in.
+    let last = -1;
+    let steadySince = Date.now();
+    await waitFor("carol_web's usage to stop changing", async () => {
+      const now = (await api('GET', '/api/user/carol_web')).body.used_traffic;
+      if (now !== last) {
+        last = now;
+        steadySince = Date.now();
+      }
+      return Date.now() - steadySince > 3000;
+    });
     await row.getByRole('button', { name: 'Edit' }).click();
     edit = page.getByRole('form', { name: 'Edit carol_web' });
     await edit.getByLabel('Give a next plan when this one runs out').check();
@@ -724,6 +736,48 @@ test('a user gets inbounds, a next plan and auto-delete from the form; its bytes
     await api('DELETE', `/api/node/${String(created.body.id)}`);
     await api('PUT', '/api/core/config', savedConfig);
   }
+});
+
+test('users that ran out long ago are found and deleted in one go', async () => {
+  const now = Math.floor(Date.now() / 1000);
+  for (const [username, expire] of [
+    ['gone_long', now - 40 * 86400],
+    ['gone_lately', now - 5 * 86400],
+    ['still_here', 0],
+  ]) {
+    const r = await api('POST', '/api/user', { username, proxies: { vless: {} }, expire });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+  }
+  await waitFor('both to be expired', async () => {
+    const statuses = await Promise.all(['gone_long', 'gone_lately'].map(async (u) => (await api('GET', `/api/user/${u}`)).body.status));
+    return statuses.every((st) => st === 'expired');
+  });
+  const page = await newPage();
+  await page.goto(`${base}/dashboard/`);
+  const users = page.getByRole('region', { name: 'Users' });
+  await users.getByRole('button', { name: 'Clean up' }).click();
+  const form = users.getByRole('form', { name: 'Clean up users' });
+  await form.getByLabel('Ran out at least this many days ago').fill('30');
+  await form.getByRole('button', { name: 'Find' }).click();
+  assert.equal(await form.getByRole('status', { name: 'Users found' }).innerText(), '1 user: gone_long');
+  await form.getByRole('button', { name: 'Delete 1 user' }).click();
+  await users.getByRole('status').getByText('Deleted 1 user that had run out.').waitFor();
+  assert.equal((await api('GET', '/api/user/gone_long')).status, 404);
+  assert.equal((await api('GET', '/api/user/gone_lately')).status, 200, 'ran out 5 days ago: kept');
+  assert.equal((await api('GET', '/api/user/still_here')).status, 200);
+
+  await users.getByRole('button', { name: 'Clean up' }).click();
+  await form.getByLabel('Ran out at least this many days ago').fill('60');
+  await form.getByRole('button', { name: 'Find' }).click();
+  await form.getByText('No user ran out that long ago.').waitFor();
+  await form.getByLabel('Ran out at least this many days ago').fill('-1');
+  await form.getByRole('button', { name: 'Find' }).click();
+  await form.getByRole('alert').getByText('Days: a whole number', { exact: false }).waitFor();
+  await form.getByRole('button', { name: 'Close' }).click();
+  for (const u of ['gone_lately', 'still_here']) {
+    assert.equal((await api('DELETE', `/api/user/${u}`)).status, 200);
+  }
+  await page.close();
 });
 
 // The dashboard's hand-written response types (web/src) name only fields

@@ -83,11 +83,30 @@ export function activateNextPlan(token: string, username: string): Promise<User>
 
 /** Bytes through each node since `since` (the API takes UTC date-times). */
 export function userUsage(token: string, username: string, since: Date, signal?: AbortSignal): Promise<UserUsageResponse> {
-  const start = since.toISOString().slice(0, 19);
+  const start = queryTime(since);
   return apiFetch<UserUsageResponse>(`${userPath(username, '/usage')}?start=${encodeURIComponent(start)}`, { token, signal });
 }
 
 /** The core config's inbounds by protocol: what a user can be put in. */
 export function listInbounds(token: string, signal?: AbortSignal): Promise<Partial<Record<Protocol, InboundSummary[]>>> {
   return apiFetch<Partial<Record<Protocol, InboundSummary[]>>>('/api/inbounds', { token, signal });
+}
+
+/** The API's date-time query form: UTC, to the second. */
+function queryTime(t: Date): string {
+  return t.toISOString().slice(0, 19);
+}
+
+/** Users that expired, or became limited, before `before` (after `after`). */
+function expiredRange(after: Date, before: Date): string {
+  return `expired_after=${encodeURIComponent(queryTime(after))}&expired_before=${encodeURIComponent(queryTime(before))}`;
+}
+
+export function listExpiredUsers(token: string, after: Date, before: Date): Promise<string[]> {
+  return apiFetch<string[]>(`/api/users/expired?${expiredRange(after, before)}`, { token });
+}
+
+/** Deletes what listExpiredUsers lists, in one transaction; answers the usernames deleted. */
+export function deleteExpiredUsers(token: string, after: Date, before: Date): Promise<string[]> {
+  return apiFetch<string[]>(`/api/users/expired?${expiredRange(after, before)}`, { method: 'DELETE', token });
 }

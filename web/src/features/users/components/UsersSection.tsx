@@ -16,6 +16,7 @@ import {
   type UserQuery,
 } from '../api';
 import type { UserTemplate } from '../../templates/api';
+import { ExpiredCleanup } from './ExpiredCleanup';
 import { UserForm } from './UserForm';
 import { UserUsage } from './UserUsage';
 
@@ -46,13 +47,14 @@ interface UsersSectionProps {
  * The users an admin may see (a regular admin its own, as the API decides):
  * search, status filter, sort and pages, served by GET /api/users; create,
  * edit, usage per node, reset usage, start the next plan, revoke the
- * subscription and delete.
+ * subscription and delete; delete the users that ran out long ago.
  */
 export function UsersSection({ token, onUnauthorized, onChanged, version, templates }: UsersSectionProps) {
   const [query, setQuery] = useState<UserQuery>({ offset: 0, limit: pageSize, search: '', status: '', sort: '-created_at' });
   const [searchText, setSearchText] = useState('');
   const [editing, setEditing] = useState<User | 'new' | null>(null);
   const [usageOf, setUsageOf] = useState<string | null>(null);
+  const [cleaning, setCleaning] = useState(false);
   // The inbounds a user can be put in, for the form; loaded once a form opens.
   const formOpen = editing !== null;
   const [inbounds] = useLoad(
@@ -112,15 +114,39 @@ export function UsersSection({ token, onUnauthorized, onChanged, version, templa
     <section className="card" aria-label="Users">
       <div className="section-head">
         <h2>Users</h2>
-        <button
-          type="button"
-          onClick={() => {
-            setEditing('new');
-          }}
-        >
-          New user
-        </button>
+        <span className="row-actions">
+          <button
+            type="button"
+            onClick={() => {
+              setEditing('new');
+            }}
+          >
+            New user
+          </button>
+          <button
+            type="button"
+            onClick={() => {
+              setCleaning(true);
+            }}
+          >
+            Clean up
+          </button>
+        </span>
       </div>
+
+      {cleaning && (
+        <ExpiredCleanup
+          token={token}
+          onUnauthorized={onUnauthorized}
+          onDeleted={(text) => {
+            setCleaning(false);
+            changed(text);
+          }}
+          onClose={() => {
+            setCleaning(false);
+          }}
+        />
+      )}
 
       {editing !== null && (
         <UserForm
