@@ -456,22 +456,41 @@ test('a template fills a new user: limit, expiry and the username prefix', async
   await tf.getByLabel('Data limit (GiB, empty: unlimited)').fill('30');
   await tf.getByLabel('Days until expiry (empty: never)').fill('30');
   await tf.getByLabel('Username prefix').fill('m_');
+  await tf.getByRole('checkbox', { name: /^Trojan TCP/ }).check();
   await tf.getByRole('button', { name: 'Create' }).click();
   await card.locator('tr[data-template="monthly"]').waitFor();
   const [tpl] = (await api('GET', '/api/user_template')).body;
   assert.equal(tpl.data_limit, 30 * 1024 ** 3);
   assert.equal(tpl.expire_duration, 30 * 86400);
+  assert.deepEqual(tpl.inbounds, { trojan: ['Trojan TCP'] });
+
+  // Edited: the limit changes, the rest stays.
+  await card.locator('tr[data-template="monthly"]').getByRole('button', { name: 'Edit' }).click();
+  const ef = page.getByRole('form', { name: 'Edit template monthly' });
+  assert.equal(await ef.getByLabel('Days until expiry (empty: never)').inputValue(), '30');
+  assert.equal(await ef.getByRole('checkbox', { name: /^Trojan TCP/ }).isChecked(), true);
+  await ef.getByLabel('Data limit (GiB, empty: unlimited)').fill('40');
+  await ef.getByRole('button', { name: 'Save' }).click();
+  await card.getByRole('status').getByText('Saved template monthly.').waitFor();
+  const [edited] = (await api('GET', '/api/user_template')).body;
+  assert.equal(edited.data_limit, 40 * 1024 ** 3);
+  assert.equal(edited.expire_duration, 30 * 86400);
+  assert.equal(edited.username_prefix, 'm_');
+  assert.deepEqual(edited.inbounds, { trojan: ['Trojan TCP'] });
 
   const users = page.getByRole('region', { name: 'Users' });
   await users.getByRole('button', { name: 'New user' }).click();
   const form = page.getByRole('form', { name: 'New user' });
   await form.getByLabel('Template').selectOption({ label: 'monthly' });
-  assert.equal(await form.getByLabel('Data limit (GiB, empty: unlimited)').inputValue(), '30');
+  assert.equal(await form.getByLabel('Data limit (GiB, empty: unlimited)').inputValue(), '40');
+  assert.equal(await form.getByRole('checkbox', { name: 'trojan' }).isChecked(), true);
+  assert.equal(await form.getByRole('checkbox', { name: 'vless' }).isChecked(), false, "the template's protocols replace the default");
   await form.getByLabel('Username').fill('from_tpl');
   await form.getByRole('button', { name: 'Create' }).click();
   await users.getByRole('status').getByText('Created m_from_tpl.').waitFor();
   const u = (await api('GET', '/api/user/m_from_tpl')).body;
-  assert.equal(u.data_limit, 30 * 1024 ** 3);
+  assert.equal(u.data_limit, 40 * 1024 ** 3);
+  assert.deepEqual(Object.keys(u.proxies), ['trojan']);
   const days = (u.expire * 1000 - Date.now()) / 86400_000;
   assert.ok(days > 29 && days <= 31, `expires in ${days} days`);
 

@@ -17,11 +17,23 @@ export function listTemplates(token: string, signal?: AbortSignal): Promise<User
   return apiFetch<UserTemplate[]>('/api/user_template', { token, signal });
 }
 
-export function createTemplate(
-  token: string,
-  t: { name: string; data_limit: number; expire_duration: number; username_prefix: string; username_suffix: string },
-): Promise<UserTemplate> {
+/** What the dashboard sets of a template. */
+export interface TemplateFields {
+  name: string;
+  data_limit: number;
+  expire_duration: number;
+  username_prefix: string;
+  username_suffix: string;
+  /** Per protocol, the inbound tags a user from the template is in; {}: no restriction. */
+  inbounds: Record<string, string[]>;
+}
+
+export function createTemplate(token: string, t: TemplateFields): Promise<UserTemplate> {
   return apiFetch<UserTemplate>('/api/user_template', { method: 'POST', token, body: t });
+}
+
+export function modifyTemplate(token: string, id: number, t: TemplateFields): Promise<UserTemplate> {
+  return apiFetch<UserTemplate>(`/api/user_template/${String(id)}`, { method: 'PUT', token, body: t });
 }
 
 export function deleteTemplate(token: string, id: number): Promise<unknown> {

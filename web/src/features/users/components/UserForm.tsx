@@ -63,17 +63,6 @@ export function UserForm({ user, templates, inbounds, onSubmit, onCancel }: User
   const [onHoldDays, setOnHoldDays] = useState('');
   const [template, setTemplate] = useState<UserTemplate | null>(null);
 
-  // A template fills the limit and the expiry (from today) and wraps the
-  // username in its prefix and suffix; every field stays editable.
-  function applyTemplate(id: string) {
-    const t = templates.find((x) => String(x.id) === id) ?? null;
-    setTemplate(t);
-    if (t === null) {
-      return;
-    }
-    setLimitGiB(t.data_limit ? String(t.data_limit / gib) : '');
-    setExpire(t.expire_duration ? dateInput(Math.floor(Date.now() / 1000) + t.expire_duration) : '');
-  }
   const [disabled, setDisabled] = useState(user?.status === 'disabled');
   const [note, setNote] = useState(user?.note ?? '');
   const [autoDelete, setAutoDelete] = useState(user?.auto_delete_in_days != null ? String(user.auto_delete_in_days) : '');
@@ -87,6 +76,24 @@ export function UserForm({ user, templates, inbounds, onSubmit, onCancel }: User
   // is in all of its inbounds (the API's default), so only what an admin
   // unticks is ever sent.
   const [inboundTags, setInboundTags] = useState<Partial<Record<Protocol, string[]>>>(user?.inbounds ?? {});
+
+  // A template fills the limit and the expiry (from today), picks the
+  // protocols and inbounds it names and wraps the username in its prefix
+  // and suffix; every field stays editable.
+  function applyTemplate(id: string) {
+    const t = templates.find((x) => String(x.id) === id) ?? null;
+    setTemplate(t);
+    if (t === null) {
+      return;
+    }
+    setLimitGiB(t.data_limit ? String(t.data_limit / gib) : '');
+    setExpire(t.expire_duration ? dateInput(Math.floor(Date.now() / 1000) + t.expire_duration) : '');
+    const named = protocols.filter((p) => (t.inbounds[p]?.length ?? 0) > 0);
+    if (named.length > 0) {
+      setChosen(new Set(named));
+      setInboundTags(Object.fromEntries(named.map((p) => [p, t.inbounds[p] ?? []])));
+    }
+  }
 
   function tagsOf(p: Protocol): string[] {
     return inboundTags[p] ?? (inbounds[p] ?? []).map((i) => i.tag);
