@@ -661,8 +661,15 @@ test('a user gets inbounds, a next plan and auto-delete from the form; its bytes
       used = usage.usages.find((u) => u.node_name === 'web_node')?.used_traffic ?? 0;
       return used >= 2 * size;
     });
+    // A client fetches the subscription; the card says when and which
+    // (the panel writes fetch records every few seconds, in one batch).
+    const sub = await fetch(carol.subscription_url, { headers: { 'User-Agent': 'v2rayNG/1.9.16' } });
+    assert.equal(sub.status, 200);
+    await waitFor('the fetch to be recorded', async () => (await api('GET', '/api/user/carol_web')).body.sub_last_user_agent === 'v2rayNG/1.9.16');
+    await users.getByRole('button', { name: 'Search' }).click();
     await row.getByRole('button', { name: 'Usage', exact: true }).click();
     const usageCard = page.getByRole('region', { name: 'Usage of carol_web' });
+    await usageCard.getByText('by v2rayNG/1.9.16').waitFor();
     const nodeRow = usageCard.locator('tr[data-node="web_node"]');
     await nodeRow.waitFor();
     const shown = await nodeRow.locator('td[data-label="Used"]').innerText();

@@ -55,6 +55,8 @@ export interface User {
   note: string | null;
   online_at: string | null;
   sub_updated_at: string | null;
+  /** The User-Agent of the client that last fetched the subscription. */
+  sub_last_user_agent: string | null;
   subscription_url: string;
   links: string[];
   admin: Admin | null;

@@ -1,6 +1,7 @@
 import { useCallback, useState } from 'react';
-import { formatBytes } from '../../../lib/format';
+import { formatBytes, formatTime, timeAgo } from '../../../lib/format';
 import { useLoad } from '../../../lib/useLoad';
+import type { User } from '../../../types/api';
 import { userUsage } from '../api';
 
 const periods: [number, string][] = [
@@ -12,7 +13,7 @@ const periods: [number, string][] = [
 
 interface UserUsageProps {
   token: string;
-  username: string;
+  user: User;
   onUnauthorized: () => void;
   onClose: () => void;
 }
@@ -20,8 +21,11 @@ interface UserUsageProps {
 /**
  * One user's traffic per node over a period (GET /api/user/{username}/usage),
  * from the panel's hourly usage records: which servers a user actually uses.
+ * Above it, what support asks first: lifetime traffic, when the client last
+ * fetched the subscription and which client it was, when it was last online.
  */
-export function UserUsage({ token, username, onUnauthorized, onClose }: UserUsageProps) {
+export function UserUsage({ token, user, onUnauthorized, onClose }: UserUsageProps) {
+  const username = user.username;
   const [days, setDays] = useState(30);
   const [usage] = useLoad(
     useCallback(
@@ -51,6 +55,19 @@ export function UserUsage({ token, username, onUnauthorized, onClose }: UserUsag
           ))}
         </select>
       </div>
+      <dl className="facts">
+        <dt>Created</dt>
+        <dd>{formatTime(user.created_at)}</dd>
+        <dt>Used in all</dt>
+        <dd>{formatBytes(user.lifetime_used_traffic)}</dd>
+        <dt>Subscription fetched</dt>
+        <dd title={formatTime(user.sub_updated_at)}>
+          {timeAgo(user.sub_updated_at)}
+          {user.sub_last_user_agent && <span className="muted"> by {user.sub_last_user_agent}</span>}
+        </dd>
+        <dt>Online</dt>
+        <dd title={formatTime(user.online_at)}>{timeAgo(user.online_at)}</dd>
+      </dl>
       {usage.state === 'loading' && <p className="muted">Loading usage…</p>}
       {usage.state === 'error' && (
         <p className="alert" role="alert">

@@ -53,7 +53,9 @@ export function UsersSection({ token, onUnauthorized, onChanged, version, templa
   const [query, setQuery] = useState<UserQuery>({ offset: 0, limit: pageSize, search: '', status: '', sort: '-created_at' });
   const [searchText, setSearchText] = useState('');
   const [editing, setEditing] = useState<User | 'new' | null>(null);
-  const [usageOf, setUsageOf] = useState<string | null>(null);
+  // The user whose usage card is open, as clicked; the card shows the
+  // list's fresher copy once the list reloads.
+  const [usageOf, setUsageOf] = useState<User | null>(null);
   const [cleaning, setCleaning] = useState(false);
   // The inbounds a user can be put in, for the form; loaded once a form opens.
   const formOpen = editing !== null;
@@ -163,9 +165,9 @@ export function UsersSection({ token, onUnauthorized, onChanged, version, templa
 
       {usageOf !== null && (
         <UserUsage
-          key={usageOf}
+          key={usageOf.username}
           token={token}
-          username={usageOf}
+          user={(page.state === 'ready' ? page.value.users.find((u) => u.username === usageOf.username) : undefined) ?? usageOf}
           onUnauthorized={onUnauthorized}
           onClose={() => {
             setUsageOf(null);
@@ -277,7 +279,7 @@ export function UsersSection({ token, onUnauthorized, onChanged, version, templa
                     <button
                       type="button"
                       onClick={() => {
-                        setUsageOf(u.username);
+                        setUsageOf(u);
                       }}
                     >
                       Usage
