@@ -68,6 +68,11 @@ type Options struct {
 	// TemplatesDir holds operator overrides of the subscription skeletons
 	// (<data-dir>/templates); empty uses the built-in ones.
 	TemplatesDir string
+	// TLSChain is the certificate chain (DER, leaf first) the panel serves
+	// HTTPS with itself; nil when it serves plain HTTP (or TLS ends at a
+	// proxy in front). GET /api/node/settings publishes the leaf and its
+	// SHA-256 so nodes can pin a self-signed certificate.
+	TLSChain [][]byte
 }
 
 // NodeHub is the part of the node hub the API needs.

@@ -1,6 +1,10 @@
 package api
 
 import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
 	"fmt"
 	"strconv"
 	"strings"
@@ -247,11 +251,53 @@ func (s *server) rotateNodeToken(c *fiber.Ctx) error {
 // the nodes with mutual TLS. An Outpost node dials the panel instead and
 // proves itself with its token, so there is no certificate to hand out:
 // "certificate" is empty and the fields after it say how a node connects.
+// nodeSettings is Marzban's GET /api/node/settings. Marzban's certificate
+// is the one its nodes must trust; here it is the panel's own HTTPS
+// certificate (PEM, "" without TLS), with its SHA-256 (what bin/node
+// --panel-cert-sha256 takes) and whether it verifies against this
+// machine's public roots. A certificate that does not (self-signed) is
+// what a node must pin; pinning a publicly trusted one would cut the
+// nodes off at its next renewal.
 func (s *server) nodeSettings(c *fiber.Ctx) error {
-	return c.JSON(fiber.Map{
-		"min_node_version": MinNodeVersion,
-		"certificate":      "",
-		"protocol_version": protocol.Version,
-		"ws_path":          protocol.WSPath,
-	})
+	return c.JSON(s.nodeSettingsBody())
+}
+
+func (s *server) nodeSettingsBody() nodeSettingsResponse {
+	out := nodeSettingsResponse{MinNodeVersion: MinNodeVersion, ProtocolVersion: protocol.Version, WSPath: protocol.WSPath}
+	chain := s.opts.TLSChain
+	if len(chain) == 0 {
+		return out
+	}
+	out.Certificate = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: chain[0]}))
+	out.CertificateSHA256 = CertificatePin(chain)
+	out.CertificatePubliclyTrusted = publiclyTrusted(chain)
+	return out
+}
+
+// CertificatePin is the hex SHA-256 of the chain's leaf: what a node pins.
+// Empty for an empty chain.
+func CertificatePin(chain [][]byte) string {
+	if len(chain) == 0 {
+		return ""
+	}
+	sum := sha256.Sum256(chain[0])
+	return hex.EncodeToString(sum[:])
+}
+
+// publiclyTrusted reports whether the leaf verifies, through the chain's
+// intermediates, against the system's root certificates. The host name is
+// not checked: nodes may reach the panel by any name the certificate has.
+func publiclyTrusted(chain [][]byte) bool {
+	leaf, err := x509.ParseCertificate(chain[0])
+	if err != nil {
+		return false
+	}
+	inter := x509.NewCertPool()
+	for _, der := range chain[1:] {
+		if c, err := x509.ParseCertificate(der); err == nil {
+			inter.AddCert(c)
+		}
+	}
+	_, err = leaf.Verify(x509.VerifyOptions{Intermediates: inter})
+	return err == nil
 }

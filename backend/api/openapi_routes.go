@@ -25,10 +25,16 @@ type (
 		LogsWebsocket string `json:"logs_websocket"`
 	}
 	nodeSettingsResponse struct {
-		MinNodeVersion  string `json:"min_node_version"`
-		Certificate     string `json:"certificate"`
-		ProtocolVersion int    `json:"protocol_version"`
-		WSPath          string `json:"ws_path"`
+		MinNodeVersion string `json:"min_node_version"`
+		// Certificate is the panel's HTTPS certificate, PEM; "" without TLS.
+		Certificate string `json:"certificate"`
+		// CertificateSHA256 is what bin/node --panel-cert-sha256 takes.
+		CertificateSHA256 string `json:"certificate_sha256"`
+		// CertificatePubliclyTrusted is false for a self-signed
+		// certificate: nodes must pin it.
+		CertificatePubliclyTrusted bool   `json:"certificate_publicly_trusted"`
+		ProtocolVersion            int    `json:"protocol_version"`
+		WSPath                     string `json:"ws_path"`
 	}
 	nodeTokenResponse struct {
 		Token string `json:"token"`

@@ -131,21 +131,28 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, banner io.Wri
 	// before the store closes.
 	defer func() { cancel(); <-subsDone }()
 
+	cert, err := loadTLS(cfg)
+	if err != nil {
+		return err
+	}
+	var chain [][]byte
+	if cert != nil {
+		chain = cert.Certificate
+	}
 	srv := api.New(api.Options{
 		State: s, Secrets: boot.Secrets, Log: log.With("component", "api"),
 		EnvSudoUser: cfg.SudoUsername, EnvSudoPassword: cfg.SudoPassword,
 		PublicURL: cfg.PublicURL, TokenTTL: cfg.TokenTTL, RateLimiter: limiter,
 		Hub: h, Dashboard: dashboard,
 		Subscriptions: subs, TemplatesDir: filepath.Join(cfg.DataDir, "templates"),
+		TLSChain: chain,
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", cfg.Listen, err)
 	}
-	if cfg.TLSCert != "" {
-		if ln, err = tlsListener(ln, cfg); err != nil {
-			return err
-		}
+	if cert != nil {
+		ln = tlsListener(ln, cert)
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Listener(ln) }()
@@ -155,7 +162,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, banner io.Wri
 
 	if cfg.LocalNode {
 		go func() {
-			if err := runLocalNode(ctx, s, h, cfg, baseURL, log); err != nil && ctx.Err() == nil {
+			if err := runLocalNode(ctx, s, h, cfg, baseURL, api.CertificatePin(chain), log); err != nil && ctx.Err() == nil {
 				log.Error("local node", "err", err)
 			}
 		}()
@@ -212,8 +219,10 @@ func printBanner(w io.Writer, cfg config.Config, baseURL string, boot state.Boot
 }
 
 // runLocalNode runs a node agent inside the panel process, dialing the
-// panel over loopback like any remote node, with state in the data dir.
-func runLocalNode(ctx context.Context, s *state.State, h *hub.Hub, cfg config.Config, baseURL string, log *slog.Logger) error {
+// panel over loopback like any remote node, with state in the data dir. pin
+// is the SHA-256 of the panel's own certificate (empty without TLS), so the
+// node trusts exactly this panel even when the certificate is self-signed.
+func runLocalNode(ctx context.Context, s *state.State, h *hub.Hub, cfg config.Config, baseURL, pin string, log *slog.Logger) error {
 	n, err := s.NodeByName(ctx, LocalNodeName)
 	var token string
 	switch {
@@ -234,7 +243,7 @@ func runLocalNode(ctx context.Context, s *state.State, h *hub.Hub, cfg config.Co
 	a, err := agent.New(agent.Config{
 		PanelURL: baseURL, Token: token, StateDir: filepath.Join(cfg.DataDir, "local-node"),
 		UsageInterval: cfg.UsageInterval, Log: log.With("component", "local-node"),
-		PanelCertSHA256: certPin(cfg),
+		PanelCertSHA256: pin,
 	})
 	if err != nil {
 		return err

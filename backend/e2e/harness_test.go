@@ -203,21 +203,39 @@ type panel struct {
 	addr    string
 	dataDir string
 	token   string
+	// https is set for a panel serving TLS itself; client then trusts its
+	// certificate (nil: http.DefaultClient).
+	https  bool
+	client *http.Client
+}
+
+func (p *panel) httpClient() *http.Client {
+	if p.client != nil {
+		return p.client
+	}
+	return http.DefaultClient
 }
 
 func startPanel(t testing.TB, dataDir string, addr string) *panel {
 	t.Helper()
+	return startPanelWith(t, dataDir, addr, nil)
+}
+
+// startPanelWith starts a panel with extra flags; a client, when given, is
+// what the tests' API calls use (an HTTPS panel's trust).
+func startPanelWith(t testing.TB, dataDir string, addr string, client *http.Client, extra ...string) *panel {
+	t.Helper()
 	if addr == "" {
 		addr = fmt.Sprintf("127.0.0.1:%d", lowPort(t))
 	}
-	p := &panel{addr: addr, dataDir: dataDir}
-	p.proc = proc{t: t, name: "panel", args: []string{
+	p := &panel{addr: addr, dataDir: dataDir, https: client != nil, client: client}
+	p.proc = proc{t: t, name: "panel", args: append([]string{
 		"--listen", addr, "--data-dir", dataDir,
 		"--review-interval", "300ms", "--usage-interval", "300ms", "--ping-interval", "1s",
-	}, env: []string{"SUDO_USERNAME=" + sudoUser, "SUDO_PASSWORD=" + sudoPass}}
+	}, extra...), env: []string{"SUDO_USERNAME=" + sudoUser, "SUDO_PASSWORD=" + sudoPass}}
 	p.start()
 	waitFor(t, 30*time.Second, "panel to answer /healthz", func() bool {
-		resp, err := http.Get(p.url() + "/healthz")
+		resp, err := p.httpClient().Get(p.url() + "/healthz")
 		if err != nil {
 			return false
 		}
@@ -228,11 +246,16 @@ func startPanel(t testing.TB, dataDir string, addr string) *panel {
 	return p
 }
 
-func (p *panel) url() string { return "http://" + p.addr }
+func (p *panel) url() string {
+	if p.https {
+		return "https://" + p.addr
+	}
+	return "http://" + p.addr
+}
 
 func (p *panel) login(t testing.TB) {
 	t.Helper()
-	resp, err := http.PostForm(p.url()+"/api/admin/token", url.Values{"username": {sudoUser}, "password": {sudoPass}})
+	resp, err := p.httpClient().PostForm(p.url()+"/api/admin/token", url.Values{"username": {sudoUser}, "password": {sudoPass}})
 	if err != nil {
 		t.Fatalf("login: %v", err)
 	}
@@ -269,7 +292,7 @@ func (p *panel) call(t testing.TB, method, path string, body any, out any) int {
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := p.httpClient().Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
@@ -387,13 +410,13 @@ type nodeHealth struct {
 	LogsStreaming   bool              `json:"logs_streaming"`
 }
 
-func startNode(t testing.TB, panelURL, token, stateDir string) *node {
+func startNode(t testing.TB, panelURL, token, stateDir string, extra ...string) *node {
 	t.Helper()
 	n := &node{statusAddr: fmt.Sprintf("127.0.0.1:%d", lowPort(t))}
-	n.proc = proc{t: t, name: "node", args: []string{
+	n.proc = proc{t: t, name: "node", args: append([]string{
 		"--panel", panelURL, "--token", token, "--state-dir", stateDir,
 		"--status-listen", n.statusAddr, "--usage-interval", "300ms", "--max-backoff", "1s",
-	}}
+	}, extra...)}
 	n.start()
 	waitFor(t, 30*time.Second, "node status endpoint", func() bool { _, err := n.healthErr(); return err == nil })
 	return n
