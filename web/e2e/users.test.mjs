@@ -9,9 +9,10 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash, X509Certificate } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import https from 'node:https';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -804,6 +805,77 @@ test('users that ran out long ago are found and deleted in one go', async () => 
     assert.equal((await api('DELETE', `/api/user/${u}`)).status, 200);
   }
   await page.close();
+});
+
+test('on a panel with a self-signed certificate the node command pins it, and that command connects', async () => {
+  const tlsDir = mkdtempSync(join(tmpdir(), 'outpost-web-tls-'));
+  const [crt, key] = [join(tlsDir, 'panel.crt'), join(tlsDir, 'panel.key')];
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', key, '-out', crt, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  const certPEM = readFileSync(crt, 'utf8');
+  const pin = new X509Certificate(certPEM).fingerprint256.replaceAll(':', '').toLowerCase();
+  const port = await freePort();
+  const origin = `https://127.0.0.1:${String(port)}`;
+  let log = '';
+  const tlsPanel = spawnTied([panelBin, '--listen', `127.0.0.1:${String(port)}`, '--data-dir', join(tlsDir, 'data'), '--tls-cert', crt, '--tls-key', key], {
+    env: { ...process.env, SUDO_USERNAME: admin.username, SUDO_PASSWORD: admin.password },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  tlsPanel.stdout.on('data', (d) => (log += String(d)));
+  tlsPanel.stderr.on('data', (d) => (log += String(d)));
+  let node = null;
+  const tlsContext = await browser.newContext({ ignoreHTTPSErrors: true });
+  try {
+    await waitFor('the HTTPS panel', () =>
+      new Promise((resolve) => {
+        https.get(`${origin}/healthz`, { ca: certPEM }, (res) => {
+          res.resume();
+          resolve(res.statusCode === 200);
+        }).on('error', () => {
+          resolve(false);
+        });
+      }),
+    );
+    const page = await tlsContext.newPage();
+    await page.goto(`${origin}/dashboard/`);
+    await page.getByLabel('Username').fill(admin.username);
+    await page.getByLabel('Password').fill(admin.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const nodes = page.getByRole('region', { name: 'Nodes' });
+    await nodes.getByRole('button', { name: 'New node' }).click();
+    const form = page.getByRole('form', { name: 'New node' });
+    await form.getByLabel('Name').fill('tls_node');
+    await form.getByRole('button', { name: 'Create' }).click();
+    const notice = nodes.getByRole('status', { name: 'Node token' });
+    const command = await notice.locator('code').innerText();
+    assert.match(command, new RegExp(`^bin/node --panel ${origin} --token \\S+ --panel-cert-sha256 ${pin}$`));
+    await notice.getByText('self-signed', { exact: false }).waitFor();
+
+    // The command as shown, run: the node gets in over TLS.
+    const [, ...args] = command.split(' ');
+    const nodeDir = join(tlsDir, 'node');
+    node = spawnTied([nodeBin, ...args, '--state-dir', nodeDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    node.stdout.on('data', (d) => (log += `node: ${String(d)}`));
+    node.stderr.on('data', (d) => (log += `node: ${String(d)}`));
+    await notice.getByRole('button', { name: 'Done' }).click();
+    const row = nodes.locator('tr[data-node="tls_node"]');
+    await waitFor('tls_node to connect', async () => {
+      await nodes.getByRole('button', { name: 'Refresh' }).click();
+      return (await row.locator('td[data-label="Status"]').innerText()) === 'Connected';
+    });
+    await page.close();
+  } catch (err) {
+    throw new Error(`${String(err)}\nHTTPS panel and node output:\n${log.slice(-3000)}`, { cause: err });
+  } finally {
+    await tlsContext.close();
+    for (const p of [node, tlsPanel]) {
+      if (p && p.exitCode === null) {
+        p.kill('SIGTERM');
+        await new Promise((r) => p.once('exit', r));
+      }
+    }
+    rmSync(tlsDir, { recursive: true, force: true });
+  }
 });
 
 // The dashboard's hand-written response types (web/src) name only fields

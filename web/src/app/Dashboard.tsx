@@ -10,7 +10,7 @@ import {
   type IssuedToken,
 } from '../features/nodes/components/NodeActions';
 import { NodesTable } from '../features/nodes/components/NodesTable';
-import { listNodes, nodesUsage } from '../features/nodes/api';
+import { getNodeSettings, listNodes, nodesUsage } from '../features/nodes/api';
 import { getSystem } from '../features/system/api';
 import { listTemplates } from '../features/templates/api';
 import { TemplatesCard } from '../features/templates/components/TemplatesCard';
@@ -187,6 +187,10 @@ function NodesCard({ token, nodes, onUnauthorized, reload }: NodesCardProps) {
       reloadUsage();
     }
   }, [polledAt, reloadUsage]);
+  const [settings] = useLoad(
+    useCallback((signal: AbortSignal) => (mayManage ? getNodeSettings(token, signal) : Promise.resolve(null)), [token, mayManage]),
+    onUnauthorized,
+  );
   const traffic =
     usage.state === 'ready' && usage.value !== null
       ? new Map<number, NodeUsageItem>(usage.value.usages.flatMap((u) => (u.node_id === null ? [] : [[u.node_id, u] as const])))
@@ -215,6 +219,7 @@ function NodesCard({ token, nodes, onUnauthorized, reload }: NodesCardProps) {
       {issued !== null && (
         <TokenNotice
           issued={issued}
+          settings={settings.state === 'ready' ? settings.value : null}
           onDone={() => {
             setIssued(null);
           }}

@@ -46,3 +46,20 @@ export function nodesUsage(token: string, since: Date, signal?: AbortSignal): Pr
   const start = since.toISOString().slice(0, 19);
   return apiFetch<NodesUsageResponse>(`/api/nodes/usage?start=${encodeURIComponent(start)}`, { token, signal });
 }
+
+/** How nodes reach this panel (GET /api/node/settings). */
+export interface NodeSettings {
+  min_node_version: string;
+  /** The panel's own HTTPS certificate, PEM; "" when it serves plain HTTP. */
+  certificate: string;
+  /** Hex SHA-256 of that certificate: what bin/node --panel-cert-sha256 takes. */
+  certificate_sha256: string;
+  /** False for a self-signed certificate, which nodes must pin. */
+  certificate_publicly_trusted: boolean;
+  protocol_version: number;
+  ws_path: string;
+}
+
+export function getNodeSettings(token: string, signal?: AbortSignal): Promise<NodeSettings> {
+  return apiFetch<NodeSettings>('/api/node/settings', { token, signal });
+}

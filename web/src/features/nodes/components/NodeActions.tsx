@@ -2,7 +2,7 @@ import { useState } from 'react';
 import { ApiError } from '../../../lib/api';
 import { errorText, FormFooter, TextField, useSubmit } from '../../../lib/actions';
 import type { PanelNode } from '../../../types/api';
-import { createNode, deleteNode, modifyNode, reconnectNode, rotateNodeToken } from '../api';
+import { createNode, deleteNode, modifyNode, reconnectNode, rotateNodeToken, type NodeSettings } from '../api';
 
 interface NodeActionsProps {
   token: string;
@@ -16,20 +16,37 @@ export interface IssuedToken {
   token: string;
 }
 
-/** The command that starts a node against this panel. */
-export function nodeCommand(t: IssuedToken): string {
-  return `bin/node --panel ${window.location.origin} --token ${t.token}`;
+/** The certificate pin a node needs: set only when the panel serves a
+ * self-signed certificate itself (a publicly trusted one must not be
+ * pinned, or its renewal would cut every node off). */
+export function certificatePin(settings: NodeSettings | null): string {
+  if (settings === null || settings.certificate_sha256 === '' || settings.certificate_publicly_trusted) {
+    return '';
+  }
+  return settings.certificate_sha256;
 }
 
-export function TokenNotice({ issued, onDone }: { issued: IssuedToken; onDone: () => void }) {
+/** The command that starts a node against this panel. */
+export function nodeCommand(t: IssuedToken, settings: NodeSettings | null): string {
+  const pin = certificatePin(settings);
+  return `bin/node --panel ${window.location.origin} --token ${t.token}${pin ? ` --panel-cert-sha256 ${pin}` : ''}`;
+}
+
+export function TokenNotice({ issued, settings, onDone }: { issued: IssuedToken; settings: NodeSettings | null; onDone: () => void }) {
   return (
     <div className="notice token-notice" role="status" aria-label="Node token">
       <p>
         Token of <strong>{issued.node}</strong>, shown only now (the panel keeps a hash). Start the node with:
       </p>
       <pre>
-        <code>{nodeCommand(issued)}</code>
+        <code>{nodeCommand(issued, settings)}</code>
       </pre>
+      {certificatePin(settings) && (
+        <p className="muted small">
+          The panel&apos;s certificate is self-signed, so the node pins it by its SHA-256. A new certificate needs new node
+          commands.
+        </p>
+      )}
       <button type="button" onClick={onDone}>
         Done
       </button>
