@@ -36,17 +36,36 @@ let browser;
 let context; // one browser profile: the dashboard keeps its sign-in across pages
 let apiToken;
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => {
-        resolve(port);
+// Ports handed out so far: never twice in one run.
+const portsUsed = new Set();
+
+// A free loopback port below the kernel's ephemeral range (32768 and up)
+// and above the default config's inbounds (20001-20004): a port taken
+// from ":0" and released could go to a child process's outgoing connection
+// before the panel or Xray binds it; these cannot.
+async function freePort() {
+  for (let i = 0; i < 1000; i++) {
+    const port = 21000 + Math.floor(Math.random() * 11000);
+    if (portsUsed.has(port)) {
+      continue;
+    }
+    const free = await new Promise((resolve) => {
+      const srv = net.createServer();
+      srv.once('error', () => {
+        resolve(false);
+      });
+      srv.listen(port, '127.0.0.1', () => {
+        srv.close(() => {
+          resolve(true);
+        });
       });
     });
-    srv.on('error', reject);
-  });
+    if (free) {
+      portsUsed.add(port);
+      return port;
+    }
+  }
+  throw new Error('no free loopback port in 21000-32000');
 }
 
 function spawnTied(argv, options) {
