@@ -667,6 +667,19 @@ test('a user gets inbounds, a next plan and auto-delete from the form; its bytes
     assert.equal(carol.auto_delete_in_days, 7);
     assert.deepEqual(carol.next_plan, { data_limit: 50 * 1024 ** 3, expire: 30 * 86400, add_remaining_traffic: true, fire_on_either: true });
 
+    // The environment's sudo made carol, so she has no owner; she goes to a
+    // reseller, whose users' traffic count then grows with hers.
+    assert.equal((await api('POST', '/api/admin', { username: 'shop_admin', password: 'shop-pass-1', is_sudo: false })).status, 200);
+    assert.equal(carol.admin, null);
+    await row.getByRole('button', { name: 'Edit' }).click();
+    const ownerForm = page.getByRole('form', { name: 'Edit carol_web' });
+    await ownerForm.getByLabel('Owner').selectOption('shop_admin');
+    await ownerForm.getByRole('button', { name: 'Save' }).click();
+    await row.getByText('owner: shop_admin').waitFor();
+    carol = (await api('GET', '/api/user/carol_web')).body;
+    assert.equal(carol.admin.username, 'shop_admin');
+    assert.equal(carol.next_plan?.data_limit, 50 * 1024 ** 3, 'the owner change kept the plan');
+
     // On the node: the user passes on Trojan A, and Trojan B, which the
     // form took them out of, does not know them.
     const size = 256 * 1024;
@@ -758,6 +771,23 @@ test('a user gets inbounds, a next plan and auto-delete from the form; its bytes
       }
       return Date.now() - steadySince > 3000;
     });
+
+    // The reseller's count of its users' traffic, and its reset.
+    const adminsCard = page.getByRole('region', { name: 'Admins' });
+    await adminsCard.getByRole('button', { name: 'Refresh' }).click();
+    const shopUsage = async () => (await api('GET', '/api/admins')).body.find((a) => a.username === 'shop_admin').users_usage;
+    assert.ok((await shopUsage()) >= 2 * size, `shop_admin's users_usage ${String(await shopUsage())}`);
+    await adminsCard.locator('tr[data-admin="shop_admin"]').getByRole('button', { name: 'Reset count' }).click();
+    await adminsCard.getByRole('status').getByText("Reset shop_admin's usage count.").waitFor();
+    assert.equal(await shopUsage(), 0);
+    assert.ok((await api('GET', '/api/user/carol_web')).body.used_traffic > 0, "the users' own usage stays");
+
+    // Everyone's usage reset at once: lifetime usage stays.
+    await users.getByRole('button', { name: 'Reset all usage' }).click();
+    await users.getByRole('status').getByText("Reset every user's usage.").waitFor();
+    carol = (await api('GET', '/api/user/carol_web')).body;
+    assert.equal(carol.used_traffic, 0);
+    assert.ok(carol.lifetime_used_traffic >= last, 'lifetime usage kept through the reset');
     await row.getByRole('button', { name: 'Edit' }).click();
     edit = page.getByRole('form', { name: 'Edit carol_web' });
     await edit.getByLabel('Give a next plan when this one runs out').check();
@@ -779,6 +809,7 @@ test('a user gets inbounds, a next plan and auto-delete from the form; its bytes
     echo.close();
     rmSync(nodeDir, { recursive: true, force: true });
     await api('DELETE', '/api/user/carol_web');
+    await api('DELETE', '/api/admin/shop_admin');
     await api('DELETE', `/api/node/${String(created.body.id)}`);
     await api('PUT', '/api/core/config', savedConfig);
   }

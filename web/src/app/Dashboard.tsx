@@ -130,6 +130,7 @@ export function Dashboard({ token, onSignOut, onUnauthorized }: DashboardProps) 
           onChanged={countsChanged}
           version={usersVersion}
           templates={templates.state === 'ready' ? templates.value : []}
+          sudo={admin.state === 'ready' && admin.value.is_sudo}
         />
 
         <NodesCard token={token} nodes={nodes} onUnauthorized={onUnauthorized} reload={reloadNodes} />

@@ -29,3 +29,8 @@ export function setAdminUsers(token: string, username: string, action: 'disable'
 export function modifyAdmin(token: string, username: string, fields: { password?: string; is_sudo: boolean }): Promise<Admin> {
   return apiFetch<Admin>(`/api/admin/${encodeURIComponent(username)}`, { method: 'PUT', token, body: fields });
 }
+
+/** Sets the admin's users_usage (its users' traffic since the last reset) back to 0. */
+export function resetAdminUsage(token: string, username: string): Promise<unknown> {
+  return apiFetch<unknown>(`/api/admin/usage/reset/${encodeURIComponent(username)}`, { method: 'POST', token });
+}

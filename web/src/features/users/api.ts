@@ -110,3 +110,13 @@ export function listExpiredUsers(token: string, after: Date, before: Date): Prom
 export function deleteExpiredUsers(token: string, after: Date, before: Date): Promise<string[]> {
   return apiFetch<string[]>(`/api/users/expired?${expiredRange(after, before)}`, { method: 'DELETE', token });
 }
+
+/** Gives the user to another admin (sudo). */
+export function setOwner(token: string, username: string, admin: string): Promise<User> {
+  return apiFetch<User>(`${userPath(username, '/set-owner')}?admin_username=${encodeURIComponent(admin)}`, { method: 'PUT', token });
+}
+
+/** Resets every user's usage at once (sudo); lifetime usage is kept. */
+export function resetAllUsage(token: string): Promise<unknown> {
+  return apiFetch<unknown>('/api/users/reset', { method: 'POST', token });
+}

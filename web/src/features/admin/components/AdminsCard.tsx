@@ -3,7 +3,7 @@ import { FormFooter, MessageLine, TextField, useAction, useSubmit } from '../../
 import { formatBytes } from '../../../lib/format';
 import { useLoad } from '../../../lib/useLoad';
 import type { Admin } from '../../../types/api';
-import { createAdmin, deleteAdmin, listAdmins, modifyAdmin, setAdminUsers } from '../api';
+import { createAdmin, deleteAdmin, listAdmins, modifyAdmin, resetAdminUsage, setAdminUsers } from '../api';
 
 interface AdminsCardProps {
   token: string;
@@ -38,14 +38,19 @@ export function AdminsCard({ token, me, onUnauthorized, onChanged }: AdminsCardP
     <section className="card" aria-label="Admins">
       <div className="section-head">
         <h2>Admins</h2>
-        <button
-          type="button"
-          onClick={() => {
-            setAdding(true);
-          }}
-        >
-          New admin
-        </button>
+        <span className="row-actions">
+          <button
+            type="button"
+            onClick={() => {
+              setAdding(true);
+            }}
+          >
+            New admin
+          </button>
+          <button type="button" onClick={reload}>
+            Refresh
+          </button>
+        </span>
       </div>
       {adding && (
         <NewAdminForm
@@ -121,6 +126,16 @@ export function AdminsCard({ token, me, onUnauthorized, onChanged }: AdminsCardP
                         Edit
                       </button>
                     )}
+                    <button
+                      type="button"
+                      onClick={() => {
+                        if (window.confirm(`Reset ${a.username}'s users' traffic count to 0? The users' own usage is not touched.`)) {
+                          void act(`Reset ${a.username}'s usage count.`, () => resetAdminUsage(token, a.username));
+                        }
+                      }}
+                    >
+                      Reset count
+                    </button>
                     {!a.is_sudo && (
                       <>
                         <button

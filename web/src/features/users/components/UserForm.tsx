@@ -12,7 +12,10 @@ interface UserFormProps {
   templates: UserTemplate[];
   /** The core config's inbounds by protocol; empty while loading. */
   inbounds: Partial<Record<Protocol, InboundSummary[]>>;
-  onSubmit: (fields: UserFields) => Promise<void>;
+  /** The admins a sudo may give an edited user to; null offers no choice. */
+  owners: string[] | null;
+  /** owner is the admin chosen for an edited user, or null for no change offered. */
+  onSubmit: (fields: UserFields, owner: string | null) => Promise<void>;
   onCancel: () => void;
 }
 
@@ -50,7 +53,7 @@ function gibField(text: string, field: string): number {
  * plan and the auto-delete rule. Errors are the panel's own words, shown
  * where the form is.
  */
-export function UserForm({ user, templates, inbounds, onSubmit, onCancel }: UserFormProps) {
+export function UserForm({ user, templates, inbounds, owners, onSubmit, onCancel }: UserFormProps) {
   const [username, setUsername] = useState(user?.username ?? '');
   const [chosen, setChosen] = useState<Set<Protocol>>(
     new Set(user ? (Object.keys(user.proxies) as Protocol[]) : ['vless']),
@@ -65,6 +68,7 @@ export function UserForm({ user, templates, inbounds, onSubmit, onCancel }: User
 
   const [disabled, setDisabled] = useState(user?.status === 'disabled');
   const [note, setNote] = useState(user?.note ?? '');
+  const [owner, setOwnerName] = useState(user?.admin?.username ?? '');
   const [autoDelete, setAutoDelete] = useState(user?.auto_delete_in_days != null ? String(user.auto_delete_in_days) : '');
   const plan = user?.next_plan ?? null;
   const [hasPlan, setHasPlan] = useState(plan !== null);
@@ -174,7 +178,7 @@ export function UserForm({ user, templates, inbounds, onSubmit, onCancel }: User
     } else if (disabled || user.status === 'disabled') {
       fields.status = disabled ? 'disabled' : 'active';
     }
-    await onSubmit(fields);
+    await onSubmit(fields, user !== null && owners !== null && owner !== '' ? owner : null);
   });
   const { error, busy } = submit;
 
@@ -267,6 +271,25 @@ export function UserForm({ user, templates, inbounds, onSubmit, onCancel }: User
         </label>
       )}
       <TextField label="Note" name="note" value={note} onChange={setNote} maxLength={500} />
+      {user !== null && owners !== null && (
+        <label>
+          Owner
+          <select
+            name="owner"
+            value={owner}
+            onChange={(e) => {
+              setOwnerName(e.target.value);
+            }}
+          >
+            {owner === '' && <option value="">none (the environment&apos;s sudo)</option>}
+            {owners.map((a) => (
+              <option key={a} value={a}>
+                {a}
+              </option>
+            ))}
+          </select>
+        </label>
+      )}
       {choosable.length > 0 && (
         <fieldset>
           <legend>Inbounds</legend>

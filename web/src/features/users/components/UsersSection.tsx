@@ -3,6 +3,7 @@ import { MessageLine, useAction } from '../../../lib/actions';
 import { formatBytes, formatCount, timeAgo } from '../../../lib/format';
 import { useLoad } from '../../../lib/useLoad';
 import type { User, UserStatus } from '../../../types/api';
+import { listAdmins } from '../../admin/api';
 import {
   activateNextPlan,
   createUser,
@@ -10,8 +11,10 @@ import {
   listInbounds,
   listUsers,
   modifyUser,
+  resetAllUsage,
   resetUsage,
   revokeSubscription,
+  setOwner,
   type UserFields,
   type UserQuery,
 } from '../api';
@@ -41,6 +44,8 @@ interface UsersSectionProps {
   version: number;
   /** Plans the new-user form offers. */
   templates: UserTemplate[];
+  /** A sudo admin also sees owners, gives users to other admins and resets everyone's usage. */
+  sudo: boolean;
 }
 
 /**
@@ -49,7 +54,7 @@ interface UsersSectionProps {
  * edit, usage per node, reset usage, start the next plan, revoke the
  * subscription and delete; delete the users that ran out long ago.
  */
-export function UsersSection({ token, onUnauthorized, onChanged, version, templates }: UsersSectionProps) {
+export function UsersSection({ token, onUnauthorized, onChanged, version, templates, sudo }: UsersSectionProps) {
   const [query, setQuery] = useState<UserQuery>({ offset: 0, limit: pageSize, search: '', status: '', sort: '-created_at' });
   const [searchText, setSearchText] = useState('');
   const [editing, setEditing] = useState<User | 'new' | null>(null);
@@ -65,6 +70,11 @@ export function UsersSection({ token, onUnauthorized, onChanged, version, templa
   );
   const [page, reload] = useLoad(
     useCallback((signal: AbortSignal) => listUsers(token, query, signal), [token, query]),
+    onUnauthorized,
+  );
+  // The admins a sudo can give a user to, for the edit form.
+  const [admins] = useLoad(
+    useCallback((signal: AbortSignal) => (formOpen && sudo ? listAdmins(token, signal) : Promise.resolve([])), [token, formOpen, sudo]),
     onUnauthorized,
   );
 
@@ -87,13 +97,16 @@ export function UsersSection({ token, onUnauthorized, onChanged, version, templa
     onChanged();
   };
 
-  async function save(fields: UserFields) {
+  async function save(fields: UserFields, owner: string | null) {
     if (editing === 'new') {
       const u = await createUser(token, fields);
       setEditing(null);
       changed(`Created ${u.username}.`);
     } else if (editing !== null) {
       const u = await modifyUser(token, editing.username, fields);
+      if (owner !== null && owner !== (editing.admin?.username ?? '')) {
+        await setOwner(token, u.username, owner);
+      }
       setEditing(null);
       changed(`Saved ${u.username}.`);
     }
@@ -133,6 +146,19 @@ export function UsersSection({ token, onUnauthorized, onChanged, version, templa
           >
             Clean up
           </button>
+          {sudo && (
+            <button
+              type="button"
+              className="danger"
+              onClick={() => {
+                if (window.confirm("Reset every user's usage to 0? Lifetime usage is kept; limited users become active.")) {
+                  void act("Reset every user's usage.", () => resetAllUsage(token));
+                }
+              }}
+            >
+              Reset all usage
+            </button>
+          )}
         </span>
       </div>
 
@@ -156,6 +182,7 @@ export function UsersSection({ token, onUnauthorized, onChanged, version, templa
           user={editing === 'new' ? null : editing}
           templates={templates}
           inbounds={inbounds.state === 'ready' ? inbounds.value : {}}
+          owners={sudo && admins.state === 'ready' ? admins.value.map((a) => a.username) : null}
           onSubmit={save}
           onCancel={() => {
             setEditing(null);
@@ -253,6 +280,7 @@ export function UsersSection({ token, onUnauthorized, onChanged, version, templa
                   <td data-label="Username">
                     <span className="node-name">{u.username}</span>
                     {u.note && <div className="muted small">{u.note}</div>}
+                    {sudo && u.admin && <div className="muted small">owner: {u.admin.username}</div>}
                   </td>
                   <td data-label="Status">
                     <span className={`badge status-${u.status}`}>{u.status}</span>
