@@ -97,21 +97,34 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, banner io.Wri
 	go func() { hubErr <- h.Run(ctx) }()
 	go s.RunPump(ctx, time.Second)
 	s.SetWebhookAddresses(cfg.WebhookAddresses)
+	var chats []string
+	if cfg.DiscordWebhookURL != "" {
+		chats = append(chats, state.DiscordTarget(cfg.DiscordWebhookURL))
+	}
+	for _, id := range append(append([]int64(nil), cfg.TelegramAdminIDs...), cfg.TelegramChannelID) {
+		if id != 0 {
+			chats = append(chats, state.TelegramTarget(id))
+		}
+	}
+	s.SetChatNotifications(chats, cfg.TelegramToken != "")
 	lifecycle := jobs.Lifecycle(s, cfg.ReviewInterval)
 	// Hourly per-user usage waits in the usage journal until folded (see
 	// store.FoldUsageJournal); readers of it fold first, so this only keeps
 	// the journal short.
 	lifecycle = append(lifecycle, jobs.Job{Name: "fold-usage", Every: usageFoldEvery, Run: st.FoldAllUsage})
 	lifecycle = append(lifecycle, jobs.Job{Name: "prune-user-tombstones", Every: time.Hour, Run: st.PruneUserTombstones})
-	if len(cfg.WebhookAddresses) > 0 {
-		lifecycle = append(lifecycle, webhook.ReminderJob(s, cfg.NotifyPercent, cfg.NotifyDaysLeft))
-		// Every replica may dispatch: rows are claimed with a lease.
-		go webhook.New(st, webhook.Options{
-			Secret: cfg.WebhookSecret, MaxAttempts: cfg.WebhookRetries + 1,
-			BaseBackoff: cfg.WebhookRetryInterval, MaxBackoff: cfg.WebhookRetryInterval,
-			Log: log.With("component", "webhook"),
-		}).Run(ctx)
-	}
+	// Events may go to webhooks, the configured chats, or any admin's own
+	// Discord webhook or Telegram chat (set through the API at any time),
+	// so the reminders and the dispatcher always run; with no target at
+	// all nothing is enqueued and each pass is one small query.
+	lifecycle = append(lifecycle, webhook.ReminderJob(s, cfg.NotifyPercent, cfg.NotifyDaysLeft))
+	// Every replica may dispatch: rows are claimed with a lease.
+	go webhook.New(st, webhook.Options{
+		Secret: cfg.WebhookSecret, MaxAttempts: cfg.WebhookRetries + 1,
+		BaseBackoff: cfg.WebhookRetryInterval, MaxBackoff: cfg.WebhookRetryInterval,
+		TelegramToken: cfg.TelegramToken, TelegramAPI: cfg.TelegramAPIURL,
+		Log: log.With("component", "webhook"),
+	}).Run(ctx)
 	sched, err := jobs.New(jobs.Options{Locker: locker, Owner: replica, Log: log.With("component", "jobs")},
 		lifecycle...)
 	if err != nil {

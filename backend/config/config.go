@@ -44,6 +44,17 @@ type Config struct {
 	WebhookRetries       int
 	WebhookRetryInterval time.Duration
 
+	// Chat notifications (Marzban's DISCORD_WEBHOOK_URL, TELEGRAM_API_TOKEN,
+	// TELEGRAM_ADMIN_ID, TELEGRAM_LOGGER_CHANNEL_ID): every user event as a
+	// line of text, through the webhook outbox. Admins' own
+	// discord_webhook (and, with a bot token, telegram_id) get the events
+	// of their users.
+	DiscordWebhookURL string
+	TelegramToken     string
+	TelegramAdminIDs  []int64
+	TelegramChannelID int64
+	TelegramAPIURL    string
+
 	// Intervals (mostly for tests and small deployments).
 	ReviewInterval time.Duration
 	UsageInterval  time.Duration
@@ -69,6 +80,7 @@ func Defaults() Config {
 
 		WebhookRetries:       3,
 		WebhookRetryInterval: 180 * time.Second,
+		TelegramAPIURL:       "https://api.telegram.org",
 	}
 }
 
@@ -150,6 +162,11 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.IntVar(&c.WebhookRetries, "webhook-retries", envInt("webhook-retries", "NUMBER_OF_RECURRENT_NOTIFICATIONS", c.WebhookRetries), "retry a failed webhook delivery this many times before giving it up (NUMBER_OF_RECURRENT_NOTIFICATIONS)")
 	envParse("webhook-retry-interval", "RECURRENT_NOTIFICATIONS_TIMEOUT", secondsValue{&c.WebhookRetryInterval}.Set)
 	fs.Var(secondsValue{&c.WebhookRetryInterval}, "webhook-retry-interval", "wait between webhook delivery retries: seconds (as Marzban) or a duration like 3m (RECURRENT_NOTIFICATIONS_TIMEOUT)")
+	fs.StringVar(&c.DiscordWebhookURL, "discord-webhook-url", env("DISCORD_WEBHOOK_URL", ""), "Discord webhook that gets every user event as a message (DISCORD_WEBHOOK_URL)")
+	fs.StringVar(&c.TelegramToken, "telegram-api-token", env("TELEGRAM_API_TOKEN", ""), "Telegram bot token that sends user events to the chats below and to admins' telegram_id (TELEGRAM_API_TOKEN)")
+	telegramAdmins := fs.String("telegram-admin-id", env("TELEGRAM_ADMIN_ID", ""), "comma-separated Telegram chat ids that get every user event (TELEGRAM_ADMIN_ID)")
+	telegramChannel := fs.String("telegram-logger-channel-id", env("TELEGRAM_LOGGER_CHANNEL_ID", ""), "Telegram channel id that gets every user event (TELEGRAM_LOGGER_CHANNEL_ID)")
+	fs.StringVar(&c.TelegramAPIURL, "telegram-api-url", env("TELEGRAM_API_URL", "https://api.telegram.org"), "Telegram Bot API base URL, for a local Bot API server or a relay (TELEGRAM_API_URL)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -158,6 +175,25 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 		if a = strings.TrimSpace(a); a != "" {
 			c.WebhookAddresses = append(c.WebhookAddresses, a)
 		}
+	}
+	var chatErrs []error
+	for _, v := range strings.Split(*telegramAdmins, ",") {
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || id == 0 {
+			chatErrs = append(chatErrs, fmt.Errorf("TELEGRAM_ADMIN_ID: %q is not a chat id", v))
+			continue
+		}
+		c.TelegramAdminIDs = append(c.TelegramAdminIDs, id)
+	}
+	if v := strings.TrimSpace(*telegramChannel); v != "" {
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || id == 0 {
+			chatErrs = append(chatErrs, fmt.Errorf("TELEGRAM_LOGGER_CHANNEL_ID: %q is not a chat id", v))
+		}
+		c.TelegramChannelID = id
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
@@ -168,6 +204,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 			errs = append(errs, err)
 		}
 	})
+	errs = append(errs, chatErrs...)
 	return c, errors.Join(append(errs, c.Validate())...)
 }
 
@@ -241,6 +278,20 @@ func (c Config) Validate() error {
 	}
 	if c.WebhookRetries < 0 || c.WebhookRetries > maxWebhookRetries {
 		errs = append(errs, fmt.Errorf("NUMBER_OF_RECURRENT_NOTIFICATIONS (--webhook-retries) must be between 0 and %d", maxWebhookRetries))
+	}
+	if c.DiscordWebhookURL != "" {
+		if u, err := url.Parse(c.DiscordWebhookURL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+			errs = append(errs, errors.New("DISCORD_WEBHOOK_URL must be an absolute http(s) URL"))
+		}
+	}
+	if (len(c.TelegramAdminIDs) > 0 || c.TelegramChannelID != 0) && c.TelegramToken == "" {
+		errs = append(errs, errors.New("TELEGRAM_ADMIN_ID and TELEGRAM_LOGGER_CHANNEL_ID need TELEGRAM_API_TOKEN"))
+	}
+	if c.TelegramToken != "" && strings.ContainsAny(c.TelegramToken, "/?# \t\r\n") {
+		errs = append(errs, errors.New("TELEGRAM_API_TOKEN is not a bot token"))
+	}
+	if u, err := url.Parse(c.TelegramAPIURL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		errs = append(errs, errors.New("TELEGRAM_API_URL must be an absolute http(s) URL"))
 	}
 	// The outbox schedules in whole seconds.
 	if c.WebhookRetryInterval < time.Second {

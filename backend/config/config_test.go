@@ -81,3 +81,35 @@ func TestBadValuesAreReportedTogether(t *testing.T) {
 		t.Error("a retry interval under a second accepted")
 	}
 }
+
+// Marzban's chat settings under their own names: the chats Telegram
+// events go to need the bot token, and every bad value is named.
+func TestChatNotificationSettings(t *testing.T) {
+	c, err := parseWith(t, nil, map[string]string{
+		"TELEGRAM_API_TOKEN": "123:abc", "TELEGRAM_ADMIN_ID": "111, 222", "TELEGRAM_LOGGER_CHANNEL_ID": "-100333",
+		"DISCORD_WEBHOOK_URL": "https://discord.com/api/webhooks/1/x",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TelegramToken != "123:abc" || len(c.TelegramAdminIDs) != 2 || c.TelegramAdminIDs[1] != 222 || c.TelegramChannelID != -100333 ||
+		c.DiscordWebhookURL != "https://discord.com/api/webhooks/1/x" || c.TelegramAPIURL != "https://api.telegram.org" {
+		t.Fatalf("parsed %+v", c)
+	}
+	_, err = parseWith(t, nil, map[string]string{
+		"TELEGRAM_ADMIN_ID": "111,me", "DISCORD_WEBHOOK_URL": "discord.com/x", "TELEGRAM_API_URL": "api.telegram.org",
+	})
+	if err == nil {
+		t.Fatal("bad chat settings accepted")
+	}
+	for _, want := range []string{
+		`TELEGRAM_ADMIN_ID: "me" is not a chat id`,
+		"DISCORD_WEBHOOK_URL must be an absolute http(s) URL",
+		"TELEGRAM_ADMIN_ID and TELEGRAM_LOGGER_CHANNEL_ID need TELEGRAM_API_TOKEN",
+		"TELEGRAM_API_URL must be an absolute http(s) URL",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,11 +52,112 @@ func (s *State) SetWebhookAddresses(addrs []string) {
 }
 
 func (s *State) webhookTargets() []string {
-	v, ok := webhookAddresses.Load(s)
-	if !ok {
-		return nil
+	var out []string
+	if v, ok := webhookAddresses.Load(s); ok {
+		out = append(out, v.([]string)...)
 	}
-	return v.([]string)
+	if v, ok := chatSettings.Load(s); ok {
+		out = append(out, v.(chatConfig).global...)
+	}
+	return out
+}
+
+// Chat notifications (Marzban's Telegram and Discord reports) travel the
+// same outbox as webhooks, under addresses of their own: "discord:" plus
+// the webhook URL, "telegram:" plus the chat id. The dispatcher renders
+// them as text messages.
+const (
+	discordScheme  = "discord:"
+	telegramScheme = "telegram:"
+)
+
+// DiscordTarget is the outbox address of a Discord webhook URL.
+func DiscordTarget(webhookURL string) string { return discordScheme + webhookURL }
+
+// TelegramTarget is the outbox address of a Telegram chat.
+func TelegramTarget(chatID int64) string { return telegramScheme + strconv.FormatInt(chatID, 10) }
+
+// ChatTarget splits an outbox address made by DiscordTarget or
+// TelegramTarget into "discord" or "telegram" and its destination; ok is
+// false for a webhook URL.
+func ChatTarget(address string) (kind, dest string, ok bool) {
+	switch {
+	case strings.HasPrefix(address, discordScheme):
+		return "discord", strings.TrimPrefix(address, discordScheme), true
+	case strings.HasPrefix(address, telegramScheme):
+		return "telegram", strings.TrimPrefix(address, telegramScheme), true
+	}
+	return "", "", false
+}
+
+type chatConfig struct {
+	global        []string // DiscordTarget / TelegramTarget addresses that get every event
+	adminTelegram bool     // an admin's telegram_id gets its users' events (a bot token is set)
+}
+
+var chatSettings sync.Map // *State -> chatConfig
+
+// SetChatNotifications sets the chat targets that get every event (the
+// DISCORD_WEBHOOK_URL and the TELEGRAM_ADMIN_ID chats) and whether admins'
+// telegram_id are targets too, which takes a bot token. An admin's
+// discord_webhook always gets the events of the users it owns, as in
+// Marzban.
+func (s *State) SetChatNotifications(global []string, adminTelegram bool) {
+	chatSettings.Store(s, chatConfig{global: append([]string(nil), global...), adminTelegram: adminTelegram})
+}
+
+// eventTargets is where events go: to every global address, and each
+// user's event also to its owner's chats.
+type eventTargets struct {
+	global  []string
+	byAdmin map[int64][]string
+}
+
+func (t *eventTargets) none() bool { return len(t.global) == 0 && len(t.byAdmin) == 0 }
+
+func (t *eventTargets) of(u *model.User) []string {
+	own := t.byAdmin[u.AdminID]
+	if len(own) == 0 {
+		return t.global
+	}
+	out := make([]string, 0, len(t.global)+len(own))
+	out = append(out, t.global...)
+	for _, a := range own {
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// targets reads where events go now: the configured addresses plus the
+// admins with a Discord webhook or (with a bot token) a Telegram chat, in
+// one query over the admins. Admins change on any replica, so this is
+// read in the transaction that enqueues rather than cached.
+func (s *State) targets(tx *store.Tx) (*eventTargets, error) {
+	t := &eventTargets{global: s.webhookTargets()}
+	admins, err := tx.AdminChatTargets()
+	if err != nil {
+		return nil, err
+	}
+	cfg, _ := chatSettings.Load(s)
+	adminTelegram := cfg != nil && cfg.(chatConfig).adminTelegram
+	for id, a := range admins {
+		var own []string
+		if a.DiscordWebhook != nil {
+			own = append(own, DiscordTarget(*a.DiscordWebhook))
+		}
+		if a.TelegramID != nil && adminTelegram {
+			own = append(own, TelegramTarget(*a.TelegramID))
+		}
+		if len(own) > 0 {
+			if t.byAdmin == nil {
+				t.byAdmin = map[int64][]string{}
+			}
+			t.byAdmin[id] = own
+		}
+	}
+	return t, nil
 }
 
 // notification is Marzban's webhook body for one event (one element of the
@@ -78,13 +182,16 @@ type adminRef struct {
 // enqueueEvents stores events in the webhook outbox inside tx, the
 // transaction of the change they describe: both commit or neither.
 func (s *State) enqueueEvents(tx *store.Tx, events ...Event) error {
-	addrs := s.webhookTargets()
-	if len(addrs) == 0 || len(events) == 0 {
+	if len(events) == 0 {
 		return nil
+	}
+	targets, err := s.targets(tx)
+	if err != nil || targets.none() {
+		return err
 	}
 	now := s.now().UTC()
 	stamp := float64(now.UnixMilli()) / 1000
-	rows := make([]store.WebhookRow, 0, len(events)*len(addrs))
+	rows := make([]store.WebhookRow, 0, len(events)*len(targets.global))
 	for _, e := range events {
 		n := notification{Action: e.Action, Username: e.User.Username, UsedPercent: e.UsedPercent, DaysLeft: e.DaysLeft,
 			EnqueuedAt: stamp, SendAt: stamp}
@@ -98,7 +205,7 @@ func (s *State) enqueueEvents(tx *store.Tx, events ...Event) error {
 		if err != nil {
 			return fmt.Errorf("encoding %s notification of %s: %w", e.Action, e.User.Username, err)
 		}
-		for _, a := range addrs {
+		for _, a := range targets.of(e.User) {
 			rows = append(rows, store.WebhookRow{Address: a, Action: e.Action, Payload: data, CreatedAt: now})
 		}
 	}
@@ -179,8 +286,11 @@ func reviewEvents(p *tickPlan, unread []Event) []Event {
 // (store.UsersDueForResetWithoutLimit), like the rest of the tick.
 func (s *State) unreadResetEvents(tx *store.Tx, p *tickPlan, now time.Time) ([]Event, error) {
 	missing := p.resetsDue - p.resetsByPlan - int64(len(p.resetIDs))
-	if missing <= 0 || len(s.webhookTargets()) == 0 {
+	if missing <= 0 {
 		return nil, nil
+	}
+	if t, err := s.targets(tx); err != nil || t.none() {
+		return nil, err
 	}
 	planned := make(map[int64]bool, len(p.plans))
 	for _, pl := range p.plans {
@@ -221,8 +331,11 @@ func (s *State) unreadResetEvents(tx *store.Tx, p *tickPlan, now time.Time) ([]E
 // what ResetUserUsage sends for one. The users are read back in one query,
 // so each event carries the user as the reset left it.
 func (s *State) enqueueBulkResetEvents(tx *store.Tx, by *model.Admin, n int64, lifted []int64) error {
-	if n == 0 || len(s.webhookTargets()) == 0 {
+	if n == 0 {
 		return nil
+	}
+	if t, err := s.targets(tx); err != nil || t.none() {
+		return err
 	}
 	users, _, err := tx.ListUsers(store.UserFilter{})
 	if err != nil {
@@ -252,15 +365,15 @@ const reminderBatch = 500
 // over percent of their data limit, and reached_days_left for those whose
 // expire is at most days away, each once per user per period (usage: since
 // the last reset; days: per expire value). It returns how many were sent;
-// with no webhook address it does nothing.
+// with no webhook address and no chat to tell it does nothing.
 func (s *State) NotifyReminders(ctx context.Context, percent, days int) (int, error) {
-	if len(s.webhookTargets()) == 0 {
-		return 0, nil
-	}
 	now := s.now().UTC()
 	var sent int
 	err := s.store.Tx(ctx, func(tx *store.Tx) error {
 		sent = 0
+		if t, err := s.targets(tx); err != nil || t.none() {
+			return err
+		}
 		var events []Event
 		if percent > 0 {
 			users, err := tx.UsersReachingUsage(percent, reminderBatch)

@@ -94,6 +94,42 @@ func (tx *Tx) ListAdmins(offset, limit int, username string) ([]model.Admin, err
 	return out, nil
 }
 
+// AdminChatTargets returns, by admin id, the Discord webhook and Telegram
+// chat of every admin that has either: where the notifications about its
+// users go. One query over the admins (a handful), no user is read.
+func (tx *Tx) AdminChatTargets() (map[int64]model.Admin, error) {
+	rows, err := tx.query(`SELECT id, telegram_id, discord_webhook FROM admins
+		WHERE telegram_id IS NOT NULL OR discord_webhook IS NOT NULL`)
+	if err != nil {
+		return nil, fmt.Errorf("reading admins' notification targets: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]model.Admin{}
+	for rows.Next() {
+		var (
+			a       model.Admin
+			tg      sql.NullInt64
+			discord sql.NullString
+		)
+		if err := rows.Scan(&a.ID, &tg, &discord); err != nil {
+			return nil, fmt.Errorf("reading admins' notification targets: %w", err)
+		}
+		if tg.Valid && tg.Int64 != 0 {
+			a.TelegramID = &tg.Int64
+		}
+		if discord.Valid && discord.String != "" {
+			a.DiscordWebhook = &discord.String
+		}
+		if a.TelegramID != nil || a.DiscordWebhook != nil {
+			out[a.ID] = a
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading admins' notification targets: %w", err)
+	}
+	return out, nil
+}
+
 // UpdateAdmin writes every field of a but ID, CreatedAt and UsersUsage (the
 // last is a counter that ApplyUsage adds to; see ResetAdminUsage).
 func (tx *Tx) UpdateAdmin(a *model.Admin) error {

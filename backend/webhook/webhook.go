@@ -29,6 +29,7 @@ import (
 	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/outpost-panel/outpost/backend/jobs"
@@ -78,6 +79,11 @@ type Options struct {
 	Retention time.Duration
 	Now       func() time.Time
 	Log       *slog.Logger
+	// TelegramToken is the bot that sends Telegram notifications
+	// (TELEGRAM_API_TOKEN); TelegramAPI the Bot API's base URL
+	// (DefaultTelegramAPI when empty).
+	TelegramToken string
+	TelegramAPI   string
 }
 
 // Dispatcher delivers the outbox.
@@ -122,6 +128,10 @@ func New(st *store.Store, opts Options) *Dispatcher {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
+	if opts.TelegramAPI == "" {
+		opts.TelegramAPI = DefaultTelegramAPI
+	}
+	opts.TelegramAPI = strings.TrimRight(opts.TelegramAPI, "/")
 	return &Dispatcher{st: st, opts: opts}
 }
 
@@ -249,8 +259,12 @@ func (d *Dispatcher) backoff(attempts int) time.Duration {
 	return max(b+rand.N(b/10+1), time.Second)
 }
 
-// post sends rows to address as one JSON array; any 2xx is delivery.
+// post sends rows to address as one JSON array; any 2xx is delivery. A
+// chat address (Telegram, Discord) gets them as text messages instead.
 func (d *Dispatcher) post(ctx context.Context, address string, rows []store.WebhookRow) error {
+	if kind, dest, ok := state.ChatTarget(address); ok {
+		return d.postChat(ctx, kind, dest, rows)
+	}
 	items := make([]json.RawMessage, len(rows))
 	now := d.opts.Now()
 	for i, r := range rows {
@@ -312,6 +326,9 @@ func rowIDs(rows []store.WebhookRow) []int64 {
 // hostOf names an address in logs by its host: its path or query may
 // carry a token.
 func hostOf(address string) string {
+	if kind, _, ok := state.ChatTarget(address); ok {
+		return kind
+	}
 	u, err := url.Parse(address)
 	if err != nil || u.Host == "" {
 		return "(unparsable address)"
