@@ -428,6 +428,30 @@ test('a reseller admin sees only its own users; sudo disables and re-activates t
   assert.equal((await asReseller(oldToken)).status, 401, 'a token issued before the change is refused');
   assert.equal((await api('GET', '/api/admins')).body.find((a) => a.username === 'reseller_web').is_sudo, false);
 
+  // Where the reseller hears of its users' events, set and then cleared.
+  const reseller = async () => (await api('GET', '/api/admins')).body.find((a) => a.username === 'reseller_web');
+  const hook = 'https://discord.com/api/webhooks/42/reseller-token';
+  await row.getByRole('button', { name: 'Edit' }).click();
+  await edit.getByLabel("Telegram chat id for their users' events (empty: none)").fill('5550001');
+  await edit.getByLabel("Discord webhook for their users' events (empty: none)").fill(hook);
+  await edit.getByRole('button', { name: 'Save' }).click();
+  await adminsCard.getByRole('status').getByText('Saved reseller_web.').waitFor();
+  assert.equal((await reseller()).telegram_id, 5550001);
+  assert.equal((await reseller()).discord_webhook, hook);
+  await adminsCard.getByRole('button', { name: 'Refresh' }).click();
+  await row.getByRole('button', { name: 'Edit' }).click();
+  assert.equal(await edit.getByLabel("Discord webhook for their users' events (empty: none)").inputValue(), hook);
+  await edit.getByLabel("Discord webhook for their users' events (empty: none)").fill('http://example.com/not-discord');
+  await edit.getByRole('button', { name: 'Save' }).click();
+  await edit.getByRole('alert').getByText('discord_webhook', { exact: false }).waitFor();
+  assert.equal((await reseller()).discord_webhook, hook, 'a refused webhook changes nothing');
+  await edit.getByLabel("Telegram chat id for their users' events (empty: none)").fill('');
+  await edit.getByLabel("Discord webhook for their users' events (empty: none)").fill('');
+  await edit.getByRole('button', { name: 'Save' }).click();
+  await adminsCard.getByRole('status').getByText('Saved reseller_web.').waitFor();
+  assert.equal((await reseller()).telegram_id, null);
+  assert.equal((await reseller()).discord_webhook, null);
+
   await row.getByRole('button', { name: 'Delete' }).click();
   await row.waitFor({ state: 'detached' });
   assert.equal((await api('GET', '/api/user/res_user')).status, 200, 'the users stay');

@@ -25,8 +25,18 @@ export function setAdminUsers(token: string, username: string, action: 'disable'
   return apiFetch<unknown>(`/api/admin/${encodeURIComponent(username)}/users/${action}`, { method: 'POST', token });
 }
 
-/** A new password (signs the admin out everywhere) and the sudo flag; an omitted field is unchanged. */
-export function modifyAdmin(token: string, username: string, fields: { password?: string; is_sudo: boolean }): Promise<Admin> {
+/** What the dashboard changes of an admin; an omitted field is unchanged. */
+export interface AdminChanges {
+  /** Signs the admin out everywhere. */
+  password?: string;
+  is_sudo: boolean;
+  /** Gets the events of the admin's users (with the panel's bot); 0 clears it. */
+  telegram_id?: number;
+  /** Gets the events of the admin's users; "" clears it. */
+  discord_webhook?: string;
+}
+
+export function modifyAdmin(token: string, username: string, fields: AdminChanges): Promise<Admin> {
   return apiFetch<Admin>(`/api/admin/${encodeURIComponent(username)}`, { method: 'PUT', token, body: fields });
 }
 

@@ -3,7 +3,7 @@ import { FormFooter, MessageLine, TextField, useAction, useSubmit } from '../../
 import { formatBytes } from '../../../lib/format';
 import { useLoad } from '../../../lib/useLoad';
 import type { Admin } from '../../../types/api';
-import { createAdmin, deleteAdmin, listAdmins, modifyAdmin, resetAdminUsage, setAdminUsers } from '../api';
+import { createAdmin, deleteAdmin, listAdmins, modifyAdmin, resetAdminUsage, setAdminUsers, type AdminChanges } from '../api';
 
 interface AdminsCardProps {
   token: string;
@@ -222,12 +222,31 @@ function EditAdminForm({
   onCancel,
 }: {
   admin: Admin;
-  onSubmit: (fields: { password?: string; is_sudo: boolean }) => Promise<void>;
+  onSubmit: (fields: AdminChanges) => Promise<void>;
   onCancel: () => void;
 }) {
   const [password, setPassword] = useState('');
   const [sudo, setSudo] = useState(admin.is_sudo);
-  const submit = useSubmit(() => onSubmit(password === '' ? { is_sudo: sudo } : { password, is_sudo: sudo }));
+  const [telegram, setTelegram] = useState(admin.telegram_id ? String(admin.telegram_id) : '');
+  const [discord, setDiscord] = useState(admin.discord_webhook ?? '');
+  const submit = useSubmit(() => {
+    const fields: AdminChanges = { is_sudo: sudo };
+    if (password !== '') {
+      fields.password = password;
+    }
+    // Emptied fields are sent as the API's "clear" values (0 and "").
+    const id = telegram.trim() === '' ? 0 : Number(telegram);
+    if (!Number.isSafeInteger(id) || id < 0) {
+      return Promise.reject(new Error('Telegram chat id: digits only, or empty.'));
+    }
+    if (id !== (admin.telegram_id ?? 0)) {
+      fields.telegram_id = id;
+    }
+    if (discord.trim() !== (admin.discord_webhook ?? '')) {
+      fields.discord_webhook = discord.trim();
+    }
+    return onSubmit(fields);
+  });
   const { error, busy } = submit;
 
   return (
@@ -251,6 +270,20 @@ function EditAdminForm({
         />
         Sudo (sees and manages everything)
       </label>
+      <TextField
+        label="Telegram chat id for their users' events (empty: none)"
+        name="telegram_id"
+        value={telegram}
+        onChange={setTelegram}
+        inputMode="numeric"
+      />
+      <TextField
+        label="Discord webhook for their users' events (empty: none)"
+        name="discord_webhook"
+        value={discord}
+        onChange={setDiscord}
+        placeholder="https://discord.com/api/webhooks/…"
+      />
       <FormFooter error={error} busy={busy} submitLabel="Save" onCancel={onCancel} />
     </form>
   );
