@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/outpost-panel/outpost/backend/migrate/marzban"
 	"github.com/outpost-panel/outpost/backend/model"
@@ -15,7 +16,7 @@ import (
 
 func init() {
 	register(command{
-		path: "import marzban", summary: "bring a Marzban panel's admins, users, templates, hosts and subscription links over",
+		path: "import marzban", summary: "bring a Marzban panel's admins, users, templates, hosts, nodes, usage history and subscription links over",
 		needsStore: true,
 		flags: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 			var from, xrayConfig string
@@ -23,6 +24,7 @@ func init() {
 			fs.StringVar(&from, "from", "", "Marzban's database: its SQLite file (default install: /var/lib/marzban/db.sqlite3) or mysql://user:password@host:port/database")
 			fs.StringVar(&xrayConfig, "xray-config", "", "Marzban's Xray config (e.g. /var/lib/marzban/xray_config.json) to use as the core config; default: keep this panel's")
 			fs.BoolVar(&dryRun, "dry-run", false, "check everything and print what would be imported; write nothing")
+			historyDays := fs.Int("history-days", 90, "import the hourly usage history of this many days before now; 0: all of it (held in memory until written)")
 			return func(ctx context.Context, e *env, pos []string) error {
 				if len(pos) != 0 {
 					return usagef("unexpected arguments %q", pos)
@@ -30,7 +32,14 @@ func init() {
 				if from == "" {
 					return usagef("--from is required")
 				}
-				m, err := marzban.Read(ctx, from)
+				if *historyDays < 0 {
+					return usagef("--history-days must not be negative")
+				}
+				var since time.Time
+				if *historyDays > 0 {
+					since = time.Now().UTC().AddDate(0, 0, -*historyDays).Truncate(time.Hour)
+				}
+				m, err := marzban.Read(ctx, from, since)
 				if err != nil {
 					return err
 				}
@@ -68,7 +77,8 @@ func init() {
 				if dryRun {
 					verb = "would import (dry run, nothing written)"
 				}
-				fmt.Fprintf(e.io.Stdout, "%s: %d admins, %d users, %d templates, %d hosts", verb, rep.Admins, rep.Users, rep.Templates, rep.Hosts)
+				fmt.Fprintf(e.io.Stdout, "%s: %d admins, %d users, %d templates, %d hosts, %d nodes, %d hours of usage history",
+					verb, rep.Admins, rep.Users, rep.Templates, rep.Hosts, rep.Nodes, rep.UsageHours)
 				if rep.CoreConfig {
 					fmt.Fprint(e.io.Stdout, ", the core config")
 				}
@@ -81,6 +91,9 @@ func init() {
 				}
 				for _, s := range rep.Skipped {
 					fmt.Fprintf(e.io.Stdout, "skipped: %s\n", s)
+				}
+				if rep.Nodes > 0 {
+					fmt.Fprintln(e.io.Stdout, "nodes come without a token: issue one for each (dashboard: New token) and start bin/node with it on that server")
 				}
 				if !dryRun && rep.Secret {
 					fmt.Fprintln(e.io.Stdout, "restart the panel if it is running: it signs and checks subscription links with the secret it read at start")

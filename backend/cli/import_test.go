@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -64,8 +65,14 @@ func testImportMarzban(t *testing.T, p *panelDir, from string) {
 	if n := userCount(p); n != 0 {
 		t.Fatalf("dry run wrote %d users", n)
 	}
+	// By default only the last 90 days of usage history come; the test
+	// data is from 2024, so the dry run says it leaves it out.
+	if !strings.Contains(r.stdout, "5 hourly usage rows of node_user_usages before") ||
+		!strings.Contains(r.stdout, "0 hours of usage history") {
+		t.Errorf("dry run with the default --history-days said %q", r.stdout)
+	}
 
-	r = p.run("", nil, "import", "marzban", "--from", from, "--json").must(t, 0, "import")
+	r = p.run("", nil, "import", "marzban", "--from", from, "--history-days", "0", "--json").must(t, 0, "import")
 	var rep state.MigrationReport
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatalf("%q: %v", r.stdout, err)
@@ -73,8 +80,13 @@ func testImportMarzban(t *testing.T, p *panelDir, from string) {
 	if rep.Admins != 2 || rep.Users != 4 || rep.Templates != 1 || rep.Hosts != 1 || !rep.Secret || rep.DryRun {
 		t.Fatalf("report %+v", rep)
 	}
-	if len(rep.Skipped) != 2 || !strings.Contains(strings.Join(rep.Skipped, "\n"), "Old Inbound") {
-		t.Errorf("skipped %q, want the template's and the host's Old Inbound", rep.Skipped)
+	if len(rep.Skipped) != 4 || !strings.Contains(strings.Join(rep.Skipped, "\n"), "Old Inbound") {
+		t.Errorf("skipped %q, want the template's and the host's Old Inbound, and the usage of node 9 and user 99", rep.Skipped)
+	}
+	// fra-1, ams-1 and Marzban's own core; three node hours and alice's
+	// three (user, node, hour) rows, fra-1's two rows of one hour summed.
+	if rep.Nodes != 3 || rep.UsageHours != 6 {
+		t.Errorf("report: %d nodes, %d usage hours; want 3 and 6", rep.Nodes, rep.UsageHours)
 	}
 
 	var secrets state.Secrets
@@ -128,6 +140,48 @@ func testImportMarzban(t *testing.T, p *panelDir, from string) {
 				t.Errorf("%s: %+v, %v; want status %s", name, u, err, want)
 			}
 		}
+		// Marzban's nodes, without a token until the operator issues one,
+		// and their history: per node and per user and node.
+		nodes, err := st.Nodes(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byName := map[string]model.Node{}
+		for _, n := range nodes {
+			byName[n.Name] = n
+		}
+		if fra := byName["fra-1"]; fra.Address != "fra.example.net" || fra.Port != 62050 || fra.APIPort != 62051 ||
+			fra.UsageCoefficient != 1.5 || fra.TokenHash != "" || !strings.Contains(fra.Message, "issue a token") {
+			t.Errorf("fra-1 imported as %+v", fra)
+		}
+		if _, ok := byName[state.CoreNodeName]; !ok || len(nodes) != 3 {
+			t.Errorf("nodes %v, want fra-1, ams-1 and %s", slices.Collect(maps.Keys(byName)), state.CoreNodeName)
+		}
+		day := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
+		_, usages, err := st.UserUsage(ctx, nil, "alice", day, day.Add(24*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int64{}
+		for _, u := range usages {
+			got[u.NodeName] = u.Used
+		}
+		want := map[string]int64{"fra-1": marzbantest.AliceFraBytes, "ams-1": marzbantest.AliceAmsBytes, state.CoreNodeName: marzbantest.AliceCoreBytes}
+		if !maps.Equal(got, want) {
+			t.Errorf("alice's usage per node %v, want %v", got, want)
+		}
+		traffic, err := st.NodesTraffic(ctx, day, day.Add(24*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		up := map[string][2]int64{}
+		for _, n := range traffic {
+			up[n.NodeName] = [2]int64{n.Uplink, n.Downlink}
+		}
+		if want := map[string][2]int64{"fra-1": {100, 200}, "ams-1": {5, 6}, state.CoreNodeName: {10, 20}}; !maps.Equal(up, want) {
+			t.Errorf("node traffic %v, want %v", up, want)
+		}
+
 		carol, _ := st.User(ctx, nil, "carol")
 		if carol.AdminUsername != "" || carol.OnHoldExpireDuration != 2592000 || carol.OnHoldTimeout == nil {
 			t.Errorf("carol imported as %+v", carol)
@@ -286,6 +340,18 @@ func TestMain(m *testing.M) {
 // 100,000 users (vless each) into a new SQLite, or PostgreSQL, panel
 // through the CLI.
 func BenchmarkImportMarzban100k(b *testing.B) {
+	benchImportMarzban(b, 0)
+}
+
+// BenchmarkImportMarzban100kHistory1M: the same users with ten hours of
+// usage history each on one node, a million node_user_usages rows.
+func BenchmarkImportMarzban100kHistory1M(b *testing.B) {
+	benchImportMarzban(b, 10)
+}
+
+// benchImportMarzban imports a Marzban database of 100,000 users, each
+// with hours rows of hourly usage history.
+func benchImportMarzban(b *testing.B, hours int) {
 	from := filepath.Join(b.TempDir(), "db.sqlite3")
 	marzbantest.WriteDB(b, from)
 	db, err := sql.Open("sqlite", "file:"+from)
@@ -307,6 +373,12 @@ func BenchmarkImportMarzban100k(b *testing.B) {
 			id, id, fmt.Sprintf(`{"id": "11111111-2222-4333-8444-%012d", "flow": ""}`, i)); err != nil {
 			b.Fatal(err)
 		}
+		for h := range hours {
+			if _, err := tx.Exec(`INSERT INTO node_user_usages (created_at, user_id, node_id, used_traffic) VALUES (?, ?, 1, ?)`,
+				fmt.Sprintf("2024-06-01 %02d:00:00", h), id, 1000+h); err != nil {
+				b.Fatal(err)
+			}
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		b.Fatal(err)
@@ -321,7 +393,7 @@ func BenchmarkImportMarzban100k(b *testing.B) {
 					p = newPanelDB(b, testenv.Postgres(b))
 				}
 				b.StartTimer()
-				p.run("", nil, "import", "marzban", "--from", from).must(b, 0, "import")
+				p.run("", nil, "import", "marzban", "--from", from, "--history-days", "0").must(b, 0, "import")
 			}
 			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/import")
 		})

@@ -1,9 +1,11 @@
 package state
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -32,9 +34,49 @@ type Migration struct {
 	// the core config does not have are skipped and reported.
 	Hosts map[string][]Host
 	Users []MigratedUser
+	// Nodes are the other panel's nodes, created here without a token
+	// (the operator issues one per server); NodeUsage and UserUsage are
+	// its hourly usage history.
+	Nodes     []MigratedNode
+	NodeUsage []MigratedNodeUsage
+	UserUsage []MigratedUserUsage
 	// Notes are what the reader left out or changed, for the report.
 	Notes []string
 }
+
+// MigratedNode is a node as the other panel stored it; SourceID is its id
+// there, which its usage rows name.
+type MigratedNode struct {
+	SourceID         int64
+	Name             string
+	Address          string
+	Port, APIPort    int
+	UsageCoefficient float64
+}
+
+// MigratedNodeUsage is one hour of a node's traffic; SourceNode 0 is the
+// other panel's own core (Marzban's master).
+type MigratedNodeUsage struct {
+	SourceNode       int64
+	Hour             time.Time
+	Uplink, Downlink int64
+}
+
+// MigratedUserUsage is one hour of a user's traffic through a node; User
+// is the user's position in Migration.Users.
+type MigratedUserUsage struct {
+	User       int
+	SourceNode int64
+	Hour       time.Time
+	Used       int64
+}
+
+// CoreNodeName names the node the other panel's own core's usage history
+// is kept under (Marzban's master has no node row).
+const CoreNodeName = "marzban-core"
+
+// importedNodeMessage is what an imported node shows until it connects.
+const importedNodeMessage = "Imported from Marzban: issue a token (New token) and start bin/node with it on this server"
 
 // MigratedAdmin is an admin as the other panel stored it.
 type MigratedAdmin struct {
@@ -84,6 +126,8 @@ type MigrationReport struct {
 	Templates       int      `json:"templates"`
 	Hosts           int      `json:"hosts"`
 	Users           int      `json:"users"`
+	Nodes           int      `json:"nodes"`
+	UsageHours      int      `json:"usage_hours"` // hourly usage rows written (per node, and per user and node)
 	CoreConfig      bool     `json:"core_config"`
 	Secret          bool     `json:"subscription_secret"`
 	Skipped         []string `json:"skipped,omitempty"` // what was left out, and why
@@ -298,6 +342,13 @@ func (s *State) Migrate(ctx context.Context, m *Migration, dryRun bool) (Migrati
 		ownerOf = append(ownerOf, strings.ToLower(mu.Owner))
 	}
 	rep.Users = len(users)
+
+	// Nodes and the usage history. A node named as one here already is
+	// that node: its history joins it.
+	history, err := s.planNodeImport(ctx, m, len(users), &rep)
+	if err != nil {
+		return rep, err
+	}
 	if dryRun {
 		return rep, nil
 	}
@@ -350,6 +401,9 @@ func (s *State) Migrate(ctx context.Context, m *Migration, dryRun bool) (Migrati
 		if err := tx.CreateUsers(users); err != nil {
 			return d, err
 		}
+		if err := history.write(tx, users); err != nil {
+			return d, err
+		}
 		for _, u := range users {
 			d.Upserts = append(d.Upserts, nodeDiff(nil, u).Upserts...)
 		}
@@ -360,6 +414,7 @@ func (s *State) Migrate(ctx context.Context, m *Migration, dryRun bool) (Migrati
 	}
 	rep.RevisionApplied = rev
 	s.log.Info("migration imported", "admins", rep.Admins, "users", rep.Users, "templates", rep.Templates,
+		"nodes", rep.Nodes, "usage_hours", rep.UsageHours,
 		"hosts", rep.Hosts, "core_config", rep.CoreConfig, "revision", rev)
 	return rep, nil
 }
@@ -373,4 +428,146 @@ func truncateRunes(s string, n int) string {
 		n--
 	}
 	return s
+}
+
+// nodeImport is the node side of a migration, checked before anything is
+// written: the nodes to create (or reuse, by name) and the usage history
+// summed by the hour.
+type nodeImport struct {
+	create   []*model.Node
+	bySource map[int64]string      // source node id (0: the core) -> node name here
+	existing map[string]int64      // lower-case names of nodes here already -> id
+	nodeRows map[[2]int64][2]int64 // (source node, hour) -> uplink, downlink
+	userRows map[[3]int64]int64    // (user position, source node, hour) -> bytes
+}
+
+// planNodeImport checks m's nodes and history against this panel.
+func (s *State) planNodeImport(ctx context.Context, m *Migration, users int, rep *MigrationReport) (*nodeImport, error) {
+	imp := &nodeImport{bySource: map[int64]string{}, existing: map[string]int64{},
+		nodeRows: map[[2]int64][2]int64{}, userRows: map[[3]int64]int64{}}
+	if err := s.store.Read(ctx, func(tx *store.Tx) error {
+		here, err := tx.ListNodes()
+		for _, n := range here {
+			imp.existing[strings.ToLower(n.Name)] = n.ID
+		}
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("reading this panel's nodes: %w", err)
+	}
+	names := map[string]bool{}
+	addNode := func(n *model.Node) {
+		key := strings.ToLower(n.Name)
+		if _, ok := imp.existing[key]; ok || names[key] {
+			return
+		}
+		names[key] = true
+		n.Status = model.NodeConnecting
+		n.Message = importedNodeMessage
+		imp.create = append(imp.create, n)
+	}
+	for _, mn := range m.Nodes {
+		name := strings.TrimSpace(mn.Name)
+		if name == "" || len(name) > 64 {
+			return nil, invalidf("node %d: name: 1 to 64 characters required", mn.SourceID)
+		}
+		if mn.SourceID <= 0 {
+			return nil, invalidf("node %q: no id", name)
+		}
+		if _, dup := imp.bySource[mn.SourceID]; dup {
+			return nil, invalidf("node %q: id %d listed twice", name, mn.SourceID)
+		}
+		if mn.Port < 0 || mn.Port > 65535 || mn.APIPort < 0 || mn.APIPort > 65535 {
+			return nil, invalidf("node %q: port out of range", name)
+		}
+		c := mn.UsageCoefficient
+		if c == 0 {
+			c = 1
+		}
+		if c < 0 || c > 1000 {
+			return nil, invalidf("node %q: usage_coefficient: must be between 0 and 1000", name)
+		}
+		imp.bySource[mn.SourceID] = name
+		addNode(&model.Node{Name: name, Address: mn.Address, Port: mn.Port, APIPort: mn.APIPort, UsageCoefficient: c})
+	}
+	unknown := map[int64]int{}
+	known := func(id int64) bool {
+		if id == 0 {
+			if _, ok := imp.bySource[0]; !ok {
+				imp.bySource[0] = CoreNodeName
+				addNode(&model.Node{Name: CoreNodeName, UsageCoefficient: 1})
+			}
+			return true
+		}
+		if _, ok := imp.bySource[id]; ok {
+			return true
+		}
+		unknown[id]++
+		return false
+	}
+	for _, u := range m.NodeUsage {
+		if u.Uplink < 0 || u.Downlink < 0 {
+			return nil, invalidf("node usage at %s: negative traffic", u.Hour.UTC().Format(time.RFC3339))
+		}
+		if !known(u.SourceNode) {
+			continue
+		}
+		key := [2]int64{u.SourceNode, u.Hour.UTC().Truncate(time.Hour).Unix()}
+		v := imp.nodeRows[key]
+		imp.nodeRows[key] = [2]int64{v[0] + u.Uplink, v[1] + u.Downlink}
+	}
+	for _, u := range m.UserUsage {
+		if u.User < 0 || u.User >= users {
+			return nil, invalidf("user usage: no user %d", u.User)
+		}
+		if u.Used < 0 {
+			return nil, invalidf("user usage at %s: negative traffic", u.Hour.UTC().Format(time.RFC3339))
+		}
+		if !known(u.SourceNode) {
+			continue
+		}
+		imp.userRows[[3]int64{int64(u.User), u.SourceNode, u.Hour.UTC().Truncate(time.Hour).Unix()}] += u.Used
+	}
+	ids := make([]int64, 0, len(unknown))
+	for id := range unknown {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		rep.Skipped = append(rep.Skipped, fmt.Sprintf("%d hourly usage rows of node %d, which is not in the nodes table", unknown[id], id))
+	}
+	rep.Nodes = len(imp.create)
+	rep.UsageHours = len(imp.nodeRows) + len(imp.userRows)
+	return imp, nil
+}
+
+// write creates the nodes (without a token: each gets one when the
+// operator issues it) and adds the history, inside the migration's
+// transaction. users are the created users, in Migration.Users order.
+func (imp *nodeImport) write(tx *store.Tx, users []*model.User) error {
+	ids := maps.Clone(imp.existing)
+	for _, n := range imp.create {
+		if err := tx.CreateNode(n); err != nil {
+			return err
+		}
+		ids[strings.ToLower(n.Name)] = n.ID
+	}
+	nodeOf := func(source int64) int64 { return ids[strings.ToLower(imp.bySource[source])] }
+	nodeRows := make([]store.NodeUsageHour, 0, len(imp.nodeRows))
+	for k, v := range imp.nodeRows {
+		nodeRows = append(nodeRows, store.NodeUsageHour{NodeID: nodeOf(k[0]), Hour: k[1], Uplink: v[0], Downlink: v[1]})
+	}
+	slices.SortFunc(nodeRows, func(a, b store.NodeUsageHour) int {
+		return cmp.Or(cmp.Compare(a.NodeID, b.NodeID), cmp.Compare(a.Hour, b.Hour))
+	})
+	if err := tx.AddNodeUsageHours(nodeRows); err != nil {
+		return err
+	}
+	userRows := make([]store.UserUsageHour, 0, len(imp.userRows))
+	for k, used := range imp.userRows {
+		userRows = append(userRows, store.UserUsageHour{UserID: users[k[0]].ID, NodeID: nodeOf(k[1]), Hour: k[2], Used: used})
+	}
+	slices.SortFunc(userRows, func(a, b store.UserUsageHour) int {
+		return cmp.Or(cmp.Compare(a.UserID, b.UserID), cmp.Compare(a.NodeID, b.NodeID), cmp.Compare(a.Hour, b.Hour))
+	})
+	return tx.AddUserUsageHours(userRows)
 }

@@ -292,3 +292,65 @@ func (tx *Tx) NodesUsage(start, end time.Time) ([]UsagePoint, error) {
 	}
 	return out, nil
 }
+
+// NodeUsageHour is one hour of one node's traffic (node_usages).
+type NodeUsageHour struct {
+	NodeID           int64
+	Hour             int64 // Unix seconds at the start of the hour
+	Uplink, Downlink int64
+}
+
+// UserUsageHour is one hour of one user's traffic through one node
+// (node_user_usages).
+type UserUsageHour struct {
+	UserID, NodeID int64
+	Hour           int64 // Unix seconds at the start of the hour
+	Used           int64
+}
+
+// historyChunk bounds the rows of one multi-row INSERT of usage history (4
+// parameters each, under SQLite's and PostgreSQL's parameter limits).
+const historyChunk = 500
+
+// AddNodeUsageHours adds rows to the hourly node usage, summing into an
+// hour a node has already: an import of another panel's history.
+func (tx *Tx) AddNodeUsageHours(rows []NodeUsageHour) error {
+	for start := 0; start < len(rows); start += historyChunk {
+		chunk := rows[start:min(start+historyChunk, len(rows))]
+		var a args
+		q := `INSERT INTO node_usages (node_id, hour, uplink, downlink) VALUES `
+		for i, r := range chunk {
+			if i > 0 {
+				q += `, `
+			}
+			q += `(` + a.add(r.NodeID) + `, ` + a.add(r.Hour) + `, ` + a.add(r.Uplink) + `, ` + a.add(r.Downlink) + `)`
+		}
+		q += ` ON CONFLICT (node_id, hour) DO UPDATE SET uplink = node_usages.uplink + excluded.uplink,
+			downlink = node_usages.downlink + excluded.downlink`
+		if _, err := tx.exec(q, a...); err != nil {
+			return fmt.Errorf("adding %d hours of node usage: %w", len(chunk), err)
+		}
+	}
+	return nil
+}
+
+// AddUserUsageHours adds rows to the hourly per-user, per-node usage,
+// summing into an hour a user has already.
+func (tx *Tx) AddUserUsageHours(rows []UserUsageHour) error {
+	for start := 0; start < len(rows); start += historyChunk {
+		chunk := rows[start:min(start+historyChunk, len(rows))]
+		var a args
+		q := `INSERT INTO node_user_usages (user_id, node_id, hour, used) VALUES `
+		for i, r := range chunk {
+			if i > 0 {
+				q += `, `
+			}
+			q += `(` + a.add(r.UserID) + `, ` + a.add(r.NodeID) + `, ` + a.add(r.Hour) + `, ` + a.add(r.Used) + `)`
+		}
+		q += ` ON CONFLICT (user_id, node_id, hour) DO UPDATE SET used = node_user_usages.used + excluded.used`
+		if _, err := tx.exec(q, a...); err != nil {
+			return fmt.Errorf("adding %d hours of user usage: %w", len(chunk), err)
+		}
+	}
+	return nil
+}

@@ -39,15 +39,18 @@ import (
 // Read reads the Marzban database at from, a SQLite file path or a
 // mysql:// URL, read-only and returns its data. It fails on a database
 // that is not Marzban's (no users, proxies or admins table) or on a row it
-// cannot make sense of, naming the row.
-func Read(ctx context.Context, from string) (*state.Migration, error) {
+// cannot make sense of, naming the row. Hourly usage history before since
+// is left out and counted in the notes (zero since: all of it): a large
+// Marzban holds a row per user, node and hour, and all of it is held in
+// memory until it is written.
+func Read(ctx context.Context, from string, since time.Time) (*state.Migration, error) {
 	if strings.HasPrefix(from, "mysql://") {
-		return readMySQL(ctx, from)
+		return readMySQL(ctx, from, since)
 	}
-	return readSQLite(ctx, from)
+	return readSQLite(ctx, from, since)
 }
 
-func readSQLite(ctx context.Context, path string) (*state.Migration, error) {
+func readSQLite(ctx context.Context, path string, since time.Time) (*state.Migration, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("marzban database: %w", err)
 	}
@@ -68,7 +71,7 @@ func readSQLite(ctx context.Context, path string) (*state.Migration, error) {
 		return nil, fmt.Errorf("reading marzban database %s: %w", path, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only
-	r := &reader{ctx: ctx, tx: tx}
+	r := &reader{ctx: ctx, tx: tx, since: since}
 	m, err := r.read()
 	if err != nil {
 		return nil, fmt.Errorf("reading marzban database %s: %w", path, err)
@@ -78,7 +81,7 @@ func readSQLite(ctx context.Context, path string) (*state.Migration, error) {
 
 // readMySQL reads a Marzban database on MySQL or MariaDB, in one
 // read-only REPEATABLE READ transaction (one consistent snapshot).
-func readMySQL(ctx context.Context, rawURL string) (*state.Migration, error) {
+func readMySQL(ctx context.Context, rawURL string, since time.Time) (*state.Migration, error) {
 	dsn, shown, err := mysqlDSN(rawURL)
 	if err != nil {
 		return nil, err
@@ -94,7 +97,7 @@ func readMySQL(ctx context.Context, rawURL string) (*state.Migration, error) {
 		return nil, fmt.Errorf("reading marzban database %s: %w", shown, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only
-	r := &reader{ctx: ctx, tx: tx, mysql: true}
+	r := &reader{ctx: ctx, tx: tx, mysql: true, since: since}
 	m, err := r.read()
 	if err != nil {
 		return nil, fmt.Errorf("reading marzban database %s: %w", shown, err)
@@ -125,6 +128,7 @@ type reader struct {
 	ctx   context.Context
 	tx    *sql.Tx
 	mysql bool
+	since time.Time // usage history before it is not read
 }
 
 // quote quotes an identifier for the source's SQL.
@@ -163,6 +167,11 @@ func (r *reader) columns(table string) (map[string]bool, error) {
 // selectRows runs SELECT cols FROM table ORDER BY the first column; a
 // column the table lacks reads as NULL. Every value arrives as any.
 func (r *reader) selectRows(table string, cols []string, each func(v []any) error) error {
+	return r.selectWhere(table, cols, "", nil, each)
+}
+
+// selectWhere is selectRows with a WHERE clause (written with ? for args).
+func (r *reader) selectWhere(table string, cols []string, where string, args []any, each func(v []any) error) error {
 	have, err := r.columns(table)
 	if err != nil {
 		return err
@@ -178,7 +187,11 @@ func (r *reader) selectRows(table string, cols []string, each func(v []any) erro
 			exprs[i] = "NULL"
 		}
 	}
-	rows, err := r.tx.QueryContext(r.ctx, `SELECT `+strings.Join(exprs, ", ")+` FROM `+r.quote(table)+` ORDER BY 1`)
+	q := `SELECT ` + strings.Join(exprs, ", ") + ` FROM ` + r.quote(table)
+	if where != "" {
+		q += ` WHERE ` + where
+	}
+	rows, err := r.tx.QueryContext(r.ctx, q+` ORDER BY 1`, args...)
 	if err != nil {
 		return fmt.Errorf("table %s: %w", table, err)
 	}
@@ -252,11 +265,14 @@ func (r *reader) read() (*state.Migration, error) {
 		return nil, err
 	}
 
-	users, err := r.readUsers(adminNames, &m.Notes)
+	users, index, err := r.readUsers(adminNames, &m.Notes)
 	if err != nil {
 		return nil, err
 	}
 	m.Users = users
+	if err := r.readNodes(m, index); err != nil {
+		return nil, err
+	}
 
 	if m.Templates, err = r.readTemplates(); err != nil {
 		return nil, err
@@ -267,7 +283,9 @@ func (r *reader) read() (*state.Migration, error) {
 	return m, nil
 }
 
-func (r *reader) readUsers(adminNames map[int64]string, notes *[]string) ([]state.MigratedUser, error) {
+// readUsers reads the users and returns them with their positions by
+// Marzban's users.id.
+func (r *reader) readUsers(adminNames map[int64]string, notes *[]string) ([]state.MigratedUser, map[int64]int, error) {
 	var users []state.MigratedUser
 	index := map[int64]int{} // users.id -> position
 	err := r.selectRows("users", []string{"id", "username", "status", "used_traffic", "data_limit",
@@ -337,7 +355,7 @@ func (r *reader) readUsers(adminNames map[int64]string, notes *[]string) ([]stat
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	// Proxies, and the inbounds each is excluded from.
@@ -368,7 +386,7 @@ func (r *reader) readUsers(adminNames map[int64]string, notes *[]string) ([]stat
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	err = optional(r.selectRows("exclude_inbounds_association", []string{"proxy_id", "inbound_tag"}, func(v []any) error {
 		pid, _ := integer(v[0])
@@ -384,7 +402,7 @@ func (r *reader) readUsers(adminNames map[int64]string, notes *[]string) ([]stat
 		return nil
 	}))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	err = optional(r.selectRows("next_plans", []string{"user_id", "data_limit", "expire",
@@ -404,7 +422,7 @@ func (r *reader) readUsers(adminNames map[int64]string, notes *[]string) ([]stat
 		return nil
 	}))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	// Usage reset logs: what was used before each reset counts in the
@@ -427,9 +445,94 @@ func (r *reader) readUsers(adminNames map[int64]string, notes *[]string) ([]stat
 		return nil
 	}))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return users, nil
+	return users, index, nil
+}
+
+// readNodes reads Marzban's nodes and its hourly usage history: per node
+// (node_usages) and per user and node (node_user_usages). A row without a
+// node is Marzban's own core (node_id NULL). Tables an older Marzban lacks
+// read as empty.
+func (r *reader) readNodes(m *state.Migration, users map[int64]int) error {
+	err := optional(r.selectRows("nodes", []string{"id", "name", "address", "port", "api_port", "usage_coefficient"}, func(v []any) error {
+		id, _ := integer(v[0])
+		n := state.MigratedNode{SourceID: id, Name: str(v[1]), Address: str(v[2]), UsageCoefficient: 1}
+		if p, ok := integer(v[3]); ok {
+			n.Port = int(p)
+		}
+		if p, ok := integer(v[4]); ok {
+			n.APIPort = int(p)
+		}
+		if c, ok := float(v[5]); ok && c > 0 {
+			n.UsageCoefficient = c
+		}
+		m.Nodes = append(m.Nodes, n)
+		return nil
+	}))
+	if err != nil {
+		return err
+	}
+	// History before since: counted, not read. Marzban writes DateTime as
+	// naive UTC text on SQLite and DATETIME on MySQL; both compare with
+	// this form.
+	where, args := "", []any(nil)
+	if !r.since.IsZero() {
+		where, args = "created_at >= ?", []any{r.since.UTC().Format("2006-01-02 15:04:05")}
+		for _, table := range []string{"node_usages", "node_user_usages"} {
+			if have, err := r.columns(table); err != nil || have == nil {
+				continue
+			}
+			var older int64
+			if err := r.tx.QueryRowContext(r.ctx, `SELECT COUNT(*) FROM `+r.quote(table)+` WHERE created_at < ?`, args...).Scan(&older); err != nil {
+				return fmt.Errorf("table %s: %w", table, err)
+			}
+			if older > 0 {
+				m.Notes = append(m.Notes, fmt.Sprintf("%d hourly usage rows of %s before %s: not imported (--history-days)",
+					older, table, r.since.UTC().Format("2006-01-02")))
+			}
+		}
+	}
+	err = optional(r.selectWhere("node_usages", []string{"created_at", "node_id", "uplink", "downlink"}, where, args, func(v []any) error {
+		at, err := parseTime(v[0])
+		if err != nil || at == nil {
+			return fmt.Errorf("node usage: created_at: %v", err)
+		}
+		u := state.MigratedNodeUsage{Hour: *at}
+		u.SourceNode, _ = integer(v[1])
+		u.Uplink, _ = integer(v[2])
+		u.Downlink, _ = integer(v[3])
+		m.NodeUsage = append(m.NodeUsage, u)
+		return nil
+	}))
+	if err != nil {
+		return err
+	}
+	orphans := 0
+	err = optional(r.selectWhere("node_user_usages", []string{"created_at", "user_id", "node_id", "used_traffic"}, where, args, func(v []any) error {
+		uid, _ := integer(v[1])
+		i, ok := users[uid]
+		if !ok {
+			orphans++ // a deleted user's history: Marzban keeps it, nobody can see it
+			return nil
+		}
+		at, err := parseTime(v[0])
+		if err != nil || at == nil {
+			return fmt.Errorf("user %q usage: created_at: %v", *m.Users[i].Username, err)
+		}
+		u := state.MigratedUserUsage{User: i, Hour: *at}
+		u.SourceNode, _ = integer(v[2])
+		u.Used, _ = integer(v[3])
+		m.UserUsage = append(m.UserUsage, u)
+		return nil
+	}))
+	if err != nil {
+		return err
+	}
+	if orphans > 0 {
+		m.Notes = append(m.Notes, fmt.Sprintf("%d hourly usage rows of users no longer in Marzban: not imported", orphans))
+	}
+	return nil
 }
 
 func (r *reader) readTemplates() ([]state.MigratedTemplate, error) {
@@ -575,6 +678,23 @@ func integer(v any) (int64, bool) {
 	return 0, false
 }
 
+// float reads a REAL/FLOAT/DOUBLE column (MySQL's driver may hand it over
+// as text).
+func float(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case float32:
+		return float64(x), true
+	case int64:
+		return float64(x), true
+	case string, []byte:
+		f, err := strconv.ParseFloat(strings.TrimSpace(str(x)), 64)
+		return f, err == nil
+	}
+	return 0, false
+}
+
 func boolean(v any) bool {
 	if n, ok := integer(v); ok {
 		return n != 0
@@ -651,7 +771,7 @@ func Summary(m *state.Migration) string {
 	for _, l := range m.Hosts {
 		hosts += len(l)
 	}
-	return fmt.Sprintf("%d admins, %d users (%s), %d templates, %d hosts, subscription secret %s",
-		len(m.Admins), len(m.Users), strings.Join(parts, ", "), len(m.Templates), hosts,
+	return fmt.Sprintf("%d admins, %d users (%s), %d templates, %d hosts, %d nodes, %d rows of usage history, subscription secret %s",
+		len(m.Admins), len(m.Users), strings.Join(parts, ", "), len(m.Templates), hosts, len(m.Nodes), len(m.NodeUsage)+len(m.UserUsage),
 		map[bool]string{true: "found", false: "missing"}[m.SubscriptionSecret != ""])
 }

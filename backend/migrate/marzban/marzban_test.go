@@ -92,7 +92,7 @@ func TestRead(t *testing.T) {
 }
 
 func testRead(t *testing.T, from string) {
-	m, err := Read(context.Background(), from)
+	m, err := Read(context.Background(), from, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}

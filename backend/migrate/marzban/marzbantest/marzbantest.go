@@ -55,7 +55,25 @@ CREATE TABLE hosts (id INTEGER PRIMARY KEY, remark VARCHAR(256) NOT NULL, addres
 	fragment_setting VARCHAR(100), noise_setting VARCHAR(2000), random_user_agent BOOLEAN NOT NULL DEFAULT 0,
 	use_sni_as_host BOOLEAN NOT NULL DEFAULT 0);
 CREATE TABLE jwt (id INTEGER PRIMARY KEY, secret_key VARCHAR(64) NOT NULL);
+CREATE TABLE nodes (id INTEGER PRIMARY KEY, name VARCHAR(256) UNIQUE, address VARCHAR(256), port INTEGER,
+	api_port INTEGER, xray_version VARCHAR(32), status VARCHAR(10) NOT NULL, last_status_change DATETIME,
+	message VARCHAR(1024), created_at DATETIME, uplink BIGINT, downlink BIGINT,
+	usage_coefficient FLOAT NOT NULL DEFAULT 1.0);
+CREATE TABLE node_usages (id INTEGER PRIMARY KEY, created_at DATETIME NOT NULL, node_id INTEGER,
+	uplink BIGINT, downlink BIGINT);
+CREATE TABLE node_user_usages (id INTEGER PRIMARY KEY, created_at DATETIME NOT NULL, user_id INTEGER,
+	node_id INTEGER, used_traffic BIGINT);
 `
+
+// The usage history WriteDB writes: two nodes and Marzban's own core (node
+// NULL), an hour of a node that no longer exists (9) and one of a user that
+// no longer exists (99). Alice's traffic per node, summed: fra-1 1500
+// (two rows in one hour), ams-1 300, the core 50.
+const (
+	AliceFraBytes  = 1500
+	AliceAmsBytes  = 300
+	AliceCoreBytes = 50
+)
 
 // Secret is the Marzban database's JWT secret, which signs its
 // subscription tokens; GiB is a gibibyte; AliceUUID is alice's vless id.
@@ -142,6 +160,15 @@ func write(t testing.TB, db *sql.DB, schema []string, extra []string) {
 				'inbound_default', 'h2_http1_1', '_360', 'VLESS TCP', 0, 0, 0, NULL, NULL, 1, 0),
 			(2, 'old', 'old.example.com', NULL, NULL, NULL, NULL, 'none', 'none', 'none', 'Old Inbound',
 				NULL, NULL, 0, NULL, NULL, 0, 0)`,
+		`INSERT INTO nodes (id, name, address, port, api_port, xray_version, status, message, created_at, uplink, downlink, usage_coefficient)
+			VALUES (1, 'fra-1', 'fra.example.net', 62050, 62051, '1.8.24', 'connected', NULL, '2024-01-01 00:00:00', 0, 0, 1.5),
+			(2, 'ams-1', '203.0.113.7', 62050, 62051, NULL, 'error', 'connection refused', '2024-01-02 00:00:00', 0, 0, 1)`,
+		`INSERT INTO node_usages (created_at, node_id, uplink, downlink) VALUES
+			('2024-05-01 10:00:00', 1, 100, 200), ('2024-05-01 10:00:00', NULL, 10, 20),
+			('2024-05-01 11:00:00', 2, 5, 6), ('2024-05-01 12:00:00', 9, 1, 1)`,
+		`INSERT INTO node_user_usages (created_at, user_id, node_id, used_traffic) VALUES
+			('2024-05-01 10:00:00', 1, 1, 1000), ('2024-05-01 10:00:00', 1, 1, 500), ('2024-05-01 10:00:00', 1, NULL, 50),
+			('2024-05-01 11:00:00', 1, 2, 300), ('2024-05-01 10:00:00', 99, 1, 7)`,
 	)
 	for _, s := range append(stmts, extra...) {
 		if _, err := db.Exec(s); err != nil {
