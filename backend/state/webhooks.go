@@ -367,13 +367,20 @@ const reminderBatch = 500
 // the last reset; days: per expire value). It returns how many were sent;
 // with no webhook address and no chat to tell it does nothing.
 func (s *State) NotifyReminders(ctx context.Context, percent, days int) (int, error) {
+	// Most panels have no target at all: find that out in a read, not
+	// in a write transaction every pass.
+	var none bool
+	if err := s.store.Read(ctx, func(tx *store.Tx) error {
+		t, err := s.targets(tx)
+		none = err == nil && t.none()
+		return err
+	}); err != nil || none {
+		return 0, err
+	}
 	now := s.now().UTC()
 	var sent int
 	err := s.store.Tx(ctx, func(tx *store.Tx) error {
 		sent = 0
-		if t, err := s.targets(tx); err != nil || t.none() {
-			return err
-		}
 		var events []Event
 		if percent > 0 {
 			users, err := tx.UsersReachingUsage(percent, reminderBatch)

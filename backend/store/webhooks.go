@@ -1,6 +1,8 @@
 package store
 
 import (
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -40,6 +42,22 @@ func (tx *Tx) EnqueueWebhooks(rows []WebhookRow) error {
 		}
 	}
 	return nil
+}
+
+// HasDueWebhooks reports whether any pending row is due at now: one probe
+// of the pending index, so an idle dispatcher reads instead of opening a
+// write transaction every poll.
+func (tx *Tx) HasDueWebhooks(now time.Time) (bool, error) {
+	var one int
+	err := tx.queryRow(`SELECT 1 FROM webhook_outbox
+		WHERE delivered_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1 LIMIT 1`, now.Unix()).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("looking for due webhook notifications: %w", err)
+	}
+	return true, nil
 }
 
 // ClaimWebhooks takes up to limit pending rows due at now, oldest first, and

@@ -170,6 +170,16 @@ func (d *Dispatcher) Run(ctx context.Context) {
 // sends those rows again.
 func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 	now := d.opts.Now()
+	var due bool
+	if err := d.st.Read(ctx, func(tx *store.Tx) (err error) {
+		due, err = tx.HasDueWebhooks(now)
+		return err
+	}); err != nil {
+		return 0, fmt.Errorf("claiming webhook notifications: %w", err)
+	}
+	if !due {
+		return 0, nil
+	}
 	var rows []store.WebhookRow
 	if err := d.st.Tx(ctx, func(tx *store.Tx) (err error) {
 		rows, err = tx.ClaimWebhooks(now, d.opts.Lease, d.opts.Batch)
