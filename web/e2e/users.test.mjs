@@ -711,6 +711,29 @@ test('a user gets inbounds, a next plan and auto-delete from the form; its bytes
     await waitFor('the node to serve carol_web on Trojan A', async () => (await trojanEcho(portA, password, echoPort, size)) === size);
     assert.equal(await trojanEcho(portB, password, echoPort, 1024), 0, 'Trojan B relayed a user the form excluded');
 
+    // The node's Xray access log, live in the dashboard while watched.
+    const logs = page.getByRole('region', { name: 'Core logs' });
+    await logs.getByRole('button', { name: 'Watch' }).click();
+    await logs.getByRole('status').getByText('Watching', { exact: false }).waitFor();
+    const logBox = logs.getByRole('log', { name: 'Xray log lines' });
+    await waitFor('an access log line of web_node', async () => {
+      await trojanEcho(portA, password, echoPort, 1024);
+      const text = await logBox.innerText();
+      return /\[web_node\] .*accepted/.test(text);
+    });
+    await logs.getByRole('button', { name: 'Stop' }).click();
+    await logs.getByRole('status').getByText('Stopped.').waitFor();
+    // One node's lines only: no name in front of them.
+    await logs.getByRole('button', { name: 'Clear' }).click();
+    await logs.getByLabel('Node').selectOption({ label: 'web_node' });
+    await logs.getByRole('button', { name: 'Watch' }).click();
+    await waitFor("an access log line on web_node's own stream", async () => {
+      await trojanEcho(portA, password, echoPort, 1024);
+      const text = await logBox.innerText();
+      return /accepted/.test(text) && !text.includes('[web_node]');
+    });
+    await logs.getByRole('button', { name: 'Stop' }).click();
+
     // The bytes reach the panel's per-node usage, and the dashboard shows them.
     let used = 0;
     await waitFor('carol_web usage on web_node', async () => {

@@ -2,6 +2,7 @@ import { useCallback, useEffect, useState, type ReactNode } from 'react';
 import { getCurrentAdmin } from '../features/admin/api';
 import { AdminsCard } from '../features/admin/components/AdminsCard';
 import { CoreConfigCard, HostsCard } from '../features/core/components/CoreConfigCard';
+import { LogsCard } from '../features/core/components/LogsCard';
 import {
   EditNodeForm,
   NewNodeForm,
@@ -149,6 +150,10 @@ export function Dashboard({ token, onSignOut, onUnauthorized }: DashboardProps) 
 
         {admin.state === 'ready' && admin.value.is_sudo && (
           <CoreConfigCard token={token} onUnauthorized={onUnauthorized} />
+        )}
+
+        {admin.state === 'ready' && admin.value.is_sudo && (
+          <LogsCard token={token} nodes={nodeList ?? []} onUnauthorized={onUnauthorized} />
         )}
       </main>
     </div>
