@@ -2,8 +2,10 @@ package webhook
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -219,8 +221,19 @@ func (d *Dispatcher) postJSON(ctx context.Context, service, address string, body
 		return fmt.Errorf("%s: %s", service, redact(err, address, d.opts.TelegramToken))
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	raw, _ = io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		// Both services say why in JSON: Telegram in "description"
+		// ("Bad Request: chat not found"), Discord in "message"
+		// ("Unknown Webhook"). That is what the operator needs to fix.
+		var why struct {
+			Description string `json:"description"`
+			Message     string `json:"message"`
+		}
+		_ = json.Unmarshal(raw, &why)
+		if reason := cmp.Or(why.Description, why.Message); reason != "" {
+			return fmt.Errorf("%s answered %s: %s", service, resp.Status, truncate(redact(errors.New(reason), address, d.opts.TelegramToken), 200))
+		}
 		return fmt.Errorf("%s answered %s", service, resp.Status)
 	}
 	return nil

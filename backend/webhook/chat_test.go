@@ -47,6 +47,7 @@ func (c *chatServers) serve(w http.ResponseWriter, r *http.Request) {
 	if c.failNext > 0 {
 		c.failNext--
 		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = io.WriteString(w, `{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 1"}`)
 		return
 	}
 	switch {
@@ -160,8 +161,8 @@ func TestChatNotificationsReachGlobalAndOwnersChats(t *testing.T) {
 	if strings.Contains(e.logs.String(), botToken) {
 		t.Errorf("the bot token is in the log:\n%s", e.logs)
 	}
-	if !strings.Contains(e.logs.String(), "429") {
-		t.Errorf("the rate limit was not retried (no 429 in the log):\n%s", e.logs)
+	if !strings.Contains(e.logs.String(), "429") || !strings.Contains(e.logs.String(), "Too Many Requests: retry after 1") {
+		t.Errorf("the rate limit was not retried, or its reason not logged:\n%s", e.logs)
 	}
 }
 
