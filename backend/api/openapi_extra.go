@@ -5,6 +5,8 @@ func init() {
 	routeTable = append(routeTable,
 		routeDoc{Method: "GET", Path: "/api/system", Summary: "Panel host and user statistics (a regular admin's counts cover its own users); online means seen in the last 2 minutes", Tag: "system", Auth: authAdmin,
 			Response: typeOf[systemResponse]()},
+		routeDoc{Method: "GET", Path: "/api/notifications", Summary: "Where user events go (webhooks, Telegram chats, Discord webhooks, named without their secrets) and how delivery stands for each: waiting, retrying, given up, the newest error", Tag: "system", Auth: authSudo,
+			Response: typeOf[notificationsResponse]()},
 		routeDoc{Method: "GET", Path: "/api/user_template", Summary: "List user templates", Tag: "user_template", Auth: authAdmin,
 			Query: []queryParam{
 				{Name: "offset", Type: "integer", Description: "templates to skip"},

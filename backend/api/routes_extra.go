@@ -7,6 +7,7 @@ import "github.com/gofiber/fiber/v2"
 func (s *server) extraRoutes(app *fiber.App) {
 	// Any admin.
 	app.Get("/api/system", s.authenticate, s.systemStats)
+	app.Get("/api/notifications", s.authenticate, requireSudo, s.notifications)
 	app.Get("/api/user_template", s.authenticate, s.listTemplates)
 	app.Get("/api/user_template/:id", s.authenticate, s.getTemplate)
 	// Sudo.

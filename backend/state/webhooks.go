@@ -431,3 +431,43 @@ func webhookAction(ctx context.Context) string {
 	a, _ := ctx.Value(webhookActionKey{}).(string)
 	return a
 }
+
+// NotificationStatus is the outbox per target (store.WebhookTargetStats),
+// plus every target configured now that has nothing waiting or given up,
+// with zeros: the webhook addresses and chats of the configuration and
+// the admins' own chats.
+func (s *State) NotificationStatus(ctx context.Context) ([]store.WebhookTargetStat, error) {
+	var out []store.WebhookTargetStat
+	err := s.store.Read(ctx, func(tx *store.Tx) error {
+		stats, err := tx.WebhookTargetStats()
+		if err != nil {
+			return err
+		}
+		t, err := s.targets(tx)
+		if err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for _, st := range stats {
+			seen[st.Address] = true
+		}
+		add := func(a string) {
+			if !seen[a] {
+				seen[a] = true
+				stats = append(stats, store.WebhookTargetStat{Address: a})
+			}
+		}
+		for _, a := range t.global {
+			add(a)
+		}
+		for _, own := range t.byAdmin {
+			for _, a := range own {
+				add(a)
+			}
+		}
+		slices.SortFunc(stats, func(a, b store.WebhookTargetStat) int { return strings.Compare(a.Address, b.Address) })
+		out = stats
+		return nil
+	})
+	return out, err
+}

@@ -4,6 +4,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/outpost-panel/outpost/backend/model"
@@ -226,4 +228,75 @@ func (tx *Tx) RemindedUsers(kind string, users []model.User) error {
 		}
 	}
 	return nil
+}
+
+// WebhookTargetStat is the outbox as one target sees it: notifications
+// waiting (Retrying of them failed at least once), given up (kept for the
+// retention time), and the newest error of a notification not delivered.
+type WebhookTargetStat struct {
+	Address   string
+	Pending   int
+	Retrying  int
+	Failed    int
+	LastError string
+}
+
+// WebhookTargetStats reads the pending and given-up notifications per
+// target, through the pending and failed partial indexes: delivered ones,
+// the bulk of the outbox, are not read.
+func (tx *Tx) WebhookTargetStats() ([]WebhookTargetStat, error) {
+	stats := map[string]*WebhookTargetStat{}
+	newest := map[string]int64{} // address -> id of its newest errored row
+	get := func(a string) *WebhookTargetStat {
+		if stats[a] == nil {
+			stats[a] = &WebhookTargetStat{Address: a}
+		}
+		return stats[a]
+	}
+	scan := func(q string, each func(st *WebhookTargetStat, n, retrying int, errID sql.NullInt64)) error {
+		rows, err := tx.query(q)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				addr        string
+				n, retrying int
+				errID       sql.NullInt64
+			)
+			if err := rows.Scan(&addr, &n, &retrying, &errID); err != nil {
+				return err
+			}
+			st := get(addr)
+			each(st, n, retrying, errID)
+			if errID.Valid && errID.Int64 > newest[addr] {
+				newest[addr] = errID.Int64
+			}
+		}
+		return rows.Err()
+	}
+	err := scan(`SELECT address, COUNT(*), COALESCE(SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END), 0),
+			MAX(CASE WHEN last_error <> '' THEN id END)
+		FROM webhook_outbox WHERE delivered_at IS NULL AND failed_at IS NULL GROUP BY address`,
+		func(st *WebhookTargetStat, n, retrying int, _ sql.NullInt64) { st.Pending, st.Retrying = n, retrying })
+	if err == nil {
+		err = scan(`SELECT address, COUNT(*), 0, MAX(CASE WHEN last_error <> '' THEN id END)
+			FROM webhook_outbox WHERE failed_at IS NOT NULL GROUP BY address`,
+			func(st *WebhookTargetStat, n, _ int, _ sql.NullInt64) { st.Failed = n })
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the webhook outbox per target: %w", err)
+	}
+	for addr, id := range newest {
+		if err := tx.queryRow(`SELECT last_error FROM webhook_outbox WHERE id = $1`, id).Scan(&stats[addr].LastError); err != nil {
+			return nil, fmt.Errorf("reading the webhook outbox per target: %w", err)
+		}
+	}
+	out := make([]WebhookTargetStat, 0, len(stats))
+	for _, st := range stats {
+		out = append(out, *st)
+	}
+	slices.SortFunc(out, func(a, b WebhookTargetStat) int { return strings.Compare(a.Address, b.Address) })
+	return out, nil
 }

@@ -13,9 +13,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/state"
+	"github.com/outpost-panel/outpost/backend/store"
 	"github.com/outpost-panel/outpost/backend/webhook"
 )
 
@@ -192,5 +194,58 @@ func TestChatNotificationsBatchIntoFewMessages(t *testing.T) {
 	}
 	if len(cs.telegram) != 0 {
 		t.Fatalf("telegram got messages without a chat configured: %v", cs.telegram)
+	}
+}
+
+// The outbox per target, as GET /api/notifications shows it: waiting,
+// retrying and given-up notifications, and the newest error of one not
+// delivered; delivered ones are not counted.
+func TestWebhookTargetStats(t *testing.T) {
+	e := newEnv(t)
+	now := e.clock.Now()
+	rows := []store.WebhookRow{
+		{Address: "https://a.example/hook", Action: "user_created", Payload: []byte(`{}`), CreatedAt: now},
+		{Address: "https://a.example/hook", Action: "user_updated", Payload: []byte(`{}`), CreatedAt: now},
+		{Address: "https://a.example/hook", Action: "user_deleted", Payload: []byte(`{}`), CreatedAt: now},
+		{Address: "telegram:1001", Action: "user_created", Payload: []byte(`{}`), CreatedAt: now},
+		{Address: "telegram:1001", Action: "user_updated", Payload: []byte(`{}`), CreatedAt: now},
+	}
+	err := e.db.Tx(context.Background(), func(tx *store.Tx) error {
+		if err := tx.EnqueueWebhooks(rows); err != nil {
+			return err
+		}
+		claimed, err := tx.ClaimWebhooks(now, time.Minute, 10)
+		if err != nil || len(claimed) != 5 {
+			return fmt.Errorf("claimed %d: %v", len(claimed), err)
+		}
+		ids := map[string][]int64{}
+		for _, r := range claimed {
+			ids[r.Address] = append(ids[r.Address], r.ID)
+		}
+		a, tg := ids["https://a.example/hook"], ids["telegram:1001"]
+		if err := tx.MarkWebhooksDelivered(a[:1], now); err != nil {
+			return err
+		}
+		if err := tx.RetryWebhooks(a[1:2], now.Add(time.Minute), "a.example answered 502 Bad Gateway"); err != nil {
+			return err
+		}
+		if err := tx.FailWebhooks(tg[:1], now, "telegram answered 400 Bad Request: chat not found"); err != nil {
+			return err
+		}
+		return tx.RetryWebhooks(tg[1:], now.Add(time.Minute), "telegram answered 400 Bad Request: chat not found")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []store.WebhookTargetStat
+	if err := e.db.Read(context.Background(), func(tx *store.Tx) (err error) { got, err = tx.WebhookTargetStats(); return err }); err != nil {
+		t.Fatal(err)
+	}
+	want := []store.WebhookTargetStat{
+		{Address: "https://a.example/hook", Pending: 2, Retrying: 1, LastError: "a.example answered 502 Bad Gateway"},
+		{Address: "telegram:1001", Pending: 1, Retrying: 1, Failed: 1, LastError: "telegram answered 400 Bad Request: chat not found"},
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("stats %+v\nwant %+v", got, want)
 	}
 }

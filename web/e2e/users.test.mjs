@@ -438,6 +438,19 @@ test('a reseller admin sees only its own users; sudo disables and re-activates t
   await adminsCard.getByRole('status').getByText('Saved reseller_web.').waitFor();
   assert.equal((await reseller()).telegram_id, 5550001);
   assert.equal((await reseller()).discord_webhook, hook);
+
+  // An event of the reseller's user now goes to its Discord webhook too;
+  // this machine cannot deliver it, and the Notifications card says so,
+  // naming the webhook by its id, never its token.
+  assert.equal((await api('PUT', '/api/user/res_user', { note: 'pinged' })).status, 200);
+  const notifications = page.getByRole('region', { name: 'Notifications' });
+  const discordRow = notifications.locator('tr[data-target="Discord webhook 42"]');
+  await waitFor('the Discord delivery to fail and show', async () => {
+    await notifications.getByRole('button', { name: 'Refresh' }).click();
+    return (await discordRow.count()) === 1 && (await discordRow.locator('td[data-label="Retrying"]').innerText()) === '1';
+  });
+  assert.notEqual(await discordRow.locator('td[data-label="Last error"]').innerText(), '—');
+  assert.ok(!(await notifications.innerText()).includes('reseller-token'), 'the card shows the webhook token');
   await adminsCard.getByRole('button', { name: 'Refresh' }).click();
   await row.getByRole('button', { name: 'Edit' }).click();
   assert.equal(await edit.getByLabel("Discord webhook for their users' events (empty: none)").inputValue(), hook);
@@ -995,6 +1008,8 @@ test("the dashboard's API types match the panel's OpenAPI document", async () =>
     ['web/src/types/api.ts', 'NodesUsageResponse', 'NodesUsageResponse'],
     ['web/src/features/system/api.ts', 'SystemStats', 'SystemResponse'],
     ['web/src/features/templates/api.ts', 'UserTemplate', 'TemplateResponse'],
+    ['web/src/features/system/notifications.ts', 'NotificationTarget', 'NotificationTarget'],
+    ['web/src/features/system/notifications.ts', 'NotificationsResponse', 'NotificationsResponse'],
   ];
   for (const [file, iface, schema] of checks) {
     const { readFileSync } = await import('node:fs');

@@ -3,6 +3,7 @@ import { getCurrentAdmin } from '../features/admin/api';
 import { AdminsCard } from '../features/admin/components/AdminsCard';
 import { CoreConfigCard, HostsCard } from '../features/core/components/CoreConfigCard';
 import { LogsCard } from '../features/core/components/LogsCard';
+import { NotificationsCard } from '../features/system/NotificationsCard';
 import {
   EditNodeForm,
   NewNodeForm,
@@ -154,6 +155,10 @@ export function Dashboard({ token, onSignOut, onUnauthorized }: DashboardProps) 
 
         {admin.state === 'ready' && admin.value.is_sudo && (
           <LogsCard token={token} nodes={nodeList ?? []} onUnauthorized={onUnauthorized} />
+        )}
+
+        {admin.state === 'ready' && admin.value.is_sudo && (
+          <NotificationsCard token={token} onUnauthorized={onUnauthorized} />
         )}
       </main>
     </div>
