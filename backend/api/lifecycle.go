@@ -157,6 +157,35 @@ func (s *server) userUsage(c *fiber.Ctx) error {
 	return c.JSON(userUsageResponse{Username: u.Username, Usages: nodeUsageJSON(usages)})
 }
 
+// dayUsage is one UTC day of a user's traffic (an Outpost extension).
+type dayUsage struct {
+	Date        string `json:"date"` // YYYY-MM-DD, UTC
+	UsedTraffic int64  `json:"used_traffic"`
+}
+
+type userDailyUsageResponse struct {
+	Username string     `json:"username"`
+	Days     []dayUsage `json:"days"`
+}
+
+// userUsageDaily is GET /api/user/{username}/usage/daily: the user's
+// traffic over every node per UTC day, days without traffic left out.
+func (s *server) userUsageDaily(c *fiber.Ctx) error {
+	start, end, err := s.dateRange(c, "start", "end")
+	if err != nil {
+		return err
+	}
+	u, days, err := s.st.UserUsageDaily(c.UserContext(), adminOf(c), pathUsername(c), start, end)
+	if err != nil {
+		return describe(err, userTexts)
+	}
+	out := userDailyUsageResponse{Username: u.Username, Days: make([]dayUsage, 0, len(days))}
+	for _, d := range days {
+		out.Days = append(out.Days, dayUsage{Date: time.Unix(d.Day, 0).UTC().Format("2006-01-02"), UsedTraffic: d.Used})
+	}
+	return c.JSON(out)
+}
+
 func (s *server) usersUsage(c *fiber.Ctx) error {
 	start, end, err := s.dateRange(c, "start", "end")
 	if err != nil {

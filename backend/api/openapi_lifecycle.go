@@ -19,6 +19,8 @@ func init() {
 			Response: typeOf[userResponse](), Errors: []int{404}},
 		routeDoc{Method: "GET", Path: "/api/user/:username/usage", Summary: "The user's usage per node over a time range", Tag: "user", Auth: authAdmin,
 			Query: dates("start", "end"), Response: typeOf[userUsageResponse](), Errors: []int{400, 404}},
+		routeDoc{Method: "GET", Path: "/api/user/:username/usage/daily", Summary: "The user's usage over every node per UTC day over a time range, days without traffic left out (Outpost)", Tag: "user", Auth: authAdmin,
+			Query: dates("start", "end"), Response: typeOf[userDailyUsageResponse](), Errors: []int{400, 404}},
 		routeDoc{Method: "PUT", Path: "/api/user/:username/set-owner", Summary: "Give the user to another admin", Tag: "user", Auth: authSudo,
 			Query:    []queryParam{{Name: "admin_username", Type: "string", Description: "the new owner (required)"}},
 			Response: typeOf[userResponse](), Errors: []int{404, 422}},

@@ -9,6 +9,7 @@ func (s *server) lifecycleRoutes(app *fiber.App) {
 	app.Post("/api/user/:username/revoke_sub", s.authenticate, s.revokeSubscription)
 	app.Post("/api/user/:username/active-next", s.authenticate, s.activateNextPlan)
 	app.Get("/api/user/:username/usage", s.authenticate, s.userUsage)
+	app.Get("/api/user/:username/usage/daily", s.authenticate, s.userUsageDaily)
 	// Any admin, over its own users (sudo: everyone's).
 	app.Get("/api/users/usage", s.authenticate, s.usersUsage)
 	app.Get("/api/users/expired", s.authenticate, s.expiredUsers)

@@ -52,6 +52,7 @@ func TestLifecycleRoutesAuthorization(t *testing.T) {
 		{"POST", "/api/user/alices/revoke_sub"},
 		{"POST", "/api/user/alices/active-next"},
 		{"GET", "/api/user/alices/usage"},
+		{"GET", "/api/user/alices/usage/daily"},
 	}
 	sudoOnly := []struct{ method, path string }{
 		{"PUT", "/api/user/alices/set-owner?admin_username=bob"},
@@ -320,4 +321,43 @@ func TestResetAllQueuesEachUsersWebhook(t *testing.T) {
 	if len(got) != 2 || got["first"] != want || got["second"] != want {
 		t.Fatalf("queued %v, want %q for first and second", got, want)
 	}
+}
+
+// GET /api/user/{username}/usage/daily sums a user's traffic over every
+// node per UTC day; days without traffic are left out and the range is
+// honoured.
+func TestUserUsageDaily(t *testing.T) {
+	e := newEnv(t)
+	e.createUser(e.alice, "dailyu")
+	day1 := e.clock.Now().UTC()
+	e.lcUse("edge-a", "dailyu", 1000)
+	e.lcUse("edge-b", "dailyu", 500)
+	e.clock.Advance(48 * time.Hour)
+	e.lcUse("edge-c", "dailyu", 70)
+	start := day1.Add(-time.Hour).Format("2006-01-02T15:04:05")
+	r := e.do("GET", "/api/user/dailyu/usage/daily?start="+start, e.token(e.alice), nil)
+	e.expect(r, 200, "daily usage")
+	var got struct {
+		Username string `json:"username"`
+		Days     []struct {
+			Date string `json:"date"`
+			Used int64  `json:"used_traffic"`
+		} `json:"days"`
+	}
+	r.decode(t, &got)
+	d1, d3 := day1.Format("2006-01-02"), day1.Add(48*time.Hour).Format("2006-01-02")
+	if got.Username != "dailyu" || len(got.Days) != 2 || got.Days[0].Date != d1 || got.Days[0].Used != 1500 ||
+		got.Days[1].Date != d3 || got.Days[1].Used != 70 {
+		t.Fatalf("daily usage %s; want %s 1500 and %s 70", r.body, d1, d3)
+	}
+	// A range that ends before the third day leaves it out.
+	end := day1.Add(24 * time.Hour).Format("2006-01-02T15:04:05")
+	r = e.do("GET", "/api/user/dailyu/usage/daily?start="+start+"&end="+end, e.token(e.alice), nil)
+	e.expect(r, 200, "daily usage, bounded")
+	r.decode(t, &got)
+	if len(got.Days) != 1 || got.Days[0].Used != 1500 {
+		t.Fatalf("bounded daily usage %s", r.body)
+	}
+	e.expect(e.do("GET", "/api/user/dailyu/usage/daily?start=yesterday", e.token(e.alice), nil), 400, "bad start")
+	e.expect(e.do("GET", "/api/user/nobody/usage/daily", e.token(e.alice), nil), 404, "unknown user")
 }

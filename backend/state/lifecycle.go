@@ -676,6 +676,33 @@ func (s *State) UserUsage(ctx context.Context, admin *model.Admin, username stri
 	return u, out, nil
 }
 
+// UserUsageDaily is the user's usage per UTC day over [start, end), days
+// without traffic left out, for an admin that may see the user.
+func (s *State) UserUsageDaily(ctx context.Context, admin *model.Admin, username string, start, end time.Time) (*model.User, []store.DayTotal, error) {
+	if err := s.store.FoldAllUsage(ctx); err != nil {
+		return nil, nil, err
+	}
+	var (
+		u    *model.User
+		days []store.DayTotal
+	)
+	err := s.store.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		if u, err = tx.UserByUsername(username); err != nil {
+			return fmt.Errorf("loading user %q: %w", username, err)
+		}
+		if !canSee(admin, u) {
+			return fmt.Errorf("user %q: %w", username, model.ErrForbidden)
+		}
+		days, err = tx.UserUsageByDay(u.ID, start, end)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return u, days, nil
+}
+
 // UsersUsage is the usage per node over [start, end) of the users of the
 // named admins (sudo; empty: everyone's) or of the caller's own users (a
 // regular admin, whatever it names). Unknown admin names match nobody.

@@ -521,3 +521,34 @@ func (tx *Tx) collectNodeTotals(q string, a ...any) ([]NodeTotal, error) {
 	}
 	return out, rows.Err()
 }
+
+// DayTotal is bytes used in one UTC day.
+type DayTotal struct {
+	Day  int64 // Unix seconds at 00:00 UTC
+	Used int64
+}
+
+// UserUsageByDay sums a user's usage over every node per UTC day over the
+// hours in [start, end); days without traffic are left out. One range scan
+// of the user's rows (the primary key starts with user_id).
+func (tx *Tx) UserUsageByDay(userID int64, start, end time.Time) ([]DayTotal, error) {
+	rows, err := tx.query(`SELECT (hour / 86400) * 86400 AS day, CAST(SUM(used) AS BIGINT) FROM node_user_usages
+		WHERE user_id = $1 AND hour >= $2 AND hour < $3 GROUP BY day ORDER BY day`,
+		userID, hourOf(start), end.Unix())
+	if err != nil {
+		return nil, fmt.Errorf("summing daily usage of user %d: %w", userID, err)
+	}
+	defer rows.Close()
+	out := []DayTotal{}
+	for rows.Next() {
+		var d DayTotal
+		if err := rows.Scan(&d.Day, &d.Used); err != nil {
+			return nil, fmt.Errorf("summing daily usage of user %d: %w", userID, err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("summing daily usage of user %d: %w", userID, err)
+	}
+	return out, nil
+}

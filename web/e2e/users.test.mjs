@@ -765,6 +765,12 @@ test('a user gets inbounds, a next plan and auto-delete from the form; its bytes
     await usageCard.getByText('by v2rayNG/1.9.16').waitFor();
     const nodeRow = usageCard.locator('tr[data-node="web_node"]');
     await nodeRow.waitFor();
+    // Today's bar carries the bytes of today (UTC).
+    const today = new Date().toISOString().slice(0, 10);
+    const todayBar = usageCard.locator(`.daily-bar[data-day="${today}"]`);
+    await todayBar.waitFor();
+    assert.ok(Number(await todayBar.getAttribute('data-bytes')) >= used, "today's bar lacks the bytes just passed");
+    assert.equal(await usageCard.locator('.daily-bar').count(), 30, 'one bar per day of the last 30');
     const shown = await nodeRow.locator('td[data-label="Used"]').innerText();
     assert.match(shown, /KiB|MiB/);
     assert.ok(Number.parseFloat(shown) > 0, `usage shown as ${shown}`);
@@ -1006,6 +1012,8 @@ test("the dashboard's API types match the panel's OpenAPI document", async () =>
     ['web/src/types/api.ts', 'UserUsageResponse', 'UserUsageResponse'],
     ['web/src/types/api.ts', 'NodeUsageItem', 'NodeUsageItem'],
     ['web/src/types/api.ts', 'NodesUsageResponse', 'NodesUsageResponse'],
+    ['web/src/types/api.ts', 'DayUsage', 'DayUsage'],
+    ['web/src/types/api.ts', 'UserDailyUsageResponse', 'UserDailyUsageResponse'],
     ['web/src/features/system/api.ts', 'SystemStats', 'SystemResponse'],
     ['web/src/features/templates/api.ts', 'UserTemplate', 'TemplateResponse'],
     ['web/src/features/system/notifications.ts', 'NotificationTarget', 'NotificationTarget'],

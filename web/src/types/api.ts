@@ -114,3 +114,16 @@ export interface NodeUsageItem {
 export interface NodesUsageResponse {
   usages: NodeUsageItem[];
 }
+
+/** One UTC day of a user's traffic (GET /api/user/{username}/usage/daily). */
+export interface DayUsage {
+  /** YYYY-MM-DD, UTC. */
+  date: string;
+  used_traffic: number;
+}
+
+export interface UserDailyUsageResponse {
+  username: string;
+  /** Days without traffic are left out. */
+  days: DayUsage[];
+}

@@ -1,5 +1,5 @@
 import { apiFetch } from '../../lib/api';
-import type { InboundSummary, NextPlan, Protocol, User, UserStatus, UsersPage, UserUsageResponse } from '../../types/api';
+import type { InboundSummary, NextPlan, Protocol, User, UserDailyUsageResponse, UserStatus, UsersPage, UserUsageResponse } from '../../types/api';
 
 // limit=1 because only the total is wanted; the panel counts without sending
 // every user.
@@ -119,4 +119,9 @@ export function setOwner(token: string, username: string, admin: string): Promis
 /** Resets every user's usage at once (sudo); lifetime usage is kept. */
 export function resetAllUsage(token: string): Promise<unknown> {
   return apiFetch<unknown>('/api/users/reset', { method: 'POST', token });
+}
+
+/** Bytes per UTC day since `since`, days without traffic left out. */
+export function userDailyUsage(token: string, username: string, since: Date, signal?: AbortSignal): Promise<UserDailyUsageResponse> {
+  return apiFetch<UserDailyUsageResponse>(`${userPath(username, '/usage/daily')}?start=${encodeURIComponent(queryTime(since))}`, { token, signal });
 }

@@ -2,7 +2,7 @@ import { useCallback, useState } from 'react';
 import { formatBytes, formatTime, timeAgo } from '../../../lib/format';
 import { useLoad } from '../../../lib/useLoad';
 import type { User } from '../../../types/api';
-import { userUsage } from '../api';
+import { userDailyUsage, userUsage } from '../api';
 
 const periods: [number, string][] = [
   [1, 'Last 24 hours'],
@@ -30,6 +30,13 @@ export function UserUsage({ token, user, onUnauthorized, onClose }: UserUsagePro
   const [usage] = useLoad(
     useCallback(
       (signal: AbortSignal) => userUsage(token, username, new Date(Date.now() - days * 86400 * 1000), signal),
+      [token, username, days],
+    ),
+    onUnauthorized,
+  );
+  const [daily] = useLoad(
+    useCallback(
+      (signal: AbortSignal) => userDailyUsage(token, username, new Date(Date.now() - days * 86400 * 1000), signal),
       [token, username, days],
     ),
     onUnauthorized,
@@ -68,6 +75,7 @@ export function UserUsage({ token, user, onUnauthorized, onClose }: UserUsagePro
         <dt>Online</dt>
         <dd title={formatTime(user.online_at)}>{timeAgo(user.online_at)}</dd>
       </dl>
+      {daily.state === 'ready' && <DailyBars days={days} used={daily.value.days} />}
       {usage.state === 'loading' && <p className="muted">Loading usage…</p>}
       {usage.state === 'error' && (
         <p className="alert" role="alert">
@@ -104,6 +112,36 @@ export function UserUsage({ token, user, onUnauthorized, onClose }: UserUsagePro
           Close
         </button>
       </div>
+    </div>
+  );
+}
+
+/** The UTC dates of the last n days, oldest first, today last. */
+function lastDays(n: number): string[] {
+  const today = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate());
+  return Array.from({ length: n }, (_, i) => new Date(today - (n - 1 - i) * 86400 * 1000).toISOString().slice(0, 10));
+}
+
+/** Traffic per day as bars, each as tall as its share of the busiest day. */
+function DailyBars({ days, used }: { days: number; used: { date: string; used_traffic: number }[] }) {
+  const byDate = new Map(used.map((d) => [d.date, d.used_traffic]));
+  const dates = lastDays(days);
+  const peak = Math.max(1, ...dates.map((d) => byDate.get(d) ?? 0));
+  return (
+    <div className="daily-bars" role="img" aria-label={`Traffic per day over the last ${String(days)} days`}>
+      {dates.map((d) => {
+        const n = byDate.get(d) ?? 0;
+        return (
+          <span
+            key={d}
+            className="daily-bar"
+            data-day={d}
+            data-bytes={n}
+            title={`${d}: ${formatBytes(n)}`}
+            style={{ height: `${String(Math.max(n > 0 ? 4 : 1, Math.round((n / peak) * 100)))}%` }}
+          />
+        );
+      })}
     </div>
   );
 }
