@@ -645,6 +645,18 @@ func nodeUsages(tx *store.Tx, totals []store.NodeTotal) ([]NodeUsage, error) {
 	return out, nil
 }
 
+// visibleUser loads a user that admin may see (nil admin: any).
+func visibleUser(tx *store.Tx, admin *model.Admin, username string) (*model.User, error) {
+	u, err := tx.UserByUsername(username)
+	if err != nil {
+		return nil, fmt.Errorf("loading user %q: %w", username, err)
+	}
+	if !canSee(admin, u) {
+		return nil, fmt.Errorf("user %q: %w", username, model.ErrForbidden)
+	}
+	return u, nil
+}
+
 // UserUsage is a user's usage per node over [start, end).
 func (s *State) UserUsage(ctx context.Context, admin *model.Admin, username string, start, end time.Time) (*model.User, []NodeUsage, error) {
 	var (
@@ -657,11 +669,8 @@ func (s *State) UserUsage(ctx context.Context, admin *model.Admin, username stri
 	}
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
 		var err error
-		if u, err = tx.UserByUsername(username); err != nil {
-			return fmt.Errorf("loading user %q: %w", username, err)
-		}
-		if !canSee(admin, u) {
-			return fmt.Errorf("user %q: %w", username, model.ErrForbidden)
+		if u, err = visibleUser(tx, admin, username); err != nil {
+			return err
 		}
 		totals, err := tx.UserUsageByNode(u.ID, start, end)
 		if err != nil {
@@ -688,11 +697,8 @@ func (s *State) UserUsageDaily(ctx context.Context, admin *model.Admin, username
 	)
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
 		var err error
-		if u, err = tx.UserByUsername(username); err != nil {
-			return fmt.Errorf("loading user %q: %w", username, err)
-		}
-		if !canSee(admin, u) {
-			return fmt.Errorf("user %q: %w", username, model.ErrForbidden)
+		if u, err = visibleUser(tx, admin, username); err != nil {
+			return err
 		}
 		days, err = tx.UserUsageByDay(u.ID, start, end)
 		return err

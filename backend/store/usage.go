@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -312,24 +313,41 @@ type UserUsageHour struct {
 // parameters each, under SQLite's and PostgreSQL's parameter limits).
 const historyChunk = 500
 
+// insertChunked writes n rows as multi-row INSERTs of at most chunk rows:
+// head is the statement up to VALUES, row renders row i's tuple with its
+// parameters added to a, tail follows the values (an ON CONFLICT clause).
+func (tx *Tx) insertChunked(n, chunk int, head, tail string, row func(a *args, i int) string) error {
+	for start := 0; start < n; start += chunk {
+		end := min(start+chunk, n)
+		var a args
+		var q strings.Builder
+		q.WriteString(head)
+		for i := start; i < end; i++ {
+			if i > start {
+				q.WriteString(", ")
+			}
+			q.WriteString(row(&a, i))
+		}
+		q.WriteString(tail)
+		if _, err := tx.exec(q.String(), a...); err != nil {
+			return fmt.Errorf("%d rows: %w", end-start, err)
+		}
+	}
+	return nil
+}
+
 // AddNodeUsageHours adds rows to the hourly node usage, summing into an
 // hour a node has already: an import of another panel's history.
 func (tx *Tx) AddNodeUsageHours(rows []NodeUsageHour) error {
-	for start := 0; start < len(rows); start += historyChunk {
-		chunk := rows[start:min(start+historyChunk, len(rows))]
-		var a args
-		q := `INSERT INTO node_usages (node_id, hour, uplink, downlink) VALUES `
-		for i, r := range chunk {
-			if i > 0 {
-				q += `, `
-			}
-			q += `(` + a.add(r.NodeID) + `, ` + a.add(r.Hour) + `, ` + a.add(r.Uplink) + `, ` + a.add(r.Downlink) + `)`
-		}
-		q += ` ON CONFLICT (node_id, hour) DO UPDATE SET uplink = node_usages.uplink + excluded.uplink,
-			downlink = node_usages.downlink + excluded.downlink`
-		if _, err := tx.exec(q, a...); err != nil {
-			return fmt.Errorf("adding %d hours of node usage: %w", len(chunk), err)
-		}
+	err := tx.insertChunked(len(rows), historyChunk, `INSERT INTO node_usages (node_id, hour, uplink, downlink) VALUES `,
+		` ON CONFLICT (node_id, hour) DO UPDATE SET uplink = node_usages.uplink + excluded.uplink,
+			downlink = node_usages.downlink + excluded.downlink`,
+		func(a *args, i int) string {
+			r := rows[i]
+			return `(` + a.add(r.NodeID) + `, ` + a.add(r.Hour) + `, ` + a.add(r.Uplink) + `, ` + a.add(r.Downlink) + `)`
+		})
+	if err != nil {
+		return fmt.Errorf("adding hours of node usage: %w", err)
 	}
 	return nil
 }
@@ -337,20 +355,14 @@ func (tx *Tx) AddNodeUsageHours(rows []NodeUsageHour) error {
 // AddUserUsageHours adds rows to the hourly per-user, per-node usage,
 // summing into an hour a user has already.
 func (tx *Tx) AddUserUsageHours(rows []UserUsageHour) error {
-	for start := 0; start < len(rows); start += historyChunk {
-		chunk := rows[start:min(start+historyChunk, len(rows))]
-		var a args
-		q := `INSERT INTO node_user_usages (user_id, node_id, hour, used) VALUES `
-		for i, r := range chunk {
-			if i > 0 {
-				q += `, `
-			}
-			q += `(` + a.add(r.UserID) + `, ` + a.add(r.NodeID) + `, ` + a.add(r.Hour) + `, ` + a.add(r.Used) + `)`
-		}
-		q += ` ON CONFLICT (user_id, node_id, hour) DO UPDATE SET used = node_user_usages.used + excluded.used`
-		if _, err := tx.exec(q, a...); err != nil {
-			return fmt.Errorf("adding %d hours of user usage: %w", len(chunk), err)
-		}
+	err := tx.insertChunked(len(rows), historyChunk, `INSERT INTO node_user_usages (user_id, node_id, hour, used) VALUES `,
+		` ON CONFLICT (user_id, node_id, hour) DO UPDATE SET used = node_user_usages.used + excluded.used`,
+		func(a *args, i int) string {
+			r := rows[i]
+			return `(` + a.add(r.UserID) + `, ` + a.add(r.NodeID) + `, ` + a.add(r.Hour) + `, ` + a.add(r.Used) + `)`
+		})
+	if err != nil {
+		return fmt.Errorf("adding hours of user usage: %w", err)
 	}
 	return nil
 }

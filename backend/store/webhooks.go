@@ -28,20 +28,15 @@ const webhookChunk = 200
 // the transaction of the change the rows describe, so both commit or
 // neither does.
 func (tx *Tx) EnqueueWebhooks(rows []WebhookRow) error {
-	for start := 0; start < len(rows); start += webhookChunk {
-		chunk := rows[start:min(start+webhookChunk, len(rows))]
-		var a args
-		q := `INSERT INTO webhook_outbox (address, action, payload, created_at, next_attempt_at) VALUES `
-		for i, r := range chunk {
-			if i > 0 {
-				q += `, `
-			}
+	err := tx.insertChunked(len(rows), webhookChunk,
+		`INSERT INTO webhook_outbox (address, action, payload, created_at, next_attempt_at) VALUES `, "",
+		func(a *args, i int) string {
+			r := rows[i]
 			at := r.CreatedAt.Unix()
-			q += `(` + a.add(r.Address) + `, ` + a.add(r.Action) + `, ` + a.add(string(r.Payload)) + `, ` + a.add(at) + `, ` + a.add(at) + `)`
-		}
-		if _, err := tx.exec(q, a...); err != nil {
-			return fmt.Errorf("enqueueing %d webhook notifications: %w", len(chunk), err)
-		}
+			return `(` + a.add(r.Address) + `, ` + a.add(r.Action) + `, ` + a.add(string(r.Payload)) + `, ` + a.add(at) + `, ` + a.add(at) + `)`
+		})
+	if err != nil {
+		return fmt.Errorf("enqueueing webhook notifications: %w", err)
 	}
 	return nil
 }

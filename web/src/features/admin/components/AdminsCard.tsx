@@ -200,16 +200,7 @@ function NewAdminForm({
       <h3>New admin</h3>
       <TextField label="Username" name="username" value={username} onChange={setUsername} required autoComplete="off" />
       <TextField label="Password" name="password" value={password} onChange={setPassword} type="password" required autoComplete="new-password" />
-      <label className="check">
-        <input
-          type="checkbox"
-          checked={sudo}
-          onChange={(e) => {
-            setSudo(e.target.checked);
-          }}
-        />
-        Sudo (sees and manages everything)
-      </label>
+      <SudoCheckbox checked={sudo} onChange={setSudo} />
       <FormFooter error={error} busy={busy} submitLabel="Create" onCancel={onCancel} />
     </form>
   );
@@ -260,16 +251,7 @@ function EditAdminForm({
         type="password"
         autoComplete="new-password"
       />
-      <label className="check">
-        <input
-          type="checkbox"
-          checked={sudo}
-          onChange={(e) => {
-            setSudo(e.target.checked);
-          }}
-        />
-        Sudo (sees and manages everything)
-      </label>
+      <SudoCheckbox checked={sudo} onChange={setSudo} />
       <TextField
         label="Telegram chat id for their users' events (empty: none)"
         name="telegram_id"
@@ -286,5 +268,20 @@ function EditAdminForm({
       />
       <FormFooter error={error} busy={busy} submitLabel="Save" onCancel={onCancel} />
     </form>
+  );
+}
+
+function SudoCheckbox({ checked, onChange }: { checked: boolean; onChange: (v: boolean) => void }) {
+  return (
+    <label className="check">
+      <input
+        type="checkbox"
+        checked={checked}
+        onChange={(e) => {
+          onChange(e.target.checked);
+        }}
+      />
+      Sudo (sees and manages everything)
+    </label>
   );
 }

@@ -54,6 +54,29 @@ export function TokenNotice({ issued, settings, onDone }: { issued: IssuedToken;
   );
 }
 
+/** The coefficient typed into a node form, or the error to show. */
+function coefficientOf(text: string): number {
+  const c = Number(text);
+  if (!Number.isFinite(c) || c <= 0) {
+    throw new Error('Usage coefficient: a number above 0 (1 counts traffic as it is).');
+  }
+  return c;
+}
+
+/** Runs a node form's request; an expired session goes to onUnauthorized
+ * instead of showing in the form. */
+async function guarded(onUnauthorized: () => void, run: () => Promise<void>): Promise<void> {
+  try {
+    await run();
+  } catch (err) {
+    if (err instanceof ApiError && err.unauthorized) {
+      onUnauthorized();
+      return;
+    }
+    throw err;
+  }
+}
+
 /** "New node": name and usage coefficient, then the token. */
 export function NewNodeForm({ token, onUnauthorized, onChanged, onIssued, onCancel }: NodeActionsProps & {
   onIssued: (t: IssuedToken) => void;
@@ -62,21 +85,12 @@ export function NewNodeForm({ token, onUnauthorized, onChanged, onIssued, onCanc
   const [name, setName] = useState('');
   const [coefficient, setCoefficient] = useState('1');
   const submit = useSubmit(async () => {
-    const c = Number(coefficient);
-    if (!Number.isFinite(c) || c <= 0) {
-      throw new Error('Usage coefficient: a number above 0 (1 counts traffic as it is).');
-    }
-    try {
+    const c = coefficientOf(coefficient);
+    await guarded(onUnauthorized, async () => {
       const n = await createNode(token, name.trim(), c);
       onIssued({ node: n.name, token: n.token });
       onChanged();
-    } catch (err) {
-      if (err instanceof ApiError && err.unauthorized) {
-        onUnauthorized();
-        return;
-      }
-      throw err;
-    }
+    });
   });
   const { error, busy } = submit;
 
@@ -99,21 +113,12 @@ export function EditNodeForm({ node, token, onUnauthorized, onChanged, onDone }:
   const [address, setAddress] = useState(node.address);
   const [coefficient, setCoefficient] = useState(String(node.usage_coefficient));
   const submit = useSubmit(async () => {
-    const c = Number(coefficient);
-    if (!Number.isFinite(c) || c <= 0) {
-      throw new Error('Usage coefficient: a number above 0 (1 counts traffic as it is).');
-    }
-    try {
+    const c = coefficientOf(coefficient);
+    await guarded(onUnauthorized, async () => {
       await modifyNode(token, node.id, { name: name.trim(), address: address.trim(), usage_coefficient: c });
       onChanged();
       onDone();
-    } catch (err) {
-      if (err instanceof ApiError && err.unauthorized) {
-        onUnauthorized();
-        return;
-      }
-      throw err;
-    }
+    });
   });
   const { error, busy } = submit;
 
