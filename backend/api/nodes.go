@@ -249,10 +249,7 @@ func (s *server) rotateNodeToken(c *fiber.Ctx) error {
 // nodeSettings answers Marzban's GET /api/node/settings. Marzban returns the
 // client certificate its nodes must trust, because the Marzban panel dials
 // the nodes with mutual TLS. An Outpost node dials the panel instead and
-// proves itself with its token, so there is no certificate to hand out:
-// "certificate" is empty and the fields after it say how a node connects.
-// nodeSettings is Marzban's GET /api/node/settings. Marzban's certificate
-// is the one its nodes must trust; here it is the panel's own HTTPS
+// proves itself with its token; "certificate" is the panel's own HTTPS
 // certificate (PEM, "" without TLS), with its SHA-256 (what bin/node
 // --panel-cert-sha256 takes) and whether it verifies against this
 // machine's public roots. A certificate that does not (self-signed) is

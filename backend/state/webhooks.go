@@ -186,8 +186,16 @@ func (s *State) enqueueEvents(tx *store.Tx, events ...Event) error {
 		return nil
 	}
 	targets, err := s.targets(tx)
-	if err != nil || targets.none() {
+	if err != nil {
 		return err
+	}
+	return s.enqueueEventsTo(tx, targets, events...)
+}
+
+// enqueueEventsTo is enqueueEvents with the targets already read.
+func (s *State) enqueueEventsTo(tx *store.Tx, targets *eventTargets, events ...Event) error {
+	if len(events) == 0 || targets.none() {
+		return nil
 	}
 	now := s.now().UTC()
 	stamp := float64(now.UnixMilli()) / 1000
@@ -334,10 +342,19 @@ func (s *State) enqueueBulkResetEvents(tx *store.Tx, by *model.Admin, n int64, l
 	if n == 0 {
 		return nil
 	}
-	if t, err := s.targets(tx); err != nil || t.none() {
+	t, err := s.targets(tx)
+	if err != nil || t.none() {
 		return err
 	}
-	users, _, err := tx.ListUsers(store.UserFilter{})
+	// With only admins' own chats to tell, only their users are read
+	// (unless so many admins have one that the filter would not fit).
+	var filter store.UserFilter
+	if len(t.global) == 0 && len(t.byAdmin) <= maxAdminFilter {
+		for id := range t.byAdmin {
+			filter.AdminIDs = append(filter.AdminIDs, id)
+		}
+	}
+	users, _, err := tx.ListUsers(filter)
 	if err != nil {
 		return fmt.Errorf("reading users after their usage reset: %w", err)
 	}
@@ -354,8 +371,12 @@ func (s *State) enqueueBulkResetEvents(tx *store.Tx, by *model.Admin, n int64, l
 		}
 		events = append(events, userEvents(ActionDataUsageReset, by, before, u)...)
 	}
-	return s.enqueueEvents(tx, events...)
+	return s.enqueueEventsTo(tx, t, events...)
 }
+
+// maxAdminFilter is the most admins a user read is filtered by (the store's
+// limit on an AdminIDs filter).
+const maxAdminFilter = 1000
 
 // reminderBatch bounds the users one reminder pass handles; the next pass
 // takes the rest.

@@ -248,7 +248,7 @@ func (tx *Tx) WebhookTargetStats() ([]WebhookTargetStat, error) {
 		}
 		return stats[a]
 	}
-	scan := func(q string, each func(st *WebhookTargetStat, n, retrying int, errID sql.NullInt64)) error {
+	scan := func(q string, each func(st *WebhookTargetStat, n, retrying int)) error {
 		rows, err := tx.query(q)
 		if err != nil {
 			return err
@@ -263,8 +263,7 @@ func (tx *Tx) WebhookTargetStats() ([]WebhookTargetStat, error) {
 			if err := rows.Scan(&addr, &n, &retrying, &errID); err != nil {
 				return err
 			}
-			st := get(addr)
-			each(st, n, retrying, errID)
+			each(get(addr), n, retrying)
 			if errID.Valid && errID.Int64 > newest[addr] {
 				newest[addr] = errID.Int64
 			}
@@ -274,11 +273,11 @@ func (tx *Tx) WebhookTargetStats() ([]WebhookTargetStat, error) {
 	err := scan(`SELECT address, COUNT(*), COALESCE(SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END), 0),
 			MAX(CASE WHEN last_error <> '' THEN id END)
 		FROM webhook_outbox WHERE delivered_at IS NULL AND failed_at IS NULL GROUP BY address`,
-		func(st *WebhookTargetStat, n, retrying int, _ sql.NullInt64) { st.Pending, st.Retrying = n, retrying })
+		func(st *WebhookTargetStat, n, retrying int) { st.Pending, st.Retrying = n, retrying })
 	if err == nil {
 		err = scan(`SELECT address, COUNT(*), 0, MAX(CASE WHEN last_error <> '' THEN id END)
 			FROM webhook_outbox WHERE failed_at IS NOT NULL GROUP BY address`,
-			func(st *WebhookTargetStat, n, _ int, _ sql.NullInt64) { st.Failed = n })
+			func(st *WebhookTargetStat, n, _ int) { st.Failed = n })
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the webhook outbox per target: %w", err)

@@ -249,3 +249,34 @@ func TestWebhookTargetStats(t *testing.T) {
 		t.Fatalf("stats %+v\nwant %+v", got, want)
 	}
 }
+
+// A reset of every user's usage, with no webhook and no global chat, tells
+// an admin's own chat about that admin's users only.
+func TestBulkResetTellsOnlyOwnersChats(t *testing.T) {
+	e := newEnv(t)
+	cs := newChatServers(t)
+	e.st.SetWebhookAddresses(nil)
+	ctx := context.Background()
+	hook := "https://discord.com/api/webhooks/5/shop"
+	shop, err := e.st.CreateAdmin(ctx, state.AdminInput{Username: "shop", Password: "shop-pass-12", DiscordWebhook: &hook})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.createUser("alice", 1<<30)
+	name, limit := "bob", int64(1<<30)
+	if _, err := e.st.CreateUser(ctx, shop, state.UserInput{Username: &name, DataLimit: &limit,
+		Proxies: map[string]model.ProxySettings{model.ProtoVLESS: {}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.ResetAllUsage(ctx, e.admin); err != nil {
+		t.Fatal(err)
+	}
+	e.drain(e.dispatcher(func(o *webhook.Options) { o.Client = cs.client() }))
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	got := lines(cs.discord["/api/webhooks/5/shop"])
+	want := []string{"🆕 bob created by shop · 1.0 GiB · never expires", fmt.Sprintf("🔁 bob's usage reset by %s", e.admin.Username)}
+	if !slices.Equal(got, want) {
+		t.Fatalf("shop's Discord got %q, want %q", got, want)
+	}
+}
