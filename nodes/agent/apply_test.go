@@ -103,3 +103,57 @@ func TestRefusedStateIsNeverPersisted(t *testing.T) {
 		t.Fatalf("alice from disk: %v", err)
 	}
 }
+
+// TestUnpersistedStateIsRolledBack: when the state dir cannot take the new
+// state after Xray ran it, Xray goes back to the state in memory, which did
+// not move, and the ack says so.
+func TestUnpersistedStateIsRolledBack(t *testing.T) {
+	clock := &movableClock{now: time.Unix(1_800_000_000, 0)}
+	a := newTestAgent(t, t.TempDir(), clock)
+	defer a.close()
+	cfg, ports := testConfig(t)
+	alice, bob := xraytest.TestUser(1, "alice"), xraytest.TestUser(2, "bob")
+	good := protocol.ComputeStateHash(cfg, []protocol.User{alice})
+	if ack := a.applySnapshot(5, good.String(), cfg, []protocol.User{alice}); ack.Error != "" {
+		t.Fatal(ack.Error)
+	}
+	echo := xraytest.StartEcho(t)
+	aliceSocks, bobSocks := vlessClient(t, alice, ports), vlessClient(t, bob, ports)
+	if err := a.store.Close(); err != nil { // every write fails from now on
+		t.Fatal(err)
+	}
+
+	var m map[string]any
+	if err := json.Unmarshal(cfg, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["outbounds"] = append(m["outbounds"].([]any), map[string]any{"tag": "extra", "protocol": "freedom"})
+	other, _ := json.Marshal(m)
+	two := []protocol.User{alice, bob}
+	for _, tc := range []struct {
+		name string
+		ack  func() protocol.Ack
+	}{
+		{"snapshot with a new core", func() protocol.Ack { return a.applySnapshot(6, "", other, two) }},
+		{"config delta", func() protocol.Ack {
+			return a.applyDelta(&protocol.Delta{FromRevision: 5, Revision: 6, Config: other, Upserts: []protocol.User{bob}})
+		}},
+		{"user delta", func() protocol.Ack {
+			return a.applyDelta(&protocol.Delta{FromRevision: 5, Revision: 6, Upserts: []protocol.User{bob}})
+		}},
+	} {
+		ack := tc.ack()
+		if ack.Error == "" || ack.Revision != 5 || ack.StateHash != good.String() {
+			t.Fatalf("%s: ack %+v, want a refusal at revision 5", tc.name, ack)
+		}
+		if h := a.Health(); h.AppliedRevision != 5 || h.Users != 1 {
+			t.Fatalf("%s: memory moved: %+v", tc.name, h)
+		}
+		if err := xraytest.RoundTripWithin(bobSocks, echo, []byte("hi"), 2*time.Second); err == nil {
+			t.Fatalf("%s: bob, from an unpersisted state, is served", tc.name)
+		}
+		if err := xraytest.RoundTrip(aliceSocks, echo, []byte("still here")); err != nil {
+			t.Fatalf("%s: alice after the rollback: %v", tc.name, err)
+		}
+	}
+}
