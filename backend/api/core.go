@@ -30,8 +30,9 @@ func (s *server) getCoreConfig(c *fiber.Ctx) error {
 }
 
 // putCoreConfig replaces the Xray config. The body is any JSON object; what
-// it must contain is Xray's business, checked by Xray's own builder in
-// state.SetCoreConfig, whose message the client gets with a 400.
+// it must contain is Xray's business, checked as a node's engine checks it
+// (xraycore.Check, in state.SetCoreConfig), whose message the client gets
+// with a 400.
 func (s *server) putCoreConfig(c *fiber.Ctx) error {
 	body := c.Body()
 	var obj map[string]json.RawMessage

@@ -2,6 +2,8 @@ package api_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -118,5 +120,56 @@ func TestCoreConfigRoundTrip(t *testing.T) {
 	}
 	if after := e.snapshot(); after.Config != before.Config {
 		t.Fatal("identical config changed the stored text")
+	}
+}
+
+// A config that builds but that no node can start (Xray's core refuses it
+// when it creates the instance) is a 400 naming the problem, and changes
+// nothing. Checking it creates no file on the panel.
+func TestCoreConfigRefusesWhatNodesRefuse(t *testing.T) {
+	e := newEnv(t)
+	tok := e.token(e.sudo)
+	get := func() map[string]any {
+		r := e.do("GET", "/api/core/config", tok, nil)
+		e.expect(r, 200, "GET config")
+		var cfg map[string]any
+		r.decode(t, &cfg)
+		return cfg
+	}
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "no-such-dir", "access.log")
+
+	dup := get()
+	dup["outbounds"] = append(dup["outbounds"].([]any), map[string]any{"tag": "DIRECT", "protocol": "freedom"})
+	access := get()
+	access["log"] = map[string]any{"loglevel": "warning", "access": missing}
+	errorLog := get()
+	errorLog["log"] = map[string]any{"loglevel": "warning", "error": missing}
+	for _, tc := range []struct {
+		name   string
+		cfg    map[string]any
+		detail string
+	}{
+		{"duplicate outbound tag", dup, "DIRECT"},
+		{"access log in a missing directory", access, missing},
+		{"error log in a missing directory", errorLog, missing},
+	} {
+		before := e.snapshot()
+		r := e.do("PUT", "/api/core/config", tok, tc.cfg)
+		e.expect(r, 400, tc.name)
+		if d := r.detail(); !strings.Contains(d, tc.detail) {
+			t.Errorf("%s: detail %q does not name %q", tc.name, d, tc.detail)
+		}
+		e.assertUnchanged(before, tc.name)
+	}
+
+	// A log file in a directory that exists is fine, and the panel does not
+	// create it: only nodes write Xray's logs.
+	ok := get()
+	path := filepath.Join(dir, "access.log")
+	ok["log"] = map[string]any{"loglevel": "warning", "access": path}
+	e.expect(e.do("PUT", "/api/core/config", tok, ok), 200, "access log in an existing directory")
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("validating the config touched %s: %v", path, err)
 	}
 }

@@ -255,7 +255,7 @@ func runLocalNode(ctx context.Context, s *state.State, h *hub.Hub, cfg config.Co
 	}
 	a, err := agent.New(agent.Config{
 		PanelURL: baseURL, Token: token, StateDir: filepath.Join(cfg.DataDir, "local-node"),
-		UsageInterval: cfg.UsageInterval, Log: log.With("component", "local-node"),
+		Log:             log.With("component", "local-node"),
 		PanelCertSHA256: pin,
 	})
 	if err != nil {

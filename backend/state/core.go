@@ -81,10 +81,12 @@ func (s *State) Inbounds(ctx context.Context) ([]xrayconf.Inbound, error) {
 	return c.inbounds, nil
 }
 
-// ValidateCoreConfig checks a config with Xray's own builder and Outpost's
-// inbound rules, returning the canonical form to store.
+// ValidateCoreConfig checks a config the way a node's engine does before it
+// serves it (xraycore.Check: Xray's builder, core creation without starting
+// anything, log file directories) and Outpost's inbound rules, returning
+// the canonical form to store. A config no node can run is refused here.
 func ValidateCoreConfig(raw []byte) ([]byte, error) {
-	if err := xraycore.Validate(raw); err != nil {
+	if err := xraycore.Check(raw); err != nil {
 		return nil, fmt.Errorf("%w: %s", model.ErrInvalid, err.Error())
 	}
 	if _, err := parseCore(raw); err != nil {

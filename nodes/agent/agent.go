@@ -27,6 +27,11 @@ import (
 // Version is the agent's version, reported in hello.
 var Version = "0.1.0"
 
+// DefaultUsageInterval is how often a node journals traffic by default. An
+// fsync of one journal entry a second costs little and bounds what a kill -9
+// loses to the last second of counted traffic.
+const DefaultUsageInterval = time.Second
+
 // Config is everything the agent needs; zero durations take defaults.
 type Config struct {
 	PanelURL        string // http(s)://host:port of the panel
@@ -35,7 +40,9 @@ type Config struct {
 	StatusListen    string // optional address for GET /healthz
 	PanelCertSHA256 string // optional hex SHA-256 pin of the panel's leaf certificate
 
-	UsageInterval   time.Duration // how often counters are journaled (the panel's welcome may change it)
+	// UsageInterval is how often counters are journaled, and so the most
+	// counted traffic a kill -9 can lose; the panel's welcome may shorten it.
+	UsageInterval   time.Duration
 	EnforceInterval time.Duration // how often expiry is checked
 	MinBackoff      time.Duration
 	MaxBackoff      time.Duration
@@ -48,7 +55,7 @@ type Config struct {
 
 func (c *Config) defaults() {
 	if c.UsageInterval <= 0 {
-		c.UsageInterval = 10 * time.Second
+		c.UsageInterval = DefaultUsageInterval
 	}
 	if c.EnforceInterval <= 0 {
 		c.EnforceInterval = time.Second
@@ -103,7 +110,7 @@ type Agent struct {
 	inErrs   map[string]string
 	lastErr  string
 
-	usageEvery   atomic.Int64 // usage interval asked by the panel, in ns (0 = the configured one)
+	usageEvery   atomic.Int64 // usage interval asked by the panel, in ns (0 = none; see journalEvery)
 	snapshots    atomic.Int64 // snapshots applied since start
 	deltas       atomic.Int64 // deltas applied since start
 	connected    atomic.Bool

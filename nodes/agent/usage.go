@@ -9,9 +9,11 @@ import (
 )
 
 // usageLoop reads Xray's counters on every tick and journals them (fsync)
-// before anything else; the session sends the journal when it can.
+// before anything else; the session sends the journal when it can. What a
+// kill -9 can lose is what was counted since the last tick, so the tick is
+// the shorter of the node's own interval and the panel's (journalEvery).
 func (a *Agent) usageLoop(ctx context.Context) {
-	every := a.cfg.UsageInterval
+	every := a.journalEvery()
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -20,13 +22,24 @@ func (a *Agent) usageLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			a.journalUsage()
-			// The panel's welcome may ask for another interval.
-			if d := time.Duration(a.usageEvery.Load()); d > 0 && d != every {
+			// The panel's welcome may ask for a shorter interval.
+			if d := a.journalEvery(); d != every {
 				every = d
 				t.Reset(every)
 			}
 		}
 	}
+}
+
+// journalEvery is how often counters are journaled: the node's
+// --usage-interval, or the panel's usage_seconds when that is shorter. The
+// panel may ask for more durability, never for less.
+func (a *Agent) journalEvery() time.Duration {
+	every := a.cfg.UsageInterval
+	if d := time.Duration(a.usageEvery.Load()); d > 0 && d < every {
+		every = d
+	}
+	return every
 }
 
 // journalUsage swaps the counters to zero and appends what they held.

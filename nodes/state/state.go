@@ -215,3 +215,11 @@ func snapshotConfig(config []byte) []byte {
 }
 
 func trafficBytes(t Traffic) int64 { return addSaturating(t.Up, t.Down) }
+
+// SameUser reports whether a and b are the same record as the store sees it:
+// SaveSnapshot keeps a user's enforcement only when this holds for its old
+// and new record. The agent uses it to know, before it saves, which users
+// the new state leaves enforced.
+func SameUser(a, b protocol.User) bool {
+	return a.Email == b.Email && string(encodeUser(nil, a)) == string(encodeUser(nil, b))
+}

@@ -86,8 +86,11 @@
 // the error and the old core keeps serving. Expose the API through an
 // inbound and a routing rule instead, as Marzban does. Validate builds the
 // config but does not create a core (that would disturb the running one's
-// process-wide state); the few errors that only core creation finds are
-// returned by Apply, wrapping ErrInvalidConfig, with nothing changed.
+// process-wide state); the few errors that only core creation finds (a
+// duplicate outbound tag, a log file in a missing directory) are returned
+// by Apply, wrapping ErrInvalidConfig, with nothing changed. Check, for the
+// panel, which runs no core, finds those too: it creates the core without
+// starting it or opening its log files, and throws it away.
 //
 // Xray keeps a few process-wide settings (the log handler, the system
 // dialer's DNS) pointing at the most recently created instance; the engine

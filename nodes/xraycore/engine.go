@@ -170,6 +170,8 @@ func (e *Engine) Restart(configJSON []byte, users []protocol.User) (Result, erro
 // Handlers are built and filled with users while the old core still serves;
 // they are started only after the old core has released its ports.
 func (e *Engine) restart(cfg *preparedConfig, users []protocol.User) (Result, error) {
+	globalsMu.Lock()
+	defer globalsMu.Unlock()
 	inst, err := core.New(cfg.base)
 	if err != nil {
 		e.restoreGlobals()
@@ -216,6 +218,7 @@ func (e *Engine) restart(cfg *preparedConfig, users []protocol.User) (Result, er
 	}
 
 	e.instance, e.handlers, e.baseCanon = inst, handlers, cfg.baseCanon
+	liveInstance = inst
 	res := Result{Restarted: true}
 	for _, st := range states {
 		if st.handler != nil && !cold {
@@ -239,13 +242,19 @@ func (e *Engine) restart(cfg *preparedConfig, users []protocol.User) (Result, er
 // state (the system dialer's DNS and outbounds, the log handler), which
 // point at the newest instance, when that new instance is thrown away.
 func (e *Engine) restoreGlobals() {
-	if e.instance == nil {
+	restoreGlobalsTo(e.instance)
+}
+
+// restoreGlobalsTo points Xray's process-wide state back at inst (nothing
+// when nil). Caller holds globalsMu.
+func restoreGlobalsTo(inst *core.Instance) {
+	if inst == nil {
 		return
 	}
-	dc, _ := e.instance.GetFeature(dns.ClientType()).(dns.Client)
-	om, _ := e.instance.GetFeature(outbound.ManagerType()).(outbound.Manager)
+	dc, _ := inst.GetFeature(dns.ClientType()).(dns.Client)
+	om, _ := inst.GetFeature(outbound.ManagerType()).(outbound.Manager)
 	internet.InitSystemDialer(dc, om)
-	if h, ok := e.instance.GetFeature((*applog.Instance)(nil)).(*applog.Instance); ok {
+	if h, ok := inst.GetFeature((*applog.Instance)(nil)).(*applog.Instance); ok {
 		commonlog.RegisterHandler(h)
 	}
 }
@@ -426,6 +435,11 @@ func (e *Engine) Close() error {
 		return nil
 	}
 	e.meter.replace(statsOf(e.instance), nil)
+	globalsMu.Lock()
+	if liveInstance == e.instance {
+		liveInstance = nil
+	}
+	globalsMu.Unlock()
 	err := e.instance.Close()
 	e.instance, e.handlers = nil, nil
 	e.setInbounds(nil)

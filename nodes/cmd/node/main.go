@@ -64,7 +64,7 @@ func parse(args []string, getenv func(string) string) (agent.Config, error) {
 	fs.StringVar(&c.StateDir, "state-dir", env("NODE_STATE_DIR", "./node-state"), "directory for last-known-good state and the usage journal (NODE_STATE_DIR)")
 	fs.StringVar(&c.StatusListen, "status-listen", env("NODE_STATUS_LISTEN", ""), "optional address for GET /healthz (NODE_STATUS_LISTEN)")
 	fs.StringVar(&c.PanelCertSHA256, "panel-cert-sha256", env("NODE_PANEL_CERT_SHA256", ""), "pin the panel's TLS certificate by SHA-256 (NODE_PANEL_CERT_SHA256)")
-	fs.DurationVar(&c.UsageInterval, "usage-interval", dur("NODE_USAGE_INTERVAL", 10*time.Second), "how often traffic counters are journaled (NODE_USAGE_INTERVAL)")
+	fs.DurationVar(&c.UsageInterval, "usage-interval", dur("NODE_USAGE_INTERVAL", agent.DefaultUsageInterval), "how often traffic counters are journaled, at most what a kill -9 loses; the panel's interval wins when shorter (NODE_USAGE_INTERVAL)")
 	fs.DurationVar(&c.MaxBackoff, "max-backoff", dur("NODE_MAX_BACKOFF", 30*time.Second), "longest wait between reconnect attempts (NODE_MAX_BACKOFF)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
