@@ -41,21 +41,27 @@ func (s *server) adminForToken(ctx context.Context, token string) (*model.Admin,
 	if err != nil {
 		return nil, err
 	}
+	if claims.AdminID == 0 {
+		// The env sudo has no row; its token is honoured only while the
+		// environment still names it, never for a database admin that
+		// happens to carry the same name.
+		if !s.envSudo.Configured() || claims.Username != s.envSudo.Username || claims.Access != auth.AccessSudo {
+			return nil, fmt.Errorf("token of env sudo %q that the environment no longer names: %w", claims.Username, model.ErrUnauthorized)
+		}
+		return s.envSudo.Admin(), nil
+	}
 	admin, err := s.st.AdminByUsername(ctx, claims.Username)
 	switch {
-	case err == nil:
-		if claims.IssuedBeforeReset(admin) {
-			return nil, fmt.Errorf("token of %q predates its password reset: %w", claims.Username, model.ErrUnauthorized)
-		}
 	case errors.Is(err, model.ErrNotFound):
-		// The env sudo has no row; its token is honoured only while the
-		// environment still names it.
-		if !s.envSudo.Configured() || claims.Username != s.envSudo.Username || claims.Access != auth.AccessSudo {
-			return nil, fmt.Errorf("token of unknown admin %q: %w", claims.Username, model.ErrUnauthorized)
-		}
-		admin = s.envSudo.Admin()
-	default:
+		return nil, fmt.Errorf("token of unknown admin %q: %w", claims.Username, model.ErrUnauthorized)
+	case err != nil:
 		return nil, fmt.Errorf("loading admin %q: %w", claims.Username, err)
+	case !claims.IssuedTo(admin):
+		// Deleted and re-created under the same name: the old token must
+		// not carry the new admin's rights.
+		return nil, fmt.Errorf("token of %q was issued to admin id %d, now id %d: %w", claims.Username, claims.AdminID, admin.ID, model.ErrUnauthorized)
+	case claims.IssuedBeforeReset(admin):
+		return nil, fmt.Errorf("token of %q predates its password reset: %w", claims.Username, model.ErrUnauthorized)
 	}
 	return admin, nil
 }

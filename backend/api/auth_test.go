@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/outpost-panel/outpost/backend/api"
 	"github.com/outpost-panel/outpost/backend/auth"
 	"github.com/outpost-panel/outpost/backend/model"
@@ -281,4 +283,64 @@ func TestEnvSudoTokenNeedsEnv(t *testing.T) {
 	opts.EnvSudoUser, opts.EnvSudoPassword = "", ""
 	e.app = api.New(opts)
 	e.expect(e.do("GET", "/api/admin", tok, nil), 401, "env sudo removed")
+}
+
+// A token names the admin row it was issued to: deleting bob and creating a
+// new sudo bob must not hand the old token the new admin's rights (issue 9,
+// item 2), even in the same second.
+func TestDeletedAdminTokenDiesWithIt(t *testing.T) {
+	e := newEnv(t)
+	r := e.login("bob", testPassword, "")
+	e.expect(r, 200, "login bob")
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	r.decode(t, &tok)
+	e.expect(e.do("GET", "/api/admin", tok.AccessToken, nil), 200, "old bob's token")
+
+	sudo := e.token(e.sudo)
+	e.expect(e.do("DELETE", "/api/admin/bob", sudo, nil), 200, "delete bob")
+	e.expect(e.do("POST", "/api/admin", sudo, map[string]any{"username": "bob", "password": "brand-new-1", "is_sudo": true}), 200, "re-create bob as sudo")
+
+	for _, rt := range []struct{ method, path string }{{"GET", "/api/admin"}, {"GET", "/api/admins"}, {"GET", "/api/core/config"}} {
+		e.expect(e.do(rt.method, rt.path, tok.AccessToken, nil), 401, "old bob's token on "+rt.path)
+	}
+	// The new bob logs in and gets a token of its own.
+	r = e.login("bob", "brand-new-1", "")
+	e.expect(r, 200, "login new bob")
+	r.decode(t, &tok)
+	e.expect(e.do("GET", "/api/core/config", tok.AccessToken, nil), 200, "new bob's token")
+}
+
+// An env sudo token never opens a database admin of the same name, and a
+// token that names no admin id (issued before the claim existed) is refused.
+func TestTokenAdminIDBinding(t *testing.T) {
+	e := newEnv(t, func(o *api.Options) { o.EnvSudoUser, o.EnvSudoPassword = "alice", "env-secret" })
+	envTok := e.token(&model.Admin{Username: "alice", IsSudo: true})
+	var me map[string]any
+	r := e.do("GET", "/api/admin", envTok, nil)
+	e.expect(r, 200, "env sudo alice")
+	r.decode(t, &me)
+	if me["is_sudo"] != true {
+		t.Fatalf("env sudo token read as %s", r.body)
+	}
+	// The row alice's token stays the regular admin.
+	r = e.do("GET", "/api/admin", e.token(e.alice), nil)
+	e.expect(r, 200, "db alice")
+	r.decode(t, &me)
+	if me["is_sudo"] != false {
+		t.Fatalf("db alice's token read as %s", r.body)
+	}
+	opts := e.opts
+	opts.EnvSudoUser, opts.EnvSudoPassword = "", ""
+	e.app = api.New(opts)
+	e.expect(e.do("GET", "/api/admin", envTok, nil), 401, "env sudo token once the env no longer names alice")
+
+	legacy, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"sub": "admin", "access": "sudo", "iat": e.clock.Now().Unix(), "exp": e.clock.Now().Add(time.Hour).Unix(),
+	}).SignedString(e.secrets.JWT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.expect(e.do("GET", "/api/admin", legacy, nil), 401, "token without aid")
 }
