@@ -88,7 +88,13 @@ func (s *server) login(c *fiber.Ctx) error {
 	if username == "" || password == "" {
 		return schemaErrorf("username and password: both are required")
 	}
-	if err := s.allowLogin(c, username); err != nil {
+	addr := rateAddress(s.clientIP(c))
+	// Admin usernames are short; a long one is a guess and needs no longer key.
+	pairKey := "login:ipuser:" + addr + "|" + truncate(strings.ToLower(username), 64)
+	if err := s.allowLogin(c, "login:ip:"+addr, loginAddressAttempts); err != nil {
+		return err
+	}
+	if err := s.allowLogin(c, pairKey, loginAttempts); err != nil {
 		return err
 	}
 	var admin *model.Admin
@@ -97,13 +103,16 @@ func (s *server) login(c *fiber.Ctx) error {
 	} else {
 		a, err := s.st.CheckPassword(c.UserContext(), username, password)
 		if errors.Is(err, model.ErrUnauthorized) {
-			s.log.Info("admin login refused", "username", truncate(username, 64), "ip", c.IP())
+			s.log.Info("admin login refused", "username", truncate(username, 64), "ip", addr)
 			return &publicError{err: err, detail: "Incorrect username or password"}
 		}
 		if err != nil {
 			return fmt.Errorf("checking password of %q: %w", username, err)
 		}
 		admin = a
+	}
+	if err := s.opts.RateLimiter.Reset(c.UserContext(), pairKey); err != nil {
+		s.log.Warn("login rate limiter unavailable; attempts before this login still count", "err", err)
 	}
 	token, err := auth.Issue(s.opts.Secrets.JWT, admin, s.opts.TokenTTL, s.now())
 	if err != nil {
@@ -112,27 +121,23 @@ func (s *server) login(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"access_token": token, "token_type": "bearer"})
 }
 
-// allowLogin counts the attempt against the client IP and the username;
-// either one over its limit refuses it with 429 and Retry-After.
-func (s *server) allowLogin(c *fiber.Ctx, username string) error {
-	// Admin usernames are short; a long one is a guess and needs no longer key.
-	keys := []string{"login:ip:" + c.IP(), "login:user:" + truncate(strings.ToLower(username), 64)}
-	for _, key := range keys {
-		ok, retry, err := s.opts.RateLimiter.Allow(c.UserContext(), key, loginAttempts, loginWindow)
-		if err != nil {
-			// Failing closed would lock every admin out while Redis is away;
-			// bcrypt keeps guessing slow in the meantime.
-			s.log.Warn("login rate limiter unavailable; allowing the attempt", "err", err)
-			return nil
+// allowLogin counts the attempt against key; over limit it is refused with
+// 429 and Retry-After.
+func (s *server) allowLogin(c *fiber.Ctx, key string, limit int) error {
+	ok, retry, err := s.opts.RateLimiter.Allow(c.UserContext(), key, limit, loginWindow)
+	if err != nil {
+		// Failing closed would lock every admin out while Redis is away;
+		// bcrypt keeps guessing slow in the meantime.
+		s.log.Warn("login rate limiter unavailable; allowing the attempt", "err", err)
+		return nil
+	}
+	if !ok {
+		secs := int(math.Ceil(retry.Seconds()))
+		if secs < 1 {
+			secs = 1
 		}
-		if !ok {
-			secs := int(math.Ceil(retry.Seconds()))
-			if secs < 1 {
-				secs = 1
-			}
-			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
-			return fiber.NewError(fiber.StatusTooManyRequests, "Too many login attempts; try again in "+strconv.Itoa(secs)+" seconds")
-		}
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
+		return fiber.NewError(fiber.StatusTooManyRequests, "Too many login attempts; try again in "+strconv.Itoa(secs)+" seconds")
 	}
 	return nil
 }

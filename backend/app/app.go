@@ -156,7 +156,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, banner io.Wri
 		State: s, Secrets: boot.Secrets, Log: log.With("component", "api"),
 		EnvSudoUser: cfg.SudoUsername, EnvSudoPassword: cfg.SudoPassword,
 		PublicURL: cfg.PublicURL, TokenTTL: cfg.TokenTTL, RateLimiter: limiter,
-		Hub: h, Dashboard: dashboard,
+		TrustedProxies: cfg.TrustedProxies,
+		Hub:            h, Dashboard: dashboard,
 		Subscriptions: subs, TemplatesDir: filepath.Join(cfg.DataDir, "templates"),
 		TLSChain: chain,
 	})
