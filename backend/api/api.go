@@ -153,6 +153,7 @@ func New(opts Options) *fiber.App {
 	cfg.EnableTrustedProxyCheck = true
 	cfg.TrustedProxies = s.proxies.fiberList()
 	app := fiber.New(cfg)
+	app.Use(requestIDs(), s.recoverPanics(), securityHeaders)
 	s.routes(app)
 	return app
 }

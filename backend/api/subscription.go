@@ -310,6 +310,7 @@ func (s *server) subscriptionPage(c *fiber.Ctx, view *state.SubscriptionView, to
 		return fmt.Errorf("rendering subscription page of %q: %w", u.Username, err)
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set(fiber.HeaderContentSecurityPolicy, subPageCSP())
 	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
 	return c.Send(buf.Bytes())
 }
