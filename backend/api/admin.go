@@ -41,21 +41,27 @@ func (s *server) adminForToken(ctx context.Context, token string) (*model.Admin,
 	if err != nil {
 		return nil, err
 	}
+	if claims.AdminID == 0 {
+		// The env sudo has no row; its token is honoured only while the
+		// environment still names it, never for a database admin that
+		// happens to carry the same name.
+		if !s.envSudo.Configured() || claims.Username != s.envSudo.Username || claims.Access != auth.AccessSudo {
+			return nil, fmt.Errorf("token of env sudo %q that the environment no longer names: %w", claims.Username, model.ErrUnauthorized)
+		}
+		return s.envSudo.Admin(), nil
+	}
 	admin, err := s.st.AdminByUsername(ctx, claims.Username)
 	switch {
-	case err == nil:
-		if claims.IssuedBeforeReset(admin) {
-			return nil, fmt.Errorf("token of %q predates its password reset: %w", claims.Username, model.ErrUnauthorized)
-		}
 	case errors.Is(err, model.ErrNotFound):
-		// The env sudo has no row; its token is honoured only while the
-		// environment still names it.
-		if !s.envSudo.Configured() || claims.Username != s.envSudo.Username || claims.Access != auth.AccessSudo {
-			return nil, fmt.Errorf("token of unknown admin %q: %w", claims.Username, model.ErrUnauthorized)
-		}
-		admin = s.envSudo.Admin()
-	default:
+		return nil, fmt.Errorf("token of unknown admin %q: %w", claims.Username, model.ErrUnauthorized)
+	case err != nil:
 		return nil, fmt.Errorf("loading admin %q: %w", claims.Username, err)
+	case !claims.IssuedTo(admin):
+		// Deleted and re-created under the same name: the old token must
+		// not carry the new admin's rights.
+		return nil, fmt.Errorf("token of %q was issued to admin id %d, now id %d: %w", claims.Username, claims.AdminID, admin.ID, model.ErrUnauthorized)
+	case claims.IssuedBeforeReset(admin):
+		return nil, fmt.Errorf("token of %q predates its password reset: %w", claims.Username, model.ErrUnauthorized)
 	}
 	return admin, nil
 }
@@ -82,7 +88,13 @@ func (s *server) login(c *fiber.Ctx) error {
 	if username == "" || password == "" {
 		return schemaErrorf("username and password: both are required")
 	}
-	if err := s.allowLogin(c, username); err != nil {
+	addr := rateAddress(s.clientIP(c))
+	// Admin usernames are short; a long one is a guess and needs no longer key.
+	pairKey := "login:ipuser:" + addr + "|" + truncate(strings.ToLower(username), 64)
+	if err := s.allowLogin(c, "login:ip:"+addr, loginAddressAttempts); err != nil {
+		return err
+	}
+	if err := s.allowLogin(c, pairKey, loginAttempts); err != nil {
 		return err
 	}
 	var admin *model.Admin
@@ -91,13 +103,16 @@ func (s *server) login(c *fiber.Ctx) error {
 	} else {
 		a, err := s.st.CheckPassword(c.UserContext(), username, password)
 		if errors.Is(err, model.ErrUnauthorized) {
-			s.log.Info("admin login refused", "username", truncate(username, 64), "ip", c.IP())
+			s.log.Info("admin login refused", "username", truncate(username, 64), "ip", addr)
 			return &publicError{err: err, detail: "Incorrect username or password"}
 		}
 		if err != nil {
 			return fmt.Errorf("checking password of %q: %w", username, err)
 		}
 		admin = a
+	}
+	if err := s.opts.RateLimiter.Reset(c.UserContext(), pairKey); err != nil {
+		s.log.Warn("login rate limiter unavailable; attempts before this login still count", "err", err)
 	}
 	token, err := auth.Issue(s.opts.Secrets.JWT, admin, s.opts.TokenTTL, s.now())
 	if err != nil {
@@ -106,27 +121,23 @@ func (s *server) login(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"access_token": token, "token_type": "bearer"})
 }
 
-// allowLogin counts the attempt against the client IP and the username;
-// either one over its limit refuses it with 429 and Retry-After.
-func (s *server) allowLogin(c *fiber.Ctx, username string) error {
-	// Admin usernames are short; a long one is a guess and needs no longer key.
-	keys := []string{"login:ip:" + c.IP(), "login:user:" + truncate(strings.ToLower(username), 64)}
-	for _, key := range keys {
-		ok, retry, err := s.opts.RateLimiter.Allow(c.UserContext(), key, loginAttempts, loginWindow)
-		if err != nil {
-			// Failing closed would lock every admin out while Redis is away;
-			// bcrypt keeps guessing slow in the meantime.
-			s.log.Warn("login rate limiter unavailable; allowing the attempt", "err", err)
-			return nil
+// allowLogin counts the attempt against key; over limit it is refused with
+// 429 and Retry-After.
+func (s *server) allowLogin(c *fiber.Ctx, key string, limit int) error {
+	ok, retry, err := s.opts.RateLimiter.Allow(c.UserContext(), key, limit, loginWindow)
+	if err != nil {
+		// Failing closed would lock every admin out while Redis is away;
+		// bcrypt keeps guessing slow in the meantime.
+		s.log.Warn("login rate limiter unavailable; allowing the attempt", "err", err)
+		return nil
+	}
+	if !ok {
+		secs := int(math.Ceil(retry.Seconds()))
+		if secs < 1 {
+			secs = 1
 		}
-		if !ok {
-			secs := int(math.Ceil(retry.Seconds()))
-			if secs < 1 {
-				secs = 1
-			}
-			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
-			return fiber.NewError(fiber.StatusTooManyRequests, "Too many login attempts; try again in "+strconv.Itoa(secs)+" seconds")
-		}
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
+		return fiber.NewError(fiber.StatusTooManyRequests, "Too many login attempts; try again in "+strconv.Itoa(secs)+" seconds")
 	}
 	return nil
 }

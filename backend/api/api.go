@@ -24,10 +24,15 @@ import (
 // core config, which is far smaller.
 const DefaultBodyLimit = 1 << 20
 
-// Login rate limit, per client IP and per username.
+// Login rate limits, per minute. One address may try loginAddressAttempts
+// times whatever the usernames, and loginAttempts times one username; a
+// success forgets that address's count for that username. Nothing is
+// counted per username alone: guesses from elsewhere never refuse the
+// admin's own correct password (issue 9, item 3).
 const (
-	loginAttempts = 10
-	loginWindow   = time.Minute
+	loginAttempts        = 10
+	loginAddressAttempts = 30
+	loginWindow          = time.Minute
 )
 
 // Options configure the HTTP API.
@@ -54,8 +59,10 @@ type Options struct {
 	BodyLimit int
 	// TrustedProxies are the addresses (IPs or CIDRs) of reverse proxies whose
 	// X-Forwarded-For is believed for the client IP (login rate limits) and
-	// whose X-Forwarded-Proto/Host shape derived URLs. Empty trusts nobody:
-	// behind an untrusted header anyone could pick their own rate-limit key.
+	// whose X-Forwarded-Proto/Host shape derived URLs (subscription_url,
+	// share links). Empty trusts nobody: the headers are ignored, since
+	// anyone could otherwise pick their own rate-limit key or point the
+	// links at another host.
 	TrustedProxies []string
 	// Subscriptions serves /sub/ fetches from cached hosts and settings and
 	// batches fetch records; the caller runs its flusher (Subscriptions.Run).
@@ -97,6 +104,7 @@ type server struct {
 	st      *state.State
 	log     *slog.Logger
 	envSudo auth.EnvSudo
+	proxies proxyTrust
 	sub     *subServer // routes_sub.go
 }
 
@@ -115,7 +123,13 @@ func New(opts Options) *fiber.App {
 		// A programming error in main, not a runtime condition.
 		panic("api.New: State, RateLimiter and both Secrets are required")
 	}
+	proxies, err := ParseTrustedProxies(opts.TrustedProxies)
+	if err != nil {
+		// config.Validate refuses these before anything starts.
+		panic("api.New: " + err.Error())
+	}
 	s := &server{
+		proxies: proxies,
 		opts:    opts,
 		st:      opts.State,
 		log:     opts.Log,
@@ -132,13 +146,14 @@ func New(opts Options) *fiber.App {
 		WriteTimeout: 30 * time.Second,
 		IdleTimeout:  2 * time.Minute,
 	}
-	if len(opts.TrustedProxies) > 0 {
-		cfg.EnableTrustedProxyCheck = true
-		cfg.TrustedProxies = opts.TrustedProxies
-		cfg.ProxyHeader = fiber.HeaderXForwardedFor
-		cfg.EnableIPValidation = true
-	}
+	// Always on: without the check Fiber believes X-Forwarded-Host and
+	// -Proto from every client. With no trusted proxies nobody is believed.
+	// The client IP is read by clientIP, not c.IP(), which would take the
+	// left end of X-Forwarded-For, the part the client writes.
+	cfg.EnableTrustedProxyCheck = true
+	cfg.TrustedProxies = s.proxies.fiberList()
 	app := fiber.New(cfg)
+	app.Use(requestIDs(), s.recoverPanics(), securityHeaders)
 	s.routes(app)
 	return app
 }

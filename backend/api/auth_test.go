@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/outpost-panel/outpost/backend/api"
 	"github.com/outpost-panel/outpost/backend/auth"
 	"github.com/outpost-panel/outpost/backend/model"
@@ -93,29 +95,71 @@ func TestLogin(t *testing.T) {
 func TestLoginRateLimit(t *testing.T) {
 	e := newEnv(t, func(o *api.Options) { o.TrustedProxies = []string{"0.0.0.0"} })
 
-	// Per IP: ten attempts in a minute are answered, the eleventh is not,
-	// whatever username it tries.
+	// Per address and username: ten attempts in a minute are answered, the
+	// eleventh is not, even with the right password.
 	for i := range 10 {
-		e.expect(e.login(fmt.Sprintf("guess%d", i), "x", "203.0.113.7"), 401, fmt.Sprintf("attempt %d", i+1))
+		e.expect(e.login("alice", "wrong", "203.0.113.7"), 401, fmt.Sprintf("attempt %d", i+1))
 	}
 	r := e.login("alice", testPassword, "203.0.113.7")
-	e.expect(r, 429, "11th attempt from one IP")
+	e.expect(r, 429, "11th attempt on alice from one address")
 	if s, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || s < 1 || s > 60 {
 		t.Fatalf("Retry-After %q", r.header.Get("Retry-After"))
 	}
-	// Another IP is not affected.
-	e.expect(e.login("alice", testPassword, "203.0.113.8"), 200, "login from another IP")
+	// Another address is not affected, nor another username from the first.
+	e.expect(e.login("alice", testPassword, "203.0.113.8"), 200, "alice from another address")
+	e.expect(e.login("bob", testPassword, "203.0.113.7"), 200, "bob from the guessing address")
 
-	// Per username: ten attempts from ten IPs, then the username is locked
-	// for every IP, with the right password too.
-	for i := range 9 { // alice already used one attempt above
-		e.expect(e.login("alice", "wrong", fmt.Sprintf("198.51.100.%d", i+1)), 401, "guess")
+	// Per address: thirty attempts in a minute whatever the usernames.
+	for i := range 18 { // 11 + 1 above
+		e.expect(e.login(fmt.Sprintf("guess%d", i), "x", "203.0.113.7"), 401, "spraying usernames")
 	}
-	e.expect(e.login("alice", testPassword, "198.51.100.200"), 429, "11th attempt on one username")
+	e.expect(e.login("bob", testPassword, "203.0.113.7"), 429, "31st attempt from one address")
+
+	// An IPv6 client is counted by its /64: a fresh address per guess buys
+	// nothing.
+	for i := range 10 {
+		e.expect(e.login("bob", "wrong", fmt.Sprintf("2001:db8:1:2::%x", i+1)), 401, "guess over IPv6")
+	}
+	e.expect(e.login("bob", testPassword, "2001:db8:1:2::ffff"), 429, "11th attempt from one /64")
+	e.expect(e.login("bob", testPassword, "2001:db8:1:3::1"), 200, "bob from another /64")
 
 	// The window passes.
 	e.clock.Advance(61 * time.Second)
 	e.expect(e.login("alice", testPassword, "203.0.113.7"), 200, "login after the window")
+}
+
+// Issue 9, item 3: wrong passwords for an admin from one address, every
+// half second for minutes, never refuse its right password from another one.
+// (alice rather than the bootstrapped admin: her cheap bcrypt keeps the test
+// short.)
+func TestLoginGuessesElsewhereNeverLockOutTheAdmin(t *testing.T) {
+	e := newEnv(t, func(o *api.Options) { o.TrustedProxies = []string{"0.0.0.0"} })
+	limited := 0
+	for i := range 240 { // two minutes of guesses
+		r := e.login("alice", fmt.Sprintf("guess-%d", i), "198.51.100.66")
+		if r.status == 429 {
+			limited++
+		} else {
+			e.expect(r, 401, "a guess")
+		}
+		e.clock.Advance(500 * time.Millisecond)
+		if i%20 == 19 {
+			e.expect(e.login("alice", testPassword, "192.0.2.10"), 200, fmt.Sprintf("the admin after %d guesses elsewhere", i+1))
+		}
+	}
+	if limited == 0 {
+		t.Fatal("240 guesses from one address in two minutes were never limited")
+	}
+	// A success forgets the admin's own typos: ten more tries later in the
+	// same window are answered.
+	for range 9 {
+		e.expect(e.login("alice", "typo", "192.0.2.10"), 401, "a typo")
+	}
+	e.expect(e.login("alice", testPassword, "192.0.2.10"), 200, "the admin after nine typos")
+	for range 9 {
+		e.expect(e.login("alice", "typo", "192.0.2.10"), 401, "typos after a success")
+	}
+	e.expect(e.login("alice", testPassword, "192.0.2.10"), 200, "the admin after nine more typos")
 }
 
 // Without trusted proxies, X-Forwarded-For is the client's own claim and
@@ -123,9 +167,22 @@ func TestLoginRateLimit(t *testing.T) {
 func TestLoginRateLimitIgnoresUntrustedForwardedFor(t *testing.T) {
 	e := newEnv(t)
 	for i := range 10 {
-		e.expect(e.login(fmt.Sprintf("guess%d", i), "x", fmt.Sprintf("192.0.2.%d", i)), 401, "guess")
+		e.expect(e.login("alice", "x", fmt.Sprintf("192.0.2.%d", i)), 401, "guess")
 	}
 	e.expect(e.login("alice", testPassword, "192.0.2.99"), 429, "11th attempt with a forged X-Forwarded-For")
+}
+
+// Behind a trusted proxy the client is the right-most address the proxy
+// appended; what the client put at the left end is not believed.
+func TestLoginRateLimitReadsForwardedForFromTheRight(t *testing.T) {
+	e := newEnv(t, func(o *api.Options) { o.TrustedProxies = []string{"0.0.0.0", "10.0.0.0/8"} })
+	for i := range 10 {
+		// The client forges a new left-most address each time; the proxy
+		// (and an inner trusted hop) append the real one.
+		e.expect(e.login("alice", "x", fmt.Sprintf("192.0.2.%d, 203.0.113.9, 10.1.2.3", i)), 401, "guess")
+	}
+	e.expect(e.login("alice", testPassword, "192.0.2.99, 203.0.113.9, 10.1.2.3"), 429, "11th attempt behind a forged left end")
+	e.expect(e.login("alice", testPassword, "203.0.113.10, 10.1.2.3"), 200, "another client behind the same proxies")
 }
 
 type route struct {
@@ -281,4 +338,64 @@ func TestEnvSudoTokenNeedsEnv(t *testing.T) {
 	opts.EnvSudoUser, opts.EnvSudoPassword = "", ""
 	e.app = api.New(opts)
 	e.expect(e.do("GET", "/api/admin", tok, nil), 401, "env sudo removed")
+}
+
+// A token names the admin row it was issued to: deleting bob and creating a
+// new sudo bob must not hand the old token the new admin's rights (issue 9,
+// item 2), even in the same second.
+func TestDeletedAdminTokenDiesWithIt(t *testing.T) {
+	e := newEnv(t)
+	r := e.login("bob", testPassword, "")
+	e.expect(r, 200, "login bob")
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	r.decode(t, &tok)
+	e.expect(e.do("GET", "/api/admin", tok.AccessToken, nil), 200, "old bob's token")
+
+	sudo := e.token(e.sudo)
+	e.expect(e.do("DELETE", "/api/admin/bob", sudo, nil), 200, "delete bob")
+	e.expect(e.do("POST", "/api/admin", sudo, map[string]any{"username": "bob", "password": "brand-new-1", "is_sudo": true}), 200, "re-create bob as sudo")
+
+	for _, rt := range []struct{ method, path string }{{"GET", "/api/admin"}, {"GET", "/api/admins"}, {"GET", "/api/core/config"}} {
+		e.expect(e.do(rt.method, rt.path, tok.AccessToken, nil), 401, "old bob's token on "+rt.path)
+	}
+	// The new bob logs in and gets a token of its own.
+	r = e.login("bob", "brand-new-1", "")
+	e.expect(r, 200, "login new bob")
+	r.decode(t, &tok)
+	e.expect(e.do("GET", "/api/core/config", tok.AccessToken, nil), 200, "new bob's token")
+}
+
+// An env sudo token never opens a database admin of the same name, and a
+// token that names no admin id (issued before the claim existed) is refused.
+func TestTokenAdminIDBinding(t *testing.T) {
+	e := newEnv(t, func(o *api.Options) { o.EnvSudoUser, o.EnvSudoPassword = "alice", "env-secret" })
+	envTok := e.token(&model.Admin{Username: "alice", IsSudo: true})
+	var me map[string]any
+	r := e.do("GET", "/api/admin", envTok, nil)
+	e.expect(r, 200, "env sudo alice")
+	r.decode(t, &me)
+	if me["is_sudo"] != true {
+		t.Fatalf("env sudo token read as %s", r.body)
+	}
+	// The row alice's token stays the regular admin.
+	r = e.do("GET", "/api/admin", e.token(e.alice), nil)
+	e.expect(r, 200, "db alice")
+	r.decode(t, &me)
+	if me["is_sudo"] != false {
+		t.Fatalf("db alice's token read as %s", r.body)
+	}
+	opts := e.opts
+	opts.EnvSudoUser, opts.EnvSudoPassword = "", ""
+	e.app = api.New(opts)
+	e.expect(e.do("GET", "/api/admin", envTok, nil), 401, "env sudo token once the env no longer names alice")
+
+	legacy, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"sub": "admin", "access": "sudo", "iat": e.clock.Now().Unix(), "exp": e.clock.Now().Add(time.Hour).Unix(),
+	}).SignedString(e.secrets.JWT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.expect(e.do("GET", "/api/admin", legacy, nil), 401, "token without aid")
 }

@@ -72,6 +72,11 @@ func (s *server) handleError(c *fiber.Ctx, err error) error {
 }
 
 func (s *server) classify(c *fiber.Ctx, err error) (int, string) {
+	if errors.Is(err, errPanic) {
+		// Logged with its stack by recoverPanics; whatever the panic
+		// carried, the client learns nothing of it.
+		return fiber.StatusInternalServerError, "Internal server error"
+	}
 	var se *schemaError
 	if errors.As(err, &se) {
 		return fiber.StatusUnprocessableEntity, se.msg
@@ -89,7 +94,7 @@ func (s *server) classify(c *fiber.Ctx, err error) (int, string) {
 			msg = http.StatusText(fe.Code)
 		}
 		if fe.Code >= 500 {
-			s.log.Error("request failed", "method", c.Method(), "path", c.Path(), "status", fe.Code, "err", err)
+			s.log.Error("request failed", "request_id", requestID(c), "method", c.Method(), "path", c.Path(), "status", fe.Code, "err", err)
 		}
 		return fe.Code, msg
 	}
@@ -110,7 +115,7 @@ func (s *server) classify(c *fiber.Ctx, err error) (int, string) {
 		}
 		return ss.status, ss.detail
 	}
-	s.log.Error("request failed", "method", c.Method(), "path", c.Path(), "err", err)
+	s.log.Error("request failed", "request_id", requestID(c), "method", c.Method(), "path", c.Path(), "err", err)
 	return fiber.StatusInternalServerError, "Internal server error"
 }
 

@@ -34,7 +34,7 @@ func (s *server) docsPage(c *fiber.Ctx) error {
 		return fmt.Errorf("rendering the API reference: %w", err)
 	}
 	// Self-contained: inline style only, no scripts, nothing fetched.
-	c.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	c.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
 	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
 	return c.Send(page)
 }

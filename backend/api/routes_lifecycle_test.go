@@ -221,11 +221,11 @@ func TestLifecycleRoutes(t *testing.T) {
 		good bool
 	}{{oldURL, false}, {u["subscription_url"].(string), true}} {
 		tok := c.url[strings.LastIndex(c.url, "/")+1:]
-		name, issued, err := sub.ParseToken(tok, e.secrets.Subscription)
-		if err != nil || name != "alices" {
-			t.Fatalf("token %q: %q %v", tok, name, err)
+		parsed, err := sub.ReadToken(tok, e.secrets.Subscription)
+		if err != nil || parsed.Username != "alices" {
+			t.Fatalf("token %q: %q %v", tok, parsed.Username, err)
 		}
-		if got := sub.TokenValidFor(issued, stored.CreatedAt, stored.SubRevokedAt); got != c.good {
+		if got := parsed.ValidFor(e.secrets.Subscription, stored.ID, stored.CreatedAt, stored.SubRevokedAt); got != c.good {
 			t.Errorf("token from %s valid = %v, want %v", c.url, got, c.good)
 		}
 	}

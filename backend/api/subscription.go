@@ -182,18 +182,18 @@ func (s *server) linkHosts(ctx context.Context) (map[string][]sub.Host, error) {
 // rendered from.
 func (s *server) lookupSubscription(c *fiber.Ctx) (*state.SubscriptionView, string, error) {
 	token := c.Params("token")
-	username, issuedAt, err := sub.ParseToken(token, s.opts.Secrets.Subscription)
+	tok, err := sub.ReadToken(token, s.opts.Secrets.Subscription)
 	if err != nil {
 		return nil, "", errNoSubscription
 	}
-	view, err := s.sub.svc.Lookup(c.UserContext(), username)
+	view, err := s.sub.svc.Lookup(c.UserContext(), tok.Username)
 	if errors.Is(err, model.ErrNotFound) {
 		return nil, "", errNoSubscription
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("loading subscription of %q: %w", username, err)
+		return nil, "", fmt.Errorf("loading subscription of %q: %w", tok.Username, err)
 	}
-	if !sub.TokenValidFor(issuedAt, view.User.CreatedAt, view.User.SubRevokedAt) {
+	if !tok.ValidFor(s.opts.Secrets.Subscription, view.User.ID, view.User.CreatedAt, view.User.SubRevokedAt) {
 		return nil, "", errNoSubscription
 	}
 	return view, token, nil
@@ -310,6 +310,7 @@ func (s *server) subscriptionPage(c *fiber.Ctx, view *state.SubscriptionView, to
 		return fmt.Errorf("rendering subscription page of %q: %w", u.Username, err)
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set(fiber.HeaderContentSecurityPolicy, subPageCSP())
 	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
 	return c.Send(buf.Bytes())
 }

@@ -185,7 +185,7 @@ func (r *userRenderer) user(u *model.User) (userResponse, error) {
 		NextPlan:               u.NextPlan,
 		Admin:                  owner,
 		Links:                  links,
-		SubscriptionURL:        r.base + "/sub/" + sub.MakeToken(u.Username, sub.IssueTime(r.now, u.SubRevokedAt), r.s.opts.Secrets.Subscription),
+		SubscriptionURL:        r.base + "/sub/" + sub.MakeUserToken(u.Username, u.ID, sub.IssueTime(r.now, u.SubRevokedAt), r.s.opts.Secrets.Subscription),
 	}
 	if u.DataLimitReset == "" {
 		resp.DataLimitResetStrategy = model.ResetNone

@@ -13,7 +13,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -156,7 +155,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, banner io.Wri
 		State: s, Secrets: boot.Secrets, Log: log.With("component", "api"),
 		EnvSudoUser: cfg.SudoUsername, EnvSudoPassword: cfg.SudoPassword,
 		PublicURL: cfg.PublicURL, TokenTTL: cfg.TokenTTL, RateLimiter: limiter,
-		Hub: h, Dashboard: dashboard,
+		TrustedProxies: cfg.TrustedProxies,
+		Hub:            h, Dashboard: dashboard,
 		Subscriptions: subs, TemplatesDir: filepath.Join(cfg.DataDir, "templates"),
 		TLSChain: chain,
 	})
@@ -222,8 +222,10 @@ func printBanner(w io.Writer, cfg config.Config, baseURL string, boot state.Boot
 		_ = os.WriteFile(credFile, []byte(line), 0o600)
 		fmt.Fprintf(w, "  Login:     %s / %s   (saved in %s)\n", boot.CreatedAdmin, boot.CreatedPassword, credFile)
 	default:
-		if b, err := os.ReadFile(credFile); err == nil {
-			fmt.Fprintf(w, "  Login:     %s   (from %s)\n", strings.ReplaceAll(strings.TrimSpace(string(b)), "\n", ", "), credFile)
+		// The generated password is printed by the start that creates it,
+		// never again: start-up output ends up in journals and CI logs.
+		if _, err := os.Stat(credFile); err == nil {
+			fmt.Fprintf(w, "  Login:     an existing admin (the first start's generated login is in %s)\n", credFile)
 		} else {
 			fmt.Fprintf(w, "  Login:     an existing admin of this database\n")
 		}

@@ -23,8 +23,9 @@ func TestIssueParseRoundTrip(t *testing.T) {
 		admin  model.Admin
 		access string
 	}{
-		{model.Admin{Username: "root", IsSudo: true}, AccessSudo},
-		{model.Admin{Username: "reseller"}, AccessAdmin},
+		{model.Admin{ID: 7, Username: "root", IsSudo: true}, AccessSudo},
+		{model.Admin{ID: 8, Username: "reseller"}, AccessAdmin},
+		{model.Admin{Username: "envsudo", IsSudo: true}, AccessSudo}, // no row: aid 0
 	} {
 		tok, err := Issue(secret, &tc.admin, time.Hour, t0)
 		if err != nil {
@@ -34,7 +35,7 @@ func TestIssueParseRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.admin.Username, err)
 		}
-		if c.Username != tc.admin.Username || c.Access != tc.access {
+		if c.Username != tc.admin.Username || c.Access != tc.access || c.AdminID != tc.admin.ID {
 			t.Errorf("claims %+v, want %s/%s", c, tc.admin.Username, tc.access)
 		}
 		if !c.IssuedAt.Equal(t0.Truncate(time.Second)) {
@@ -61,6 +62,9 @@ func TestPayloadClaimNames(t *testing.T) {
 	var m map[string]any
 	if err := json.Unmarshal(raw, &m); err != nil {
 		t.Fatal(err)
+	}
+	if aid, ok := m["aid"].(float64); !ok || aid != 0 {
+		t.Errorf("payload %s: want aid 0 for an admin without a row", raw)
 	}
 	if m["sub"] != "root" || m["access"] != "sudo" {
 		t.Errorf("payload %s", raw)
@@ -94,12 +98,14 @@ func TestParseRejects(t *testing.T) {
 	for name, tok := range map[string]string{
 		"expired":        good, // parsed an hour and a second later below
 		"other secret":   other,
-		"alg none":       sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, jwt.MapClaims{"sub": "root", "access": "sudo", "iat": iat, "exp": exp}),
-		"HS512":          sign(jwt.SigningMethodHS512, secret, jwt.MapClaims{"sub": "root", "access": "sudo", "iat": iat, "exp": exp}),
-		"no exp":         sign(jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "root", "access": "sudo", "iat": iat}),
-		"no sub":         sign(jwt.SigningMethodHS256, secret, jwt.MapClaims{"access": "sudo", "iat": iat, "exp": exp}),
-		"no iat":         sign(jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "root", "access": "sudo", "exp": exp}),
-		"unknown access": sign(jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "root", "access": "god", "iat": iat, "exp": exp}),
+		"alg none":       sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, jwt.MapClaims{"sub": "root", "aid": 1, "access": "sudo", "iat": iat, "exp": exp}),
+		"HS512":          sign(jwt.SigningMethodHS512, secret, jwt.MapClaims{"sub": "root", "aid": 1, "access": "sudo", "iat": iat, "exp": exp}),
+		"no aid":         sign(jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "root", "access": "sudo", "iat": iat, "exp": exp}),
+		"negative aid":   sign(jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "root", "aid": -1, "access": "sudo", "iat": iat, "exp": exp}),
+		"no exp":         sign(jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "root", "aid": 1, "access": "sudo", "iat": iat}),
+		"no sub":         sign(jwt.SigningMethodHS256, secret, jwt.MapClaims{"aid": 1, "access": "sudo", "iat": iat, "exp": exp}),
+		"no iat":         sign(jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "root", "aid": 1, "access": "sudo", "exp": exp}),
+		"unknown access": sign(jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "root", "aid": 1, "access": "god", "iat": iat, "exp": exp}),
 		"garbage":        "not.a.token",
 		"empty":          "",
 	} {
@@ -182,5 +188,30 @@ func TestEnvSudoCheck(t *testing.T) {
 	}
 	if a := e.Admin(); !a.IsSudo || a.ID != 0 || a.Username != "boss" {
 		t.Errorf("Admin() = %+v", a)
+	}
+}
+
+func TestIssuedTo(t *testing.T) {
+	tok, err := Issue(secret, &model.Admin{ID: 5, Username: "bob"}, time.Hour, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse(secret, tok, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		admin *model.Admin
+		want  bool
+	}{
+		{"the same row", &model.Admin{ID: 5, Username: "bob"}, true},
+		{"re-created under the same name", &model.Admin{ID: 6, Username: "bob", IsSudo: true}, false},
+		{"another name on the same id", &model.Admin{ID: 5, Username: "rob"}, false},
+		{"the env sudo (no row)", &model.Admin{Username: "bob", IsSudo: true}, false},
+	} {
+		if got := c.IssuedTo(tc.admin); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

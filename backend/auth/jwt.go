@@ -24,15 +24,23 @@ const (
 
 // Claims are what a token says about its bearer.
 type Claims struct {
-	Username  string
+	Username string
+	// AdminID is the admin row the token was issued to; 0 is the env sudo,
+	// which has no row. A username alone cannot tell a deleted admin from a
+	// new one of the same name, so a token is honoured only while the row
+	// that carries the name is still the one it was issued to (row ids are
+	// never reused: AUTOINCREMENT on SQLite, an identity on PostgreSQL).
+	AdminID   int64
 	Access    string
 	IssuedAt  time.Time
 	ExpiresAt time.Time
 }
 
-// tokenClaims is the payload: Marzban's sub, access, iat and exp.
+// tokenClaims is the payload: Marzban's sub, access, iat and exp, plus aid,
+// the admin's row id. Marzban's tools ignore the extra claim.
 type tokenClaims struct {
-	Access string `json:"access"`
+	Access  string `json:"access"`
+	AdminID *int64 `json:"aid,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -59,8 +67,10 @@ func Issue(secret []byte, admin *model.Admin, ttl time.Duration, now time.Time) 
 	if r := admin.PasswordResetAt; r != nil && iat.Unix() <= r.Unix() {
 		iat = time.Unix(r.Unix()+1, 0)
 	}
+	aid := admin.ID
 	claims := tokenClaims{
-		Access: access,
+		Access:  access,
+		AdminID: &aid,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Subject:   admin.Username,
 			IssuedAt:  jwt.NewNumericDate(iat),
@@ -89,12 +99,24 @@ func Parse(secret []byte, token string, now time.Time) (Claims, error) {
 	if tc.Subject == "" || tc.IssuedAt == nil || (tc.Access != AccessSudo && tc.Access != AccessAdmin) {
 		return Claims{}, fmt.Errorf("%w: token lacks sub, iat or access", model.ErrUnauthorized)
 	}
+	// Tokens from before the aid claim cannot be bound to a row: refused
+	// (they lived 24 hours at most; the admin logs in again).
+	if tc.AdminID == nil || *tc.AdminID < 0 {
+		return Claims{}, fmt.Errorf("%w: token lacks aid", model.ErrUnauthorized)
+	}
 	return Claims{
 		Username:  tc.Subject,
+		AdminID:   *tc.AdminID,
 		Access:    tc.Access,
 		IssuedAt:  tc.IssuedAt.UTC(),
 		ExpiresAt: tc.ExpiresAt.UTC(),
 	}, nil
+}
+
+// IssuedTo reports whether the token was issued to this admin row: same
+// name and same row id. A re-created admin of the same name has a new id.
+func (c Claims) IssuedTo(admin *model.Admin) bool {
+	return admin.ID != 0 && c.AdminID == admin.ID && c.Username == admin.Username
 }
 
 // IssuedBeforeReset reports whether a token with these claims may predate the

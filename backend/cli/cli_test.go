@@ -276,9 +276,9 @@ func TestUserListAndSubscription(t *testing.T) {
 	if !ok {
 		t.Fatalf("link %q", link)
 	}
-	name, _, err := sub.ParseToken(token, p.secrets.Subscription)
-	if err != nil || name != "alpha" {
-		t.Fatalf("token of %q: %q, %v", link, name, err)
+	parsed, err := sub.ReadToken(token, p.secrets.Subscription)
+	if err != nil || parsed.Username != "alpha" {
+		t.Fatalf("token of %q: %q, %v", link, parsed.Username, err)
 	}
 	r = p.run("", map[string]string{"PANEL_PUBLIC_URL": "https://env.example.com"}, "subscription", "get-link", "alpha", "--json").must(t, 0, "get-link --json")
 	var got map[string]string

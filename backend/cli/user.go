@@ -129,7 +129,7 @@ func init() {
 				if err != nil {
 					return err
 				}
-				path := "/sub/" + sub.MakeToken(u.Username, sub.IssueTime(e.st.Now(), u.SubRevokedAt), secrets.Subscription)
+				path := "/sub/" + sub.MakeUserToken(u.Username, u.ID, sub.IssueTime(e.st.Now(), u.SubRevokedAt), secrets.Subscription)
 				link := path
 				if e.cfg.PublicURL != "" {
 					link = strings.TrimRight(e.cfg.PublicURL, "/") + path

@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -28,6 +29,9 @@ type Config struct {
 	PublicURL    string
 	TLSCert      string
 	TLSKey       string
+	// TrustedProxies are reverse proxies (addresses or CIDRs) whose
+	// X-Forwarded-For/Host/Proto are believed; empty believes nobody's.
+	TrustedProxies []string
 
 	// Webhooks (Marzban's WEBHOOK_ADDRESS / WEBHOOK_SECRET): user events are
 	// posted to every address; percent and days are when the
@@ -151,6 +155,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.StringVar(&c.PublicURL, "public-url", env("PANEL_PUBLIC_URL", ""), "base URL for subscription links; empty derives it from each request (PANEL_PUBLIC_URL)")
 	fs.StringVar(&c.TLSCert, "tls-cert", env("PANEL_TLS_CERT", ""), "certificate file to serve HTTPS (PANEL_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", env("PANEL_TLS_KEY", ""), "key file to serve HTTPS (PANEL_TLS_KEY)")
+	trustedProxies := fs.String("trusted-proxies", env("PANEL_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For/Host/Proto are believed; empty ignores those headers (PANEL_TRUSTED_PROXIES)")
 	fs.DurationVar(&c.ReviewInterval, "review-interval", envDur("review-interval", "PANEL_REVIEW_INTERVAL", c.ReviewInterval), "how often user limits are reviewed (PANEL_REVIEW_INTERVAL)")
 	fs.DurationVar(&c.UsageInterval, "usage-interval", envDur("usage-interval", "PANEL_USAGE_INTERVAL", c.UsageInterval), "how often nodes journal traffic (PANEL_USAGE_INTERVAL)")
 	fs.DurationVar(&c.PingInterval, "ping-interval", envDur("ping-interval", "PANEL_PING_INTERVAL", c.PingInterval), "node session keepalive (PANEL_PING_INTERVAL)")
@@ -171,6 +176,11 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 		return c, err
 	}
 	fs.Visit(func(f *flag.Flag) { delete(envErrs, f.Name) })
+	for _, p := range strings.Split(*trustedProxies, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			c.TrustedProxies = append(c.TrustedProxies, p)
+		}
+	}
 	for _, a := range strings.Split(*webhooks, ",") {
 		if a = strings.TrimSpace(a); a != "" {
 			c.WebhookAddresses = append(c.WebhookAddresses, a)
@@ -206,6 +216,17 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	})
 	errs = append(errs, chatErrs...)
 	return c, errors.Join(append(errs, c.Validate())...)
+}
+
+// validProxy accepts what api.ParseTrustedProxies does: an IP address
+// without a zone, or a CIDR.
+func validProxy(p string) bool {
+	if strings.Contains(p, "/") {
+		_, err := netip.ParsePrefix(p)
+		return err == nil
+	}
+	a, err := netip.ParseAddr(p)
+	return err == nil && a.Zone() == ""
 }
 
 // secondsValue is a duration written as whole seconds ("180", the form of
@@ -261,6 +282,11 @@ func (c Config) Validate() error {
 	if c.PublicURL != "" {
 		if u, err := url.Parse(c.PublicURL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 			errs = append(errs, errors.New("public-url must be an absolute http(s) URL"))
+		}
+	}
+	for _, p := range c.TrustedProxies {
+		if !validProxy(p) {
+			errs = append(errs, fmt.Errorf("trusted-proxies: %q is not an IP address or CIDR (PANEL_TRUSTED_PROXIES)", p))
 		}
 	}
 	for _, a := range c.WebhookAddresses {

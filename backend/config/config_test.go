@@ -113,3 +113,31 @@ func TestChatNotificationSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestTrustedProxies(t *testing.T) {
+	c, err := parseWith(t, nil, nil)
+	if err != nil || len(c.TrustedProxies) != 0 {
+		t.Fatalf("default %v, %v: want nobody trusted", c.TrustedProxies, err)
+	}
+	c, err = parseWith(t, nil, map[string]string{"PANEL_TRUSTED_PROXIES": " 127.0.0.1, 10.0.0.0/8,fd00::/8 ,"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.TrustedProxies, " "); got != "127.0.0.1 10.0.0.0/8 fd00::/8" {
+		t.Fatalf("from the environment: %q", got)
+	}
+	c, err = parseWith(t, []string{"--trusted-proxies", "192.0.2.1"}, map[string]string{"PANEL_TRUSTED_PROXIES": "10.0.0.0/8"})
+	if err != nil || strings.Join(c.TrustedProxies, " ") != "192.0.2.1" {
+		t.Fatalf("the flag wins over the variable: %v, %v", c.TrustedProxies, err)
+	}
+	// Every bad entry is named, with the other configuration errors.
+	_, err = parseWith(t, []string{"--trusted-proxies", "proxy.example, 10.0.0.0/33,fe80::1%eth0", "--token-ttl", "0s"}, nil)
+	if err == nil {
+		t.Fatal("bad trusted proxies accepted")
+	}
+	for _, want := range []string{`"proxy.example" is not an IP address or CIDR`, `"10.0.0.0/33"`, `"fe80::1%eth0"`, "token-ttl must be positive"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}

@@ -41,6 +41,11 @@ type RateLimiter interface {
 	// key's first hit and reports whether the hit is within limit. When it
 	// is not, retryAfter is how long until the window ends.
 	Allow(ctx context.Context, key string, limit int, window time.Duration) (ok bool, retryAfter time.Duration, err error)
+	// Reset forgets key's window, so its next hit starts a new one. A
+	// successful login resets its (address, username) key: an admin who
+	// mistyped a few times is not counted against later. A key without a
+	// window is not an error.
+	Reset(ctx context.Context, key string) error
 }
 
 // Presence records which replica holds a node's session, with a fencing

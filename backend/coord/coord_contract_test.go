@@ -273,6 +273,37 @@ func testRateLimiter(t *testing.T, newEnv newCoordEnv) {
 		}
 	})
 
+	t.Run("reset forgets one key only, on every replica", func(t *testing.T) {
+		env := newEnv(t)
+		a, b := env.open(), env.open()
+		for _, key := range []string{"login:ipuser:203.0.113.7|alice", "login:ip:203.0.113.7"} {
+			for range 2 {
+				allow(t, a, key, 2, longTTL)
+			}
+			if ok, _ := allow(t, a, key, 2, longTTL); ok {
+				t.Fatalf("%s: third hit over a limit of 2 was allowed", key)
+			}
+		}
+		if err := b.Reset(ctx, "login:ipuser:203.0.113.7|alice"); err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := allow(t, a, "login:ipuser:203.0.113.7|alice", 2, longTTL); !ok {
+			t.Fatal("a reset key still refuses")
+		}
+		if ok, _ := allow(t, a, "login:ipuser:203.0.113.7|alice", 2, longTTL); !ok {
+			t.Fatal("the reset key's new window refused its second hit")
+		}
+		if ok, _ := allow(t, b, "login:ip:203.0.113.7", 2, longTTL); ok {
+			t.Fatal("resetting one key reset another")
+		}
+		if err := a.Reset(ctx, "never-hit"); err != nil {
+			t.Fatalf("resetting a key without a window: %v", err)
+		}
+		if err := a.Reset(ctx, ""); !errors.Is(err, model.ErrInvalid) {
+			t.Fatalf("empty key: err = %v, want ErrInvalid", err)
+		}
+	})
+
 	t.Run("invalid arguments", func(t *testing.T) {
 		r := newEnv(t).open()
 		tests := []struct {

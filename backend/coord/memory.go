@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/outpost-panel/outpost/backend/model"
 )
 
 // minSweep is the map size below which expired rate-limit windows are left
@@ -106,6 +108,16 @@ func (m *Memory) Allow(_ context.Context, key string, limit int, window time.Dur
 		return true, 0, nil
 	}
 	return false, w.ends.Sub(now), nil
+}
+
+func (m *Memory) Reset(_ context.Context, key string) error {
+	if key == "" {
+		return fmt.Errorf("rate limit key is empty: %w", model.ErrInvalid)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.windows, key)
+	return nil
 }
 
 func (m *Memory) sweepWindows(now time.Time) {

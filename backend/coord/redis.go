@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/outpost-panel/outpost/backend/model"
 )
 
 // Every check-then-write below is one Lua script, so two replicas can never
@@ -137,6 +139,16 @@ func (r *Redis) Allow(ctx context.Context, key string, limit int, window time.Du
 		return true, 0, nil
 	}
 	return false, time.Duration(res[1]) * time.Millisecond, nil
+}
+
+func (r *Redis) Reset(ctx context.Context, key string) error {
+	if key == "" {
+		return fmt.Errorf("rate limit key is empty: %w", model.ErrInvalid)
+	}
+	if err := r.rdb.Del(ctx, r.rateKey(key)).Err(); err != nil {
+		return fmt.Errorf("resetting rate limit: %w", err)
+	}
+	return nil
 }
 
 func (r *Redis) Claim(ctx context.Context, nodeID int64, replica string, fence int64, ttl time.Duration) (string, bool, error) {

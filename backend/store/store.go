@@ -105,9 +105,30 @@ func open(ctx context.Context, databaseURL, dataDir string, log *slog.Logger, up
 
 var errUnsupported = errors.New("unsupported database")
 
+// makePrivate creates the database file 0600, or narrows an existing one
+// (and its -wal, -shm and -journal) to 0600: it holds the JWT and
+// subscription secrets and every admin's password hash. SQLite creates
+// its side files with the main file's mode, so they follow.
+func makePrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("opening sqlite %s: %w", path, err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("making %s private: %w", p, err)
+		}
+	}
+	return nil
+}
+
 func openSQLite(path string, log *slog.Logger) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("creating data directory: %w", err)
+	}
+	if err := makePrivate(path); err != nil {
+		return nil, err
 	}
 	// synchronous=FULL: a usage batch is acknowledged to the node (which then
 	// deletes it from its journal) right after commit, so a commit must

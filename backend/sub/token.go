@@ -4,6 +4,7 @@
 package sub
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -29,6 +30,27 @@ func MakeToken(username string, at time.Time, secret string) string {
 	return payload + sign(payload, secret)
 }
 
+// MakeUserToken builds the token the panel hands out: Marzban's format
+// (b64url-nopad("username,unix_ts") + 10 signature characters, so tools that
+// read the username out of a link still do), signed for one user row. The
+// signature covers the user's id, which is never reused, so a link minted
+// for a deleted user does not open a later user of the same name, even one
+// created within the same second (the timestamp alone cannot tell them
+// apart). at as for MakeToken.
+func MakeUserToken(username string, userID int64, at time.Time, secret string) string {
+	payload := base64.RawURLEncoding.EncodeToString([]byte(username + "," + strconv.FormatInt(at.Unix(), 10)))
+	return payload + signForUser(payload, userID, secret)
+}
+
+// signForUser is HMAC-SHA256 keyed with the secret over the payload and the
+// user id, under a label of its own so that it never equals Marzban's
+// signature of the same payload.
+func signForUser(payload string, userID int64, secret string) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte("outpost-sub-v2\x00" + payload + "\x00" + strconv.FormatInt(userID, 10)))
+	return base64.URLEncoding.EncodeToString(m.Sum(nil))[:sigLen]
+}
+
 func sign(payload, secret string) string {
 	sum := sha256.Sum256([]byte(payload + secret))
 	return base64.URLEncoding.EncodeToString(sum[:])[:sigLen]
@@ -51,6 +73,10 @@ func ParseToken(token, secret string) (username string, issuedAt time.Time, err 
 	if good != 1 {
 		return "", time.Time{}, ErrInvalidToken
 	}
+	return decodePayload(unpadded)
+}
+
+func decodePayload(unpadded string) (string, time.Time, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(unpadded)
 	if err != nil {
 		return "", time.Time{}, ErrInvalidToken
@@ -64,6 +90,49 @@ func ParseToken(token, secret string) (username string, issuedAt time.Time, err 
 		return "", time.Time{}, ErrInvalidToken
 	}
 	return name, time.Unix(sec, 0), nil
+}
+
+// Token is a subscription token whose form has been checked but whose
+// signature may be one only the user's row can confirm (MakeUserToken).
+type Token struct {
+	Username string
+	IssuedAt time.Time
+	// marzban is set when the token carries Marzban's signature (minted by
+	// Marzban, or by Outpost before tokens named the user's id).
+	marzban bool
+	payload string // as written, padding trimmed
+	sig     string
+}
+
+// ReadToken checks a token's form and returns what it says. A token with
+// Marzban's signature is marked so; any other needs ValidFor to be
+// confirmed against the user's id, so nothing it says may be trusted
+// before that.
+func ReadToken(token, secret string) (Token, error) {
+	if secret == "" || len(token) <= sigLen {
+		return Token{}, ErrInvalidToken
+	}
+	if name, at, err := ParseToken(token, secret); err == nil {
+		return Token{Username: name, IssuedAt: at, marzban: true}, nil
+	}
+	payload, sig := strings.TrimRight(token[:len(token)-sigLen], "="), token[len(token)-sigLen:]
+	name, at, err := decodePayload(payload)
+	if err != nil {
+		return Token{}, err
+	}
+	return Token{Username: name, IssuedAt: at, payload: payload, sig: sig}, nil
+}
+
+// ValidFor reports whether the token is good for this user: signed for its
+// id (or with Marzban's signature) and issued no earlier than its creation
+// and after its last revocation (see TokenValidFor).
+func (t Token) ValidFor(secret string, userID int64, createdAt time.Time, revokedAt *time.Time) bool {
+	if !t.marzban {
+		if t.payload == "" || subtle.ConstantTimeCompare([]byte(t.sig), []byte(signForUser(t.payload, userID, secret))) != 1 {
+			return false
+		}
+	}
+	return TokenValidFor(t.IssuedAt, createdAt, revokedAt)
 }
 
 // TokenValidFor reports whether a token issued at issuedAt is still good for

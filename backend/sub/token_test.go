@@ -179,3 +179,83 @@ func FuzzParseToken(f *testing.F) {
 		}
 	})
 }
+
+func TestUserTokens(t *testing.T) {
+	created := time.Unix(1700000000, 0)
+	at := time.Unix(1700000000, 400_000_000) // the second of creation
+	tok := MakeUserToken("alice", 41, at, testSecret)
+	if !strings.HasPrefix(tok, strings.TrimRight(b64("alice,1700000000"), "=")) || len(tok) != len(marzbanTokens[0].token) {
+		t.Fatalf("token %q is not in Marzban's form", tok)
+	}
+	read := func(tok, secret string) Token {
+		t.Helper()
+		r, err := ReadToken(tok, secret)
+		if err != nil {
+			t.Fatalf("ReadToken(%q): %v", tok, err)
+		}
+		return r
+	}
+	r := read(tok, testSecret)
+	if r.Username != "alice" || r.IssuedAt.Unix() != 1700000000 {
+		t.Fatalf("ReadToken = %+v", r)
+	}
+	if !r.ValidFor(testSecret, 41, created, nil) {
+		t.Error("refused for its own user")
+	}
+	if r.ValidFor(testSecret, 42, created, nil) {
+		t.Error("accepted for a re-created user of the same name in the same second")
+	}
+	if r.ValidFor(testSecret+"x", 41, created, nil) {
+		t.Error("accepted with another secret")
+	}
+	last := byte('A')
+	if tok[len(tok)-1] == 'A' {
+		last = 'B'
+	}
+	if read(tok[:len(tok)-1]+string(last), testSecret).ValidFor(testSecret, 41, created, nil) {
+		t.Error("accepted with a changed signature")
+	}
+	revoked := time.Unix(1700000100, 0)
+	if r.ValidFor(testSecret, 41, created, &revoked) {
+		t.Error("accepted after a revocation")
+	}
+	if _, err := ReadToken(tok, ""); !errors.Is(err, ErrInvalidToken) {
+		t.Errorf("empty secret: %v", err)
+	}
+	// Marzban's (and earlier Outpost's) tokens keep working for the user
+	// they name, whatever its id: they carry no id to check.
+	for _, tc := range marzbanTokens {
+		r := read(tc.token, testSecret)
+		if r.Username != tc.username || !r.ValidFor(testSecret, 7, time.Unix(tc.ts-3600, 0), nil) {
+			t.Errorf("Marzban token %s: %+v refused", tc.token, r)
+		}
+		if r.ValidFor(testSecret, 7, time.Unix(tc.ts+1, 0), nil) {
+			t.Errorf("Marzban token %s accepted for a user created after it", tc.token)
+		}
+	}
+	// A Marzban-signed token is not taken for a user-signed one or back.
+	if read(MakeToken("alice", at, testSecret), testSecret).marzban != true || read(tok, testSecret).marzban {
+		t.Error("signature kinds mixed up")
+	}
+}
+
+func FuzzReadToken(f *testing.F) {
+	for _, tc := range marzbanTokens {
+		f.Add(tc.token, int64(1))
+	}
+	f.Add(MakeUserToken("bob", 3, time.Unix(1700000000, 0), testSecret), int64(3))
+	f.Add("=========================", int64(0))
+	f.Fuzz(func(t *testing.T, token string, id int64) {
+		r, err := ReadToken(token, testSecret)
+		if err != nil {
+			return
+		}
+		// Whatever reads as valid for id re-mints to an equally valid token.
+		if r.ValidFor(testSecret, id, time.Unix(0, 0), nil) && !r.marzban {
+			again, err := ReadToken(MakeUserToken(r.Username, id, r.IssuedAt, testSecret), testSecret)
+			if err != nil || !again.ValidFor(testSecret, id, time.Unix(0, 0), nil) {
+				t.Fatalf("re-minted %q: %v", token, err)
+			}
+		}
+	})
+}
