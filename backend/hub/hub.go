@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -64,9 +65,18 @@ type Hub struct {
 	log  *slog.Logger
 	opts Options
 
-	ready   chan struct{}
-	desired *desired
+	ready chan struct{}
+	// desired is swapped whole on a reload and read without a lock, so
+	// no path needs the hub's mutex to see the desired state.
+	desired atomic.Pointer[desired]
 
+	// Lock order. Every mutex in this package is a leaf: Hub.mu,
+	// session.mu, logHub.mu and desired.mu are each taken alone, and no
+	// code calls out (to another lock, the store, a channel send that can
+	// wait) while holding one. A path that needs data behind two of them
+	// copies what it needs under the first, releases it, then takes the
+	// second. TestLogLoopAndPushesDoNotDeadlock covers the paths that
+	// touch two.
 	mu       sync.Mutex
 	sessions map[int64]*session
 
@@ -113,10 +123,7 @@ func (h *Hub) reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d := newDesired(rev, cfg, users)
-	h.mu.Lock()
-	h.desired = d
-	h.mu.Unlock()
+	h.setDesired(newDesired(rev, cfg, users))
 	h.log.Info("desired state loaded", "revision", rev, "users", len(users))
 	return nil
 }
@@ -150,11 +157,9 @@ func (h *Hub) follow(ctx context.Context) error {
 		moved = true
 	}
 	if moved {
-		h.mu.Lock()
-		for _, s := range h.sessions {
+		for _, s := range h.liveSessions() {
 			s.kick()
 		}
-		h.mu.Unlock()
 	}
 	return nil
 }
@@ -221,10 +226,20 @@ func (h *Hub) storedRevision(ctx context.Context) (int64, error) {
 	return rev, err
 }
 
-func (h *Hub) current() *desired {
+func (h *Hub) current() *desired { return h.desired.Load() }
+
+func (h *Hub) setDesired(d *desired) { h.desired.Store(d) }
+
+// liveSessions copies this replica's sessions, so callers act on them
+// without holding the hub's lock.
+func (h *Hub) liveSessions() []*session {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.desired
+	out := make([]*session, 0, len(h.sessions))
+	for _, s := range h.sessions {
+		out = append(out, s)
+	}
+	return out
 }
 
 // Connected reports whether any replica holds a live session for the node.

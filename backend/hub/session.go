@@ -347,13 +347,15 @@ func (s *session) stateLoop(ctx context.Context) {
 }
 
 func (s *session) pushState(ctx context.Context) error {
+	// The desired state is read before the session's lock is taken: no
+	// lock is held while another is taken (see the lock order on Hub).
+	d := s.h.current()
+	rev, hash := d.head()
 	s.mu.Lock()
 	if s.hello == nil || s.inflight != 0 {
 		s.mu.Unlock()
 		return nil
 	}
-	d := s.h.current()
-	rev, hash := d.head()
 	applied, snap, refused := s.applied, s.needSnapshot, s.refused
 	s.mu.Unlock()
 	if !snap && applied >= rev {
