@@ -96,6 +96,9 @@ type Agent struct {
 	eng   *xraycore.Engine
 
 	// mu guards the desired state and everything derived from it.
+	// Lock order: mu is taken first; while holding it the agent calls the
+	// state store (Bolt.writeMu, then Bolt.mu) and the engine (Engine.mu,
+	// then its usage meter's mu), none of which ever calls back.
 	mu       sync.Mutex
 	desired  state.Desired
 	enforced map[string]bool // removed locally (expired/limited) until the panel sends a new version
