@@ -23,6 +23,7 @@ import (
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/state"
 	"github.com/outpost-panel/outpost/backend/store"
+	"github.com/outpost-panel/outpost/nodes/protocol"
 )
 
 // Options tune the hub; zero values take the defaults.
@@ -272,7 +273,7 @@ func (h *Hub) holdPresence(ctx context.Context, s *session) {
 		if _, ok, err := p.Claim(cctx, s.node.ID, h.opts.Replica, s.fence, h.presenceTTL()); err != nil {
 			s.log.Debug("presence claim", "err", err)
 		} else if !ok {
-			s.close("fenced by a newer session")
+			s.close(protocol.ErrCodeFenced, "fenced by a newer session")
 		}
 	}
 	claim()
@@ -297,7 +298,7 @@ func (h *Hub) Disconnect(nodeID int64) {
 	s := h.sessions[nodeID]
 	h.mu.Unlock()
 	if s != nil {
-		s.close("disconnected by the panel")
+		s.close(protocol.ErrCodeClosed, "disconnected by the panel")
 	}
 	if h.opts.Signals != nil {
 		_ = h.opts.Signals.Send(context.Background(), "node-fence", []byte(fmt.Sprintf("%d:%d", nodeID, int64(1)<<62)))
@@ -315,7 +316,7 @@ func (h *Hub) listenFences(ctx context.Context) {
 		s := h.sessions[id]
 		h.mu.Unlock()
 		if s != nil && s.fence < fence {
-			s.close("fenced by a newer session")
+			s.close(protocol.ErrCodeFenced, "fenced by a newer session")
 		}
 	}
 }
@@ -367,7 +368,7 @@ func (h *Hub) serve(c *websocket.Conn, n *model.Node) {
 	h.sessions[n.ID] = s
 	h.mu.Unlock()
 	if old != nil {
-		old.close("fenced by a newer session")
+		old.close(protocol.ErrCodeFenced, "fenced by a newer session")
 	}
 	if h.opts.Signals != nil {
 		_ = h.opts.Signals.Send(ctx, "node-fence", []byte(fmt.Sprintf("%d:%d", n.ID, fence)))

@@ -106,11 +106,14 @@ type Agent struct {
 	inErrs   map[string]string
 	lastErr  string
 
-	usageEvery   atomic.Int64 // usage interval asked by the panel, in ns (0 = the configured one)
-	snapshots    atomic.Int64 // snapshots applied since start
-	deltas       atomic.Int64 // deltas applied since start
-	connected    atomic.Bool
-	usageWake    chan struct{}
+	usageEvery atomic.Int64 // usage interval asked by the panel, in ns (0 = the configured one)
+	snapshots  atomic.Int64 // snapshots applied since start
+	deltas     atomic.Int64 // deltas applied since start
+	connected  atomic.Bool
+	usageWake  chan struct{}
+	// fenced: the last session ended because another took this node's
+	// token over; the next hello says so (protocol.Hello.Fenced).
+	fenced       atomic.Bool
 	sessionUsage atomic.Pointer[sessionLink]
 	logs         *logStream
 }
