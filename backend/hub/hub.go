@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -22,6 +23,7 @@ import (
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/state"
 	"github.com/outpost-panel/outpost/backend/store"
+	"github.com/outpost-panel/outpost/nodes/protocol"
 )
 
 // Options tune the hub; zero values take the defaults.
@@ -64,9 +66,18 @@ type Hub struct {
 	log  *slog.Logger
 	opts Options
 
-	ready   chan struct{}
-	desired *desired
+	ready chan struct{}
+	// desired is swapped whole on a reload and read without a lock, so
+	// no path needs the hub's mutex to see the desired state.
+	desired atomic.Pointer[desired]
 
+	// Lock order. Every mutex in this package is a leaf: Hub.mu,
+	// session.mu, logHub.mu and desired.mu are each taken alone, and no
+	// code calls out (to another lock, the store, a channel send that can
+	// wait) while holding one. A path that needs data behind two of them
+	// copies what it needs under the first, releases it, then takes the
+	// second. TestLogLoopAndPushesDoNotDeadlock covers the paths that
+	// touch two.
 	mu       sync.Mutex
 	sessions map[int64]*session
 
@@ -113,10 +124,7 @@ func (h *Hub) reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d := newDesired(rev, cfg, users)
-	h.mu.Lock()
-	h.desired = d
-	h.mu.Unlock()
+	h.setDesired(newDesired(rev, cfg, users))
 	h.log.Info("desired state loaded", "revision", rev, "users", len(users))
 	return nil
 }
@@ -150,11 +158,9 @@ func (h *Hub) follow(ctx context.Context) error {
 		moved = true
 	}
 	if moved {
-		h.mu.Lock()
-		for _, s := range h.sessions {
+		for _, s := range h.liveSessions() {
 			s.kick()
 		}
-		h.mu.Unlock()
 	}
 	return nil
 }
@@ -221,10 +227,20 @@ func (h *Hub) storedRevision(ctx context.Context) (int64, error) {
 	return rev, err
 }
 
-func (h *Hub) current() *desired {
+func (h *Hub) current() *desired { return h.desired.Load() }
+
+func (h *Hub) setDesired(d *desired) { h.desired.Store(d) }
+
+// liveSessions copies this replica's sessions, so callers act on them
+// without holding the hub's lock.
+func (h *Hub) liveSessions() []*session {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.desired
+	out := make([]*session, 0, len(h.sessions))
+	for _, s := range h.sessions {
+		out = append(out, s)
+	}
+	return out
 }
 
 // Connected reports whether any replica holds a live session for the node.
@@ -257,7 +273,7 @@ func (h *Hub) holdPresence(ctx context.Context, s *session) {
 		if _, ok, err := p.Claim(cctx, s.node.ID, h.opts.Replica, s.fence, h.presenceTTL()); err != nil {
 			s.log.Debug("presence claim", "err", err)
 		} else if !ok {
-			s.close("fenced by a newer session")
+			s.close(protocol.ErrCodeFenced, "fenced by a newer session")
 		}
 	}
 	claim()
@@ -282,7 +298,7 @@ func (h *Hub) Disconnect(nodeID int64) {
 	s := h.sessions[nodeID]
 	h.mu.Unlock()
 	if s != nil {
-		s.close("disconnected by the panel")
+		s.close(protocol.ErrCodeClosed, "disconnected by the panel")
 	}
 	if h.opts.Signals != nil {
 		_ = h.opts.Signals.Send(context.Background(), "node-fence", []byte(fmt.Sprintf("%d:%d", nodeID, int64(1)<<62)))
@@ -300,7 +316,7 @@ func (h *Hub) listenFences(ctx context.Context) {
 		s := h.sessions[id]
 		h.mu.Unlock()
 		if s != nil && s.fence < fence {
-			s.close("fenced by a newer session")
+			s.close(protocol.ErrCodeFenced, "fenced by a newer session")
 		}
 	}
 }
@@ -352,7 +368,7 @@ func (h *Hub) serve(c *websocket.Conn, n *model.Node) {
 	h.sessions[n.ID] = s
 	h.mu.Unlock()
 	if old != nil {
-		old.close("fenced by a newer session")
+		old.close(protocol.ErrCodeFenced, "fenced by a newer session")
 	}
 	if h.opts.Signals != nil {
 		_ = h.opts.Signals.Send(ctx, "node-fence", []byte(fmt.Sprintf("%d:%d", n.ID, fence)))

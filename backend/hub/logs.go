@@ -180,20 +180,19 @@ func (h *Hub) syncLogStreams() {
 		want[id] = true
 	}
 	h.logs.mu.Unlock()
-	h.mu.Lock()
-	var change []*session
-	for id, s := range h.sessions {
-		on := want[0] || want[id]
+	// The hub's lock only to copy the sessions: each session's lock is
+	// taken after it is released (see the lock order on Hub).
+	for _, s := range h.liveSessions() {
+		on := want[0] || want[s.node.ID]
 		s.mu.Lock()
-		if s.hello != nil && s.logsOn != on {
+		change := s.hello != nil && s.logsOn != on
+		if change {
 			s.logsOn = on
-			change = append(change, s)
 		}
 		s.mu.Unlock()
-	}
-	h.mu.Unlock()
-	for _, s := range change {
-		s.askLogs()
+		if change {
+			s.askLogs()
+		}
 	}
 }
 

@@ -28,12 +28,7 @@ func (h *Hub) count() int {
 }
 
 func (h *Hub) restartLocal() int {
-	h.mu.Lock()
-	sessions := make([]*session, 0, len(h.sessions))
-	for _, s := range h.sessions {
-		sessions = append(sessions, s)
-	}
-	h.mu.Unlock()
+	sessions := h.liveSessions()
 	for _, s := range sessions {
 		s.send(protocol.Message{Type: protocol.TypeRestart})
 	}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	fastws "github.com/fasthttp/websocket"
 	"github.com/gofiber/websocket/v2"
 
 	"github.com/outpost-panel/outpost/backend/model"
@@ -34,6 +35,7 @@ type session struct {
 	done    chan struct{}
 	closeMu sync.Once
 	reason  string
+	code    string // protocol.ErrCode* sent to the node with the close; "" sends none
 
 	mu           sync.Mutex
 	hello        *protocol.Hello
@@ -42,11 +44,21 @@ type session struct {
 	needSnapshot bool
 	refused      int64 // a revision the node refused; not resent until the state moves past it
 	logsOn       bool  // the node was asked to stream its log lines (logs.go)
+	usageSeq     int64 // the last usage sequence recorded for the node
+	sharedToken  bool  // the node said another agent took its last session over
 }
+
+// sharedTokenMessage is the node's message while two agents fence each other.
+const sharedTokenMessage = "two agents share this token: each new session of one ends the other's; give each node its own token"
+
+var (
+	errProtocolMismatch = errors.New("protocol version not supported")
+	errBeforeHello      = errors.New("message before hello")
+)
 
 func newSession(h *Hub, c *websocket.Conn, n *model.Node, fence int64) *session {
 	return &session{
-		h: h, conn: c, node: n, fence: fence,
+		h: h, conn: c, node: n, fence: fence, usageSeq: n.UsageSeq,
 		log:  h.log.With("node", n.ID),
 		out:  make(chan protocol.Message, 64),
 		wake: make(chan struct{}, 1),
@@ -61,9 +73,12 @@ func (s *session) kick() {
 	}
 }
 
-func (s *session) close(reason string) {
+// close ends the session; code (a protocol.ErrCode*, or "") is sent to the
+// node in an error frame so it can tell a fence from a protocol violation
+// without reading the reason.
+func (s *session) close(code, reason string) {
 	s.closeMu.Do(func() {
-		s.reason = reason
+		s.code, s.reason = code, reason
 		close(s.done)
 		// Unblock the reader.
 		_ = s.conn.SetReadDeadline(time.Now())
@@ -104,7 +119,7 @@ func (s *session) run(ctx context.Context) string {
 	go func() { defer wg.Done(); s.writeLoop() }()
 	go func() { defer wg.Done(); s.stateLoop(ctx) }()
 	s.readLoop(ctx)
-	s.close(s.reasonOr("connection closed"))
+	s.close("", s.reasonOr("connection closed"))
 	wg.Wait()
 	return s.reason
 }
@@ -124,22 +139,23 @@ func (s *session) writeLoop() {
 	for {
 		select {
 		case <-s.done:
-			// Tell the node why, best effort, so a fenced node does not redial in a loop.
-			if strings.Contains(s.reason, "fenced") {
+			// Tell the node why, best effort, so a fenced node does not
+			// redial in a loop and a node that broke the protocol knows how.
+			if s.code != "" {
 				_ = s.conn.SetWriteDeadline(time.Now().Add(time.Second))
-				_ = s.conn.WriteJSON(protocol.Message{Type: protocol.TypeError, Error: &protocol.Error{Code: protocol.ErrCodeFenced, Message: s.reason}})
+				_ = s.conn.WriteJSON(protocol.Message{Type: protocol.TypeError, Error: &protocol.Error{Code: s.code, Message: s.reason}})
 			}
 			_ = s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, s.reason), time.Now().Add(time.Second))
 			return
 		case m := <-s.out:
 			_ = s.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
 			if err := s.conn.WriteJSON(m); err != nil {
-				s.close("write failed: " + err.Error())
+				s.close("", "write failed: "+err.Error())
 				return
 			}
 		case <-ping.C:
 			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(5*time.Second)); err != nil {
-				s.close("ping failed: " + err.Error())
+				s.close("", "ping failed: "+err.Error())
 				return
 			}
 		}
@@ -148,7 +164,9 @@ func (s *session) writeLoop() {
 
 func (s *session) readLoop(ctx context.Context) {
 	deadline := 3 * s.h.opts.PingInterval
-	s.conn.SetReadLimit(256 << 20)
+	// Snapshots and deltas go the other way: nothing a node sends needs
+	// more than this, and a bigger frame is refused before it is read.
+	s.conn.SetReadLimit(protocol.MaxNodeFrameBytes)
 	_ = s.conn.SetReadDeadline(time.Now().Add(deadline))
 	s.conn.SetPongHandler(func(string) error {
 		return s.conn.SetReadDeadline(time.Now().Add(deadline))
@@ -156,33 +174,78 @@ func (s *session) readLoop(ctx context.Context) {
 	for {
 		var m protocol.Message
 		if err := s.conn.ReadJSON(&m); err != nil {
-			s.close(s.reasonOr("read: " + err.Error()))
+			if errors.Is(err, fastws.ErrReadLimit) {
+				s.log.Warn("node frame over the limit", "limit", protocol.MaxNodeFrameBytes)
+				s.close(protocol.ErrCodeInvalid, fmt.Sprintf("protocol error: a frame larger than %d bytes", protocol.MaxNodeFrameBytes))
+				return
+			}
+			var syntax *json.SyntaxError
+			var typ *json.UnmarshalTypeError
+			if errors.As(err, &syntax) || errors.As(err, &typ) {
+				s.close(protocol.ErrCodeInvalid, "protocol error: malformed frame: "+err.Error())
+				return
+			}
+			s.close("", s.reasonOr("read: "+err.Error()))
 			return
 		}
 		_ = s.conn.SetReadDeadline(time.Now().Add(deadline))
 		if err := s.handle(ctx, m); err != nil {
-			if errors.Is(err, store.ErrFenced) {
-				s.close("fenced by a newer session")
-			} else {
+			switch {
+			case errors.Is(err, store.ErrFenced):
+				s.close(protocol.ErrCodeFenced, "fenced by a newer session")
+			case errors.Is(err, errProtocolMismatch):
+				s.close(protocol.ErrCodeProtocol, err.Error())
+			case errors.Is(err, protocol.ErrInvalid), errors.Is(err, errBeforeHello):
+				s.log.Warn("node broke the protocol", "type", m.Type, "err", err)
+				s.close(protocol.ErrCodeInvalid, "protocol error: "+err.Error())
+			default:
 				s.log.Warn("node message", "type", m.Type, "err", err)
-				s.close("protocol error: " + err.Error())
+				s.close("", "error: "+err.Error())
 			}
 			return
 		}
 	}
 }
 
+// check refuses a frame that breaks the protocol, before anything acts on
+// it: out of its bounds (protocol.Message.ValidateFromNode), anything but
+// hello first, a second hello, or a usage batch that does not follow the
+// sequence the panel recorded. A refused frame changes nothing.
+func (s *session) check(m *protocol.Message) error {
+	if err := m.ValidateFromNode(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	hello, recorded := s.hello != nil, s.usageSeq
+	s.mu.Unlock()
+	switch {
+	case m.Type == protocol.TypeHello && hello:
+		return fmt.Errorf("a second hello: %w", protocol.ErrInvalid)
+	case m.Type != protocol.TypeHello && m.Type != protocol.TypeError && !hello:
+		return fmt.Errorf("%s: %w", m.Type, errBeforeHello)
+	case m.Type == protocol.TypeUsage:
+		u := m.Usage
+		// A batch already recorded (to_seq at or below) is acked again and
+		// counted once; any other must start where the panel's record
+		// ends, which is what welcome and each usage_ack told the node.
+		if u.ToSeq > recorded && u.FromSeq != recorded {
+			return fmt.Errorf("usage (%d, %d] does not follow the recorded sequence %d: %w", u.FromSeq, u.ToSeq, recorded, protocol.ErrInvalid)
+		}
+	}
+	return nil
+}
+
 func (s *session) handle(ctx context.Context, m protocol.Message) error {
+	if err := s.check(&m); err != nil {
+		return err
+	}
 	st := s.h.st.Store()
 	switch m.Type {
+	case protocol.TypeError:
+		return fmt.Errorf("node error %s: %s", m.Error.Code, m.Error.Message)
 	case protocol.TypeHello:
-		if m.Hello == nil {
-			return errors.New("hello without body")
-		}
 		if m.Hello.Protocol != protocol.Version {
-			s.send(protocol.Message{Type: protocol.TypeError, Error: &protocol.Error{Code: protocol.ErrCodeProtocol,
-				Message: fmt.Sprintf("panel speaks protocol %d, node %d", protocol.Version, m.Hello.Protocol)}})
-			return fmt.Errorf("protocol %d unsupported", m.Hello.Protocol)
+			return fmt.Errorf("panel speaks protocol %d, node %d: %w", protocol.Version, m.Hello.Protocol, errProtocolMismatch)
 		}
 		applied := m.Hello.AppliedRevision
 		rev, hash := s.h.current().head()
@@ -211,24 +274,24 @@ func (s *session) handle(ctx context.Context, m protocol.Message) error {
 		s.hello = m.Hello
 		s.applied = applied
 		s.needSnapshot = need
+		s.sharedToken = m.Hello.Fenced
 		s.mu.Unlock()
+		msg := ""
+		if m.Hello.Fenced {
+			s.log.Warn("the node's agent was fenced by another session with its token: two agents share it")
+			msg = sharedTokenMessage
+		}
 		s.send(protocol.Message{Type: protocol.TypeWelcome, Welcome: &protocol.Welcome{
 			Protocol: protocol.Version, NodeID: s.node.ID, UsageAckedSeq: s.node.UsageSeq,
 			PingSeconds: int(s.h.opts.PingInterval / time.Second), UsageSeconds: int(s.h.opts.UsageInterval / time.Second),
 		}})
-		if err := st.NodeSetStatus(ctx, s.node.ID, s.fence, model.NodeConnected, "", m.Hello.AgentVersion, m.Hello.XrayVersion, s.h.st.Now()); err != nil {
+		if err := st.NodeSetStatus(ctx, s.node.ID, s.fence, model.NodeConnected, msg, m.Hello.AgentVersion, m.Hello.XrayVersion, s.h.st.Now()); err != nil {
 			return err
 		}
 		s.kick()
 	case protocol.TypeAck:
-		if m.Ack == nil {
-			return errors.New("ack without body")
-		}
 		return s.onAck(ctx, m.Ack)
 	case protocol.TypeUsage:
-		if m.Usage == nil {
-			return errors.New("usage without body")
-		}
 		return s.onUsage(ctx, m.Usage)
 	case protocol.TypeEnforced:
 		if m.Enforced != nil && len(m.Enforced.Users) > 0 {
@@ -248,7 +311,14 @@ func (s *session) handle(ctx context.Context, m protocol.Message) error {
 		if m.Status == nil {
 			return nil
 		}
-		return st.NodeSetStatus(ctx, s.node.ID, s.fence, model.NodeConnected, statusMessage(m.Status), "", m.Status.XrayVersion, s.h.st.Now())
+		s.mu.Lock()
+		shared := s.sharedToken
+		s.mu.Unlock()
+		msg := statusMessage(m.Status)
+		if shared {
+			msg = strings.TrimSuffix(sharedTokenMessage+"; "+msg, "; ")
+		}
+		return st.NodeSetStatus(ctx, s.node.ID, s.fence, model.NodeConnected, msg, "", m.Status.XrayVersion, s.h.st.Now())
 	default:
 		return fmt.Errorf("unknown message type %q", m.Type)
 	}
@@ -278,7 +348,7 @@ func (s *session) onAck(ctx context.Context, a *protocol.Ack) error {
 	s.inflight = 0
 	if a.Error != "" {
 		s.log.Warn("node refused state", "revision", sent, "error", a.Error)
-		if strings.Contains(a.Error, protocol.ErrCodeBadState) {
+		if a.RefusalCode() == protocol.ErrCodeBadState {
 			s.needSnapshot = true
 			defer s.kick() // the snapshot goes now, not at the next change
 		} else {
@@ -299,23 +369,28 @@ func (s *session) onAck(ctx context.Context, a *protocol.Ack) error {
 
 // onUsage records a journaled batch once, then lets the node trim it.
 func (s *session) onUsage(ctx context.Context, u *protocol.Usage) error {
+	// check bounded the numbers (protocol.Usage.Validate) and the sequence.
 	traffic := make([]store.UserTraffic, 0, len(u.Users))
 	for _, t := range u.Users {
-		if t.Uplink < 0 || t.Downlink < 0 {
-			return fmt.Errorf("negative traffic for %q", t.Email)
-		}
 		id, ok := userIDFromEmail(t.Email)
 		if !ok {
 			continue
 		}
 		traffic = append(traffic, store.UserTraffic{UserID: id, Up: t.Uplink, Down: t.Downlink})
 	}
+	now := s.h.st.Now().UTC()
 	at := time.Unix(u.At, 0).UTC()
-	if u.At <= 0 {
-		at = s.h.st.Now().UTC()
+	if u.At <= 0 || at.After(now) {
+		at = now // a node clock ahead of ours does not book usage into the future
 	}
-	if _, err := s.h.st.Store().ApplyUsage(ctx, s.node.ID, s.fence, u.FromSeq, u.ToSeq, at, traffic); err != nil {
+	applied, err := s.h.st.Store().ApplyUsage(ctx, s.node.ID, s.fence, u.FromSeq, u.ToSeq, at, traffic)
+	if err != nil {
 		return fmt.Errorf("recording usage %d..%d: %w", u.FromSeq, u.ToSeq, err)
+	}
+	if applied {
+		s.mu.Lock()
+		s.usageSeq = u.ToSeq
+		s.mu.Unlock()
 	}
 	s.send(protocol.Message{Type: protocol.TypeUsageAck, UsageAck: &protocol.UsageAck{Seq: u.ToSeq}})
 	return nil
@@ -340,20 +415,22 @@ func (s *session) stateLoop(ctx context.Context) {
 		}
 		if err := s.pushState(ctx); err != nil {
 			s.log.Warn("pushing state", "err", err)
-			s.close("state push failed")
+			s.close("", "state push failed")
 			return
 		}
 	}
 }
 
 func (s *session) pushState(ctx context.Context) error {
+	// The desired state is read before the session's lock is taken: no
+	// lock is held while another is taken (see the lock order on Hub).
+	d := s.h.current()
+	rev, hash := d.head()
 	s.mu.Lock()
 	if s.hello == nil || s.inflight != 0 {
 		s.mu.Unlock()
 		return nil
 	}
-	d := s.h.current()
-	rev, hash := d.head()
 	applied, snap, refused := s.applied, s.needSnapshot, s.refused
 	s.mu.Unlock()
 	if !snap && applied >= rev {

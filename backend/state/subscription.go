@@ -160,7 +160,7 @@ type Subscriptions struct {
 
 	pendingMu sync.Mutex
 	pending   map[int64]store.SubscriptionFetch
-	flushMu   sync.Mutex // one flush at a time, so fetches land in order
+	flushMu   sync.Mutex // one flush at a time, so fetches land in order; taken before pendingMu, which is a leaf
 }
 
 // NewSubscriptions wires the subscription service. Call Run (or Flush) so

@@ -65,6 +65,7 @@ type userDirectory struct {
 
 	// refreshMu makes catching up one at a time: requests that find the
 	// directory behind wait for the one catching up, then need nothing.
+	// Lock order: refreshMu before mu, never the reverse (mu is a leaf).
 	refreshMu sync.Mutex
 
 	mu sync.RWMutex

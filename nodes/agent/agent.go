@@ -103,6 +103,9 @@ type Agent struct {
 	eng   *xraycore.Engine
 
 	// mu guards the desired state and everything derived from it.
+	// Lock order: mu is taken first; while holding it the agent calls the
+	// state store (Bolt.writeMu, then Bolt.mu) and the engine (Engine.mu,
+	// then its usage meter's mu), none of which ever calls back.
 	mu       sync.Mutex
 	desired  state.Desired
 	enforced map[string]bool // removed locally (expired/limited) until the panel sends a new version
@@ -110,11 +113,14 @@ type Agent struct {
 	inErrs   map[string]string
 	lastErr  string
 
-	usageEvery   atomic.Int64 // usage interval asked by the panel, in ns (0 = none; see journalEvery)
-	snapshots    atomic.Int64 // snapshots applied since start
-	deltas       atomic.Int64 // deltas applied since start
-	connected    atomic.Bool
-	usageWake    chan struct{}
+	usageEvery atomic.Int64 // usage interval asked by the panel, in ns (0 = none; see journalEvery)
+	snapshots  atomic.Int64 // snapshots applied since start
+	deltas     atomic.Int64 // deltas applied since start
+	connected  atomic.Bool
+	usageWake  chan struct{}
+	// fenced: the last session ended because another took this node's
+	// token over; the next hello says so (protocol.Hello.Fenced).
+	fenced       atomic.Bool
 	sessionUsage atomic.Pointer[sessionLink]
 	logs         *logStream
 }

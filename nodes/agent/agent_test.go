@@ -76,7 +76,7 @@ func TestSnapshotDeltaAndRefusals(t *testing.T) {
 	// A snapshot whose config does not build is refused; the old state keeps serving.
 	bad := []byte(`{"inbounds":[{"tag":"x","protocol":"nonsense","port":1}]}`)
 	ack = a.applySnapshot(6, "", bad, users)
-	if ack.Error == "" || ack.Revision != 5 {
+	if ack.Error == "" || ack.Code != protocol.ErrCodeRefused || ack.Revision != 5 {
 		t.Fatalf("broken config accepted: %+v", ack)
 	}
 	if err := xraytest.RoundTrip(aliceSocks, echo, []byte("still here")); err != nil {
@@ -85,13 +85,13 @@ func TestSnapshotDeltaAndRefusals(t *testing.T) {
 
 	// A delta that does not start at the node's revision asks for a snapshot.
 	ack = a.applyDelta(&protocol.Delta{FromRevision: 3, Revision: 7})
-	if !strings.Contains(ack.Error, protocol.ErrCodeBadState) {
+	if ack.Code != protocol.ErrCodeBadState {
 		t.Fatalf("misaligned delta: %+v", ack)
 	}
 	// A delta whose result would not match the panel's hash is refused.
 	carol := xraytest.TestUser(3, "carol")
 	ack = a.applyDelta(&protocol.Delta{FromRevision: 5, Revision: 6, StateHash: strings.Repeat("0", 64), Upserts: []protocol.User{carol}})
-	if !strings.Contains(ack.Error, protocol.ErrCodeBadState) {
+	if ack.Code != protocol.ErrCodeBadState {
 		t.Fatalf("hash mismatch accepted: %+v", ack)
 	}
 	// A good delta adds carol and removes bob without a restart.

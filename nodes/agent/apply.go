@@ -30,7 +30,7 @@ func (a *Agent) applySnapshot(rev int64, wantHash string, config []byte, users [
 	defer a.mu.Unlock()
 	cur := a.desired.Revision
 	if wantHash != "" && got.String() != wantHash {
-		return a.refuse(cur, fmt.Sprintf("%s: snapshot %d hashes to %s, panel says %s", protocol.ErrCodeBadState, rev, got, wantHash))
+		return a.refuseBadState(cur, fmt.Sprintf("snapshot %d hashes to %s, panel says %s", rev, got, wantHash))
 	}
 	if err := xraycore.Validate(config); err != nil {
 		return a.refuse(cur, err.Error())
@@ -90,7 +90,7 @@ func (a *Agent) applyDelta(d *protocol.Delta) protocol.Ack {
 	defer a.mu.Unlock()
 	cur := a.desired.Revision
 	if d.FromRevision != cur {
-		return a.refuse(cur, fmt.Sprintf("%s: delta starts at %d, node is at %d", protocol.ErrCodeBadState, d.FromRevision, cur))
+		return a.refuseBadState(cur, fmt.Sprintf("delta starts at %d, node is at %d", d.FromRevision, cur))
 	}
 	h := a.desired.Hash
 	config := a.desired.Config
@@ -115,7 +115,7 @@ func (a *Agent) applyDelta(d *protocol.Delta) protocol.Ack {
 		}
 	}
 	if d.StateHash != "" && h.String() != d.StateHash {
-		return a.refuse(cur, fmt.Sprintf("%s: delta to %d leads to hash %s, panel says %s", protocol.ErrCodeBadState, d.Revision, h, d.StateHash))
+		return a.refuseBadState(cur, fmt.Sprintf("delta to %d leads to hash %s, panel says %s", d.Revision, h, d.StateHash))
 	}
 
 	// An upserted user loses its local removal and gets a fresh usage
@@ -233,7 +233,16 @@ func (a *Agent) rollbackEngine(d *protocol.Delta, full bool) {
 func (a *Agent) refuse(cur int64, why string) protocol.Ack {
 	a.lastErr = why
 	a.log.Warn("state refused; keeping last-known-good", "revision", cur, "why", why)
-	return protocol.Ack{Revision: cur, StateHash: a.desired.Hash.String(), Error: why}
+	return protocol.Ack{Revision: cur, StateHash: a.desired.Hash.String(), Error: why, Code: protocol.ErrCodeRefused}
+}
+
+// refuseBadState refuses a state the node cannot reach from where it is:
+// the panel answers with a snapshot. The code is typed; the message keeps
+// its "bad_state: " prefix for panels that predate ack.code.
+func (a *Agent) refuseBadState(cur int64, why string) protocol.Ack {
+	ack := a.refuse(cur, protocol.ErrCodeBadState+": "+why)
+	ack.Code = protocol.ErrCodeBadState
+	return ack
 }
 
 // restartCore restarts Xray on the admin's request with the state it runs.

@@ -35,8 +35,12 @@ func (ls *logStream) tap(line fmt.Stringer) {
 	if !ls.on.Load() {
 		return
 	}
+	l := time.Now().UTC().Format("2006/01/02 15:04:05.000000 ") + line.String()
+	if len(l) > protocol.MaxLogLineBytes {
+		l = l[:protocol.MaxLogLineBytes] // the panel refuses longer lines
+	}
 	select {
-	case ls.lines <- time.Now().UTC().Format("2006/01/02 15:04:05.000000 ") + line.String():
+	case ls.lines <- l:
 	default:
 		ls.dropped.Add(1)
 	}

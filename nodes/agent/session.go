@@ -37,9 +37,11 @@ func (a *Agent) connectLoop(ctx context.Context) {
 			backoff = a.cfg.MinBackoff
 		}
 		wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff)))
-		if errors.Is(err, errFenced) {
-			// Two agents with one token would fence each other forever; back
-			// off hard so the operator can see it in the panel.
+		// Two agents with one token fence each other forever: back off
+		// hard, and say so in the next hello so the panel shows it.
+		fenced := errors.Is(err, errFenced)
+		a.fenced.Store(fenced)
+		if fenced {
 			wait = a.cfg.MaxBackoff
 		}
 		a.log.Info("panel session ended; xray keeps serving", "err", err, "retry_in", wait.Round(time.Millisecond))
@@ -106,7 +108,7 @@ func (a *Agent) session(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("dialing panel: %w", err)
 	}
 	defer conn.Close()
-	conn.SetReadLimit(512 << 20)
+	conn.SetReadLimit(512 << 20) // snapshots: the panel's frames are not node-sized
 
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -146,7 +148,7 @@ func (a *Agent) session(ctx context.Context) (bool, error) {
 
 	a.mu.Lock()
 	hello := &protocol.Hello{Protocol: protocol.Version, AppliedRevision: a.desired.Revision, StateHash: a.desired.Hash.String(),
-		AgentVersion: Version, XrayVersion: xraycore.Version()}
+		AgentVersion: Version, XrayVersion: xraycore.Version(), Fenced: a.fenced.Load()}
 	a.mu.Unlock()
 	if id, err := a.store.NodeID(); err == nil {
 		hello.NodeID = id
@@ -322,6 +324,11 @@ func (a *Agent) session(ctx context.Context) (bool, error) {
 			case protocol.TypeError:
 				if m.Error != nil && m.Error.Code == protocol.ErrCodeFenced {
 					return welcomed, errFenced
+				}
+				if m.Error != nil && m.Error.Code == protocol.ErrCodeInvalid {
+					// A bug on one side; the panel says which frame. Keep
+					// redialing with backoff: the data plane is unaffected.
+					a.log.Error("panel refused a frame of this agent", "message", m.Error.Message)
 				}
 				if m.Error != nil {
 					return welcomed, fmt.Errorf("panel: %s: %s", m.Error.Code, m.Error.Message)

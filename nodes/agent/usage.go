@@ -71,20 +71,26 @@ func (a *Agent) journalUsage() {
 
 // nextUsageBatch merges pending journal entries after acked into one batch.
 func (a *Agent) nextUsageBatch(acked int64) (*protocol.Usage, error) {
-	entries, err := a.store.PendingUsage(acked, 500)
+	entries, err := a.store.PendingUsage(acked, protocol.UsageBatchEntries)
 	if err != nil || len(entries) == 0 {
 		return nil, err
 	}
 	sum := map[string]*protocol.UserTraffic{}
-	for _, e := range entries {
+	for i, e := range entries {
+		// Keep the batch within the panel's bounds: stop before an entry
+		// that would take it past MaxUsageUsers (the first entry always goes).
+		if i > 0 && len(sum)+len(e.Traffic) > protocol.MaxUsageUsers {
+			entries = entries[:i]
+			break
+		}
 		for email, t := range e.Traffic {
 			ut := sum[email]
 			if ut == nil {
 				ut = &protocol.UserTraffic{Email: email}
 				sum[email] = ut
 			}
-			ut.Uplink += t.Up
-			ut.Downlink += t.Down
+			ut.Uplink = protocol.AddSaturating(ut.Uplink, t.Up)
+			ut.Downlink = protocol.AddSaturating(ut.Downlink, t.Down)
 		}
 	}
 	u := &protocol.Usage{FromSeq: acked, ToSeq: entries[len(entries)-1].Seq, At: entries[len(entries)-1].At.Unix(), Users: make([]protocol.UserTraffic, 0, len(sum))}

@@ -8,6 +8,12 @@
 //	                (additive: an agent that does not know it ignores it);
 //	                logs / log_lines (additive the same way: a panel that
 //	                asks an older agent for logs gets none).
+//	1 (2026-12-06): additive, no bump: ack.code (typed refusal reason,
+//	                was a "bad_state:" prefix in ack.error), hello.fenced
+//	                (this agent's last session was taken over by another
+//	                session with the same token), error code
+//	                invalid_message; the panel bounds every node frame
+//	                (validate.go) and refuses usage before hello.
 package protocol
 
 import (
@@ -81,6 +87,9 @@ type Hello struct {
 	StateHash       string `json:"state_hash"`
 	AgentVersion    string `json:"agent_version"`
 	XrayVersion     string `json:"xray_version"`
+	// Fenced says this agent's previous session ended because another
+	// session with the same token took over: two agents share the token.
+	Fenced bool `json:"fenced,omitempty"`
 }
 
 // Welcome accepts a session. UsageAckedSeq is the last usage sequence number
@@ -162,9 +171,13 @@ type Delta struct {
 // state was refused (the node keeps its last-known-good state); InboundErrors
 // lists inbounds that could not start (port taken, ...) by tag.
 type Ack struct {
-	Revision      int64             `json:"revision"`
-	StateHash     string            `json:"state_hash"`
-	Error         string            `json:"error,omitempty"`
+	Revision  int64  `json:"revision"`
+	StateHash string `json:"state_hash"`
+	Error     string `json:"error,omitempty"`
+	// Code is the typed reason of a refusal (ErrCodeBadState: send a
+	// snapshot; ErrCodeRefused: the state does not build or apply). Read
+	// it with RefusalCode, which also understands agents that predate it.
+	Code          string            `json:"code,omitempty"`
 	InboundErrors map[string]string `json:"inbound_errors,omitempty"`
 }
 
@@ -217,9 +230,12 @@ type Error struct {
 	Message string `json:"message"`
 }
 
-// Error codes.
+// Error codes, in error.code (session-ending) and ack.code (refusals).
 const (
 	ErrCodeProtocol = "protocol_mismatch"
-	ErrCodeFenced   = "fenced"    // a newer session for this node took over
-	ErrCodeBadState = "bad_state" // the node must ask for a snapshot
+	ErrCodeFenced   = "fenced"          // a newer session for this node took over
+	ErrCodeBadState = "bad_state"       // ack: the node must get a snapshot
+	ErrCodeRefused  = "refused"         // ack: the state does not build or apply
+	ErrCodeInvalid  = "invalid_message" // a frame broke the protocol (bounds, order)
+	ErrCodeClosed   = "closed"          // the panel ended the session (node deleted, token rotated)
 )

@@ -57,6 +57,8 @@ type Bolt struct {
 
 	// writeMu orders write transactions together with the cache updates that
 	// follow their commits, so the cache always equals the last commit.
+	// Lock order: writeMu before mu; mu is a leaf. Callers (the agent) may
+	// hold their own lock while calling in; nothing here calls out.
 	writeMu sync.Mutex
 
 	mu     sync.RWMutex
