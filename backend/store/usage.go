@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/outpost-panel/outpost/backend/model"
 )
 
 // UserTraffic is one user's bytes in a node's usage batch.
@@ -104,7 +106,7 @@ func (s *Store) ApplyUsage(ctx context.Context, nodeID, fence, fromSeq, toSeq in
 		if len(batch.ids) > 0 {
 			used = make([]int64, len(batch.raw))
 			for i, r := range batch.raw {
-				used[i] = int64(math.Round(float64(r) * coefficient))
+				used[i] = scaledUsage(r, coefficient)
 			}
 			if tx.postgres() {
 				err = tx.applyUserUsagePostgres(at.Unix(), batch.ids, used)
@@ -142,6 +144,31 @@ func (s *Store) ApplyUsage(ctx context.Context, nodeID, fence, fromSeq, toSeq in
 	return applied, nil
 }
 
+// scaledUsage is a user's bytes through a node times the node's usage
+// coefficient, clamped to [0, model.MaxBytes]: a node that reports absurd
+// counters (or a coefficient near its bound) cannot wrap a counter
+// negative, and float64 to int64 of a value past the range is undefined.
+func scaledUsage(raw int64, coefficient float64) int64 {
+	v := math.Round(float64(raw) * coefficient)
+	if !(v > 0) { // negative or NaN
+		return 0
+	}
+	if v >= float64(model.MaxBytes) {
+		return model.MaxBytes
+	}
+	return int64(v)
+}
+
+// saturatedSum is SQL for counter + delta that stops at model.MaxBytes
+// instead of overflowing the column (which would fail the whole batch):
+// delta is at most MaxBytes (scaledUsage), so MaxBytes - delta cannot
+// overflow either.
+func saturatedSum(counter, delta string) string {
+	maxBytes := strconv.FormatInt(model.MaxBytes, 10)
+	return `CASE WHEN ` + counter + ` >= ` + maxBytes + ` - ` + delta + ` THEN ` + maxBytes +
+		` ELSE ` + counter + ` + ` + delta + ` END`
+}
+
 // applyUserUsagePostgres adds the batch to the users' counters and their
 // owners' totals with one statement: the arrays are unnested server side,
 // and the UPDATE's RETURNING (only users that exist, now row-locked against
@@ -156,8 +183,8 @@ func (tx *Tx) applyUserUsagePostgres(at int64, ids, used []int64) error {
 		return fmt.Errorf("sizing usage batch memory: %w", err)
 	}
 	_, err := tx.exec(`WITH updated AS (
-			UPDATE user_traffic t SET used_traffic = t.used_traffic + b.used,
-				lifetime_used_traffic = t.lifetime_used_traffic + b.used, online_at = $3
+			UPDATE user_traffic t SET used_traffic = `+saturatedSum("t.used_traffic", "b.used")+`,
+				lifetime_used_traffic = `+saturatedSum("t.lifetime_used_traffic", "b.used")+`, online_at = $3
 			FROM unnest($1::bigint[], $2::bigint[]) AS b (user_id, used) WHERE t.user_id = b.user_id
 			RETURNING t.admin_id, b.used
 		)
@@ -181,8 +208,8 @@ func (tx *Tx) applyUserUsageSQLite(at int64, ids, used []int64) error {
 		what, query string
 		args        []any
 	}{
-		{"adding user usage", `UPDATE user_traffic SET used_traffic = used_traffic + b.used,
-				lifetime_used_traffic = lifetime_used_traffic + b.used, online_at = $1
+		{"adding user usage", `UPDATE user_traffic SET used_traffic = ` + saturatedSum("used_traffic", "b.used") + `,
+				lifetime_used_traffic = ` + saturatedSum("lifetime_used_traffic", "b.used") + `, online_at = $1
 			FROM temp.usage_batch b WHERE user_traffic.user_id = b.user_id`, []any{at}},
 		{"adding admin usage", `UPDATE admins SET users_usage = users_usage + s.total
 			FROM (SELECT t.admin_id AS admin_id, SUM(b.used) AS total
