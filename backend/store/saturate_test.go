@@ -18,9 +18,9 @@ func TestApplyUsageSaturates(t *testing.T) {
 		ctx := context.Background()
 		node := testNode("greedy")
 		node.UsageCoefficient = model.MaxUsageCoefficient
-		// An admin with no users: its users_usage is the SUM of a batch,
-		// which saturating per user does not bound (left as it is).
-		admin := model.Admin{Username: "nobody_owner", HashedPassword: "h"}
+		// Their owner's users_usage adds the batch's sum, which passes
+		// 2^63 with two such users.
+		admin := model.Admin{Username: "owner", HashedPassword: "h"}
 		var ids []int64
 		mustTx(t, s, func(tx *Tx) error {
 			if err := tx.CreateNode(&node); err != nil {
@@ -29,8 +29,9 @@ func TestApplyUsageSaturates(t *testing.T) {
 			if err := tx.CreateAdmin(&admin); err != nil {
 				return err
 			}
-			for _, name := range []string{"huge", "normal"} {
+			for _, name := range []string{"huge", "normal", "huge_too"} {
 				u := testUser(name)
+				u.AdminID = admin.ID
 				if err := tx.CreateUser(&u); err != nil {
 					return err
 				}
@@ -47,10 +48,15 @@ func TestApplyUsageSaturates(t *testing.T) {
 			batch := []UserTraffic{
 				{UserID: ids[0], Up: math.MaxInt64 / 2, Down: math.MaxInt64 / 2},
 				{UserID: ids[1], Up: 1, Down: 1},
+				{UserID: ids[2], Up: math.MaxInt64, Down: math.MaxInt64},
 			}
 			if _, err := s.ApplyUsage(ctx, node.ID, fence, seq, seq+1, at, batch); err != nil {
 				t.Fatalf("batch %d: %v", seq, err)
 			}
+		}
+		// The hourly history folds the journaled batches: the same sums.
+		if err := s.FoldAllUsage(ctx); err != nil {
+			t.Fatalf("folding the usage journal: %v", err)
 		}
 		st := readUsage(t, s, node.ID, admin.ID, ids)
 		if st.used[ids[0]] != model.MaxBytes || st.lifetime[ids[0]] != model.MaxBytes {
@@ -58,6 +64,12 @@ func TestApplyUsageSaturates(t *testing.T) {
 		}
 		if want := int64(3 * 2 * 1000); st.used[ids[1]] != want {
 			t.Errorf("normal: used %d, want %d", st.used[ids[1]], want)
+		}
+		if got := st.hourly[[2]int64{ids[0], at.Unix()}]; got != model.MaxBytes {
+			t.Errorf("huge: hourly history %d, want %d", got, model.MaxBytes)
+		}
+		if st.adminUsage != model.MaxBytes {
+			t.Errorf("owner's users_usage %d, want %d", st.adminUsage, model.MaxBytes)
 		}
 	})
 }

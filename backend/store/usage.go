@@ -35,17 +35,19 @@ func mergeUsage(traffic []UserTraffic) (usageBatch, error) {
 		if t.Up < 0 || t.Down < 0 {
 			return b, fmt.Errorf("user %d: negative traffic: %w", t.UserID, errInvalid)
 		}
-		b.up += t.Up
-		b.down += t.Down
-		if t.Up+t.Down == 0 {
+		// Saturating: a node's absurd counters must not wrap to negative.
+		b.up = model.ClampBytes(model.SatAdd(b.up, t.Up))
+		b.down = model.ClampBytes(model.SatAdd(b.down, t.Down))
+		sum := model.SatAdd(t.Up, t.Down)
+		if sum == 0 {
 			continue
 		}
 		if n := len(b.ids); n > 0 && b.ids[n-1] == t.UserID {
-			b.raw[n-1] += t.Up + t.Down
+			b.raw[n-1] = model.SatAdd(b.raw[n-1], sum)
 			continue
 		}
 		b.ids = append(b.ids, t.UserID)
-		b.raw = append(b.raw, t.Up+t.Down)
+		b.raw = append(b.raw, sum)
 	}
 	return b, nil
 }
@@ -123,8 +125,8 @@ func (s *Store) ApplyUsage(ctx context.Context, nodeID, fence, fromSeq, toSeq in
 		}
 		if batch.up+batch.down > 0 {
 			if _, err := tx.exec(`INSERT INTO node_usages (node_id, hour, uplink, downlink) VALUES ($1, $2, $3, $4)
-				ON CONFLICT (node_id, hour) DO UPDATE SET uplink = node_usages.uplink + excluded.uplink,
-					downlink = node_usages.downlink + excluded.downlink`,
+				ON CONFLICT (node_id, hour) DO UPDATE SET uplink = `+saturatedSum("node_usages.uplink", "excluded.uplink")+`,
+					downlink = `+saturatedSum("node_usages.downlink", "excluded.downlink"),
 				nodeID, hour, batch.up, batch.down); err != nil {
 				return fmt.Errorf("adding node usage: %w", err)
 			}
@@ -188,7 +190,7 @@ func (tx *Tx) applyUserUsagePostgres(at int64, ids, used []int64) error {
 			FROM unnest($1::bigint[], $2::bigint[]) AS b (user_id, used) WHERE t.user_id = b.user_id
 			RETURNING t.admin_id, b.used
 		)
-		UPDATE admins a SET users_usage = a.users_usage + s.total
+		UPDATE admins a SET users_usage = LEAST(a.users_usage + s.total, `+strconv.FormatInt(model.MaxBytes, 10)+`)
 		FROM (SELECT admin_id, SUM(used) AS total FROM updated WHERE admin_id IS NOT NULL GROUP BY admin_id) s
 		WHERE a.id = s.admin_id`,
 		ids, used, at)
@@ -204,6 +206,7 @@ func (tx *Tx) applyUserUsageSQLite(at int64, ids, used []int64) error {
 	if err := tx.loadUsageBatch(ids, used); err != nil {
 		return err
 	}
+	maxBytes := strconv.FormatInt(model.MaxBytes, 10)
 	steps := []struct {
 		what, query string
 		args        []any
@@ -211,8 +214,13 @@ func (tx *Tx) applyUserUsageSQLite(at int64, ids, used []int64) error {
 		{"adding user usage", `UPDATE user_traffic SET used_traffic = ` + saturatedSum("used_traffic", "b.used") + `,
 				lifetime_used_traffic = ` + saturatedSum("lifetime_used_traffic", "b.used") + `, online_at = $1
 			FROM temp.usage_batch b WHERE user_traffic.user_id = b.user_id`, []any{at}},
-		{"adding admin usage", `UPDATE admins SET users_usage = users_usage + s.total
-			FROM (SELECT t.admin_id AS admin_id, SUM(b.used) AS total
+		// SUM of many users' bytes can pass 2^63, where SQLite's SUM
+		// fails: it is summed in two halves (bits 31 and up, and below),
+		// neither of which can overflow, and the addition saturates.
+		{"adding admin usage", `UPDATE admins SET users_usage = CASE
+				WHEN s.hi >= (` + maxBytes + ` - users_usage) >> 31 THEN ` + maxBytes + `
+				ELSE MIN(users_usage + s.hi * 2147483648 + s.lo, ` + maxBytes + `) END
+			FROM (SELECT t.admin_id AS admin_id, SUM(b.used >> 31) AS hi, SUM(b.used & 2147483647) AS lo
 				FROM temp.usage_batch b JOIN user_traffic t ON t.user_id = b.user_id
 				WHERE t.admin_id IS NOT NULL GROUP BY t.admin_id) s
 			WHERE admins.id = s.admin_id`, nil},
