@@ -10,6 +10,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/outpost-panel/outpost/backend/model"
 )
 
 // decodeJSON decodes a request body that must be exactly one JSON object
@@ -31,7 +35,133 @@ func decodeJSON(body []byte, dst any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return schemaErrorf("request body: unexpected data after the JSON object")
 	}
+	return checkValues(reflect.ValueOf(dst), "")
+}
+
+// checkValues is the one check of every value a body carries, after
+// decoding: each string (map keys included) is free of control characters
+// (model.CheckText), each number lies in the range its field's
+// `limit:"<name>"` tag names (model.Ranges), and each date-time in the
+// years 1970 to 9999. A value out of range is a 422 naming the field by its
+// JSON path. Every numeric field of a body must carry a limit tag
+// (TestBodyNumbersHaveRanges).
+func checkValues(v reflect.Value, path string) error {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			return nil
+		}
+		return checkValues(v.Elem(), path)
+	case reflect.String:
+		return asSchemaError(model.CheckText(fieldName(path), v.String()))
+	case reflect.Map:
+		iter := v.MapRange()
+		for iter.Next() {
+			key := fmt.Sprint(iter.Key().Interface())
+			if err := checkValues(iter.Key(), path+"[key]"); err != nil {
+				return err
+			}
+			if err := checkValues(iter.Value(), joinPath(path, key)); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			return nil // json.RawMessage: accepted and ignored, or checked by its owner
+		}
+		for i := range v.Len() {
+			if err := checkValues(v.Index(i), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	case reflect.Struct:
+		if wt, ok := v.Interface().(wireTime); ok {
+			if u := wt.Unix(); u < 0 || u > model.MaxExpire {
+				return schemaErrorf("%s: must be a date-time from 1970 to 9999", fieldName(path))
+			}
+			return nil
+		}
+		t := v.Type()
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			fv := v.Field(i)
+			for fv.Kind() == reflect.Pointer {
+				if fv.IsNil() {
+					break
+				}
+				fv = fv.Elem()
+			}
+			if fv.Kind() == reflect.Pointer {
+				continue
+			}
+			if rng := f.Tag.Get("limit"); rng != "" {
+				var err error
+				switch {
+				case fv.CanInt():
+					err = model.CheckInt(joinPath(path, name), rng, fv.Int())
+				case fv.CanFloat():
+					err = model.CheckFloat(joinPath(path, name), rng, fv.Float())
+				}
+				if err != nil {
+					return asSchemaError(err)
+				}
+				continue
+			}
+			if err := checkValues(fv, joinPath(path, name)); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
+}
+
+func joinPath(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+func fieldName(path string) string {
+	if path == "" {
+		return "request body"
+	}
+	return path
+}
+
+// asSchemaError turns a model validation error ("invalid: <field>: ...")
+// into the 422 of a body field.
+func asSchemaError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &schemaError{msg: afterSentinel(err, model.ErrInvalid)}
+}
+
+// checkQuery refuses control characters in any query parameter's name or
+// value (422), as checkValues does in bodies: PostgreSQL cannot compare a
+// NUL, and SQLite would answer the same filter differently. Handlers that
+// read the query call it first.
+func checkQuery(c *fiber.Ctx) error {
+	var err error
+	c.Context().QueryArgs().VisitAll(func(k, v []byte) {
+		if err == nil {
+			if err = model.CheckText("query parameter name", string(k)); err == nil {
+				err = model.CheckText(string(k), string(v))
+			}
+		}
+	})
+	return asSchemaError(err)
 }
 
 func describeDecodeError(err error) error {

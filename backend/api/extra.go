@@ -22,8 +22,8 @@ var templateTexts = map[error]string{
 // templateBody is Marzban's UserTemplateCreate / UserTemplateModify.
 type templateBody struct {
 	Name           *string             `json:"name"`
-	DataLimit      *int64              `json:"data_limit"`
-	ExpireDuration *int64              `json:"expire_duration"`
+	DataLimit      *int64              `json:"data_limit" limit:"bytes"`
+	ExpireDuration *int64              `json:"expire_duration" limit:"duration"`
 	UsernamePrefix *string             `json:"username_prefix"`
 	UsernameSuffix *string             `json:"username_suffix"`
 	Inbounds       map[string][]string `json:"inbounds"`
@@ -96,6 +96,9 @@ func (s *server) getTemplate(c *fiber.Ctx) error {
 }
 
 func (s *server) listTemplates(c *fiber.Ctx) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
 	args := c.Context().QueryArgs()
 	offset, err := nonNegativeQuery(string(args.Peek("offset")), "offset")
 	if err != nil {

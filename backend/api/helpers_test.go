@@ -97,9 +97,20 @@ const testPassword = "correct horse"
 
 func newEnv(t testing.TB, mutate ...func(*api.Options)) *env {
 	t.Helper()
+	return newEnvOn(t, "", mutate...)
+}
+
+// newEnvOn is newEnv over the database at databaseURL (a postgres:// URL;
+// "" for SQLite in a temp dir).
+func newEnvOn(t testing.TB, databaseURL string, mutate ...func(*api.Options)) *env {
+	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
-	db, err := store.Open(ctx, "", t.TempDir(), log)
+	dir := ""
+	if databaseURL == "" {
+		dir = t.TempDir()
+	}
+	db, err := store.Open(ctx, databaseURL, dir, log)
 	if err != nil {
 		t.Fatalf("opening store: %v", err)
 	}

@@ -25,6 +25,9 @@ var errBadDates = &publicError{err: fmt.Errorf("%w: bad date range", model.ErrIn
 // date without a zone is UTC. An unparsable value or an end before the
 // start is 400.
 func (s *server) dateRange(c *fiber.Ctx, startName, endName string) (start, end time.Time, err error) {
+	if err := checkQuery(c); err != nil {
+		return time.Time{}, time.Time{}, err
+	}
 	now := s.now().UTC()
 	start, end = now.Add(-defaultUsageWindow), now
 	for _, p := range []struct {
@@ -94,6 +97,9 @@ func (s *server) activateNextPlan(c *fiber.Ctx) error {
 }
 
 func (s *server) setOwner(c *fiber.Ctx) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
 	name := c.Query("admin_username")
 	if name == "" {
 		return schemaErrorf("admin_username: required")

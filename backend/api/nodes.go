@@ -87,9 +87,9 @@ func nonEmpty(s string) *string {
 type nodeBody struct {
 	Name             *string  `json:"name"`
 	Address          *string  `json:"address"`
-	Port             *int     `json:"port"`
-	APIPort          *int     `json:"api_port"`
-	UsageCoefficient *float64 `json:"usage_coefficient"`
+	Port             *int     `json:"port" limit:"port"`
+	APIPort          *int     `json:"api_port" limit:"port"`
+	UsageCoefficient *float64 `json:"usage_coefficient" limit:"coefficient"`
 	// Marzban's dashboard sends it on create; hosts are configured
 	// separately in Outpost, so it has no effect.
 	AddAsNewHost *bool `json:"add_as_new_host"`

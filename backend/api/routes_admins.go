@@ -41,7 +41,7 @@ type adminCreateBody struct {
 	Username       *string `json:"username" required:"true"`
 	Password       *string `json:"password" required:"true"`
 	IsSudo         bool    `json:"is_sudo"`
-	TelegramID     *int64  `json:"telegram_id"`
+	TelegramID     *int64  `json:"telegram_id" limit:"telegram"`
 	DiscordWebhook *string `json:"discord_webhook"`
 	// Part of Marzban's AdminCreate (it extends Admin); the panel counts it
 	// itself, so it is accepted and ignored.
@@ -54,7 +54,7 @@ type adminCreateBody struct {
 type adminModifyBody struct {
 	Password       *string `json:"password"`
 	IsSudo         *bool   `json:"is_sudo"`
-	TelegramID     *int64  `json:"telegram_id"`
+	TelegramID     *int64  `json:"telegram_id" limit:"telegram"`
 	DiscordWebhook *string `json:"discord_webhook"`
 }
 
@@ -64,6 +64,9 @@ type detailBody struct {
 }
 
 func (s *server) listAdmins(c *fiber.Ctx) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
 	args := c.Context().QueryArgs()
 	offset, err := nonNegativeQuery(string(args.Peek("offset")), "offset")
 	if err != nil {
@@ -84,20 +87,25 @@ func (s *server) listAdmins(c *fiber.Ctx) error {
 	return c.JSON(admins)
 }
 
-// nonNegativeQuery parses an optional integer query parameter: not a number
-// is a schema error (422), a negative one a refused value (400).
+// nonNegativeQuery parses an optional offset or limit query parameter of a
+// list: not a number, or one outside model's "offset" or "page_size"
+// range, is a schema error (422). 0 is "none given".
 func nonNegativeQuery(raw, name string) (int, error) {
 	if raw == "" {
 		return 0, nil
 	}
-	n, err := strconv.Atoi(raw)
+	n, err := strconv.ParseInt(raw, 10, 64)
 	if err != nil {
 		return 0, schemaErrorf("%s: expected an integer, got %q", name, truncate(raw, 20))
 	}
-	if n < 0 {
-		return 0, fmt.Errorf("%w: %s: must not be negative", model.ErrInvalid, name)
+	rng := "offset"
+	if name == "limit" {
+		rng = "page_size"
 	}
-	return n, nil
+	if err := model.CheckInt(name, rng, n); err != nil {
+		return 0, asSchemaError(err)
+	}
+	return int(n), nil
 }
 
 func (s *server) createAdmin(c *fiber.Ctx) error {

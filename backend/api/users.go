@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -21,7 +20,7 @@ import (
 // hundreds of megabytes, so Outpost serves at most maxPageSize per request
 // and a missing or zero limit means that maximum. "total" tells a client
 // how many pages there are.
-const maxPageSize = 1000
+const maxPageSize = int(model.MaxPageSize)
 
 // Bounds on list filters, so a query string cannot grow a SQL statement
 // without limit.
@@ -45,14 +44,14 @@ type userBody struct {
 	Username               *string                        `json:"username"`
 	Proxies                map[string]model.ProxySettings `json:"proxies"`
 	Inbounds               map[string][]string            `json:"inbounds"`
-	Expire                 *int64                         `json:"expire"`
-	DataLimit              *int64                         `json:"data_limit"`
+	Expire                 *int64                         `json:"expire" limit:"expire"`
+	DataLimit              *int64                         `json:"data_limit" limit:"bytes"`
 	DataLimitResetStrategy *model.ResetStrategy           `json:"data_limit_reset_strategy"`
 	Status                 *model.Status                  `json:"status"`
 	Note                   *string                        `json:"note"`
-	OnHoldExpireDuration   *int64                         `json:"on_hold_expire_duration"`
+	OnHoldExpireDuration   *int64                         `json:"on_hold_expire_duration" limit:"duration"`
 	OnHoldTimeout          *wireTime                      `json:"on_hold_timeout"`
-	AutoDeleteInDays       *int64                         `json:"auto_delete_in_days"`
+	AutoDeleteInDays       *int64                         `json:"auto_delete_in_days" limit:"days"`
 	NextPlan               *model.NextPlan                `json:"next_plan"`
 	// Part of Marzban's input schema, but the panel keeps them itself
 	// (Marzban ignores them on input too); accepted so its clients work.
@@ -252,25 +251,14 @@ func (s *server) listUsers(c *fiber.Ctx) error {
 // userFilter reads GET /api/users' query. empty is set when the filter can
 // match nobody (every admin named is unknown), which needs no query.
 func (s *server) userFilter(c *fiber.Ctx, admin *model.Admin) (f store.UserFilter, empty bool, err error) {
-	args := c.Context().QueryArgs()
-	intArg := func(name string, def, lo, hi int) (int, error) {
-		raw := string(args.Peek(name))
-		if raw == "" {
-			return def, nil
-		}
-		n, err := strconv.Atoi(raw)
-		if err != nil {
-			return 0, schemaErrorf("%s: expected an integer, got %q", name, truncate(raw, 20))
-		}
-		if n < lo || n > hi {
-			return 0, fmt.Errorf("%w: %s: must be between %d and %d", model.ErrInvalid, name, lo, hi)
-		}
-		return n, nil
-	}
-	if f.Offset, err = intArg("offset", 0, 0, 1<<31-1); err != nil {
+	if err := checkQuery(c); err != nil {
 		return f, false, err
 	}
-	if f.Limit, err = intArg("limit", 0, 0, maxPageSize); err != nil {
+	args := c.Context().QueryArgs()
+	if f.Offset, err = nonNegativeQuery(string(args.Peek("offset")), "offset"); err != nil {
+		return f, false, err
+	}
+	if f.Limit, err = nonNegativeQuery(string(args.Peek("limit")), "limit"); err != nil {
 		return f, false, err
 	}
 	if f.Limit == 0 {

@@ -203,10 +203,10 @@ func TestListUsers(t *testing.T) {
 		query  string
 		status int
 	}{
-		{"?limit=1001", 400},
-		{"?limit=-1", 400},
+		{"?limit=1001", 422},
+		{"?limit=-1", 422},
 		{"?limit=ten", 422},
-		{"?offset=-1", 400},
+		{"?offset=-1", 422},
 		{"?offset=1.5", 422},
 		{"?status=sleeping", 422},
 		{"?sort=password", 400},

@@ -86,8 +86,8 @@ func (r ResetStrategy) Valid() bool {
 
 // NextPlan is applied when a user becomes limited or expired.
 type NextPlan struct {
-	DataLimit           int64 `json:"data_limit"`
-	Expire              int64 `json:"expire"` // seconds added from the moment it fires; 0 = never expires
+	DataLimit           int64 `json:"data_limit" limit:"bytes"`
+	Expire              int64 `json:"expire" limit:"duration"` // seconds added from the moment it fires; 0 = never expires
 	AddRemainingTraffic bool  `json:"add_remaining_traffic"`
 	FireOnEither        bool  `json:"fire_on_either"`
 }

@@ -111,7 +111,15 @@ func (s *State) AdminByUsername(ctx context.Context, username string) (*model.Ad
 // CheckPassword verifies an admin's password; a missing admin and a wrong
 // password are the same error so usernames cannot be probed.
 func (s *State) CheckPassword(ctx context.Context, username, password string) (*model.Admin, error) {
-	a, err := s.AdminByUsername(ctx, username)
+	var a *model.Admin
+	var err error
+	if model.CheckText("username", username) != nil {
+		// No admin has such a name, and PostgreSQL cannot even compare it
+		// (NUL): a failed login like any unknown name, not a 500.
+		err = model.ErrNotFound
+	} else {
+		a, err = s.AdminByUsername(ctx, username)
+	}
 	if errors.Is(err, model.ErrNotFound) {
 		// Spend the same time as a real comparison.
 		_ = bcrypt.CompareHashAndPassword([]byte("$2a$10$7EqJtq98hPqEX7fNZaFWoOhi5BWX4Z6K4gTnnIX2lyn1vC1RW2PvO"), []byte(password))
@@ -132,6 +140,9 @@ func (s *State) CheckPassword(ctx context.Context, username, password string) (*
 func (s *State) CreateNode(ctx context.Context, n *model.Node) (string, error) {
 	if n.Name == "" || len(n.Name) > 64 {
 		return "", invalid("name: 1 to 64 characters required")
+	}
+	if err := checkTexts(map[string]string{"name": n.Name, "address": n.Address}); err != nil {
+		return "", err
 	}
 	if n.UsageCoefficient == 0 {
 		n.UsageCoefficient = 1

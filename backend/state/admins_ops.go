@@ -65,11 +65,16 @@ func validatePassword(pw string) error {
 }
 
 func validateContacts(telegramID *int64, webhook *string) error {
-	if telegramID != nil && *telegramID < 0 {
-		return invalid("telegram_id: must not be negative")
+	if telegramID != nil {
+		if err := model.CheckInt("telegram_id", "telegram", *telegramID); err != nil {
+			return err
+		}
 	}
 	if webhook != nil && *webhook != "" {
 		w := *webhook
+		if err := model.CheckText("discord_webhook", w); err != nil {
+			return err
+		}
 		if len(w) > 1024 {
 			return invalid("discord_webhook: longer than 1024 characters")
 		}

@@ -27,6 +27,13 @@ func (s *State) ModifyNode(ctx context.Context, id int64, ch NodeChanges) (*mode
 	if ch.Name != nil && (*ch.Name == "" || len(*ch.Name) > 64) {
 		return nil, invalid("name: 1 to 64 characters required")
 	}
+	for field, v := range map[string]*string{"name": ch.Name, "address": ch.Address} {
+		if v != nil {
+			if err := model.CheckText(field, *v); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if c := ch.UsageCoefficient; c != nil && (*c <= 0 || *c > 1000) {
 		return nil, invalid("usage_coefficient: must be greater than 0 and at most 1000")
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/outpost-panel/outpost/backend/model"
@@ -51,13 +53,14 @@ func applyNextPlan(u *model.User, now time.Time) store.PlanUpdate {
 	p := u.NextPlan
 	limit := p.DataLimit
 	// Remaining bytes exist only under a limit, and adding them to an
-	// unlimited plan would turn it into a limited one.
+	// unlimited plan would turn it into a limited one. Saturating: a plan
+	// of MaxBytes plus what is left stays a valid limit.
 	if p.AddRemainingTraffic && p.DataLimit > 0 && u.DataLimit > 0 && u.UsedTraffic < u.DataLimit {
-		limit += u.DataLimit - u.UsedTraffic
+		limit = model.ClampBytes(model.SatAdd(limit, u.DataLimit-u.UsedTraffic))
 	}
 	var expire int64
 	if p.Expire > 0 {
-		expire = now.Unix() + p.Expire
+		expire = model.ExpireAfter(now, p.Expire)
 	}
 	u.DataLimit, u.Expire, u.NextPlan = limit, expire, nil
 	u.UsedTraffic = 0
@@ -84,7 +87,8 @@ func holdOver(u *model.User, now time.Time) bool {
 
 // startHold starts an on-hold user's clock.
 func startHold(u *model.User, now time.Time) {
-	u.Expire = now.Unix() + u.OnHoldExpireDuration
+	// Saturating, as store.StartOnHold computes it.
+	u.Expire = model.ExpireAfter(now, u.OnHoldExpireDuration)
 	u.OnHoldExpireDuration = 0
 	u.OnHoldTimeout = nil
 	u.Status = model.StatusActive
@@ -110,6 +114,10 @@ type tickPlan struct {
 	resetsByPlan  int64   // due resets done by a plan instead
 	holdIDs       []int64
 	plans         []store.PlanUpdate
+	// skip are the users left out of this tick: those asked for and the
+	// rows read with a value outside its range (bad, with the reason).
+	skip map[int64]bool
+	bad  map[int64]error
 }
 
 func (p *tickPlan) changed() []int64 {
@@ -127,13 +135,22 @@ func (p *tickPlan) changed() []int64 {
 
 // planTick reads the candidates of one tick (each an index range scan) and
 // decides every transition in memory. withResets leaves out the users due
-// for a periodic reset when false.
-func planTick(tx *store.Tx, now time.Time, withResets bool) (*tickPlan, error) {
-	p := &tickPlan{before: map[int64]*model.User{}, after: map[int64]*model.User{}}
+// for a periodic reset when false. The users in skip, and those whose
+// stored values are out of range (model.SaneUser), are left as they are.
+func planTick(tx *store.Tx, now time.Time, withResets bool, skip map[int64]bool) (*tickPlan, error) {
+	p := &tickPlan{before: map[int64]*model.User{}, after: map[int64]*model.User{},
+		skip: make(map[int64]bool, len(skip)), bad: map[int64]error{}}
+	for id := range skip {
+		p.skip[id] = true
+	}
 	add := func(users []model.User) {
 		for i := range users {
 			u := &users[i]
-			if _, ok := p.before[u.ID]; ok {
+			if _, ok := p.before[u.ID]; ok || p.skip[u.ID] {
+				continue
+			}
+			if err := model.SaneUser(u); err != nil {
+				p.skip[u.ID], p.bad[u.ID] = true, err
 				continue
 			}
 			a := *u
@@ -151,6 +168,7 @@ func planTick(tx *store.Tx, now time.Time, withResets bool) (*tickPlan, error) {
 		}
 	}
 	add(due)
+	due = slices.DeleteFunc(due, func(u model.User) bool { return p.skip[u.ID] })
 	for i := range due {
 		a := p.after[due[i].ID]
 		a.UsedTraffic = 0
@@ -243,33 +261,154 @@ func resetDue(u *model.User, now time.Time) bool {
 // limited/expired, and next plans that fire. Nodes get one change with the
 // users they gain, lose or must update. Every step is an indexed query or a
 // bulk statement; nothing runs per user. It returns how many users changed.
+//
+// One user cannot stop the tick for everyone (see isolateBadRow): a row
+// with a value out of range is logged and skipped; when the batch fails
+// anyway, the failing row is found by bisecting the batch (the halves that
+// succeed commit), logged and skipped for quarantineFor, and the rest of the
+// batch is run again.
 func (s *State) Review(ctx context.Context) (int, error) {
+	skip := s.quarantined.active(s.now())
+	changed, cands, err := s.review(ctx, skip)
+	for isolated := 0; err != nil && len(cands) > 0 && ctx.Err() == nil; isolated++ {
+		if isolated == maxIsolatedPerTick {
+			return changed, fmt.Errorf("review: %d users skipped and still failing: %w", isolated, err)
+		}
+		s.log.Warn("review batch failed; looking for the user that fails it", "users", len(cands), "err", err)
+		bad, n, ierr := s.isolateBadRow(ctx, skip, cands)
+		changed += n
+		if ierr != nil {
+			return changed, fmt.Errorf("review: %w (isolating it: %v)", err, ierr)
+		}
+		s.log.Error("review: skipping a user whose update fails", "user_id", bad, "err", err, "retry_in", quarantineFor)
+		s.quarantined.add(bad, s.now().Add(quarantineFor))
+		skip[bad] = true
+		n, cands, err = s.review(ctx, skip)
+		changed += n
+	}
+	return changed, err
+}
+
+// isolateBadRow bisects cands (the users a failed tick would have
+// changed) for one whose change fails the tick: each step runs a tick
+// without half of them; a tick that succeeds commits and clears its half.
+// The last suspect is confirmed alone before it is named.
+func (s *State) isolateBadRow(ctx context.Context, skip map[int64]bool, cands []int64) (int64, int, error) {
+	changed := 0
+	without := func(out []int64) map[int64]bool {
+		m := make(map[int64]bool, len(skip)+len(out))
+		for id := range skip {
+			m[id] = true
+		}
+		for _, id := range out {
+			m[id] = true
+		}
+		return m
+	}
+	for len(cands) > 1 {
+		half, rest := cands[:len(cands)/2], cands[len(cands)/2:]
+		n, _, err := s.review(ctx, without(rest))
+		if ctx.Err() != nil {
+			return 0, changed, ctx.Err()
+		}
+		if err == nil {
+			changed += n
+			cands = rest
+		} else {
+			cands = half
+		}
+	}
+	suspect := cands[0]
+	others := make([]int64, 0)
+	n, all, err := s.review(ctx, skip)
+	if err == nil {
+		// The whole batch went through this time: nothing to skip.
+		return 0, changed + n, fmt.Errorf("the failure did not recur")
+	}
+	for _, id := range all {
+		if id != suspect {
+			others = append(others, id)
+		}
+	}
+	n, _, err = s.review(ctx, without(others))
+	if err == nil {
+		return 0, changed + n, fmt.Errorf("user %d alone does not fail", suspect)
+	}
+	return suspect, changed, nil
+}
+
+// quarantineFor is how long the review skips a user whose update failed
+// before it tries it again (a row fixed by hand is picked up then).
+const quarantineFor = 30 * time.Minute
+
+// maxIsolatedPerTick bounds the bisections of one tick: each costs about
+// log2(users in the batch) transactions.
+const maxIsolatedPerTick = 8
+
+// quarantine are users the review skips until a time.
+type quarantine struct {
+	mu    sync.Mutex
+	until map[int64]time.Time
+}
+
+func (q *quarantine) add(id int64, until time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.until == nil {
+		q.until = map[int64]time.Time{}
+	}
+	q.until[id] = until
+}
+
+// active returns the users still skipped at now, dropping the others.
+func (q *quarantine) active(now time.Time) map[int64]bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := make(map[int64]bool, len(q.until))
+	for id, t := range q.until {
+		if now.Before(t) {
+			out[id] = true
+		} else {
+			delete(q.until, id)
+		}
+	}
+	return out
+}
+
+// review runs one tick without the users in skip. On a failure after the
+// planning reads it also returns the users the tick would have changed,
+// for isolating the one that fails it.
+func (s *State) review(ctx context.Context, skip map[int64]bool) (int, []int64, error) {
 	now := s.now().UTC().Truncate(time.Second)
 	// An idle tick reads and takes no revision. Due resets are only counted
 	// here: a month's boundary may hold many of them, read once below.
 	var pending bool
+	var bad map[int64]error
 	if err := s.store.Read(ctx, func(tx *store.Tx) error {
 		var err error
 		n, err := tx.CountResetsDue(now)
-		if pending = n > 0; err != nil || pending {
-			return err
-		}
-		p, err := planTick(tx, now, false)
 		if err != nil {
 			return err
 		}
-		pending = len(p.changed()) > 0
+		p, err := planTick(tx, now, false, skip)
+		if err != nil {
+			return err
+		}
+		bad = p.bad
+		pending = n > 0 || len(p.changed()) > 0
 		return nil
 	}); err != nil {
-		return 0, fmt.Errorf("planning review: %w", err)
+		return 0, nil, fmt.Errorf("planning review: %w", err)
 	}
+	s.skipBadRows(bad, now)
 	if !pending {
-		return 0, nil
+		return 0, nil, nil
 	}
 	var (
 		changed int
 		resets  int64
 		plan    *tickPlan
+		cands   []int64
 	)
 	_, err := s.change(ctx, func(tx *store.Tx, rev int64) (protocol.Delta, error) {
 		// Usage batches wait until the commit, so the bytes logged by the
@@ -278,11 +417,15 @@ func (s *State) Review(ctx context.Context) (int, error) {
 			return protocol.Delta{}, err
 		}
 		// Again inside the revision lock: fresh rows.
-		p, err := planTick(tx, now, true)
+		p, err := planTick(tx, now, true, skip)
 		if err != nil {
 			return protocol.Delta{}, err
 		}
 		plan = p
+		cands = cands[:0]
+		for id := range p.after {
+			cands = append(cands, id)
+		}
 		// Before the resets: the due condition reads usage_reset_at.
 		unread, err := s.unreadResetEvents(tx, p, now)
 		if err != nil {
@@ -294,14 +437,23 @@ func (s *State) Review(ctx context.Context) (int, error) {
 		if err := tx.ApplyPlans(p.plans, now, rev); err != nil {
 			return protocol.Delta{}, err
 		}
-		n, err := tx.ResetDueUsage(now, rev)
+		due, err := tx.DueResetIDs(now)
 		if err != nil {
 			return protocol.Delta{}, err
 		}
-		if want := p.resetsDue - p.resetsByPlan; n != want {
-			return protocol.Delta{}, fmt.Errorf("periodic resets: %d users reset, %d planned", n, want)
+		if want := p.resetsDue - p.resetsByPlan; int64(len(due)) != want {
+			return protocol.Delta{}, fmt.Errorf("periodic resets: %d users due, %d planned", len(due), want)
 		}
-		resets = n
+		due = slices.DeleteFunc(due, func(id int64) bool { return p.skip[id] })
+		for _, id := range due {
+			if _, read := p.after[id]; !read {
+				cands = append(cands, id)
+			}
+		}
+		if err := tx.ResetUsersUsage(due, now, rev); err != nil {
+			return protocol.Delta{}, fmt.Errorf("doing due usage resets: %w", err)
+		}
+		resets = int64(len(due))
 		if err := tx.StartOnHold(p.holdIDs, now, rev); err != nil {
 			return protocol.Delta{}, err
 		}
@@ -347,13 +499,30 @@ func (s *State) Review(ctx context.Context) (int, error) {
 		return d, nil
 	})
 	if err != nil {
-		return 0, err
+		slices.Sort(cands)
+		return 0, cands, err
 	}
 	if changed > 0 {
 		s.log.Info("review", "changed", changed, "usage_resets", resets,
 			"holds_started", len(plan.holdIDs), "next_plans", len(plan.plans))
 	}
-	return changed, nil
+	return changed, nil, nil
+}
+
+// skipBadRows logs the users a tick skipped for a stored value out of
+// range, once per quarantine period each.
+func (s *State) skipBadRows(bad map[int64]error, now time.Time) {
+	if len(bad) == 0 {
+		return
+	}
+	active := s.quarantined.active(now)
+	for id, err := range bad {
+		if active[id] {
+			continue
+		}
+		s.log.Error("review: skipping a user with a stored value out of range", "user_id", id, "err", err, "retry_in", quarantineFor)
+		s.quarantined.add(id, now.Add(quarantineFor))
+	}
 }
 
 // AutoDeleteUsers deletes the limited and expired users whose

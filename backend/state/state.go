@@ -47,6 +47,9 @@ type State struct {
 	cfgMu  sync.RWMutex
 	cfgRev int64
 	cfg    *coreConfig
+
+	// quarantined are users the review tick skips for a while (lifecycle.go).
+	quarantined quarantine
 }
 
 // New wires a State. clock may be nil for time.Now.
@@ -234,6 +237,21 @@ func HashToken(token string) string {
 }
 
 // invalid wraps a validation message so the API answers 4xx with it.
+// checkTexts runs model.CheckText over named strings, in name order.
+func checkTexts(fields map[string]string) error {
+	names := make([]string, 0, len(fields))
+	for n := range fields {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := model.CheckText(n, fields[n]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", model.ErrInvalid, fmt.Sprintf(format, args...))
 }

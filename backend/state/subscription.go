@@ -28,7 +28,7 @@ type SubscriptionSettings struct {
 	// Null means the renderer's defaults.
 	Rules json.RawMessage `json:"rules"`
 	// ProfileUpdateInterval is profile-update-interval, in hours.
-	ProfileUpdateInterval int `json:"profile_update_interval"`
+	ProfileUpdateInterval int `json:"profile_update_interval" limit:"hours"`
 	// ProfileTitle is profile-title; empty means the username. Variables
 	// such as {USERNAME} are expanded.
 	ProfileTitle string `json:"profile_title"`

@@ -51,6 +51,9 @@ func validAffix(s string) bool {
 func applyTemplate(t *UserTemplate, in TemplateInput) error {
 	if in.Name != nil {
 		name := strings.TrimSpace(*in.Name)
+		if err := model.CheckText("name", name); err != nil {
+			return err
+		}
 		if name == "" || utf8.RuneCountInString(name) > maxTemplateName {
 			return invalidf("name: 1 to %d characters", maxTemplateName)
 		}

@@ -195,27 +195,53 @@ func inboundsOf(cfg *coreConfig, u *model.User) map[string][]string {
 	return out
 }
 
+// validateLimits checks the numbers and texts of a user input against
+// model's ranges (the API checked them already; the CLI and imports come
+// here directly).
 func validateLimits(in *UserInput) error {
-	if in.Expire != nil && *in.Expire < 0 {
-		return invalid("expire: must be 0 (never) or a unix time")
+	for _, c := range []struct {
+		field, rng string
+		v          *int64
+	}{
+		{"expire", "expire", in.Expire},
+		{"data_limit", "bytes", in.DataLimit},
+		{"on_hold_expire_duration", "duration", in.OnHoldExpireDuration},
+		{"auto_delete_in_days", "days", in.AutoDeleteInDays},
+	} {
+		if c.v != nil {
+			if err := model.CheckInt(c.field, c.rng, *c.v); err != nil {
+				return err
+			}
+		}
 	}
-	if in.DataLimit != nil && *in.DataLimit < 0 {
-		return invalid("data_limit: must be 0 (unlimited) or a positive number of bytes")
+	if t := in.OnHoldTimeout; t != nil && (t.Unix() < 0 || t.Unix() > model.MaxExpire) {
+		return invalid("on_hold_timeout: must be a date-time from 1970 to 9999")
 	}
 	if in.DataLimitResetStrategy != nil && !in.DataLimitResetStrategy.Valid() {
 		return invalid("data_limit_reset_strategy: must be one of no_reset, day, week, month, year")
 	}
-	if in.OnHoldExpireDuration != nil && *in.OnHoldExpireDuration < 0 {
-		return invalid("on_hold_expire_duration: must not be negative")
+	if in.Note != nil {
+		if len(*in.Note) > 500 {
+			return invalid("note: longer than 500 characters")
+		}
+		if err := model.CheckText("note", *in.Note); err != nil {
+			return err
+		}
 	}
-	if in.AutoDeleteInDays != nil && *in.AutoDeleteInDays < 0 {
-		return invalid("auto_delete_in_days: must not be negative")
+	if in.NextPlan != nil {
+		if err := model.CheckInt("next_plan.data_limit", "bytes", in.NextPlan.DataLimit); err != nil {
+			return err
+		}
+		if err := model.CheckInt("next_plan.expire", "duration", in.NextPlan.Expire); err != nil {
+			return err
+		}
 	}
-	if in.Note != nil && len(*in.Note) > 500 {
-		return invalid("note: longer than 500 characters")
-	}
-	if in.NextPlan != nil && (in.NextPlan.DataLimit < 0 || in.NextPlan.Expire < 0) {
-		return invalid("next_plan: limits must not be negative")
+	for proto, p := range in.Proxies {
+		for field, v := range map[string]string{"id": p.ID, "flow": p.Flow, "password": p.Password, "method": p.Method} {
+			if err := model.CheckText("proxies."+proto+"."+field, v); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

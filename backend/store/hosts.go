@@ -16,7 +16,7 @@ import (
 type Host struct {
 	Remark               string `json:"remark"`
 	Address              string `json:"address"`
-	Port                 *int   `json:"port"` // nil: the inbound's port
+	Port                 *int   `json:"port" limit:"port"` // nil: the inbound's port
 	SNI                  string `json:"sni"`
 	Host                 string `json:"host"`
 	Path                 string `json:"path"`

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+
+	"github.com/outpost-panel/outpost/backend/model"
 )
 
 // The usage journal takes the per-user hourly usage off the usage batch's
@@ -122,8 +124,9 @@ func (s *Store) FoldUsageJournal(ctx context.Context) (FoldResult, error) {
 				groups[t.k] = g
 			}
 			if err := decodeJournal(t.data, t.n, func(id, used int64) {
-				g[id] += used
-				res.Bytes += used
+				// Saturating, as the counters the batches went to.
+				g[id] = model.ClampBytes(model.SatAdd(g[id], used))
+				res.Bytes = model.SatAdd(res.Bytes, used)
 			}); err != nil {
 				return err
 			}
@@ -166,7 +169,7 @@ func (tx *Tx) addHourlyUserUsage(node, hour int64, ids, used []int64) (int, erro
 		res, err := tx.exec(`INSERT INTO node_user_usages (user_id, node_id, hour, used)
 			SELECT b.user_id, $3, $4, b.used FROM unnest($1::bigint[], $2::bigint[]) AS b (user_id, used)
 			JOIN user_traffic t ON t.user_id = b.user_id
-			ON CONFLICT (user_id, node_id, hour) DO UPDATE SET used = node_user_usages.used + excluded.used`,
+			ON CONFLICT (user_id, node_id, hour) DO UPDATE SET used = `+saturatedSum("node_user_usages.used", "excluded.used"),
 			ids, used, node, hour)
 		if err != nil {
 			return 0, fmt.Errorf("adding hourly usage of %d users: %w", len(ids), err)
@@ -180,7 +183,7 @@ func (tx *Tx) addHourlyUserUsage(node, hour int64, ids, used []int64) (int, erro
 	// WHERE true: SQLite's parser needs it between SELECT and ON CONFLICT.
 	res, err := tx.exec(`INSERT INTO node_user_usages (user_id, node_id, hour, used)
 		SELECT b.user_id, $1, $2, b.used FROM temp.usage_batch b JOIN user_traffic t ON t.user_id = b.user_id WHERE true
-		ON CONFLICT (user_id, node_id, hour) DO UPDATE SET used = node_user_usages.used + excluded.used`, node, hour)
+		ON CONFLICT (user_id, node_id, hour) DO UPDATE SET used = `+saturatedSum("node_user_usages.used", "excluded.used"), node, hour)
 	if err != nil {
 		return 0, fmt.Errorf("adding hourly usage of %d users: %w", len(ids), err)
 	}

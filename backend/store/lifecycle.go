@@ -128,6 +128,19 @@ func (tx *Tx) ResetDueUsage(now time.Time, rev int64) (int64, error) {
 	if err := tx.lockUsage(); err != nil {
 		return 0, err
 	}
+	ids, err := tx.DueResetIDs(now)
+	if err != nil {
+		return 0, err
+	}
+	if err := tx.ResetUsersUsage(ids, now, rev); err != nil {
+		return 0, fmt.Errorf("doing due usage resets: %w", err)
+	}
+	return int64(len(ids)), nil
+}
+
+// DueResetIDs returns, in order, the ids of every user whose periodic reset
+// is due at now (what CountResetsDue counts).
+func (tx *Tx) DueResetIDs(now time.Time) ([]int64, error) {
 	var (
 		a     args
 		parts []string
@@ -137,13 +150,10 @@ func (tx *Tx) ResetDueUsage(now time.Time, rev int64) (int64, error) {
 	}
 	ids, err := tx.queryIDs(strings.Join(parts, ` UNION ALL `), a...)
 	if err != nil {
-		return 0, fmt.Errorf("finding due usage resets: %w", err)
+		return nil, fmt.Errorf("finding due usage resets: %w", err)
 	}
 	slices.Sort(ids)
-	if err := tx.ResetUsersUsage(ids, now, rev); err != nil {
-		return 0, fmt.Errorf("doing due usage resets: %w", err)
-	}
-	return int64(len(ids)), nil
+	return ids, nil
 }
 
 // LockUsage makes usage batches wait until this transaction ends (see
@@ -351,13 +361,15 @@ func (tx *Tx) UsersWithPendingPlan() ([]model.User, error) {
 }
 
 // StartOnHold starts the clock of on-hold users: expire = at +
-// on_hold_expire_duration, the hold settings cleared, revision = rev. The
-// caller sets their status.
+// on_hold_expire_duration, saturating at model.MaxExpire (the sum is never
+// computed when it would pass it, so no row can overflow the column), the
+// hold settings cleared, revision = rev. The caller sets their status.
 func (tx *Tx) StartOnHold(ids []int64, at time.Time, rev int64) error {
 	err := tx.eachIDChunk(ids, func(chunk []int64) error {
-		a := args{at.Unix(), rev}
-		_, err := tx.exec(`UPDATE users SET expire = $1 + on_hold_expire_duration, on_hold_expire_duration = 0,
-			on_hold_timeout = NULL, revision = $2 WHERE `+tx.idFilter(&a, "id", chunk), a...)
+		a := args{at.Unix(), rev, model.MaxExpire, max(model.MaxExpire-at.Unix(), 0)}
+		_, err := tx.exec(`UPDATE users SET expire = CASE WHEN on_hold_expire_duration >= $4 THEN $3
+				WHEN on_hold_expire_duration <= 0 THEN $1 ELSE $1 + on_hold_expire_duration END,
+			on_hold_expire_duration = 0, on_hold_timeout = NULL, revision = $2 WHERE `+tx.idFilter(&a, "id", chunk), a...)
 		return err
 	})
 	if err != nil {
@@ -418,11 +430,17 @@ func (tx *Tx) ApplyPlans(plans []PlanUpdate, at time.Time, rev int64) error {
 
 // UsersToAutoDelete returns the limited and expired users whose
 // auto_delete_in_days have passed since they became so (last_status_change).
+// A row with a value out of range is left out rather than overflow the
+// sum (PostgreSQL would fail the query for everyone): CASE computes it only
+// for rows in range.
 func (tx *Tx) UsersToAutoDelete(now time.Time) ([]model.User, error) {
 	users, err := tx.collectUsers(`SELECT `+userColumns+userFrom+
 		` WHERE u.auto_delete_in_days IS NOT NULL AND u.status IN ('limited', 'expired')
-		AND COALESCE(u.last_status_change, u.created_at) + u.auto_delete_in_days * 86400 <= $1
-		ORDER BY u.id`, now.Unix())
+		AND CASE WHEN u.auto_delete_in_days BETWEEN 0 AND $2
+			AND COALESCE(u.last_status_change, u.created_at) BETWEEN $3 AND $1
+			THEN COALESCE(u.last_status_change, u.created_at) + u.auto_delete_in_days * 86400 <= $1
+			ELSE FALSE END
+		ORDER BY u.id`, now.Unix(), model.MaxAutoDeleteDays, now.Unix()-model.MaxExpire)
 	if err != nil {
 		return nil, fmt.Errorf("finding users to auto-delete: %w", err)
 	}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/outpost-panel/outpost/backend/model"
 )
 
 // UserTraffic is one user's bytes in a node's usage batch.
@@ -33,17 +35,19 @@ func mergeUsage(traffic []UserTraffic) (usageBatch, error) {
 		if t.Up < 0 || t.Down < 0 {
 			return b, fmt.Errorf("user %d: negative traffic: %w", t.UserID, errInvalid)
 		}
-		b.up += t.Up
-		b.down += t.Down
-		if t.Up+t.Down == 0 {
+		// Saturating: a node's absurd counters must not wrap to negative.
+		b.up = model.ClampBytes(model.SatAdd(b.up, t.Up))
+		b.down = model.ClampBytes(model.SatAdd(b.down, t.Down))
+		sum := model.SatAdd(t.Up, t.Down)
+		if sum == 0 {
 			continue
 		}
 		if n := len(b.ids); n > 0 && b.ids[n-1] == t.UserID {
-			b.raw[n-1] += t.Up + t.Down
+			b.raw[n-1] = model.SatAdd(b.raw[n-1], sum)
 			continue
 		}
 		b.ids = append(b.ids, t.UserID)
-		b.raw = append(b.raw, t.Up+t.Down)
+		b.raw = append(b.raw, sum)
 	}
 	return b, nil
 }
@@ -104,7 +108,7 @@ func (s *Store) ApplyUsage(ctx context.Context, nodeID, fence, fromSeq, toSeq in
 		if len(batch.ids) > 0 {
 			used = make([]int64, len(batch.raw))
 			for i, r := range batch.raw {
-				used[i] = int64(math.Round(float64(r) * coefficient))
+				used[i] = scaledUsage(r, coefficient)
 			}
 			if tx.postgres() {
 				err = tx.applyUserUsagePostgres(at.Unix(), batch.ids, used)
@@ -121,8 +125,8 @@ func (s *Store) ApplyUsage(ctx context.Context, nodeID, fence, fromSeq, toSeq in
 		}
 		if batch.up+batch.down > 0 {
 			if _, err := tx.exec(`INSERT INTO node_usages (node_id, hour, uplink, downlink) VALUES ($1, $2, $3, $4)
-				ON CONFLICT (node_id, hour) DO UPDATE SET uplink = node_usages.uplink + excluded.uplink,
-					downlink = node_usages.downlink + excluded.downlink`,
+				ON CONFLICT (node_id, hour) DO UPDATE SET uplink = `+saturatedSum("node_usages.uplink", "excluded.uplink")+`,
+					downlink = `+saturatedSum("node_usages.downlink", "excluded.downlink"),
 				nodeID, hour, batch.up, batch.down); err != nil {
 				return fmt.Errorf("adding node usage: %w", err)
 			}
@@ -142,6 +146,31 @@ func (s *Store) ApplyUsage(ctx context.Context, nodeID, fence, fromSeq, toSeq in
 	return applied, nil
 }
 
+// scaledUsage is a user's bytes through a node times the node's usage
+// coefficient, clamped to [0, model.MaxBytes]: a node that reports absurd
+// counters (or a coefficient near its bound) cannot wrap a counter
+// negative, and float64 to int64 of a value past the range is undefined.
+func scaledUsage(raw int64, coefficient float64) int64 {
+	v := math.Round(float64(raw) * coefficient)
+	if !(v > 0) { // negative or NaN
+		return 0
+	}
+	if v >= float64(model.MaxBytes) {
+		return model.MaxBytes
+	}
+	return int64(v)
+}
+
+// saturatedSum is SQL for counter + delta that stops at model.MaxBytes
+// instead of overflowing the column (which would fail the whole batch):
+// delta is at most MaxBytes (scaledUsage), so MaxBytes - delta cannot
+// overflow either.
+func saturatedSum(counter, delta string) string {
+	maxBytes := strconv.FormatInt(model.MaxBytes, 10)
+	return `CASE WHEN ` + counter + ` >= ` + maxBytes + ` - ` + delta + ` THEN ` + maxBytes +
+		` ELSE ` + counter + ` + ` + delta + ` END`
+}
+
 // applyUserUsagePostgres adds the batch to the users' counters and their
 // owners' totals with one statement: the arrays are unnested server side,
 // and the UPDATE's RETURNING (only users that exist, now row-locked against
@@ -156,12 +185,12 @@ func (tx *Tx) applyUserUsagePostgres(at int64, ids, used []int64) error {
 		return fmt.Errorf("sizing usage batch memory: %w", err)
 	}
 	_, err := tx.exec(`WITH updated AS (
-			UPDATE user_traffic t SET used_traffic = t.used_traffic + b.used,
-				lifetime_used_traffic = t.lifetime_used_traffic + b.used, online_at = $3
+			UPDATE user_traffic t SET used_traffic = `+saturatedSum("t.used_traffic", "b.used")+`,
+				lifetime_used_traffic = `+saturatedSum("t.lifetime_used_traffic", "b.used")+`, online_at = $3
 			FROM unnest($1::bigint[], $2::bigint[]) AS b (user_id, used) WHERE t.user_id = b.user_id
 			RETURNING t.admin_id, b.used
 		)
-		UPDATE admins a SET users_usage = a.users_usage + s.total
+		UPDATE admins a SET users_usage = LEAST(a.users_usage + s.total, `+strconv.FormatInt(model.MaxBytes, 10)+`)
 		FROM (SELECT admin_id, SUM(used) AS total FROM updated WHERE admin_id IS NOT NULL GROUP BY admin_id) s
 		WHERE a.id = s.admin_id`,
 		ids, used, at)
@@ -177,15 +206,21 @@ func (tx *Tx) applyUserUsageSQLite(at int64, ids, used []int64) error {
 	if err := tx.loadUsageBatch(ids, used); err != nil {
 		return err
 	}
+	maxBytes := strconv.FormatInt(model.MaxBytes, 10)
 	steps := []struct {
 		what, query string
 		args        []any
 	}{
-		{"adding user usage", `UPDATE user_traffic SET used_traffic = used_traffic + b.used,
-				lifetime_used_traffic = lifetime_used_traffic + b.used, online_at = $1
+		{"adding user usage", `UPDATE user_traffic SET used_traffic = ` + saturatedSum("used_traffic", "b.used") + `,
+				lifetime_used_traffic = ` + saturatedSum("lifetime_used_traffic", "b.used") + `, online_at = $1
 			FROM temp.usage_batch b WHERE user_traffic.user_id = b.user_id`, []any{at}},
-		{"adding admin usage", `UPDATE admins SET users_usage = users_usage + s.total
-			FROM (SELECT t.admin_id AS admin_id, SUM(b.used) AS total
+		// SUM of many users' bytes can pass 2^63, where SQLite's SUM
+		// fails: it is summed in two halves (bits 31 and up, and below),
+		// neither of which can overflow, and the addition saturates.
+		{"adding admin usage", `UPDATE admins SET users_usage = CASE
+				WHEN s.hi >= (` + maxBytes + ` - users_usage) >> 31 THEN ` + maxBytes + `
+				ELSE MIN(users_usage + s.hi * 2147483648 + s.lo, ` + maxBytes + `) END
+			FROM (SELECT t.admin_id AS admin_id, SUM(b.used >> 31) AS hi, SUM(b.used & 2147483647) AS lo
 				FROM temp.usage_batch b JOIN user_traffic t ON t.user_id = b.user_id
 				WHERE t.admin_id IS NOT NULL GROUP BY t.admin_id) s
 			WHERE admins.id = s.admin_id`, nil},
