@@ -174,7 +174,8 @@ func (s *server) routes(app *fiber.App) {
 	app.Put("/api/node/:id", s.authenticate, requireSudo, s.modifyNode)
 	app.Delete("/api/node/:id", s.authenticate, requireSudo, s.deleteNode)
 	app.Post("/api/node/:id/token", s.authenticate, requireSudo, s.rotateNodeToken)
-	s.logsRoutes(app) // logs.go: WS /api/core/logs, /api/node/:id/logs
+	s.logsRoutes(app)   // logs.go: WS /api/core/logs, /api/node/:id/logs
+	s.eventsRoutes(app) // events.go: WS /api/events
 
 	// Each area registers its routes from its own file. Fixed paths must be
 	// registered before parameter paths that could swallow them.
