@@ -176,6 +176,7 @@ func (s *server) routes(app *fiber.App) {
 	app.Post("/api/node/:id/token", s.authenticate, requireSudo, s.rotateNodeToken)
 	s.logsRoutes(app)   // logs.go: WS /api/core/logs, /api/node/:id/logs
 	s.eventsRoutes(app) // events.go: WS /api/events
+	s.bulkRoutes(app)   // bulk.go: POST /api/users/bulk
 
 	// Each area registers its routes from its own file. Fixed paths must be
 	// registered before parameter paths that could swallow them.
