@@ -174,9 +174,12 @@ func (s *server) routes(app *fiber.App) {
 	app.Put("/api/node/:id", s.authenticate, requireSudo, s.modifyNode)
 	app.Delete("/api/node/:id", s.authenticate, requireSudo, s.deleteNode)
 	app.Post("/api/node/:id/token", s.authenticate, requireSudo, s.rotateNodeToken)
-	s.logsRoutes(app)   // logs.go: WS /api/core/logs, /api/node/:id/logs
-	s.eventsRoutes(app) // events.go: WS /api/events
-	s.bulkRoutes(app)   // bulk.go: POST /api/users/bulk
+	s.logsRoutes(app) // logs.go: WS /api/core/logs, /api/node/:id/logs
+
+	// The dashboard's backend, each area from its own file.
+	s.eventsRoutes(app)        // events.go: WS /api/events
+	s.bulkRoutes(app)          // bulk.go: POST /api/users/bulk
+	s.configHistoryRoutes(app) // config_history.go: /api/core/config/history*
 
 	// Each area registers its routes from its own file. Fixed paths must be
 	// registered before parameter paths that could swallow them.
