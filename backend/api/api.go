@@ -181,6 +181,7 @@ func (s *server) routes(app *fiber.App) {
 	s.bulkRoutes(app)          // bulk.go: POST /api/users/bulk
 	s.configHistoryRoutes(app) // config_history.go: /api/core/config/history*
 	s.settingsRoutes(app)      // settings.go: POST /api/subscription/settings/test
+	s.overviewRoutes(app)      // overview.go: GET /api/overview
 
 	// Each area registers its routes from its own file. Fixed paths must be
 	// registered before parameter paths that could swallow them.
