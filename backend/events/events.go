@@ -224,6 +224,10 @@ func (b *Broker) run(ctx context.Context, from int64) {
 	defer t.Stop()
 	w := watermarks{revision: from, nodes: map[int64]Node{}}
 	b.read(ctx, &w, true)
+	last := time.Now()
+	// A burst of changes wakes the loop once per change; it reads at most
+	// once per minWakeGap and catches up on the rest in one read.
+	var deferred <-chan time.Time
 	for {
 		full := false
 		select {
@@ -232,13 +236,26 @@ func (b *Broker) run(ctx context.Context, from int64) {
 		case _, ok := <-wake:
 			if !ok {
 				wake = nil
+				continue
 			}
+			if since := time.Since(last); since < minWakeGap {
+				if deferred == nil {
+					deferred = time.After(minWakeGap - since)
+				}
+				continue
+			}
+		case <-deferred:
 		case <-t.C:
 			full = true
 		}
+		deferred = nil
 		b.read(ctx, &w, full)
+		last = time.Now()
 	}
 }
+
+// minWakeGap bounds the reads the change feed's wake-ups cause.
+const minWakeGap = 100 * time.Millisecond
 
 // Revision is the database's current revision, for a socket's hello.
 func (b *Broker) Revision(ctx context.Context) (int64, error) {
