@@ -15,6 +15,7 @@ import (
 	"github.com/outpost-panel/outpost/backend/coord"
 	"github.com/outpost-panel/outpost/backend/feed"
 	"github.com/outpost-panel/outpost/backend/state"
+	"github.com/outpost-panel/outpost/backend/store"
 )
 
 // eventsSocket is a dashboard's events WebSocket in a test.
@@ -227,4 +228,60 @@ func (e *env) replica() *env {
 	r.opts.RateLimiter = coord.NewMemory(e.clock.Now)
 	r.app = api.New(r.opts)
 	return &r
+}
+
+// A usage batch is a usage event for every socket, with the online count
+// for sudo; a notification waiting for delivery is a notifications event
+// for sudo.
+func TestEventsUsageAndNotifications(t *testing.T) {
+	e := newEnv(t)
+	addr := e.listen()
+	tok := e.token(e.sudo)
+	e.createUser(e.alice, "ev_usage")
+	r := e.do("POST", "/api/node", tok, map[string]any{"name": "ev-node", "address": "192.0.2.3"})
+	e.expect(r, 200, "creating node")
+	var n struct {
+		ID int64 `json:"id"`
+	}
+	r.decode(t, &n)
+	sudo := dialEvents(t, addr, tok)
+	alice := dialEvents(t, addr, e.token(e.alice))
+	sudo.next("hello")
+	alice.next("hello")
+
+	ctx := t.Context()
+	fence, _, err := e.db.NodeSessionStart(ctx, n.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uid int64
+	if err := e.db.Read(ctx, func(tx *store.Tx) error {
+		u, err := tx.UserByUsername("ev_usage")
+		if u != nil {
+			uid = u.ID
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.db.ApplyUsage(ctx, n.ID, fence, 0, 1, e.clock.Now(), []store.UserTraffic{{UserID: uid, Up: 1, Down: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	// A new loop reports usage once as it starts (online 0), then the
+	// batch's.
+	for m := sudo.next("usage"); m["online"] != float64(1); m = sudo.next("usage") {
+		if m["online"] != float64(0) {
+			t.Fatalf("sudo usage event %v", m)
+		}
+	}
+	if m := alice.next("usage"); m["online"] != nil {
+		t.Fatalf("reseller usage event %v carries the panel's online count", m)
+	}
+
+	e.st.SetWebhookAddresses([]string{"http://127.0.0.1:1/hook"})
+	e.createUser(e.alice, "ev_notify") // a user_created notification waits
+	sudo.next("notifications")
+	if m := alice.next("users", "notifications"); m["type"] != "users" {
+		t.Fatalf("reseller got %v", m)
+	}
 }
