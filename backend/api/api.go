@@ -191,6 +191,13 @@ func (s *server) routes(app *fiber.App) {
 	app.Post("/api/node/:id/token", s.authenticate, requireSudo, s.rotateNodeToken)
 	s.logsRoutes(app) // logs.go: WS /api/core/logs, /api/node/:id/logs
 
+	// The dashboard's backend, each area from its own file.
+	s.eventsRoutes(app)        // events.go: WS /api/events
+	s.bulkRoutes(app)          // bulk.go: POST /api/users/bulk
+	s.configHistoryRoutes(app) // config_history.go: /api/core/config/history*
+	s.settingsRoutes(app)      // settings.go: POST /api/subscription/settings/test
+	s.overviewRoutes(app)      // overview.go: GET /api/overview
+
 	// Each area registers its routes from its own file. Fixed paths must be
 	// registered before parameter paths that could swallow them.
 	s.adminRoutes(app)        // routes_admins.go: /api/admin*, /api/admins

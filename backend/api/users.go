@@ -291,6 +291,9 @@ func (s *server) userFilter(c *fiber.Ctx, admin *model.Admin) (f store.UserFilte
 			return f, false, schemaErrorf("status: must be one of active, disabled, limited, expired, on_hold")
 		}
 	}
+	if err := s.dashboardUserFilters(c, &f); err != nil { // users_filters.go
+		return f, false, err
+	}
 	if f.Sort = string(args.Peek("sort")); f.Sort != "" && !validSort(f.Sort) {
 		return f, false, fmt.Errorf("%w: sort: must be one of username, used_traffic, data_limit, expire, created_at, optionally prefixed with - for descending", model.ErrInvalid)
 	}
