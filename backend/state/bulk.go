@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -90,8 +89,8 @@ func validateBulk(cfg *coreConfig, admin *model.Admin, in *BulkInput) error {
 			return invalid("days: must be 1 to %d for extend_expiry", MaxBulkDays)
 		}
 	case BulkAddData:
-		if in.Bytes <= 0 {
-			return invalid("bytes: must be a positive number of bytes for add_data")
+		if in.Bytes <= 0 || in.Bytes > model.MaxBytes {
+			return invalid("bytes: must be a positive number of bytes up to 2^62 for add_data")
 		}
 	case BulkSetInbounds:
 		if len(in.Inbounds) == 0 {
@@ -113,14 +112,6 @@ func validateBulk(cfg *coreConfig, admin *model.Admin, in *BulkInput) error {
 		}
 	}
 	return nil
-}
-
-// satAdd adds without wrapping: counters saturate at the int64 maximum.
-func satAdd(a, b int64) int64 {
-	if b > 0 && a > math.MaxInt64-b {
-		return math.MaxInt64
-	}
-	return a + b
 }
 
 // BulkUsers applies one action to many users of admin. Unknown usernames
@@ -311,13 +302,13 @@ func bulkApply(cfg *coreConfig, in *BulkInput, u *model.User, owner *model.Admin
 		switch {
 		case u.Status == model.StatusOnHold && u.Expire == 0:
 			// The clock has not started: the hold's duration grows.
-			u.OnHoldExpireDuration = satAdd(u.OnHoldExpireDuration, add)
+			u.OnHoldExpireDuration = min(model.SatAdd(u.OnHoldExpireDuration, add), model.MaxDuration)
 		case u.Expire == 0:
 			return "", "never expires"
 		default:
 			// From now for a user already past its expiry, so the days
 			// given are days it gets.
-			u.Expire = satAdd(max(u.Expire, now.Unix()), add)
+			u.Expire = model.ClampExpire(model.SatAdd(max(u.Expire, now.Unix()), add))
 		}
 		recompute()
 		u.EditAt = &now
@@ -326,7 +317,7 @@ func bulkApply(cfg *coreConfig, in *BulkInput, u *model.User, owner *model.Admin
 		if u.DataLimit == 0 {
 			return "", "no data limit"
 		}
-		u.DataLimit = satAdd(u.DataLimit, in.Bytes)
+		u.DataLimit = model.ClampBytes(model.SatAdd(u.DataLimit, in.Bytes))
 		recompute()
 		u.EditAt = &now
 		return ActionUserUpdated, ""

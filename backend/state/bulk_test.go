@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"math"
 	"testing"
 	"time"
 
@@ -67,7 +66,7 @@ func TestBulkUsers(t *testing.T) {
 		}
 		mk(alice, "ua1", 1<<30, now+86400)
 		mk(alice, "ua2", 0, 0)
-		mk(alice, "ua3", math.MaxInt64-5, now-10) // already expired
+		mk(alice, "ua3", model.MaxBytes-5, now-10) // already expired
 		mk(bob, "ub1", 1<<30, 0)
 		get := func(name string) *model.User {
 			t.Helper()
@@ -134,8 +133,8 @@ func TestBulkUsers(t *testing.T) {
 		if err != nil || res.Changed != 2 || res.Skipped[0].Username != "ua2" {
 			t.Fatalf("add_data: %+v, %v", res, err)
 		}
-		if got := get("ua3").DataLimit; got != math.MaxInt64 {
-			t.Fatalf("a3's limit %d, want saturated at MaxInt64", got)
+		if got := get("ua3").DataLimit; got != model.MaxBytes {
+			t.Fatalf("a3's limit %d, want saturated at model.MaxBytes", got)
 		}
 		if got := get("ua1").DataLimit; got != 1<<30+1<<40 {
 			t.Fatalf("a1's limit %d", got)
