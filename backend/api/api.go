@@ -24,17 +24,6 @@ import (
 // core config, which is far smaller.
 const DefaultBodyLimit = 1 << 20
 
-// Login rate limits, per minute. One address may try loginAddressAttempts
-// times whatever the usernames, and loginAttempts times one username; a
-// success forgets that address's count for that username. Nothing is
-// counted per username alone: guesses from elsewhere never refuse the
-// admin's own correct password (issue 9, item 3).
-const (
-	loginAttempts        = 10
-	loginAddressAttempts = 30
-	loginWindow          = time.Minute
-)
-
 // Options configure the HTTP API.
 type Options struct {
 	State   *state.State

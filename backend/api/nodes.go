@@ -298,3 +298,52 @@ func publiclyTrusted(chain [][]byte) bool {
 	_, err = leaf.Verify(x509.VerifyOptions{Intermediates: inter})
 	return err == nil
 }
+
+// reconnectNode ends the node's session on this panel. The node agent
+// dials again at once (its backoff starts small) and resumes with a diff
+// of what changed; its Xray keeps running throughout, so no client
+// connection drops (unlike Marzban, whose reconnect restarts Xray).
+func (s *server) reconnectNode(c *fiber.Ctx) error {
+	id, err := nodeID(c)
+	if err != nil {
+		return err
+	}
+	if _, err := s.st.Node(c.UserContext(), id); err != nil {
+		return describe(err, nodeTexts)
+	}
+	if s.opts.Hub != nil {
+		s.opts.Hub.Disconnect(id)
+	}
+	s.log.Info("node reconnect requested", "node", id, "admin", adminOf(c).Username)
+	return c.JSON(emptyObject{})
+}
+
+// nodeUsageItem is Marzban's NodeUsageResponse.
+type nodeUsageItem struct {
+	NodeID   *int64 `json:"node_id"`
+	NodeName string `json:"node_name"`
+	Uplink   int64  `json:"uplink"`
+	Downlink int64  `json:"downlink"`
+}
+
+// nodesUsageResponse is Marzban's NodesUsageResponse.
+type nodesUsageResponse struct {
+	Usages []nodeUsageItem `json:"usages"`
+}
+
+func (s *server) nodesUsage(c *fiber.Ctx) error {
+	start, end, err := s.dateRange(c, "start", "end")
+	if err != nil {
+		return err
+	}
+	traffic, err := s.st.NodesTraffic(c.UserContext(), start, end)
+	if err != nil {
+		return err
+	}
+	out := nodesUsageResponse{Usages: make([]nodeUsageItem, 0, len(traffic))}
+	for _, t := range traffic {
+		id := t.NodeID
+		out.Usages = append(out.Usages, nodeUsageItem{NodeID: &id, NodeName: t.NodeName, Uplink: t.Uplink, Downlink: t.Downlink})
+	}
+	return c.JSON(out)
+}
