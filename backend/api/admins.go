@@ -16,19 +16,54 @@ import (
 	"github.com/outpost-panel/outpost/backend/state"
 )
 
-// adminRoutes registers admin management (issue: user lifecycle and Marzban API).
-// POST /api/admin/token and GET /api/admin are in api.go, before these.
-func (s *server) adminRoutes(app *fiber.App) {
-	app.Get("/api/admins", s.authenticate, requireSudo, s.listAdmins)
-	app.Post("/api/admin", s.authenticate, requireSudo, s.createAdmin)
-	// The fixed /api/admin/usage/... paths have other segment counts or
-	// methods than /api/admin/:username..., so neither can swallow the other.
-	app.Get("/api/admin/usage/:username", s.authenticate, requireSudo, s.adminUsage)
-	app.Post("/api/admin/usage/reset/:username", s.authenticate, requireSudo, s.resetAdminUsage)
-	app.Put("/api/admin/:username", s.authenticate, requireSudo, s.modifyAdmin)
-	app.Delete("/api/admin/:username", s.authenticate, requireSudo, s.deleteAdmin)
-	app.Post("/api/admin/:username/users/disable", s.authenticate, requireSudo, s.disableAdminUsers)
-	app.Post("/api/admin/:username/users/activate", s.authenticate, requireSudo, s.activateAdminUsers)
+// adminRoutes: logging in, the caller's own admin, and admin management.
+func (s *server) adminRoutes() []route {
+	return []route{
+		{Method: "POST", Path: "/api/admin/token", Auth: authPublic, Handler: s.login, Doc: &routeDoc{
+			Summary: "Log in (OAuth2 password form); returns a bearer token", Tag: "admin",
+			BodyKind: kindForm, FormFields: []string{"username", "password"}, Response: typeOf[tokenResponse](), Errors: []int{401, 422, 429}}},
+		{Method: "GET", Path: "/api/admin", Auth: authAdmin, Handler: s.currentAdmin, Doc: &routeDoc{
+			Summary: "The admin behind the token", Tag: "admin", Response: typeOf[model.Admin]()}},
+		{Method: "GET", Path: "/api/admins", Auth: authSudo, Handler: s.listAdmins, Doc: &routeDoc{
+			Summary: "List admins", Tag: "admin", Query: adminQuery,
+			Response: typeOf[[]model.Admin](), Errors: []int{400, 422}}},
+		{Method: "POST", Path: "/api/admin", Auth: authSudo, Handler: s.createAdmin, Doc: &routeDoc{
+			Summary: "Create an admin", Tag: "admin",
+			Body: typeOf[adminCreateBody](), Response: typeOf[model.Admin](), Errors: []int{400, 409}}},
+		// The fixed /api/admin/usage/... paths have other segment counts or
+		// methods than /api/admin/:username..., so neither can swallow the
+		// other.
+		{Method: "GET", Path: "/api/admin/usage/:username", Auth: authSudo, Handler: s.adminUsage, Doc: &routeDoc{
+			Summary: "Traffic of the admin's users since its last usage reset, in bytes", Tag: "admin",
+			Response: typeOf[int64](), Errors: []int{404}}},
+		{Method: "POST", Path: "/api/admin/usage/reset/:username", Auth: authSudo, Handler: s.resetAdminUsage, Doc: &routeDoc{
+			Summary: "Reset the admin's users_usage to zero", Tag: "admin",
+			Response: typeOf[model.Admin](), Errors: []int{404}}},
+		{Method: "PUT", Path: "/api/admin/:username", Auth: authSudo, Handler: s.modifyAdmin, Doc: &routeDoc{
+			Summary: "Modify an admin; a new password ends its older sessions. Another sudo's account is refused", Tag: "admin",
+			Body: typeOf[adminModifyBody](), Response: typeOf[model.Admin](), Errors: []int{400, 404}}},
+		{Method: "DELETE", Path: "/api/admin/:username", Auth: authSudo, Handler: s.deleteAdmin, Doc: &routeDoc{
+			Summary: "Delete an admin (not a sudo); its users remain, owned by nobody", Tag: "admin",
+			Response: typeOf[detailBody](), Errors: []int{404}}},
+		{Method: "POST", Path: "/api/admin/:username/users/disable", Auth: authSudo, Handler: s.disableAdminUsers, Doc: &routeDoc{
+			Summary: "Disable every user of the admin (one change for all nodes)", Tag: "admin",
+			Response: typeOf[detailBody](), Errors: []int{404}}},
+		{Method: "POST", Path: "/api/admin/:username/users/activate", Auth: authSudo, Handler: s.activateAdminUsers, Doc: &routeDoc{
+			Summary: "Re-enable every disabled user of the admin", Tag: "admin",
+			Response: typeOf[detailBody](), Errors: []int{404}}},
+	}
+}
+
+var adminQuery = []queryParam{
+	{Name: "offset", Type: "integer", Description: "admins to skip"},
+	{Name: "limit", Type: "integer", Description: "at most this many; 0 or missing for all"},
+	{Name: "username", Type: "string", Description: "case-insensitive substring of the username"},
+}
+
+// tokenResponse is the answer of POST /api/admin/token.
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
 }
 
 // maxAdminFilter bounds GET /api/admins?username=.

@@ -12,6 +12,9 @@ import (
 	"github.com/outpost-panel/outpost/backend/model"
 )
 
+// The middleware behind the admin and sudo auth levels of the route table
+// (register, in routes.go, puts them in front of each route's handler).
+
 const adminLocal = "outpost.admin"
 
 var errNotAuthenticated = &publicError{err: model.ErrUnauthorized, detail: "Not authenticated"}

@@ -273,6 +273,14 @@ const defaultUsageWindow = 30 * 24 * time.Hour
 
 var errBadDates = &publicError{err: fmt.Errorf("%w: bad date range", model.ErrInvalid), detail: "Invalid date range or format"}
 
+// dateRangeQuery documents the two parameters dateRange reads.
+func dateRangeQuery(start, end string) []queryParam {
+	return []queryParam{
+		{Name: start, Type: "string", Description: "date-time like 2026-11-26T01:02:03 (UTC unless a zone is given); default 30 days ago"},
+		{Name: end, Type: "string", Description: "date-time; default now"},
+	}
+}
+
 // dateRange reads two optional ISO 8601 date-time query parameters the way
 // Marzban does: a missing start is 30 days ago, a missing end is now; a
 // date without a zone is UTC. An unparsable value or an end before the

@@ -6,6 +6,18 @@ import (
 	"github.com/outpost-panel/outpost/backend/state"
 )
 
+// hostRoutes: the hosts share links point at, per inbound (sudo).
+func (s *server) hostRoutes() []route {
+	return []route{
+		{Method: "GET", Path: "/api/hosts", Auth: authSudo, Handler: s.getHosts, Doc: &routeDoc{
+			Summary: "Host list of every inbound, keyed by tag; an inbound without its own list shows the default host", Tag: "hosts",
+			Response: typeOf[map[string][]state.Host]()}},
+		{Method: "PUT", Path: "/api/hosts", Auth: authSudo, Handler: s.putHosts, Doc: &routeDoc{
+			Summary: "Replace every host list: a tag with [] gets no links, a tag left out goes back to the default host", Tag: "hosts",
+			Body: typeOf[map[string][]state.Host](), Response: typeOf[map[string][]state.Host](), Errors: []int{400, 422}}},
+	}
+}
+
 // getHosts is GET /api/hosts: every inbound's host list, keyed by tag.
 func (s *server) getHosts(c *fiber.Ctx) error {
 	hosts, err := s.st.Hosts(c.UserContext())

@@ -9,6 +9,23 @@ import (
 	"github.com/gofiber/fiber/v2"
 )
 
+// systemRoutes: liveness and the panel's statistics.
+func (s *server) systemRoutes() []route {
+	return []route{
+		{Method: "GET", Path: "/healthz", Auth: authPublic, Handler: healthz, Doc: &routeDoc{
+			Summary: "Liveness probe", Tag: "system", Response: typeOf[healthResponse]()}},
+		{Method: "GET", Path: "/api/system", Auth: authAdmin, Handler: s.systemStats, Doc: &routeDoc{
+			Summary: "Panel host and user statistics (a regular admin's counts cover its own users); online means seen in the last 2 minutes", Tag: "system",
+			Response: typeOf[systemResponse]()}},
+	}
+}
+
+type healthResponse struct {
+	Status string `json:"status"`
+}
+
+func healthz(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) }
+
 // systemResponse is Marzban's SystemStats. Bandwidth is bytes through every
 // node ever recorded (node traffic belongs to no admin).
 type systemResponse struct {

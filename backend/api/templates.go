@@ -10,6 +10,32 @@ import (
 	"github.com/outpost-panel/outpost/backend/state"
 )
 
+// templateRoutes: user templates; any admin reads them, sudo admins change
+// them.
+func (s *server) templateRoutes() []route {
+	return []route{
+		{Method: "GET", Path: "/api/user_template", Auth: authAdmin, Handler: s.listTemplates, Doc: &routeDoc{
+			Summary: "List user templates", Tag: "user_template",
+			Query: []queryParam{
+				{Name: "offset", Type: "integer", Description: "templates to skip"},
+				{Name: "limit", Type: "integer", Description: "at most this many; 0 or missing for all"},
+			},
+			Response: typeOf[[]templateResponse](), Errors: []int{400, 422}}},
+		{Method: "GET", Path: "/api/user_template/:id", Auth: authAdmin, Handler: s.getTemplate, Doc: &routeDoc{
+			Summary: "One user template", Tag: "user_template",
+			Response: typeOf[templateResponse](), Errors: []int{404, 422}}},
+		{Method: "POST", Path: "/api/user_template", Auth: authSudo, Handler: s.createTemplate, Doc: &routeDoc{
+			Summary: "Create a user template; inbound tags must exist in the core config under their protocol", Tag: "user_template",
+			Body: typeOf[templateBody](), Response: typeOf[templateResponse](), Errors: []int{400, 409, 422}}},
+		{Method: "PUT", Path: "/api/user_template/:id", Auth: authSudo, Handler: s.modifyTemplate, Doc: &routeDoc{
+			Summary: "Modify a user template; missing fields are unchanged", Tag: "user_template",
+			Body: typeOf[templateBody](), Response: typeOf[templateResponse](), Errors: []int{400, 404, 409, 422}}},
+		{Method: "DELETE", Path: "/api/user_template/:id", Auth: authSudo, Handler: s.deleteTemplate, Doc: &routeDoc{
+			Summary: "Delete a user template", Tag: "user_template",
+			Response: typeOf[emptyObject](), Errors: []int{404, 422}}},
+	}
+}
+
 // User templates (/api/user_template...), with Marzban's paths and JSON.
 
 var templateTexts = map[error]string{

@@ -16,6 +16,72 @@ import (
 	"github.com/outpost-panel/outpost/backend/store"
 )
 
+// userRoutes: users, their lifecycle and their usage. Regular admins reach
+// only their own users (owner rules in state); sudo admins everyone's.
+func (s *server) userRoutes() []route {
+	const expired = "expired users whose expire, and limited users whose limit was reached, fall in the range"
+	return []route{
+		{Method: "POST", Path: "/api/user", Auth: authAdmin, Handler: s.createUser, Doc: &routeDoc{
+			Summary: "Create a user owned by the caller", Tag: "user",
+			Body: typeOf[userBody](), Response: typeOf[userResponse](), Errors: []int{400, 409}}},
+		{Method: "GET", Path: "/api/user/:username", Auth: authAdmin, Handler: s.getUser, Doc: &routeDoc{
+			Summary: "One user (owner or sudo)", Tag: "user",
+			Response: typeOf[userResponse](), Errors: []int{403, 404}}},
+		{Method: "PUT", Path: "/api/user/:username", Auth: authAdmin, Handler: s.modifyUser, Doc: &routeDoc{
+			Summary: "Modify a user; missing fields are unchanged", Tag: "user",
+			Body: typeOf[userBody](), Response: typeOf[userResponse](), Errors: []int{400, 403, 404}}},
+		{Method: "DELETE", Path: "/api/user/:username", Auth: authAdmin, Handler: s.deleteUser, Doc: &routeDoc{
+			Summary: "Delete a user", Tag: "user",
+			Response: typeOf[emptyObject](), Errors: []int{403, 404}}},
+		{Method: "GET", Path: "/api/users", Auth: authAdmin, Handler: s.listUsers, Doc: &routeDoc{
+			Summary: "List users the caller may see, with search, filters, sort and pagination", Tag: "user",
+			Query: usersQuery, Response: typeOf[usersPage](), Errors: []int{400, 422}}},
+
+		{Method: "POST", Path: "/api/user/:username/reset", Auth: authAdmin, Handler: s.resetUserUsage, Doc: &routeDoc{
+			Summary: "Reset the user's used traffic (logged; lifetime usage kept); a limited user becomes active", Tag: "user",
+			Response: typeOf[userResponse](), Errors: []int{404}}},
+		{Method: "POST", Path: "/api/user/:username/revoke_sub", Auth: authAdmin, Handler: s.revokeSubscription, Doc: &routeDoc{
+			Summary: "New credentials for every proxy; earlier subscription links stop working", Tag: "user",
+			Response: typeOf[userResponse](), Errors: []int{404}}},
+		{Method: "POST", Path: "/api/user/:username/active-next", Auth: authAdmin, Handler: s.activateNextPlan, Doc: &routeDoc{
+			Summary: "Apply the user's next plan now (404 when it has none)", Tag: "user",
+			Response: typeOf[userResponse](), Errors: []int{404}}},
+		{Method: "GET", Path: "/api/user/:username/usage", Auth: authAdmin, Handler: s.userUsage, Doc: &routeDoc{
+			Summary: "The user's usage per node over a time range", Tag: "user",
+			Query: dateRangeQuery("start", "end"), Response: typeOf[userUsageResponse](), Errors: []int{400, 404}}},
+		{Method: "GET", Path: "/api/user/:username/usage/daily", Auth: authAdmin, Handler: s.userUsageDaily, Doc: &routeDoc{
+			Summary: "The user's usage over every node per UTC day over a time range, days without traffic left out (Outpost)", Tag: "user",
+			Query: dateRangeQuery("start", "end"), Response: typeOf[userDailyUsageResponse](), Errors: []int{400, 404}}},
+		{Method: "PUT", Path: "/api/user/:username/set-owner", Auth: authSudo, Handler: s.setOwner, Doc: &routeDoc{
+			Summary: "Give the user to another admin", Tag: "user",
+			Query:    []queryParam{{Name: "admin_username", Type: "string", Description: "the new owner (required)"}},
+			Response: typeOf[userResponse](), Errors: []int{404, 422}}},
+		{Method: "POST", Path: "/api/users/reset", Auth: authSudo, Handler: s.resetAllUsage, Doc: &routeDoc{
+			Summary: "Reset every user's used traffic in one transaction (logged; lifetime usage kept)", Tag: "user",
+			Response: typeOf[emptyObject]()}},
+		{Method: "GET", Path: "/api/users/usage", Auth: authAdmin, Handler: s.usersUsage, Doc: &routeDoc{
+			Summary: "Usage per node of the caller's users (sudo: of the admins named, else everyone's)", Tag: "user",
+			Query:    append(dateRangeQuery("start", "end"), queryParam{Name: "admin", Type: "string", Multi: true, Description: "admin usernames (sudo only)"}),
+			Response: typeOf[usersUsageResponse](), Errors: []int{400}}},
+		{Method: "GET", Path: "/api/users/expired", Auth: authAdmin, Handler: s.expiredUsers, Doc: &routeDoc{
+			Summary: "Usernames of the " + expired, Tag: "user",
+			Query: dateRangeQuery("expired_after", "expired_before"), Response: typeOf[[]string](), Errors: []int{400}}},
+		{Method: "DELETE", Path: "/api/users/expired", Auth: authAdmin, Handler: s.deleteExpiredUsers, Doc: &routeDoc{
+			Summary: "Delete the " + expired + "; returns their usernames (404 when none)", Tag: "user",
+			Query: dateRangeQuery("expired_after", "expired_before"), Response: typeOf[[]string](), Errors: []int{400, 404}}},
+	}
+}
+
+var usersQuery = []queryParam{
+	{Name: "offset", Type: "integer"},
+	{Name: "limit", Type: "integer", Description: "page size, at most 1000 (also when missing or 0)"},
+	{Name: "username", Type: "string", Multi: true, Description: "only these usernames"},
+	{Name: "search", Type: "string", Description: "substring of username or note"},
+	{Name: "admin", Type: "string", Multi: true, Description: "only users of these admins (sudo only)"},
+	{Name: "status", Type: "string", Description: "active, disabled, limited, expired or on_hold"},
+	{Name: "sort", Type: "string", Description: "username, used_traffic, data_limit, expire or created_at; prefix - for descending"},
+}
+
 // Page size of GET /api/users. Marzban returns every user when no limit is
 // given; with 100,000 users (each with its links) that is a response of
 // hundreds of megabytes, so Outpost serves at most maxPageSize per request
