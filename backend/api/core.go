@@ -71,7 +71,7 @@ func (s *server) putCoreConfig(c *fiber.Ctx) error {
 	if err := decodeObject(body, &obj); err != nil {
 		return err
 	}
-	if err := s.st.SetCoreConfig(c.UserContext(), body); err != nil {
+	if err := s.st.SetCoreConfigBy(c.UserContext(), adminOf(c).Username, body); err != nil {
 		return err
 	}
 	s.log.Info("core config replaced", "admin", adminOf(c).Username)

@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	"github.com/outpost-panel/outpost/backend/model"
+	"github.com/outpost-panel/outpost/backend/state"
 )
 
 // The API contract is data: each route's Doc (routes.go) gives its
@@ -51,6 +52,7 @@ var enumValues = map[reflect.Type][]string{
 	reflect.TypeFor[model.Status]():        {"active", "disabled", "limited", "expired", "on_hold"},
 	reflect.TypeFor[model.ResetStrategy](): {"no_reset", "day", "week", "month", "year"},
 	reflect.TypeFor[model.NodeStatus]():    {"connected", "connecting", "error", "disabled"},
+	reflect.TypeFor[state.BulkAction]():    bulkActionNames(),
 }
 
 // schemaGen reflects Go types into JSON Schema (the 2020-12 dialect that

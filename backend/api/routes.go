@@ -96,18 +96,23 @@ func (r route) key() string { return r.Method + " " + r.Path }
 // TestRoutesNotShadowed checks.
 func (s *server) routes() []route {
 	return slices.Concat(
-		s.systemRoutes(),       // system.go: /healthz, /api/system
-		s.docsRoutes(),         // docs.go: /openapi.json, /docs
-		s.nodeRoutes(),         // nodes.go: /api/node/ws, /api/node*, /api/nodes*
-		s.logsRoutes(),         // logs.go: WebSockets /api/core/logs, /api/node/:id/logs
-		s.adminRoutes(),        // admins.go: login, /api/admin*, /api/admins
-		s.userRoutes(),         // users.go: /api/user*, /api/users*
-		s.coreRoutes(),         // core.go: /api/core*, /api/inbounds
-		s.hostRoutes(),         // hosts.go: /api/hosts
-		s.subscriptionRoutes(), // subscription.go: /api/subscription/settings, /sub/*
-		s.templateRoutes(),     // templates.go: /api/user_template*
-		s.notificationRoutes(), // notifications.go: /api/notifications
-		s.dashboardRoutes(),    // dashboard.go: /, /dashboard/*
+		s.systemRoutes(),               // system.go: /healthz, /api/system
+		s.docsRoutes(),                 // docs.go: /openapi.json, /docs
+		s.nodeRoutes(),                 // nodes.go: /api/node/ws, /api/node*, /api/nodes*
+		s.logsRoutes(),                 // logs.go: WebSockets /api/core/logs, /api/node/:id/logs
+		s.eventsRoutes(),               // events.go: WebSocket /api/events
+		s.adminRoutes(),                // admins.go: login, /api/admin*, /api/admins
+		s.userRoutes(),                 // users.go: /api/user*, /api/users*
+		s.bulkRoutes(),                 // bulk.go: /api/users/bulk
+		s.coreRoutes(),                 // core.go: /api/core*, /api/inbounds
+		s.configHistoryRoutes(),        // config_history.go: /api/core/config/history*
+		s.hostRoutes(),                 // hosts.go: /api/hosts
+		s.subscriptionSettingsRoutes(), // subscription_settings.go: /api/subscription/settings*
+		s.subscriptionRoutes(),         // subscription.go: /sub/*
+		s.overviewRoutes(),             // overview.go: /api/overview
+		s.templateRoutes(),             // templates.go: /api/user_template*
+		s.notificationRoutes(),         // notifications.go: /api/notifications
+		s.dashboardRoutes(),            // dashboard.go: /, /dashboard/*
 	)
 }
 

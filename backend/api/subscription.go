@@ -24,9 +24,8 @@ import (
 	"github.com/outpost-panel/outpost/backend/sub/render"
 )
 
-// subscriptionRoutes: the subscription settings (sudo) and the public
-// endpoints a user's client fetches with the token. The fixed sub-paths
-// come before /sub/:token/:client_type, which would take them for a client
+// subscriptionRoutes: the public endpoints a user's client fetches with
+// the token. The fixed sub-paths come before /sub/:token/:client_type, which would take them for a client
 // type.
 func (s *server) subscriptionRoutes() []route {
 	usage := []queryParam{
@@ -34,12 +33,6 @@ func (s *server) subscriptionRoutes() []route {
 		{Name: "end", Type: "string", Description: "date-time; default now"},
 	}
 	return []route{
-		{Method: "GET", Path: "/api/subscription/settings", Auth: authSudo, Handler: s.getSubscriptionSettings, Doc: &routeDoc{
-			Summary: "Subscription settings: User-Agent rules and response headers", Tag: "subscription",
-			Response: typeOf[subscriptionSettingsResponse]()}},
-		{Method: "PUT", Path: "/api/subscription/settings", Auth: authSudo, Handler: s.putSubscriptionSettings, Doc: &routeDoc{
-			Summary: "Change subscription settings; fields left out keep their values, \"rules\": null restores the defaults", Tag: "subscription",
-			Body: typeOf[subscriptionSettingsResponse](), Response: typeOf[subscriptionSettingsResponse](), Errors: []int{400, 422}}},
 		{Method: "GET", Path: "/sub/:token", Auth: authPublic, Handler: s.subscription, Doc: &routeDoc{
 			Summary: "Subscription in the format the User-Agent rules pick (base64 links by default); " +
 				"Accept: text/html gets the page, in the language of Accept-Language", Tag: "subscription",
@@ -495,74 +488,4 @@ func subQueryTime(c *fiber.Ctx, name string, def time.Time) (time.Time, error) {
 		}
 	}
 	return time.Time{}, schemaErrorf("%s: expected a date-time like 2026-11-26T01:02:03, got %q", name, truncate(v, 40))
-}
-
-// subscriptionSettingsResponse shows the rules in effect: the defaults
-// until a sudo admin saves some.
-type subscriptionSettingsResponse struct {
-	Rules                 []subRule `json:"rules"`
-	ProfileUpdateInterval int       `json:"profile_update_interval"`
-	ProfileTitle          string    `json:"profile_title"`
-	SupportURL            string    `json:"support_url"`
-	ProfileWebPageURL     string    `json:"profile_web_page_url"`
-	DisableHTMLPage       bool      `json:"disable_html_page"`
-}
-
-func (s *server) getSubscriptionSettings(c *fiber.Ctx) error {
-	set, err := s.st.SubscriptionSettings(c.UserContext())
-	if err != nil {
-		return err
-	}
-	return s.sendSubscriptionSettings(c, set)
-}
-
-func (s *server) sendSubscriptionSettings(c *fiber.Ctx, set state.SubscriptionSettings) error {
-	rules, err := decodeSubRules(set.Rules)
-	if err != nil {
-		return fmt.Errorf("decoding stored subscription rules: %w", err)
-	}
-	if rules == nil {
-		rules = []subRule{}
-	}
-	return c.JSON(subscriptionSettingsResponse{
-		Rules: rules, ProfileUpdateInterval: set.ProfileUpdateInterval, ProfileTitle: set.ProfileTitle,
-		SupportURL: set.SupportURL, ProfileWebPageURL: set.ProfileWebPageURL, DisableHTMLPage: set.DisableHTMLPage,
-	})
-}
-
-// putSubscriptionSettings is PUT /api/subscription/settings. Fields left
-// out keep their values; "rules": null restores the default rules. Rules
-// are checked with the renderer's own validation (a pattern that does not
-// compile, an unknown format: 400).
-func (s *server) putSubscriptionSettings(c *fiber.Ctx) error {
-	set, err := s.st.SubscriptionSettings(c.UserContext())
-	if err != nil {
-		return err
-	}
-	if err := decodeJSON(c.Body(), &set); err != nil {
-		return err
-	}
-	rules, err := decodeSubRules(set.Rules)
-	if err != nil {
-		return err
-	}
-	if len(set.Rules) == 0 || string(set.Rules) == "null" {
-		set.Rules = nil
-	} else {
-		if err := validateSubRules(rules); err != nil {
-			msg := afterSentinel(err, model.ErrInvalid)
-			if msg == "" {
-				msg = err.Error()
-			}
-			return fmt.Errorf("%w: rules: %s", model.ErrInvalid, msg)
-		}
-		if set.Rules, err = json.Marshal(rules); err != nil {
-			return fmt.Errorf("encoding subscription rules: %w", err)
-		}
-	}
-	if err := s.st.SetSubscriptionSettings(c.UserContext(), set); err != nil {
-		return err
-	}
-	s.sub.svc.DropCachedViews()
-	return s.sendSubscriptionSettings(c, set)
 }

@@ -35,7 +35,7 @@ func (s *server) userRoutes() []route {
 			Response: typeOf[emptyObject](), Errors: []int{403, 404}}},
 		{Method: "GET", Path: "/api/users", Auth: authAdmin, Handler: s.listUsers, Doc: &routeDoc{
 			Summary: "List users the caller may see, with search, filters, sort and pagination", Tag: "user",
-			Query: usersQuery, Response: typeOf[usersPage](), Errors: []int{400, 422}}},
+			Query: slices.Concat(usersQuery, usersFilterQuery), Response: typeOf[usersPage](), Errors: []int{400, 422}}},
 
 		{Method: "POST", Path: "/api/user/:username/reset", Auth: authAdmin, Handler: s.resetUserUsage, Doc: &routeDoc{
 			Summary: "Reset the user's used traffic (logged; lifetime usage kept); a limited user becomes active", Tag: "user",
@@ -357,6 +357,9 @@ func (s *server) userFilter(c *fiber.Ctx, admin *model.Admin) (f store.UserFilte
 			// 422, while a bad sort is Marzban's own 400.
 			return f, false, schemaErrorf("status: must be one of active, disabled, limited, expired, on_hold")
 		}
+	}
+	if err := s.dashboardUserFilters(c, &f); err != nil { // users_filters.go
+		return f, false, err
 	}
 	if f.Sort = string(args.Peek("sort")); f.Sort != "" && !validSort(f.Sort) {
 		return f, false, fmt.Errorf("%w: sort: must be one of username, used_traffic, data_limit, expire, created_at, optionally prefixed with - for descending", model.ErrInvalid)

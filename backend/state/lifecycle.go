@@ -387,7 +387,7 @@ func (s *State) review(ctx context.Context, skip map[int64]bool) (int, []int64, 
 	if err := s.store.Read(ctx, func(tx *store.Tx) error {
 		var err error
 		n, err := tx.CountResetsDue(now)
-		if err != nil {
+		if pending = n > 0; err != nil || pending {
 			return err
 		}
 		p, err := planTick(tx, now, false, skip)
@@ -395,7 +395,7 @@ func (s *State) review(ctx context.Context, skip map[int64]bool) (int, []int64, 
 			return err
 		}
 		bad = p.bad
-		pending = n > 0 || len(p.changed()) > 0
+		pending = len(p.changed()) > 0
 		return nil
 	}); err != nil {
 		return 0, nil, fmt.Errorf("planning review: %w", err)
@@ -498,6 +498,9 @@ func (s *State) review(ctx context.Context, skip map[int64]bool) (int, []int64, 
 		changed -= len(countedResetsIn(p, ids, now))
 		return d, nil
 	})
+	if plan != nil {
+		s.skipBadRows(plan.bad, now)
+	}
 	if err != nil {
 		slices.Sort(cands)
 		return 0, cands, err

@@ -404,6 +404,13 @@ type UserFilter struct {
 	// Sort is one of username, used_traffic, data_limit, expire, created_at,
 	// with a '-' prefix for descending; empty sorts by id.
 	Sort string
+	// ExpireAfter and ExpireBefore (Unix seconds; 0: no bound) keep users
+	// that expire, after the one and at or before the other.
+	ExpireAfter, ExpireBefore int64
+	// DataLeftBelowPercent (1-100; 0: no filter) keeps users with a data
+	// limit whose bytes left are under that share of it (users over their
+	// limit included). See dataLeftBelow.
+	DataLeftBelowPercent int
 }
 
 var userSortColumns = map[string]string{
@@ -431,6 +438,9 @@ func (f *UserFilter) check() error {
 	}
 	if f.Status != "" && !f.Status.Valid() {
 		return fmt.Errorf("status %q: %w", f.Status, errInvalid)
+	}
+	if f.ExpireAfter < 0 || f.ExpireBefore < 0 || f.DataLeftBelowPercent < 0 || f.DataLeftBelowPercent > 100 {
+		return fmt.Errorf("expire bounds %d, %d or data left percent %d: %w", f.ExpireAfter, f.ExpireBefore, f.DataLeftBelowPercent, errInvalid)
 	}
 	return nil
 }
@@ -500,6 +510,7 @@ func (tx *Tx) ListUsers(f UserFilter) ([]model.User, int, error) {
 	if f.Status != "" {
 		where = append(where, `u.status = `+a.add(string(f.Status)))
 	}
+	where, needTraffic := f.dashboardConds(where, &a) // users_filters.go
 	cond := ""
 	if len(where) > 0 {
 		cond = " WHERE " + strings.Join(where, " AND ")
@@ -507,7 +518,7 @@ func (tx *Tx) ListUsers(f UserFilter) ([]model.User, int, error) {
 
 	if f.Limit > 0 && f.Limit <= maxWindowedPage {
 		from := " FROM users u"
-		if strings.HasPrefix(order, "t.") {
+		if strings.HasPrefix(order, "t.") || needTraffic {
 			from += " JOIN user_traffic t ON t.user_id = u.id"
 		}
 		users, total, err := tx.listUsersPage(from, cond, order, a, f.Offset, f.Limit)
@@ -517,7 +528,11 @@ func (tx *Tx) ListUsers(f UserFilter) ([]model.User, int, error) {
 		return users, total, nil
 	}
 	var total int
-	if err := tx.queryRow(`SELECT COUNT(*) FROM users u`+cond, a...).Scan(&total); err != nil {
+	countFrom := ` FROM users u`
+	if needTraffic {
+		countFrom += ` JOIN user_traffic t ON t.user_id = u.id`
+	}
+	if err := tx.queryRow(`SELECT COUNT(*)`+countFrom+cond, a...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("counting users: %w", err)
 	}
 	if total == 0 || f.Offset >= total {
