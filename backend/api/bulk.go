@@ -43,8 +43,16 @@ type bulkResponse struct {
 	Skipped  []bulkSkipped `json:"skipped"`
 }
 
-func (s *server) bulkRoutes(app *fiber.App) {
-	app.Post("/api/users/bulk", s.authenticate, s.bulkUsers)
+// bulkRoutes: one action on many users.
+func (s *server) bulkRoutes() []route {
+	return []route{
+		{Method: "POST", Path: "/api/users/bulk", Auth: authAdmin, Handler: s.bulkUsers, Doc: &routeDoc{
+			Tag: "user", Body: typeOf[bulkBody](), Response: typeOf[bulkResponse](), Errors: []int{400, 404, 422},
+			Summary: "One action on up to 1000 users (usernames) in one transaction and one revision: enable, disable, delete, " +
+				"reset_usage, revoke_sub, extend_expiry (days), add_data (bytes), set_inbounds (inbounds), set_owner " +
+				"(admin_username; sudo). A user of another admin refuses the whole request (403 naming it); unknown users " +
+				"and users the action does not apply to are skipped and listed. Webhook events as the single-user routes send"}},
+	}
 }
 
 func (s *server) bulkUsers(c *fiber.Ctx) error {
@@ -86,16 +94,11 @@ func (s *server) bulkUsers(c *fiber.Ctx) error {
 	return c.JSON(out)
 }
 
-func init() {
+// bulkActionNames is the enum of bulkBody.Action in the document.
+func bulkActionNames() []string {
 	names := make([]string, len(state.BulkActions))
 	for i, a := range state.BulkActions {
 		names[i] = string(a)
 	}
-	enumValues[typeOf[state.BulkAction]()] = names
-	routeTable = append(routeTable, routeDoc{Method: "POST", Path: "/api/users/bulk", Tag: "user", Auth: authAdmin,
-		Body: typeOf[bulkBody](), Response: typeOf[bulkResponse](), Errors: []int{400, 404, 422},
-		Summary: "One action on up to 1000 users (usernames) in one transaction and one revision: enable, disable, delete, " +
-			"reset_usage, revoke_sub, extend_expiry (days), add_data (bytes), set_inbounds (inbounds), set_owner " +
-			"(admin_username; sudo). A user of another admin refuses the whole request (403 naming it); unknown users " +
-			"and users the action does not apply to are skipped and listed. Webhook events as the single-user routes send"})
+	return names
 }

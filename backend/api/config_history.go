@@ -23,10 +23,19 @@ type configVersionJSON struct {
 
 var configVersionTexts = map[error]string{model.ErrNotFound: "Config version not found"}
 
-func (s *server) configHistoryRoutes(app *fiber.App) {
-	app.Get("/api/core/config/history", s.authenticate, requireSudo, s.configHistory)
-	app.Get("/api/core/config/history/:id", s.authenticate, requireSudo, s.configVersion)
-	app.Post("/api/core/config/history/:id/restore", s.authenticate, requireSudo, s.restoreConfigVersion)
+// configHistoryRoutes: the saved core configs (sudo).
+func (s *server) configHistoryRoutes() []route {
+	return []route{
+		{Method: "GET", Path: "/api/core/config/history", Auth: authSudo, Handler: s.configHistory, Doc: &routeDoc{
+			Tag: "core", Response: typeOf[[]configVersionJSON](),
+			Summary: "The last 50 core configs saved (PUT /api/core/config or a restore), newest first, with who and when, without their data"}},
+		{Method: "GET", Path: "/api/core/config/history/:id", Auth: authSudo, Handler: s.configVersion, Doc: &routeDoc{
+			Tag: "core", Response: typeOf[map[string]any](), Errors: []int{404, 422},
+			Summary: "One saved core config (the Xray JSON)"}},
+		{Method: "POST", Path: "/api/core/config/history/:id/restore", Auth: authSudo, Handler: s.restoreConfigVersion, Doc: &routeDoc{
+			Tag: "core", Response: typeOf[map[string]any](), Errors: []int{400, 404, 422},
+			Summary: "Make a saved core config the running one, validated as PUT /api/core/config does, and record it as a new entry; answers the running config"}},
+	}
 }
 
 func configVersionID(c *fiber.Ctx) (int64, error) {
@@ -79,18 +88,4 @@ func (s *server) restoreConfigVersion(c *fiber.Ctx) error {
 	}
 	s.log.Info("core config restored", "version", id, "admin", adminOf(c).Username)
 	return s.getCoreConfig(c)
-}
-
-func init() {
-	routeTable = append(routeTable,
-		routeDoc{Method: "GET", Path: "/api/core/config/history", Tag: "core", Auth: authSudo,
-			Response: typeOf[[]configVersionJSON](),
-			Summary:  "The last 50 core configs saved (PUT /api/core/config or a restore), newest first, with who and when, without their data"},
-		routeDoc{Method: "GET", Path: "/api/core/config/history/:id", Tag: "core", Auth: authSudo,
-			Response: typeOf[map[string]any](), Errors: []int{404, 422},
-			Summary: "One saved core config (the Xray JSON)"},
-		routeDoc{Method: "POST", Path: "/api/core/config/history/:id/restore", Tag: "core", Auth: authSudo,
-			Response: typeOf[map[string]any](), Errors: []int{400, 404, 422},
-			Summary: "Make a saved core config the running one, validated as PUT /api/core/config does, and record it as a new entry; answers the running config"},
-	)
 }

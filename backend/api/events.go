@@ -56,10 +56,22 @@ type eventMessage struct {
 	Online          *int      `json:"online,omitempty"`
 }
 
-func (s *server) eventsRoutes(app *fiber.App) {
+// eventsRoutes: the dashboard's live events socket. Like the log sockets
+// it checks the token itself before the upgrade and refuses with a close
+// code, so it is public to the router.
+func (s *server) eventsRoutes() []route {
 	broker := events.New(eventSource{s}, s.log, 0)
 	ws := websocket.New(func(c *websocket.Conn) { s.serveEvents(c, broker) }, websocket.Config{WriteBufferSize: 8 << 10})
-	app.Get("/api/events", s.prepareEvents, ws)
+	return []route{
+		{Method: "GET", Path: "/api/events", Auth: authPublic, Before: []fiber.Handler{s.prepareEvents}, Handler: ws, Doc: &routeDoc{
+			Tag: "admin", Response: typeOf[eventMessage](), Errors: []int{426},
+			Summary: "WebSocket: the dashboard's live events, each message one JSON object (this schema) with a type: " +
+				"hello {revision} first; users {revision, usernames, all} (a regular admin: its own users only); " +
+				"node {id, name, status, message, applied_revision, last_seen, revision, deleted} (sudo); " +
+				"usage {online} at most once a second; notifications {} (sudo). " +
+				"Refusal closes the socket with 4401 (no or bad token); a client 256 messages behind is closed with 1013",
+			Query: []queryParam{{Name: "token", Type: "string", Description: "an admin's access token (or send Authorization: Bearer)"}}}},
+	}
 }
 
 func (s *server) prepareEvents(c *fiber.Ctx) error {
@@ -185,15 +197,4 @@ func (e eventSource) Online(ctx context.Context) (int, error) { return e.s.st.On
 
 func (e eventSource) NotificationsMark(ctx context.Context) (string, error) {
 	return e.s.st.NotificationsMark(ctx)
-}
-
-func init() {
-	routeTable = append(routeTable, routeDoc{Method: "GET", Path: "/api/events", Tag: "admin", Auth: authPublic,
-		Response: typeOf[eventMessage](), Errors: []int{426},
-		Summary: "WebSocket: the dashboard's live events, each message one JSON object (this schema) with a type: " +
-			"hello {revision} first; users {revision, usernames, all} (a regular admin: its own users only); " +
-			"node {id, name, status, message, applied_revision, last_seen, revision, deleted} (sudo); " +
-			"usage {online} at most once a second; notifications {} (sudo). " +
-			"Refusal closes the socket with 4401 (no or bad token); a client 256 messages behind is closed with 1013",
-		Query: []queryParam{{Name: "token", Type: "string", Description: "an admin's access token (or send Authorization: Bearer)"}}})
 }

@@ -75,8 +75,15 @@ type overviewResponse struct {
 	Nodes *overviewNodes `json:"nodes"`
 }
 
-func (s *server) overviewRoutes(app *fiber.App) {
-	app.Get("/api/overview", s.authenticate, s.overview)
+// overviewRoutes: the dashboard's first page in one request.
+func (s *server) overviewRoutes() []route {
+	return []route{
+		{Method: "GET", Path: "/api/overview", Auth: authAdmin, Handler: s.overview, Doc: &routeDoc{
+			Tag: "system", Response: typeOf[overviewResponse](),
+			Summary: "The dashboard's overview in one request: users by status and online (a regular admin's own), every node's " +
+				"traffic today per hour and over 7 and 30 days per day (UTC, from the hourly buckets), nodes up and down with " +
+				"their revision lag (sudo), the panel version, revision and replica count"}},
+	}
 }
 
 func trafficJSON(in []state.TrafficPoint) []trafficPoint {
@@ -138,12 +145,4 @@ func (s *server) overview(c *fiber.Ctx) error {
 		out.Nodes = on
 	}
 	return c.JSON(out)
-}
-
-func init() {
-	routeTable = append(routeTable, routeDoc{Method: "GET", Path: "/api/overview", Tag: "system", Auth: authAdmin,
-		Response: typeOf[overviewResponse](),
-		Summary: "The dashboard's overview in one request: users by status and online (a regular admin's own), every node's " +
-			"traffic today per hour and over 7 and 30 days per day (UTC, from the hourly buckets), nodes up and down with " +
-			"their revision lag (sudo), the panel version, revision and replica count"})
 }

@@ -59,14 +59,9 @@ func (s *server) dashboardUserFilters(c *fiber.Ctx, f *store.UserFilter) error {
 	return nil
 }
 
-func init() {
-	for i := range routeTable {
-		if r := &routeTable[i]; r.Method == "GET" && r.Path == "/api/users" {
-			r.Query = append(r.Query,
-				queryParam{Name: "expiring_within_days", Type: "integer", Description: "only users that expire after now and within this many days (1 to 36500)"},
-				queryParam{Name: "on_hold", Type: "boolean", Description: "true: only on_hold users (as status=on_hold)"},
-				queryParam{Name: "data_left_below_percent", Type: "integer", Description: "only users with a data limit that have less than this share of it left, users over it included (1 to 100)"},
-			)
-		}
-	}
+// usersFilterQuery documents the filters dashboardUserFilters reads.
+var usersFilterQuery = []queryParam{
+	{Name: "expiring_within_days", Type: "integer", Description: "only users that expire after now and within this many days (1 to 36500)"},
+	{Name: "on_hold", Type: "boolean", Description: "true: only on_hold users (as status=on_hold)"},
+	{Name: "data_left_below_percent", Type: "integer", Description: "only users with a data limit that have less than this share of it left, users over it included (1 to 100)"},
 }
