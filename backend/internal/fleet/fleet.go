@@ -204,6 +204,27 @@ func (f *Fleet) Converged(rev int64) (ok bool, lagging int) {
 	return lagging == 0, lagging
 }
 
+// Agreement is the state hashes the connected agents hold (with how many
+// hold each), the lowest and highest revision among them, and how many
+// agents are not connected.
+func (f *Fleet) Agreement() (hashes map[string]int, lowest, highest int64, offline int) {
+	hashes = map[string]int{}
+	lowest = -1
+	for _, a := range f.agents {
+		st := a.State()
+		if !st.Connected {
+			offline++
+			continue
+		}
+		hashes[st.Hash]++
+		if lowest < 0 || st.Revision < lowest {
+			lowest = st.Revision
+		}
+		highest = max(highest, st.Revision)
+	}
+	return hashes, lowest, highest, offline
+}
+
 // Hashes is the set of state hashes the agents at rev hold, with how many
 // agents hold each: one entry when the fleet agrees.
 func (f *Fleet) Hashes(rev int64) map[string]int {
