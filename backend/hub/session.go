@@ -248,7 +248,7 @@ func (s *session) handle(ctx context.Context, m protocol.Message) error {
 	st := s.h.st.Store()
 	switch m.Type {
 	case protocol.TypeError:
-		return fmt.Errorf("node error %s: %s", m.Error.Code, m.Error.Message)
+		return fmt.Errorf("node error: %w", m.Error)
 	case protocol.TypeHello:
 		if m.Hello.Protocol != protocol.Version {
 			return fmt.Errorf("panel speaks protocol %d, node %d: %w", protocol.Version, m.Hello.Protocol, errProtocolMismatch)

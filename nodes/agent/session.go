@@ -322,7 +322,7 @@ func (s *panelSession) readFailed(err error) error {
 	var ce *websocket.CloseError
 	if errors.As(err, &ce) {
 		if code, ok := protocol.CodeOfCloseStatus(ce.Code); ok {
-			return &protocol.Error{Code: code, Message: ce.Text}
+			return fmt.Errorf("panel closed the session: %w", &protocol.Error{Code: code, Message: ce.Text})
 		}
 	}
 	return fmt.Errorf("reading from panel: %w", err)
@@ -470,5 +470,5 @@ func (s *panelSession) onError(e *protocol.Error) error {
 		// with backoff: the data plane is unaffected.
 		s.a.log.Error("panel refused a frame of this agent", "message", e.Message)
 	}
-	return e
+	return fmt.Errorf("panel: %w", e)
 }

@@ -249,8 +249,9 @@ type Error struct {
 }
 
 // Error makes a received error frame a Go error, so the side that got it
-// can return it and its caller can read the code with errors.As.
-func (e *Error) Error() string { return "panel: " + string(e.Code) + ": " + e.Message }
+// can return it (wrapped with who sent it) and its caller can read the
+// code with errors.As.
+func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
 
 // ErrorCode is the typed reason in error.code (session-ending) and
 // ack.code (refusals). Unknown codes from a newer peer are kept as they are.
