@@ -81,14 +81,25 @@ func (c Change) Apply(t Target) {
 // the empty change. The inputs are not modified.
 func Merge(changes ...Change) Change {
 	var out Change
-	ops := map[string]*protocol.User{} // nil: removed
-	var order []string
-	put := func(email string, u *protocol.User) {
-		if _, seen := ops[email]; !seen {
-			order = append(order, email)
-		}
-		ops[email] = u
+	n := 0
+	for _, c := range changes {
+		n += len(c.Upserts) + len(c.Removes)
 	}
+	// last[email] indexes ops, which keeps emails in first-seen order; a
+	// nil user is a remove.
+	last := make(map[string]int, n)
+	ops := make([]*protocol.User, 0, n)
+	emails := make([]string, 0, n)
+	put := func(email string, u *protocol.User) {
+		if i, seen := last[email]; seen {
+			ops[i] = u
+			return
+		}
+		last[email] = len(ops)
+		ops = append(ops, u)
+		emails = append(emails, email)
+	}
+	ups := 0
 	for _, c := range changes {
 		if c.Config != nil {
 			out.Config = c.Config
@@ -100,11 +111,22 @@ func Merge(changes ...Change) Change {
 			put(e, nil)
 		}
 	}
-	for _, e := range order {
-		if u := ops[e]; u != nil {
+	for _, u := range ops {
+		if u != nil {
+			ups++
+		}
+	}
+	if ups > 0 {
+		out.Upserts = make([]protocol.User, 0, ups)
+	}
+	if rm := len(ops) - ups; rm > 0 {
+		out.Removes = make([]string, 0, rm)
+	}
+	for i, u := range ops {
+		if u != nil {
 			out.Upserts = append(out.Upserts, *u)
 		} else {
-			out.Removes = append(out.Removes, e)
+			out.Removes = append(out.Removes, emails[i])
 		}
 	}
 	return out

@@ -89,7 +89,7 @@ func (s *State) change(ctx context.Context, fn func(tx *store.Tx, rev int64) (ch
 		if c.IsEmpty() {
 			return nil
 		}
-		data, err := change.Encode(r, change.Merge(c))
+		data, err := change.Encode(r, c)
 		if err != nil {
 			return fmt.Errorf("encoding change %d: %w", r, err)
 		}
