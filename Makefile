@@ -43,7 +43,7 @@ webtest:
 
 # The dashboard in Debian's chromium (playwright-core) against bin/panel
 # and bin/node; also checks that web/src/lib/api/schema.d.ts is what the
-# panel's /openapi.json generates, and writes docs/screenshots/.
+# panel's /openapi.json generates; SCREENSHOTS=1 also writes docs/screenshots/.
 browsercheck: build
 	$(NPM) run test:web
 
