@@ -174,6 +174,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/core/config/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The last 50 core configs saved (PUT /api/core/config or a restore), newest first, with who and when, without their data */
+        get: operations["getCoreConfigHistory"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/core/config/history/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One saved core config (the Xray JSON) */
+        get: operations["getCoreConfigHistoryById"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/core/config/history/{id}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Make a saved core config the running one, validated as PUT /api/core/config does, and record it as a new entry; answers the running config */
+        post: operations["postCoreConfigHistoryByIdRestore"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/core/logs": {
         parameters: {
             query?: never;
@@ -202,6 +253,23 @@ export interface paths {
         put?: never;
         /** Ask every connected node to restart its Xray core (new instance first: open connections are not cut) */
         post: operations["postCoreRestart"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** WebSocket: the dashboard's live events, each message one JSON object (this schema) with a type: hello {revision} first; users {revision, usernames, all} (a regular admin: its own users only); node {id, name, status, message, applied_revision, last_seen, revision, deleted} (sudo); usage {online} at most once a second; notifications {} (sudo). Refusal closes the socket with 4401 (no or bad token); a client 256 messages behind is closed with 1013 */
+        get: operations["getEvents"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -415,6 +483,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/overview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The dashboard's overview in one request: users by status and online (a regular admin's own), every node's traffic today per hour and over 7 and 30 days per day (UTC, from the hourly buckets), nodes up and down with their revision lag (sudo), the panel version, revision and replica count */
+        get: operations["getOverview"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/subscription/settings": {
         parameters: {
             query?: never;
@@ -427,6 +512,23 @@ export interface paths {
         /** Change subscription settings; fields left out keep their values, "rules": null restores the defaults */
         put: operations["putSubscriptionSettings"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/subscription/settings/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** The format a User-Agent gets by the stored User-Agent rules, or by the rules sent (tried, not saved); a rule that does not compile is 400 as in PUT /api/subscription/settings */
+        post: operations["postSubscriptionSettingsTest"];
         delete?: never;
         options?: never;
         head?: never;
@@ -642,6 +744,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/users/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** One action on up to 1000 users (usernames) in one transaction and one revision: enable, disable, delete, reset_usage, revoke_sub, extend_expiry (days), add_data (bytes), set_inbounds (inbounds), set_owner (admin_username; sudo). A user of another admin refuses the whole request (403 naming it); unknown users and users the action does not apply to are skipped and listed. Webhook events as the single-user routes send */
+        post: operations["postUsersBulk"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/users/expired": {
         parameters: {
             query?: never;
@@ -841,6 +960,39 @@ export interface components {
             /** Format: int64 */
             telegram_id?: number | null;
         };
+        BulkBody: {
+            /** @enum {string} */
+            action: "enable" | "disable" | "delete" | "reset_usage" | "revoke_sub" | "extend_expiry" | "add_data" | "set_inbounds" | "set_owner";
+            admin_username?: string | null;
+            /** Format: int64 */
+            bytes?: number | null;
+            /** Format: int64 */
+            days?: number | null;
+            inbounds?: {
+                [key: string]: string[];
+            };
+            usernames: string[];
+        };
+        BulkResponse: {
+            changed: number;
+            /** Format: int64 */
+            revision: number;
+            skipped: components["schemas"]["BulkSkipped"][];
+        };
+        BulkSkipped: {
+            reason: string;
+            username: string;
+        };
+        ConfigVersionJSON: {
+            admin: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: int64 */
+            id: number;
+            sha256: string;
+            /** Format: int64 */
+            size: number;
+        };
         CoreInfoResponse: {
             logs_websocket: string;
             started: boolean;
@@ -857,6 +1009,24 @@ export interface components {
         EmptyObject: Record<string, never>;
         ErrorBody: {
             detail: string;
+        };
+        EventMessage: {
+            all?: boolean;
+            /** Format: int64 */
+            applied_revision?: number;
+            deleted?: boolean;
+            /** Format: int64 */
+            id?: number;
+            /** Format: date-time */
+            last_seen?: string | null;
+            message?: string | null;
+            name?: string;
+            online?: number | null;
+            /** Format: int64 */
+            revision?: number;
+            status?: string;
+            type: string;
+            usernames?: string[];
         };
         HealthResponse: {
             status: string;
@@ -966,6 +1136,50 @@ export interface components {
             retrying: number;
             target: string;
         };
+        OverviewNode: {
+            agent_version: string | null;
+            /** Format: int64 */
+            applied_revision: number;
+            /** Format: int64 */
+            id: number;
+            /** Format: date-time */
+            last_seen: string | null;
+            message: string | null;
+            name: string;
+            /** Format: int64 */
+            revision_lag: number;
+            /** @enum {string} */
+            status: "connected" | "connecting" | "error" | "disabled";
+            xray_version: string | null;
+        };
+        OverviewNodes: {
+            down: number;
+            nodes: components["schemas"]["OverviewNode"][];
+            up: number;
+        };
+        OverviewResponse: {
+            nodes: components["schemas"]["OverviewNodes"] | null;
+            replicas: number | null;
+            /** Format: int64 */
+            revision: number;
+            traffic: components["schemas"]["OverviewTraffic"];
+            users: components["schemas"]["OverviewUsers"];
+            version: string;
+        };
+        OverviewTraffic: {
+            month: components["schemas"]["TrafficPoint"][];
+            today: components["schemas"]["TrafficPoint"][];
+            week: components["schemas"]["TrafficPoint"][];
+        };
+        OverviewUsers: {
+            active: number;
+            disabled: number;
+            expired: number;
+            limited: number;
+            on_hold: number;
+            online: number;
+            total: number;
+        };
         ProxySettings: {
             flow?: string;
             id?: string;
@@ -980,6 +1194,13 @@ export interface components {
             format?: string;
             min_version?: string;
             pattern?: string;
+        };
+        SubRuleTestBody: {
+            rules?: unknown;
+            user_agent: string;
+        };
+        SubRuleTestResponse: {
+            format: string;
         };
         SubscriptionSettingsResponse: {
             disable_html_page?: boolean;
@@ -1087,6 +1308,14 @@ export interface components {
         TokenResponse: {
             access_token: string;
             token_type: string;
+        };
+        TrafficPoint: {
+            /** Format: date-time */
+            at: string;
+            /** Format: int64 */
+            downlink: number;
+            /** Format: int64 */
+            uplink: number;
         };
         UserBody: {
             /** Format: int64 */
@@ -1884,6 +2113,173 @@ export interface operations {
             };
         };
     };
+    getCoreConfigHistory: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConfigVersionJSON"][];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getCoreConfigHistoryById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Malformed request (bad JSON, wrong type, unknown field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    postCoreConfigHistoryByIdRestore: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description The value was refused */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Malformed request (bad JSON, wrong type, unknown field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     getCoreLogs: {
         parameters: {
             query?: {
@@ -1948,6 +2344,37 @@ export interface operations {
             };
             /** @description Not allowed */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getEvents: {
+        parameters: {
+            query?: {
+                /** @description an admin's access token (or send Authorization: Bearer) */
+                token?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventMessage"];
+                };
+            };
+            426: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2728,6 +3155,35 @@ export interface operations {
             };
         };
     };
+    getOverview: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OverviewResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     getSubscriptionSettings: {
         parameters: {
             query?: never;
@@ -2786,6 +3242,75 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SubscriptionSettingsResponse"];
+                };
+            };
+            /** @description The value was refused */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Malformed request (bad JSON, wrong type, unknown field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    postSubscriptionSettingsTest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SubRuleTestBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubRuleTestResponse"];
                 };
             };
             /** @description The value was refused */
@@ -3731,9 +4256,15 @@ export interface operations {
             query?: {
                 /** @description only users of these admins (sudo only) */
                 admin?: string[];
+                /** @description only users with a data limit that have less than this share of it left, users over it included (1 to 100) */
+                data_left_below_percent?: number;
+                /** @description only users that expire after now and within this many days (1 to 36500) */
+                expiring_within_days?: number;
                 /** @description page size, at most 1000 (also when missing or 0) */
                 limit?: number;
                 offset?: number;
+                /** @description true: only on_hold users (as status=on_hold) */
+                on_hold?: boolean;
                 /** @description substring of username or note */
                 search?: string;
                 /** @description username, used_traffic, data_limit, expire or created_at; prefix - for descending */
@@ -3769,6 +4300,75 @@ export interface operations {
             };
             /** @description Not authenticated */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Malformed request (bad JSON, wrong type, unknown field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    postUsersBulk: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkResponse"];
+                };
+            };
+            /** @description The value was refused */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
