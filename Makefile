@@ -15,7 +15,7 @@ FUZZTIME ?= 20s
 # Every Go command below works on this list instead.
 GO_PACKAGES = $$($(GO) list -e ./... | grep -v '/node_modules/')
 
-.PHONY: all web build run test clientcheck browsercheck lint bench fuzz clean
+.PHONY: all web build run test webtest clientcheck browsercheck lint bench fuzz clean
 
 all: build
 
@@ -32,10 +32,18 @@ build: web
 run: build
 	./bin/panel --local-node
 
-test: lint web clientcheck browsercheck
+test: lint web webtest clientcheck browsercheck
 	$(GO) test -count=1 -timeout 30m $(GO_PACKAGES)
 
-# The dashboard in Debian's chromium (playwright-core) against bin/panel.
+# The dashboard's unit tests (Vitest): forms, the bulk actions, the events
+# reducer and the translations.
+webtest:
+	@if [ ! -d node_modules ]; then echo "$(NPM) ci"; $(NPM) ci; fi
+	$(NPM) run test:unit
+
+# The dashboard in Debian's chromium (playwright-core) against bin/panel
+# and bin/node; also checks that web/src/lib/api/schema.d.ts is what the
+# panel's /openapi.json generates; SCREENSHOTS=1 also writes docs/screenshots/.
 browsercheck: build
 	$(NPM) run test:web
 

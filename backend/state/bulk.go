@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/outpost-panel/outpost/backend/change"
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/store"
-	"github.com/outpost-panel/outpost/nodes/protocol"
 )
 
 // Bulk actions on many users at once (POST /api/users/bulk): one request,
@@ -129,14 +129,14 @@ func (s *State) BulkUsers(ctx context.Context, admin *model.Admin, in BulkInput)
 		return BulkResult{}, err
 	}
 	var res BulkResult
-	rev, err := s.change(ctx, func(tx *store.Tx, rev int64) (protocol.Delta, error) {
+	rev, err := s.change(ctx, func(tx *store.Tx, rev int64) (change.Change, error) {
 		res = BulkResult{}
 		now := s.now().UTC().Truncate(time.Second)
 		var owner *model.Admin
 		if in.Action == BulkSetOwner {
 			a, err := tx.AdminByUsername(in.AdminUsername)
 			if err != nil {
-				return protocol.Delta{}, fmt.Errorf("admin %q: %w", in.AdminUsername, err)
+				return change.Change{}, fmt.Errorf("admin %q: %w", in.AdminUsername, err)
 			}
 			owner = a
 		}
@@ -156,18 +156,18 @@ func (s *State) BulkUsers(ctx context.Context, admin *model.Admin, in BulkInput)
 				continue
 			}
 			if err != nil {
-				return protocol.Delta{}, fmt.Errorf("loading user %q: %w", name, err)
+				return change.Change{}, fmt.Errorf("loading user %q: %w", name, err)
 			}
 			if !canSee(admin, u) {
-				return protocol.Delta{}, &ForeignUserError{Username: u.Username}
+				return change.Change{}, &ForeignUserError{Username: u.Username}
 			}
 			if u, err = tx.LockUser(u.ID); err != nil {
-				return protocol.Delta{}, fmt.Errorf("locking user %q: %w", name, err)
+				return change.Change{}, fmt.Errorf("locking user %q: %w", name, err)
 			}
 			befores = append(befores, u)
 		}
 		var (
-			d       protocol.Delta
+			d       change.Change
 			events  []Event
 			deleted []model.User
 			resets  []int64
@@ -203,17 +203,17 @@ func (s *State) BulkUsers(ctx context.Context, admin *model.Admin, in BulkInput)
 				continue // saved after the reset below
 			}
 			if err := tx.UpdateUser(&after); err != nil {
-				return protocol.Delta{}, fmt.Errorf("saving user %q: %w", u.Username, err)
+				return change.Change{}, fmt.Errorf("saving user %q: %w", u.Username, err)
 			}
 		}
 		if len(resets) > 0 {
 			if err := tx.ResetUsersUsage(resets, now, rev); err != nil {
-				return protocol.Delta{}, err
+				return change.Change{}, err
 			}
 			for _, e := range events {
 				if e.Action == ActionDataUsageReset {
 					if err := tx.UpdateUser(e.User); err != nil {
-						return protocol.Delta{}, fmt.Errorf("saving user %q: %w", e.User.Username, err)
+						return change.Change{}, fmt.Errorf("saving user %q: %w", e.User.Username, err)
 					}
 				}
 			}
@@ -224,13 +224,13 @@ func (s *State) BulkUsers(ctx context.Context, admin *model.Admin, in BulkInput)
 				ids[i] = deleted[i].ID
 			}
 			if err := tx.DeleteUsers(ids); err != nil {
-				return protocol.Delta{}, err
+				return change.Change{}, err
 			}
 			d.Removes = append(d.Removes, removals(deleted).Removes...)
 			events = append(events, deletedEvents(admin, deleted)...)
 		}
 		if err := s.enqueueEvents(tx, events...); err != nil {
-			return protocol.Delta{}, err
+			return change.Change{}, err
 		}
 		return d, nil
 	})

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/outpost-panel/outpost/backend/change"
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/store"
-	"github.com/outpost-panel/outpost/nodes/protocol"
 )
 
 // The core config history: every config saved through the API, with who
@@ -24,33 +24,33 @@ func (s *State) SetCoreConfigBy(ctx context.Context, admin string, raw []byte) e
 	if err != nil {
 		return err
 	}
-	_, err = s.change(ctx, func(tx *store.Tx, rev int64) (protocol.Delta, error) {
+	_, err = s.change(ctx, func(tx *store.Tx, rev int64) (change.Change, error) {
 		old, _, err := tx.CoreConfig()
 		if err != nil && !errors.Is(err, model.ErrNotFound) {
-			return protocol.Delta{}, err
+			return change.Change{}, err
 		}
 		if string(old) == string(canon) {
-			return protocol.Delta{}, nil
+			return change.Change{}, nil
 		}
 		now := s.now().UTC()
 		if len(old) > 0 {
 			empty, err := tx.ConfigHistoryEmpty()
 			if err != nil {
-				return protocol.Delta{}, err
+				return change.Change{}, err
 			}
 			if empty {
 				if _, err := tx.AddConfigVersion("", old, now); err != nil {
-					return protocol.Delta{}, err
+					return change.Change{}, err
 				}
 			}
 		}
 		if err := tx.SetCoreConfig(canon, rev); err != nil {
-			return protocol.Delta{}, err
+			return change.Change{}, err
 		}
 		if _, err := tx.AddConfigVersion(admin, canon, now); err != nil {
-			return protocol.Delta{}, err
+			return change.Change{}, err
 		}
-		return protocol.Delta{Config: canon}, nil
+		return change.ConfigReplaced(canon), nil
 	})
 	return err
 }

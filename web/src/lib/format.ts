@@ -1,23 +1,23 @@
-const relative = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
-
-const steps: [Intl.RelativeTimeFormatUnit, number][] = [
-  ['second', 60],
-  ['minute', 60],
-  ['hour', 24],
-  ['day', 30],
-  ['month', 12],
-  ['year', Number.POSITIVE_INFINITY],
-];
+import i18n from '../i18n';
 
 /** "3 minutes ago" for an RFC 3339 time; "never" for null. */
-export function timeAgo(iso: string | null, now: Date = new Date()): string {
-  if (iso === null) {
-    return 'never';
+export function timeAgo(iso: string | null | undefined, now: Date = new Date()): string {
+  if (iso == null) {
+    return i18n.t('common.never');
   }
   const then = new Date(iso);
   if (Number.isNaN(then.getTime())) {
-    return 'unknown';
+    return i18n.t('common.unknown');
   }
+  const relative = new Intl.RelativeTimeFormat(i18n.language, { numeric: 'auto' });
+  const steps: [Intl.RelativeTimeFormatUnit, number][] = [
+    ['second', 60],
+    ['minute', 60],
+    ['hour', 24],
+    ['day', 30],
+    ['month', 12],
+    ['year', Number.POSITIVE_INFINITY],
+  ];
   let value = (then.getTime() - now.getTime()) / 1000;
   for (const [unit, size] of steps) {
     if (Math.abs(value) < size) {
@@ -25,21 +25,25 @@ export function timeAgo(iso: string | null, now: Date = new Date()): string {
     }
     value /= size;
   }
-  return then.toLocaleString();
+  return formatTime(iso);
 }
 
-export function formatTime(iso: string | null): string {
-  if (iso === null) {
+/** A date and time in the chosen language's calendar (Persian: Jalali). */
+export function formatTime(iso: string | null | undefined): string {
+  if (iso == null) {
     return '';
   }
   const then = new Date(iso);
-  return Number.isNaN(then.getTime()) ? iso : then.toLocaleString();
+  return Number.isNaN(then.getTime()) ? iso : then.toLocaleString(i18n.language);
 }
 
-const integer = new Intl.NumberFormat();
+/** A date (no time) in the chosen language's calendar. */
+export function formatDate(unixSeconds: number): string {
+  return new Date(unixSeconds * 1000).toLocaleDateString(i18n.language, { timeZone: 'UTC' });
+}
 
 export function formatCount(n: number): string {
-  return integer.format(n);
+  return new Intl.NumberFormat(i18n.language).format(n);
 }
 
 const byteUnits = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];

@@ -1,46 +1,34 @@
-import { apiFetch } from '../../lib/api';
-import type { Admin } from '../../types/api';
+import { useQuery } from '@tanstack/react-query';
+import { api, unwrap, type Schemas } from '../../lib/api/client';
+import { keys } from '../../lib/queryKeys';
 
-export function getCurrentAdmin(token: string, signal?: AbortSignal): Promise<Admin> {
-  return apiFetch<Admin>('/api/admin', { token, signal });
+export type Admin = Schemas['Admin'];
+export type AdminModify = Schemas['AdminModifyBody'];
+
+export function useCurrentAdmin() {
+  return useQuery({
+    queryKey: keys.admin,
+    queryFn: ({ signal }) => unwrap(api.GET('/api/admin', { signal })),
+    staleTime: 5 * 60_000,
+  });
 }
 
-export function listAdmins(token: string, signal?: AbortSignal): Promise<Admin[]> {
-  return apiFetch<Admin[]>('/api/admins', { token, signal });
+/** Every admin (sudo); enabled: false for a reseller, which may not list them. */
+export function useAdmins(enabled = true) {
+  return useQuery({
+    queryKey: keys.admins,
+    queryFn: ({ signal }) => unwrap(api.GET('/api/admins', { signal })),
+    enabled,
+  });
 }
 
-export function createAdmin(
-  token: string,
-  fields: { username: string; password: string; is_sudo: boolean },
-): Promise<Admin> {
-  return apiFetch<Admin>('/api/admin', { method: 'POST', token, body: fields });
-}
+const path = (username: string) => ({ params: { path: { username } } });
 
-export function deleteAdmin(token: string, username: string): Promise<unknown> {
-  return apiFetch<unknown>(`/api/admin/${encodeURIComponent(username)}`, { method: 'DELETE', token });
-}
-
-/** Disables every active user of the admin, or activates every user it disabled. */
-export function setAdminUsers(token: string, username: string, action: 'disable' | 'activate'): Promise<unknown> {
-  return apiFetch<unknown>(`/api/admin/${encodeURIComponent(username)}/users/${action}`, { method: 'POST', token });
-}
-
-/** What the dashboard changes of an admin; an omitted field is unchanged. */
-export interface AdminChanges {
-  /** Signs the admin out everywhere. */
-  password?: string;
-  is_sudo: boolean;
-  /** Gets the events of the admin's users (with the panel's bot); 0 clears it. */
-  telegram_id?: number;
-  /** Gets the events of the admin's users; "" clears it. */
-  discord_webhook?: string;
-}
-
-export function modifyAdmin(token: string, username: string, fields: AdminChanges): Promise<Admin> {
-  return apiFetch<Admin>(`/api/admin/${encodeURIComponent(username)}`, { method: 'PUT', token, body: fields });
-}
-
-/** Sets the admin's users_usage (its users' traffic since the last reset) back to 0. */
-export function resetAdminUsage(token: string, username: string): Promise<unknown> {
-  return apiFetch<unknown>(`/api/admin/usage/reset/${encodeURIComponent(username)}`, { method: 'POST', token });
-}
+export const adminRequests = {
+  create: (body: Schemas['AdminCreateBody']) => unwrap(api.POST('/api/admin', { body })),
+  modify: (username: string, body: AdminModify) => unwrap(api.PUT('/api/admin/{username}', { ...path(username), body })),
+  remove: (username: string) => unwrap(api.DELETE('/api/admin/{username}', path(username))),
+  disableUsers: (username: string) => unwrap(api.POST('/api/admin/{username}/users/disable', path(username))),
+  activateUsers: (username: string) => unwrap(api.POST('/api/admin/{username}/users/activate', path(username))),
+  resetUsage: (username: string) => unwrap(api.POST('/api/admin/usage/reset/{username}', path(username))),
+};

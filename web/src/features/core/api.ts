@@ -1,21 +1,26 @@
-import { apiFetch } from '../../lib/api';
+import { useQuery } from '@tanstack/react-query';
+import { api, unwrap, type Schemas } from '../../lib/api/client';
+import { keys } from '../../lib/queryKeys';
+
+export type Hosts = Record<string, Schemas['Host'][]>;
 
 /** The Xray config nodes run, as the panel stores it. */
-export function getCoreConfig(token: string, signal?: AbortSignal): Promise<unknown> {
-  return apiFetch<unknown>('/api/core/config', { token, signal });
+export function useCoreConfig() {
+  return useQuery({
+    queryKey: keys.coreConfig,
+    queryFn: ({ signal }) => unwrap(api.GET('/api/core/config', { signal })),
+  });
 }
 
-/** Replaces the core config; the panel checks it with Xray's own builder
- * first and answers 400 with the builder's message otherwise. */
-export function putCoreConfig(token: string, config: object): Promise<unknown> {
-  return apiFetch<unknown>('/api/core/config', { method: 'PUT', token, body: config });
+export function useHosts() {
+  return useQuery({
+    queryKey: keys.hosts,
+    queryFn: ({ signal }) => unwrap(api.GET('/api/hosts', { signal })) as Promise<Hosts>,
+  });
 }
 
-/** Hosts by inbound tag (Marzban's GET /api/hosts). */
-export function getHosts(token: string, signal?: AbortSignal): Promise<unknown> {
-  return apiFetch<unknown>('/api/hosts', { token, signal });
-}
-
-export function putHosts(token: string, hosts: object): Promise<unknown> {
-  return apiFetch<unknown>('/api/hosts', { method: 'PUT', token, body: hosts });
-}
+export const coreRequests = {
+  /** The panel checks the config with Xray's own builder and answers 400 with its message otherwise. */
+  putConfig: (config: Record<string, unknown>) => unwrap(api.PUT('/api/core/config', { body: config })),
+  putHosts: (hosts: Hosts) => unwrap(api.PUT('/api/hosts', { body: hosts })),
+};

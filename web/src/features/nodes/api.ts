@@ -1,65 +1,62 @@
-import { apiFetch } from '../../lib/api';
-import type { NodesUsageResponse, PanelNode } from '../../types/api';
+import { useQuery } from '@tanstack/react-query';
+import { api, queryTime, unwrap, type Schemas } from '../../lib/api/client';
+import { useLiveFallback } from '../../lib/events';
+import { keys } from '../../lib/queryKeys';
 
-export function listNodes(token: string, signal?: AbortSignal): Promise<PanelNode[]> {
-  return apiFetch<PanelNode[]>('/api/nodes', { token, signal });
-}
+export type PanelNode = Schemas['NodeResponse'];
+export type NodeBody = Schemas['NodeBody'];
+export type NodeSettings = Schemas['NodeSettingsResponse'];
 
-/** A new node and its token, which the panel shows only this once. */
-export type CreatedNode = PanelNode & { token: string };
-
-export function createNode(token: string, name: string, usageCoefficient: number): Promise<CreatedNode> {
-  return apiFetch<CreatedNode>('/api/node', {
-    method: 'POST',
-    token,
-    body: { name, usage_coefficient: usageCoefficient },
+export function useNodes(enabled = true) {
+  return useQuery({
+    queryKey: keys.nodes,
+    queryFn: ({ signal }) => unwrap(api.GET('/api/nodes', { signal })),
+    refetchInterval: useLiveFallback(10_000),
+    enabled,
   });
 }
 
-/** Issues a new token; the old one, and any session using it, stops working. */
-export function rotateNodeToken(token: string, id: number): Promise<{ token: string }> {
-  return apiFetch<{ token: string }>(`/api/node/${String(id)}/token`, { method: 'POST', token });
+export function useNodeSettings() {
+  return useQuery({
+    queryKey: keys.nodeSettings,
+    queryFn: ({ signal }) => unwrap(api.GET('/api/node/settings', { signal })),
+    staleTime: 5 * 60_000,
+  });
 }
 
-export function deleteNode(token: string, id: number): Promise<unknown> {
-  return apiFetch<unknown>(`/api/node/${String(id)}`, { method: 'DELETE', token });
+/** Up- and downlink bytes per node over the last `days`. */
+export function useNodesUsage(days: number, enabled = true) {
+  return useQuery({
+    queryKey: keys.nodesUsage(days),
+    queryFn: ({ signal }) =>
+      unwrap(api.GET('/api/nodes/usage', { params: { query: { start: queryTime(new Date(Date.now() - days * 86400_000)) } }, signal })),
+    refetchInterval: useLiveFallback(),
+    enabled,
+  });
 }
 
-/** What the dashboard edits of a node. */
-export interface NodeFields {
-  name: string;
-  address: string;
-  usage_coefficient: number;
+const path = (id: number) => ({ params: { path: { id } } });
+
+export const nodeRequests = {
+  create: (body: NodeBody) => unwrap(api.POST('/api/node', { body })),
+  modify: (id: number, body: NodeBody) => unwrap(api.PUT('/api/node/{id}', { ...path(id), body })),
+  remove: (id: number) => unwrap(api.DELETE('/api/node/{id}', path(id))),
+  rotateToken: (id: number) => unwrap(api.POST('/api/node/{id}/token', path(id))),
+  reconnect: (id: number) => unwrap(api.POST('/api/node/{id}/reconnect', path(id))),
+};
+
+/** The certificate pin a node needs: set only when the panel serves a
+ * self-signed certificate itself (a publicly trusted one must not be
+ * pinned, or its renewal would cut every node off). */
+export function certificatePin(settings: NodeSettings | undefined): string {
+  if (settings === undefined || settings.certificate_sha256 === '' || settings.certificate_publicly_trusted) {
+    return '';
+  }
+  return settings.certificate_sha256;
 }
 
-export function modifyNode(token: string, id: number, fields: NodeFields): Promise<PanelNode> {
-  return apiFetch<PanelNode>(`/api/node/${String(id)}`, { method: 'PUT', token, body: fields });
-}
-
-/** Ends the node's session; the node dials again at once and its Xray keeps running. */
-export function reconnectNode(token: string, id: number): Promise<unknown> {
-  return apiFetch<unknown>(`/api/node/${String(id)}/reconnect`, { method: 'POST', token });
-}
-
-/** Up- and downlink bytes per node since `since` (the API takes UTC date-times). */
-export function nodesUsage(token: string, since: Date, signal?: AbortSignal): Promise<NodesUsageResponse> {
-  const start = since.toISOString().slice(0, 19);
-  return apiFetch<NodesUsageResponse>(`/api/nodes/usage?start=${encodeURIComponent(start)}`, { token, signal });
-}
-
-/** How nodes reach this panel (GET /api/node/settings). */
-export interface NodeSettings {
-  min_node_version: string;
-  /** The panel's own HTTPS certificate, PEM; "" when it serves plain HTTP. */
-  certificate: string;
-  /** Hex SHA-256 of that certificate: what bin/node --panel-cert-sha256 takes. */
-  certificate_sha256: string;
-  /** False for a self-signed certificate, which nodes must pin. */
-  certificate_publicly_trusted: boolean;
-  protocol_version: number;
-  ws_path: string;
-}
-
-export function getNodeSettings(token: string, signal?: AbortSignal): Promise<NodeSettings> {
-  return apiFetch<NodeSettings>('/api/node/settings', { token, signal });
+/** The command that starts a node against this panel. */
+export function nodeCommand(token: string, settings: NodeSettings | undefined, origin = window.location.origin): string {
+  const pin = certificatePin(settings);
+  return `bin/node --panel ${origin} --token ${token}${pin ? ` --panel-cert-sha256 ${pin}` : ''}`;
 }

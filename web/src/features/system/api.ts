@@ -1,19 +1,36 @@
-import { apiFetch } from '../../lib/api';
+import { useQuery } from '@tanstack/react-query';
+import { api, unwrap, type Schemas } from '../../lib/api/client';
+import { useLiveFallback } from '../../lib/events';
+import { keys } from '../../lib/queryKeys';
 
-/** GET /api/system: counts are the admin's own users for a regular admin. */
-export interface SystemStats {
-  version: string;
-  total_user: number;
-  online_users: number;
-  users_active: number;
-  users_on_hold: number;
-  users_disabled: number;
-  users_expired: number;
-  users_limited: number;
-  incoming_bandwidth: number;
-  outgoing_bandwidth: number;
+export type SystemStats = Schemas['SystemResponse'];
+export type NotificationTarget = Schemas['NotificationTarget'];
+export type SubscriptionSettings = Schemas['SubscriptionSettingsResponse'];
+
+export function useSystem() {
+  return useQuery({
+    queryKey: keys.system,
+    queryFn: ({ signal }) => unwrap(api.GET('/api/system', { signal })),
+    refetchInterval: useLiveFallback(),
+  });
 }
 
-export function getSystem(token: string, signal?: AbortSignal): Promise<SystemStats> {
-  return apiFetch<SystemStats>('/api/system', { token, signal });
+export function useNotifications(enabled = true) {
+  return useQuery({
+    queryKey: keys.notifications,
+    queryFn: ({ signal }) => unwrap(api.GET('/api/notifications', { signal })),
+    refetchInterval: useLiveFallback(),
+    enabled,
+  });
 }
+
+export function useSubscriptionSettings() {
+  return useQuery({
+    queryKey: keys.subscriptionSettings,
+    queryFn: ({ signal }) => unwrap(api.GET('/api/subscription/settings', { signal })),
+  });
+}
+
+export const systemRequests = {
+  putSubscriptionSettings: (body: SubscriptionSettings) => unwrap(api.PUT('/api/subscription/settings', { body })),
+};

@@ -1,41 +1,21 @@
-import { apiFetch } from '../../lib/api';
+import { useQuery } from '@tanstack/react-query';
+import { api, unwrap, type Schemas } from '../../lib/api/client';
+import { keys } from '../../lib/queryKeys';
 
-/** A user template (Marzban's /api/user_template). */
-export interface UserTemplate {
-  id: number;
-  name: string;
-  /** Bytes; 0: unlimited. */
-  data_limit: number | null;
-  /** Seconds from creation; 0: never expires. */
-  expire_duration: number | null;
-  username_prefix: string | null;
-  username_suffix: string | null;
-  inbounds: Record<string, string[]>;
+export type UserTemplate = Schemas['TemplateResponse'];
+export type TemplateBody = Schemas['TemplateBody'];
+
+export function useTemplates() {
+  return useQuery({
+    queryKey: keys.templates,
+    queryFn: ({ signal }) => unwrap(api.GET('/api/user_template', { signal })),
+  });
 }
 
-export function listTemplates(token: string, signal?: AbortSignal): Promise<UserTemplate[]> {
-  return apiFetch<UserTemplate[]>('/api/user_template', { token, signal });
-}
+const path = (id: number) => ({ params: { path: { id } } });
 
-/** What the dashboard sets of a template. */
-export interface TemplateFields {
-  name: string;
-  data_limit: number;
-  expire_duration: number;
-  username_prefix: string;
-  username_suffix: string;
-  /** Per protocol, the inbound tags a user from the template is in; {}: no restriction. */
-  inbounds: Record<string, string[]>;
-}
-
-export function createTemplate(token: string, t: TemplateFields): Promise<UserTemplate> {
-  return apiFetch<UserTemplate>('/api/user_template', { method: 'POST', token, body: t });
-}
-
-export function modifyTemplate(token: string, id: number, t: TemplateFields): Promise<UserTemplate> {
-  return apiFetch<UserTemplate>(`/api/user_template/${String(id)}`, { method: 'PUT', token, body: t });
-}
-
-export function deleteTemplate(token: string, id: number): Promise<unknown> {
-  return apiFetch<unknown>(`/api/user_template/${String(id)}`, { method: 'DELETE', token });
-}
+export const templateRequests = {
+  create: (body: TemplateBody) => unwrap(api.POST('/api/user_template', { body })),
+  modify: (id: number, body: TemplateBody) => unwrap(api.PUT('/api/user_template/{id}', { ...path(id), body })),
+  remove: (id: number) => unwrap(api.DELETE('/api/user_template/{id}', path(id))),
+};

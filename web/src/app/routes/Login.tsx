@@ -1,0 +1,82 @@
+import { Alert, Button, Center, Group, Paper, PasswordInput, Stack, TextInput, Title } from '@mantine/core';
+import { useMutation } from '@tanstack/react-query';
+import { useState, type SyntheticEvent } from 'react';
+import { useTranslation } from 'react-i18next';
+import { Navigate, useNavigate, useSearchParams } from 'react-router';
+import { login } from '../../features/auth/api';
+import { saveToken, useToken } from '../../lib/session';
+import { LanguagePicker, ThemePicker } from '../Shell';
+
+export function LoginPage() {
+  const { t } = useTranslation();
+  const token = useToken();
+  const [params] = useSearchParams();
+  const navigate = useNavigate();
+  const [username, setUsername] = useState('');
+  const [password, setPassword] = useState('');
+  const next = params.get('next') ?? '/';
+  const signIn = useMutation({
+    mutationFn: () => login(username, password),
+    onSuccess: (newToken) => {
+      saveToken(newToken);
+      void navigate(next.startsWith('/') ? next : '/', { replace: true });
+    },
+  });
+  if (token !== null && !signIn.isPending) {
+    return <Navigate to={next.startsWith('/') ? next : '/'} replace />;
+  }
+  function submit(e: SyntheticEvent) {
+    e.preventDefault();
+    signIn.mutate();
+  }
+  return (
+    <Center mih="100vh" p="md" component="main">
+      <Paper withBorder shadow="sm" p="lg" w="100%" maw={380}>
+        <form onSubmit={submit} aria-label={t('login.title')}>
+          <Stack>
+            <Group justify="space-between">
+              <Title order={1} size="h3">
+                {t('login.title')}
+              </Title>
+              <LanguagePicker />
+            </Group>
+            {params.get('expired') && !signIn.error && (
+              <Alert color="yellow" role="status">
+                {t('login.expired')}
+              </Alert>
+            )}
+            <TextInput
+              label={t('login.username')}
+              value={username}
+              onChange={(e) => {
+                setUsername(e.currentTarget.value);
+              }}
+              autoComplete="username"
+              required
+              autoFocus
+            />
+            <PasswordInput
+              visibilityToggleButtonProps={{ 'aria-label': t('common.togglePassword') }}
+              label={t('login.password')}
+              value={password}
+              onChange={(e) => {
+                setPassword(e.currentTarget.value);
+              }}
+              autoComplete="current-password"
+              required
+            />
+            {signIn.error && (
+              <Alert color="red" role="alert">
+                {signIn.error.message}
+              </Alert>
+            )}
+            <Button type="submit" loading={signIn.isPending}>
+              {t('login.signIn')}
+            </Button>
+            <ThemePicker />
+          </Stack>
+        </form>
+      </Paper>
+    </Center>
+  );
+}

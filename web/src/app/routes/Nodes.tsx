@@ -1,0 +1,292 @@
+import { BarChart } from '@mantine/charts';
+import '@mantine/charts/styles.css';
+import { Alert, Badge, Button, Card, Code, Group, Modal, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { useState, type SyntheticEvent } from 'react';
+import { useTranslation } from 'react-i18next';
+import { confirmThen } from '../../components/confirm';
+import { Copy } from '../../components/CopyQr';
+import { ActionStatus, Empty, Page, PageError, PageLoading } from '../../components/PageState';
+import { certificatePin, nodeCommand, nodeRequests, useNodes, useNodeSettings, useNodesUsage, type PanelNode } from '../../features/nodes/api';
+import { formatBytes, formatCount, formatTime, timeAgo } from '../../lib/format';
+import { keys } from '../../lib/queryKeys';
+
+const statusColors: Record<string, string> = { connected: 'teal', connecting: 'yellow', error: 'red', disabled: 'gray' };
+
+/** The panel's built-in node (--local-node) gets a fresh token at every start. */
+function isBuiltIn(node: PanelNode): boolean {
+  return node.name === 'local' && node.address === '127.0.0.1';
+}
+
+interface Issued {
+  node: string;
+  token: string;
+}
+
+function TokenNotice({ issued, onDone }: { issued: Issued; onDone: () => void }) {
+  const { t } = useTranslation();
+  const settings = useNodeSettings();
+  // The command depends on the panel's certificate (a self-signed one is
+  // pinned): never show it without knowing.
+  if (settings.isPending) {
+    return <PageLoading />;
+  }
+  const command = nodeCommand(issued.token, settings.data);
+  return (
+    <Alert color="indigo" role="status" aria-label={t('nodes.tokenTitle')} title={t('nodes.tokenTitle')}>
+      <Stack gap="xs">
+        <Text size="sm">{t('nodes.tokenOnce', { name: issued.node })}</Text>
+        <Group gap="xs" wrap="nowrap" align="flex-start">
+          <Copy value={command} label={t('nodes.copyCommand')} />
+          <Code block style={{ flex: 1, whiteSpace: 'pre-wrap', wordBreak: 'break-all' }}>
+            {command}
+          </Code>
+        </Group>
+        {certificatePin(settings.data) && (
+          <Text size="xs" c="dimmed">
+            {t('nodes.selfSigned')}
+          </Text>
+        )}
+        <Group>
+          <Button size="xs" onClick={onDone}>
+            {t('common.done')}
+          </Button>
+        </Group>
+      </Stack>
+    </Alert>
+  );
+}
+
+function NodeForm({ node, onDone, onCancel }: { node: PanelNode | null; onDone: (issued: Issued | null) => void; onCancel: () => void }) {
+  const { t } = useTranslation();
+  const client = useQueryClient();
+  const [name, setName] = useState(node?.name ?? '');
+  const [address, setAddress] = useState(node?.address ?? '');
+  const [coefficient, setCoefficient] = useState(String(node?.usage_coefficient ?? 1));
+  const save = useMutation({
+    mutationFn: async (): Promise<Issued | null> => {
+      const c = Number(coefficient);
+      if (!Number.isFinite(c) || c <= 0) {
+        throw new Error(t('nodes.errCoefficient'));
+      }
+      if (node === null) {
+        const created = await nodeRequests.create({ name, usage_coefficient: c, ...(address ? { address } : {}) });
+        return { node: created.name, token: created.token ?? '' };
+      }
+      await nodeRequests.modify(node.id, { name, address, usage_coefficient: c });
+      return null;
+    },
+    onSuccess: (issued) => {
+      void client.invalidateQueries({ queryKey: keys.nodes });
+      onDone(issued);
+    },
+  });
+  const title = node ? t('nodes.editTitle', { name: node.name }) : t('nodes.newTitle');
+  function submit(e: SyntheticEvent) {
+    e.preventDefault();
+    save.mutate();
+  }
+  return (
+    <form aria-label={title} onSubmit={submit}>
+      <Stack gap="sm">
+        <TextInput label={t('nodes.name')} value={name} onChange={(e) => { setName(e.currentTarget.value); }} required />
+        <TextInput label={t('nodes.address')} value={address} onChange={(e) => { setAddress(e.currentTarget.value); }} />
+        <TextInput label={t('nodes.coefficient')} inputMode="decimal" value={coefficient} onChange={(e) => { setCoefficient(e.currentTarget.value); }} />
+        {save.error && (
+          <Alert color="red" role="alert">
+            {save.error.message}
+          </Alert>
+        )}
+        <Group justify="flex-end">
+          <Button variant="default" onClick={onCancel}>
+            {t('common.cancel')}
+          </Button>
+          <Button type="submit" loading={save.isPending}>
+            {node ? t('common.save') : t('common.create')}
+          </Button>
+        </Group>
+      </Stack>
+    </form>
+  );
+}
+
+/** "connected", or "offline for 12 min, serving revision 4,812". */
+function statusText(t: (k: string, o?: Record<string, unknown>) => string, n: PanelNode): string {
+  if (n.status === 'connected') {
+    return t('nodes.status.connected');
+  }
+  const label = t(`nodes.status.${n.status}`);
+  return n.last_seen ? `${label} · ${t('nodes.lastSeen', { when: timeAgo(n.last_seen) })}` : label;
+}
+
+export function NodesPage() {
+  const { t } = useTranslation();
+  const client = useQueryClient();
+  const nodes = useNodes();
+  const usage = useNodesUsage(30);
+  const [editing, setEditing] = useState<{ node: PanelNode | null } | null>(null);
+  const [issued, setIssued] = useState<Issued | null>(null);
+  const [message, setMessage] = useState<string | null>(null);
+  const act = useMutation({
+    mutationFn: (run: () => Promise<unknown>) => run(),
+    onSuccess: () => {
+      void client.invalidateQueries({ queryKey: keys.nodes });
+    },
+  });
+  const traffic = new Map((usage.data?.usages ?? []).map((u) => [u.node_id, u]));
+  const list = nodes.data ?? [];
+  return (
+    <Page
+      title={t('nav.nodes')}
+      actions={
+        <>
+          <Button onClick={() => { setIssued(null); setEditing({ node: null }); }}>{t('nodes.new')}</Button>
+          <Button variant="default" onClick={() => void nodes.refetch()}>
+            {t('common.refresh')}
+          </Button>
+        </>
+      }
+    >
+      {issued && <TokenNotice issued={issued} onDone={() => { setIssued(null); }} />}
+      <ActionStatus message={message} />
+      {act.error && <PageError error={act.error} />}
+      {nodes.isPending && <PageLoading />}
+      {nodes.isError && <PageError error={nodes.error} onRetry={() => void nodes.refetch()} />}
+      {nodes.isSuccess && list.length === 0 && <Empty>{t('nodes.empty')}</Empty>}
+      {list.length > 0 && (
+        <Table className="cards-on-phone" striped verticalSpacing="xs">
+          <Table.Thead>
+            <Table.Tr>
+              <Table.Th>{t('nodes.name')}</Table.Th>
+              <Table.Th>{t('nodes.col.status')}</Table.Th>
+              <Table.Th>{t('nodes.col.revision')}</Table.Th>
+              <Table.Th>{t('nodes.col.versions')}</Table.Th>
+              <Table.Th>{t('nodes.col.traffic')}</Table.Th>
+              <Table.Th>{t('nodes.col.message')}</Table.Th>
+              <Table.Th>{t('users.col.actions')}</Table.Th>
+            </Table.Tr>
+          </Table.Thead>
+          <Table.Tbody>
+            {list.map((n) => {
+              const tr = traffic.get(n.id);
+              return (
+                <Table.Tr key={n.id} data-node={n.name}>
+                  <Table.Td data-label={t('nodes.name')}>
+                    <Text fw={600} size="sm">
+                      {n.name}
+                    </Text>
+                    <Text size="xs" c="dimmed">
+                      {n.address || '—'} · ×{n.usage_coefficient}
+                    </Text>
+                  </Table.Td>
+                  <Table.Td data-label={t('nodes.col.status')} data-status={n.status}>
+                    <Badge color={statusColors[n.status] ?? 'gray'} variant="light" title={formatTime(n.last_seen)}>
+                      {statusText(t, n)}
+                    </Badge>
+                  </Table.Td>
+                  <Table.Td data-label={t('nodes.col.revision')}>{formatCount(n.applied_revision)}</Table.Td>
+                  <Table.Td data-label={t('nodes.col.versions')}>
+                    <Text size="xs">Xray {n.xray_version || '—'}</Text>
+                    <Text size="xs">{t('nodes.agent')} {n.agent_version || '—'}</Text>
+                  </Table.Td>
+                  <Table.Td data-label={t('nodes.col.traffic')} data-traffic>
+                    {tr ? `↑ ${formatBytes(tr.uplink)} · ↓ ${formatBytes(tr.downlink)}` : '—'}
+                  </Table.Td>
+                  <Table.Td data-label={t('nodes.col.message')}>{n.message || '—'}</Table.Td>
+                  <Table.Td data-label={t('users.col.actions')}>
+                    {isBuiltIn(n) ? (
+                      <Text size="xs" c="dimmed">
+                        {t('nodes.builtIn')}
+                      </Text>
+                    ) : (
+                      <Group gap={4}>
+                        <Button size="compact-xs" variant="light" onClick={() => { setEditing({ node: n }); }}>
+                          {t('common.edit')}
+                        </Button>
+                        <Button
+                          size="compact-xs"
+                          variant="subtle"
+                          onClick={() => {
+                            confirmThen(t('nodes.reconnectConfirm', { name: n.name }), () => {
+                              act.mutate(() => nodeRequests.reconnect(n.id), { onSuccess: () => { setMessage(t('nodes.reconnected', { name: n.name })); } });
+                            });
+                          }}
+                        >
+                          {t('nodes.reconnect')}
+                        </Button>
+                        <Button
+                          size="compact-xs"
+                          variant="subtle"
+                          onClick={() => {
+                            confirmThen(t('nodes.tokenConfirm', { name: n.name }), () => {
+                              act.mutate(async () => {
+                                const r = await nodeRequests.rotateToken(n.id);
+                                setIssued({ node: n.name, token: r.token });
+                              });
+                            });
+                          }}
+                        >
+                          {t('nodes.newToken')}
+                        </Button>
+                        <Button
+                          size="compact-xs"
+                          variant="subtle"
+                          color="red"
+                          onClick={() => {
+                            confirmThen(t('nodes.deleteConfirm', { name: n.name }), () => {
+                              act.mutate(() => nodeRequests.remove(n.id));
+                            });
+                          }}
+                        >
+                          {t('common.delete')}
+                        </Button>
+                      </Group>
+                    )}
+                  </Table.Td>
+                </Table.Tr>
+              );
+            })}
+          </Table.Tbody>
+        </Table>
+      )}
+      {(usage.data?.usages.length ?? 0) > 0 && (
+        <Card withBorder component="section" aria-label={t('nodes.trafficChart')}>
+          <Title order={3} size="h5" mb="sm">
+            {t('nodes.trafficChart')}
+          </Title>
+          <BarChart
+            h={200}
+            data={(usage.data?.usages ?? []).map((u) => ({ node: u.node_name, up: u.uplink, down: u.downlink }))}
+            dataKey="node"
+            type="stacked"
+            series={[
+              { name: 'up', label: t('nodes.uplink'), color: 'indigo.6' },
+              { name: 'down', label: t('nodes.downlink'), color: 'teal.6' },
+            ]}
+            valueFormatter={formatBytes}
+            yAxisProps={{ tickFormatter: formatBytes, width: 70 }}
+          />
+        </Card>
+      )}
+      <Modal
+        closeButtonProps={{ 'aria-label': t('common.close') }}
+        opened={editing !== null}
+        onClose={() => { setEditing(null); }}
+        title={editing?.node ? t('nodes.editTitle', { name: editing.node.name }) : t('nodes.newTitle')}
+      >
+        {editing && (
+          <NodeForm
+            node={editing.node}
+            onDone={(i) => {
+              setEditing(null);
+              if (i) {
+                setIssued(i);
+              }
+            }}
+            onCancel={() => { setEditing(null); }}
+          />
+        )}
+      </Modal>
+    </Page>
+  );
+}

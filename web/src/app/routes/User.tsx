@@ -1,0 +1,169 @@
+import { BarChart } from '@mantine/charts';
+import '@mantine/charts/styles.css';
+import { Anchor, Card, Group, NativeSelect, SimpleGrid, Stack, Table, Text, Title } from '@mantine/core';
+import { useState } from 'react';
+import { useTranslation } from 'react-i18next';
+import { Link, useParams } from 'react-router';
+import { CopyQrRow } from '../../components/CopyQr';
+import { Empty, Page, PageError, PageLoading } from '../../components/PageState';
+import { useUser, useUserDaily, useUserUsage } from '../../features/users/api';
+import { StatusBadge } from '../../features/users/components/StatusBadge';
+import { formatBytes, formatDate, formatTime, timeAgo } from '../../lib/format';
+
+/** The last 30 UTC days, oldest first, with the bytes of each (0 for a quiet day). */
+export function last30Days(days: { date: string; used_traffic: number }[], now = new Date()): { day: string; bytes: number }[] {
+  const byDay = new Map(days.map((d) => [d.date, d.used_traffic]));
+  const out: { day: string; bytes: number }[] = [];
+  for (let i = 29; i >= 0; i--) {
+    const day = new Date(now.getTime() - i * 86400_000).toISOString().slice(0, 10);
+    out.push({ day, bytes: byDay.get(day) ?? 0 });
+  }
+  return out;
+}
+
+function Fact({ label, children }: { label: string; children: React.ReactNode }) {
+  return (
+    <div>
+      <Text size="xs" c="dimmed">
+        {label}
+      </Text>
+      <Text size="sm" fw={500}>
+        {children}
+      </Text>
+    </div>
+  );
+}
+
+export function UserPage() {
+  const { t } = useTranslation();
+  const username = useParams().username ?? '';
+  const user = useUser(username);
+  const daily = useUserDaily(username);
+  const [period, setPeriod] = useState('30');
+  const usage = useUserUsage(username, Number(period));
+
+  if (user.isPending) {
+    return <PageLoading />;
+  }
+  if (user.isError) {
+    return <PageError error={user.error} onRetry={() => void user.refetch()} />;
+  }
+  const u = user.data;
+  const days = last30Days(daily.data?.days ?? []);
+  const nodes = usage.data?.usages ?? [];
+  return (
+    <Page
+      title={u.username}
+      actions={
+        <Anchor component={Link} to="/users">
+          {t('user.back')}
+        </Anchor>
+      }
+    >
+      <Card withBorder>
+        <SimpleGrid cols={{ base: 2, sm: 4 }}>
+          <Fact label={t('users.col.status')}>
+            <StatusBadge status={u.status} />
+          </Fact>
+          <Fact label={t('user.used')}>
+            <span dir="ltr">
+              {formatBytes(u.used_traffic)} / {u.data_limit ? formatBytes(u.data_limit) : '∞'}
+            </span>
+          </Fact>
+          <Fact label={t('user.lifetime')}>{formatBytes(u.lifetime_used_traffic)}</Fact>
+          <Fact label={t('users.col.expires')}>{u.expire ? formatDate(u.expire) : t('common.never')}</Fact>
+          <Fact label={t('users.col.online')}>{timeAgo(u.online_at)}</Fact>
+          <Fact label={t('user.subFetched')}>
+            {u.sub_updated_at ? `${timeAgo(u.sub_updated_at)}${u.sub_last_user_agent ? ` · ${t('user.by', { client: u.sub_last_user_agent })}` : ''}` : t('common.never')}
+          </Fact>
+          <Fact label={t('user.created')}>{formatTime(u.created_at)}</Fact>
+          <Fact label={t('users.owner')}>{u.admin?.username ?? '—'}</Fact>
+        </SimpleGrid>
+      </Card>
+      <Card withBorder component="section" aria-label={t('user.subscription')}>
+        <Stack gap="xs">
+          <Title order={3} size="h5">
+            {t('user.subscription')}
+          </Title>
+          <CopyQrRow value={u.subscription_url} label={t('user.subUrl')} />
+          <Title order={3} size="h5" mt="sm">
+            {t('user.links')}
+          </Title>
+          {u.links.length === 0 && <Empty>{t('user.noLinks')}</Empty>}
+          {u.links.map((link, i) => (
+            <CopyQrRow key={link} value={link} label={t('user.link', { n: i + 1 })} />
+          ))}
+        </Stack>
+      </Card>
+      <Card withBorder component="section" aria-label={t('user.daily')}>
+        <Title order={3} size="h5" mb="sm">
+          {t('user.daily')}
+        </Title>
+        {daily.isPending && <PageLoading />}
+        {daily.isError && <PageError error={daily.error} />}
+        {daily.isSuccess && (
+          <div data-testid="daily-usage" data-days={JSON.stringify(days)}>
+            <BarChart
+              h={220}
+              data={days.map((d) => ({ day: d.day.slice(5), bytes: d.bytes }))}
+              dataKey="day"
+              series={[{ name: 'bytes', label: t('user.bytes'), color: 'indigo.6' }]}
+              valueFormatter={formatBytes}
+              yAxisProps={{ tickFormatter: formatBytes, width: 70 }}
+            />
+          </div>
+        )}
+      </Card>
+      <Card withBorder component="section" aria-label={t('user.perNode')}>
+        <Group justify="space-between" mb="sm">
+          <Title order={3} size="h5">
+            {t('user.perNode')}
+          </Title>
+          <NativeSelect
+            aria-label={t('user.period')}
+            value={period}
+            onChange={(e) => {
+              setPeriod(e.currentTarget.value);
+            }}
+            data={[
+              { value: '1', label: t('user.last24h') },
+              { value: '7', label: t('user.last7d') },
+              { value: '30', label: t('user.last30d') },
+            ]}
+          />
+        </Group>
+        {usage.isPending && <PageLoading />}
+        {usage.isError && <PageError error={usage.error} />}
+        {usage.isSuccess && nodes.length === 0 && <Empty>{t('user.noUsage')}</Empty>}
+        {nodes.length > 0 && (
+          <>
+            <BarChart
+              h={180}
+              data={nodes.map((n) => ({ node: n.node_name, bytes: n.used_traffic }))}
+              dataKey="node"
+              series={[{ name: 'bytes', label: t('user.bytes'), color: 'teal.6' }]}
+              valueFormatter={formatBytes}
+              yAxisProps={{ tickFormatter: formatBytes, width: 70 }}
+            />
+            <Table mt="sm">
+              <Table.Thead>
+                <Table.Tr>
+                  <Table.Th>{t('user.node')}</Table.Th>
+                  <Table.Th>{t('user.used')}</Table.Th>
+                </Table.Tr>
+              </Table.Thead>
+              <Table.Tbody>
+                {nodes.map((n) => (
+                  <Table.Tr key={n.node_name} data-node={n.node_name}>
+                    <Table.Td>{n.node_name}</Table.Td>
+                    <Table.Td data-label="Used">{formatBytes(n.used_traffic)}</Table.Td>
+                  </Table.Tr>
+                ))}
+              </Table.Tbody>
+            </Table>
+          </>
+        )}
+      </Card>
+    </Page>
+  );
+}

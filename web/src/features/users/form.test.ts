@@ -1,0 +1,95 @@
+import { describe, expect, test } from 'vitest';
+import type { UserTemplate } from '../templates/api';
+import type { User } from './api';
+import { applyTemplate, FormError, initialValues, toUserBody, type Inbounds } from './form';
+
+const gib = 1024 ** 3;
+const inbounds: Inbounds = {
+  trojan: [
+    { tag: 'Trojan A', protocol: 'trojan', network: 'tcp', tls: 'none', port: 1 },
+    { tag: 'Trojan B', protocol: 'trojan', network: 'tcp', tls: 'none', port: 2 },
+  ],
+  vless: [{ tag: 'VLESS TCP', protocol: 'vless', network: 'tcp', tls: 'none', port: 3 }],
+};
+
+function user(over: Partial<User>): User {
+  return { ...({ username: 'carol', status: 'active', proxies: { trojan: {} }, inbounds: {}, next_plan: null, auto_delete_in_days: null, admin: null } as unknown as User), ...over };
+}
+
+describe('a new user', () => {
+  test('sends what was typed', () => {
+    const v = { ...initialValues(null), username: ' alice ', protocols: ['trojan' as const], limitGiB: '5', reset: 'month' as const, expire: '2030-01-31', note: 'vip' };
+    expect(toUserBody(v, null, inbounds, null)).toEqual({
+      username: 'alice',
+      proxies: { trojan: {} },
+      data_limit: 5 * gib,
+      data_limit_reset_strategy: 'month',
+      expire: Date.UTC(2030, 0, 31, 23, 59, 59) / 1000,
+      note: 'vip',
+      // Every protocol with a choice of inbounds names them.
+      inbounds: { trojan: ['Trojan A', 'Trojan B'] },
+    });
+  });
+
+  test('on hold: days from the first connection, no expiry date', () => {
+    const body = toUserBody({ ...initialValues(null), username: 'h', onHoldDays: '30', expire: '2030-01-01' }, null, inbounds, null);
+    expect(body).toMatchObject({ status: 'on_hold', on_hold_expire_duration: 30 * 86400, expire: 0 });
+  });
+
+  test('an unticked inbound is left out; a protocol with one inbound is not named', () => {
+    const v = { ...initialValues(null), username: 'c', protocols: ['trojan' as const, 'vless' as const], inbounds: { trojan: ['Trojan A'] } };
+    expect(toUserBody(v, null, inbounds, null).inbounds).toEqual({ trojan: ['Trojan A'] });
+  });
+
+  test('a next plan and auto-delete', () => {
+    const v = { ...initialValues(null), username: 'c', autoDelete: '7', hasPlan: true, planGiB: '50', planDays: '30', planCarry: true };
+    expect(toUserBody(v, null, inbounds, null)).toMatchObject({
+      auto_delete_in_days: 7,
+      next_plan: { data_limit: 50 * gib, expire: 30 * 86400, add_remaining_traffic: true, fire_on_either: true },
+    });
+  });
+
+  test('a template names the username and fills the limit and expiry', () => {
+    const tpl = { id: 4, name: 'monthly', data_limit: 40 * gib, expire_duration: 30 * 86400, username_prefix: 'm_', username_suffix: null, inbounds: { trojan: ['Trojan A'] } } as UserTemplate;
+    const now = Date.UTC(2030, 0, 1);
+    const v = { ...applyTemplate(initialValues(null), tpl, now), username: 'x' };
+    expect(v).toMatchObject({ limitGiB: '40', expire: '2030-01-31', protocols: ['trojan'], template: '4' });
+    expect(toUserBody(v, null, inbounds, tpl)).toMatchObject({ username: 'm_x', proxies: { trojan: {} }, inbounds: { trojan: ['Trojan A'] } });
+  });
+
+  test.each([
+    [{ limitGiB: '-1' }, 'userForm.errGiB'],
+    [{ autoDelete: '1.5' }, 'userForm.errWhole'],
+    [{ onHoldDays: '0' }, 'userForm.errOnHold'],
+    [{ protocols: [] }, 'userForm.errProtocols'],
+    [{ protocols: ['trojan' as const], inbounds: { trojan: [] } }, 'userForm.errInbounds'],
+  ])('refuses %o', (change, key) => {
+    expect(() => toUserBody({ ...initialValues(null), username: 'a', ...change }, null, inbounds, null)).toThrow(FormError);
+    expect(() => toUserBody({ ...initialValues(null), username: 'a', ...change }, null, inbounds, null)).toThrow(key);
+  });
+});
+
+describe('an edited user', () => {
+  test('an emptied rule and an unticked plan are removed (null)', () => {
+    const u = user({ auto_delete_in_days: 7, next_plan: { data_limit: 0, expire: 0, add_remaining_traffic: false, fire_on_either: true } });
+    const v = { ...initialValues(u), autoDelete: '', hasPlan: false };
+    const body = toUserBody(v, u, inbounds, null);
+    expect(body.auto_delete_in_days).toBeNull();
+    expect(body.next_plan).toBeNull();
+    expect(body.username).toBeUndefined();
+    expect(body.proxies).toBeUndefined();
+  });
+
+  test('disabling and enabling set the status; otherwise it is left alone', () => {
+    const active = user({});
+    expect(toUserBody({ ...initialValues(active), disabled: true }, active, inbounds, null).status).toBe('disabled');
+    expect(toUserBody(initialValues(active), active, inbounds, null).status).toBeUndefined();
+    const off = user({ status: 'disabled' });
+    expect(toUserBody({ ...initialValues(off), disabled: false }, off, inbounds, null).status).toBe('active');
+  });
+
+  test('the form starts from what the user has', () => {
+    const u = user({ data_limit: 5 * gib, expire: Date.UTC(2030, 0, 31, 23, 59, 59) / 1000, note: 'n', auto_delete_in_days: 3 });
+    expect(initialValues(u)).toMatchObject({ limitGiB: '5', expire: '2030-01-31', note: 'n', autoDelete: '3', protocols: ['trojan'] });
+  });
+});

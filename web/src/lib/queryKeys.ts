@@ -1,0 +1,25 @@
+// Every query key the dashboard uses, in one place, so the events reducer
+// and the mutations invalidate exactly what the pages read.
+
+export const keys = {
+  admin: ['admin'] as const,
+  admins: ['admins'] as const,
+  system: ['system'] as const,
+  /** Every page of the users table (a prefix of usersPage). */
+  users: ['users'] as const,
+  usersPage: (params: object) => ['users', params] as const,
+  user: (username: string) => ['user', username] as const,
+  /** Every usage query (users' and nodes'). */
+  usage: ['usage'] as const,
+  userUsage: (username: string, days: number) => ['usage', 'user', username, days] as const,
+  userDaily: (username: string) => ['usage', 'daily', username] as const,
+  nodesUsage: (days: number) => ['usage', 'nodes', days] as const,
+  nodes: ['nodes'] as const,
+  nodeSettings: ['node-settings'] as const,
+  inbounds: ['inbounds'] as const,
+  templates: ['templates'] as const,
+  coreConfig: ['core-config'] as const,
+  hosts: ['hosts'] as const,
+  notifications: ['notifications'] as const,
+  subscriptionSettings: ['subscription-settings'] as const,
+};
