@@ -545,7 +545,8 @@ func (s *agentSession) readLoop(ctx context.Context) error {
 		typ, r, err := s.conn.NextReader()
 		if err != nil {
 			var ce *websocket.CloseError
-			if errors.As(err, &ce) && ctx.Err() == nil {
+			// 1006 is no close frame at all: the connection just ended.
+			if errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure && ctx.Err() == nil {
 				return fmt.Errorf("%w: close %d %q", errPanelClosed, ce.Code, ce.Text)
 			}
 			return err
@@ -831,7 +832,7 @@ func (s *agentSession) refuse(ctx context.Context, why string) error {
 	st := s.a.State()
 	s.a.f.cfg.Log.Warn("fleet agent refused state", "agent", s.a.index, "why", why)
 	s.send(ctx, protocol.Message{Type: protocol.TypeAck, Ack: &protocol.Ack{
-		Revision: st.Revision, StateHash: st.Hash, Error: protocol.ErrCodeBadState + ": " + why, Code: protocol.ErrCodeBadState,
+		Revision: st.Revision, StateHash: st.Hash, Error: string(protocol.ErrCodeBadState) + ": " + why, Code: protocol.ErrCodeBadState,
 	}})
 	return nil
 }
