@@ -442,7 +442,11 @@ func (s *agentSession) writeLoop(ctx context.Context) {
 		case <-tick:
 			// Written here, not queued: this loop is the queue's reader.
 			s.a.journalTick()
-			if m, ok := s.usageBatch(); ok && s.welcomed.Load() {
+			// Welcomed first: usageBatch marks the batch in flight.
+			if !s.welcomed.Load() {
+				continue
+			}
+			if m, ok := s.usageBatch(); ok {
 				_ = s.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
 				if err := s.conn.WriteJSON(m); err != nil {
 					_ = s.conn.SetReadDeadline(time.Now())
@@ -474,13 +478,16 @@ func (a *Agent) journalTick() {
 // usageBatch takes the unacknowledged journal as one batch, (acked, last]
 // merged per user, unless one is in flight.
 func (s *agentSession) usageBatch() (protocol.Message, bool) {
-	if s.inflight.Load() != 0 {
+	// The reader (after a usage_ack) and the writer (on its tick) both
+	// call this: claim the one in-flight slot before building a batch.
+	if !s.inflight.CompareAndSwap(0, -1) {
 		return protocol.Message{}, false
 	}
 	a := s.a
 	a.mu.Lock()
 	if len(a.journal) == 0 {
 		a.mu.Unlock()
+		s.inflight.Store(0)
 		return protocol.Message{}, false
 	}
 	from := a.journal[0].seq - 1
