@@ -278,6 +278,9 @@ func run(o options) error {
 	if !o.keep {
 		defer os.RemoveAll(o.workDir)
 	}
+	if err := os.MkdirAll(o.workDir, 0o700); err != nil {
+		return err
+	}
 	dataDir := filepath.Join(o.workDir, "data")
 	logPath := filepath.Join(o.workDir, "panel.log")
 	logFile, err := os.Create(logPath)
