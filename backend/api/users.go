@@ -12,7 +12,6 @@ import (
 
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/state"
-	"github.com/outpost-panel/outpost/backend/store"
 )
 
 // Page size of GET /api/users. Marzban returns every user when no limit is
@@ -250,7 +249,7 @@ func (s *server) listUsers(c *fiber.Ctx) error {
 
 // userFilter reads GET /api/users' query. empty is set when the filter can
 // match nobody (every admin named is unknown), which needs no query.
-func (s *server) userFilter(c *fiber.Ctx, admin *model.Admin) (f store.UserFilter, empty bool, err error) {
+func (s *server) userFilter(c *fiber.Ctx, admin *model.Admin) (f model.UserFilter, empty bool, err error) {
 	if err := checkQuery(c); err != nil {
 		return f, false, err
 	}

@@ -1,0 +1,86 @@
+package model
+
+import (
+	"errors"
+	"time"
+)
+
+// The types below are what the panel's state hands its callers about users'
+// traffic, listings and the webhook outbox. The store reads and writes them
+// (its names for them are aliases), but callers get them from state: no
+// package outside state names the store.
+
+// ErrFenced is returned for a write from a node session that a newer session
+// of the same node has replaced.
+var ErrFenced = errors.New("node session fenced")
+
+// UserFilter selects and orders users for a users list.
+type UserFilter struct {
+	Offset, Limit int // Limit <= 0: no limit
+	// Usernames, when not empty, keeps only these (any letter case).
+	Usernames []string
+	// Search matches a case-insensitive substring of username or note.
+	Search   string
+	AdminIDs []int64
+	Status   Status
+	// Sort is one of username, used_traffic, data_limit, expire, created_at,
+	// with a '-' prefix for descending; empty sorts by id.
+	Sort string
+}
+
+// UserTraffic is one user's bytes in a node's usage batch.
+type UserTraffic struct {
+	UserID   int64
+	Up, Down int64
+}
+
+// UsagePoint is traffic in one hour, for usage reports.
+type UsagePoint struct {
+	NodeID   int64
+	Hour     time.Time
+	Uplink   int64 // node usage only
+	Downlink int64 // node usage only
+	Used     int64 // per-user usage, coefficient applied
+}
+
+// UsageLog is one reset of a user's used_traffic.
+type UsageLog struct {
+	UserID             int64
+	UsedTrafficAtReset int64
+	ResetAt            time.Time
+}
+
+// DayTotal is bytes used in one UTC day.
+type DayTotal struct {
+	Day  int64 // Unix seconds at 00:00 UTC
+	Used int64
+}
+
+// WebhookRow is one notification bound for one webhook address.
+type WebhookRow struct {
+	ID        int64
+	Address   string
+	Action    string
+	Payload   []byte // one JSON object; the dispatcher sends arrays of them
+	CreatedAt time.Time
+	Attempts  int
+}
+
+// WebhookTargetStat is the outbox as one target sees it: notifications
+// waiting (Retrying of them failed at least once), given up (kept for the
+// retention time), and the newest error of a notification not delivered.
+type WebhookTargetStat struct {
+	Address   string
+	Pending   int
+	Retrying  int
+	Failed    int
+	LastError string
+}
+
+// SubVersions are the counters that version what subscription servers cache.
+type SubVersions struct {
+	// Config is the revision the core config was stored at (0: none).
+	Config   int64
+	Hosts    int64
+	Settings int64
+}
