@@ -41,9 +41,9 @@ type State struct {
 	// users is the users list's read model, fed by the store's revisions
 	// and usage batches (backend/directory).
 	users *directory.Directory
-	feed      feed.Feed
-	log       *slog.Logger
-	now       Clock
+	feed  feed.Feed
+	log   *slog.Logger
+	now   Clock
 
 	pumpMu   sync.Mutex
 	pumpKick chan struct{}
