@@ -17,23 +17,11 @@ import (
 	"github.com/outpost-panel/outpost/backend/coord"
 	"github.com/outpost-panel/outpost/backend/hub"
 	"github.com/outpost-panel/outpost/backend/state"
-	"github.com/outpost-panel/outpost/nodes/protocol"
 )
 
 // DefaultBodyLimit bounds request bodies; the largest legitimate one is a
 // core config, which is far smaller.
 const DefaultBodyLimit = 1 << 20
-
-// Login rate limits, per minute. One address may try loginAddressAttempts
-// times whatever the usernames, and loginAttempts times one username; a
-// success forgets that address's count for that username. Nothing is
-// counted per username alone: guesses from elsewhere never refuse the
-// admin's own correct password (issue 9, item 3).
-const (
-	loginAttempts        = 10
-	loginAddressAttempts = 30
-	loginWindow          = time.Minute
-)
 
 // Options configure the HTTP API.
 type Options struct {
@@ -105,7 +93,10 @@ type server struct {
 	log     *slog.Logger
 	envSudo auth.EnvSudo
 	proxies proxyTrust
-	sub     *subServer // routes_sub.go
+	sub     *subServer // subscription.go
+	// docs holds the route table New registered, for /openapi.json and
+	// /docs.
+	docs apiDocs
 }
 
 // New builds the Fiber app with every route mounted.
@@ -154,53 +145,10 @@ func New(opts Options) *fiber.App {
 	cfg.TrustedProxies = s.proxies.fiberList()
 	app := fiber.New(cfg)
 	app.Use(requestIDs(), s.recoverPanics(), securityHeaders)
-	s.routes(app)
+	s.sub = newSubServer(s)
+	s.docs.routes = s.routes()
+	s.register(app, s.docs.routes)
 	return app
-}
-
-func (s *server) routes(app *fiber.App) {
-	// Public.
-	if s.opts.Hub != nil {
-		app.Get(protocol.WSPath, s.opts.Hub.Handler())
-	}
-	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
-	app.Post("/api/admin/token", s.login)
-
-	// Any admin.
-	app.Get("/api/admin", s.authenticate, s.currentAdmin)
-	app.Get("/api/core", s.authenticate, s.coreInfo)
-	app.Get("/api/inbounds", s.authenticate, s.inbounds)
-	app.Post("/api/user", s.authenticate, s.createUser)
-	app.Get("/api/user/:username", s.authenticate, s.getUser)
-	app.Put("/api/user/:username", s.authenticate, s.modifyUser)
-	app.Delete("/api/user/:username", s.authenticate, s.deleteUser)
-	app.Get("/api/users", s.authenticate, s.listUsers)
-
-	// Sudo.
-	app.Get("/api/core/config", s.authenticate, requireSudo, s.getCoreConfig)
-	app.Put("/api/core/config", s.authenticate, requireSudo, s.putCoreConfig)
-	app.Post("/api/core/restart", s.authenticate, requireSudo, s.restartCore)
-	// /api/node/settings before /api/node/:id, which would take "settings"
-	// for an id.
-	app.Get("/api/node/settings", s.authenticate, requireSudo, s.nodeSettings)
-	app.Post("/api/node", s.authenticate, requireSudo, s.createNode)
-	app.Get("/api/nodes", s.authenticate, requireSudo, s.listNodes)
-	app.Get("/api/node/:id", s.authenticate, requireSudo, s.getNode)
-	app.Put("/api/node/:id", s.authenticate, requireSudo, s.modifyNode)
-	app.Delete("/api/node/:id", s.authenticate, requireSudo, s.deleteNode)
-	app.Post("/api/node/:id/token", s.authenticate, requireSudo, s.rotateNodeToken)
-	s.logsRoutes(app) // logs.go: WS /api/core/logs, /api/node/:id/logs
-
-	// Each area registers its routes from its own file. Fixed paths must be
-	// registered before parameter paths that could swallow them.
-	s.adminRoutes(app)        // routes_admins.go: /api/admin*, /api/admins
-	s.lifecycleRoutes(app)    // routes_lifecycle.go: user lifecycle, usage, templates, system
-	s.hostRoutes(app)         // routes_hosts.go: /api/hosts, subscription settings
-	s.subscriptionRoutes(app) // routes_sub.go: /sub/*
-	s.docsRoutes(app)         // routes_docs.go: /openapi.json, /docs
-	s.extraRoutes(app)        // routes_extra.go: templates, system, node reconnect and usage
-
-	s.dashboardRoutes(app)
 }
 
 func (s *server) now() time.Time { return s.st.Now() }

@@ -11,6 +11,38 @@ import (
 	"github.com/outpost-panel/outpost/nodes/xraycore"
 )
 
+// coreRoutes: the Xray core and config every node runs.
+func (s *server) coreRoutes() []route {
+	return []route{
+		{Method: "GET", Path: "/api/core", Auth: authAdmin, Handler: s.coreInfo, Doc: &routeDoc{
+			Summary: "Xray core version and state", Tag: "core", Response: typeOf[coreInfoResponse]()}},
+		{Method: "GET", Path: "/api/core/config", Auth: authSudo, Handler: s.getCoreConfig, Doc: &routeDoc{
+			Summary: "The Xray config nodes run", Tag: "core", Response: typeOf[map[string]any]()}},
+		{Method: "PUT", Path: "/api/core/config", Auth: authSudo, Handler: s.putCoreConfig, Doc: &routeDoc{
+			Summary: "Replace the Xray config (validated by Xray's own builder)", Tag: "core",
+			Body: typeOf[map[string]any](), Response: typeOf[map[string]any](), Errors: []int{400}}},
+		{Method: "POST", Path: "/api/core/restart", Auth: authSudo, Handler: s.restartCore, Doc: &routeDoc{
+			Summary: "Ask every connected node to restart its Xray core (new instance first: open connections are not cut)", Tag: "core",
+			Response: typeOf[restartResponse]()}},
+		{Method: "GET", Path: "/api/inbounds", Auth: authAdmin, Handler: s.inbounds, Doc: &routeDoc{
+			Summary: "Inbounds grouped by protocol", Tag: "core",
+			Response: typeOf[map[string][]xrayconf.InboundSummary]()}},
+	}
+}
+
+// coreInfoResponse is what coreInfo answers (built as a fiber.Map).
+type coreInfoResponse struct {
+	Version       string `json:"version"`
+	Started       bool   `json:"started"`
+	LogsWebsocket string `json:"logs_websocket"`
+}
+
+// restartResponse is the answer of POST /api/core/restart.
+type restartResponse struct {
+	Detail string `json:"detail"`
+	Nodes  int    `json:"nodes"`
+}
+
 // coreInfo is Marzban's GET /api/core. The panel runs no Xray of its own:
 // version is that of the Xray built into this release (nodes report theirs
 // in GET /api/nodes), and the core counts as started because the panel
@@ -39,7 +71,7 @@ func (s *server) putCoreConfig(c *fiber.Ctx) error {
 	if err := decodeObject(body, &obj); err != nil {
 		return err
 	}
-	if err := s.st.SetCoreConfig(c.UserContext(), body); err != nil {
+	if err := s.st.SetCoreConfigBy(c.UserContext(), adminOf(c).Username, body); err != nil {
 		return err
 	}
 	s.log.Info("core config replaced", "admin", adminOf(c).Username)

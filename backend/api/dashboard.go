@@ -14,12 +14,17 @@ import (
 const dashboardPrefix = "/dashboard/"
 
 // dashboardRoutes serves the SPA: real files as they are, any other path
-// under /dashboard/ as index.html so the client router can take it.
-func (s *server) dashboardRoutes(app *fiber.App) {
-	app.Get("/", func(c *fiber.Ctx) error { return c.Redirect(dashboardPrefix, fiber.StatusFound) })
-	app.Get("/dashboard", s.dashboard)
-	app.Get("/dashboard/*", s.dashboard)
+// under /dashboard/ as index.html so the client router can take it. Its
+// pages are not part of the API contract: no Doc.
+func (s *server) dashboardRoutes() []route {
+	return []route{
+		{Method: "GET", Path: "/", Auth: authPublic, Handler: toDashboard},
+		{Method: "GET", Path: "/dashboard", Auth: authPublic, Handler: s.dashboard},
+		{Method: "GET", Path: "/dashboard/*", Auth: authPublic, Handler: s.dashboard},
+	}
 }
+
+func toDashboard(c *fiber.Ctx) error { return c.Redirect(dashboardPrefix, fiber.StatusFound) }
 
 func (s *server) dashboard(c *fiber.Ctx) error {
 	// Routing ignores a trailing slash, so "/dashboard" also lands here for

@@ -267,3 +267,56 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "..."
 }
+
+// defaultUsageWindow is Marzban's range when start is not given.
+const defaultUsageWindow = 30 * 24 * time.Hour
+
+var errBadDates = &publicError{err: fmt.Errorf("%w: bad date range", model.ErrInvalid), detail: "Invalid date range or format"}
+
+// dateRangeQuery documents the two parameters dateRange reads.
+func dateRangeQuery(start, end string) []queryParam {
+	return []queryParam{
+		{Name: start, Type: "string", Description: "date-time like 2026-11-26T01:02:03 (UTC unless a zone is given); default 30 days ago"},
+		{Name: end, Type: "string", Description: "date-time; default now"},
+	}
+}
+
+// dateRange reads two optional ISO 8601 date-time query parameters the way
+// Marzban does: a missing start is 30 days ago, a missing end is now; a
+// date without a zone is UTC. An unparsable value or an end before the
+// start is 400.
+func (s *server) dateRange(c *fiber.Ctx, startName, endName string) (start, end time.Time, err error) {
+	if err := checkQuery(c); err != nil {
+		return time.Time{}, time.Time{}, err
+	}
+	now := s.now().UTC()
+	start, end = now.Add(-defaultUsageWindow), now
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{startName, &start}, {endName, &end}} {
+		raw := strings.TrimSpace(c.Query(p.name))
+		if raw == "" {
+			continue
+		}
+		t, ok := parseQueryTime(raw)
+		if !ok {
+			return time.Time{}, time.Time{}, errBadDates
+		}
+		*p.dst = t
+	}
+	if end.Before(start) {
+		return time.Time{}, time.Time{}, errBadDates
+	}
+	return start, end, nil
+}
+
+func parseQueryTime(raw string) (time.Time, bool) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999",
+		"2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.Parse(layout, raw); err == nil {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
+}

@@ -1,14 +1,22 @@
 package api
 
 import (
-	"encoding/json"
-	"fmt"
-
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/state"
 )
+
+// hostRoutes: the hosts share links point at, per inbound (sudo).
+func (s *server) hostRoutes() []route {
+	return []route{
+		{Method: "GET", Path: "/api/hosts", Auth: authSudo, Handler: s.getHosts, Doc: &routeDoc{
+			Summary: "Host list of every inbound, keyed by tag; an inbound without its own list shows the default host", Tag: "hosts",
+			Response: typeOf[map[string][]state.Host]()}},
+		{Method: "PUT", Path: "/api/hosts", Auth: authSudo, Handler: s.putHosts, Doc: &routeDoc{
+			Summary: "Replace every host list: a tag with [] gets no links, a tag left out goes back to the default host", Tag: "hosts",
+			Body: typeOf[map[string][]state.Host](), Response: typeOf[map[string][]state.Host](), Errors: []int{400, 422}}},
+	}
+}
 
 // getHosts is GET /api/hosts: every inbound's host list, keyed by tag.
 func (s *server) getHosts(c *fiber.Ctx) error {
@@ -33,74 +41,4 @@ func (s *server) putHosts(c *fiber.Ctx) error {
 	}
 	s.sub.svc.DropCachedViews()
 	return s.getHosts(c)
-}
-
-// subscriptionSettingsResponse shows the rules in effect: the defaults
-// until a sudo admin saves some.
-type subscriptionSettingsResponse struct {
-	Rules                 []subRule `json:"rules"`
-	ProfileUpdateInterval int       `json:"profile_update_interval"`
-	ProfileTitle          string    `json:"profile_title"`
-	SupportURL            string    `json:"support_url"`
-	ProfileWebPageURL     string    `json:"profile_web_page_url"`
-	DisableHTMLPage       bool      `json:"disable_html_page"`
-}
-
-func (s *server) getSubscriptionSettings(c *fiber.Ctx) error {
-	set, err := s.st.SubscriptionSettings(c.UserContext())
-	if err != nil {
-		return err
-	}
-	return s.sendSubscriptionSettings(c, set)
-}
-
-func (s *server) sendSubscriptionSettings(c *fiber.Ctx, set state.SubscriptionSettings) error {
-	rules, err := decodeSubRules(set.Rules)
-	if err != nil {
-		return fmt.Errorf("decoding stored subscription rules: %w", err)
-	}
-	if rules == nil {
-		rules = []subRule{}
-	}
-	return c.JSON(subscriptionSettingsResponse{
-		Rules: rules, ProfileUpdateInterval: set.ProfileUpdateInterval, ProfileTitle: set.ProfileTitle,
-		SupportURL: set.SupportURL, ProfileWebPageURL: set.ProfileWebPageURL, DisableHTMLPage: set.DisableHTMLPage,
-	})
-}
-
-// putSubscriptionSettings is PUT /api/subscription/settings. Fields left
-// out keep their values; "rules": null restores the default rules. Rules
-// are checked with the renderer's own validation (a pattern that does not
-// compile, an unknown format: 400).
-func (s *server) putSubscriptionSettings(c *fiber.Ctx) error {
-	set, err := s.st.SubscriptionSettings(c.UserContext())
-	if err != nil {
-		return err
-	}
-	if err := decodeJSON(c.Body(), &set); err != nil {
-		return err
-	}
-	rules, err := decodeSubRules(set.Rules)
-	if err != nil {
-		return err
-	}
-	if len(set.Rules) == 0 || string(set.Rules) == "null" {
-		set.Rules = nil
-	} else {
-		if err := validateSubRules(rules); err != nil {
-			msg := afterSentinel(err, model.ErrInvalid)
-			if msg == "" {
-				msg = err.Error()
-			}
-			return fmt.Errorf("%w: rules: %s", model.ErrInvalid, msg)
-		}
-		if set.Rules, err = json.Marshal(rules); err != nil {
-			return fmt.Errorf("encoding subscription rules: %w", err)
-		}
-	}
-	if err := s.st.SetSubscriptionSettings(c.UserContext(), set); err != nil {
-		return err
-	}
-	s.sub.svc.DropCachedViews()
-	return s.sendSubscriptionSettings(c, set)
 }

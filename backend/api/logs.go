@@ -40,13 +40,29 @@ type logsRequest struct {
 
 const logsRequestLocal = "outpost.logs.request"
 
-func (s *server) logsRoutes(app *fiber.App) {
-	if s.opts.Hub == nil {
-		return
+// logsRoutes: the log sockets. They check the token themselves, before
+// the upgrade, and refuse with a close code rather than a status (a
+// browser's WebSocket sees no status), so they are public to the router.
+func (s *server) logsRoutes() []route {
+	var ws fiber.Handler
+	if s.opts.Hub != nil {
+		ws = websocket.New(s.serveLogs, websocket.Config{WriteBufferSize: 32 << 10})
 	}
-	ws := websocket.New(s.serveLogs, websocket.Config{WriteBufferSize: 32 << 10})
-	app.Get("/api/core/logs", s.prepareLogs(false), ws)
-	app.Get("/api/node/:id/logs", s.prepareLogs(true), ws)
+	q := []queryParam{
+		{Name: "token", Type: "string", Description: "a sudo admin's access token (or send Authorization: Bearer)"},
+		{Name: "interval", Type: "number", Description: "seconds, more than 0 and at most 10: send each interval's lines as one message, joined by newlines"},
+	}
+	return []route{
+		{Method: "GET", Path: "/api/core/logs", Auth: authPublic, Before: []fiber.Handler{s.prepareLogs(false)}, Handler: ws, Doc: &routeDoc{
+			Tag: "core", ResponseKind: kindText, Errors: []int{426},
+			Summary: "WebSocket: live Xray log lines of every connected node (each after [node name]), or of one with node_id; " +
+				"refusals close the socket with 4401 (no or bad token), 4403 (not sudo), 4400 (bad interval or node id), 4404 (no such node)",
+			Query: append(q, queryParam{Name: "node_id", Type: "integer", Description: "only this node's lines"})}},
+		{Method: "GET", Path: "/api/node/:id/logs", Auth: authPublic, Before: []fiber.Handler{s.prepareLogs(true)}, Handler: ws, Doc: &routeDoc{
+			Tag: "nodes", ResponseKind: kindText, Errors: []int{426},
+			Summary: "WebSocket: live Xray log lines of one node; closes with 4401, 4403, 4400 or 4404 as /api/core/logs does",
+			Query:   q}},
+	}
 }
 
 // prepareLogs checks the request before the upgrade and leaves what the
@@ -195,22 +211,4 @@ func logLines(ev hub.LogEvent, prefix bool) []string {
 		out = append(out, tag+l)
 	}
 	return out
-}
-
-// The contract of the log sockets, added to routeTable. They are
-// WebSocket endpoints: the document describes the upgrade request.
-func init() {
-	q := []queryParam{
-		{Name: "token", Type: "string", Description: "a sudo admin's access token (or send Authorization: Bearer)"},
-		{Name: "interval", Type: "number", Description: "seconds, more than 0 and at most 10: send each interval's lines as one message, joined by newlines"},
-	}
-	routeTable = append(routeTable,
-		routeDoc{Method: "GET", Path: "/api/core/logs", Tag: "core", Auth: authPublic, ResponseKind: kindText, Errors: []int{426},
-			Summary: "WebSocket: live Xray log lines of every connected node (each after [node name]), or of one with node_id; " +
-				"refusals close the socket with 4401 (no or bad token), 4403 (not sudo), 4400 (bad interval or node id), 4404 (no such node)",
-			Query: append(q, queryParam{Name: "node_id", Type: "integer", Description: "only this node's lines"})},
-		routeDoc{Method: "GET", Path: "/api/node/:id/logs", Tag: "nodes", Auth: authPublic, ResponseKind: kindText, Errors: []int{426},
-			Summary: "WebSocket: live Xray log lines of one node; closes with 4401, 4403, 4400 or 4404 as /api/core/logs does",
-			Query:   q},
-	)
 }

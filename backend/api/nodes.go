@@ -16,6 +16,63 @@ import (
 	"github.com/outpost-panel/outpost/nodes/protocol"
 )
 
+// nodeRoutes: the node session socket and node management (sudo). The
+// fixed /api/node/ws and /api/node/settings come before /api/node/:id,
+// which would take them for an id.
+func (s *server) nodeRoutes() []route {
+	var session fiber.Handler
+	if s.opts.Hub != nil {
+		session = s.opts.Hub.Handler()
+	}
+	return []route{
+		// Nodes authenticate inside the hub's handler, with their own token.
+		{Method: "GET", Path: protocol.WSPath, Auth: authNode, Handler: session, Doc: &routeDoc{
+			Summary: "Node session (WebSocket); the node authenticates with its token", Tag: "node",
+			ResponseKind: kindWebSocket, Errors: []int{401}}},
+		{Method: "GET", Path: "/api/node/settings", Auth: authSudo, Handler: s.nodeSettings, Doc: &routeDoc{
+			Summary: "How nodes connect to this panel", Tag: "node", Response: typeOf[nodeSettingsResponse]()}},
+		{Method: "POST", Path: "/api/node", Auth: authSudo, Handler: s.createNode, Doc: &routeDoc{
+			Summary: "Register a node; the answer carries its token, shown only once", Tag: "node",
+			Body: typeOf[nodeBody](), Response: typeOf[nodeResponse](), Errors: []int{400, 409}}},
+		{Method: "GET", Path: "/api/nodes", Auth: authSudo, Handler: s.listNodes, Doc: &routeDoc{
+			Summary: "List nodes", Tag: "node", Response: typeOf[[]nodeResponse]()}},
+		{Method: "GET", Path: "/api/node/:id", Auth: authSudo, Handler: s.getNode, Doc: &routeDoc{
+			Summary: "One node", Tag: "node", Response: typeOf[nodeResponse](), Errors: []int{404, 422}}},
+		{Method: "PUT", Path: "/api/node/:id", Auth: authSudo, Handler: s.modifyNode, Doc: &routeDoc{
+			Summary: "Modify a node", Tag: "node",
+			Body: typeOf[nodeBody](), Response: typeOf[nodeResponse](), Errors: []int{400, 404, 409}}},
+		{Method: "DELETE", Path: "/api/node/:id", Auth: authSudo, Handler: s.deleteNode, Doc: &routeDoc{
+			Summary: "Delete a node and end its session", Tag: "node",
+			Response: typeOf[emptyObject](), Errors: []int{404, 422}}},
+		{Method: "POST", Path: "/api/node/:id/token", Auth: authSudo, Handler: s.rotateNodeToken, Doc: &routeDoc{
+			Summary: "Issue a new node token; the old one and its session end", Tag: "node",
+			Response: typeOf[nodeTokenResponse](), Errors: []int{404, 422}}},
+		{Method: "POST", Path: "/api/node/:id/reconnect", Auth: authSudo, Handler: s.reconnectNode, Doc: &routeDoc{
+			Summary: "End the node's session; it redials at once. Its Xray keeps running: no client connection drops", Tag: "node",
+			Response: typeOf[emptyObject](), Errors: []int{404, 422}}},
+		{Method: "GET", Path: "/api/nodes/usage", Auth: authSudo, Handler: s.nodesUsage, Doc: &routeDoc{
+			Summary: "Uplink and downlink of every node over a time range", Tag: "node",
+			Query: dateRangeQuery("start", "end"), Response: typeOf[nodesUsageResponse](), Errors: []int{400}}},
+	}
+}
+
+type nodeSettingsResponse struct {
+	MinNodeVersion string `json:"min_node_version"`
+	// Certificate is the panel's HTTPS certificate, PEM; "" without TLS.
+	Certificate string `json:"certificate"`
+	// CertificateSHA256 is what bin/node --panel-cert-sha256 takes.
+	CertificateSHA256 string `json:"certificate_sha256"`
+	// CertificatePubliclyTrusted is false for a self-signed
+	// certificate: nodes must pin it.
+	CertificatePubliclyTrusted bool   `json:"certificate_publicly_trusted"`
+	ProtocolVersion            int    `json:"protocol_version"`
+	WSPath                     string `json:"ws_path"`
+}
+
+type nodeTokenResponse struct {
+	Token string `json:"token"`
+}
+
 // MinNodeVersion is the oldest node agent this panel serves, reported by
 // GET /api/node/settings. What actually decides compatibility is the wire
 // protocol version both sides exchange in hello/welcome.
@@ -297,4 +354,53 @@ func publiclyTrusted(chain [][]byte) bool {
 	}
 	_, err = leaf.Verify(x509.VerifyOptions{Intermediates: inter})
 	return err == nil
+}
+
+// reconnectNode ends the node's session on this panel. The node agent
+// dials again at once (its backoff starts small) and resumes with a diff
+// of what changed; its Xray keeps running throughout, so no client
+// connection drops (unlike Marzban, whose reconnect restarts Xray).
+func (s *server) reconnectNode(c *fiber.Ctx) error {
+	id, err := nodeID(c)
+	if err != nil {
+		return err
+	}
+	if _, err := s.st.Node(c.UserContext(), id); err != nil {
+		return describe(err, nodeTexts)
+	}
+	if s.opts.Hub != nil {
+		s.opts.Hub.Disconnect(id)
+	}
+	s.log.Info("node reconnect requested", "node", id, "admin", adminOf(c).Username)
+	return c.JSON(emptyObject{})
+}
+
+// nodeUsageItem is Marzban's NodeUsageResponse.
+type nodeUsageItem struct {
+	NodeID   *int64 `json:"node_id"`
+	NodeName string `json:"node_name"`
+	Uplink   int64  `json:"uplink"`
+	Downlink int64  `json:"downlink"`
+}
+
+// nodesUsageResponse is Marzban's NodesUsageResponse.
+type nodesUsageResponse struct {
+	Usages []nodeUsageItem `json:"usages"`
+}
+
+func (s *server) nodesUsage(c *fiber.Ctx) error {
+	start, end, err := s.dateRange(c, "start", "end")
+	if err != nil {
+		return err
+	}
+	traffic, err := s.st.NodesTraffic(c.UserContext(), start, end)
+	if err != nil {
+		return err
+	}
+	out := nodesUsageResponse{Usages: make([]nodeUsageItem, 0, len(traffic))}
+	for _, t := range traffic {
+		id := t.NodeID
+		out.Usages = append(out.Usages, nodeUsageItem{NodeID: &id, NodeName: t.NodeName, Uplink: t.Uplink, Downlink: t.Downlink})
+	}
+	return c.JSON(out)
 }

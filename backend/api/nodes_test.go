@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/nodes/protocol"
@@ -152,4 +153,49 @@ func TestNodesBadInput(t *testing.T) {
 	if d := e.hub.Disconnects(); len(d) != 0 {
 		t.Fatalf("refused requests disconnected nodes %v", d)
 	}
+}
+
+func TestNodeReconnectAndUsage(t *testing.T) {
+	e := newEnv(t)
+	sudo := e.token(e.sudo)
+	e.createUser(e.alice, "usr_u1")
+	n1 := e.lcUse("n1", "usr_u1", 300)
+	r := e.do("POST", "/api/node/"+itoa(n1)+"/reconnect", sudo, nil)
+	e.expect(r, 200, "reconnect")
+	if d := e.hub.Disconnects(); len(d) != 1 || d[0] != n1 {
+		t.Fatalf("disconnects %v, want [%d]", d, n1)
+	}
+	before := e.snapshot()
+	e.expect(e.do("POST", "/api/node/999/reconnect", sudo, nil), 404, "missing node")
+	e.expect(e.do("POST", "/api/node/x/reconnect", sudo, nil), 422, "bad id")
+	e.assertUnchanged(before, "refused reconnects")
+	if d := e.hub.Disconnects(); len(d) != 1 {
+		t.Fatalf("refused reconnect disconnected: %v", d)
+	}
+
+	var usage struct {
+		Usages []struct {
+			NodeID   *int64 `json:"node_id"`
+			NodeName string `json:"node_name"`
+			Uplink   int64  `json:"uplink"`
+			Downlink int64  `json:"downlink"`
+		} `json:"usages"`
+	}
+	r = e.do("GET", "/api/nodes/usage", sudo, nil)
+	e.expect(r, 200, "nodes usage")
+	r.decode(t, &usage)
+	if len(usage.Usages) != 1 || usage.Usages[0].NodeID == nil || *usage.Usages[0].NodeID != n1 ||
+		usage.Usages[0].NodeName != "n1" || usage.Usages[0].Downlink != 300 {
+		t.Fatalf("usage %+v", usage)
+	}
+	future := e.clock.Now().Add(48 * time.Hour).Format("2006-01-02T15:04:05")
+	r = e.do("GET", "/api/nodes/usage?start="+future, sudo, nil)
+	e.expect(r, 400, "start after end")
+	r = e.do("GET", "/api/nodes/usage?start=2020-01-01&end=2020-01-02", sudo, nil)
+	e.expect(r, 200, "old range")
+	r.decode(t, &usage)
+	if len(usage.Usages) != 1 || usage.Usages[0].Downlink != 0 {
+		t.Fatalf("old range %+v", usage)
+	}
+	e.expect(e.do("GET", "/api/nodes/usage?start=yesterday", sudo, nil), 400, "bad date")
 }

@@ -9,6 +9,15 @@ import (
 	"github.com/outpost-panel/outpost/backend/state"
 )
 
+// notificationRoutes: where user events go and how their delivery stands.
+func (s *server) notificationRoutes() []route {
+	return []route{
+		{Method: "GET", Path: "/api/notifications", Auth: authSudo, Handler: s.notifications, Doc: &routeDoc{
+			Summary: "Where user events go (webhooks, Telegram chats, Discord webhooks, named without their secrets) and how delivery stands for each: waiting, retrying, given up, the newest error", Tag: "system",
+			Response: typeOf[notificationsResponse]()}},
+	}
+}
+
 // GET /api/notifications (sudo): where user events go and how delivery
 // stands, per target, so an operator sees a wrong bot token or a dead
 // webhook without reading the panel's log. Targets are named without their

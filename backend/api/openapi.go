@@ -12,65 +12,13 @@ import (
 	"unicode"
 
 	"github.com/outpost-panel/outpost/backend/model"
+	"github.com/outpost-panel/outpost/backend/state"
 )
 
-// The API contract is data: routeTable (openapi_routes.go) lists every route
-// with its auth, parameters and Go request/response types, and the OpenAPI
-// document is generated from it by reflection over those types. A test
-// compares the table with the routes Fiber has, so the two cannot drift.
-
-// authLevel says who may call a route.
-type authLevel string
-
-const (
-	authPublic authLevel = "public"
-	authAdmin  authLevel = "admin" // any logged-in admin; owner rules apply
-	authSudo   authLevel = "sudo"
-	authNode   authLevel = "node" // a node's own token (the WebSocket session)
-)
-
-// bodyKind is what a route answers with (or takes) besides JSON.
-type bodyKind string
-
-const (
-	kindJSON      bodyKind = "json"
-	kindText      bodyKind = "text"
-	kindHTML      bodyKind = "html"
-	kindForm      bodyKind = "form"
-	kindWebSocket bodyKind = "websocket"
-	kindRedirect  bodyKind = "redirect"
-	kindAny       bodyKind = "any" // a file of any type (dashboard assets)
-)
-
-// queryParam is one query string parameter.
-type queryParam struct {
-	Name        string
-	Type        string // integer, string, boolean
-	Multi       bool   // may repeat (username=a&username=b)
-	Description string
-}
-
-// routeDoc describes one route. Path is in Fiber's syntax (":name").
-type routeDoc struct {
-	Method  string
-	Path    string
-	Summary string
-	Tag     string
-	Auth    authLevel
-	Query   []queryParam
-	// Body is the JSON request body type (nil: none); BodyKind kindForm
-	// with FormFields describes a form instead.
-	Body       reflect.Type
-	BodyKind   bodyKind
-	FormFields []string
-	// Response is the JSON type of a 200 answer; ResponseKind other kinds.
-	Response     reflect.Type
-	ResponseKind bodyKind
-	// Errors are the statuses besides those Auth implies (401, 403).
-	Errors []int
-}
-
-func typeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }
+// The API contract is data: each route's Doc (routes.go) gives its
+// summary, parameters and Go request/response types, and the OpenAPI
+// document is generated from the server's route table by reflection over
+// those types. Routes without a Doc (the dashboard) are left out.
 
 // openAPIPath turns ":name" segments into "{name}" and "*" into "{path}".
 func openAPIPath(p string) string {
@@ -104,6 +52,7 @@ var enumValues = map[reflect.Type][]string{
 	reflect.TypeFor[model.Status]():        {"active", "disabled", "limited", "expired", "on_hold"},
 	reflect.TypeFor[model.ResetStrategy](): {"no_reset", "day", "week", "month", "year"},
 	reflect.TypeFor[model.NodeStatus]():    {"connected", "connecting", "error", "disabled"},
+	reflect.TypeFor[state.BulkAction]():    bulkActionNames(),
 }
 
 // schemaGen reflects Go types into JSON Schema (the 2020-12 dialect that
@@ -342,18 +291,30 @@ func exampleFields(t reflect.Type, obj map[string]any, depth int) {
 	}
 }
 
-// openAPIDocument builds the whole document from routeTable.
-func openAPIDocument(version string) map[string]any {
+// documented is the part of routes in the API contract.
+func documented(routes []route) []route {
+	var out []route
+	for _, r := range routes {
+		if r.Doc != nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// openAPIDocument builds the whole document from the documented routes.
+func openAPIDocument(routes []route, version string) map[string]any {
+	routes = documented(routes)
 	var bodies []reflect.Type
-	for _, r := range routeTable {
-		if r.Body != nil {
-			bodies = append(bodies, r.Body)
+	for _, r := range routes {
+		if r.Doc.Body != nil {
+			bodies = append(bodies, r.Doc.Body)
 		}
 	}
 	g := newSchemaGen(bodies...)
 	errorRef := g.schema(reflect.TypeFor[errorBody]())
 	paths := map[string]any{}
-	for _, r := range routeTable {
+	for _, r := range routes {
 		p := openAPIPath(r.Path)
 		item, _ := paths[p].(map[string]any)
 		if item == nil {
@@ -383,16 +344,17 @@ func openAPIDocument(version string) map[string]any {
 	}
 }
 
-func operation(g *schemaGen, r routeDoc, path string, errorRef map[string]any) map[string]any {
+func operation(g *schemaGen, rt route, path string, errorRef map[string]any) map[string]any {
+	r := rt.Doc
 	op := map[string]any{
 		"summary":     r.Summary,
-		"operationId": operationID(r),
-		"x-auth":      string(r.Auth),
+		"operationId": operationID(rt),
+		"x-auth":      string(rt.Auth),
 	}
 	if r.Tag != "" {
 		op["tags"] = []string{r.Tag}
 	}
-	switch r.Auth {
+	switch rt.Auth {
 	case authAdmin, authSudo:
 		op["security"] = []any{map[string]any{"bearer": []string{}}}
 	case authNode:
@@ -464,7 +426,7 @@ func operation(g *schemaGen, r routeDoc, path string, errorRef map[string]any) m
 	if ok != nil {
 		responses["200"] = ok
 	}
-	for _, code := range errorCodes(r) {
+	for _, code := range errorCodes(rt) {
 		responses[strconv.Itoa(code)] = map[string]any{
 			"description": statusText[code],
 			"content":     map[string]any{"application/json": map[string]any{"schema": errorRef}},
@@ -476,9 +438,10 @@ func operation(g *schemaGen, r routeDoc, path string, errorRef map[string]any) m
 
 // errorCodes are the route's error statuses: those its auth implies, 422
 // for any route with a body or query, and the listed ones.
-func errorCodes(r routeDoc) []int {
+func errorCodes(rt route) []int {
+	r := rt.Doc
 	set := map[int]bool{}
-	switch r.Auth {
+	switch rt.Auth {
 	case authAdmin:
 		set[401] = true
 	case authSudo:
@@ -499,7 +462,7 @@ func errorCodes(r routeDoc) []int {
 }
 
 // operationID is a stable camelCase name: method plus the fixed segments.
-func operationID(r routeDoc) string {
+func operationID(r route) string {
 	var b strings.Builder
 	b.WriteString(strings.ToLower(r.Method))
 	for _, seg := range strings.Split(r.Path, "/") {
@@ -520,19 +483,26 @@ func operationID(r routeDoc) string {
 	return b.String()
 }
 
-var (
-	docOnce sync.Once
-	docJSON []byte
-	docErr  error
-)
+// apiDocs is the document and the reference page of one server, each
+// built once on first request: the route table and the types are fixed for
+// the life of the server.
+type apiDocs struct {
+	routes []route
 
-// openAPIJSON is the document, built once: the table and types are fixed
-// for the life of the binary.
-func openAPIJSON() ([]byte, error) {
-	docOnce.Do(func() {
-		docJSON, docErr = json.MarshalIndent(openAPIDocument(apiDocVersion), "", "  ")
+	jsonOnce sync.Once
+	json     []byte
+	jsonErr  error
+
+	pageOnce sync.Once
+	page     []byte
+	pageErr  error
+}
+
+func (d *apiDocs) openAPIJSON() ([]byte, error) {
+	d.jsonOnce.Do(func() {
+		d.json, d.jsonErr = json.MarshalIndent(openAPIDocument(d.routes, apiDocVersion), "", "  ")
 	})
-	return docJSON, docErr
+	return d.json, d.jsonErr
 }
 
 // apiDocVersion is the version of the contract in info.version: Marzban's

@@ -1,19 +1,34 @@
 package api
 
-// DocumentedRoutes lists the route table as "METHOD /path" (Fiber syntax),
-// for the drift test in package api_test.
+// tableServer is a server built only to read its route table, which does
+// not depend on the options (a route whose dependency is missing keeps its
+// line, with a nil Handler).
+var tableServer = &server{}
+
+// DocumentedRoutes lists the routes of the API contract as "METHOD /path"
+// (Fiber syntax), in the table's order.
 func DocumentedRoutes() []string {
-	out := make([]string, len(routeTable))
-	for i, r := range routeTable {
-		out[i] = r.key()
+	var out []string
+	for _, r := range documented(tableServer.routes()) {
+		out = append(out, r.key())
+	}
+	return out
+}
+
+// TableRoutes lists every route of the table, documented or not, as
+// "METHOD /path", in the order register mounts them.
+func TableRoutes() []string {
+	var out []string
+	for _, r := range tableServer.routes() {
+		out = append(out, r.key())
 	}
 	return out
 }
 
 // DocumentedAuth maps "METHOD /path" to the route's documented auth level.
 func DocumentedAuth() map[string]string {
-	out := make(map[string]string, len(routeTable))
-	for _, r := range routeTable {
+	out := map[string]string{}
+	for _, r := range documented(tableServer.routes()) {
 		out[r.key()] = string(r.Auth)
 	}
 	return out

@@ -9,45 +9,144 @@ import (
 	"github.com/outpost-panel/outpost/backend/api"
 )
 
-// TestOpenAPIRoutesMatchFiber keeps the contract and the router in step: a
-// route registered without a line in the route table, or a line whose route
-// is gone, fails here.
+// TestOpenAPIRoutesMatchFiber keeps the router, the route table and the
+// contract in step. Fiber serves exactly the table's routes, in the
+// table's order (nothing is registered around the table), and
+// /openapi.json lists exactly the table's documented routes; only pages
+// outside /api and /sub (the dashboard) may go undocumented.
 func TestOpenAPIRoutesMatchFiber(t *testing.T) {
-	e := newEnv(t) // with a hub, so the node WebSocket route is mounted
-	registered := map[string]bool{}
+	e := newEnv(t) // with a hub, so the node and log sockets are mounted
+	var served, heads []string
 	for _, r := range e.app.GetRoutes(true) {
-		if r.Method == "HEAD" || r.Method == "USE" {
-			continue
+		switch r.Method {
+		case "USE":
+		case "HEAD":
+			heads = append(heads, "GET "+r.Path)
+		default:
+			served = append(served, r.Method+" "+r.Path)
 		}
-		registered[r.Method+" "+r.Path] = true
 	}
-	documented := map[string]bool{}
-	for _, k := range api.DocumentedRoutes() {
-		if documented[k] {
-			t.Errorf("route table lists %s twice", k)
+	table := api.TableRoutes()
+	seen := map[string]bool{}
+	for _, k := range table {
+		if seen[k] {
+			t.Errorf("the route table lists %s twice", k)
 		}
-		documented[k] = true
+		seen[k] = true
 	}
-	var missing, stale []string
-	for k := range registered {
+	// Fiber keeps one stack per method, in registration order.
+	var tableByMethod []string
+	for _, m := range []string{"GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"} {
+		for _, k := range table {
+			if strings.HasPrefix(k, m+" ") {
+				tableByMethod = append(tableByMethod, k)
+			}
+		}
+	}
+	if !slices.Equal(served, tableByMethod) {
+		t.Errorf("Fiber serves routes the table does not list, or in another order:\n%s", lineDiff(tableByMethod, served))
+	}
+	var gets []string
+	for _, k := range table {
+		if strings.HasPrefix(k, "GET ") {
+			gets = append(gets, k)
+		}
+	}
+	if !slices.Equal(heads, gets) {
+		t.Errorf("HEAD routes differ from the GET routes:\n%s", lineDiff(gets, heads))
+	}
+
+	documented := api.DocumentedRoutes()
+	for _, k := range table {
 		_, path, _ := strings.Cut(k, " ")
-		if (path == "/api" || strings.HasPrefix(path, "/api/") || path == "/sub" || strings.HasPrefix(path, "/sub/")) && !documented[k] {
-			missing = append(missing, k)
+		if (path == "/api" || strings.HasPrefix(path, "/api/") || path == "/sub" || strings.HasPrefix(path, "/sub/")) && !slices.Contains(documented, k) {
+			t.Errorf("route %s has no Doc: every /api and /sub route is part of the contract", k)
 		}
 	}
-	for k := range documented {
-		if !registered[k] {
-			stale = append(stale, k)
+	var inDocument []string
+	for path, item := range fetchOpenAPI(t, e)["paths"].(map[string]any) {
+		for method := range item.(map[string]any) {
+			inDocument = append(inDocument, strings.ToUpper(method)+" "+path)
 		}
 	}
-	sort.Strings(missing)
-	sort.Strings(stale)
-	for _, k := range missing {
-		t.Errorf("route %s is registered but not in routeTable: add a routeDoc (backend/api/openapi_routes.go, or an init in your area's openapi_*.go as openapi_sub.go does)", k)
+	var want []string
+	for _, k := range documented {
+		method, path, _ := strings.Cut(k, " ")
+		segs := strings.Split(path, "/")
+		for i, s := range segs {
+			if strings.HasPrefix(s, ":") {
+				segs[i] = "{" + s[1:] + "}"
+			}
+		}
+		want = append(want, method+" "+strings.Join(segs, "/"))
 	}
-	for _, k := range stale {
-		t.Errorf("routeTable lists %s, which is not registered", k)
+	sort.Strings(inDocument)
+	sort.Strings(want)
+	if !slices.Equal(inDocument, want) {
+		t.Errorf("/openapi.json differs from the documented routes:\n%s", lineDiff(want, inDocument))
 	}
+}
+
+// TestRoutesNotShadowed: Fiber takes the first route whose pattern
+// matches, so a fixed path listed after a parameter path of the same
+// method that matches it (GET /api/node/settings after GET /api/node/:id)
+// would never be reached.
+func TestRoutesNotShadowed(t *testing.T) {
+	table := api.TableRoutes()
+	for j, later := range table {
+		method, path, _ := strings.Cut(later, " ")
+		for _, earlier := range table[:j] {
+			m, pattern, _ := strings.Cut(earlier, " ")
+			if m == method && pattern != path && patternTakes(pattern, path) {
+				t.Errorf("%s is listed before %s and takes its requests", earlier, later)
+			}
+		}
+	}
+}
+
+// patternTakes reports whether a Fiber pattern matches every request the
+// path would: a parameter takes any one segment, "*" the rest, and a
+// parameter of path stands for any value, so only a parameter or "*" of
+// pattern matches it.
+func patternTakes(pattern, path string) bool {
+	ps, qs := strings.Split(pattern, "/"), strings.Split(path, "/")
+	for i, p := range ps {
+		if p == "*" {
+			return true
+		}
+		if i >= len(qs) {
+			return false
+		}
+		q := qs[i]
+		switch {
+		case strings.HasPrefix(p, ":"):
+		case strings.HasPrefix(q, ":") || q == "*":
+			return false
+		case p != q:
+			return false
+		}
+	}
+	return len(ps) == len(qs)
+}
+
+// lineDiff shows what one list has that the other lacks, or both in full
+// when they hold the same lines in another order.
+func lineDiff(want, got []string) string {
+	var b strings.Builder
+	for _, k := range got {
+		if !slices.Contains(want, k) {
+			b.WriteString("  extra " + k + "\n")
+		}
+	}
+	for _, k := range want {
+		if !slices.Contains(got, k) {
+			b.WriteString("  missing " + k + "\n")
+		}
+	}
+	if b.Len() == 0 {
+		b.WriteString("  want order: " + strings.Join(want, ", ") + "\n  got order:  " + strings.Join(got, ", ") + "\n")
+	}
+	return b.String()
 }
 
 func fetchOpenAPI(t *testing.T, e *env) map[string]any {

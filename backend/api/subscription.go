@@ -23,6 +23,31 @@ import (
 	"github.com/outpost-panel/outpost/backend/sub/render"
 )
 
+// subscriptionRoutes: the public endpoints a user's client fetches with
+// the token. The fixed sub-paths come before /sub/:token/:client_type, which would take them for a client
+// type.
+func (s *server) subscriptionRoutes() []route {
+	usage := []queryParam{
+		{Name: "start", Type: "string", Description: "date-time like 2026-11-26T01:02:03; default 30 days ago"},
+		{Name: "end", Type: "string", Description: "date-time; default now"},
+	}
+	return []route{
+		{Method: "GET", Path: "/sub/:token", Auth: authPublic, Handler: s.subscription, Doc: &routeDoc{
+			Summary: "Subscription in the format the User-Agent rules pick (base64 links by default); " +
+				"Accept: text/html gets the page, in the language of Accept-Language", Tag: "subscription",
+			ResponseKind: kindText, Errors: []int{404}}},
+		{Method: "GET", Path: "/sub/:token/info", Auth: authPublic, Handler: s.subscriptionInfo, Doc: &routeDoc{
+			Summary: "The subscription's user, without admin data", Tag: "subscription",
+			Response: typeOf[subUserResponse](), Errors: []int{404}}},
+		{Method: "GET", Path: "/sub/:token/usage", Auth: authPublic, Handler: s.subscriptionUsage, Doc: &routeDoc{
+			Summary: "The subscription user's usage per node", Tag: "subscription",
+			Query: usage, Response: typeOf[subUsagesResponse](), Errors: []int{400, 404, 422}}},
+		{Method: "GET", Path: "/sub/:token/:client_type", Auth: authPublic, Handler: s.subscriptionAs, Doc: &routeDoc{
+			Summary: "Subscription in a forced format: v2ray, v2ray-json, clash, clash-meta, sing-box or outline (422 for anything else; 404 for a bad token first)", Tag: "subscription",
+			ResponseKind: kindText, Errors: []int{404, 422}}},
+	}
+}
+
 // errNoSubscription is every refusal of a token in /sub/{token}...: a bad
 // signature, an unknown user and a revoked token look the same (404 "Not
 // Found"), so tokens cannot be probed.

@@ -7,12 +7,79 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/state"
 )
+
+// userRoutes: users, their lifecycle and their usage. Regular admins reach
+// only their own users (owner rules in state); sudo admins everyone's.
+func (s *server) userRoutes() []route {
+	const expired = "expired users whose expire, and limited users whose limit was reached, fall in the range"
+	return []route{
+		{Method: "POST", Path: "/api/user", Auth: authAdmin, Handler: s.createUser, Doc: &routeDoc{
+			Summary: "Create a user owned by the caller", Tag: "user",
+			Body: typeOf[userBody](), Response: typeOf[userResponse](), Errors: []int{400, 409}}},
+		{Method: "GET", Path: "/api/user/:username", Auth: authAdmin, Handler: s.getUser, Doc: &routeDoc{
+			Summary: "One user (owner or sudo)", Tag: "user",
+			Response: typeOf[userResponse](), Errors: []int{403, 404}}},
+		{Method: "PUT", Path: "/api/user/:username", Auth: authAdmin, Handler: s.modifyUser, Doc: &routeDoc{
+			Summary: "Modify a user; missing fields are unchanged", Tag: "user",
+			Body: typeOf[userBody](), Response: typeOf[userResponse](), Errors: []int{400, 403, 404}}},
+		{Method: "DELETE", Path: "/api/user/:username", Auth: authAdmin, Handler: s.deleteUser, Doc: &routeDoc{
+			Summary: "Delete a user", Tag: "user",
+			Response: typeOf[emptyObject](), Errors: []int{403, 404}}},
+		{Method: "GET", Path: "/api/users", Auth: authAdmin, Handler: s.listUsers, Doc: &routeDoc{
+			Summary: "List users the caller may see, with search, filters, sort and pagination", Tag: "user",
+			Query: slices.Concat(usersQuery, usersFilterQuery), Response: typeOf[usersPage](), Errors: []int{400, 422}}},
+
+		{Method: "POST", Path: "/api/user/:username/reset", Auth: authAdmin, Handler: s.resetUserUsage, Doc: &routeDoc{
+			Summary: "Reset the user's used traffic (logged; lifetime usage kept); a limited user becomes active", Tag: "user",
+			Response: typeOf[userResponse](), Errors: []int{404}}},
+		{Method: "POST", Path: "/api/user/:username/revoke_sub", Auth: authAdmin, Handler: s.revokeSubscription, Doc: &routeDoc{
+			Summary: "New credentials for every proxy; earlier subscription links stop working", Tag: "user",
+			Response: typeOf[userResponse](), Errors: []int{404}}},
+		{Method: "POST", Path: "/api/user/:username/active-next", Auth: authAdmin, Handler: s.activateNextPlan, Doc: &routeDoc{
+			Summary: "Apply the user's next plan now (404 when it has none)", Tag: "user",
+			Response: typeOf[userResponse](), Errors: []int{404}}},
+		{Method: "GET", Path: "/api/user/:username/usage", Auth: authAdmin, Handler: s.userUsage, Doc: &routeDoc{
+			Summary: "The user's usage per node over a time range", Tag: "user",
+			Query: dateRangeQuery("start", "end"), Response: typeOf[userUsageResponse](), Errors: []int{400, 404}}},
+		{Method: "GET", Path: "/api/user/:username/usage/daily", Auth: authAdmin, Handler: s.userUsageDaily, Doc: &routeDoc{
+			Summary: "The user's usage over every node per UTC day over a time range, days without traffic left out (Outpost)", Tag: "user",
+			Query: dateRangeQuery("start", "end"), Response: typeOf[userDailyUsageResponse](), Errors: []int{400, 404}}},
+		{Method: "PUT", Path: "/api/user/:username/set-owner", Auth: authSudo, Handler: s.setOwner, Doc: &routeDoc{
+			Summary: "Give the user to another admin", Tag: "user",
+			Query:    []queryParam{{Name: "admin_username", Type: "string", Description: "the new owner (required)"}},
+			Response: typeOf[userResponse](), Errors: []int{404, 422}}},
+		{Method: "POST", Path: "/api/users/reset", Auth: authSudo, Handler: s.resetAllUsage, Doc: &routeDoc{
+			Summary: "Reset every user's used traffic in one transaction (logged; lifetime usage kept)", Tag: "user",
+			Response: typeOf[emptyObject]()}},
+		{Method: "GET", Path: "/api/users/usage", Auth: authAdmin, Handler: s.usersUsage, Doc: &routeDoc{
+			Summary: "Usage per node of the caller's users (sudo: of the admins named, else everyone's)", Tag: "user",
+			Query:    append(dateRangeQuery("start", "end"), queryParam{Name: "admin", Type: "string", Multi: true, Description: "admin usernames (sudo only)"}),
+			Response: typeOf[usersUsageResponse](), Errors: []int{400}}},
+		{Method: "GET", Path: "/api/users/expired", Auth: authAdmin, Handler: s.expiredUsers, Doc: &routeDoc{
+			Summary: "Usernames of the " + expired, Tag: "user",
+			Query: dateRangeQuery("expired_after", "expired_before"), Response: typeOf[[]string](), Errors: []int{400}}},
+		{Method: "DELETE", Path: "/api/users/expired", Auth: authAdmin, Handler: s.deleteExpiredUsers, Doc: &routeDoc{
+			Summary: "Delete the " + expired + "; returns their usernames (404 when none)", Tag: "user",
+			Query: dateRangeQuery("expired_after", "expired_before"), Response: typeOf[[]string](), Errors: []int{400, 404}}},
+	}
+}
+
+var usersQuery = []queryParam{
+	{Name: "offset", Type: "integer"},
+	{Name: "limit", Type: "integer", Description: "page size, at most 1000 (also when missing or 0)"},
+	{Name: "username", Type: "string", Multi: true, Description: "only these usernames"},
+	{Name: "search", Type: "string", Description: "substring of username or note"},
+	{Name: "admin", Type: "string", Multi: true, Description: "only users of these admins (sudo only)"},
+	{Name: "status", Type: "string", Description: "active, disabled, limited, expired or on_hold"},
+	{Name: "sort", Type: "string", Description: "username, used_traffic, data_limit, expire or created_at; prefix - for descending"},
+}
 
 // Page size of GET /api/users. Marzban returns every user when no limit is
 // given; with 100,000 users (each with its links) that is a response of
@@ -290,6 +357,9 @@ func (s *server) userFilter(c *fiber.Ctx, admin *model.Admin) (f model.UserFilte
 			return f, false, schemaErrorf("status: must be one of active, disabled, limited, expired, on_hold")
 		}
 	}
+	if err := s.dashboardUserFilters(c, &f); err != nil { // users_filters.go
+		return f, false, err
+	}
 	if f.Sort = string(args.Peek("sort")); f.Sort != "" && !validSort(f.Sort) {
 		return f, false, fmt.Errorf("%w: sort: must be one of username, used_traffic, data_limit, expire, created_at, optionally prefixed with - for descending", model.ErrInvalid)
 	}
@@ -339,4 +409,187 @@ func explicitNulls(body []byte) (autoDelete, nextPlan bool) {
 		return false, false
 	}
 	return string(raw.AutoDeleteInDays) == "null", string(raw.NextPlan) == "null"
+}
+
+var nextPlanTexts = map[error]string{
+	state.ErrNoNextPlan: "User doesn't have next plan",
+	model.ErrNotFound:   "User not found",
+	model.ErrForbidden:  "You're not allowed",
+}
+
+func (s *server) resetUserUsage(c *fiber.Ctx) error {
+	u, err := s.st.ResetUserUsage(c.UserContext(), adminOf(c), pathUsername(c))
+	if err != nil {
+		return describe(err, userTexts)
+	}
+	s.log.Info("user usage reset", "username", u.Username, "admin", adminOf(c).Username)
+	return s.respondUser(c, u)
+}
+
+func (s *server) revokeSubscription(c *fiber.Ctx) error {
+	u, err := s.st.RevokeSubscription(c.UserContext(), adminOf(c), pathUsername(c))
+	if err != nil {
+		return describe(err, userTexts)
+	}
+	s.log.Info("user subscription revoked", "username", u.Username, "admin", adminOf(c).Username)
+	return s.respondUser(c, u)
+}
+
+func (s *server) activateNextPlan(c *fiber.Ctx) error {
+	u, err := s.st.ActivateNextPlan(c.UserContext(), adminOf(c), pathUsername(c))
+	if err != nil {
+		if errors.Is(err, state.ErrNoNextPlan) {
+			return &publicError{err: err, detail: nextPlanTexts[state.ErrNoNextPlan]}
+		}
+		return describe(err, userTexts)
+	}
+	s.log.Info("user next plan applied", "username", u.Username, "admin", adminOf(c).Username)
+	return s.respondUser(c, u)
+}
+
+func (s *server) setOwner(c *fiber.Ctx) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
+	name := c.Query("admin_username")
+	if name == "" {
+		return schemaErrorf("admin_username: required")
+	}
+	if _, err := s.st.AdminByUsername(c.UserContext(), name); err != nil {
+		return describe(fmt.Errorf("admin %q: %w", name, err), map[error]string{model.ErrNotFound: "Admin not found"})
+	}
+	u, err := s.st.SetOwner(c.UserContext(), pathUsername(c), name)
+	if err != nil {
+		return describe(err, userTexts)
+	}
+	s.log.Info("user owner set", "username", u.Username, "owner", name, "admin", adminOf(c).Username)
+	return s.respondUser(c, u)
+}
+
+func (s *server) resetAllUsage(c *fiber.Ctx) error {
+	n, err := s.st.ResetAllUsage(c.UserContext(), adminOf(c))
+	if err != nil {
+		return err
+	}
+	s.log.Info("all users' usage reset", "users", n, "admin", adminOf(c).Username)
+	return c.JSON(fiber.Map{})
+}
+
+// nodeUsage is Marzban's UserUsageResponse: bytes through one node.
+type nodeUsage struct {
+	NodeID      *int64 `json:"node_id"`
+	NodeName    string `json:"node_name"`
+	UsedTraffic int64  `json:"used_traffic"`
+}
+
+func nodeUsageJSON(in []state.NodeUsage) []nodeUsage {
+	out := make([]nodeUsage, 0, len(in))
+	for _, u := range in {
+		id := u.NodeID
+		out = append(out, nodeUsage{NodeID: &id, NodeName: u.NodeName, UsedTraffic: u.Used})
+	}
+	return out
+}
+
+// userUsageResponse is Marzban's UserUsagesResponse.
+type userUsageResponse struct {
+	Username string      `json:"username"`
+	Usages   []nodeUsage `json:"usages"`
+}
+
+// usersUsageResponse is Marzban's UsersUsagesResponse.
+type usersUsageResponse struct {
+	Usages []nodeUsage `json:"usages"`
+}
+
+func (s *server) userUsage(c *fiber.Ctx) error {
+	start, end, err := s.dateRange(c, "start", "end")
+	if err != nil {
+		return err
+	}
+	u, usages, err := s.st.UserUsage(c.UserContext(), adminOf(c), pathUsername(c), start, end)
+	if err != nil {
+		return describe(err, userTexts)
+	}
+	return c.JSON(userUsageResponse{Username: u.Username, Usages: nodeUsageJSON(usages)})
+}
+
+// dayUsage is one UTC day of a user's traffic (an Outpost extension).
+type dayUsage struct {
+	Date        string `json:"date"` // YYYY-MM-DD, UTC
+	UsedTraffic int64  `json:"used_traffic"`
+}
+
+type userDailyUsageResponse struct {
+	Username string     `json:"username"`
+	Days     []dayUsage `json:"days"`
+}
+
+// userUsageDaily is GET /api/user/{username}/usage/daily: the user's
+// traffic over every node per UTC day, days without traffic left out.
+func (s *server) userUsageDaily(c *fiber.Ctx) error {
+	start, end, err := s.dateRange(c, "start", "end")
+	if err != nil {
+		return err
+	}
+	u, days, err := s.st.UserUsageDaily(c.UserContext(), adminOf(c), pathUsername(c), start, end)
+	if err != nil {
+		return describe(err, userTexts)
+	}
+	out := userDailyUsageResponse{Username: u.Username, Days: make([]dayUsage, 0, len(days))}
+	for _, d := range days {
+		out.Days = append(out.Days, dayUsage{Date: time.Unix(d.Day, 0).UTC().Format("2006-01-02"), UsedTraffic: d.Used})
+	}
+	return c.JSON(out)
+}
+
+func (s *server) usersUsage(c *fiber.Ctx) error {
+	start, end, err := s.dateRange(c, "start", "end")
+	if err != nil {
+		return err
+	}
+	var admins []string
+	for _, v := range c.Context().QueryArgs().PeekMulti("admin") {
+		if len(v) > 0 {
+			admins = append(admins, string(v))
+		}
+	}
+	if len(admins) > maxFilterValues {
+		return fmt.Errorf("%w: admin: at most %d values", model.ErrInvalid, maxFilterValues)
+	}
+	usages, err := s.st.UsersUsage(c.UserContext(), adminOf(c), admins, start, end)
+	if err != nil {
+		return err
+	}
+	return c.JSON(usersUsageResponse{Usages: nodeUsageJSON(usages)})
+}
+
+func (s *server) expiredUsers(c *fiber.Ctx) error {
+	after, before, err := s.dateRange(c, "expired_after", "expired_before")
+	if err != nil {
+		return err
+	}
+	names, err := s.st.ExpiredUsers(c.UserContext(), adminOf(c), after, before)
+	if err != nil {
+		return err
+	}
+	return c.JSON(names)
+}
+
+func (s *server) deleteExpiredUsers(c *fiber.Ctx) error {
+	after, before, err := s.dateRange(c, "expired_after", "expired_before")
+	if err != nil {
+		return err
+	}
+	names, err := s.st.DeleteExpiredUsers(c.UserContext(), adminOf(c), after, before)
+	if err != nil {
+		return err
+	}
+	if len(names) == 0 {
+		// Marzban answers 404 when the range holds no expired user.
+		return &publicError{err: fmt.Errorf("no expired users: %w", model.ErrNotFound),
+			detail: "No expired users found in the specified date range"}
+	}
+	s.log.Info("expired users deleted", "count", len(names), "admin", adminOf(c).Username)
+	return c.JSON(names)
 }

@@ -316,13 +316,16 @@ type dirQuery struct {
 	admins        []int64
 	adminSet      map[int64]bool
 	names         map[string]bool
-	rest          bool // admins, names or search is set
+	rest          bool // admins, names, search or a dashboard filter is set
 	search        string
 	nameNeedle    string // what a username must contain
 	noteNeedle    string // what a note must contain; set after the database folded it
 	nameNeedleSet uint64 // byteSet(nameNeedle)
 	noteNeedleSet uint64 // byteSet(noteNeedle)
 	offset, limit int
+
+	// dashboard holds the expiry and data-left filters (users_filters.go).
+	dashboard dirDashboard
 }
 
 // compileQuery turns f (checked) into a directory query; ok is false for
@@ -377,7 +380,8 @@ func compileQuery(f *model.UserFilter, postgres bool) (q dirQuery, ok bool) {
 		}
 		q.nameNeedleSet, q.noteNeedleSet = byteSet(q.nameNeedle), byteSet(q.noteNeedle)
 	}
-	q.rest = q.admins != nil || q.names != nil || q.search != ""
+	q.dashboard = compileDashboard(f)
+	q.rest = q.admins != nil || q.names != nil || q.search != "" || q.dashboard.set()
 	return q, true
 }
 
@@ -525,6 +529,9 @@ func (q *dirQuery) matchesRest(t *dirTable, i int) bool {
 		}
 	}
 	if q.names != nil && !q.names[t.name[i]] {
+		return false
+	}
+	if q.dashboard.set() && !q.dashboard.matches(t, i) {
 		return false
 	}
 	if q.search != "" {

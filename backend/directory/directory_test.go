@@ -73,6 +73,17 @@ func openAt(t testing.TB, databaseURL, dataDir string) *Store {
 	return &Store{Store: st, dir: d}
 }
 
+// forEachEngine runs body on each engine with one store on a fresh
+// database.
+func forEachEngine(t *testing.T, body func(t *testing.T, s *Store)) {
+	for _, e := range testEngines {
+		t.Run(e.name, func(t *testing.T) {
+			url, dir := e.location(t)
+			body(t, openAt(t, url, dir))
+		})
+	}
+}
+
 func benchEngines(b *testing.B, body func(b *testing.B, s *Store)) {
 	for _, e := range testEngines {
 		b.Run(e.name, func(b *testing.B) {
@@ -137,6 +148,9 @@ func seedUsers(t testing.TB, s *Store, n int) {
 			u.DataLimit = int64(i%4) << 30
 			u.UsedTraffic = int64(i*7919) % (1 << 30)
 			u.CreatedAt = seedNow
+			if i%3 > 0 { // two in three expire, within 60 days of seedNow
+				u.Expire = seedNow.Unix() + int64(i%60)*86400 + int64(i%86400)
+			}
 			users = append(users, &u)
 		}
 		mustTx(t, s, func(tx *Tx) error { return tx.CreateUsers(users) })

@@ -2,12 +2,12 @@ package hub
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
 	"sync"
 
+	"github.com/outpost-panel/outpost/backend/change"
 	"github.com/outpost-panel/outpost/backend/feed"
 	"github.com/outpost-panel/outpost/nodes/protocol"
 )
@@ -37,35 +37,41 @@ func newDesired(rev int64, config []byte, users []protocol.User) *desired {
 
 // applyChange folds one feed change in; changes must come in order.
 func (d *desired) applyChange(c feed.Change) error {
-	var delta protocol.Delta
-	if err := json.Unmarshal(c.Data, &delta); err != nil {
-		return fmt.Errorf("decoding change %d: %w", c.Revision, err)
+	ch, err := change.Decode(c.Data)
+	if err != nil {
+		return fmt.Errorf("change %d: %w", c.Revision, err)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if c.Revision <= d.rev {
 		return nil
 	}
-	if delta.Config != nil {
-		d.hash.ToggleConfig(d.config)
-		d.config = delta.Config
-		d.hash.ToggleConfig(d.config)
-	}
-	for _, u := range delta.Upserts {
-		if old, ok := d.users[u.Email]; ok {
-			d.hash.RemoveUser(old)
-		}
-		d.users[u.Email] = u
-		d.hash.AddUser(u)
-	}
-	for _, email := range delta.Removes {
-		if old, ok := d.users[email]; ok {
-			d.hash.RemoveUser(old)
-			delete(d.users, email)
-		}
-	}
+	ch.Apply(d)
 	d.rev = c.Revision
 	return nil
+}
+
+// ReplaceConfig, UpsertUser and RemoveUser make desired a change.Target
+// that keeps its hash in step. The caller holds d.mu.
+func (d *desired) ReplaceConfig(config []byte) {
+	d.hash.ToggleConfig(d.config)
+	d.config = config
+	d.hash.ToggleConfig(d.config)
+}
+
+func (d *desired) UpsertUser(u protocol.User) {
+	if old, ok := d.users[u.Email]; ok {
+		d.hash.RemoveUser(old)
+	}
+	d.users[u.Email] = u
+	d.hash.AddUser(u)
+}
+
+func (d *desired) RemoveUser(email string) {
+	if old, ok := d.users[email]; ok {
+		d.hash.RemoveUser(old)
+		delete(d.users, email)
+	}
 }
 
 func (d *desired) head() (int64, protocol.StateHash) {
@@ -94,59 +100,44 @@ type sinceFunc func(ctx context.Context, after int64, limit int) ([]feed.Change,
 // the node's revision).
 var errNeedSnapshot = errors.New("delta unavailable; snapshot needed")
 
-// deltaFrom merges the feed's changes in (from, to] into one delta: the last
-// operation on each user wins, so a user created and deleted in between
-// costs nothing.
+// deltaFrom merges the feed's changes in (from, to] with change.Merge (the
+// last operation on each user wins, so a user created and deleted in
+// between costs nothing) and converts the result to the wire's delta.
 func deltaFrom(ctx context.Context, since sinceFunc, from, to int64) (protocol.Delta, error) {
-	d := protocol.Delta{FromRevision: from, Revision: to}
-	ops := map[string]*protocol.User{} // nil = remove
-	order := []string{}
+	var merged change.Change
 	after := from
 	for after < to {
 		changes, err := since(ctx, after, 2000)
 		if errors.Is(err, feed.ErrTrimmed) {
-			return d, errNeedSnapshot
+			return protocol.Delta{}, errNeedSnapshot
 		}
 		if err != nil {
-			return d, err
+			return protocol.Delta{}, err
 		}
 		if len(changes) == 0 {
 			break
 		}
+		page := make([]change.Change, 0, len(changes)+1)
+		page = append(page, merged)
 		for _, c := range changes {
 			if c.Revision > to {
 				after = to
 				break
 			}
-			var cd protocol.Delta
-			if err := json.Unmarshal(c.Data, &cd); err != nil {
-				return d, fmt.Errorf("decoding change %d: %w", c.Revision, err)
+			ch, err := change.Decode(c.Data)
+			if err != nil {
+				return protocol.Delta{}, fmt.Errorf("change %d: %w", c.Revision, err)
 			}
-			if cd.Config != nil {
-				d.Config = cd.Config
-			}
-			for i := range cd.Upserts {
-				u := cd.Upserts[i]
-				if _, seen := ops[u.Email]; !seen {
-					order = append(order, u.Email)
-				}
-				ops[u.Email] = &u
-			}
-			for _, e := range cd.Removes {
-				if _, seen := ops[e]; !seen {
-					order = append(order, e)
-				}
-				ops[e] = nil
-			}
+			page = append(page, ch)
 			after = c.Revision
 		}
+		merged = change.Merge(page...)
 	}
-	for _, e := range order {
-		if u := ops[e]; u != nil {
-			d.Upserts = append(d.Upserts, *u)
-		} else {
-			d.Removes = append(d.Removes, e)
-		}
-	}
-	return d, nil
+	return wireDelta(merged, from, to), nil
+}
+
+// wireDelta is the one place a change becomes a protocol.Delta; the state
+// hash is set by the sender, which knows the head it is sending.
+func wireDelta(c change.Change, from, to int64) protocol.Delta {
+	return protocol.Delta{FromRevision: from, Revision: to, Config: c.Config, Upserts: c.Upserts, Removes: c.Removes}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/outpost-panel/outpost/backend/change"
 	"github.com/outpost-panel/outpost/backend/feed"
 	"github.com/outpost-panel/outpost/nodes/protocol"
 )
@@ -136,5 +137,48 @@ func TestDeltaFromTrimmedFeedNeedsSnapshot(t *testing.T) {
 	}
 	if d, err := deltaFrom(context.Background(), f.Since, 3, 5); err != nil || len(d.Upserts) != 1 {
 		t.Fatalf("delta within retention: %+v %v", d, err)
+	}
+}
+
+// TestMixedEncodingsInTheFeed: during a rolling upgrade the feed holds rows
+// an older replica wrote (protocol.Delta JSON) next to rows in the change
+// package's encoding; the hub folds and merges both alike.
+func TestMixedEncodingsInTheFeed(t *testing.T) {
+	ctx := context.Background()
+	f := feed.NewMemory(100)
+	d := newDesired(1, []byte(`{"a":1}`), nil)
+	publishNew := func(rev int64, c change.Change) feed.Change {
+		raw, err := change.Encode(rev, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fc := feed.Change{Revision: rev, Data: raw}
+		if err := f.Publish(ctx, fc); err != nil {
+			t.Fatal(err)
+		}
+		return fc
+	}
+	rows := []feed.Change{
+		publish(t, f, 2, protocol.Delta{Revision: 2, Upserts: []protocol.User{user(1, "1.a", 0), user(2, "2.b", 0)}}),
+		publishNew(3, change.UserRemoved("1.a")),
+		publish(t, f, 4, protocol.Delta{Revision: 4, Config: []byte(`{"a":2}`)}),
+		publishNew(5, change.UserUpserted(user(3, "3.c", 9))),
+	}
+	for _, c := range rows {
+		if err := d.applyChange(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, hash := d.head()
+	want := protocol.ComputeStateHash([]byte(`{"a":2}`), []protocol.User{user(2, "2.b", 0), user(3, "3.c", 9)})
+	if hash != want {
+		t.Fatalf("desired after mixed rows has hash %s, want %s", hash, want)
+	}
+	delta, err := deltaFrom(ctx, f.Since, 1, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(delta.Config) != `{"a":2}` || len(delta.Upserts) != 2 || len(delta.Removes) != 1 || delta.Removes[0] != "1.a" {
+		t.Fatalf("merged delta over mixed rows: %+v", delta)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -320,9 +319,8 @@ func (h *Hub) Handler() fiber.Handler {
 		h.serve(c, n)
 	}, websocket.Config{ReadBufferSize: 64 << 10, WriteBufferSize: 64 << 10})
 	return func(c *fiber.Ctx) error {
-		auth := c.Get(fiber.HeaderAuthorization)
-		token, ok := strings.CutPrefix(auth, "Bearer ")
-		if !ok || token == "" {
+		token, ok := protocol.TokenFromValue(c.Get(protocol.TokenHeader))
+		if !ok {
 			return fmt.Errorf("node token: %w", model.ErrUnauthorized)
 		}
 		n, err := h.st.NodeByToken(c.UserContext(), token)

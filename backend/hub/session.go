@@ -34,7 +34,7 @@ type session struct {
 	done    chan struct{}
 	closeMu sync.Once
 	reason  string
-	code    string // protocol.ErrCode* sent to the node with the close; "" sends none
+	code    protocol.ErrorCode // sent to the node with the close; "" sends none
 
 	mu           sync.Mutex
 	hello        *protocol.Hello
@@ -75,7 +75,7 @@ func (s *session) kick() {
 // close ends the session; code (a protocol.ErrCode*, or "") is sent to the
 // node in an error frame so it can tell a fence from a protocol violation
 // without reading the reason.
-func (s *session) close(code, reason string) {
+func (s *session) close(code protocol.ErrorCode, reason string) {
 	s.closeMu.Do(func() {
 		s.code, s.reason = code, reason
 		close(s.done)
@@ -144,7 +144,13 @@ func (s *session) writeLoop() {
 				_ = s.conn.SetWriteDeadline(time.Now().Add(time.Second))
 				_ = s.conn.WriteJSON(protocol.Message{Type: protocol.TypeError, Error: &protocol.Error{Code: s.code, Message: s.reason}})
 			}
-			_ = s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, s.reason), time.Now().Add(time.Second))
+			// A control frame holds 125 bytes; a longer reason would lose
+			// the whole frame, and with it the status that carries the code.
+			reason := s.reason
+			if len(reason) > 123 {
+				reason = strings.ToValidUTF8(reason[:123], "")
+			}
+			_ = s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(s.code.CloseStatus(), reason), time.Now().Add(time.Second))
 			return
 		case m := <-s.out:
 			_ = s.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
@@ -240,7 +246,7 @@ func (s *session) handle(ctx context.Context, m protocol.Message) error {
 	}
 	switch m.Type {
 	case protocol.TypeError:
-		return fmt.Errorf("node error %s: %s", m.Error.Code, m.Error.Message)
+		return fmt.Errorf("node error: %w", m.Error)
 	case protocol.TypeHello:
 		if m.Hello.Protocol != protocol.Version {
 			return fmt.Errorf("panel speaks protocol %d, node %d: %w", protocol.Version, m.Hello.Protocol, errProtocolMismatch)

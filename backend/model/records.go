@@ -26,6 +26,13 @@ type UserFilter struct {
 	// Sort is one of username, used_traffic, data_limit, expire, created_at,
 	// with a '-' prefix for descending; empty sorts by id.
 	Sort string
+	// ExpireAfter and ExpireBefore (Unix seconds; 0: no bound) keep users
+	// that expire, after the one and at or before the other.
+	ExpireAfter, ExpireBefore int64
+	// DataLeftBelowPercent (1-100; 0: no filter) keeps users with a data
+	// limit whose bytes left are under that share of it (users over their
+	// limit included). See the store's dataLeftBelow.
+	DataLeftBelowPercent int
 }
 
 // UserTraffic is one user's bytes in a node's usage batch.

@@ -31,6 +31,9 @@ func (f *UserFilter) Check() error {
 	if f.Status != "" && !f.Status.Valid() {
 		return fmt.Errorf("status %q: %w", f.Status, ErrInvalid)
 	}
+	if f.ExpireAfter < 0 || f.ExpireBefore < 0 || f.DataLeftBelowPercent < 0 || f.DataLeftBelowPercent > 100 {
+		return fmt.Errorf("expire bounds %d, %d or data left percent %d: %w", f.ExpireAfter, f.ExpireBefore, f.DataLeftBelowPercent, ErrInvalid)
+	}
 	return nil
 }
 

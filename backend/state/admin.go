@@ -7,10 +7,10 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/outpost-panel/outpost/backend/change"
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/store"
 	"github.com/outpost-panel/outpost/backend/xrayconf"
-	"github.com/outpost-panel/outpost/nodes/protocol"
 )
 
 // Settings keys.
@@ -76,20 +76,20 @@ func (s *State) Bootstrap(ctx context.Context, envSudo bool) (BootstrapResult, e
 		return res, fmt.Errorf("bootstrapping database: %w", err)
 	}
 	// The default core config is a node-visible change like any other.
-	_, err = s.change(ctx, func(tx *store.Tx, rev int64) (protocol.Delta, error) {
+	_, err = s.change(ctx, func(tx *store.Tx, rev int64) (change.Change, error) {
 		if _, _, err := tx.CoreConfig(); err == nil {
-			return protocol.Delta{}, nil
+			return change.Change{}, nil
 		} else if !errors.Is(err, model.ErrNotFound) {
-			return protocol.Delta{}, err
+			return change.Change{}, err
 		}
 		canon, err := xrayconf.Canonical(xrayconf.DefaultConfig())
 		if err != nil {
-			return protocol.Delta{}, err
+			return change.Change{}, err
 		}
 		if err := tx.SetCoreConfig(canon, rev); err != nil {
-			return protocol.Delta{}, err
+			return change.Change{}, err
 		}
-		return protocol.Delta{Config: canon}, nil
+		return change.ConfigReplaced(canon), nil
 	})
 	if err != nil {
 		return res, fmt.Errorf("installing default core config: %w", err)

@@ -9,9 +9,9 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/outpost-panel/outpost/backend/change"
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/store"
-	"github.com/outpost-panel/outpost/nodes/protocol"
 )
 
 // Admin password bounds. Marzban sets none; six characters keeps the
@@ -292,23 +292,23 @@ func (s *State) ResetAdminUsage(ctx context.Context, username string) (*model.Ad
 func (s *State) DisableAdminUsers(ctx context.Context, username string) (int, error) {
 	now := s.now().UTC()
 	var changed int64
-	_, err := s.change(ctx, func(tx *store.Tx, rev int64) (protocol.Delta, error) {
+	_, err := s.change(ctx, func(tx *store.Tx, rev int64) (change.Change, error) {
 		a, err := tx.AdminByUsername(username)
 		if err != nil {
-			return protocol.Delta{}, err
+			return change.Change{}, err
 		}
 		refs, err := tx.AdminUserRefs(a.ID)
 		if err != nil {
-			return protocol.Delta{}, err
+			return change.Change{}, err
 		}
-		var d protocol.Delta
+		var d change.Change
 		for _, r := range refs {
 			if r.Status.OnNodes() {
 				d.Removes = append(d.Removes, model.EmailFor(r.ID, r.Username))
 			}
 		}
 		if changed, err = tx.DisableAdminUsers(a.ID, rev, now); err != nil {
-			return protocol.Delta{}, err
+			return change.Change{}, err
 		}
 		return d, nil
 	})
@@ -347,17 +347,17 @@ func (s *State) ActivateAdminUsers(ctx context.Context, username string) (int, e
 func (s *State) setAdminUsersStatus(ctx context.Context, username string, from model.Status, next func(*model.User) (model.Status, bool)) (int, error) {
 	now := s.now().UTC()
 	changed := 0
-	_, err := s.change(ctx, func(tx *store.Tx, rev int64) (protocol.Delta, error) {
+	_, err := s.change(ctx, func(tx *store.Tx, rev int64) (change.Change, error) {
 		a, err := tx.AdminByUsername(username)
 		if err != nil {
-			return protocol.Delta{}, err
+			return change.Change{}, err
 		}
 		users, _, err := tx.ListUsers(model.UserFilter{AdminIDs: []int64{a.ID}, Status: from})
 		if err != nil {
-			return protocol.Delta{}, err
+			return change.Change{}, err
 		}
 		groups := map[model.Status][]int64{}
-		var d protocol.Delta
+		var d change.Change
 		changed = 0
 		for i := range users {
 			u := &users[i]
@@ -387,18 +387,18 @@ func (s *State) setAdminUsersStatus(ctx context.Context, username string, from m
 				continue
 			}
 			if err := tx.SetUsersStatus(ids, status, rev, now); err != nil {
-				return protocol.Delta{}, fmt.Errorf("setting %d users %s: %w", len(ids), status, err)
+				return change.Change{}, fmt.Errorf("setting %d users %s: %w", len(ids), status, err)
 			}
 		}
 		if bulk != "" {
 			n, err := tx.MoveAdminUsers(a.ID, from, bulk, rev, now)
 			if err != nil {
-				return protocol.Delta{}, err
+				return change.Change{}, err
 			}
 			if n != int64(len(groups[bulk])) {
 				// Every user in from was read in this transaction and every
 				// one not in bulk has left from; anything else is a bug.
-				return protocol.Delta{}, fmt.Errorf("moving users of admin %q to %s: %d rows changed, %d expected", username, bulk, n, len(groups[bulk]))
+				return change.Change{}, fmt.Errorf("moving users of admin %q to %s: %d rows changed, %d expected", username, bulk, n, len(groups[bulk]))
 			}
 		}
 		return d, nil

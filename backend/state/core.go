@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/outpost-panel/outpost/backend/change"
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/store"
 	"github.com/outpost-panel/outpost/backend/xrayconf"
-	"github.com/outpost-panel/outpost/nodes/protocol"
 	"github.com/outpost-panel/outpost/nodes/xraycore"
 )
 
@@ -106,18 +106,18 @@ func (s *State) SetCoreConfig(ctx context.Context, raw []byte) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.change(ctx, func(tx *store.Tx, rev int64) (protocol.Delta, error) {
+	_, err = s.change(ctx, func(tx *store.Tx, rev int64) (change.Change, error) {
 		old, _, err := tx.CoreConfig()
 		if err != nil && !errors.Is(err, model.ErrNotFound) {
-			return protocol.Delta{}, err
+			return change.Change{}, err
 		}
 		if string(old) == string(canon) {
-			return protocol.Delta{}, nil
+			return change.Change{}, nil
 		}
 		if err := tx.SetCoreConfig(canon, rev); err != nil {
-			return protocol.Delta{}, err
+			return change.Change{}, err
 		}
-		return protocol.Delta{Config: canon}, nil
+		return change.ConfigReplaced(canon), nil
 	})
 	return err
 }

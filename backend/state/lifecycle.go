@@ -9,9 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/outpost-panel/outpost/backend/change"
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/store"
-	"github.com/outpost-panel/outpost/nodes/protocol"
 )
 
 // The user lifecycle: the review tick (periodic usage resets, on-hold
@@ -387,7 +387,7 @@ func (s *State) review(ctx context.Context, skip map[int64]bool) (int, []int64, 
 	if err := s.store.Read(ctx, func(tx *store.Tx) error {
 		var err error
 		n, err := tx.CountResetsDue(now)
-		if err != nil {
+		if pending = n > 0; err != nil || pending {
 			return err
 		}
 		p, err := planTick(tx, now, false, skip)
@@ -395,7 +395,7 @@ func (s *State) review(ctx context.Context, skip map[int64]bool) (int, []int64, 
 			return err
 		}
 		bad = p.bad
-		pending = n > 0 || len(p.changed()) > 0
+		pending = len(p.changed()) > 0
 		return nil
 	}); err != nil {
 		return 0, nil, fmt.Errorf("planning review: %w", err)
@@ -410,16 +410,16 @@ func (s *State) review(ctx context.Context, skip map[int64]bool) (int, []int64, 
 		plan    *tickPlan
 		cands   []int64
 	)
-	_, err := s.change(ctx, func(tx *store.Tx, rev int64) (protocol.Delta, error) {
+	_, err := s.change(ctx, func(tx *store.Tx, rev int64) (change.Change, error) {
 		// Usage batches wait until the commit, so the bytes logged by the
 		// resets are the bytes read here.
 		if err := tx.LockUsage(); err != nil {
-			return protocol.Delta{}, err
+			return change.Change{}, err
 		}
 		// Again inside the revision lock: fresh rows.
 		p, err := planTick(tx, now, true, skip)
 		if err != nil {
-			return protocol.Delta{}, err
+			return change.Change{}, err
 		}
 		plan = p
 		cands = cands[:0]
@@ -429,20 +429,20 @@ func (s *State) review(ctx context.Context, skip map[int64]bool) (int, []int64, 
 		// Before the resets: the due condition reads usage_reset_at.
 		unread, err := s.unreadResetEvents(tx, p, now)
 		if err != nil {
-			return protocol.Delta{}, err
+			return change.Change{}, err
 		}
 		// Plans first: they stamp usage_reset_at, which takes their users
 		// out of the due resets; the resets before any status change, which
 		// could make more users due than were read.
 		if err := tx.ApplyPlans(p.plans, now, rev); err != nil {
-			return protocol.Delta{}, err
+			return change.Change{}, err
 		}
 		due, err := tx.DueResetIDs(now)
 		if err != nil {
-			return protocol.Delta{}, err
+			return change.Change{}, err
 		}
 		if want := p.resetsDue - p.resetsByPlan; int64(len(due)) != want {
-			return protocol.Delta{}, fmt.Errorf("periodic resets: %d users due, %d planned", len(due), want)
+			return change.Change{}, fmt.Errorf("periodic resets: %d users due, %d planned", len(due), want)
 		}
 		due = slices.DeleteFunc(due, func(id int64) bool { return p.skip[id] })
 		for _, id := range due {
@@ -451,15 +451,15 @@ func (s *State) review(ctx context.Context, skip map[int64]bool) (int, []int64, 
 			}
 		}
 		if err := tx.ResetUsersUsage(due, now, rev); err != nil {
-			return protocol.Delta{}, fmt.Errorf("doing due usage resets: %w", err)
+			return change.Change{}, fmt.Errorf("doing due usage resets: %w", err)
 		}
 		resets = int64(len(due))
 		if err := tx.StartOnHold(p.holdIDs, now, rev); err != nil {
-			return protocol.Delta{}, err
+			return change.Change{}, err
 		}
 		ids := p.changed()
 		groups := map[model.Status][]int64{}
-		var d protocol.Delta
+		var d change.Change
 		for _, id := range ids {
 			b, a := p.before[id], p.after[id]
 			a.Revision = rev
@@ -474,11 +474,11 @@ func (s *State) review(ctx context.Context, skip map[int64]bool) (int, []int64, 
 		}
 		for _, status := range []model.Status{model.StatusActive, model.StatusLimited, model.StatusExpired} {
 			if err := tx.SetUsersStatus(groups[status], status, rev, now); err != nil {
-				return protocol.Delta{}, fmt.Errorf("setting %d users %s: %w", len(groups[status]), status, err)
+				return change.Change{}, fmt.Errorf("setting %d users %s: %w", len(groups[status]), status, err)
 			}
 		}
 		if err := s.enqueueEvents(tx, reviewEvents(p, unread)...); err != nil {
-			return protocol.Delta{}, err
+			return change.Change{}, err
 		}
 		changed = len(ids)
 		// Every reset counts, those that changed no field compared above
@@ -498,6 +498,9 @@ func (s *State) review(ctx context.Context, skip map[int64]bool) (int, []int64, 
 		changed -= len(countedResetsIn(p, ids, now))
 		return d, nil
 	})
+	if plan != nil {
+		s.skipBadRows(plan.bad, now)
+	}
 	if err != nil {
 		slices.Sort(cands)
 		return 0, cands, err
@@ -531,10 +534,10 @@ func (s *State) skipBadRows(bad map[int64]error, now time.Time) {
 func (s *State) AutoDeleteUsers(ctx context.Context) ([]string, error) {
 	now := s.now().UTC()
 	var names []string
-	_, err := s.change(ctx, func(tx *store.Tx, rev int64) (protocol.Delta, error) {
+	_, err := s.change(ctx, func(tx *store.Tx, rev int64) (change.Change, error) {
 		users, err := tx.UsersToAutoDelete(now)
 		if err != nil {
-			return protocol.Delta{}, err
+			return change.Change{}, err
 		}
 		if names, err = deleteUsers(tx, users); err == nil {
 			err = s.enqueueEvents(tx, deletedEvents(nil, users)...)
@@ -563,8 +566,8 @@ func deleteUsers(tx *store.Tx, users []model.User) ([]string, error) {
 }
 
 // removals is the node change for deleting users (those on nodes only).
-func removals(users []model.User) protocol.Delta {
-	var d protocol.Delta
+func removals(users []model.User) change.Change {
+	var d change.Change
 	for i := range users {
 		d.Removes = append(d.Removes, nodeDiff(&users[i], nil).Removes...)
 	}
@@ -606,25 +609,25 @@ func (s *State) userChange(ctx context.Context, admin *model.Admin, username str
 		return nil, err
 	}
 	var after *model.User
-	_, err = s.change(ctx, func(tx *store.Tx, rev int64) (protocol.Delta, error) {
+	_, err = s.change(ctx, func(tx *store.Tx, rev int64) (change.Change, error) {
 		before, err := lockOwned(tx, admin, username)
 		if err != nil {
-			return protocol.Delta{}, err
+			return change.Change{}, err
 		}
 		now := s.now().UTC().Truncate(time.Second)
 		u := *before
 		if err := mutate(tx, &u, now, rev); err != nil {
-			return protocol.Delta{}, err
+			return change.Change{}, err
 		}
 		if u.Status != before.Status {
 			u.LastStatusChange = &now
 		}
 		u.Revision = rev
 		if err := tx.UpdateUser(&u); err != nil {
-			return protocol.Delta{}, fmt.Errorf("saving user %q: %w", username, err)
+			return change.Change{}, fmt.Errorf("saving user %q: %w", username, err)
 		}
 		if err := s.enqueueEvents(tx, userEvents(webhookAction(ctx), admin, before.Status, &u)...); err != nil {
-			return protocol.Delta{}, err
+			return change.Change{}, err
 		}
 		after = &u
 		return nodeDiff(before, &u), nil
@@ -702,20 +705,20 @@ func (s *State) SetOwner(ctx context.Context, username, adminUsername string) (*
 	// Nodes do not see owners (the delta is empty, so no outbox entry); the
 	// revision is taken for the user directories of all replicas, which
 	// find changed users by it.
-	_, err = s.change(ctx, func(tx *store.Tx, rev int64) (protocol.Delta, error) {
+	_, err = s.change(ctx, func(tx *store.Tx, rev int64) (change.Change, error) {
 		a, err := tx.AdminByUsername(adminUsername)
 		if err != nil {
-			return protocol.Delta{}, fmt.Errorf("admin %q: %w", adminUsername, err)
+			return change.Change{}, fmt.Errorf("admin %q: %w", adminUsername, err)
 		}
 		if u, err = tx.UserByUsername(username); err != nil {
-			return protocol.Delta{}, fmt.Errorf("loading user %q: %w", username, err)
+			return change.Change{}, fmt.Errorf("loading user %q: %w", username, err)
 		}
 		if u, err = tx.LockUser(u.ID); err != nil {
-			return protocol.Delta{}, fmt.Errorf("locking user %q: %w", username, err)
+			return change.Change{}, fmt.Errorf("locking user %q: %w", username, err)
 		}
 		u.AdminID, u.AdminUsername = a.ID, a.Username
 		u.Revision = rev
-		return protocol.Delta{}, tx.UpdateUser(u)
+		return change.Change{}, tx.UpdateUser(u)
 	})
 	if err != nil {
 		return nil, err
@@ -735,17 +738,17 @@ func (s *State) SetOwner(ctx context.Context, username, adminUsername string) (*
 // were reset.
 func (s *State) ResetAllUsage(ctx context.Context, admin *model.Admin) (int64, error) {
 	var n int64
-	_, err := s.change(ctx, func(tx *store.Tx, rev int64) (protocol.Delta, error) {
+	_, err := s.change(ctx, func(tx *store.Tx, rev int64) (change.Change, error) {
 		now := s.now().UTC().Truncate(time.Second)
 		limited, err := tx.UsersWithLimits(nil)
 		if err != nil {
-			return protocol.Delta{}, err
+			return change.Change{}, err
 		}
 		if n, err = tx.ResetAllUsersUsage(nil, now, rev); err != nil {
-			return protocol.Delta{}, err
+			return change.Change{}, err
 		}
 		var (
-			d     protocol.Delta
+			d     change.Change
 			lifts []int64
 		)
 		for i := range limited {
@@ -762,10 +765,10 @@ func (s *State) ResetAllUsage(ctx context.Context, admin *model.Admin) (int64, e
 			d.Removes = append(d.Removes, nd.Removes...)
 		}
 		if err := tx.SetUsersStatus(lifts, model.StatusActive, rev, now); err != nil {
-			return protocol.Delta{}, err
+			return change.Change{}, err
 		}
 		if err := s.enqueueBulkResetEvents(tx, admin, n, lifts); err != nil {
-			return protocol.Delta{}, err
+			return change.Change{}, err
 		}
 		return d, nil
 	})
@@ -943,10 +946,10 @@ func (s *State) ExpiredUsers(ctx context.Context, admin *model.Admin, after, bef
 // and returns the usernames deleted.
 func (s *State) DeleteExpiredUsers(ctx context.Context, admin *model.Admin, after, before time.Time) ([]string, error) {
 	var names []string
-	_, err := s.change(ctx, func(tx *store.Tx, rev int64) (protocol.Delta, error) {
+	_, err := s.change(ctx, func(tx *store.Tx, rev int64) (change.Change, error) {
 		users, err := tx.ExpiredUsers(after, before, ownedAdminID(admin))
 		if err != nil {
-			return protocol.Delta{}, err
+			return change.Change{}, err
 		}
 		if names, err = deleteUsers(tx, users); err == nil {
 			err = s.enqueueEvents(tx, deletedEvents(admin, users)...)

@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/outpost-panel/outpost/backend/change"
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/store"
-	"github.com/outpost-panel/outpost/nodes/protocol"
 )
 
 // Migration is another panel's data to bring into this one (see
@@ -353,8 +353,8 @@ func (s *State) Migrate(ctx context.Context, m *Migration, dryRun bool) (Migrati
 		return rep, nil
 	}
 
-	rev, err := s.change(ctx, func(tx *store.Tx, rev int64) (protocol.Delta, error) {
-		var d protocol.Delta
+	rev, err := s.change(ctx, func(tx *store.Tx, rev int64) (change.Change, error) {
+		var d change.Change
 		if canon != nil {
 			old, _, err := tx.CoreConfig()
 			if err != nil && !errors.Is(err, model.ErrNotFound) {

@@ -14,7 +14,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/outpost-panel/outpost/backend/change"
 	"github.com/outpost-panel/outpost/backend/directory"
 	"github.com/outpost-panel/outpost/backend/feed"
 	"github.com/outpost-panel/outpost/backend/model"
@@ -104,10 +104,11 @@ func (s *State) Now() time.Time { return s.now() }
 
 // change runs fn in one transaction that first takes the next revision (the
 // row lock serializes writers, so commits land in revision order), then
-// stores the node-visible delta fn returns in the outbox. An empty delta
-// stores nothing; the revision is simply skipped. After the commit the feed
+// stores the node-visible change fn returns in the outbox, in the change
+// package's versioned encoding. An empty change stores nothing; the
+// revision is simply skipped. After the commit the feed
 // is pumped; a failed pump is retried by the background pump loop.
-func (s *State) change(ctx context.Context, fn func(tx *store.Tx, rev int64) (protocol.Delta, error)) (int64, error) {
+func (s *State) change(ctx context.Context, fn func(tx *store.Tx, rev int64) (change.Change, error)) (int64, error) {
 	var rev int64
 	var wrote bool
 	err := s.store.Tx(ctx, func(tx *store.Tx) error {
@@ -115,17 +116,16 @@ func (s *State) change(ctx context.Context, fn func(tx *store.Tx, rev int64) (pr
 		if err != nil {
 			return fmt.Errorf("taking revision: %w", err)
 		}
-		d, err := fn(tx, r)
+		c, err := fn(tx, r)
 		if err != nil {
 			return err
 		}
 		rev = r
 		wrote = false
-		if d.Config == nil && len(d.Upserts) == 0 && len(d.Removes) == 0 {
+		if c.IsEmpty() {
 			return nil
 		}
-		d.Revision = r
-		data, err := json.Marshal(d)
+		data, err := change.Encode(r, c)
 		if err != nil {
 			return fmt.Errorf("encoding change %d: %w", r, err)
 		}
@@ -272,21 +272,20 @@ func NodeUser(u *model.User) protocol.User {
 
 // nodeDiff is the change nodes need when a user goes from before to after
 // (either may be nil: created or deleted).
-func nodeDiff(before, after *model.User) protocol.Delta {
-	var d protocol.Delta
+func nodeDiff(before, after *model.User) change.Change {
 	wasOn := before != nil && before.Status.OnNodes()
 	isOn := after != nil && after.Status.OnNodes()
 	switch {
 	case isOn:
 		nu := NodeUser(after)
 		if wasOn && protocol.UserDigest(NodeUser(before)) == protocol.UserDigest(nu) {
-			return d
+			return change.Change{}
 		}
-		d.Upserts = []protocol.User{nu}
+		return change.UserUpserted(nu)
 	case wasOn:
-		d.Removes = []string{before.Email()}
+		return change.UserRemoved(before.Email())
 	}
-	return d
+	return change.Change{}
 }
 
 func randomHex(n int) string {

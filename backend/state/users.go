@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/outpost-panel/outpost/backend/change"
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/store"
 	"github.com/outpost-panel/outpost/nodes/protocol"
@@ -339,14 +340,14 @@ func (s *State) CreateUser(ctx context.Context, admin *model.Admin, in UserInput
 	if err != nil {
 		return nil, err
 	}
-	_, err = s.change(ctx, func(tx *store.Tx, rev int64) (protocol.Delta, error) {
+	_, err = s.change(ctx, func(tx *store.Tx, rev int64) (change.Change, error) {
 		u.Revision = rev
 		u.LastStatusChange = &now
 		if err := tx.CreateUser(u); err != nil {
-			return protocol.Delta{}, fmt.Errorf("creating user %s: %w", u.Username, err)
+			return change.Change{}, fmt.Errorf("creating user %s: %w", u.Username, err)
 		}
 		if err := s.enqueueEvents(tx, Event{Action: ActionUserCreated, User: u, By: admin}); err != nil {
-			return protocol.Delta{}, err
+			return change.Change{}, err
 		}
 		return nodeDiff(nil, u), nil
 	})
@@ -401,21 +402,21 @@ func (s *State) ModifyUser(ctx context.Context, admin *model.Admin, username str
 		return nil, err
 	}
 	var after *model.User
-	_, err = s.change(ctx, func(tx *store.Tx, rev int64) (protocol.Delta, error) {
+	_, err = s.change(ctx, func(tx *store.Tx, rev int64) (change.Change, error) {
 		before, err := tx.UserByUsername(username)
 		if err != nil {
-			return protocol.Delta{}, fmt.Errorf("loading user %q: %w", username, err)
+			return change.Change{}, fmt.Errorf("loading user %q: %w", username, err)
 		}
 		if !canSee(admin, before) {
-			return protocol.Delta{}, fmt.Errorf("user %q: %w", username, model.ErrForbidden)
+			return change.Change{}, fmt.Errorf("user %q: %w", username, model.ErrForbidden)
 		}
 		u := *before
 		if in.Proxies != nil {
 			if len(in.Proxies) == 0 {
-				return protocol.Delta{}, invalid("proxies: at least one protocol is required")
+				return change.Change{}, invalid("proxies: at least one protocol is required")
 			}
 			if u.Proxies, err = normalizeProxies(in.Proxies, before.Proxies); err != nil {
-				return protocol.Delta{}, err
+				return change.Change{}, err
 			}
 		}
 		if in.Inbounds != nil || in.Proxies != nil {
@@ -430,7 +431,7 @@ func (s *State) ModifyUser(ctx context.Context, admin *model.Admin, username str
 				}
 			}
 			if u.ExcludedInbounds, err = exclusions(cfg, u.Proxies, req); err != nil {
-				return protocol.Delta{}, err
+				return change.Change{}, err
 			}
 		}
 		apply(&u, &in)
@@ -438,7 +439,7 @@ func (s *State) ModifyUser(ctx context.Context, admin *model.Admin, username str
 		if in.Status != nil {
 			u.Status = *in.Status
 			if u.Status == model.StatusOnHold && u.OnHoldExpireDuration <= 0 {
-				return protocol.Delta{}, invalid("on_hold_expire_duration: required for an on_hold user")
+				return change.Change{}, invalid("on_hold_expire_duration: required for an on_hold user")
 			}
 		} else if u.Status == model.StatusLimited || u.Status == model.StatusExpired {
 			// New limits may lift the user back to active (or the other way).
@@ -451,10 +452,10 @@ func (s *State) ModifyUser(ctx context.Context, admin *model.Admin, username str
 		u.EditAt = &now
 		u.Revision = rev
 		if err := tx.UpdateUser(&u); err != nil {
-			return protocol.Delta{}, fmt.Errorf("saving user %q: %w", username, err)
+			return change.Change{}, fmt.Errorf("saving user %q: %w", username, err)
 		}
 		if err := s.enqueueEvents(tx, userEvents(ActionUserUpdated, admin, before.Status, &u)...); err != nil {
-			return protocol.Delta{}, err
+			return change.Change{}, err
 		}
 		after = &u
 		return nodeDiff(before, &u), nil
@@ -468,19 +469,19 @@ func (s *State) ModifyUser(ctx context.Context, admin *model.Admin, username str
 
 // DeleteUser removes a user; nodes drop it in the next delta.
 func (s *State) DeleteUser(ctx context.Context, admin *model.Admin, username string) error {
-	_, err := s.change(ctx, func(tx *store.Tx, rev int64) (protocol.Delta, error) {
+	_, err := s.change(ctx, func(tx *store.Tx, rev int64) (change.Change, error) {
 		u, err := tx.UserByUsername(username)
 		if err != nil {
-			return protocol.Delta{}, fmt.Errorf("loading user %q: %w", username, err)
+			return change.Change{}, fmt.Errorf("loading user %q: %w", username, err)
 		}
 		if !canSee(admin, u) {
-			return protocol.Delta{}, fmt.Errorf("user %q: %w", username, model.ErrForbidden)
+			return change.Change{}, fmt.Errorf("user %q: %w", username, model.ErrForbidden)
 		}
 		if err := tx.DeleteUser(u.ID); err != nil {
-			return protocol.Delta{}, fmt.Errorf("deleting user %q: %w", username, err)
+			return change.Change{}, fmt.Errorf("deleting user %q: %w", username, err)
 		}
 		if err := s.enqueueEvents(tx, Event{Action: ActionUserDeleted, User: u, By: admin}); err != nil {
-			return protocol.Delta{}, err
+			return change.Change{}, err
 		}
 		return nodeDiff(u, nil), nil
 	})
@@ -550,14 +551,14 @@ func (s *State) ImportUsers(ctx context.Context, admin *model.Admin, in []UserIn
 		}
 		users = append(users, u)
 	}
-	_, err = s.change(ctx, func(tx *store.Tx, rev int64) (protocol.Delta, error) {
-		var d protocol.Delta
+	_, err = s.change(ctx, func(tx *store.Tx, rev int64) (change.Change, error) {
+		var d change.Change
 		for _, u := range users {
 			u.Revision = rev
 			u.LastStatusChange = &now
 		}
 		if err := tx.CreateUsers(users); err != nil {
-			return protocol.Delta{}, err
+			return change.Change{}, err
 		}
 		for _, u := range users {
 			d.Upserts = append(d.Upserts, nodeDiff(nil, u).Upserts...)

@@ -196,7 +196,9 @@ func (tx *Tx) usageSignature() (model.UsageSignature, error) {
 	return u, nil
 }
 
-// UsageSignature reads the usage signature in one single-row query.
+// UsageSignature identifies the usage batches recorded so far by every
+// replica: it moves with each batch (the sum of the nodes' usage_seq) and
+// when a node is added or deleted. One single-row query.
 func (s *Store) UsageSignature(ctx context.Context) (model.UsageSignature, error) {
 	var u model.UsageSignature
 	if err := s.read.QueryRowContext(ctx, usageSignatureQuery).Scan(&u.Seqs, &u.Nodes); err != nil {

@@ -76,3 +76,16 @@ func TestPruneUserTombstones(t *testing.T) {
 		}
 	})
 }
+
+// dirChange runs fn in a transaction that takes a revision first, as
+// state.change does.
+func dirChange(t testing.TB, s *Store, fn func(tx *Tx, rev int64) error) {
+	t.Helper()
+	mustTx(t, s, func(tx *Tx) error {
+		rev, err := tx.BumpRevision()
+		if err != nil {
+			return err
+		}
+		return fn(tx, rev)
+	})
+}

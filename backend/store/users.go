@@ -477,6 +477,7 @@ func (tx *Tx) ListUsers(f UserFilter) ([]model.User, int, error) {
 	if f.Status != "" {
 		where = append(where, `u.status = `+a.add(string(f.Status)))
 	}
+	where, needTraffic := dashboardConds(&f, where, &a) // users_filters.go
 	cond := ""
 	if len(where) > 0 {
 		cond = " WHERE " + strings.Join(where, " AND ")
@@ -484,7 +485,7 @@ func (tx *Tx) ListUsers(f UserFilter) ([]model.User, int, error) {
 
 	if f.Limit > 0 && f.Limit <= maxWindowedPage {
 		from := " FROM users u"
-		if strings.HasPrefix(order, "t.") {
+		if strings.HasPrefix(order, "t.") || needTraffic {
 			from += " JOIN user_traffic t ON t.user_id = u.id"
 		}
 		users, total, err := tx.listUsersPage(from, cond, order, a, f.Offset, f.Limit)
@@ -494,7 +495,11 @@ func (tx *Tx) ListUsers(f UserFilter) ([]model.User, int, error) {
 		return users, total, nil
 	}
 	var total int
-	if err := tx.queryRow(`SELECT COUNT(*) FROM users u`+cond, a...).Scan(&total); err != nil {
+	countFrom := ` FROM users u`
+	if needTraffic {
+		countFrom += ` JOIN user_traffic t ON t.user_id = u.id`
+	}
+	if err := tx.queryRow(`SELECT COUNT(*)`+countFrom+cond, a...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("counting users: %w", err)
 	}
 	if total == 0 || f.Offset >= total {

@@ -51,6 +51,9 @@ type Config struct {
 
 	Log   *slog.Logger
 	Clock func() time.Time
+	// After is how the agent waits between dials (time.After by default);
+	// a test passes one it fires by hand, so backoff runs without sleeping.
+	After func(time.Duration) <-chan time.Time
 }
 
 func (c *Config) defaults() {
@@ -74,6 +77,9 @@ func (c *Config) defaults() {
 	}
 	if c.Clock == nil {
 		c.Clock = time.Now
+	}
+	if c.After == nil {
+		c.After = time.After
 	}
 }
 

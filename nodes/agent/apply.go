@@ -240,7 +240,7 @@ func (a *Agent) refuse(cur int64, why string) protocol.Ack {
 // the panel answers with a snapshot. The code is typed; the message keeps
 // its "bad_state: " prefix for panels that predate ack.code.
 func (a *Agent) refuseBadState(cur int64, why string) protocol.Ack {
-	ack := a.refuse(cur, protocol.ErrCodeBadState+": "+why)
+	ack := a.refuse(cur, string(protocol.ErrCodeBadState)+": "+why)
 	ack.Code = protocol.ErrCodeBadState
 	return ack
 }

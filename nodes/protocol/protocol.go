@@ -14,10 +14,14 @@
 //	                session with the same token), error code
 //	                invalid_message; the panel bounds every node frame
 //	                (validate.go) and refuses usage before hello.
+//	1 (2026-12-06): additive, no bump: the panel's close frame carries the
+//	                error code as a 4xxx status (ErrorCode.CloseStatus);
+//	                a peer that does not know a status reads 1000's meaning.
 package protocol
 
 import (
 	"encoding/json"
+	"strings"
 )
 
 // Version is the one integer protocol version. A node and a panel that
@@ -27,8 +31,21 @@ const Version = 1
 // WSPath is where the panel accepts node sessions.
 const WSPath = "/api/node/ws"
 
-// TokenHeader carries the node token on the WebSocket upgrade request.
-const TokenHeader = "Authorization" // value: "Bearer <token>"
+// TokenHeader carries the node token on the WebSocket upgrade request, as
+// TokenValue writes it and TokenFromValue reads it.
+const TokenHeader = "Authorization"
+
+const tokenScheme = "Bearer "
+
+// TokenValue is the TokenHeader value that presents token.
+func TokenValue(token string) string { return tokenScheme + token }
+
+// TokenFromValue reads the token out of a TokenHeader value; ok is false
+// when the value is not a bearer token or the token is empty.
+func TokenFromValue(v string) (token string, ok bool) {
+	token, ok = strings.CutPrefix(v, tokenScheme)
+	return token, ok && token != ""
+}
 
 // Message types.
 const (
@@ -177,7 +194,7 @@ type Ack struct {
 	// Code is the typed reason of a refusal (ErrCodeBadState: send a
 	// snapshot; ErrCodeRefused: the state does not build or apply). Read
 	// it with RefusalCode, which also understands agents that predate it.
-	Code          string            `json:"code,omitempty"`
+	Code          ErrorCode         `json:"code,omitempty"`
 	InboundErrors map[string]string `json:"inbound_errors,omitempty"`
 }
 
@@ -225,17 +242,57 @@ type Status struct {
 }
 
 // Error ends a session with a reason (bad protocol version, fenced, ...).
+// Code is for programs, Message for people.
 type Error struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Code    ErrorCode `json:"code"`
+	Message string    `json:"message"`
 }
 
-// Error codes, in error.code (session-ending) and ack.code (refusals).
+// Error makes a received error frame a Go error, so the side that got it
+// can return it (wrapped with who sent it) and its caller can read the
+// code with errors.As.
+func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
+
+// ErrorCode is the typed reason in error.code (session-ending) and
+// ack.code (refusals). Unknown codes from a newer peer are kept as they are.
+type ErrorCode string
+
+// Error codes.
 const (
-	ErrCodeProtocol = "protocol_mismatch"
-	ErrCodeFenced   = "fenced"          // a newer session for this node took over
-	ErrCodeBadState = "bad_state"       // ack: the node must get a snapshot
-	ErrCodeRefused  = "refused"         // ack: the state does not build or apply
-	ErrCodeInvalid  = "invalid_message" // a frame broke the protocol (bounds, order)
-	ErrCodeClosed   = "closed"          // the panel ended the session (node deleted, token rotated)
+	ErrCodeProtocol ErrorCode = "protocol_mismatch"
+	ErrCodeFenced   ErrorCode = "fenced"          // a newer session for this node took over
+	ErrCodeBadState ErrorCode = "bad_state"       // ack: the node must get a snapshot
+	ErrCodeRefused  ErrorCode = "refused"         // ack: the state does not build or apply
+	ErrCodeInvalid  ErrorCode = "invalid_message" // a frame broke the protocol (bounds, order)
+	ErrCodeClosed   ErrorCode = "closed"          // the panel ended the session (node deleted, token rotated)
 )
+
+// WebSocket close statuses (the private range 4000-4999) that carry a
+// session-ending code in the close frame too, so a node whose error frame
+// was lost (a write deadline, a proxy in between) still learns it.
+var closeStatuses = map[ErrorCode]int{
+	ErrCodeProtocol: 4001,
+	ErrCodeFenced:   4002,
+	ErrCodeInvalid:  4003,
+	ErrCodeClosed:   4004,
+}
+
+// CloseStatus is the WebSocket close status that ends a session for code;
+// 1000 (normal closure) for no code or one without a status of its own.
+func (c ErrorCode) CloseStatus() int {
+	if st, ok := closeStatuses[c]; ok {
+		return st
+	}
+	return 1000
+}
+
+// CodeOfCloseStatus reads a close status back; ok is false for a status
+// that names no code.
+func CodeOfCloseStatus(status int) (ErrorCode, bool) {
+	for c, st := range closeStatuses {
+		if st == status {
+			return c, true
+		}
+	}
+	return "", false
+}

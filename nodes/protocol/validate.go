@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 )
 
 // Bounds on what a node may send. Every number a node sends has a range,
@@ -116,7 +117,7 @@ func (m *Message) ValidateFromNode() error {
 		return m.LogLines.Validate()
 	case TypeError:
 		if m.Error != nil {
-			if err := checkText("error code", m.Error.Code); err != nil {
+			if err := checkText("error code", string(m.Error.Code)); err != nil {
 				return err
 			}
 			return checkText("error message", m.Error.Message)
@@ -252,11 +253,11 @@ func AddSaturating(a, b int64) int64 {
 // RefusalCode is the typed reason of a refused ack. Agents before the code
 // field (2026-12-06) put "bad_state: " at the start of Error; that one
 // prefix is still read, here only, so they keep getting snapshots.
-func (a *Ack) RefusalCode() string {
+func (a *Ack) RefusalCode() ErrorCode {
 	if a.Code != "" || a.Error == "" {
 		return a.Code
 	}
-	if len(a.Error) > len(ErrCodeBadState) && a.Error[:len(ErrCodeBadState)+1] == ErrCodeBadState+":" {
+	if strings.HasPrefix(a.Error, string(ErrCodeBadState)+":") {
 		return ErrCodeBadState
 	}
 	return ErrCodeRefused

@@ -8,9 +8,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -18,7 +20,7 @@ import (
 )
 
 func main() {
-	cfg, err := parse(os.Args[1:], os.Getenv)
+	cfg, err := parse(os.Args[1:], os.Getenv, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return
 	}
@@ -44,30 +46,89 @@ func main() {
 	}
 }
 
-func parse(args []string, getenv func(string) string) (agent.Config, error) {
+// parse reads the flags and their environment variables (a flag wins over
+// its variable) and reports every problem at once, as the panel does: a bad
+// value in a flag or a variable is an error, never a silent default.
+func parse(args []string, getenv func(string) string, stderr io.Writer) (agent.Config, error) {
 	var c agent.Config
+	fs := flag.NewFlagSet("node", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	// Bad values by the flag they feed. A bad flag value is recorded
+	// rather than returned, so Parse goes on and finds the others.
+	flagErrs, envErrs := map[string]error{}, map[string]error{}
 	env := func(name, def string) string {
 		if v := getenv(name); v != "" {
 			return v
 		}
 		return def
 	}
-	dur := func(name string, def time.Duration) time.Duration {
-		if d, err := time.ParseDuration(getenv(name)); err == nil {
-			return d
+	duration := func(p *time.Duration, flagName, envName string, def time.Duration, usage string) {
+		*p = def
+		if v := getenv(envName); v != "" {
+			if d, err := positiveDuration(v); err != nil {
+				envErrs[flagName] = fmt.Errorf("%s=%q: %w", envName, v, err)
+			} else {
+				*p = d
+			}
 		}
-		return def
+		fs.Var(durationFlag{p: p, name: flagName, errs: flagErrs}, flagName, usage+" ("+envName+")")
 	}
-	fs := flag.NewFlagSet("node", flag.ContinueOnError)
 	fs.StringVar(&c.PanelURL, "panel", env("NODE_PANEL_URL", ""), "panel base URL, http(s)://host:port (NODE_PANEL_URL)")
 	fs.StringVar(&c.Token, "token", env("NODE_TOKEN", ""), "node token from POST /api/node (NODE_TOKEN)")
 	fs.StringVar(&c.StateDir, "state-dir", env("NODE_STATE_DIR", "./node-state"), "directory for last-known-good state and the usage journal (NODE_STATE_DIR)")
 	fs.StringVar(&c.StatusListen, "status-listen", env("NODE_STATUS_LISTEN", ""), "optional address for GET /healthz (NODE_STATUS_LISTEN)")
 	fs.StringVar(&c.PanelCertSHA256, "panel-cert-sha256", env("NODE_PANEL_CERT_SHA256", ""), "pin the panel's TLS certificate by SHA-256 (NODE_PANEL_CERT_SHA256)")
-	fs.DurationVar(&c.UsageInterval, "usage-interval", dur("NODE_USAGE_INTERVAL", agent.DefaultUsageInterval), "how often traffic counters are journaled, at most what a kill -9 loses; the panel's interval wins when shorter (NODE_USAGE_INTERVAL)")
-	fs.DurationVar(&c.MaxBackoff, "max-backoff", dur("NODE_MAX_BACKOFF", 30*time.Second), "longest wait between reconnect attempts (NODE_MAX_BACKOFF)")
+	duration(&c.UsageInterval, "usage-interval", "NODE_USAGE_INTERVAL", agent.DefaultUsageInterval, "how often traffic counters are journaled, at most what a kill -9 loses; the panel's interval wins when shorter")
+	duration(&c.MaxBackoff, "max-backoff", "NODE_MAX_BACKOFF", 30*time.Second, "longest wait between reconnect attempts")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
-	return c, c.Validate()
+	fs.Visit(func(f *flag.Flag) { delete(envErrs, f.Name) })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) { // flag order: a stable report
+		if err, ok := flagErrs[f.Name]; ok {
+			errs = append(errs, err)
+		}
+		if err, ok := envErrs[f.Name]; ok {
+			errs = append(errs, err)
+		}
+	})
+	if fs.NArg() > 0 {
+		errs = append(errs, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " ")))
+	}
+	return c, errors.Join(append(errs, c.Validate())...)
+}
+
+func positiveDuration(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, errors.New("not a positive duration like 10s")
+	}
+	return d, nil
+}
+
+// durationFlag is a duration flag that records a bad value in errs
+// instead of stopping the parse at it.
+type durationFlag struct {
+	p    *time.Duration
+	name string
+	errs map[string]error
+}
+
+func (f durationFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return f.p.String()
+}
+
+func (f durationFlag) Set(v string) error {
+	d, err := positiveDuration(v)
+	if err != nil {
+		f.errs[f.name] = fmt.Errorf("--%s=%q: %w", f.name, v, err)
+		return nil
+	}
+	delete(f.errs, f.name)
+	*f.p = d
+	return nil
 }

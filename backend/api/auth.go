@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
-	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -13,6 +11,9 @@ import (
 	"github.com/outpost-panel/outpost/backend/auth"
 	"github.com/outpost-panel/outpost/backend/model"
 )
+
+// The middleware behind the admin and sudo auth levels of the route table
+// (register, in routes.go, puts them in front of each route's handler).
 
 const adminLocal = "outpost.admin"
 
@@ -76,72 +77,4 @@ func requireSudo(c *fiber.Ctx) error {
 // adminOf is the admin set by authenticate; routes without it never call it.
 func adminOf(c *fiber.Ctx) *model.Admin {
 	return c.Locals(adminLocal).(*model.Admin)
-}
-
-// login is Marzban's OAuth2 password flow: a form with username and password.
-func (s *server) login(c *fiber.Ctx) error {
-	ct := strings.ToLower(c.Get(fiber.HeaderContentType))
-	if !strings.HasPrefix(ct, fiber.MIMEApplicationForm) && !strings.HasPrefix(ct, fiber.MIMEMultipartForm) {
-		return schemaErrorf("request body: expected a form (application/x-www-form-urlencoded or multipart/form-data) with username and password")
-	}
-	username, password := c.FormValue("username"), c.FormValue("password")
-	if username == "" || password == "" {
-		return schemaErrorf("username and password: both are required")
-	}
-	addr := rateAddress(s.clientIP(c))
-	// Admin usernames are short; a long one is a guess and needs no longer key.
-	pairKey := "login:ipuser:" + addr + "|" + truncate(strings.ToLower(username), 64)
-	if err := s.allowLogin(c, "login:ip:"+addr, loginAddressAttempts); err != nil {
-		return err
-	}
-	if err := s.allowLogin(c, pairKey, loginAttempts); err != nil {
-		return err
-	}
-	var admin *model.Admin
-	if s.envSudo.Check(username, password) {
-		admin = s.envSudo.Admin()
-	} else {
-		a, err := s.st.CheckPassword(c.UserContext(), username, password)
-		if errors.Is(err, model.ErrUnauthorized) {
-			s.log.Info("admin login refused", "username", truncate(username, 64), "ip", addr)
-			return &publicError{err: err, detail: "Incorrect username or password"}
-		}
-		if err != nil {
-			return fmt.Errorf("checking password of %q: %w", username, err)
-		}
-		admin = a
-	}
-	if err := s.opts.RateLimiter.Reset(c.UserContext(), pairKey); err != nil {
-		s.log.Warn("login rate limiter unavailable; attempts before this login still count", "err", err)
-	}
-	token, err := auth.Issue(s.opts.Secrets.JWT, admin, s.opts.TokenTTL, s.now())
-	if err != nil {
-		return err
-	}
-	return c.JSON(fiber.Map{"access_token": token, "token_type": "bearer"})
-}
-
-// allowLogin counts the attempt against key; over limit it is refused with
-// 429 and Retry-After.
-func (s *server) allowLogin(c *fiber.Ctx, key string, limit int) error {
-	ok, retry, err := s.opts.RateLimiter.Allow(c.UserContext(), key, limit, loginWindow)
-	if err != nil {
-		// Failing closed would lock every admin out while Redis is away;
-		// bcrypt keeps guessing slow in the meantime.
-		s.log.Warn("login rate limiter unavailable; allowing the attempt", "err", err)
-		return nil
-	}
-	if !ok {
-		secs := int(math.Ceil(retry.Seconds()))
-		if secs < 1 {
-			secs = 1
-		}
-		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
-		return fiber.NewError(fiber.StatusTooManyRequests, "Too many login attempts; try again in "+strconv.Itoa(secs)+" seconds")
-	}
-	return nil
-}
-
-func (s *server) currentAdmin(c *fiber.Ctx) error {
-	return c.JSON(adminOf(c))
 }

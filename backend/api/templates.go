@@ -2,7 +2,6 @@ package api
 
 import (
 	"fmt"
-	"runtime"
 	"strconv"
 
 	"github.com/gofiber/fiber/v2"
@@ -11,8 +10,33 @@ import (
 	"github.com/outpost-panel/outpost/backend/state"
 )
 
-// Handlers of routes_extra.go: user templates, system stats, node
-// reconnect and node usage, with Marzban's paths and JSON.
+// templateRoutes: user templates; any admin reads them, sudo admins change
+// them.
+func (s *server) templateRoutes() []route {
+	return []route{
+		{Method: "GET", Path: "/api/user_template", Auth: authAdmin, Handler: s.listTemplates, Doc: &routeDoc{
+			Summary: "List user templates", Tag: "user_template",
+			Query: []queryParam{
+				{Name: "offset", Type: "integer", Description: "templates to skip"},
+				{Name: "limit", Type: "integer", Description: "at most this many; 0 or missing for all"},
+			},
+			Response: typeOf[[]templateResponse](), Errors: []int{400, 422}}},
+		{Method: "GET", Path: "/api/user_template/:id", Auth: authAdmin, Handler: s.getTemplate, Doc: &routeDoc{
+			Summary: "One user template", Tag: "user_template",
+			Response: typeOf[templateResponse](), Errors: []int{404, 422}}},
+		{Method: "POST", Path: "/api/user_template", Auth: authSudo, Handler: s.createTemplate, Doc: &routeDoc{
+			Summary: "Create a user template; inbound tags must exist in the core config under their protocol", Tag: "user_template",
+			Body: typeOf[templateBody](), Response: typeOf[templateResponse](), Errors: []int{400, 409, 422}}},
+		{Method: "PUT", Path: "/api/user_template/:id", Auth: authSudo, Handler: s.modifyTemplate, Doc: &routeDoc{
+			Summary: "Modify a user template; missing fields are unchanged", Tag: "user_template",
+			Body: typeOf[templateBody](), Response: typeOf[templateResponse](), Errors: []int{400, 404, 409, 422}}},
+		{Method: "DELETE", Path: "/api/user_template/:id", Auth: authSudo, Handler: s.deleteTemplate, Doc: &routeDoc{
+			Summary: "Delete a user template", Tag: "user_template",
+			Response: typeOf[emptyObject](), Errors: []int{404, 422}}},
+	}
+}
+
+// User templates (/api/user_template...), with Marzban's paths and JSON.
 
 var templateTexts = map[error]string{
 	model.ErrNotFound: "User Template not found",
@@ -146,100 +170,4 @@ func (s *server) deleteTemplate(c *fiber.Ctx) error {
 	}
 	s.log.Info("user template deleted", "template", id, "admin", adminOf(c).Username)
 	return c.JSON(emptyObject{})
-}
-
-// systemResponse is Marzban's SystemStats. Bandwidth is bytes through every
-// node ever recorded (node traffic belongs to no admin).
-type systemResponse struct {
-	Version                string  `json:"version"`
-	MemTotal               uint64  `json:"mem_total"`
-	MemUsed                uint64  `json:"mem_used"`
-	CPUCores               int     `json:"cpu_cores"`
-	CPUUsage               float64 `json:"cpu_usage"`
-	TotalUser              int     `json:"total_user"`
-	OnlineUsers            int     `json:"online_users"`
-	UsersActive            int     `json:"users_active"`
-	UsersOnHold            int     `json:"users_on_hold"`
-	UsersDisabled          int     `json:"users_disabled"`
-	UsersExpired           int     `json:"users_expired"`
-	UsersLimited           int     `json:"users_limited"`
-	IncomingBandwidth      int64   `json:"incoming_bandwidth"`
-	OutgoingBandwidth      int64   `json:"outgoing_bandwidth"`
-	IncomingBandwidthSpeed int64   `json:"incoming_bandwidth_speed"`
-	OutgoingBandwidthSpeed int64   `json:"outgoing_bandwidth_speed"`
-}
-
-func (s *server) systemStats(c *fiber.Ctx) error {
-	counts, err := s.st.SystemCounts(c.UserContext(), adminOf(c))
-	if err != nil {
-		return err
-	}
-	memTotal, memUsed := readMemInfo()
-	version := s.opts.Version
-	if version == "" {
-		version = apiDocVersion
-	}
-	return c.JSON(systemResponse{
-		Version:  version,
-		MemTotal: memTotal, MemUsed: memUsed,
-		CPUCores: runtime.NumCPU(), CPUUsage: cpuUsage.sample(),
-		TotalUser: counts.Total, OnlineUsers: counts.Online,
-		UsersActive: counts.Active, UsersOnHold: counts.OnHold, UsersDisabled: counts.Disabled,
-		UsersExpired: counts.Expired, UsersLimited: counts.Limited,
-		// Marzban's incoming is what users sent (uplink), outgoing what
-		// they received (downlink).
-		IncomingBandwidth: counts.Uplink, OutgoingBandwidth: counts.Downlink,
-		// Marzban reports the panel host's own NIC rate here, which in
-		// Outpost carries no user traffic (nodes do): always 0.
-		IncomingBandwidthSpeed: 0, OutgoingBandwidthSpeed: 0,
-	})
-}
-
-// reconnectNode ends the node's session on this panel. The node agent
-// dials again at once (its backoff starts small) and resumes with a diff
-// of what changed; its Xray keeps running throughout, so no client
-// connection drops (unlike Marzban, whose reconnect restarts Xray).
-func (s *server) reconnectNode(c *fiber.Ctx) error {
-	id, err := nodeID(c)
-	if err != nil {
-		return err
-	}
-	if _, err := s.st.Node(c.UserContext(), id); err != nil {
-		return describe(err, nodeTexts)
-	}
-	if s.opts.Hub != nil {
-		s.opts.Hub.Disconnect(id)
-	}
-	s.log.Info("node reconnect requested", "node", id, "admin", adminOf(c).Username)
-	return c.JSON(emptyObject{})
-}
-
-// nodeUsageItem is Marzban's NodeUsageResponse.
-type nodeUsageItem struct {
-	NodeID   *int64 `json:"node_id"`
-	NodeName string `json:"node_name"`
-	Uplink   int64  `json:"uplink"`
-	Downlink int64  `json:"downlink"`
-}
-
-// nodesUsageResponse is Marzban's NodesUsageResponse.
-type nodesUsageResponse struct {
-	Usages []nodeUsageItem `json:"usages"`
-}
-
-func (s *server) nodesUsage(c *fiber.Ctx) error {
-	start, end, err := s.dateRange(c, "start", "end")
-	if err != nil {
-		return err
-	}
-	traffic, err := s.st.NodesTraffic(c.UserContext(), start, end)
-	if err != nil {
-		return err
-	}
-	out := nodesUsageResponse{Usages: make([]nodeUsageItem, 0, len(traffic))}
-	for _, t := range traffic {
-		id := t.NodeID
-		out.Usages = append(out.Usages, nodeUsageItem{NodeID: &id, NodeName: t.NodeName, Uplink: t.Uplink, Downlink: t.Downlink})
-	}
-	return c.JSON(out)
 }

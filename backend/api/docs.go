@@ -8,19 +8,23 @@ import (
 	"reflect"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/gofiber/fiber/v2"
 )
 
-// docsRoutes registers the OpenAPI document and reference page.
-func (s *server) docsRoutes(app *fiber.App) {
-	app.Get("/openapi.json", s.openAPI)
-	app.Get("/docs", s.docsPage)
+// docsRoutes: the API contract, as OpenAPI and as a page, both built from
+// the server's route table (openapi.go).
+func (s *server) docsRoutes() []route {
+	return []route{
+		{Method: "GET", Path: "/openapi.json", Auth: authPublic, Handler: s.openAPI, Doc: &routeDoc{
+			Summary: "This OpenAPI document", Tag: "system", Response: typeOf[map[string]any]()}},
+		{Method: "GET", Path: "/docs", Auth: authPublic, Handler: s.docsPage, Doc: &routeDoc{
+			Summary: "API reference page rendered from this document", Tag: "system", ResponseKind: kindHTML}},
+	}
 }
 
 func (s *server) openAPI(c *fiber.Ctx) error {
-	doc, err := openAPIJSON()
+	doc, err := s.docs.openAPIJSON()
 	if err != nil {
 		return fmt.Errorf("building the OpenAPI document: %w", err)
 	}
@@ -29,7 +33,7 @@ func (s *server) openAPI(c *fiber.Ctx) error {
 }
 
 func (s *server) docsPage(c *fiber.Ctx) error {
-	page, err := docsHTML()
+	page, err := s.docs.html()
 	if err != nil {
 		return fmt.Errorf("rendering the API reference: %w", err)
 	}
@@ -59,37 +63,32 @@ type docSchema struct {
 	Name, JSON string
 }
 
-var (
-	docsOnce sync.Once
-	docsPg   []byte
-	docsErr  error
-)
-
-func docsHTML() ([]byte, error) {
-	docsOnce.Do(func() {
+func (d *apiDocs) html() ([]byte, error) {
+	d.pageOnce.Do(func() {
 		var buf bytes.Buffer
-		doc := openAPIDocument(apiDocVersion)
+		doc := openAPIDocument(d.routes, apiDocVersion)
 		var schemas []docSchema
 		for name, sc := range doc["components"].(map[string]any)["schemas"].(map[string]any) {
 			schemas = append(schemas, docSchema{Name: name, JSON: exampleJSON(sc)})
 		}
 		sort.Slice(schemas, func(i, j int) bool { return schemas[i].Name < schemas[j].Name })
-		docsErr = docsTemplate.Execute(&buf, map[string]any{
+		d.pageErr = docsTemplate.Execute(&buf, map[string]any{
 			"Version":  apiDocVersion,
-			"Sections": docSections(doc["paths"].(map[string]any)),
+			"Sections": docSections(documented(d.routes), doc["paths"].(map[string]any)),
 			"Schemas":  schemas,
 		})
-		docsPg = buf.Bytes()
+		d.page = buf.Bytes()
 	})
-	return docsPg, docsErr
+	return d.page, d.pageErr
 }
 
-// docSections groups the route table by tag, in the table's order; the
-// examples are built from the same Go types as the OpenAPI schemas.
-func docSections(paths map[string]any) []docSection {
+// docSections groups the documented routes by tag, in the table's order;
+// the examples are built from the same Go types as the OpenAPI schemas.
+func docSections(routes []route, paths map[string]any) []docSection {
 	var sections []docSection
 	index := map[string]int{}
-	for _, r := range routeTable {
+	for _, rt := range routes {
+		r := rt.Doc
 		tag := r.Tag
 		if tag == "" {
 			tag = "other"
@@ -101,8 +100,8 @@ func docSections(paths map[string]any) []docSection {
 			sections = append(sections, docSection{Tag: tag})
 		}
 		d := docRoute{
-			Method: r.Method, Path: openAPIPath(r.Path), Summary: r.Summary, Auth: string(r.Auth),
-			Anchor: strings.ToLower(r.Method) + strings.NewReplacer("/", "-", ":", "", "*", "all", ".", "-").Replace(r.Path),
+			Method: rt.Method, Path: openAPIPath(rt.Path), Summary: r.Summary, Auth: string(rt.Auth),
+			Anchor: strings.ToLower(rt.Method) + strings.NewReplacer("/", "-", ":", "", "*", "all", ".", "-").Replace(rt.Path),
 		}
 		for _, m := range pathParamRe.FindAllStringSubmatch(d.Path, -1) {
 			d.Params = append(d.Params, m[1]+" (path)")
@@ -140,11 +139,11 @@ func docSections(paths map[string]any) []docSection {
 				d.Response = prettyExample(r.Response)
 			}
 		}
-		if op, ok := paths[d.Path].(map[string]any)[strings.ToLower(r.Method)].(map[string]any); ok {
+		if op, ok := paths[d.Path].(map[string]any)[strings.ToLower(rt.Method)].(map[string]any); ok {
 			d.RequestSchema = jsonAt(op, "requestBody", "content", "application/json", "schema")
 			d.ResponseSchema = jsonAt(op, "responses", "200", "content", "application/json", "schema")
 		}
-		for _, code := range errorCodes(r) {
+		for _, code := range errorCodes(rt) {
 			d.Errors = append(d.Errors, fmt.Sprintf("%d %s", code, statusText[code]))
 		}
 		sections[i].Routes = append(sections[i].Routes, d)

@@ -1,0 +1,46 @@
+package api_test
+
+import "testing"
+
+func TestSubscriptionRuleTester(t *testing.T) {
+	e := newEnv(t)
+	tok := e.token(e.sudo)
+	format := func(body map[string]any) string {
+		t.Helper()
+		r := e.do("POST", "/api/subscription/settings/test", tok, body)
+		e.expect(r, 200, "test rules")
+		var out struct {
+			Format string `json:"format"`
+		}
+		r.decode(t, &out)
+		return out.Format
+	}
+	for ua, want := range map[string]string{
+		"clash-verge/v1.3.8": "clash-meta",
+		"v2rayNG/1.8.30":     "v2ray-json",
+		"v2rayNG/1.8.20":     "v2ray",
+		"sing-box 1.9":       "sing-box",
+		"curl/8.0":           "v2ray",
+	} {
+		if got := format(map[string]any{"user_agent": ua}); got != want {
+			t.Errorf("default rules: %q gets %s, want %s", ua, got, want)
+		}
+	}
+	// Rules being edited are tried without being saved.
+	edited := []map[string]any{{"pattern": "^curl/", "format": "clash"}}
+	if got := format(map[string]any{"user_agent": "curl/8.0", "rules": edited}); got != "clash" {
+		t.Fatalf("edited rules: curl gets %s", got)
+	}
+	if got := format(map[string]any{"user_agent": "curl/8.0"}); got != "v2ray" {
+		t.Fatalf("trying rules saved them: curl gets %s", got)
+	}
+	// Saved rules are what the tester uses next.
+	e.expect(e.do("PUT", "/api/subscription/settings", tok, map[string]any{"rules": edited}), 200, "saving rules")
+	if got := format(map[string]any{"user_agent": "curl/8.0"}); got != "clash" {
+		t.Fatalf("saved rules: curl gets %s", got)
+	}
+	e.expect(e.do("POST", "/api/subscription/settings/test", tok, map[string]any{"user_agent": "x", "rules": []map[string]any{{"pattern": "([", "format": "clash"}}}), 400, "bad pattern")
+	e.expect(e.do("POST", "/api/subscription/settings/test", tok, map[string]any{"user_agent": "x", "rules": []map[string]any{{"pattern": "x", "format": "nope"}}}), 400, "bad format")
+	e.expect(e.do("POST", "/api/subscription/settings/test", tok, map[string]any{"user_agent": 5}), 422, "user_agent a number")
+	e.expect(e.do("POST", "/api/subscription/settings/test", e.token(e.alice), map[string]any{"user_agent": "x"}), 403, "reseller")
+}
