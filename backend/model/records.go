@@ -91,3 +91,34 @@ type SubVersions struct {
 	Hosts    int64
 	Settings int64
 }
+
+// ChangedUser is a user changed or deleted after some revision.
+type ChangedUser struct {
+	ID       int64
+	Username string
+	AdminID  int64 // 0: no owner
+	Deleted  bool
+}
+
+// UserChanges is what changed after a revision, as of Revision.
+type UserChanges struct {
+	Revision int64
+	Users    []ChangedUser
+	// Truncated means more than the limit changed: Users is incomplete and
+	// a reader should treat every user as changed.
+	Truncated bool
+	// Pruned means tombstones after the asked revision were pruned:
+	// deletions may be missing, so a reader should treat every user as
+	// changed.
+	Pruned bool
+}
+
+// ConfigVersion is one saved core config; Data is left empty by listings.
+type ConfigVersion struct {
+	ID        int64
+	Admin     string
+	CreatedAt time.Time
+	Size      int64
+	SHA256    string
+	Data      []byte
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 
+	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/store"
 )
 
@@ -14,7 +15,7 @@ import (
 
 // UsersChangedSince is the current revision and up to limit users changed
 // or deleted after the revision after (store.UsersChangedSince).
-func (s *State) UsersChangedSince(ctx context.Context, after int64, limit int) (store.UserChanges, error) {
+func (s *State) UsersChangedSince(ctx context.Context, after int64, limit int) (model.UserChanges, error) {
 	return s.store.UsersChangedSince(ctx, after, limit)
 }
 
