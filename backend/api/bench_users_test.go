@@ -39,7 +39,7 @@ const benchListUsers = 100_000
 // listRequests requests per op with varied search strings.
 //
 // The pages come from the store's in-memory user directory
-// (backend/store/directory.go): each request reads the current revision,
+// (backend/directory): each request reads the current revision,
 // filters, counts and sorts the 100,000 entries in memory, and loads only
 // the page's 50 rows. The warm-up request loads the directory (a few
 // hundred milliseconds, once per replica), so it is not in the numbers.

@@ -18,7 +18,6 @@ import (
 
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/state"
-	"github.com/outpost-panel/outpost/backend/store"
 	"github.com/outpost-panel/outpost/backend/sub"
 	"github.com/outpost-panel/outpost/backend/sub/page"
 	"github.com/outpost-panel/outpost/backend/sub/render"
@@ -440,16 +439,8 @@ func (s *server) subscriptionUsage(c *fiber.Ctx) error {
 		return fmt.Errorf("%w: start: must not be after end", model.ErrInvalid)
 	}
 	u := view.User
-	var points []store.UsagePoint
-	// Batches wait in the usage journal until folded into the hourly rows.
-	if err := s.st.Store().FoldAllUsage(c.UserContext()); err != nil {
-		return fmt.Errorf("loading usage of %q: %w", u.Username, err)
-	}
-	if err := s.st.Store().Read(c.UserContext(), func(tx *store.Tx) error {
-		var err error
-		points, err = tx.UserUsage(u.ID, start, end)
-		return err
-	}); err != nil {
+	points, err := s.st.SubscriptionUsage(c.UserContext(), u.ID, start, end)
+	if err != nil {
 		return fmt.Errorf("loading usage of %q: %w", u.Username, err)
 	}
 	byNode := map[int64]int64{}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/state"
-	"github.com/outpost-panel/outpost/backend/store"
 )
 
 // userRoutes: users, their lifecycle and their usage. Regular admins reach
@@ -317,7 +316,7 @@ func (s *server) listUsers(c *fiber.Ctx) error {
 
 // userFilter reads GET /api/users' query. empty is set when the filter can
 // match nobody (every admin named is unknown), which needs no query.
-func (s *server) userFilter(c *fiber.Ctx, admin *model.Admin) (f store.UserFilter, empty bool, err error) {
+func (s *server) userFilter(c *fiber.Ctx, admin *model.Admin) (f model.UserFilter, empty bool, err error) {
 	if err := checkQuery(c); err != nil {
 		return f, false, err
 	}

@@ -7,7 +7,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/outpost-panel/outpost/backend/model"
-	"github.com/outpost-panel/outpost/backend/store"
 )
 
 // The users list filters of the dashboard, on GET /api/users besides
@@ -19,7 +18,7 @@ import (
 
 const maxExpiringDays = 36500
 
-func (s *server) dashboardUserFilters(c *fiber.Ctx, f *store.UserFilter) error {
+func (s *server) dashboardUserFilters(c *fiber.Ctx, f *model.UserFilter) error {
 	args := c.Context().QueryArgs()
 	intArg := func(name string, lo, hi int) (int, bool, error) {
 		raw := string(args.Peek(name))

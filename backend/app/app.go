@@ -26,7 +26,6 @@ import (
 	"github.com/outpost-panel/outpost/backend/metrics"
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/state"
-	"github.com/outpost-panel/outpost/backend/store"
 	"github.com/outpost-panel/outpost/backend/webhook"
 	"github.com/outpost-panel/outpost/nodes/agent"
 	"github.com/outpost-panel/outpost/web"
@@ -46,12 +45,6 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, banner io.Wri
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("creating data dir: %w", err)
 	}
-	st, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir, log)
-	if err != nil {
-		return fmt.Errorf("opening database: %w", err)
-	}
-	defer st.Close()
-
 	var (
 		fd       feed.Feed
 		signals  feed.Signals
@@ -77,7 +70,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, banner io.Wri
 	}
 	defer fd.Close()
 
-	s := state.New(st, fd, log, nil)
+	s, err := state.Open(ctx, cfg.DatabaseURL, cfg.DataDir, fd, log, nil)
+	if err != nil {
+		return fmt.Errorf("opening database: %w", err)
+	}
+	defer s.Close()
 	boot, err := s.Bootstrap(ctx, cfg.SudoUsername != "")
 	if err != nil {
 		return err
@@ -119,17 +116,17 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, banner io.Wri
 	s.SetChatNotifications(chats, cfg.TelegramToken != "")
 	lifecycle := jobs.Lifecycle(s, cfg.ReviewInterval)
 	// Hourly per-user usage waits in the usage journal until folded (see
-	// store.FoldUsageJournal); readers of it fold first, so this only keeps
-	// the journal short.
-	lifecycle = append(lifecycle, jobs.Job{Name: "fold-usage", Every: usageFoldEvery, Run: st.FoldAllUsage})
-	lifecycle = append(lifecycle, jobs.Job{Name: "prune-user-tombstones", Every: time.Hour, Run: st.PruneUserTombstones})
+	// state.FoldUsage); readers of it fold first, so this only keeps the
+	// journal short.
+	lifecycle = append(lifecycle, jobs.Job{Name: "fold-usage", Every: usageFoldEvery, Run: s.FoldUsage})
+	lifecycle = append(lifecycle, jobs.Job{Name: "prune-user-tombstones", Every: time.Hour, Run: s.PruneUserTombstones})
 	// Events may go to webhooks, the configured chats, or any admin's own
 	// Discord webhook or Telegram chat (set through the API at any time),
 	// so the reminders and the dispatcher always run; with no target at
 	// all nothing is enqueued and each pass is one small query.
 	lifecycle = append(lifecycle, webhook.ReminderJob(s, cfg.NotifyPercent, cfg.NotifyDaysLeft))
 	// Every replica may dispatch: rows are claimed with a lease.
-	go webhook.New(st, webhook.Options{
+	go webhook.New(s, webhook.Options{
 		Secret: cfg.WebhookSecret, MaxAttempts: cfg.WebhookRetries + 1,
 		BaseBackoff: cfg.WebhookRetryInterval, MaxBackoff: cfg.WebhookRetryInterval,
 		TelegramToken: cfg.TelegramToken, TelegramAPI: cfg.TelegramAPIURL,

@@ -20,7 +20,6 @@ import (
 	"github.com/outpost-panel/outpost/backend/feed"
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/state"
-	"github.com/outpost-panel/outpost/backend/store"
 )
 
 // Exit codes.
@@ -170,16 +169,16 @@ func runCommand(ctx context.Context, cmd command, args []string, io IO) error {
 	e.cfg = cfg
 	e.log = slog.New(slog.NewTextHandler(io.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if cmd.needsStore {
-		db, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir, e.log)
-		if err != nil {
-			return fmt.Errorf("opening database: %w", err)
-		}
-		defer db.Close()
 		// Nothing the CLI does needs the feed at once: a change it commits
 		// sits in the outbox, and the server's pump publishes it.
 		fd := feed.NewMemory(16)
 		defer fd.Close()
-		e.st = state.New(db, fd, e.log, nil)
+		st, err := state.Open(ctx, cfg.DatabaseURL, cfg.DataDir, fd, e.log, nil)
+		if err != nil {
+			return fmt.Errorf("opening database: %w", err)
+		}
+		defer st.Close()
+		e.st = st
 	}
 	return run(ctx, e, pos)
 }

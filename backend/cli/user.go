@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/outpost-panel/outpost/backend/model"
-	"github.com/outpost-panel/outpost/backend/store"
 	"github.com/outpost-panel/outpost/backend/sub"
 )
 
@@ -35,7 +34,7 @@ func init() {
 		path: "user list", summary: "list users", needsStore: true,
 		flags: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 			var (
-				f      store.UserFilter
+				f      model.UserFilter
 				status string
 				admin  string
 			)

@@ -21,7 +21,6 @@ import (
 	"github.com/outpost-panel/outpost/backend/feed"
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/state"
-	"github.com/outpost-panel/outpost/backend/store"
 	"github.com/outpost-panel/outpost/nodes/protocol"
 )
 
@@ -190,8 +189,7 @@ func (h *Hub) changesSince(ctx context.Context, after int64, limit int) ([]feed.
 			feedErr = err
 		}
 	}
-	st := h.st.Store()
-	oldest, ok, err := st.OldestChange(ctx)
+	oldest, ok, err := h.st.OldestChange(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("feed: %v; outbox: %w", feedErr, err)
 	}
@@ -204,26 +202,16 @@ func (h *Hub) changesSince(ctx context.Context, after int64, limit int) ([]feed.
 	if after < oldest-1 {
 		return nil, feed.ErrTrimmed
 	}
-	rows, err := st.ChangesSince(ctx, after, limit)
+	out, err := h.st.ChangesSince(ctx, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("feed: %v; outbox: %w", feedErr, err)
-	}
-	out := make([]feed.Change, len(rows))
-	for i, r := range rows {
-		out[i] = feed.Change{Revision: r.Revision, Data: r.Data}
 	}
 	return out, nil
 }
 
 // storedRevision is the database's current revision.
 func (h *Hub) storedRevision(ctx context.Context) (int64, error) {
-	var rev int64
-	err := h.st.Store().Read(ctx, func(tx *store.Tx) error {
-		var err error
-		rev, err = tx.CurrentRevision()
-		return err
-	})
-	return rev, err
+	return h.st.Revision(ctx)
 }
 
 func (h *Hub) current() *desired { return h.desired.Load() }
@@ -355,7 +343,7 @@ func (h *Hub) serve(c *websocket.Conn, n *model.Node) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	fence, node, err := h.st.Store().NodeSessionStart(ctx, n.ID)
+	fence, node, err := h.st.NodeSessionStart(ctx, n.ID)
 	if err != nil {
 		h.log.Warn("starting node session", "node", n.ID, "err", err)
 		return
@@ -385,7 +373,7 @@ func (h *Hub) serve(c *websocket.Conn, n *model.Node) {
 	h.mu.Unlock()
 	status := model.NodeConnecting
 	msg := "disconnected: " + reason
-	if err := h.st.Store().NodeSetStatus(context.Background(), n.ID, fence, status, msg, "", "", h.st.Now()); err != nil && !errors.Is(err, store.ErrFenced) {
+	if err := h.st.NodeSetStatus(context.Background(), n.ID, fence, status, msg, "", ""); err != nil && !errors.Is(err, model.ErrFenced) {
 		log.Debug("recording disconnect", "err", err)
 	}
 	log.Info("node session closed", "reason", reason)

@@ -17,7 +17,6 @@ import (
 
 	"github.com/outpost-panel/outpost/backend/metrics"
 	"github.com/outpost-panel/outpost/backend/model"
-	"github.com/outpost-panel/outpost/backend/store"
 	"github.com/outpost-panel/outpost/nodes/protocol"
 )
 
@@ -202,7 +201,7 @@ func (s *session) readLoop(ctx context.Context) {
 		_ = s.conn.SetReadDeadline(time.Now().Add(deadline))
 		if err := s.handle(ctx, m); err != nil {
 			switch {
-			case errors.Is(err, store.ErrFenced):
+			case errors.Is(err, model.ErrFenced):
 				s.close(protocol.ErrCodeFenced, "fenced by a newer session")
 			case errors.Is(err, errProtocolMismatch):
 				s.close(protocol.ErrCodeProtocol, err.Error())
@@ -250,7 +249,6 @@ func (s *session) handle(ctx context.Context, m protocol.Message) error {
 	if err := s.check(&m); err != nil {
 		return err
 	}
-	st := s.h.st.Store()
 	switch m.Type {
 	case protocol.TypeError:
 		return fmt.Errorf("node error: %w", m.Error)
@@ -296,7 +294,7 @@ func (s *session) handle(ctx context.Context, m protocol.Message) error {
 			Protocol: protocol.Version, NodeID: s.node.ID, UsageAckedSeq: s.node.UsageSeq,
 			PingSeconds: int(s.h.opts.PingInterval / time.Second), UsageSeconds: int(s.h.opts.UsageInterval / time.Second),
 		}})
-		if err := st.NodeSetStatus(ctx, s.node.ID, s.fence, model.NodeConnected, msg, m.Hello.AgentVersion, m.Hello.XrayVersion, s.h.st.Now()); err != nil {
+		if err := s.h.st.NodeSetStatus(ctx, s.node.ID, s.fence, model.NodeConnected, msg, m.Hello.AgentVersion, m.Hello.XrayVersion); err != nil {
 			return err
 		}
 		s.kick()
@@ -330,7 +328,7 @@ func (s *session) handle(ctx context.Context, m protocol.Message) error {
 		if shared {
 			msg = strings.TrimSuffix(sharedTokenMessage+"; "+msg, "; ")
 		}
-		return st.NodeSetStatus(ctx, s.node.ID, s.fence, model.NodeConnected, msg, "", m.Status.XrayVersion, s.h.st.Now())
+		return s.h.st.NodeSetStatus(ctx, s.node.ID, s.fence, model.NodeConnected, msg, "", m.Status.XrayVersion)
 	default:
 		return fmt.Errorf("unknown message type %q", m.Type)
 	}
@@ -368,13 +366,13 @@ func (s *session) onAck(ctx context.Context, a *protocol.Ack) error {
 		}
 		s.mu.Unlock()
 		msg := "refused revision " + strconv.FormatInt(sent, 10) + ": " + a.Error
-		return s.h.st.Store().NodeSetStatus(ctx, s.node.ID, s.fence, model.NodeError, msg, "", "", s.h.st.Now())
+		return s.h.st.NodeSetStatus(ctx, s.node.ID, s.fence, model.NodeError, msg, "", "")
 	}
 	s.applied = a.Revision
 	kind, sentAt := s.sentKind, s.sentAt
 	s.mu.Unlock()
 	observeAck(kind, sentAt)
-	if err := s.h.st.Store().NodeRecordAck(ctx, s.node.ID, s.fence, a.Revision, a.StateHash); err != nil {
+	if err := s.h.st.NodeRecordAck(ctx, s.node.ID, s.fence, a.Revision, a.StateHash); err != nil {
 		return err
 	}
 	s.kick()
@@ -384,20 +382,20 @@ func (s *session) onAck(ctx context.Context, a *protocol.Ack) error {
 // onUsage records a journaled batch once, then lets the node trim it.
 func (s *session) onUsage(ctx context.Context, u *protocol.Usage) error {
 	// check bounded the numbers (protocol.Usage.Validate) and the sequence.
-	traffic := make([]store.UserTraffic, 0, len(u.Users))
+	traffic := make([]model.UserTraffic, 0, len(u.Users))
 	for _, t := range u.Users {
 		id, ok := userIDFromEmail(t.Email)
 		if !ok {
 			continue
 		}
-		traffic = append(traffic, store.UserTraffic{UserID: id, Up: t.Uplink, Down: t.Downlink})
+		traffic = append(traffic, model.UserTraffic{UserID: id, Up: t.Uplink, Down: t.Downlink})
 	}
 	now := s.h.st.Now().UTC()
 	at := time.Unix(u.At, 0).UTC()
 	if u.At <= 0 || at.After(now) {
 		at = now // a node clock ahead of ours does not book usage into the future
 	}
-	applied, err := s.h.st.Store().ApplyUsage(ctx, s.node.ID, s.fence, u.FromSeq, u.ToSeq, at, traffic)
+	applied, err := s.h.st.ApplyUsage(ctx, s.node.ID, s.fence, u.FromSeq, u.ToSeq, at, traffic)
 	if err != nil {
 		return fmt.Errorf("recording usage %d..%d: %w", u.FromSeq, u.ToSeq, err)
 	}

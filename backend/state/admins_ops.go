@@ -352,7 +352,7 @@ func (s *State) setAdminUsersStatus(ctx context.Context, username string, from m
 		if err != nil {
 			return change.Change{}, err
 		}
-		users, _, err := tx.ListUsers(store.UserFilter{AdminIDs: []int64{a.ID}, Status: from})
+		users, _, err := tx.ListUsers(model.UserFilter{AdminIDs: []int64{a.ID}, Status: from})
 		if err != nil {
 			return change.Change{}, err
 		}

@@ -37,7 +37,7 @@ func TestAdminUsersStatusBulk(t *testing.T) {
 
 	rev := func() int64 {
 		var r int64
-		if err := s.Store().Read(ctx, func(tx *store.Tx) error { r, err = tx.CurrentRevision(); return err }); err != nil {
+		if err := s.store.Read(ctx, func(tx *store.Tx) error { r, err = tx.CurrentRevision(); return err }); err != nil {
 			t.Fatal(err)
 		}
 		return r

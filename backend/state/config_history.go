@@ -56,8 +56,8 @@ func (s *State) SetCoreConfigBy(ctx context.Context, admin string, raw []byte) e
 }
 
 // ConfigHistory lists the saved configs, newest first, without data.
-func (s *State) ConfigHistory(ctx context.Context) ([]store.ConfigVersion, error) {
-	var out []store.ConfigVersion
+func (s *State) ConfigHistory(ctx context.Context) ([]model.ConfigVersion, error) {
+	var out []model.ConfigVersion
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
 		var err error
 		out, err = tx.ConfigHistory()
@@ -67,8 +67,8 @@ func (s *State) ConfigHistory(ctx context.Context) ([]store.ConfigVersion, error
 }
 
 // ConfigVersion loads one saved config.
-func (s *State) ConfigVersion(ctx context.Context, id int64) (*store.ConfigVersion, error) {
-	var v *store.ConfigVersion
+func (s *State) ConfigVersion(ctx context.Context, id int64) (*model.ConfigVersion, error) {
+	var v *model.ConfigVersion
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
 		var err error
 		v, err = tx.ConfigVersionByID(id)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 
+	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/store"
 )
 
@@ -14,17 +15,17 @@ import (
 
 // UsersChangedSince is the current revision and up to limit users changed
 // or deleted after the revision after (store.UsersChangedSince).
-func (s *State) UsersChangedSince(ctx context.Context, after int64, limit int) (store.UserChanges, error) {
+func (s *State) UsersChangedSince(ctx context.Context, after int64, limit int) (model.UserChanges, error) {
 	return s.store.UsersChangedSince(ctx, after, limit)
 }
 
 // UsageMark moves with every usage batch any replica records.
 func (s *State) UsageMark(ctx context.Context) (string, error) {
-	seqs, nodes, err := s.store.UsageSignature(ctx)
+	u, err := s.store.UsageSignature(ctx)
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%d/%d", seqs, nodes), nil
+	return fmt.Sprintf("%d/%d", u.Seqs, u.Nodes), nil
 }
 
 // OnlineNow counts every user seen online within OnlineWindow.

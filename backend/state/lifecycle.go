@@ -780,8 +780,8 @@ func (s *State) ResetAllUsage(ctx context.Context, admin *model.Admin) (int64, e
 }
 
 // UsageLogs returns a user's usage resets, oldest first.
-func (s *State) UsageLogs(ctx context.Context, userID int64) ([]store.UsageLog, error) {
-	var out []store.UsageLog
+func (s *State) UsageLogs(ctx context.Context, userID int64) ([]model.UsageLog, error) {
+	var out []model.UsageLog
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
 		var err error
 		out, err = tx.UsageLogs(userID)
@@ -859,13 +859,13 @@ func (s *State) UserUsage(ctx context.Context, admin *model.Admin, username stri
 
 // UserUsageDaily is the user's usage per UTC day over [start, end), days
 // without traffic left out, for an admin that may see the user.
-func (s *State) UserUsageDaily(ctx context.Context, admin *model.Admin, username string, start, end time.Time) (*model.User, []store.DayTotal, error) {
+func (s *State) UserUsageDaily(ctx context.Context, admin *model.Admin, username string, start, end time.Time) (*model.User, []model.DayTotal, error) {
 	if err := s.store.FoldAllUsage(ctx); err != nil {
 		return nil, nil, err
 	}
 	var (
 		u    *model.User
-		days []store.DayTotal
+		days []model.DayTotal
 	)
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
 		var err error

@@ -1,8 +1,12 @@
 // Package state is the one door to the panel's data: every mutation that
 // nodes must see runs here, inside one transaction that takes the next
 // revision, writes the rows and appends the change to the outbox; after the
-// commit the outbox is pumped into the change feed. HTTP handlers, jobs and
-// the node hub call State; none of them writes to the store directly.
+// commit the outbox is pumped into the change feed. HTTP handlers, jobs,
+// webhooks, the CLI and the node hub call State's named methods; no other
+// package imports backend/store (backend/internal/arch's
+// TestOnlyStateImportsStore fails when one does). Read models that cache
+// what the database holds (the user directory, backend/directory) are
+// wired here and fed by the store's revisions and usage batches.
 package state
 
 import (
@@ -19,6 +23,7 @@ import (
 	"time"
 
 	"github.com/outpost-panel/outpost/backend/change"
+	"github.com/outpost-panel/outpost/backend/directory"
 	"github.com/outpost-panel/outpost/backend/feed"
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/store"
@@ -31,6 +36,11 @@ type Clock func() time.Time
 // State is the panel's domain service.
 type State struct {
 	store *store.Store
+	// ownsStore is set by Open: Close closes the store.
+	ownsStore bool
+	// users is the users list's read model, fed by the store's revisions
+	// and usage batches (backend/directory).
+	users *directory.Directory
 	feed  feed.Feed
 	log   *slog.Logger
 	now   Clock
@@ -52,16 +62,39 @@ type State struct {
 	quarantined quarantine
 }
 
-// New wires a State. clock may be nil for time.Now.
+// New wires a State over an open store; the caller keeps closing it.
+// clock may be nil for time.Now.
 func New(st *store.Store, fd feed.Feed, log *slog.Logger, clock Clock) *State {
 	if clock == nil {
 		clock = time.Now
 	}
-	return &State{store: st, feed: fd, log: log, now: clock, pumpKick: make(chan struct{}, 1)}
+	users := directory.New(st, log)
+	st.ObserveUsage(users.BeginUsage)
+	st.OnClose(users.Close)
+	return &State{store: st, feed: fd, log: log, now: clock, users: users, pumpKick: make(chan struct{}, 1)}
 }
 
-// Store exposes the store for read-only callers (hub snapshots, usage).
-func (s *State) Store() *store.Store { return s.store }
+// Open opens the panel database (SQLite in dataDir, or PostgreSQL when
+// databaseURL names it), applies its migrations and wires a State over it;
+// Close closes the database. clock may be nil for time.Now.
+func Open(ctx context.Context, databaseURL, dataDir string, fd feed.Feed, log *slog.Logger, clock Clock) (*State, error) {
+	st, err := store.Open(ctx, databaseURL, dataDir, log)
+	if err != nil {
+		return nil, err
+	}
+	s := New(st, fd, log, clock)
+	s.ownsStore = true
+	return s, nil
+}
+
+// Close closes the database if Open opened it; a State from New leaves
+// the store to its caller.
+func (s *State) Close() error {
+	if !s.ownsStore {
+		return nil
+	}
+	return s.store.Close()
+}
 
 // Feed exposes the change feed.
 func (s *State) Feed() feed.Feed { return s.feed }
@@ -167,6 +200,40 @@ func (s *State) RunPump(ctx context.Context, every time.Duration) {
 		}
 		cancel()
 	}
+}
+
+// The outbox, for the hub when the change feed no longer holds what a node
+// needs.
+
+// OldestChange is the oldest revision the outbox still holds; ok is false
+// when it holds none.
+func (s *State) OldestChange(ctx context.Context) (rev int64, ok bool, err error) {
+	return s.store.OldestChange(ctx)
+}
+
+// ChangesSince reads up to limit outbox changes after revision after, in
+// revision order, as the change feed carries them.
+func (s *State) ChangesSince(ctx context.Context, after int64, limit int) ([]feed.Change, error) {
+	rows, err := s.store.ChangesSince(ctx, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]feed.Change, len(rows))
+	for i, r := range rows {
+		out[i] = feed.Change{Revision: r.Revision, Data: r.Data}
+	}
+	return out, nil
+}
+
+// Revision is the database's current revision.
+func (s *State) Revision(ctx context.Context) (int64, error) {
+	var rev int64
+	err := s.store.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		rev, err = tx.CurrentRevision()
+		return err
+	})
+	return rev, err
 }
 
 // NodeUser is the user as nodes see it. Only users whose status is on nodes

@@ -149,7 +149,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	if after, _ := f.Last(ctx); after != before {
 		t.Fatalf("rejected input published changes: %d -> %d", before, after)
 	}
-	_, total, err := s.ListUsers(ctx, nil, store.UserFilter{Limit: 10})
+	_, total, err := s.ListUsers(ctx, nil, model.UserFilter{Limit: 10})
 	if err != nil || total != 1 {
 		t.Fatalf("users after bad input: %d %v", total, err)
 	}

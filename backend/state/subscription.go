@@ -129,7 +129,7 @@ type SubscriptionView struct {
 	// default host (see sub.Links).
 	Hosts    map[string][]sub.Host
 	Settings *SubscriptionSettings
-	Versions store.SubVersions
+	Versions model.SubVersions
 }
 
 // Subscriptions serves subscription fetches: it caches what does not change
@@ -291,7 +291,7 @@ func (ss *Subscriptions) inbounds(ctx context.Context, rev int64) ([]xrayconf.In
 // LinkHosts returns the host lists links are rendered with, cached per
 // hosts version, for links outside a subscription (the user JSON's links).
 func (ss *Subscriptions) LinkHosts(ctx context.Context) (map[string][]sub.Host, error) {
-	var v store.SubVersions
+	var v model.SubVersions
 	if err := ss.st.store.Read(ctx, func(tx *store.Tx) error {
 		var err error
 		v, err = tx.SubVersions()
@@ -311,7 +311,7 @@ func (ss *Subscriptions) cachedHosts(ctx context.Context, ver int64) (map[string
 	}
 	var (
 		stored map[string][]Host
-		v      store.SubVersions
+		v      model.SubVersions
 	)
 	err := ss.st.store.Read(ctx, func(tx *store.Tx) error {
 		var err error
@@ -343,7 +343,7 @@ func (ss *Subscriptions) cachedSettings(ctx context.Context, ver int64) (*Subscr
 	var (
 		data string
 		ok   bool
-		v    store.SubVersions
+		v    model.SubVersions
 	)
 	err := ss.st.store.Read(ctx, func(tx *store.Tx) error {
 		var err error
@@ -473,4 +473,19 @@ func (ss *Subscriptions) Run(ctx context.Context, every time.Duration) {
 			}
 		}
 	}
+}
+
+// maxUserAgent bounds the stored sub_last_user_agent.
+const maxUserAgent = 256
+
+// TouchSubscription records that a client fetched the user's subscription
+// (sub_updated_at, sub_last_user_agent). It changes nothing nodes see.
+func (s *State) TouchSubscription(ctx context.Context, userID int64, userAgent string) error {
+	userAgent = strings.ToValidUTF8(userAgent, "")
+	for len(userAgent) > maxUserAgent {
+		_, size := utf8.DecodeLastRuneInString(userAgent)
+		userAgent = userAgent[:len(userAgent)-size]
+	}
+	now := s.now().UTC()
+	return s.store.Tx(ctx, func(tx *store.Tx) error { return tx.TouchSubscription(userID, now, userAgent) })
 }

@@ -489,7 +489,7 @@ func (s *State) DeleteUser(ctx context.Context, admin *model.Admin, username str
 }
 
 // ListUsers lists the users the admin may see.
-func (s *State) ListUsers(ctx context.Context, admin *model.Admin, f store.UserFilter) ([]model.User, int, error) {
+func (s *State) ListUsers(ctx context.Context, admin *model.Admin, f model.UserFilter) ([]model.User, int, error) {
 	if admin != nil && !admin.IsSudo {
 		f.AdminIDs = []int64{admin.ID}
 	}
@@ -497,9 +497,9 @@ func (s *State) ListUsers(ctx context.Context, admin *model.Admin, f store.UserF
 	if err != nil {
 		return nil, 0, err
 	}
-	// Pages come from the store's user directory: only the page's rows are
+	// Pages come from the user directory (backend/directory): only the page's rows are
 	// read, whatever the number of matching users.
-	users, total, err := s.store.ListUsers(ctx, f)
+	users, total, err := s.users.List(ctx, f)
 	if err != nil {
 		return nil, 0, fmt.Errorf("listing users: %w", err)
 	}
@@ -569,4 +569,11 @@ func (s *State) ImportUsers(ctx context.Context, admin *model.Admin, in []UserIn
 		return 0, err
 	}
 	return len(users), nil
+}
+
+// PruneUserTombstones deletes the users list's deletion tombstones older
+// than a day (a replica that listed no users for that long reloads its
+// user directory instead of catching up). The scheduler runs it hourly.
+func (s *State) PruneUserTombstones(ctx context.Context) error {
+	return s.store.PruneUserTombstones(ctx)
 }

@@ -199,7 +199,7 @@ func (s *State) enqueueEventsTo(tx *store.Tx, targets *eventTargets, events ...E
 	}
 	now := s.now().UTC()
 	stamp := float64(now.UnixMilli()) / 1000
-	rows := make([]store.WebhookRow, 0, len(events)*len(targets.global))
+	rows := make([]model.WebhookRow, 0, len(events)*len(targets.global))
 	for _, e := range events {
 		n := notification{Action: e.Action, Username: e.User.Username, UsedPercent: e.UsedPercent, DaysLeft: e.DaysLeft,
 			EnqueuedAt: stamp, SendAt: stamp}
@@ -214,7 +214,7 @@ func (s *State) enqueueEventsTo(tx *store.Tx, targets *eventTargets, events ...E
 			return fmt.Errorf("encoding %s notification of %s: %w", e.Action, e.User.Username, err)
 		}
 		for _, a := range targets.of(e.User) {
-			rows = append(rows, store.WebhookRow{Address: a, Action: e.Action, Payload: data, CreatedAt: now})
+			rows = append(rows, model.WebhookRow{Address: a, Action: e.Action, Payload: data, CreatedAt: now})
 		}
 	}
 	return tx.EnqueueWebhooks(rows)
@@ -348,7 +348,7 @@ func (s *State) enqueueBulkResetEvents(tx *store.Tx, by *model.Admin, n int64, l
 	}
 	// With only admins' own chats to tell, only their users are read
 	// (unless so many admins have one that the filter would not fit).
-	var filter store.UserFilter
+	var filter model.UserFilter
 	if len(t.global) == 0 && len(t.byAdmin) <= maxAdminFilter {
 		for id := range t.byAdmin {
 			filter.AdminIDs = append(filter.AdminIDs, id)
@@ -457,8 +457,8 @@ func webhookAction(ctx context.Context) string {
 // plus every target configured now that has nothing waiting or given up,
 // with zeros: the webhook addresses and chats of the configuration and
 // the admins' own chats.
-func (s *State) NotificationStatus(ctx context.Context) ([]store.WebhookTargetStat, error) {
-	var out []store.WebhookTargetStat
+func (s *State) NotificationStatus(ctx context.Context) ([]model.WebhookTargetStat, error) {
+	var out []model.WebhookTargetStat
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
 		stats, err := tx.WebhookTargetStats()
 		if err != nil {
@@ -475,7 +475,7 @@ func (s *State) NotificationStatus(ctx context.Context) ([]store.WebhookTargetSt
 		add := func(a string) {
 			if !seen[a] {
 				seen[a] = true
-				stats = append(stats, store.WebhookTargetStat{Address: a})
+				stats = append(stats, model.WebhookTargetStat{Address: a})
 			}
 		}
 		for _, a := range t.global {
@@ -486,9 +486,79 @@ func (s *State) NotificationStatus(ctx context.Context) ([]store.WebhookTargetSt
 				add(a)
 			}
 		}
-		slices.SortFunc(stats, func(a, b store.WebhookTargetStat) int { return strings.Compare(a.Address, b.Address) })
+		slices.SortFunc(stats, func(a, b model.WebhookTargetStat) int { return strings.Compare(a.Address, b.Address) })
 		out = stats
 		return nil
 	})
 	return out, err
+}
+
+// Delivering the outbox: the webhook dispatcher claims due rows, sends them
+// and records what came of each, through the methods below.
+
+// WebhooksDue reports whether any outbox row is due at now, without
+// locking anything: most polls find none.
+func (s *State) WebhooksDue(ctx context.Context, now time.Time) (bool, error) {
+	var due bool
+	err := s.store.Read(ctx, func(tx *store.Tx) (err error) {
+		due, err = tx.HasDueWebhooks(now)
+		return err
+	})
+	return due, err
+}
+
+// ClaimWebhooks leases up to limit due rows to the caller for lease: no
+// other dispatcher claims them until it runs out.
+func (s *State) ClaimWebhooks(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]model.WebhookRow, error) {
+	var rows []model.WebhookRow
+	err := s.store.Tx(ctx, func(tx *store.Tx) (err error) {
+		rows, err = tx.ClaimWebhooks(now, lease, limit)
+		return err
+	})
+	return rows, err
+}
+
+// WebhookOutcome is what one delivery did to claimed rows: Delivered were
+// delivered, Retry go again at RetryAt, Failed are given up; Reason is the
+// error of the last two.
+type WebhookOutcome struct {
+	Delivered, Retry, Failed []int64
+	RetryAt                  time.Time
+	Reason                   string
+}
+
+// RecordWebhookOutcomes records the outcomes of deliveries that ended at at,
+// in one transaction.
+func (s *State) RecordWebhookOutcomes(ctx context.Context, at time.Time, outcomes []WebhookOutcome) error {
+	return s.store.Tx(ctx, func(tx *store.Tx) error {
+		for _, o := range outcomes {
+			if len(o.Delivered) > 0 {
+				if err := tx.MarkWebhooksDelivered(o.Delivered, at); err != nil {
+					return err
+				}
+			}
+			if len(o.Retry) > 0 {
+				if err := tx.RetryWebhooks(o.Retry, o.RetryAt, o.Reason); err != nil {
+					return err
+				}
+			}
+			if len(o.Failed) > 0 {
+				if err := tx.FailWebhooks(o.Failed, at, o.Reason); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// PruneWebhooks deletes delivered and given-up rows created before before
+// and returns how many.
+func (s *State) PruneWebhooks(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := s.store.Tx(ctx, func(tx *store.Tx) (err error) {
+		n, err = tx.PruneWebhooks(before)
+		return err
+	})
+	return n, err
 }

@@ -160,7 +160,7 @@ func (tx *Tx) ResetAdminUsage(id int64) error {
 // DeleteAdmin deletes an admin; its users keep existing without an owner.
 //
 // Their owner is a field of the user directories of all replicas
-// (directory.go), which find changed users by users.revision, so the
+// (backend/directory), which find changed users by users.revision, so the
 // delete takes a revision of its own and stamps the users with it. It
 // takes it first, like state.change: a writer that took an earlier
 // revision (say, giving this admin a user) has committed by then, and one

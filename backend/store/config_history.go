@@ -7,20 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/outpost-panel/outpost/backend/model"
 )
 
 // ConfigHistoryKept is how many saved core configs the history keeps.
 const ConfigHistoryKept = 50
 
 // ConfigVersion is one saved core config; Data is left empty by listings.
-type ConfigVersion struct {
-	ID        int64
-	Admin     string
-	CreatedAt time.Time
-	Size      int64
-	SHA256    string
-	Data      []byte
-}
+type ConfigVersion = model.ConfigVersion
 
 // AddConfigVersion records a saved core config and drops all but the
 // newest ConfigHistoryKept.

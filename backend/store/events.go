@@ -4,34 +4,21 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+
+	"github.com/outpost-panel/outpost/backend/model"
 )
 
 // The dashboard's events socket (package events) learns what changed by
 // reading the database every replica shares, not the change feed: the feed
 // carries only what nodes must see, so a user created disabled, a note
 // edited or an expired user deleted leaves nothing in it, while every such
-// change stamps users.revision or leaves a tombstone (see directory.go).
+// change stamps users.revision or leaves a tombstone (see backend/directory).
 
 // ChangedUser is a user changed or deleted after some revision.
-type ChangedUser struct {
-	ID       int64
-	Username string
-	AdminID  int64 // 0: no owner
-	Deleted  bool
-}
+type ChangedUser = model.ChangedUser
 
 // UserChanges is what changed after a revision, as of Revision.
-type UserChanges struct {
-	Revision int64
-	Users    []ChangedUser
-	// Truncated means more than the limit changed: Users is incomplete and
-	// a reader should treat every user as changed.
-	Truncated bool
-	// Pruned means tombstones after the asked revision were pruned:
-	// deletions may be missing, so a reader should treat every user as
-	// changed.
-	Pruned bool
-}
+type UserChanges = model.UserChanges
 
 // UsersChangedSince reads, in one snapshot, the current revision and up to
 // limit users (changed rows and tombstones) whose revision is above after.
@@ -88,16 +75,4 @@ func (s *Store) UsersChangedSince(ctx context.Context, after int64, limit int) (
 		return nil
 	})
 	return out, err
-}
-
-// UsageSignature identifies the usage batches recorded so far by every
-// replica: it moves with each batch (the sum of the nodes' usage_seq) and
-// when a node is added or deleted.
-func (s *Store) UsageSignature(ctx context.Context) (seqs, nodes int64, err error) {
-	err = s.Read(ctx, func(tx *Tx) error {
-		u, err := tx.usageSignature()
-		seqs, nodes = u.seqs, u.nodes
-		return err
-	})
-	return seqs, nodes, err
 }

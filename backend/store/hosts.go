@@ -126,12 +126,7 @@ func (tx *Tx) ReplaceHosts(hosts map[string][]Host) (version int64, err error) {
 }
 
 // SubVersions are the counters that version what subscription servers cache.
-type SubVersions struct {
-	// Config is the revision the core config was stored at (0: none).
-	Config   int64
-	Hosts    int64
-	Settings int64
-}
+type SubVersions = model.SubVersions
 
 // SubVersions reads the current counters.
 func (tx *Tx) SubVersions() (SubVersions, error) {

@@ -80,10 +80,10 @@ func TestUsageJournalFold(t *testing.T) {
 			}
 			seq[node.ID]++
 		}
-		apply(nodes[0], hour.Add(time.Minute), UserTraffic{ids[0], 10, 1}, UserTraffic{ids[1], 5, 0})
-		apply(nodes[0], hour.Add(2*time.Minute), UserTraffic{ids[0], 100, 0}, UserTraffic{ids[2], 7, 0})
-		apply(nodes[1], hour.Add(3*time.Minute), UserTraffic{ids[0], 1000, 0})
-		apply(nodes[0], hour.Add(61*time.Minute), UserTraffic{ids[0], 3, 0}, UserTraffic{ids[2], 1, 1})
+		apply(nodes[0], hour.Add(time.Minute), UserTraffic{UserID: ids[0], Up: 10, Down: 1}, UserTraffic{UserID: ids[1], Up: 5, Down: 0})
+		apply(nodes[0], hour.Add(2*time.Minute), UserTraffic{UserID: ids[0], Up: 100, Down: 0}, UserTraffic{UserID: ids[2], Up: 7, Down: 0})
+		apply(nodes[1], hour.Add(3*time.Minute), UserTraffic{UserID: ids[0], Up: 1000, Down: 0})
+		apply(nodes[0], hour.Add(61*time.Minute), UserTraffic{UserID: ids[0], Up: 3, Down: 0}, UserTraffic{UserID: ids[2], Up: 1, Down: 1})
 
 		// Counters first: exact before any fold.
 		mustRead(t, s, func(tx *Tx) error {
@@ -136,7 +136,7 @@ func TestUsageJournalFold(t *testing.T) {
 		if res, err := s.FoldUsageJournal(ctx); err != nil || res.Batches != 0 {
 			t.Errorf("empty fold: %+v, %v", res, err)
 		}
-		apply(nodes[0], hour.Add(62*time.Minute), UserTraffic{ids[0], 4, 0})
+		apply(nodes[0], hour.Add(62*time.Minute), UserTraffic{UserID: ids[0], Up: 4, Down: 0})
 		if err := s.FoldAllUsage(ctx); err != nil {
 			t.Fatal(err)
 		}

@@ -28,11 +28,7 @@ var ResetPeriod = map[model.ResetStrategy]time.Duration{
 var resetStrategies = []model.ResetStrategy{model.ResetDay, model.ResetWeek, model.ResetMonth, model.ResetYear}
 
 // UsageLog is one reset of a user's used_traffic.
-type UsageLog struct {
-	UserID             int64
-	UsedTrafficAtReset int64
-	ResetAt            time.Time
-}
+type UsageLog = model.UsageLog
 
 // resetDueStatuses are the statuses a periodic reset applies to (as in
 // Marzban): a disabled, expired or on-hold user keeps its usage until it is
@@ -541,10 +537,7 @@ func (tx *Tx) collectNodeTotals(q string, a ...any) ([]NodeTotal, error) {
 }
 
 // DayTotal is bytes used in one UTC day.
-type DayTotal struct {
-	Day  int64 // Unix seconds at 00:00 UTC
-	Used int64
-}
+type DayTotal = model.DayTotal
 
 // UserUsageByDay sums a user's usage over every node per UTC day over the
 // hours in [start, end); days without traffic are left out. One range scan

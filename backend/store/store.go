@@ -26,11 +26,12 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/outpost-panel/outpost/backend/model"
 )
 
-// ErrFenced is returned for a write from a node session that a newer session
-// of the same node has replaced.
-var ErrFenced = errors.New("node session fenced")
+// ErrFenced is model.ErrFenced, under the name the store's callers used.
+var ErrFenced = model.ErrFenced
 
 // Engine names returned by Store.Engine.
 const (
@@ -61,8 +62,8 @@ type Store struct {
 	// connections; on PostgreSQL the same pool as write.
 	read *sql.DB
 	log  *slog.Logger
-	// dir is this replica's user directory, for ListUsers (directory.go).
-	dir *userDirectory
+	// hooks are what in-memory read models asked to hear (userlist.go).
+	hooks hooks
 }
 
 // Open connects to the database and applies pending migrations.
@@ -95,7 +96,6 @@ func open(ctx context.Context, databaseURL, dataDir string, log *slog.Logger, up
 	if err != nil {
 		return nil, err
 	}
-	s.dir = newUserDirectory(s)
 	if err := s.migrate(ctx, upTo); err != nil {
 		s.Close()
 		return nil, err
@@ -192,9 +192,7 @@ func (s *Store) Engine() string { return s.engine }
 
 // Close closes every connection.
 func (s *Store) Close() error {
-	if s.dir != nil {
-		s.dir.close()
-	}
+	s.hooks.closing()
 	err := s.write.Close()
 	if s.read != s.write {
 		err = errors.Join(err, s.read.Close())

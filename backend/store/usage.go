@@ -15,10 +15,7 @@ import (
 )
 
 // UserTraffic is one user's bytes in a node's usage batch.
-type UserTraffic struct {
-	UserID   int64
-	Up, Down int64
-}
+type UserTraffic = model.UserTraffic
 
 // usageBatch is a node batch merged per user, sorted by user id.
 type usageBatch struct {
@@ -73,7 +70,7 @@ func (s *Store) ApplyUsage(ctx context.Context, nodeID, fence, fromSeq, toSeq in
 	var (
 		used  []int64
 		seqs  int64 // how much usage_seq rose
-		epoch = s.dir.epoch()
+		noted = s.hooks.usageStarting()
 	)
 	err = s.Tx(ctx, func(tx *Tx) error {
 		applied, seqs = false, 0
@@ -141,7 +138,9 @@ func (s *Store) ApplyUsage(ctx context.Context, nodeID, fence, fromSeq, toSeq in
 		return false, fmt.Errorf("applying usage (%d, %d] of node %d: %w", fromSeq, toSeq, nodeID, err)
 	}
 	if applied {
-		s.dir.noteUsage(batch.ids, used, seqs, epoch)
+		for _, note := range noted {
+			note(batch.ids, used, seqs)
+		}
 	}
 	return applied, nil
 }
@@ -276,13 +275,7 @@ func usageJSON(ids, used []int64) string {
 }
 
 // UsagePoint is traffic in one hour, for usage reports.
-type UsagePoint struct {
-	NodeID   int64
-	Hour     time.Time
-	Uplink   int64 // node usage only
-	Downlink int64 // node usage only
-	Used     int64 // per-user usage, coefficient applied
-}
+type UsagePoint = model.UsagePoint
 
 // UserUsage returns a user's hourly usage per node in [start, end).
 func (tx *Tx) UserUsage(userID int64, start, end time.Time) ([]UsagePoint, error) {

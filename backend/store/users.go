@@ -263,7 +263,7 @@ func createUsersError(err error) error {
 // change: status, limits, proxies, inbounds, note, hold settings, next plan,
 // owner, the timestamps of those changes, and revision. u.Revision must be
 // the revision this transaction took (BumpRevision): the user directories
-// of all replicas (directory.go) find changed users by it.
+// of all replicas (backend/directory) find changed users by it.
 //
 // It leaves out the counters and stamps written by traffic and
 // subscription fetches (used_traffic, lifetime_used_traffic, online_at,
@@ -393,25 +393,7 @@ func (tx *Tx) userByID(id int64, suffix string) (*model.User, error) {
 }
 
 // UserFilter selects and orders users for ListUsers.
-type UserFilter struct {
-	Offset, Limit int // Limit <= 0: no limit
-	// Usernames, when not empty, keeps only these (any letter case).
-	Usernames []string
-	// Search matches a case-insensitive substring of username or note.
-	Search   string
-	AdminIDs []int64
-	Status   model.Status
-	// Sort is one of username, used_traffic, data_limit, expire, created_at,
-	// with a '-' prefix for descending; empty sorts by id.
-	Sort string
-	// ExpireAfter and ExpireBefore (Unix seconds; 0: no bound) keep users
-	// that expire, after the one and at or before the other.
-	ExpireAfter, ExpireBefore int64
-	// DataLeftBelowPercent (1-100; 0: no filter) keeps users with a data
-	// limit whose bytes left are under that share of it (users over their
-	// limit included). See dataLeftBelow.
-	DataLeftBelowPercent int
-}
+type UserFilter = model.UserFilter
 
 var userSortColumns = map[string]string{
 	// lower() so the order comes from the unique lower(username) index.
@@ -424,35 +406,20 @@ var userSortColumns = map[string]string{
 
 // maxListedNames bounds a Usernames/AdminIDs filter; it keeps SQLite IN lists
 // far below its bound-parameter limit.
-const maxListedNames = 1000
+const maxListedNames = model.MaxListedNames
 
-// check validates f as ListUsers does on every path.
-func (f *UserFilter) check() error {
-	if f.Sort != "" {
-		if _, ok := userSortColumns[strings.TrimPrefix(f.Sort, "-")]; !ok {
-			return fmt.Errorf("sort %q: %w", f.Sort, errInvalid)
-		}
-	}
-	if len(f.Usernames) > maxListedNames || len(f.AdminIDs) > maxListedNames {
-		return fmt.Errorf("more than %d usernames or admins: %w", maxListedNames, errInvalid)
-	}
-	if f.Status != "" && !f.Status.Valid() {
-		return fmt.Errorf("status %q: %w", f.Status, errInvalid)
-	}
-	if f.ExpireAfter < 0 || f.ExpireBefore < 0 || f.DataLeftBelowPercent < 0 || f.DataLeftBelowPercent > 100 {
-		return fmt.Errorf("expire bounds %d, %d or data left percent %d: %w", f.ExpireAfter, f.ExpireBefore, f.DataLeftBelowPercent, errInvalid)
-	}
-	return nil
-}
+// checkFilter validates f as ListUsers does on every path.
+func checkFilter(f *UserFilter) error { return f.Check() }
 
 // ListUsers returns one page of users matching f and the number of users
 // matching f across all pages.
 //
 // Every user matching f is read, sorted and counted in SQL: fine for an
 // export or a filter an index narrows, a scan of up to every user
-// otherwise. Store.ListUsers serves pages from the user directory instead.
+// otherwise. The user directory (backend/directory) serves most pages
+// instead, reading only their rows (Store.UsersByID).
 func (tx *Tx) ListUsers(f UserFilter) ([]model.User, int, error) {
-	if err := f.check(); err != nil {
+	if err := checkFilter(&f); err != nil {
 		return nil, 0, fmt.Errorf("listing users: %w", err)
 	}
 	order := "u.id"
@@ -510,7 +477,7 @@ func (tx *Tx) ListUsers(f UserFilter) ([]model.User, int, error) {
 	if f.Status != "" {
 		where = append(where, `u.status = `+a.add(string(f.Status)))
 	}
-	where, needTraffic := f.dashboardConds(where, &a) // users_filters.go
+	where, needTraffic := dashboardConds(&f, where, &a) // users_filters.go
 	cond := ""
 	if len(where) > 0 {
 		cond = " WHERE " + strings.Join(where, " AND ")
@@ -603,7 +570,7 @@ func (tx *Tx) usersInOrder(ids []int64) ([]model.User, error) {
 }
 
 // usersInOrder is Tx.usersInOrder with the query function given, so that
-// Store.ListUsers runs it as one statement outside a transaction.
+// Store.UsersByID runs it as one statement outside a transaction.
 func usersInOrder(query func(q string, a ...any) (*sql.Rows, error), postgres bool, ids []int64) ([]model.User, error) {
 	if len(ids) == 0 {
 		return []model.User{}, nil

@@ -12,14 +12,7 @@ import (
 )
 
 // WebhookRow is one notification bound for one webhook address.
-type WebhookRow struct {
-	ID        int64
-	Address   string
-	Action    string
-	Payload   []byte // one JSON object; the dispatcher sends arrays of them
-	CreatedAt time.Time
-	Attempts  int
-}
+type WebhookRow = model.WebhookRow
 
 // webhookChunk bounds the rows of one multi-row INSERT (4 parameters each).
 const webhookChunk = 200
@@ -225,16 +218,8 @@ func (tx *Tx) RemindedUsers(kind string, users []model.User) error {
 	return nil
 }
 
-// WebhookTargetStat is the outbox as one target sees it: notifications
-// waiting (Retrying of them failed at least once), given up (kept for the
-// retention time), and the newest error of a notification not delivered.
-type WebhookTargetStat struct {
-	Address   string
-	Pending   int
-	Retrying  int
-	Failed    int
-	LastError string
-}
+// WebhookTargetStat is the outbox as one target sees it.
+type WebhookTargetStat = model.WebhookTargetStat
 
 // WebhookTargetStats reads the pending and given-up notifications per
 // target, through the pending and failed partial indexes: delivered ones,

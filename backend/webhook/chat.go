@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/state"
-	"github.com/outpost-panel/outpost/backend/store"
 )
 
 // Chat notifications: Marzban's Telegram and Discord reports. Rows whose
@@ -173,7 +173,7 @@ func truncateUTF8(s string, n int) string {
 // postChat sends rows to one chat as text messages. All must go for the
 // batch to count as delivered; a failure retries the whole batch, so a
 // message may arrive twice but none is lost.
-func (d *Dispatcher) postChat(ctx context.Context, kind, dest string, rows []store.WebhookRow) error {
+func (d *Dispatcher) postChat(ctx context.Context, kind, dest string, rows []model.WebhookRow) error {
 	lines := make([]string, len(rows))
 	for i, r := range rows {
 		lines[i] = chatLine(r.Payload)

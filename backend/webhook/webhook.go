@@ -33,8 +33,8 @@ import (
 	"time"
 
 	"github.com/outpost-panel/outpost/backend/jobs"
+	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/state"
-	"github.com/outpost-panel/outpost/backend/store"
 )
 
 // Defaults. The retry settings are Marzban's (config.Defaults has the same
@@ -88,12 +88,12 @@ type Options struct {
 
 // Dispatcher delivers the outbox.
 type Dispatcher struct {
-	st   *store.Store
+	st   *state.State
 	opts Options
 }
 
-// New builds a dispatcher over the panel database.
-func New(st *store.Store, opts Options) *Dispatcher {
+// New builds a dispatcher over the panel's outbox, which st holds.
+func New(st *state.State, opts Options) *Dispatcher {
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
 	}
@@ -146,10 +146,7 @@ func (d *Dispatcher) Run(ctx context.Context) {
 		}
 		if now := d.opts.Now(); now.Sub(lastPrune) > time.Hour {
 			lastPrune = now
-			if err := d.st.Tx(ctx, func(tx *store.Tx) error {
-				_, err := tx.PruneWebhooks(now.Add(-d.opts.Retention))
-				return err
-			}); err != nil && ctx.Err() == nil {
+			if _, err := d.st.PruneWebhooks(ctx, now.Add(-d.opts.Retention)); err != nil && ctx.Err() == nil {
 				d.opts.Log.Warn("pruning webhook outbox", "err", err)
 			}
 		}
@@ -170,27 +167,21 @@ func (d *Dispatcher) Run(ctx context.Context) {
 // sends those rows again.
 func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 	now := d.opts.Now()
-	var due bool
-	if err := d.st.Read(ctx, func(tx *store.Tx) (err error) {
-		due, err = tx.HasDueWebhooks(now)
-		return err
-	}); err != nil {
+	due, err := d.st.WebhooksDue(ctx, now)
+	if err != nil {
 		return 0, fmt.Errorf("claiming webhook notifications: %w", err)
 	}
 	if !due {
 		return 0, nil
 	}
-	var rows []store.WebhookRow
-	if err := d.st.Tx(ctx, func(tx *store.Tx) (err error) {
-		rows, err = tx.ClaimWebhooks(now, d.opts.Lease, d.opts.Batch)
-		return err
-	}); err != nil {
+	rows, err := d.st.ClaimWebhooks(ctx, now, d.opts.Lease, d.opts.Batch)
+	if err != nil {
 		return 0, fmt.Errorf("claiming webhook notifications: %w", err)
 	}
 	if len(rows) == 0 {
 		return 0, nil
 	}
-	byAddr := map[string][]store.WebhookRow{}
+	byAddr := map[string][]model.WebhookRow{}
 	for _, r := range rows {
 		byAddr[r.Address] = append(byAddr[r.Address], r)
 	}
@@ -200,7 +191,7 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 	}
 	sort.Strings(addrs)
 	type outcome struct {
-		rows []store.WebhookRow
+		rows []model.WebhookRow
 		err  error
 	}
 	results := make([]outcome, 0, len(addrs))
@@ -211,45 +202,42 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 		return len(rows), ctx.Err()
 	}
 	at := d.opts.Now()
-	err := d.st.Tx(ctx, func(tx *store.Tx) error {
-		for _, res := range results {
-			if res.err == nil {
-				if err := tx.MarkWebhooksDelivered(rowIDs(res.rows), at); err != nil {
-					return err
-				}
-				continue
-			}
-			// Rows of one batch share attempts in the common case; a row
-			// that joined later retries on the batch's schedule anyway.
-			var retry, give []int64
-			attempts := 0
-			for _, r := range res.rows {
-				if r.Attempts+1 >= d.opts.MaxAttempts {
-					give = append(give, r.ID)
-				} else {
-					retry = append(retry, r.ID)
-					attempts = max(attempts, r.Attempts+1)
-				}
-			}
-			reason := truncate(res.err.Error(), 500)
-			if err := tx.RetryWebhooks(retry, at.Add(d.backoff(attempts)), reason); err != nil {
-				return err
-			}
-			if err := tx.FailWebhooks(give, at, reason); err != nil {
-				return err
-			}
-			if len(give) > 0 {
-				d.opts.Log.Error("webhook notifications given up", "address", hostOf(res.rows[0].Address),
-					"count", len(give), "attempts", d.opts.MaxAttempts, "err", reason)
+	outcomes := make([]state.WebhookOutcome, 0, len(results))
+	attempted := make([]int, 0, len(results)) // the attempt a retry was, for the log
+	for _, res := range results {
+		if res.err == nil {
+			outcomes = append(outcomes, state.WebhookOutcome{Delivered: rowIDs(res.rows)})
+			attempted = append(attempted, 0)
+			continue
+		}
+		// Rows of one batch share attempts in the common case; a row
+		// that joined later retries on the batch's schedule anyway.
+		o := state.WebhookOutcome{Reason: truncate(res.err.Error(), 500)}
+		attempts := 0
+		for _, r := range res.rows {
+			if r.Attempts+1 >= d.opts.MaxAttempts {
+				o.Failed = append(o.Failed, r.ID)
 			} else {
-				d.opts.Log.Warn("webhook delivery failed; will retry", "address", hostOf(res.rows[0].Address),
-					"count", len(retry), "attempt", attempts, "err", reason)
+				o.Retry = append(o.Retry, r.ID)
+				attempts = max(attempts, r.Attempts+1)
 			}
 		}
-		return nil
-	})
-	if err != nil {
+		o.RetryAt = at.Add(d.backoff(attempts))
+		outcomes = append(outcomes, o)
+		attempted = append(attempted, attempts)
+	}
+	if err := d.st.RecordWebhookOutcomes(ctx, at, outcomes); err != nil {
 		return len(rows), fmt.Errorf("recording webhook deliveries: %w", err)
+	}
+	for i, o := range outcomes {
+		switch {
+		case len(o.Failed) > 0:
+			d.opts.Log.Error("webhook notifications given up", "address", hostOf(results[i].rows[0].Address),
+				"count", len(o.Failed), "attempts", d.opts.MaxAttempts, "err", o.Reason)
+		case len(o.Retry) > 0:
+			d.opts.Log.Warn("webhook delivery failed; will retry", "address", hostOf(results[i].rows[0].Address),
+				"count", len(o.Retry), "attempt", attempted[i], "err", o.Reason)
+		}
 	}
 	return len(rows), nil
 }
@@ -271,7 +259,7 @@ func (d *Dispatcher) backoff(attempts int) time.Duration {
 
 // post sends rows to address as one JSON array; any 2xx is delivery. A
 // chat address (Telegram, Discord) gets them as text messages instead.
-func (d *Dispatcher) post(ctx context.Context, address string, rows []store.WebhookRow) error {
+func (d *Dispatcher) post(ctx context.Context, address string, rows []model.WebhookRow) error {
 	if kind, dest, ok := state.ChatTarget(address); ok {
 		return d.postChat(ctx, kind, dest, rows)
 	}
@@ -325,7 +313,7 @@ func retried(payload []byte, attempts int, at time.Time) json.RawMessage {
 	return out
 }
 
-func rowIDs(rows []store.WebhookRow) []int64 {
+func rowIDs(rows []model.WebhookRow) []int64 {
 	out := make([]int64, len(rows))
 	for i, r := range rows {
 		out[i] = r.ID

@@ -156,7 +156,7 @@ func (e *env) dispatcher(mut ...func(*webhook.Options)) *webhook.Dispatcher {
 	for _, m := range mut {
 		m(&o)
 	}
-	return webhook.New(e.db, o)
+	return webhook.New(e.st, o)
 }
 
 func (e *env) counts() store.WebhookCounts {

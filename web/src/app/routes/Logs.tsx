@@ -1,6 +1,7 @@
 import { Button, Group, NativeSelect, Paper, Text, TextInput } from '@mantine/core';
 import { useEffect, useRef, useState } from 'react';
 import { useTranslation } from 'react-i18next';
+import { useSearchParams } from 'react-router';
 import { Page } from '../../components/PageState';
 import { useNodes } from '../../features/nodes/api';
 import { loadToken } from '../../lib/session';
@@ -26,7 +27,9 @@ export function LogsPage() {
   const nodes = useNodes();
   const [watching, setWatching] = useState(false);
   const [paused, setPaused] = useState(false);
-  const [nodeID, setNodeID] = useState('');
+  // A node's own log, linked from the Nodes page as /logs?node=<id>.
+  const [search] = useSearchParams();
+  const [nodeID, setNodeID] = useState(search.get('node') ?? '');
   const [filter, setFilter] = useState('');
   const [lines, setLines] = useState<string[]>([]);
   const [status, setStatus] = useState<string | null>(null);

@@ -1,9 +1,10 @@
 import { BarChart } from '@mantine/charts';
 import '@mantine/charts/styles.css';
-import { Alert, Badge, Button, Card, Code, Group, Modal, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import { Alert, Anchor, Badge, Button, Card, Code, Group, Modal, Stack, Table, Text, TextInput, Title } from '@mantine/core';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useState, type SyntheticEvent } from 'react';
 import { useTranslation } from 'react-i18next';
+import { Link } from 'react-router';
 import { confirmThen } from '../../components/confirm';
 import { Copy } from '../../components/CopyQr';
 import { ActionStatus, Empty, Page, PageError, PageLoading } from '../../components/PageState';
@@ -135,6 +136,8 @@ export function NodesPage() {
   });
   const traffic = new Map((usage.data?.usages ?? []).map((u) => [u.node_id, u]));
   const list = nodes.data ?? [];
+  // The newest revision any node applied: how far behind the others are.
+  const latest = Math.max(0, ...list.map((n) => n.applied_revision));
   return (
     <Page
       title={t('nav.nodes')}
@@ -184,7 +187,14 @@ export function NodesPage() {
                       {statusText(t, n)}
                     </Badge>
                   </Table.Td>
-                  <Table.Td data-label={t('nodes.col.revision')}>{formatCount(n.applied_revision)}</Table.Td>
+                  <Table.Td data-label={t('nodes.col.revision')}>
+                    {formatCount(n.applied_revision)}
+                    {latest - n.applied_revision > 0 && (
+                      <Text size="xs" c="orange.9">
+                        {t('overview.behind', { count: latest - n.applied_revision })}
+                      </Text>
+                    )}
+                  </Table.Td>
                   <Table.Td data-label={t('nodes.col.versions')}>
                     <Text size="xs">Xray {n.xray_version || '—'}</Text>
                     <Text size="xs">{t('nodes.agent')} {n.agent_version || '—'}</Text>
@@ -200,6 +210,9 @@ export function NodesPage() {
                       </Text>
                     ) : (
                       <Group gap={4}>
+                        <Anchor component={Link} to={`/logs?node=${String(n.id)}`} size="xs">
+                          {t('nav.logs')}
+                        </Anchor>
                         <Button size="compact-xs" variant="light" onClick={() => { setEditing({ node: n }); }}>
                           {t('common.edit')}
                         </Button>

@@ -2,7 +2,8 @@ import { useQuery } from '@tanstack/react-query';
 import { api, unwrap, type Schemas } from '../../lib/api/client';
 import { keys } from '../../lib/queryKeys';
 
-export type Hosts = Record<string, Schemas['Host'][]>;
+export type Host = Schemas['Host'];
+export type Hosts = Record<string, Host[]>;
 
 /** The Xray config nodes run, as the panel stores it. */
 export function useCoreConfig() {

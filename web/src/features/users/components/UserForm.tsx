@@ -78,6 +78,7 @@ export function UserForm({ user, templates, inbounds, owners, onDone, onCancel }
             }
             required
             autoComplete="off"
+            data-autofocus
             {...form.getInputProps('username')}
           />
         )}

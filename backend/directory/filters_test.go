@@ -1,4 +1,4 @@
-package store
+package directory
 
 import (
 	"fmt"
@@ -88,7 +88,7 @@ func TestDashboardFilters(t *testing.T) {
 // users, from the directory (reported as percentiles).
 func BenchmarkDashboardFilters100k(b *testing.B) {
 	benchEngines(b, func(b *testing.B, s *Store) {
-		seedUsers(b, s, 100_000, 0)
+		seedUsers(b, s, 100_000)
 		s.dir.usedEvery = 0
 		if _, _, err := s.ListUsers(b.Context(), UserFilter{Limit: 1}); err != nil {
 			b.Fatal(err)

@@ -1,10 +1,15 @@
-package store
+// Package directory is the users list's read model: each replica's
+// in-memory copy of the fields a users list filters and sorts by, kept
+// coherent with the database by revision. It reads the database only
+// through Source, which the store implements; backend/state owns one and
+// serves GET /api/users from it.
+package directory
 
 import (
 	"cmp"
 	"context"
-	"database/sql"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -15,10 +20,34 @@ import (
 	"github.com/outpost-panel/outpost/backend/model"
 )
 
+// Source is what the directory reads from the database: the store
+// implements it, one query or one snapshot per method.
+type Source interface {
+	// Engine names the database engine ("sqlite" or "postgres"): the two
+	// fold letter case differently.
+	Engine() string
+	// UserListHead reads the current revision; with search set on
+	// PostgreSQL, also the database's lower() of search.
+	UserListHead(ctx context.Context, search string) (rev int64, folded string, err error)
+	// UserListChanges reads, in one snapshot, the current revision and
+	// every user (full, or when the tombstones after after were pruned) or
+	// the users and tombstones after revision after.
+	UserListChanges(ctx context.Context, full bool, after int64) (*model.UserListChanges, error)
+	// UsageSignature reads the usage signature.
+	UsageSignature(ctx context.Context) (model.UsageSignature, error)
+	// UsedTraffic reads every user's used_traffic in one snapshot.
+	UsedTraffic(ctx context.Context) (*model.UsedTraffic, error)
+	// UsersByID reads the users of ids, in that order, in one statement.
+	UsersByID(ctx context.Context, ids []int64) ([]model.User, error)
+	// ListUsers answers a filter the directory does not serve, in SQL.
+	ListUsers(ctx context.Context, f model.UserFilter) ([]model.User, int, error)
+}
+
 // The user directory is each replica's in-memory copy of the fields a users
 // list filters and sorts by (id, lower(username), lower(note), status,
 // owner, data_limit, expire, created_at, used_traffic): about 120 bytes a
-// user, 11.7 MB of heap at 100,000 users. A list request filters, counts and picks its page there, then loads
+// user, 11.7 MB of heap at 100,000 users. A list request filters, counts
+// and picks its page there, then loads
 // only the page's rows from the database, so every value it shows is read
 // fresh. In SQL the same request is a scan: a substring search like "1"
 // matches tens of thousands of users, which no index narrows, and they are
@@ -38,13 +67,14 @@ import (
 //     until the user's next stamped change.
 //   - Before serving, a request reads the current revision (one single-row
 //     query). When it is ahead of the directory's watermark, the request
-//     reads, in one snapshot (Store.Read: REPEATABLE READ on PostgreSQL, so
-//     the revision and the rows agree), the revision R, the tombstones and
+//     reads, in one snapshot (Source.UserListChanges: REPEATABLE READ on
+//     PostgreSQL, so the revision and the rows agree), the revision R, the tombstones and
 //     the users rows after the watermark, applies them and moves the
 //     watermark to R. The request after a replica's own write therefore
 //     sees that write.
 //   - used_traffic changes with every usage batch and takes no revision.
-//     This replica's batches add their deltas as they commit (noteUsage)
+//     This replica's batches add their deltas as they commit (BeginUsage,
+//     the store's usage hook)
 //     and move the directory's copy of the usage signature (the sum of
 //     the nodes' usage_seq) with them; other replicas' batches show as a
 //     signature that moved further, which a background refresh polls at
@@ -56,12 +86,14 @@ import (
 //     sorts by the values of before it). Resets take a revision, so they
 //     show at once. The used_traffic a page shows is always the row's.
 //
-// Tombstones older than tombstoneKeep are pruned by an hourly scheduler
-// job (PruneUserTombstones), whether or not anyone lists users; a
+// Tombstones older than a day are pruned by an hourly scheduler job
+// (state.PruneUserTombstones), whether or not anyone lists users; a
 // directory whose watermark is below the pruned horizon reloads
 // everything.
-type userDirectory struct {
-	s *Store
+type Directory struct {
+	src      Source
+	log      *slog.Logger
+	postgres bool
 
 	// refreshMu makes catching up one at a time: requests that find the
 	// directory behind wait for the one catching up, then need nothing.
@@ -77,7 +109,7 @@ type userDirectory struct {
 	watermark int64 // the revision entries reflect
 	loaded    bool
 	// usage is the nodes' usage signature entries' used_traffic reflects.
-	usage      usageSignature
+	usage      model.UsageSignature
 	usageKnown bool
 	// Refreshes of used_traffic, catch-ups and this replica's usage
 	// batches may overlap and apply in the other order than they read;
@@ -99,7 +131,7 @@ type userDirectory struct {
 	// for tests that call refreshUsed themselves.
 	usedEvery  time.Duration
 	background sync.WaitGroup
-	// closed stops new background work once the store is closing.
+	// closed stops new background work once the database is closing.
 	closed atomic.Bool
 }
 
@@ -108,17 +140,21 @@ const (
 	// usage batches (and re-reads every user's used_traffic if there were
 	// any): a 100k-user read costs tens of milliseconds.
 	usedRefreshEvery = 3 * time.Second
-	// tombstoneKeep is how long tombstones are kept: a replica that listed
-	// no users for longer reloads its directory (a few hundred
-	// milliseconds at 100k users) instead of catching up.
-	tombstoneKeep = 24 * time.Hour
+	// maxPage bounds the pages the directory serves: a larger one (an
+	// export) goes to SQL, as an unlimited one does.
+	maxPage = 1000
 	// compactAfter is the number of dead entries worth a compaction (and at
 	// least a quarter of all entries).
 	compactAfter = 1024
 )
 
-func newUserDirectory(s *Store) *userDirectory {
-	return &userDirectory{s: s, usedEvery: usedRefreshEvery}
+// New makes an empty directory over src; the first List loads it. log
+// may be nil. Call Close before closing src.
+func New(src Source, log *slog.Logger) *Directory {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Directory{src: src, log: log, postgres: src.Engine() == "postgres", usedEvery: usedRefreshEvery}
 }
 
 // dirEntry is one user's list fields as read from the database.
@@ -133,6 +169,19 @@ type dirEntry struct {
 	adminID                                 int64 // 0: no owner
 	status                                  dirStatus
 	used, dataLimit, expire, createdAt, rev int64
+}
+
+func entryOf(e *model.UserListEntry) dirEntry {
+	return dirEntry{id: e.ID, name: e.Name, note: e.Note, adminID: e.AdminID, status: toDirStatus(e.Status),
+		used: e.Used, dataLimit: e.DataLimit, expire: e.Expire, createdAt: e.CreatedAt, rev: e.Revision}
+}
+
+func entriesOf(es []model.UserListEntry) []dirEntry {
+	out := make([]dirEntry, len(es))
+	for i := range es {
+		out[i] = entryOf(&es[i])
+	}
+	return out
 }
 
 // dirTable holds the directory's users in ascending id order, a slice per
@@ -248,7 +297,7 @@ const (
 	sortByCreatedAt
 )
 
-// dirSorts mirrors userSortColumns.
+// dirSorts are model.UserSorts.
 var dirSorts = map[string]dirSort{
 	"username":     sortByUsername,
 	"used_traffic": sortByUsed,
@@ -280,12 +329,12 @@ type dirQuery struct {
 }
 
 // compileQuery turns f (checked) into a directory query; ok is false for
-// what the directory does not serve: pages over maxWindowedPage or
+// what the directory does not serve: pages over maxPage or
 // unlimited (exports), owner ids below 1 (a NULL owner is stored as 0) and
 // searches the database would reject (NUL bytes, invalid UTF-8), so that
 // those keep SQL's answer.
-func compileQuery(f *UserFilter, postgres bool) (q dirQuery, ok bool) {
-	if f.Limit < 1 || f.Limit > maxWindowedPage {
+func compileQuery(f *model.UserFilter, postgres bool) (q dirQuery, ok bool) {
+	if f.Limit < 1 || f.Limit > maxPage {
 		return q, false
 	}
 	if f.Search != "" && (!utf8.ValidString(f.Search) || strings.IndexByte(f.Search, 0) >= 0) {
@@ -326,7 +375,7 @@ func compileQuery(f *UserFilter, postgres bool) (q dirQuery, ok bool) {
 			q.nameNeedle = strings.ToLower(f.Search)
 		} else {
 			// SQL: u.username LIKE '%search%', which folds ASCII only.
-			q.nameNeedle = asciiLower(f.Search)
+			q.nameNeedle = model.ASCIILower(f.Search)
 			q.noteNeedle = q.nameNeedle
 		}
 		q.nameNeedleSet, q.noteNeedleSet = byteSet(q.nameNeedle), byteSet(q.noteNeedle)
@@ -336,34 +385,23 @@ func compileQuery(f *UserFilter, postgres bool) (q dirQuery, ok bool) {
 	return q, true
 }
 
-// ListUsers returns one page of users matching f and the number of users
-// matching f across all pages, exactly as Tx.ListUsers would in a read
-// transaction. Pages of 1 to 1000 users are picked from the user directory
-// and only their rows are read; other requests run Tx.ListUsers.
-func (s *Store) ListUsers(ctx context.Context, f UserFilter) ([]model.User, int, error) {
-	if err := f.check(); err != nil {
+// List returns one page of users matching f and the number of users
+// matching f across all pages, exactly as the store's ListUsers (SQL)
+// would in a read transaction. Pages of 1 to 1000 users are picked from
+// the directory and only their rows are read; other requests go to SQL.
+func (d *Directory) List(ctx context.Context, f model.UserFilter) ([]model.User, int, error) {
+	if err := f.Check(); err != nil {
 		return nil, 0, fmt.Errorf("listing users: %w", err)
 	}
-	q, ok := compileQuery(&f, s.postgres())
+	q, ok := compileQuery(&f, d.postgres)
 	if !ok {
-		var (
-			users []model.User
-			total int
-		)
-		err := s.Read(ctx, func(tx *Tx) error {
-			var err error
-			users, total, err = tx.ListUsers(f)
-			return err
-		})
-		return users, total, err
+		return d.src.ListUsers(ctx, f)
 	}
-	ids, total, err := s.dir.list(ctx, &q)
+	ids, total, err := d.list(ctx, &q)
 	if err != nil {
 		return nil, 0, fmt.Errorf("listing users: %w", err)
 	}
-	// One statement, so one snapshot, without a transaction's round trips.
-	query := func(q string, a ...any) (*sql.Rows, error) { return s.read.QueryContext(ctx, q, a...) }
-	users, err := usersInOrder(query, s.postgres(), ids)
+	users, err := d.src.UsersByID(ctx, ids)
 	if err != nil {
 		return nil, 0, fmt.Errorf("listing users: %w", err)
 	}
@@ -372,21 +410,17 @@ func (s *Store) ListUsers(ctx context.Context, f UserFilter) ([]model.User, int,
 
 // list brings the directory up to the current revision and returns the
 // ids of q's page and the number of users matching q.
-func (d *userDirectory) list(ctx context.Context, q *dirQuery) ([]int64, int, error) {
-	var rev int64
-	var err error
-	if q.search != "" && d.s.postgres() {
-		// ILIKE folds both sides with the database's lower(), whose
-		// result depends on its locale: let it fold the search too, in the
-		// same round trip.
-		err = d.s.read.QueryRowContext(ctx, `SELECT value, lower(CAST($1 AS TEXT)) FROM revision WHERE id = 1`,
-			q.search).Scan(&rev, &q.noteNeedle)
-		q.noteNeedleSet = byteSet(q.noteNeedle)
-	} else {
-		err = d.s.read.QueryRowContext(ctx, `SELECT value FROM revision WHERE id = 1`).Scan(&rev)
-	}
+func (d *Directory) list(ctx context.Context, q *dirQuery) ([]int64, int, error) {
+	// On PostgreSQL, ILIKE folds both sides with the database's lower(),
+	// whose result depends on its locale: the database folds the search
+	// too, in the same round trip.
+	rev, folded, err := d.src.UserListHead(ctx, q.search)
 	if err != nil {
-		return nil, 0, fmt.Errorf("reading revision: %w", err)
+		return nil, 0, err
+	}
+	if q.search != "" && d.postgres {
+		q.noteNeedle = folded
+		q.noteNeedleSet = byteSet(q.noteNeedle)
 	}
 	d.mu.RLock()
 	current := d.loaded && d.watermark >= rev
@@ -405,7 +439,7 @@ func (d *userDirectory) list(ctx context.Context, q *dirQuery) ([]int64, int, er
 // default sort, else the first offset+limit matches in q's order kept in a
 // bounded heap, so the cost is one pass over the users whatever the page
 // (0.3 to 2 milliseconds at 100k users).
-func (d *userDirectory) page(q *dirQuery) ([]int64, int) {
+func (d *Directory) page(q *dirQuery) ([]int64, int) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	t := &d.table
@@ -587,18 +621,8 @@ func (f *firstK[K]) ids(offset int) []int64 {
 	return ids
 }
 
-// dirCatchUp is what one snapshot says changed since a watermark.
-type dirCatchUp struct {
-	rev  int64
-	full bool
-	rows []dirEntry // ascending id
-	gone []int64
-	// usage is the usage signature of a full reload's snapshot.
-	usage usageSignature
-}
-
 // catchUp brings the directory to at least revision rev.
-func (d *userDirectory) catchUp(ctx context.Context, rev int64) error {
+func (d *Directory) catchUp(ctx context.Context, rev int64) error {
 	d.refreshMu.Lock()
 	defer d.refreshMu.Unlock()
 	d.mu.RLock()
@@ -611,20 +635,24 @@ func (d *userDirectory) catchUp(ctx context.Context, rev int64) error {
 	d.mu.Lock()
 	d.catchStarted++
 	d.mu.Unlock()
-	c, err := d.read(ctx, !loaded, after)
+	c, err := d.src.UserListChanges(ctx, !loaded, after)
+	var rows []dirEntry
+	if err == nil {
+		rows = entriesOf(c.Entries) // outside the lock: a full read is every user
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.caughtUp++ // finished, applied or not
 	if err != nil {
 		return fmt.Errorf("refreshing user directory after revision %d: %w", after, err)
 	}
-	if c.full {
-		d.table, d.dead = newDirTable(c.rows), 0
-		d.usage, d.usageKnown = c.usage, true
+	if c.Full {
+		d.table, d.dead = newDirTable(rows), 0
+		d.usage, d.usageKnown = c.Usage, true
 	} else {
-		d.merge(c.rows, c.gone)
+		d.merge(rows, c.Gone)
 	}
-	d.watermark, d.loaded = max(d.watermark, c.rev), true
+	d.watermark, d.loaded = max(d.watermark, c.Revision), true
 	if d.usedStarted != startedBefore || d.usedFinished != finishedBefore {
 		// A refresh of used_traffic ran while this snapshot was read: one of
 		// the two may have written older used_traffic over newer.
@@ -633,80 +661,9 @@ func (d *userDirectory) catchUp(ctx context.Context, rev int64) error {
 	return nil
 }
 
-// dirColumns are a directory entry's columns, for dirFrom and Tx.dirEntries.
-const dirColumns = `u.id, u.username, lower(u.note), u.status, u.admin_id, u.data_limit, u.expire,
-	u.created_at, t.used_traffic, u.revision`
-
-const dirFrom = ` FROM users u JOIN user_traffic t ON t.user_id = u.id`
-
-// read reads, in one snapshot, the current revision and either every user
-// (full, or when tombstones after the watermark were pruned) or the users
-// and tombstones after the watermark.
-func (d *userDirectory) read(ctx context.Context, full bool, after int64) (*dirCatchUp, error) {
-	var c *dirCatchUp
-	err := d.s.Read(ctx, func(tx *Tx) error {
-		c = &dirCatchUp{full: full}
-		var err error
-		if c.rev, err = tx.CurrentRevision(); err != nil {
-			return err
-		}
-		if !full {
-			var horizon int64
-			if err := tx.queryRow(`SELECT revision FROM user_tombstone_horizon WHERE id = 1`).Scan(&horizon); err != nil {
-				return fmt.Errorf("reading tombstone horizon: %w", err)
-			}
-			c.full = horizon > after
-		}
-		if c.full {
-			if c.usage, err = tx.usageSignature(); err != nil {
-				return err
-			}
-			c.rows, err = tx.dirEntries(`SELECT ` + dirColumns + dirFrom + ` ORDER BY u.id`)
-			return err
-		}
-		if c.gone, err = tx.queryIDs(`SELECT user_id FROM user_tombstones WHERE revision > $1`, after); err != nil {
-			return fmt.Errorf("reading tombstones: %w", err)
-		}
-		c.rows, err = tx.dirEntries(`SELECT `+dirColumns+dirFrom+` WHERE u.revision > $1 ORDER BY u.id`, after)
-		return err
-	})
-	return c, err
-}
-
-func (tx *Tx) dirEntries(q string, a ...any) ([]dirEntry, error) {
-	rows, err := tx.query(q, a...)
-	if err != nil {
-		return nil, fmt.Errorf("reading user directory entries: %w", err)
-	}
-	defer rows.Close()
-	var (
-		out     []dirEntry
-		e       dirEntry
-		status  string
-		adminID sql.NullInt64
-	)
-	for rows.Next() {
-		if err := rows.Scan(&e.id, &e.name, &e.note, &status, &adminID, &e.dataLimit, &e.expire,
-			&e.createdAt, &e.used, &e.rev); err != nil {
-			return nil, fmt.Errorf("reading user directory entries: %w", err)
-		}
-		e.name = asciiLower(e.name)
-		e.status = toDirStatus(model.Status(status))
-		e.adminID = 0
-		if adminID.Valid {
-			e.adminID = adminID.Int64
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("reading user directory entries: %w", err)
-	}
-	return out, nil
-}
-
 // merge applies changed rows (ascending id) and deletions under the write
 // lock.
-func (d *userDirectory) merge(rows []dirEntry, gone []int64) {
+func (d *Directory) merge(rows []dirEntry, gone []int64) {
 	t := &d.table
 	var added []dirEntry
 	for i := range rows {
@@ -763,10 +720,18 @@ type usageEpoch struct {
 	usedStarted, usedFinished, catchStarted, caughtUp uint64
 }
 
-func (d *userDirectory) epoch() usageEpoch {
+func (d *Directory) epoch() usageEpoch {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	return usageEpoch{d.usedStarted, d.usedFinished, d.catchStarted, d.caughtUp}
+}
+
+// BeginUsage is the store's usage hook (Store.ObserveUsage): called before
+// a usage batch's transaction, it takes the epoch, and returns what the
+// store calls once the batch counted.
+func (d *Directory) BeginUsage() func(ids, used []int64, seqs int64) {
+	e := d.epoch()
+	return func(ids, used []int64, seqs int64) { d.noteUsage(ids, used, seqs, e) }
 }
 
 // noteUsage adds this replica's committed usage batch to the used_traffic
@@ -784,7 +749,7 @@ func (d *userDirectory) epoch() usageEpoch {
 // the counters since the directory's last read, and the directory's usage
 // signature moves with it: a replica whose usage batches are all its own
 // never re-reads every user's used_traffic.
-func (d *userDirectory) noteUsage(ids, used []int64, seqs int64, e usageEpoch) {
+func (d *Directory) noteUsage(ids, used []int64, seqs int64, e usageEpoch) {
 	d.mu.Lock()
 	overlapped := e != usageEpoch{d.usedStarted, d.usedFinished, d.catchStarted, d.caughtUp} ||
 		d.usedStarted != d.usedFinished || d.catchStarted != d.caughtUp
@@ -808,7 +773,7 @@ func (d *userDirectory) noteUsage(ids, used []int64, seqs int64, e usageEpoch) {
 		}
 	}
 	if !overlapped && d.usageKnown {
-		d.usage.seqs += seqs
+		d.usage.Seqs += seqs
 	}
 	d.mu.Unlock()
 	if overlapped {
@@ -816,29 +781,14 @@ func (d *userDirectory) noteUsage(ids, used []int64, seqs int64, e usageEpoch) {
 	}
 }
 
-// usageSignature identifies the usage batches recorded so far: every batch
-// raises its node's usage_seq, and the count covers nodes added or
-// deleted.
-type usageSignature struct {
-	seqs, nodes int64
-}
-
-func (tx *Tx) usageSignature() (usageSignature, error) {
-	var u usageSignature
-	err := tx.queryRow(`SELECT CAST(COALESCE(SUM(usage_seq), 0) AS BIGINT), COUNT(*) FROM nodes`).Scan(&u.seqs, &u.nodes)
-	if err != nil {
-		return u, fmt.Errorf("reading usage signature: %w", err)
-	}
-	return u, nil
-}
-
-// close waits for the background refresh, if one runs, and starts no more:
-// a query still running when the store's pools close would close its
-// connection afterwards, and SQLite removes or writes its -wal and -shm
-// files then (a test's temporary directory was seen not empty at removal).
-// A request racing close may still kick one off after the flag is set and
-// before Wait; that refresh fails on the closed pools at once.
-func (d *userDirectory) close() {
+// Close waits for the background refresh, if one runs, and starts no more;
+// the store calls it (Store.OnClose) before it closes its pools: a query
+// still running when the pools close would close its connection
+// afterwards, and SQLite removes or writes its -wal and -shm files then (a
+// test's temporary directory was seen not empty at removal). A request
+// racing Close may still kick one off after the flag is set and before
+// Wait; that refresh fails on the closed pools at once.
+func (d *Directory) Close() {
 	d.closed.Store(true)
 	d.background.Wait()
 }
@@ -846,7 +796,7 @@ func (d *userDirectory) close() {
 // kickUsedRefresh starts a background refresh of used_traffic if none ran
 // for usedEvery and none is running. The request that kicks it does not
 // wait for it.
-func (d *userDirectory) kickUsedRefresh() {
+func (d *Directory) kickUsedRefresh() {
 	now := time.Now().UnixNano()
 	if d.closed.Load() || d.usedEvery <= 0 || now-d.usedChecked.Load() < int64(d.usedEvery) || !d.usedRunning.CompareAndSwap(false, true) {
 		return
@@ -861,7 +811,7 @@ func (d *userDirectory) kickUsedRefresh() {
 		if err := d.refreshUsed(ctx); err != nil {
 			// Only the used_traffic order lags; the next request retries.
 			// Debug: it also fails once the store is closed.
-			d.s.log.Debug("refreshing used_traffic of the user directory failed", "err", err)
+			d.log.Debug("refreshing used_traffic of the user directory failed", "err", err)
 		}
 	}()
 }
@@ -875,12 +825,10 @@ func (d *userDirectory) kickUsedRefresh() {
 // an overlap could leave behind (some bytes of a batch missing or counted
 // twice) sets usedDirty, and the next refresh, which reads after all of
 // it, sets every value again.
-func (d *userDirectory) refreshUsed(ctx context.Context) error {
-	var sig usageSignature
-	err := d.s.read.QueryRowContext(ctx, `SELECT CAST(COALESCE(SUM(usage_seq), 0) AS BIGINT), COUNT(*) FROM nodes`).
-		Scan(&sig.seqs, &sig.nodes)
+func (d *Directory) refreshUsed(ctx context.Context) error {
+	sig, err := d.src.UsageSignature(ctx)
 	if err != nil {
-		return fmt.Errorf("reading usage signature: %w", err)
+		return err
 	}
 	d.mu.Lock()
 	if !d.loaded || (d.usageKnown && d.usage == sig && !d.usedDirty.Load()) {
@@ -899,37 +847,13 @@ func (d *userDirectory) refreshUsed(ctx context.Context) error {
 		d.mu.Unlock()
 	}()
 
-	var (
-		rev       int64
-		ids, used []int64
-	)
-	err = d.s.Read(ctx, func(tx *Tx) error {
-		ids, used = ids[:0], used[:0]
-		var err error
-		if rev, err = tx.CurrentRevision(); err != nil {
-			return err
-		}
-		if sig, err = tx.usageSignature(); err != nil {
-			return err
-		}
-		rows, err := tx.query(`SELECT user_id, used_traffic FROM user_traffic ORDER BY user_id`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id, u int64
-			if err := rows.Scan(&id, &u); err != nil {
-				return err
-			}
-			ids, used = append(ids, id), append(used, u)
-		}
-		return rows.Err()
-	})
+	snap, err := d.src.UsedTraffic(ctx)
 	if err != nil {
 		d.usedDirty.Store(true)
-		return fmt.Errorf("reading used_traffic: %w", err)
+		return err
 	}
+	rev, ids, used := snap.Revision, snap.IDs, snap.Used
+	sig = snap.Usage
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -951,37 +875,6 @@ func (d *userDirectory) refreshUsed(ctx context.Context) error {
 	return nil
 }
 
-// PruneUserTombstones deletes the user directory's deletion tombstones
-// older than a day (a replica that listed no users for that long reloads
-// its directory instead of catching up). The scheduler runs it hourly, so
-// tombstones stay bounded whether or not anyone lists users.
-func (s *Store) PruneUserTombstones(ctx context.Context) error {
-	return s.pruneUserTombstones(ctx, time.Now().Add(-tombstoneKeep))
-}
-
-// pruneUserTombstones deletes the tombstones recorded before before and
-// raises the horizon over them, in one transaction.
-func (s *Store) pruneUserTombstones(ctx context.Context, before time.Time) error {
-	return s.Tx(ctx, func(tx *Tx) error {
-		var horizon sql.NullInt64
-		if err := tx.queryRow(`SELECT MAX(revision) FROM user_tombstones WHERE deleted_at < $1`, before.Unix()).
-			Scan(&horizon); err != nil {
-			return fmt.Errorf("pruning user tombstones: %w", err)
-		}
-		if !horizon.Valid {
-			return nil
-		}
-		if _, err := tx.exec(`DELETE FROM user_tombstones WHERE revision <= $1`, horizon.Int64); err != nil {
-			return fmt.Errorf("pruning user tombstones: %w", err)
-		}
-		if _, err := tx.exec(`UPDATE user_tombstone_horizon SET revision = $1 WHERE id = 1 AND revision < $1`,
-			horizon.Int64); err != nil {
-			return fmt.Errorf("pruning user tombstones: %w", err)
-		}
-		return nil
-	})
-}
-
 // byteSet maps each byte of s to one of 64 bits (b mod 64). A string
 // containing another has every bit of the other's set.
 func byteSet(s string) uint64 {
@@ -990,21 +883,4 @@ func byteSet(s string) uint64 {
 		set |= 1 << (s[i] & 63)
 	}
 	return set
-}
-
-// asciiLower folds ASCII letters only, as SQLite's lower() and LIKE do and
-// PostgreSQL's lower() in the "C" collation of users.username. It returns s
-// itself when s has no upper-case ASCII letter.
-func asciiLower(s string) string {
-	i := strings.IndexFunc(s, func(r rune) bool { return 'A' <= r && r <= 'Z' })
-	if i < 0 {
-		return s
-	}
-	b := []byte(s)
-	for k := i; k < len(b); k++ {
-		if c := b[k]; 'A' <= c && c <= 'Z' {
-			b[k] = c + ('a' - 'A')
-		}
-	}
-	return string(b)
 }
