@@ -143,7 +143,9 @@ func (p *panelProc) peakRSS() int64 {
 // metric reads one unlabelled sample (or the sum of a family's samples
 // whose label set contains match) from the panel's /metrics.
 func (p *panelProc) metric(name, match string) (float64, error) {
-	resp, err := http.Get("http://" + p.metricsAddr + "/metrics")
+	// A panel too busy to answer must not hang the benchmark.
+	c := http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get("http://" + p.metricsAddr + "/metrics")
 	if err != nil {
 		return 0, err
 	}
