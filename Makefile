@@ -15,7 +15,7 @@ FUZZTIME ?= 20s
 # Every Go command below works on this list instead.
 GO_PACKAGES = $$($(GO) list -e ./... | grep -v '/node_modules/')
 
-.PHONY: all web build run test webtest clientcheck browsercheck lint bench fuzz clean
+.PHONY: all web build run test webtest clientcheck browsercheck lint bench bench-fleet fuzz clean
 
 all: build
 
@@ -73,6 +73,13 @@ lint:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 30m $(GO_PACKAGES) | tee bench.txt
+
+# 1,000 simulated node agents against one panel on SQLite with 100,000
+# users (backend/cmd/fleet; docs/benchmarks.md). FLEET_ARGS passes flags,
+# e.g. FLEET_ARGS='--nodes 200 --users 20000'.
+FLEET_ARGS ?=
+bench-fleet: build
+	$(GO) run ./backend/cmd/fleet --panel-bin bin/panel $(FLEET_ARGS)
 
 # Runs every FuzzXxx target found in a _test.go file for FUZZTIME each
 # (go test -fuzz takes one target in one package at a time).

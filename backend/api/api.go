@@ -16,6 +16,7 @@ import (
 	"github.com/outpost-panel/outpost/backend/auth"
 	"github.com/outpost-panel/outpost/backend/coord"
 	"github.com/outpost-panel/outpost/backend/hub"
+	"github.com/outpost-panel/outpost/backend/metrics"
 	"github.com/outpost-panel/outpost/backend/state"
 )
 
@@ -144,7 +145,7 @@ func New(opts Options) *fiber.App {
 	cfg.EnableTrustedProxyCheck = true
 	cfg.TrustedProxies = s.proxies.fiberList()
 	app := fiber.New(cfg)
-	app.Use(requestIDs(), s.recoverPanics(), securityHeaders)
+	app.Use(metrics.Fiber(), requestIDs(), s.recoverPanics(), securityHeaders)
 	s.sub = newSubServer(s)
 	s.docs.routes = s.routes()
 	s.register(app, s.docs.routes)

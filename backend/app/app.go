@@ -23,6 +23,7 @@ import (
 	"github.com/outpost-panel/outpost/backend/feed"
 	"github.com/outpost-panel/outpost/backend/hub"
 	"github.com/outpost-panel/outpost/backend/jobs"
+	"github.com/outpost-panel/outpost/backend/metrics"
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/state"
 	"github.com/outpost-panel/outpost/backend/webhook"
@@ -91,6 +92,16 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, banner io.Wri
 	defer cancel()
 	hubErr := make(chan error, 1)
 	go func() { hubErr <- h.Run(ctx) }()
+	if cfg.MetricsListen != "" {
+		if err := metrics.RegisterHub(h); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		addr, err := metrics.Listen(ctx, cfg.MetricsListen)
+		if err != nil {
+			return err
+		}
+		log.Info("serving metrics", "url", "http://"+addr+"/metrics")
+	}
 	go s.RunPump(ctx, time.Second)
 	s.SetWebhookAddresses(cfg.WebhookAddresses)
 	var chats []string

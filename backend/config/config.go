@@ -32,6 +32,9 @@ type Config struct {
 	// TrustedProxies are reverse proxies (addresses or CIDRs) whose
 	// X-Forwarded-For/Host/Proto are believed; empty believes nobody's.
 	TrustedProxies []string
+	// MetricsListen serves Prometheus metrics on GET /metrics at this
+	// address; empty (the default) serves none.
+	MetricsListen string
 
 	// Webhooks (Marzban's WEBHOOK_ADDRESS / WEBHOOK_SECRET): user events are
 	// posted to every address; percent and days are when the
@@ -146,6 +149,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 		return def
 	}
 	fs.StringVar(&c.Listen, "listen", env("PANEL_LISTEN", c.Listen), "address to serve HTTP on (PANEL_LISTEN)")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", env("PANEL_METRICS_LISTEN", ""), "address to serve Prometheus metrics on (GET /metrics); empty serves none (PANEL_METRICS_LISTEN)")
 	fs.StringVar(&c.DataDir, "data-dir", env("PANEL_DATA_DIR", c.DataDir), "directory for the SQLite database and local node state (PANEL_DATA_DIR)")
 	fs.StringVar(&c.DatabaseURL, "database-url", env("DATABASE_URL", ""), "postgres://... to use PostgreSQL; empty for SQLite in the data dir (DATABASE_URL)")
 	fs.StringVar(&c.RedisURL, "redis-url", env("REDIS_URL", ""), "redis://... to run several replicas; empty for one process (REDIS_URL)")
@@ -261,6 +265,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("listen %q: %w", c.Listen, err))
+	}
+	if _, _, err := net.SplitHostPort(c.MetricsListen); c.MetricsListen != "" && err != nil {
+		errs = append(errs, fmt.Errorf("metrics-listen %q: %w", c.MetricsListen, err))
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data-dir must not be empty"))

@@ -361,6 +361,7 @@ func (h *Hub) serve(c *websocket.Conn, n *model.Node) {
 	}
 	log := h.log.With("node", n.ID, "name", n.Name, "fence", fence)
 	log.Info("node session opened")
+	sessionOpened()
 	presenceDone := make(chan struct{})
 	go func() { defer close(presenceDone); h.holdPresence(ctx, s) }()
 	reason := s.run(ctx)
@@ -376,4 +377,5 @@ func (h *Hub) serve(c *websocket.Conn, n *model.Node) {
 		log.Debug("recording disconnect", "err", err)
 	}
 	log.Info("node session closed", "reason", reason)
+	sessionClosed(n.ID, reason)
 }

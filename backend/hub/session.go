@@ -15,6 +15,7 @@ import (
 	fastws "github.com/fasthttp/websocket"
 	"github.com/gofiber/websocket/v2"
 
+	"github.com/outpost-panel/outpost/backend/metrics"
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/nodes/protocol"
 )
@@ -45,6 +46,10 @@ type session struct {
 	logsOn       bool  // the node was asked to stream its log lines (logs.go)
 	usageSeq     int64 // the last usage sequence recorded for the node
 	sharedToken  bool  // the node said another agent took its last session over
+
+	// When inflight was sent and what it was, for the ack latency metric.
+	sentAt   time.Time
+	sentKind string // "snapshot" or "delta"
 }
 
 // sharedTokenMessage is the node's message while two agents fence each other.
@@ -318,6 +323,7 @@ func (s *session) handle(ctx context.Context, m protocol.Message) error {
 		s.mu.Lock()
 		shared := s.sharedToken
 		s.mu.Unlock()
+		metrics.JournalBacklog.WithLabelValues(metrics.NodeLabel(s.node.ID)).Set(float64(m.Status.JournalBacklog))
 		msg := statusMessage(m.Status)
 		if shared {
 			msg = strings.TrimSuffix(sharedTokenMessage+"; "+msg, "; ")
@@ -363,7 +369,9 @@ func (s *session) onAck(ctx context.Context, a *protocol.Ack) error {
 		return s.h.st.NodeSetStatus(ctx, s.node.ID, s.fence, model.NodeError, msg, "", "")
 	}
 	s.applied = a.Revision
+	kind, sentAt := s.sentKind, s.sentAt
 	s.mu.Unlock()
+	observeAck(kind, sentAt)
 	if err := s.h.st.NodeRecordAck(ctx, s.node.ID, s.fence, a.Revision, a.StateHash); err != nil {
 		return err
 	}
@@ -396,6 +404,7 @@ func (s *session) onUsage(ctx context.Context, u *protocol.Usage) error {
 		s.usageSeq = u.ToSeq
 		s.mu.Unlock()
 	}
+	countUsageBatch(applied)
 	s.send(protocol.Message{Type: protocol.TypeUsageAck, UsageAck: &protocol.UsageAck{Seq: u.ToSeq}})
 	return nil
 }
@@ -452,8 +461,9 @@ func (s *session) pushState(ctx context.Context) error {
 		} else {
 			delta.StateHash = hash.String()
 			s.mu.Lock()
-			s.inflight = rev
+			s.inflight, s.sentAt, s.sentKind = rev, time.Now(), "delta"
 			s.mu.Unlock()
+			metrics.DeltasSent.Inc()
 			s.send(protocol.Message{Type: protocol.TypeDelta, Delta: &delta})
 			return nil
 		}
@@ -464,9 +474,10 @@ func (s *session) pushState(ctx context.Context) error {
 func (s *session) sendSnapshot(d *desired) error {
 	rev, hash, cfg, users := d.snapshot()
 	s.mu.Lock()
-	s.inflight = rev
+	s.inflight, s.sentAt, s.sentKind = rev, time.Now(), "snapshot"
 	s.needSnapshot = false
 	s.mu.Unlock()
+	metrics.SnapshotsSent.Inc()
 	chunk := s.h.opts.SnapshotChunk
 	for i := 0; ; i++ {
 		lo := i * chunk

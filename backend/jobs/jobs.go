@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/outpost-panel/outpost/backend/coord"
+	"github.com/outpost-panel/outpost/backend/metrics"
 	"github.com/outpost-panel/outpost/backend/state"
 )
 
@@ -132,6 +133,7 @@ func (s *Scheduler) untilNext() time.Duration {
 // them.
 func (s *Scheduler) pass(ctx context.Context) {
 	held, err := s.opts.Locker.TryLock(ctx, s.opts.Lease, s.opts.Owner, s.opts.LeaseTTL)
+	metrics.SetLeader(held)
 	if err != nil && ctx.Err() == nil {
 		s.opts.Log.Warn("taking the jobs lease", "err", err)
 	}

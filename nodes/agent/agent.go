@@ -38,6 +38,7 @@ type Config struct {
 	Token           string
 	StateDir        string
 	StatusListen    string // optional address for GET /healthz
+	MetricsListen   string // optional address for GET /metrics, served by cmd/node (nodes/metrics)
 	PanelCertSHA256 string // optional hex SHA-256 pin of the panel's leaf certificate
 
 	// UsageInterval is how often counters are journaled, and so the most

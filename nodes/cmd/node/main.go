@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/outpost-panel/outpost/nodes/agent"
+	"github.com/outpost-panel/outpost/nodes/metrics"
 )
 
 func main() {
@@ -40,6 +41,14 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if cfg.MetricsListen != "" {
+		addr, err := metrics.Listen(ctx, cfg.MetricsListen, a.Health)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "node:", err)
+			os.Exit(1)
+		}
+		cfg.Log.Info("serving metrics", "url", "http://"+addr+"/metrics")
+	}
 	if err := a.Run(ctx); err != nil {
 		cfg.Log.Error("node stopped", "err", err)
 		os.Exit(1)
@@ -77,6 +86,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (agent.C
 	fs.StringVar(&c.Token, "token", env("NODE_TOKEN", ""), "node token from POST /api/node (NODE_TOKEN)")
 	fs.StringVar(&c.StateDir, "state-dir", env("NODE_STATE_DIR", "./node-state"), "directory for last-known-good state and the usage journal (NODE_STATE_DIR)")
 	fs.StringVar(&c.StatusListen, "status-listen", env("NODE_STATUS_LISTEN", ""), "optional address for GET /healthz (NODE_STATUS_LISTEN)")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", env("NODE_METRICS_LISTEN", ""), "optional address for Prometheus metrics, GET /metrics (NODE_METRICS_LISTEN)")
 	fs.StringVar(&c.PanelCertSHA256, "panel-cert-sha256", env("NODE_PANEL_CERT_SHA256", ""), "pin the panel's TLS certificate by SHA-256 (NODE_PANEL_CERT_SHA256)")
 	duration(&c.UsageInterval, "usage-interval", "NODE_USAGE_INTERVAL", agent.DefaultUsageInterval, "how often traffic counters are journaled, at most what a kill -9 loses; the panel's interval wins when shorter")
 	duration(&c.MaxBackoff, "max-backoff", "NODE_MAX_BACKOFF", 30*time.Second, "longest wait between reconnect attempts")
