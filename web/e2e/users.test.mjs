@@ -476,6 +476,78 @@ test('a sudo admin adds a node, rotates its token and deletes it', async () => {
   await page.close();
 });
 
+// Opens a dashboard page, signing in first when this profile is not yet
+// (so a test also runs alone, with --test-name-pattern).
+async function openSignedIn(page, url, region) {
+  await page.goto(url);
+  const signInButton = page.getByRole('button', { name: 'Sign in' });
+  const pageRegion = page.getByRole('region', { name: region });
+  await signInButton.or(pageRegion).first().waitFor();
+  if (await signInButton.isVisible()) {
+    await signIn(page);
+  }
+  await pageRegion.waitFor();
+  return pageRegion;
+}
+
+// Counts the dashboard's requests to one API path (GET, any query).
+function countRequests(page, path) {
+  const counter = { n: 0 };
+  page.on('request', (r) => {
+    if (r.method() === 'GET' && new URL(r.url()).pathname === path) {
+      counter.n++;
+    }
+  });
+  return counter;
+}
+
+test('live: a node that stops turns offline on an open Nodes page, without a reload or a poll', async () => {
+  const created = await api('POST', '/api/node', { name: 'live_node', address: '127.0.0.1' });
+  assert.equal(created.status, 200, JSON.stringify(created.body));
+  const nodeDir = mkdtempSync(join(tmpdir(), 'outpost-web-node-'));
+  let node;
+  try {
+    const page = await newPage();
+    const nodesFetched = countRequests(page, '/api/nodes');
+    const nodes = await openSignedIn(page, `${base}/dashboard/nodes`, 'Nodes');
+    const status = nodes.locator('tr[data-node="live_node"] td[data-label="Status"]');
+    await status.waitFor();
+    await page.evaluate(() => (window.outpostLoaded = true));
+    // The events socket is up before the node starts.
+    await page.locator('[data-live="true"]').waitFor();
+    const before = nodesFetched.n;
+    node = spawnTied([nodeBin, '--panel', base, '--token', created.body.token, '--state-dir', nodeDir], { stdio: 'ignore' });
+    await nodes.locator('tr[data-node="live_node"] td[data-status="connected"]').waitFor({ timeout: 30_000 });
+    node.kill('SIGKILL');
+    await new Promise((r) => node.once('exit', r));
+    await nodes.locator('tr[data-node="live_node"] td[data-status]:not([data-status="connected"])').waitFor({ timeout: 30_000 });
+    assert.equal(await page.evaluate(() => window.outpostLoaded), true, 'the page was reloaded');
+    assert.equal(nodesFetched.n, before, 'the Nodes page fetched /api/nodes again: it polled instead of applying the events');
+    await page.close();
+  } finally {
+    if (node && node.exitCode === null && node.signalCode === null) {
+      node.kill('SIGKILL');
+      await new Promise((r) => node.once('exit', r));
+    }
+    rmSync(nodeDir, { recursive: true, force: true });
+    assert.equal((await api('DELETE', `/api/node/${String(created.body.id)}`)).status, 200);
+  }
+});
+
+test('live: a user created through the API appears on an open Users page without a reload', async () => {
+  const page = await newPage();
+  const users = await openSignedIn(page, `${base}/dashboard/users`, 'Users');
+  await users.getByRole('button', { name: 'New user' }).waitFor();
+  await page.locator('[data-live="true"]').waitFor();
+  await page.evaluate(() => (window.outpostLoaded = true));
+  assert.equal((await api('POST', '/api/user', { username: 'live_user', proxies: { vless: {} } })).status, 200);
+  await users.locator('tr[data-username="live_user"]').waitFor({ timeout: 10_000 });
+  assert.equal(await page.evaluate(() => window.outpostLoaded), true, 'the page was reloaded');
+  assert.equal((await api('DELETE', '/api/user/live_user')).status, 200);
+  await users.locator('tr[data-username="live_user"]').waitFor({ state: 'detached', timeout: 10_000 });
+  await page.close();
+});
+
 test('a sudo admin edits the core config; a config Xray refuses changes nothing', async () => {
   const page = await newPage();
   await page.goto(`${base}/dashboard/core`);
