@@ -357,7 +357,8 @@ test('bulk actions: 45 users disabled and enabled again from the selection bar',
 
   await users.getByRole('checkbox', { name: 'Select every user on this page' }).check();
   await bar.getByRole('button', { name: 'Enable' }).click();
-  await users.getByRole('status').getByText('Changed 45 users.').waitFor();
+  // One request for the 45; page_00, active already, is skipped and named.
+  await users.getByRole('status').getByText(/^Changed 44 users\. 1 skipped \(page_00: .+\)\.$/).waitFor();
   const again = (await api('GET', '/api/users?search=page_&limit=100')).body.users;
   assert.ok(again.every((u) => u.status === 'active'));
 
@@ -370,6 +371,82 @@ test('bulk actions: 45 users disabled and enabled again from the selection bar',
   assert.equal((await api('GET', '/api/user/page_44')).status, 404);
   assert.equal((await api('GET', '/api/user/page_43')).status, 404);
   await page.close();
+});
+
+test('bulk actions in one request: extend expiry, add GB, set inbounds, change owner', async () => {
+  for (const name of ['bulk_a', 'bulk_b']) {
+    const r = await api('POST', '/api/user', { username: name, proxies: { vless: {} }, data_limit: 1024 ** 3, expire: Math.floor(Date.now() / 1000) + 86400 });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+  }
+  const owner = await api('POST', '/api/admin', { username: 'bulk_owner', password: 'bulk-pass-1', is_sudo: false });
+  assert.equal(owner.status, 200, JSON.stringify(owner.body));
+  const before = Object.fromEntries(await Promise.all(['bulk_a', 'bulk_b'].map(async (n) => [n, (await api('GET', `/api/user/${n}`)).body])));
+  const vlessTags = (await api('GET', '/api/inbounds')).body.vless.map((i) => i.tag);
+  assert.ok(vlessTags.length > 0);
+
+  const page = await newPage();
+  const users = await openSignedIn(page, `${base}/dashboard/users?search=bulk_`, 'Users');
+  const bulkPosts = [];
+  page.on('request', (r) => {
+    if (r.method() === 'POST' && new URL(r.url()).pathname === '/api/users/bulk') {
+      bulkPosts.push(r.postDataJSON());
+    }
+  });
+  const selectBoth = async () => {
+    await users.locator('tr[data-username="bulk_b"]').waitFor();
+    await users.getByRole('checkbox', { name: 'Select every user on this page' }).check();
+  };
+  const bar = users.getByRole('toolbar', { name: 'Selected users' });
+  const done = users.getByRole('status').getByText('Changed 2 users.');
+
+  await selectBoth();
+  await bar.getByLabel('Days').fill('10');
+  await bar.getByRole('button', { name: 'Extend expiry' }).click();
+  await done.waitFor();
+  await bar.waitFor({ state: 'detached' });
+  for (const n of ['bulk_a', 'bulk_b']) {
+    assert.equal((await api('GET', `/api/user/${n}`)).body.expire, before[n].expire + 10 * 86400, `${n} expiry`);
+  }
+
+  await selectBoth();
+  await bar.getByLabel('GB').fill('2');
+  await bar.getByRole('button', { name: 'Add data' }).click();
+  await done.waitFor();
+  await bar.waitFor({ state: 'detached' });
+  for (const n of ['bulk_a', 'bulk_b']) {
+    assert.equal((await api('GET', `/api/user/${n}`)).body.data_limit, 3 * 1024 ** 3, `${n} data limit`);
+  }
+
+  await selectBoth();
+  await bar.getByRole('combobox', { name: 'Inbounds' }).click({ force: true });
+  await page.getByRole('option', { name: vlessTags[0], exact: true }).click();
+  await page.keyboard.press('Escape');
+  await bar.getByRole('button', { name: 'Set inbounds' }).click();
+  await done.waitFor();
+  await bar.waitFor({ state: 'detached' });
+  for (const n of ['bulk_a', 'bulk_b']) {
+    assert.deepEqual((await api('GET', `/api/user/${n}`)).body.inbounds.vless, [vlessTags[0]], `${n} inbounds`);
+  }
+
+  await selectBoth();
+  await bar.getByLabel('New owner').selectOption('bulk_owner');
+  await bar.getByRole('button', { name: 'Change owner' }).click();
+  await done.waitFor();
+  await users.locator('tr[data-username="bulk_a"]').getByText('owner: bulk_owner').waitFor();
+  for (const n of ['bulk_a', 'bulk_b']) {
+    assert.equal((await api('GET', `/api/user/${n}`)).body.admin?.username, 'bulk_owner', `${n} owner`);
+  }
+
+  // Each action was one request naming both users.
+  assert.deepEqual(
+    bulkPosts.map((b) => [b.action, [...b.usernames].sort()]),
+    ['extend_expiry', 'add_data', 'set_inbounds', 'set_owner'].map((a) => [a, ['bulk_a', 'bulk_b']]),
+  );
+  assert.ok((await axeViolations(page)).length === 0, 'axe');
+  await page.close();
+  for (const n of ['bulk_a', 'bulk_b']) {
+    assert.equal((await api('DELETE', `/api/user/${n}`)).status, 200);
+  }
 });
 
 test("a user's page: every link with copy and a QR code that scans back", async () => {

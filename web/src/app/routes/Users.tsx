@@ -15,7 +15,7 @@ import {
   userRequests,
   useUserMutation,
   useUsers,
-  type BulkAction,
+  type BulkRequest,
   type User,
   type UsersParams,
 } from '../../features/users/api';
@@ -72,7 +72,7 @@ export function UsersPage() {
     ({ run }: { name: string; run: () => Promise<unknown>; done: string }) => run(),
     ({ name }) => [name],
   );
-  const bulk = useUserMutation(({ action: a, names }: { action: BulkAction; names: string[] }) => bulkUsers(a, names), (_, r) => r.changed);
+  const bulk = useUserMutation(({ request, names }: { request: BulkRequest; names: string[] }) => bulkUsers(request, names), ({ names }) => names);
   const resetAll = useUserMutation(() => userRequests.resetAll());
 
   function run(name: string, runIt: () => Promise<unknown>, done: string) {
@@ -87,16 +87,17 @@ export function UsersPage() {
     );
   }
 
-  function runBulk(a: BulkAction) {
+  function runBulk(request: BulkRequest) {
     setMessage(null);
     bulk.mutate(
-      { action: a, names: [...selected] },
+      { request, names: [...selected] },
       {
         onSuccess: (r) => {
           setSelected(new Set());
+          const first = r.skipped[0];
           setMessage(
-            t('bulk.done', { count: r.changed.length }) +
-              (r.failed.length > 0 ? ` ${t('bulk.failed', { count: r.failed.length, first: `${r.failed[0]?.username ?? ''}: ${r.failed[0]?.error ?? ''}` })}` : ''),
+            t('bulk.done', { count: r.changed }) +
+              (first ? ` ${t('bulk.skipped', { count: r.skipped.length, first: `${first.username}: ${first.reason}` })}` : ''),
           );
         },
       },
@@ -244,6 +245,8 @@ export function UsersPage() {
       <BulkBar
         count={selected.size}
         busy={bulk.isPending}
+        inbounds={inbounds.data}
+        owners={owners}
         onAction={runBulk}
         onClear={() => {
           setSelected(new Set());
