@@ -449,6 +449,56 @@ test('bulk actions in one request: extend expiry, add GB, set inbounds, change o
   }
 });
 
+test('the users filters: expiring within N days, on hold, data left under N %; all in the URL', async () => {
+  const now = Math.floor(Date.now() / 1000);
+  const made = [
+    { username: 'filt_soon', proxies: { vless: {} }, expire: now + 2 * 86400 },
+    { username: 'filt_later', proxies: { vless: {} }, expire: now + 60 * 86400, data_limit: 1024 ** 3 },
+    { username: 'filt_hold', proxies: { vless: {} }, status: 'on_hold', on_hold_expire_duration: 86400 },
+  ];
+  for (const u of made) {
+    const r = await api('POST', '/api/user', u);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+  }
+  const page = await newPage();
+  const users = await openSignedIn(page, `${base}/dashboard/users?search=filt_`, 'Users');
+  const row = (n) => users.locator(`tr[data-username="${n}"]`);
+  await row('filt_hold').waitFor();
+  const listed = async () => (await users.locator('tr[data-username]').evaluateAll((rows) => rows.map((r) => r.dataset.username))).sort();
+
+  await users.getByLabel('Expiring').selectOption({ label: 'within 3 days' });
+  await row('filt_later').waitFor({ state: 'detached' });
+  assert.deepEqual(await listed(), ['filt_soon']);
+  assert.equal(new URL(page.url()).searchParams.get('expiring'), '3');
+
+  await users.getByLabel('Expiring').selectOption({ label: 'Any time' });
+  await users.getByLabel('On hold only').click();
+  await row('filt_soon').waitFor({ state: 'detached' });
+  assert.deepEqual(await listed(), ['filt_hold']);
+  assert.equal(new URL(page.url()).searchParams.get('on_hold'), '1');
+
+  // Nobody has used anything: no user is under 5 % of their limit, and
+  // the filter reaches the panel as data_left_below_percent.
+  await users.getByLabel('On hold only').click();
+  await row('filt_soon').waitFor();
+  const asked = page.waitForRequest((r) => new URL(r.url()).searchParams.get('data_left_below_percent') === '5');
+  await users.getByLabel('Data left').selectOption({ label: 'under 5 %' });
+  await asked;
+  await users.getByText('No user matches these filters.').waitFor();
+  assert.equal(new URL(page.url()).searchParams.get('data_left'), '5');
+
+  // The URL alone brings the filters back.
+  await page.goto(`${base}/dashboard/users?search=filt_&expiring=3`);
+  await row('filt_soon').waitFor();
+  assert.deepEqual(await listed(), ['filt_soon']);
+  assert.equal(await users.getByLabel('Expiring').inputValue(), '3');
+  assert.deepEqual(await axeViolations(page), []);
+  await page.close();
+  for (const u of made) {
+    assert.equal((await api('DELETE', `/api/user/${u.username}`)).status, 200);
+  }
+});
+
 test("a user's page: every link with copy and a QR code that scans back", async () => {
   assert.equal((await api('POST', '/api/user', { username: 'qr_user', proxies: { vless: {}, trojan: {} } })).status, 200);
   const page = await newPage();

@@ -28,7 +28,16 @@ export interface UsersParams {
   owner: string;
   /** A sortFields entry, "-" in front for descending; "" for the panel's order. */
   sort: string;
+  /** Only users expiring after now and within this many days; 0: any. */
+  expiring: number;
+  /** Only on_hold users. */
+  onHold: boolean;
+  /** Only users with a data limit and less than this % of it left; 0: any. */
+  dataLeft: number;
 }
+
+export const expiringChoices = [1, 3, 7, 14, 30] as const;
+export const dataLeftChoices = [5, 10, 20, 50] as const;
 
 export function usersQuery(p: UsersParams) {
   return queryOptions({
@@ -41,7 +50,11 @@ export function usersQuery(p: UsersParams) {
               offset: (p.page - 1) * p.size,
               limit: p.size,
               search: p.search || undefined,
-              status: p.status || undefined,
+              // on_hold=true is status on_hold: the two together would contradict.
+              status: (!p.onHold && p.status) || undefined,
+              on_hold: p.onHold || undefined,
+              expiring_within_days: p.expiring || undefined,
+              data_left_below_percent: p.dataLeft || undefined,
               // Newest first unless the admin chose an order.
               sort: p.sort || '-created_at',
               admin: p.owner ? [p.owner] : undefined,

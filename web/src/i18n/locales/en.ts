@@ -98,6 +98,13 @@ export const en = {
     anyStatus: 'Any status',
     owner: 'Owner',
     anyOwner: 'Any owner',
+    expiring: 'Expiring',
+    expiringAny: 'Any time',
+    expiringDays: 'within {{days}} days',
+    dataLeft: 'Data left',
+    dataLeftAny: 'Any',
+    dataLeftPercent: 'under {{percent}} %',
+    onHold: 'On hold only',
     sort: 'Sort',
     sortDefault: 'Newest first',
     sortField: {

@@ -95,6 +95,13 @@ export const fa: Translation = {
     anyStatus: 'هر وضعیتی',
     owner: 'مالک',
     anyOwner: 'هر مالکی',
+    expiring: 'انقضا',
+    expiringAny: 'هر زمان',
+    expiringDays: 'تا {{days}} روز دیگر',
+    dataLeft: 'حجم باقی‌مانده',
+    dataLeftAny: 'هر مقدار',
+    dataLeftPercent: 'کمتر از {{percent}}٪',
+    onHold: 'فقط در انتظار',
     sort: 'مرتب‌سازی',
     sortDefault: 'جدیدترین‌ها اول',
     sortField: {

@@ -97,6 +97,13 @@ export const ru: Translation = {
     anyStatus: 'Любой статус',
     owner: 'Владелец',
     anyOwner: 'Любой владелец',
+    expiring: 'Истекает',
+    expiringAny: 'Когда угодно',
+    expiringDays: 'в течение {{days}} дн.',
+    dataLeft: 'Остаток трафика',
+    dataLeftAny: 'Любой',
+    dataLeftPercent: 'меньше {{percent}} %',
+    onHold: 'Только ожидающие',
     sort: 'Сортировка',
     sortDefault: 'Сначала новые',
     sortField: {

@@ -95,6 +95,13 @@ export const zh: Translation = {
     anyStatus: '任意状态',
     owner: '所属管理员',
     anyOwner: '任意管理员',
+    expiring: '到期',
+    expiringAny: '任意时间',
+    expiringDays: '{{days}} 天内',
+    dataLeft: '剩余流量',
+    dataLeftAny: '任意',
+    dataLeftPercent: '低于 {{percent}}%',
+    onHold: '仅待激活',
     sort: '排序',
     sortDefault: '最新优先',
     sortField: {
