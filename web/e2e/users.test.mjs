@@ -357,7 +357,8 @@ test('bulk actions: 45 users disabled and enabled again from the selection bar',
 
   await users.getByRole('checkbox', { name: 'Select every user on this page' }).check();
   await bar.getByRole('button', { name: 'Enable' }).click();
-  await users.getByRole('status').getByText('Changed 45 users.').waitFor();
+  // One request for the 45; page_00, active already, is skipped and named.
+  await users.getByRole('status').getByText(/^Changed 44 users\. 1 skipped \(page_00: .+\)\.$/).waitFor();
   const again = (await api('GET', '/api/users?search=page_&limit=100')).body.users;
   assert.ok(again.every((u) => u.status === 'active'));
 
@@ -370,6 +371,132 @@ test('bulk actions: 45 users disabled and enabled again from the selection bar',
   assert.equal((await api('GET', '/api/user/page_44')).status, 404);
   assert.equal((await api('GET', '/api/user/page_43')).status, 404);
   await page.close();
+});
+
+test('bulk actions in one request: extend expiry, add GB, set inbounds, change owner', async () => {
+  for (const name of ['bulk_a', 'bulk_b']) {
+    const r = await api('POST', '/api/user', { username: name, proxies: { vless: {} }, data_limit: 1024 ** 3, expire: Math.floor(Date.now() / 1000) + 86400 });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+  }
+  const owner = await api('POST', '/api/admin', { username: 'bulk_owner', password: 'bulk-pass-1', is_sudo: false });
+  assert.equal(owner.status, 200, JSON.stringify(owner.body));
+  const before = Object.fromEntries(await Promise.all(['bulk_a', 'bulk_b'].map(async (n) => [n, (await api('GET', `/api/user/${n}`)).body])));
+  const vlessTags = (await api('GET', '/api/inbounds')).body.vless.map((i) => i.tag);
+  assert.ok(vlessTags.length > 0);
+
+  const page = await newPage();
+  const users = await openSignedIn(page, `${base}/dashboard/users?search=bulk_`, 'Users');
+  const bulkPosts = [];
+  page.on('request', (r) => {
+    if (r.method() === 'POST' && new URL(r.url()).pathname === '/api/users/bulk') {
+      bulkPosts.push(r.postDataJSON());
+    }
+  });
+  const selectBoth = async () => {
+    await users.locator('tr[data-username="bulk_b"]').waitFor();
+    await users.getByRole('checkbox', { name: 'Select every user on this page' }).check();
+  };
+  const bar = users.getByRole('toolbar', { name: 'Selected users' });
+  const done = users.getByRole('status').getByText('Changed 2 users.');
+
+  await selectBoth();
+  await bar.getByLabel('Days').fill('10');
+  await bar.getByRole('button', { name: 'Extend expiry' }).click();
+  await done.waitFor();
+  await bar.waitFor({ state: 'detached' });
+  for (const n of ['bulk_a', 'bulk_b']) {
+    assert.equal((await api('GET', `/api/user/${n}`)).body.expire, before[n].expire + 10 * 86400, `${n} expiry`);
+  }
+
+  await selectBoth();
+  await bar.getByLabel('GB').fill('2');
+  await bar.getByRole('button', { name: 'Add data' }).click();
+  await done.waitFor();
+  await bar.waitFor({ state: 'detached' });
+  for (const n of ['bulk_a', 'bulk_b']) {
+    assert.equal((await api('GET', `/api/user/${n}`)).body.data_limit, 3 * 1024 ** 3, `${n} data limit`);
+  }
+
+  await selectBoth();
+  await bar.getByRole('combobox', { name: 'Inbounds' }).click({ force: true });
+  await page.getByRole('option', { name: vlessTags[0], exact: true }).click();
+  await page.keyboard.press('Escape');
+  await bar.getByRole('button', { name: 'Set inbounds' }).click();
+  await done.waitFor();
+  await bar.waitFor({ state: 'detached' });
+  for (const n of ['bulk_a', 'bulk_b']) {
+    assert.deepEqual((await api('GET', `/api/user/${n}`)).body.inbounds.vless, [vlessTags[0]], `${n} inbounds`);
+  }
+
+  await selectBoth();
+  await bar.getByLabel('New owner').selectOption('bulk_owner');
+  await bar.getByRole('button', { name: 'Change owner' }).click();
+  await done.waitFor();
+  await users.locator('tr[data-username="bulk_a"]').getByText('owner: bulk_owner').waitFor();
+  for (const n of ['bulk_a', 'bulk_b']) {
+    assert.equal((await api('GET', `/api/user/${n}`)).body.admin?.username, 'bulk_owner', `${n} owner`);
+  }
+
+  // Each action was one request naming both users.
+  assert.deepEqual(
+    bulkPosts.map((b) => [b.action, [...b.usernames].sort()]),
+    ['extend_expiry', 'add_data', 'set_inbounds', 'set_owner'].map((a) => [a, ['bulk_a', 'bulk_b']]),
+  );
+  assert.ok((await axeViolations(page)).length === 0, 'axe');
+  await page.close();
+  for (const n of ['bulk_a', 'bulk_b']) {
+    assert.equal((await api('DELETE', `/api/user/${n}`)).status, 200);
+  }
+});
+
+test('the users filters: expiring within N days, on hold, data left under N %; all in the URL', async () => {
+  const now = Math.floor(Date.now() / 1000);
+  const made = [
+    { username: 'filt_soon', proxies: { vless: {} }, expire: now + 2 * 86400 },
+    { username: 'filt_later', proxies: { vless: {} }, expire: now + 60 * 86400, data_limit: 1024 ** 3 },
+    { username: 'filt_hold', proxies: { vless: {} }, status: 'on_hold', on_hold_expire_duration: 86400 },
+  ];
+  for (const u of made) {
+    const r = await api('POST', '/api/user', u);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+  }
+  const page = await newPage();
+  const users = await openSignedIn(page, `${base}/dashboard/users?search=filt_`, 'Users');
+  const row = (n) => users.locator(`tr[data-username="${n}"]`);
+  await row('filt_hold').waitFor();
+  const listed = async () => (await users.locator('tr[data-username]').evaluateAll((rows) => rows.map((r) => r.dataset.username))).sort();
+
+  await users.getByLabel('Expiring').selectOption({ label: 'within 3 days' });
+  await row('filt_later').waitFor({ state: 'detached' });
+  assert.deepEqual(await listed(), ['filt_soon']);
+  assert.equal(new URL(page.url()).searchParams.get('expiring'), '3');
+
+  await users.getByLabel('Expiring').selectOption({ label: 'Any time' });
+  await users.getByLabel('On hold only').click();
+  await row('filt_soon').waitFor({ state: 'detached' });
+  assert.deepEqual(await listed(), ['filt_hold']);
+  assert.equal(new URL(page.url()).searchParams.get('on_hold'), '1');
+
+  // Nobody has used anything: no user is under 5 % of their limit, and
+  // the filter reaches the panel as data_left_below_percent.
+  await users.getByLabel('On hold only').click();
+  await row('filt_soon').waitFor();
+  const asked = page.waitForRequest((r) => new URL(r.url()).searchParams.get('data_left_below_percent') === '5');
+  await users.getByLabel('Data left').selectOption({ label: 'under 5 %' });
+  await asked;
+  await users.getByText('No user matches these filters.').waitFor();
+  assert.equal(new URL(page.url()).searchParams.get('data_left'), '5');
+
+  // The URL alone brings the filters back.
+  await page.goto(`${base}/dashboard/users?search=filt_&expiring=3`);
+  await row('filt_soon').waitFor();
+  assert.deepEqual(await listed(), ['filt_soon']);
+  assert.equal(await users.getByLabel('Expiring').inputValue(), '3');
+  assert.deepEqual(await axeViolations(page), []);
+  await page.close();
+  for (const u of made) {
+    assert.equal((await api('DELETE', `/api/user/${u.username}`)).status, 200);
+  }
 });
 
 test("a user's page: every link with copy and a QR code that scans back", async () => {
@@ -473,6 +600,78 @@ test('a sudo admin adds a node, rotates its token and deletes it', async () => {
   await localRow.getByText('built in').waitFor();
   assert.equal(await localRow.getByRole('button').count(), 0);
   assert.equal((await api('DELETE', `/api/node/${String(local.body.id)}`)).status, 200);
+  await page.close();
+});
+
+// Opens a dashboard page, signing in first when this profile is not yet
+// (so a test also runs alone, with --test-name-pattern).
+async function openSignedIn(page, url, region) {
+  await page.goto(url);
+  const signInButton = page.getByRole('button', { name: 'Sign in' });
+  const pageRegion = page.getByRole('region', { name: region });
+  await signInButton.or(pageRegion).first().waitFor();
+  if (await signInButton.isVisible()) {
+    await signIn(page);
+  }
+  await pageRegion.waitFor();
+  return pageRegion;
+}
+
+// Counts the dashboard's requests to one API path (GET, any query).
+function countRequests(page, path) {
+  const counter = { n: 0 };
+  page.on('request', (r) => {
+    if (r.method() === 'GET' && new URL(r.url()).pathname === path) {
+      counter.n++;
+    }
+  });
+  return counter;
+}
+
+test('live: a node that stops turns offline on an open Nodes page, without a reload or a poll', async () => {
+  const created = await api('POST', '/api/node', { name: 'live_node', address: '127.0.0.1' });
+  assert.equal(created.status, 200, JSON.stringify(created.body));
+  const nodeDir = mkdtempSync(join(tmpdir(), 'outpost-web-node-'));
+  let node;
+  try {
+    const page = await newPage();
+    const nodesFetched = countRequests(page, '/api/nodes');
+    const nodes = await openSignedIn(page, `${base}/dashboard/nodes`, 'Nodes');
+    const status = nodes.locator('tr[data-node="live_node"] td[data-label="Status"]');
+    await status.waitFor();
+    await page.evaluate(() => (window.outpostLoaded = true));
+    // The events socket is up before the node starts.
+    await page.locator('[data-live="true"]').waitFor();
+    const before = nodesFetched.n;
+    node = spawnTied([nodeBin, '--panel', base, '--token', created.body.token, '--state-dir', nodeDir], { stdio: 'ignore' });
+    await nodes.locator('tr[data-node="live_node"] td[data-status="connected"]').waitFor({ timeout: 30_000 });
+    node.kill('SIGKILL');
+    await new Promise((r) => node.once('exit', r));
+    await nodes.locator('tr[data-node="live_node"] td[data-status]:not([data-status="connected"])').waitFor({ timeout: 30_000 });
+    assert.equal(await page.evaluate(() => window.outpostLoaded), true, 'the page was reloaded');
+    assert.equal(nodesFetched.n, before, 'the Nodes page fetched /api/nodes again: it polled instead of applying the events');
+    await page.close();
+  } finally {
+    if (node && node.exitCode === null && node.signalCode === null) {
+      node.kill('SIGKILL');
+      await new Promise((r) => node.once('exit', r));
+    }
+    rmSync(nodeDir, { recursive: true, force: true });
+    assert.equal((await api('DELETE', `/api/node/${String(created.body.id)}`)).status, 200);
+  }
+});
+
+test('live: a user created through the API appears on an open Users page without a reload', async () => {
+  const page = await newPage();
+  const users = await openSignedIn(page, `${base}/dashboard/users`, 'Users');
+  await users.getByRole('button', { name: 'New user' }).waitFor();
+  await page.locator('[data-live="true"]').waitFor();
+  await page.evaluate(() => (window.outpostLoaded = true));
+  assert.equal((await api('POST', '/api/user', { username: 'live_user', proxies: { vless: {} } })).status, 200);
+  await users.locator('tr[data-username="live_user"]').waitFor({ timeout: 10_000 });
+  assert.equal(await page.evaluate(() => window.outpostLoaded), true, 'the page was reloaded');
+  assert.equal((await api('DELETE', '/api/user/live_user')).status, 200);
+  await users.locator('tr[data-username="live_user"]').waitFor({ state: 'detached', timeout: 10_000 });
   await page.close();
 });
 

@@ -135,7 +135,7 @@ function SignedIn({ token }: { token: string }) {
               <ThemePicker />
             </Group>
           )}
-          <Text size="sm" c="dimmed" mb={4}>
+          <Text size="sm" c="dimmed" mb={4} data-live={live}>
             {admin.data ? t('shell.signedInAs', { name: admin.data.username }) : ''}
             {live ? '' : ` · ${t('shell.offlineUpdates')}`}
           </Text>

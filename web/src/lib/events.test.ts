@@ -1,7 +1,7 @@
 import { QueryClient } from '@tanstack/react-query';
 import { describe, expect, test } from 'vitest';
 import type { Schemas } from './api/client';
-import { applyEvent, backoff, parseEvent } from './events';
+import { applyEvent, backoff, parseEvent, refetchOlderThan, type PanelEvent } from './events';
 import { keys } from './queryKeys';
 
 type Node = Schemas['NodeResponse'];
@@ -36,17 +36,49 @@ function cache(entries: [readonly unknown[], unknown][]): QueryClient {
 
 const invalidated = (client: QueryClient, key: readonly unknown[]) => client.getQueryState(key)?.isInvalidated ?? false;
 
+const nodeEvent = (id: number, over: Partial<Extract<PanelEvent, { type: 'node' }>> = {}): PanelEvent => ({
+  type: 'node',
+  id,
+  name: `n${String(id)}`,
+  status: 'connected',
+  message: null,
+  applied_revision: 10,
+  last_seen: null,
+  revision: 10,
+  deleted: false,
+  ...over,
+});
+
 describe('parseEvent', () => {
-  test('reads the known types', () => {
-    expect(parseEvent('{"type":"node","id":3,"status":"error"}')).toEqual({ type: 'node', id: 3, status: 'error' });
-    expect(parseEvent('{"type":"users","revision":5,"usernames":["a"]}')).toEqual({ type: 'users', revision: 5, usernames: ['a'] });
+  // The messages exactly as backend/events writes them.
+  test('reads every message the panel sends', () => {
+    expect(parseEvent('{"type":"hello","revision":42}')).toEqual({ type: 'hello', revision: 42 });
+    expect(parseEvent('{"type":"users","revision":5,"usernames":["a"]}')).toEqual({ type: 'users', revision: 5, usernames: ['a'], all: false });
+    expect(parseEvent('{"type":"users","revision":6,"usernames":[],"all":true}')).toEqual({ type: 'users', revision: 6, usernames: [], all: true });
+    expect(
+      parseEvent(
+        '{"type":"node","id":3,"name":"de","status":"error","message":"gone","applied_revision":7,"last_seen":"2026-01-01T00:00:00Z","revision":9}',
+      ),
+    ).toEqual(nodeEvent(3, { name: 'de', status: 'error', message: 'gone', applied_revision: 7, last_seen: '2026-01-01T00:00:00Z', revision: 9 }));
+    expect(
+      parseEvent('{"type":"node","id":3,"name":"de","status":"error","message":null,"applied_revision":0,"last_seen":null,"revision":9,"deleted":true}'),
+    ).toMatchObject({ id: 3, deleted: true, message: null, applied_revision: 0 });
     expect(parseEvent('{"type":"usage"}')).toEqual({ type: 'usage' });
+    expect(parseEvent('{"type":"usage","online":4}')).toEqual({ type: 'usage', online: 4 });
+    expect(parseEvent('{"type":"notifications"}')).toEqual({ type: 'notifications' });
   });
-  test('ignores what it does not know', () => {
+  test('ignores what it does not know or what is malformed', () => {
     expect(parseEvent('not json')).toBeNull();
     expect(parseEvent('{"type":"weather"}')).toBeNull();
-    expect(parseEvent('{"type":"node"}')).toBeNull();
+    expect(parseEvent('{"type":"hello"}')).toBeNull();
+    expect(parseEvent('{"type":"node","id":3,"status":"error"}')).toBeNull();
+    expect(
+      parseEvent('{"type":"node","id":3,"name":"x","status":"melted","message":null,"applied_revision":1,"last_seen":null,"revision":1}'),
+    ).toBeNull();
+    expect(parseEvent('{"type":"users","revision":5}')).toBeNull();
+    expect(parseEvent('{"type":"users","revision":5,"usernames":[1]}')).toBeNull();
     expect(parseEvent('[1]')).toBeNull();
+    expect(parseEvent('null')).toBeNull();
     expect(parseEvent(new ArrayBuffer(2))).toBeNull();
   });
 });
@@ -54,23 +86,30 @@ describe('parseEvent', () => {
 describe('applyEvent', () => {
   test('a node event patches that node in place and leaves the others', () => {
     const client = cache([[keys.nodes, [node(1), node(2)]]]);
-    applyEvent(client, { type: 'node', id: 2, status: 'error', applied_revision: 12, message: 'gone' });
+    applyEvent(client, nodeEvent(2, { status: 'error', applied_revision: 12, message: 'gone', last_seen: '2026-02-02T00:00:00Z' }));
     const nodes = client.getQueryData<Node[]>(keys.nodes);
     expect(nodes?.[0]).toEqual(node(1));
-    expect(nodes?.[1]).toMatchObject({ status: 'error', applied_revision: 12, message: 'gone', name: 'n2' });
+    expect(nodes?.[1]).toEqual(node(2, { status: 'error', applied_revision: 12, message: 'gone', last_seen: '2026-02-02T00:00:00Z' }));
     expect(invalidated(client, keys.nodes)).toBe(false);
   });
 
-  test('a node event keeps the fields it does not carry', () => {
-    const client = cache([[keys.nodes, [node(1, { message: 'hi' })]]]);
-    applyEvent(client, { type: 'node', id: 1, applied_revision: 11 });
-    expect(client.getQueryData<Node[]>(keys.nodes)?.[0]).toMatchObject({ status: 'connected', applied_revision: 11, message: 'hi' });
+  test('a node event clears a message the node no longer has', () => {
+    const client = cache([[keys.nodes, [node(1, { message: 'hi', status: 'error' })]]]);
+    applyEvent(client, nodeEvent(1, { applied_revision: 11 }));
+    expect(client.getQueryData<Node[]>(keys.nodes)?.[0]).toMatchObject({ status: 'connected', applied_revision: 11, message: null });
   });
 
   test('an unknown node refetches the list', () => {
     const client = cache([[keys.nodes, [node(1)]]]);
-    applyEvent(client, { type: 'node', id: 9, status: 'connected' });
+    applyEvent(client, nodeEvent(9));
     expect(invalidated(client, keys.nodes)).toBe(true);
+  });
+
+  test('a deleted node leaves the list without a refetch', () => {
+    const client = cache([[keys.nodes, [node(1), node(2)]]]);
+    applyEvent(client, nodeEvent(1, { deleted: true }));
+    expect(client.getQueryData<Node[]>(keys.nodes)?.map((n) => n.id)).toEqual([2]);
+    expect(invalidated(client, keys.nodes)).toBe(false);
   });
 
   test('a users event refreshes the tables, the summary and the named users only', () => {
@@ -82,11 +121,23 @@ describe('applyEvent', () => {
       [keys.user('bob'), {}],
       [keys.nodes, []],
     ]);
-    applyEvent(client, { type: 'users', revision: 7, usernames: ['alice'] });
+    applyEvent(client, { type: 'users', revision: 7, usernames: ['alice'], all: false });
     expect(invalidated(client, page)).toBe(true);
     expect(invalidated(client, keys.system)).toBe(true);
     expect(invalidated(client, keys.user('alice'))).toBe(true);
     expect(invalidated(client, keys.user('bob'))).toBe(false);
+    expect(invalidated(client, keys.nodes)).toBe(false);
+  });
+
+  test('a users event with all refreshes every user', () => {
+    const client = cache([
+      [keys.user('alice'), {}],
+      [keys.user('bob'), {}],
+      [keys.nodes, []],
+    ]);
+    applyEvent(client, { type: 'users', revision: 7, usernames: [], all: true });
+    expect(invalidated(client, keys.user('alice'))).toBe(true);
+    expect(invalidated(client, keys.user('bob'))).toBe(true);
     expect(invalidated(client, keys.nodes)).toBe(false);
   });
 
@@ -98,7 +149,7 @@ describe('applyEvent', () => {
       [keys.nodes, []],
       [keys.notifications, {}],
     ]);
-    applyEvent(client, { type: 'usage' });
+    applyEvent(client, { type: 'usage', online: 3 });
     expect(invalidated(client, keys.userDaily('a'))).toBe(true);
     expect(invalidated(client, keys.nodesUsage(30))).toBe(true);
     expect(invalidated(client, keys.system)).toBe(true);
@@ -115,6 +166,22 @@ describe('applyEvent', () => {
     expect(invalidated(client, keys.notifications)).toBe(true);
     expect(invalidated(client, keys.system)).toBe(false);
   });
+
+  test('a hello changes nothing by itself', () => {
+    const client = cache([[keys.nodes, [node(1)]]]);
+    applyEvent(client, { type: 'hello', revision: 3 });
+    expect(invalidated(client, keys.nodes)).toBe(false);
+  });
+});
+
+test('after a hello, what was fetched before the connection is refetched, what came after is not', async () => {
+  const client = cache([[keys.nodes, [node(1)]]]);
+  const since = Date.now() + 1;
+  await new Promise((r) => setTimeout(r, 5));
+  client.setQueryData(keys.system, {}, { updatedAt: since + 10 });
+  await refetchOlderThan(client, since);
+  expect(invalidated(client, keys.nodes)).toBe(true);
+  expect(invalidated(client, keys.system)).toBe(false);
 });
 
 test('backoff doubles up to 30 s and keeps half as jitter', () => {

@@ -1,8 +1,10 @@
-// The dashboard's one events WebSocket per tab (GET /api/events?token=...).
-// The panel pushes what changed; applyEvent folds each message into the
-// TanStack Query cache. While the socket is down (or the panel does not
-// serve it yet) pages fall back to a slow refetch; nothing polls once it
-// is up.
+// The dashboard's one events WebSocket per tab (GET /api/events?token=...,
+// backend/api/events.go). The panel pushes what changed; applyEvent folds
+// each message into the TanStack Query cache. Nothing polls while the
+// socket is up: after every hello (the first message of each connection)
+// the client refetches what it fetched before that connection, which
+// covers whatever happened while the socket was down. Only while it is
+// down do pages fall back to a slow refetch (useLiveFallback).
 
 import type { QueryClient } from '@tanstack/react-query';
 import { useQueryClient } from '@tanstack/react-query';
@@ -10,13 +12,38 @@ import { useEffect, useSyncExternalStore } from 'react';
 import type { Schemas } from './api/client';
 import { keys } from './queryKeys';
 
+type Node = Schemas['NodeResponse'];
+type Wire = Schemas['EventMessage'];
+
+/** The messages of GET /api/events, as the panel sends them. */
 export type PanelEvent =
-  | { type: 'node'; id: number; status?: Schemas['NodeResponse']['status']; applied_revision?: number; message?: string }
-  | { type: 'users'; revision?: number; usernames?: string[] }
-  | { type: 'usage' }
+  /** First on every connection: the revision it starts at. */
+  | { type: 'hello'; revision: number }
+  /** Users created, changed or deleted; all: too many to name, everything is stale. */
+  | { type: 'users'; revision: number; usernames: string[]; all: boolean }
+  /** A node's status, message or applied revision changed, or it was deleted (sudo only). */
+  | {
+      type: 'node';
+      id: number;
+      name: string;
+      status: Node['status'];
+      message: string | null;
+      applied_revision: number;
+      last_seen: string | null;
+      revision: number;
+      deleted: boolean;
+    }
+  /** Usage batches were recorded; sudo admins get the users online now. */
+  | { type: 'usage'; online?: number }
+  /** Notification delivery status changed (sudo only). */
   | { type: 'notifications' };
 
-/** Parses one message; null for anything this client does not know. */
+const nodeStatuses: readonly string[] = ['connected', 'connecting', 'error', 'disabled'] satisfies Node['status'][];
+
+const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v);
+const isStringOrNull = (v: unknown): v is string | null => v === null || typeof v === 'string';
+
+/** Parses one message; null for anything that is not a well-formed event. */
 export function parseEvent(data: unknown): PanelEvent | null {
   if (typeof data !== 'string') {
     return null;
@@ -27,51 +54,88 @@ export function parseEvent(data: unknown): PanelEvent | null {
   } catch {
     return null;
   }
-  if (typeof value !== 'object' || value === null || !('type' in value)) {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return null;
   }
-  switch (value.type) {
-    case 'node':
-      return 'id' in value && typeof value.id === 'number' ? (value as PanelEvent) : null;
-    case 'users':
+  const m = value as Partial<Record<keyof Wire, unknown>>;
+  switch (m.type) {
+    case 'hello':
+      return isInt(m.revision) ? { type: 'hello', revision: m.revision } : null;
+    case 'users': {
+      const names = m.usernames;
+      if (!isInt(m.revision) || !Array.isArray(names) || !names.every((n) => typeof n === 'string')) {
+        return null;
+      }
+      return { type: 'users', revision: m.revision, usernames: names, all: m.all === true };
+    }
+    case 'node': {
+      const { id, name, status, message, applied_revision, last_seen, revision } = m;
+      if (
+        !isInt(id) ||
+        typeof name !== 'string' ||
+        typeof status !== 'string' ||
+        !nodeStatuses.includes(status) ||
+        !isStringOrNull(message) ||
+        !isInt(applied_revision) ||
+        !isStringOrNull(last_seen) ||
+        !isInt(revision)
+      ) {
+        return null;
+      }
+      return {
+        type: 'node',
+        id,
+        name,
+        status: status as Node['status'],
+        message,
+        applied_revision,
+        last_seen,
+        revision,
+        deleted: m.deleted === true,
+      };
+    }
     case 'usage':
+      return isInt(m.online) ? { type: 'usage', online: m.online } : { type: 'usage' };
     case 'notifications':
-      return value as PanelEvent;
+      return { type: 'notifications' };
     default:
       return null;
   }
 }
 
-type Node = Schemas['NodeResponse'];
-
 /** Applies one event to the cache: patches what it carries, invalidates what it names. */
 export function applyEvent(client: QueryClient, event: PanelEvent): void {
   switch (event.type) {
+    case 'hello':
+      // The socket itself refetches on hello (see useEventsSocket).
+      return;
     case 'node': {
-      const known = client.getQueryData<Node[]>(keys.nodes)?.some((n) => n.id === event.id) ?? false;
-      client.setQueryData<Node[]>(keys.nodes, (nodes) =>
-        nodes?.map((n) => {
-          if (n.id !== event.id) {
-            return n;
-          }
-          return {
-            ...n,
-            status: event.status ?? n.status,
-            applied_revision: event.applied_revision ?? n.applied_revision,
-            message: event.message ?? n.message,
-          };
-        }),
-      );
-      if (!known) {
+      if (event.deleted) {
+        client.setQueryData<Node[]>(keys.nodes, (nodes) => nodes?.filter((n) => n.id !== event.id));
+        void client.invalidateQueries({ queryKey: keys.overview });
+        return;
+      }
+      const nodes = client.getQueryData<Node[]>(keys.nodes);
+      if (nodes !== undefined && !nodes.some((n) => n.id === event.id)) {
         // A node this tab has not seen: added elsewhere.
         void client.invalidateQueries({ queryKey: keys.nodes });
+      } else {
+        const { name, status, message, applied_revision, last_seen } = event;
+        client.setQueryData<Node[]>(keys.nodes, (list) =>
+          list?.map((n) => (n.id === event.id ? { ...n, name, status, message, applied_revision, last_seen } : n)),
+        );
       }
+      void client.invalidateQueries({ queryKey: keys.overview });
       return;
     }
     case 'users':
       void client.invalidateQueries({ queryKey: keys.users });
       void client.invalidateQueries({ queryKey: keys.system });
-      for (const name of event.usernames ?? []) {
+      void client.invalidateQueries({ queryKey: keys.overview });
+      if (event.all) {
+        void client.invalidateQueries({ queryKey: keys.anyUser });
+      }
+      for (const name of event.usernames) {
         void client.invalidateQueries({ queryKey: keys.user(name) });
       }
       return;
@@ -79,6 +143,7 @@ export function applyEvent(client: QueryClient, event: PanelEvent): void {
       void client.invalidateQueries({ queryKey: keys.usage });
       void client.invalidateQueries({ queryKey: keys.system });
       void client.invalidateQueries({ queryKey: keys.users });
+      void client.invalidateQueries({ queryKey: keys.overview });
       return;
     case 'notifications':
       void client.invalidateQueries({ queryKey: keys.notifications });
@@ -91,6 +156,9 @@ export function backoff(attempt: number, random: () => number = Math.random): nu
   const base = Math.min(30_000, 1000 * 2 ** attempt);
   return base / 2 + random() * (base / 2);
 }
+
+/** The close code of a socket refused for its token: retrying will not help. */
+export const closeUnauthorized = 4401;
 
 let live = false;
 const listeners = new Set<() => void>();
@@ -109,14 +177,21 @@ function subscribeLive(l: () => void): () => void {
   return () => listeners.delete(l);
 }
 
-/** Whether the events socket is up. */
+/** Whether the events socket is up (it has said hello). */
 export function useLive(): boolean {
   return useSyncExternalStore(subscribeLive, () => live);
 }
 
-/** A query's refetchInterval: none while the socket is up, slow while it is down. */
+/** A query's refetchInterval: none while the socket is up (events say what
+ * changed), a slow refetch only while it is down or refused. */
 export function useLiveFallback(ms = 30_000): number | false {
   return useLive() ? false : ms;
+}
+
+/** Refetches every query whose data is older than `since` (ms epoch): what
+ * may have changed before a connection's hello was not pushed to it. */
+export function refetchOlderThan(client: QueryClient, since: number): Promise<void> {
+  return client.invalidateQueries({ predicate: (q) => q.state.dataUpdatedAt > 0 && q.state.dataUpdatedAt < since });
 }
 
 /** Keeps the events socket open while mounted; returns whether it is up. */
@@ -127,31 +202,31 @@ export function useEventsSocket(token: string): boolean {
     let attempt = 0;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let stopped = false;
-    let everOpened = false;
 
     function connect() {
       const scheme = window.location.protocol === 'https:' ? 'wss' : 'ws';
+      const opened = Date.now();
       ws = new WebSocket(`${scheme}://${window.location.host}/api/events?token=${encodeURIComponent(token)}`);
-      ws.onopen = () => {
-        attempt = 0;
-        setLive(true);
-        if (everOpened) {
-          // Whatever changed while the socket was down was not pushed.
-          void client.invalidateQueries();
-        }
-        everOpened = true;
-      };
       ws.onmessage = (e: MessageEvent) => {
         const event = parseEvent(e.data);
-        if (event !== null) {
-          applyEvent(client, event);
+        if (event === null) {
+          return;
         }
+        if (event.type === 'hello') {
+          attempt = 0;
+          setLive(true);
+          // Everything committed after the hello is pushed; what was
+          // fetched before this connection may have missed changes.
+          void refetchOlderThan(client, opened);
+          return;
+        }
+        applyEvent(client, event);
       };
-      // Failures are silent: the pages' fallback refetch covers them.
       ws.onerror = () => undefined;
-      ws.onclose = () => {
+      ws.onclose = (e: CloseEvent) => {
         setLive(false);
-        if (!stopped) {
+        // A refused token stays refused; the next API call signs out.
+        if (!stopped && e.code !== closeUnauthorized) {
           timer = setTimeout(connect, backoff(attempt++));
         }
       };

@@ -9,6 +9,8 @@ export const keys = {
   users: ['users'] as const,
   usersPage: (params: object) => ['users', params] as const,
   user: (username: string) => ['user', username] as const,
+  /** Every single user's query (a prefix of user). */
+  anyUser: ['user'] as const,
   /** Every usage query (users' and nodes'). */
   usage: ['usage'] as const,
   userUsage: (username: string, days: number) => ['usage', 'user', username, days] as const,
@@ -22,4 +24,5 @@ export const keys = {
   hosts: ['hosts'] as const,
   notifications: ['notifications'] as const,
   subscriptionSettings: ['subscription-settings'] as const,
+  overview: ['overview'] as const,
 };

@@ -8,6 +8,8 @@ import { useAdmins, useCurrentAdmin } from '../../features/admin/api';
 import { useTemplates } from '../../features/templates/api';
 import {
   bulkUsers,
+  dataLeftChoices,
+  expiringChoices,
   pageSizes,
   sortFields,
   statuses,
@@ -15,7 +17,7 @@ import {
   userRequests,
   useUserMutation,
   useUsers,
-  type BulkAction,
+  type BulkRequest,
   type User,
   type UsersParams,
 } from '../../features/users/api';
@@ -36,14 +38,18 @@ function useUsersParams(): [UsersParams, (change: Partial<UsersParams>) => void]
     status: statuses.find((s) => s === search.get('status')) ?? '',
     owner: search.get('owner') ?? '',
     sort: search.get('sort') ?? '',
+    expiring: expiringChoices.find((d) => String(d) === search.get('expiring')) ?? 0,
+    onHold: search.get('on_hold') === '1',
+    dataLeft: dataLeftChoices.find((d) => String(d) === search.get('data_left')) ?? 0,
   };
   const update = (change: Partial<UsersParams>) => {
     const next = { ...params, page: 1, ...change };
     const out = new URLSearchParams();
+    const urlNames: Partial<Record<string, string>> = { onHold: 'on_hold', dataLeft: 'data_left' };
     for (const [k, v] of Object.entries(next)) {
-      const dflt = k === 'page' ? 1 : k === 'size' ? 20 : '';
+      const dflt = k === 'page' ? 1 : k === 'size' ? 20 : k === 'expiring' || k === 'dataLeft' ? 0 : k === 'onHold' ? false : '';
       if (v !== dflt) {
-        out.set(k, String(v));
+        out.set(urlNames[k] ?? k, v === true ? '1' : String(v));
       }
     }
     setSearch(out);
@@ -72,7 +78,7 @@ export function UsersPage() {
     ({ run }: { name: string; run: () => Promise<unknown>; done: string }) => run(),
     ({ name }) => [name],
   );
-  const bulk = useUserMutation(({ action: a, names }: { action: BulkAction; names: string[] }) => bulkUsers(a, names), (_, r) => r.changed);
+  const bulk = useUserMutation(({ request, names }: { request: BulkRequest; names: string[] }) => bulkUsers(request, names), ({ names }) => names);
   const resetAll = useUserMutation(() => userRequests.resetAll());
 
   function run(name: string, runIt: () => Promise<unknown>, done: string) {
@@ -87,16 +93,17 @@ export function UsersPage() {
     );
   }
 
-  function runBulk(a: BulkAction) {
+  function runBulk(request: BulkRequest) {
     setMessage(null);
     bulk.mutate(
-      { action: a, names: [...selected] },
+      { request, names: [...selected] },
       {
         onSuccess: (r) => {
           setSelected(new Set());
+          const first = r.skipped[0];
           setMessage(
-            t('bulk.done', { count: r.changed.length }) +
-              (r.failed.length > 0 ? ` ${t('bulk.failed', { count: r.failed.length, first: `${r.failed[0]?.username ?? ''}: ${r.failed[0]?.error ?? ''}` })}` : ''),
+            t('bulk.done', { count: r.changed }) +
+              (first ? ` ${t('bulk.skipped', { count: r.skipped.length, first: `${first.username}: ${first.reason}` })}` : ''),
           );
         },
       },
@@ -205,6 +212,30 @@ export function UsersPage() {
               setParams({ status: e.currentTarget.value });
             }}
           />
+          <NativeSelect
+            label={t('users.expiring')}
+            value={String(params.expiring)}
+            data={[{ value: '0', label: t('users.expiringAny') }, ...expiringChoices.map((d) => ({ value: String(d), label: t('users.expiringDays', { days: d }) }))]}
+            onChange={(e) => {
+              setParams({ expiring: Number(e.currentTarget.value) });
+            }}
+          />
+          <NativeSelect
+            label={t('users.dataLeft')}
+            value={String(params.dataLeft)}
+            data={[{ value: '0', label: t('users.dataLeftAny') }, ...dataLeftChoices.map((p) => ({ value: String(p), label: t('users.dataLeftPercent', { percent: p }) }))]}
+            onChange={(e) => {
+              setParams({ dataLeft: Number(e.currentTarget.value) });
+            }}
+          />
+          <Checkbox
+            mb={8}
+            label={t('users.onHold')}
+            checked={params.onHold}
+            onChange={(e) => {
+              setParams({ onHold: e.currentTarget.checked });
+            }}
+          />
           {sudo && (
             <NativeSelect
               label={t('users.owner')}
@@ -244,6 +275,8 @@ export function UsersPage() {
       <BulkBar
         count={selected.size}
         busy={bulk.isPending}
+        inbounds={inbounds.data}
+        owners={owners}
         onAction={runBulk}
         onClear={() => {
           setSelected(new Set());
@@ -259,7 +292,7 @@ export function UsersPage() {
         />
       )}
       {users.isSuccess && rows.length === 0 && (
-        <Empty>{params.search || params.status || params.owner ? t('users.noMatch') : t('users.empty')}</Empty>
+        <Empty>{params.search || params.status || params.owner || params.expiring || params.onHold || params.dataLeft ? t('users.noMatch') : t('users.empty')}</Empty>
       )}
       {rows.length > 0 && (
         <Table className="cards-on-phone" striped highlightOnHover verticalSpacing="xs">

@@ -28,7 +28,16 @@ export interface UsersParams {
   owner: string;
   /** A sortFields entry, "-" in front for descending; "" for the panel's order. */
   sort: string;
+  /** Only users expiring after now and within this many days; 0: any. */
+  expiring: number;
+  /** Only on_hold users. */
+  onHold: boolean;
+  /** Only users with a data limit and less than this % of it left; 0: any. */
+  dataLeft: number;
 }
+
+export const expiringChoices = [1, 3, 7, 14, 30] as const;
+export const dataLeftChoices = [5, 10, 20, 50] as const;
 
 export function usersQuery(p: UsersParams) {
   return queryOptions({
@@ -41,7 +50,11 @@ export function usersQuery(p: UsersParams) {
               offset: (p.page - 1) * p.size,
               limit: p.size,
               search: p.search || undefined,
-              status: p.status || undefined,
+              // on_hold=true is status on_hold: the two together would contradict.
+              status: (!p.onHold && p.status) || undefined,
+              on_hold: p.onHold || undefined,
+              expiring_within_days: p.expiring || undefined,
+              data_left_below_percent: p.dataLeft || undefined,
               // Newest first unless the admin chose an order.
               sort: p.sort || '-created_at',
               admin: p.owner ? [p.owner] : undefined,
@@ -123,48 +136,17 @@ export const userRequests = {
     unwrap(api.DELETE('/api/users/expired', { params: { query: { expired_after: queryTime(after), expired_before: queryTime(before) } } })),
 };
 
-export const bulkActions = ['disable', 'enable', 'reset', 'revoke', 'delete'] as const;
-export type BulkAction = (typeof bulkActions)[number];
+export type BulkBody = Schemas['BulkBody'];
+export type BulkAction = BulkBody['action'];
+/** One bulk action with its argument, for any number of users. */
+export type BulkRequest = Omit<BulkBody, 'usernames'>;
+export type BulkResult = Schemas['BulkResponse'];
 
-export interface BulkResult {
-  changed: string[];
-  failed: { username: string; error: string }[];
-}
+const postBulk = (body: BulkBody) => unwrap(api.POST('/api/users/bulk', { body }));
 
-/**
- * One action on many users. For now one request per user through the
- * existing endpoints, a few at a time; a bulk endpoint (one request, one
- * revision) replaces the body of this function and nothing else.
- */
-export async function bulkUsers(action: BulkAction, usernames: string[], send = userRequests): Promise<BulkResult> {
-  const one = (u: string): Promise<unknown> => {
-    switch (action) {
-      case 'disable':
-        return send.modify(u, { status: 'disabled' });
-      case 'enable':
-        return send.modify(u, { status: 'active' });
-      case 'reset':
-        return send.reset(u);
-      case 'revoke':
-        return send.revoke(u);
-      case 'delete':
-        return send.remove(u);
-    }
-  };
-  const result: BulkResult = { changed: [], failed: [] };
-  const queue = [...usernames];
-  const worker = async () => {
-    for (let u = queue.shift(); u !== undefined; u = queue.shift()) {
-      try {
-        await one(u);
-        result.changed.push(u);
-      } catch (err) {
-        result.failed.push({ username: u, error: err instanceof Error ? err.message : String(err) });
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(4, usernames.length) }, worker));
-  return result;
+/** One action on many users: one request, one revision (POST /api/users/bulk). */
+export function bulkUsers(request: BulkRequest, usernames: string[], send = postBulk): Promise<BulkResult> {
+  return send({ ...request, usernames });
 }
 
 /** A mutation that refreshes the users table, the summary and the users it names. */
