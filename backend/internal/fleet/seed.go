@@ -8,7 +8,6 @@ import (
 	"github.com/outpost-panel/outpost/backend/feed"
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/state"
-	"github.com/outpost-panel/outpost/backend/store"
 )
 
 // Seeded is what Seed created.
@@ -34,12 +33,11 @@ func Seed(ctx context.Context, databaseURL, dataDir, sudo string, users, nodes i
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	st, err := store.Open(ctx, databaseURL, dataDir, log)
+	s, err := state.Open(ctx, databaseURL, dataDir, feed.NewMemory(1000), log, nil)
 	if err != nil {
-		return out, fmt.Errorf("opening store: %w", err)
+		return out, fmt.Errorf("opening the database: %w", err)
 	}
-	defer st.Close()
-	s := state.New(st, feed.NewMemory(1000), log, nil)
+	defer s.Close()
 	if _, err := s.Bootstrap(ctx, true); err != nil {
 		return out, err
 	}
