@@ -15,179 +15,55 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import https from 'node:https';
 import net from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import jsQR from 'jsqr';
-import { chromium } from 'playwright-core';
 import { renderTypes, schemaFile } from '../scripts/openapi-types.mjs';
+import {
+  admin,
+  axeViolations,
+  confirmDialog,
+  freePort,
+  nodeBin,
+  panelBin,
+  root,
+  setEditor,
+  signIn,
+  spawnTied,
+  startPanel,
+  waitFor as waitForLog,
+} from './harness.mjs';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const panelBin = process.env.PANEL_BIN ?? join(root, 'bin', 'panel');
-const nodeBin = process.env.NODE_BIN ?? join(root, 'bin', 'node');
-const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const admin = { username: 'web_admin', password: 'web-pass-1234' };
-// util-linux's setpriv makes the kernel kill the panel when this test
-// process dies, so a run cut off by a timeout leaves no panel behind.
-const setpriv = '/usr/bin/setpriv';
-
-let dir;
-let panel;
-let panelLog = '';
+// The panel, chromium and the steps every file shares live in harness.mjs.
 let base;
 let browser;
 let context; // one browser profile: the dashboard keeps its sign-in across pages
 let apiToken;
+let api;
+let h;
 
-// Ports handed out so far: never twice in one run.
-const portsUsed = new Set();
-
-// A free loopback port below the kernel's ephemeral range (32768 and up)
-// and above the default config's inbounds (20001-20004): a port taken
-// from ":0" and released could go to a child process's outgoing connection
-// before the panel or Xray binds it; these cannot.
-async function freePort() {
-  for (let i = 0; i < 1000; i++) {
-    const port = 21000 + Math.floor(Math.random() * 11000);
-    if (portsUsed.has(port)) {
-      continue;
-    }
-    const free = await new Promise((resolve) => {
-      const srv = net.createServer();
-      srv.once('error', () => {
-        resolve(false);
-      });
-      srv.listen(port, '127.0.0.1', () => {
-        srv.close(() => {
-          resolve(true);
-        });
-      });
-    });
-    if (free) {
-      portsUsed.add(port);
-      return port;
-    }
-  }
-  throw new Error('no free loopback port in 21000-32000');
-}
-
-function spawnTied(argv, options) {
-  const [cmd, ...args] = existsSync(setpriv) ? [setpriv, '--pdeathsig', 'KILL', '--', ...argv] : argv;
-  return spawn(cmd, args, options);
-}
-
-async function waitFor(what, check, ms = 30_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      if (await check()) {
-        return;
-      }
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}\n${panelLog.slice(-3000)}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+function waitFor(what, check, ms) {
+  return waitForLog(what, check, ms, () => h?.log() ?? '');
 }
 
 async function newPage() {
   return context.newPage();
 }
 
-// Answers yes to the dashboard's "Are you sure?" dialog (revoke, delete,
-// new token, reconnect) and waits for it to close.
-async function confirmDialog(page) {
-  const dialog = page.getByRole('dialog', { name: 'Are you sure?' });
-  await dialog.getByRole('button', { name: 'Confirm' }).click();
-  await dialog.waitFor({ state: 'detached' });
-}
-
-// Replaces the whole text of a CodeMirror editor the way a person would:
-// select all, then type (CodeMirror renders only the visible lines, so a
-// DOM-level fill could miss the rest).
-async function setEditor(editor, text) {
-  await editor.click();
-  await editor.press('ControlOrMeta+a');
-  await editor.press('Delete');
-  await editor.page().keyboard.insertText(text);
-}
-
-async function signIn(page, who = admin) {
-  await page.getByLabel('Username').fill(who.username);
-  await page.getByRole('textbox', { name: 'Password', exact: true }).fill(who.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-}
-
-const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-
-// The serious and critical accessibility violations axe-core finds on the
-// page as it is now.
-async function axeViolations(page) {
-  // Evaluated through the DevTools protocol: the panel's CSP (script-src
-  // 'self') rightly refuses an injected inline <script>, and the pages are
-  // tested under that policy.
-  await page.evaluate(axeSource);
-  const result = await page.evaluate(async () => {
-    // eslint-disable-next-line no-undef
-    const r = await axe.run(document, { resultTypes: ['violations'] });
-    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 8).map((n) => n.target.join(' ')) }));
-  });
-  return result.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-}
-
-async function api(method, path, body) {
-  const res = await fetch(base + path, {
-    method,
-    headers: { Authorization: `Bearer ${apiToken}`, 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, body: res.status === 204 ? null : await res.json() };
-}
-
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'outpost-web-'));
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  // Nodes report usage every second, so a test sees its bytes soon.
-  panel = spawnTied([panelBin, '--listen', `127.0.0.1:${port}`, '--data-dir', dir, '--usage-interval', '1s'], {
-    env: { ...process.env, SUDO_USERNAME: admin.username, SUDO_PASSWORD: admin.password },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  panel.stdout.on('data', (d) => (panelLog += d));
-  panel.stderr.on('data', (d) => (panelLog += d));
-  await waitFor('the panel', async () => (await fetch(`${base}/healthz`)).ok);
-  const login = await fetch(`${base}/api/admin/token`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams(admin).toString(),
-  });
-  apiToken = (await login.json()).access_token;
-  browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
-  context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
-  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+  h = await startPanel();
+  ({ base, browser, context, apiToken, api } = h);
 });
 
 after(async () => {
-  await browser?.close();
-  panel?.kill('SIGTERM');
-  if (panel && panel.exitCode === null) {
-    await new Promise((r) => panel.once('exit', r));
-  }
-  if (dir) {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  await h?.stop();
 });
-
 
 test('an admin manages users from the dashboard', async () => {
   const page = await newPage();
