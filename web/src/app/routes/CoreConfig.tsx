@@ -137,11 +137,12 @@ function History({ running, restoring, onRestore }: { running: unknown; restorin
             return (
               <Table.Tr key={v.id} data-version={v.id}>
                 <Table.Td data-label={t('core.history.when')}>
-                  <Text size="sm" title={timeAgo(v.created_at)}>
+                  <Text size="sm" span title={timeAgo(v.created_at)}>
                     {when}
                   </Text>
                   {i === 0 && (
-                    <Text size="xs" c="dimmed">
+                    <Text size="xs" span c="dimmed">
+                      {' · '}
                       {t('core.history.newest')}
                     </Text>
                   )}
