@@ -3,10 +3,13 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/outpost-panel/outpost/backend/model"
+	"github.com/outpost-panel/outpost/backend/state"
 	"github.com/outpost-panel/outpost/backend/xrayconf"
 	"github.com/outpost-panel/outpost/nodes/xraycore"
 )
@@ -21,6 +24,9 @@ func (s *server) coreRoutes() []route {
 		{Method: "PUT", Path: "/api/core/config", Auth: authSudo, Handler: s.putCoreConfig, Doc: &routeDoc{
 			Summary: "Replace the Xray config (validated by Xray's own builder)", Tag: "core",
 			Body: typeOf[map[string]any](), Response: typeOf[map[string]any](), Errors: []int{400}}},
+		{Method: "POST", Path: "/api/core/config/check", Auth: authSudo, Handler: s.checkCoreConfig, Doc: &routeDoc{
+			Summary: "Check an Xray config as PUT /api/core/config would, without saving it: 200 {ok: true}, or 422 with the reason (and, when one inbound is at fault, its tag and path)", Tag: "core",
+			Body: typeOf[map[string]any](), Response: typeOf[checkResponse]()}},
 		{Method: "POST", Path: "/api/core/restart", Auth: authSudo, Handler: s.restartCore, Doc: &routeDoc{
 			Summary: "Ask every connected node to restart its Xray core (new instance first: open connections are not cut)", Tag: "core",
 			Response: typeOf[restartResponse]()}},
@@ -35,6 +41,12 @@ type coreInfoResponse struct {
 	Version       string `json:"version"`
 	Started       bool   `json:"started"`
 	LogsWebsocket string `json:"logs_websocket"`
+}
+
+// checkResponse is the answer of POST /api/core/config/check for a config
+// that would be accepted.
+type checkResponse struct {
+	OK bool `json:"ok"`
 }
 
 // restartResponse is the answer of POST /api/core/restart.
@@ -76,6 +88,27 @@ func (s *server) putCoreConfig(c *fiber.Ctx) error {
 	}
 	s.log.Info("core config replaced", "admin", adminOf(c).Username)
 	return s.getCoreConfig(c)
+}
+
+// checkCoreConfig runs the validation of putCoreConfig (state's
+// ValidateCoreConfig: xraycore.Check and Outpost's inbound rules) and
+// stores nothing. A config that would be refused is a 422 here, not PUT's
+// 400: the request did what it was asked, the config it carried is what
+// fails.
+func (s *server) checkCoreConfig(c *fiber.Ctx) error {
+	body := c.Body()
+	var obj map[string]json.RawMessage
+	if err := decodeObject(body, &obj); err != nil {
+		return err
+	}
+	if _, err := state.ValidateCoreConfig(body); err != nil {
+		if !errors.Is(err, model.ErrInvalid) {
+			return err
+		}
+		_, detail := s.classify(c, err)
+		return c.Status(fiber.StatusUnprocessableEntity).JSON(errorBodyOf(detail, err))
+	}
+	return c.JSON(checkResponse{OK: true})
 }
 
 // decodeObject checks that body is exactly one JSON object, without the

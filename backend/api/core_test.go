@@ -173,3 +173,90 @@ func TestCoreConfigRefusesWhatNodesRefuse(t *testing.T) {
 		t.Errorf("validating the config touched %s: %v", path, err)
 	}
 }
+
+type configError struct {
+	Detail  string `json:"detail"`
+	Inbound string `json:"inbound"`
+	Path    string `json:"path"`
+}
+
+// TestCoreConfigCheck: POST /api/core/config/check validates as PUT does
+// and stores nothing: 200 {ok: true} for a config PUT would take, 422 for
+// one it would refuse, naming the inbound at fault (tag and path) whether
+// Xray or Outpost's inbound rules refused it. PUT's 400 names it too.
+func TestCoreConfigCheck(t *testing.T) {
+	e := newEnv(t)
+	tok := e.token(e.sudo)
+	ctx := context.Background()
+	running := string(e.do("GET", "/api/core/config", tok, nil).body)
+	edited := func(index int, f func(map[string]any)) (map[string]any, string) {
+		var cfg map[string]any
+		e.do("GET", "/api/core/config", tok, nil).decode(t, &cfg)
+		ib := cfg["inbounds"].([]any)[index].(map[string]any)
+		f(ib)
+		return cfg, ib["tag"].(string)
+	}
+	unchanged := func(before snapshot, what string) {
+		t.Helper()
+		e.assertUnchanged(before, what)
+		if got := string(e.do("GET", "/api/core/config", tok, nil).body); got != running {
+			t.Fatalf("%s changed the running config", what)
+		}
+		if h := e.do("GET", "/api/core/config/history", tok, nil); string(h.body) != "[]" {
+			t.Fatalf("%s recorded history: %s", what, h.body)
+		}
+	}
+
+	feedBefore, err := e.st.Feed().Last(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := e.snapshot()
+	valid, _ := edited(2, func(ib map[string]any) { ib["port"] = 21002 })
+	r := e.do("POST", "/api/core/config/check", tok, valid)
+	e.expect(r, 200, "check a valid config")
+	if string(r.body) != `{"ok":true}` {
+		t.Fatalf("check answered %s", r.body)
+	}
+	unchanged(before, "checking a valid config")
+	if feedAfter, _ := e.st.Feed().Last(ctx); feedAfter != feedBefore {
+		t.Fatalf("check published to the feed: %d -> %d", feedBefore, feedAfter)
+	}
+
+	xrayRefuses, tag2 := edited(2, func(ib map[string]any) { ib["protocol"] = "nonsense" })
+	outpostRefuses, tag1 := edited(1, func(ib map[string]any) { ib["port"] = 70000 })
+	for _, tc := range []struct {
+		name     string
+		cfg      any
+		tag      string
+		path     string
+		inDetail string
+	}{
+		{"unknown protocol (Xray's builder)", xrayRefuses, tag2, "inbounds[2]", "nonsense"},
+		{"port out of range (Outpost's inbound rules)", outpostRefuses, tag1, "inbounds[1]", "no usable port"},
+		{"bad outbound", `{"outbounds":[{"protocol":"freedom","settings":{"domainStrategy":42}}]}`, "", "", "outbound"},
+		{"malformed JSON", `{"inbounds":[`, "", "", ""},
+	} {
+		before := e.snapshot()
+		r := e.do("POST", "/api/core/config/check", tok, tc.cfg)
+		e.expect(r, 422, "check: "+tc.name)
+		var got configError
+		r.decode(t, &got)
+		if got.Inbound != tc.tag || got.Path != tc.path || !strings.Contains(got.Detail, tc.inDetail) {
+			t.Errorf("check %s: %s, want inbound %q at %q and %q in the detail", tc.name, r.body, tc.tag, tc.path, tc.inDetail)
+		}
+		unchanged(before, "check: "+tc.name)
+		if tc.path == "" {
+			continue
+		}
+		r = e.do("PUT", "/api/core/config", tok, tc.cfg)
+		e.expect(r, 400, "PUT: "+tc.name)
+		var put configError
+		r.decode(t, &put)
+		if put != got {
+			t.Errorf("PUT %s answered %s, check %+v", tc.name, r.body, got)
+		}
+		unchanged(before, "PUT: "+tc.name)
+	}
+	e.expect(e.do("POST", "/api/core/config/check", e.token(e.alice), valid), 403, "reseller")
+}

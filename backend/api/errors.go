@@ -11,9 +11,32 @@ import (
 	"github.com/outpost-panel/outpost/backend/model"
 )
 
-// errorBody is every error response: Marzban's {"detail": "..."}.
+// errorBody is every error response: Marzban's {"detail": "..."}. A core
+// config refused because of one inbound also names it, so the dashboard
+// can point at it.
 type errorBody struct {
-	Detail string `json:"detail"`
+	Detail  string `json:"detail"`
+	Inbound string `json:"inbound,omitempty"` // the tag of the inbound at fault (core config errors)
+	Path    string `json:"path,omitempty"`    // where in the config that inbound is: "inbounds[2]"
+}
+
+// inboundFault is what the errors of the core config checks
+// (xraycore.InboundError, xrayconf.InboundError) have when one inbound is
+// at fault.
+type inboundFault interface {
+	InboundIndex() int
+	InboundTag() string
+}
+
+// errorBodyOf is the body for err, classified as detail.
+func errorBodyOf(detail string, err error) errorBody {
+	body := errorBody{Detail: detail}
+	var f inboundFault
+	if errors.As(err, &f) {
+		body.Inbound = f.InboundTag()
+		body.Path = fmt.Sprintf("inbounds[%d]", f.InboundIndex())
+	}
+	return body
 }
 
 // schemaError is a body or parameter that does not fit the schema (malformed
@@ -68,7 +91,10 @@ func (s *server) handleError(c *fiber.Ctx, err error) error {
 	if status == fiber.StatusUnauthorized {
 		c.Set(fiber.HeaderWWWAuthenticate, "Bearer")
 	}
-	return c.Status(status).JSON(errorBody{Detail: detail})
+	if status >= 500 {
+		return c.Status(status).JSON(errorBody{Detail: detail})
+	}
+	return c.Status(status).JSON(errorBodyOf(detail, err))
 }
 
 func (s *server) classify(c *fiber.Ctx, err error) (int, string) {

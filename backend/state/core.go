@@ -86,11 +86,13 @@ func (s *State) Inbounds(ctx context.Context) ([]xrayconf.Inbound, error) {
 // anything, log file directories) and Outpost's inbound rules, returning
 // the canonical form to store. A config no node can run is refused here.
 func ValidateCoreConfig(raw []byte) ([]byte, error) {
+	// Wrapped, not flattened: an xraycore.InboundError (or xrayconf's)
+	// tells the API which inbound is at fault.
 	if err := xraycore.Check(raw); err != nil {
-		return nil, fmt.Errorf("%w: %s", model.ErrInvalid, err.Error())
+		return nil, fmt.Errorf("%w: %w", model.ErrInvalid, err)
 	}
 	if _, err := parseCore(raw); err != nil {
-		return nil, fmt.Errorf("%w: %s", model.ErrInvalid, err.Error())
+		return nil, fmt.Errorf("%w: %w", model.ErrInvalid, err)
 	}
 	canon, err := xrayconf.Canonical(raw)
 	if err != nil {

@@ -122,11 +122,11 @@ func ParseInbounds(configJSON []byte) ([]Inbound, error) {
 	for i, raw := range cfg.Inbounds {
 		in, err := parseInbound(raw)
 		if err != nil {
-			return nil, fmt.Errorf("inbound #%d: %w: %w", i, model.ErrInvalid, err)
+			return nil, &InboundError{Index: i, Tag: in.Tag, Err: fmt.Errorf("inbound #%d: %w: %w", i, model.ErrInvalid, err)}
 		}
 		if in.Tag != "" {
 			if j, dup := seen[in.Tag]; dup {
-				return nil, fmt.Errorf("inbounds #%d and #%d: %w: duplicate tag %q", j, i, model.ErrInvalid, in.Tag)
+				return nil, &InboundError{Index: i, Tag: in.Tag, Err: fmt.Errorf("inbounds #%d and #%d: %w: duplicate tag %q", j, i, model.ErrInvalid, in.Tag)}
 			}
 			seen[in.Tag] = i
 		}
@@ -134,6 +134,23 @@ func ParseInbounds(configJSON []byte) ([]Inbound, error) {
 	}
 	return out, nil
 }
+
+// InboundError is a ParseInbounds error that one inbound causes: Index
+// is its position in "inbounds", Tag its tag ("" when it has none or
+// did not decode). It wraps model.ErrInvalid.
+type InboundError struct {
+	Index int
+	Tag   string
+	Err   error
+}
+
+func (e *InboundError) Error() string { return e.Err.Error() }
+func (e *InboundError) Unwrap() error { return e.Err }
+
+// InboundIndex and InboundTag are what the API reads (through an
+// interface that xraycore.InboundError also satisfies).
+func (e *InboundError) InboundIndex() int  { return e.Index }
+func (e *InboundError) InboundTag() string { return e.Tag }
 
 type rawInbound struct {
 	Tag            string          `json:"tag"`

@@ -533,3 +533,28 @@ func TestUserProtocol(t *testing.T) {
 		}
 	}
 }
+
+// TestParseInboundsErrorNamesInbound: an error one inbound causes says
+// which (index and tag), so the API can point at it; a config that does
+// not decode names none.
+func TestParseInboundsErrorNamesInbound(t *testing.T) {
+	for _, tc := range []struct {
+		name, cfg string
+		index     int
+		tag       string
+	}{
+		{"port out of range", `{"inbounds": [{"tag": "a", "protocol": "vmess", "port": 1}, {"tag": "b", "protocol": "vmess", "port": 70000}]}`, 1, "b"},
+		{"no tag", `{"inbounds": [{"tag": "a", "protocol": "vmess", "port": 1}, {"protocol": "vless", "port": 2}]}`, 1, ""},
+		{"duplicate tag", `{"inbounds": [{"tag": "a", "protocol": "vmess", "port": 1}, {"tag": "a", "protocol": "socks", "port": 2}]}`, 1, "a"},
+	} {
+		_, err := ParseInbounds([]byte(tc.cfg))
+		var ie *InboundError
+		if !errors.As(err, &ie) || ie.InboundIndex() != tc.index || ie.InboundTag() != tc.tag || !errors.Is(err, model.ErrInvalid) {
+			t.Errorf("%s: %v (%+v), want inbound %d %q wrapping ErrInvalid", tc.name, err, ie, tc.index, tc.tag)
+		}
+	}
+	var ie *InboundError
+	if _, err := ParseInbounds([]byte(`{"inbounds": [`)); err == nil || errors.As(err, &ie) {
+		t.Errorf("broken JSON: %v blames an inbound", err)
+	}
+}

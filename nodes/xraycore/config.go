@@ -87,11 +87,11 @@ func prepare(configJSON []byte) (*preparedConfig, error) {
 	}
 	decoded, err := xrayserial.DecodeJSONConfig(bytes.NewReader(injected))
 	if err != nil {
-		return nil, invalid("%v", err)
+		return nil, locateInbound(top, err)
 	}
 	built, err := decoded.Build()
 	if err != nil {
-		return nil, invalid("%v", err)
+		return nil, locateInbound(top, err)
 	}
 
 	var rawInbounds []any
@@ -112,17 +112,17 @@ func prepare(configJSON []byte) (*preparedConfig, error) {
 	for i, raw := range rawInbounds {
 		obj, ok := raw.(map[string]any)
 		if !ok {
-			return nil, invalid("inbound %d is not an object", i)
+			return nil, inboundInvalid(i, "", "not an object")
 		}
 		spec, err := newInboundSpec(obj, built.Inbound[i])
 		if err != nil {
-			return nil, err
+			return nil, &InboundError{Index: i, Tag: built.Inbound[i].Tag, Err: err}
 		}
 		if spec.tag == "" {
-			return nil, invalid("inbound %d has no tag; the engine identifies inbounds by tag", i)
+			return nil, inboundInvalid(i, "", "no tag; the engine identifies inbounds by tag")
 		}
 		if seen[spec.tag] {
-			return nil, invalid("inbound tag %q is used twice", spec.tag)
+			return nil, inboundInvalid(i, spec.tag, "tag %q is used twice", spec.tag)
 		}
 		seen[spec.tag] = true
 		cfg.inbounds = append(cfg.inbounds, spec)

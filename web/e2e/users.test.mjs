@@ -564,6 +564,7 @@ test('a sudo admin edits the core config; a config Xray refuses changes nothing'
   config.log = { loglevel: 'info' };
   await setEditor(editor, JSON.stringify(config, null, 2));
   await card.getByRole('button', { name: 'Save' }).click();
+  await page.getByRole('dialog', { name: 'Review the changes' }).getByRole('button', { name: 'Save and apply' }).click();
   await card.getByRole('status').getByText('Saved.', { exact: false }).waitFor();
   assert.deepEqual((await api('GET', '/api/core/config')).body.log, { loglevel: 'info' });
 

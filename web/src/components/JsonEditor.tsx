@@ -6,7 +6,20 @@ import CodeMirror from '@uiw/react-codemirror';
 import { useMemo } from 'react';
 
 /** A JSON editor (CodeMirror 6) whose editable area is named `label`. */
-export function JsonEditor({ value, onChange, label, height = '60vh' }: { value: string; onChange: (v: string) => void; label: string; height?: string }) {
+export function JsonEditor({
+  value,
+  onChange,
+  label,
+  height = '60vh',
+  onCreateEditor,
+}: {
+  value: string;
+  onChange: (v: string) => void;
+  label: string;
+  height?: string;
+  /** Hands over the editor's view, for pages that mark or scroll to a place in it. */
+  onCreateEditor?: (view: EditorView) => void;
+}) {
   const scheme = useComputedColorScheme('light');
   const extensions = useMemo(
     () => [json(), linter(jsonParseLinter()), EditorView.lineWrapping, EditorView.contentAttributes.of({ 'aria-label': label, tabindex: '0' })],
@@ -16,6 +29,7 @@ export function JsonEditor({ value, onChange, label, height = '60vh' }: { value:
     <CodeMirror
       value={value}
       onChange={onChange}
+      onCreateEditor={onCreateEditor}
       extensions={extensions}
       theme={scheme === 'dark' ? 'dark' : 'light'}
       height={height}

@@ -21,6 +21,8 @@ export const keys = {
   inbounds: ['inbounds'] as const,
   templates: ['templates'] as const,
   coreConfig: ['core-config'] as const,
+  coreConfigHistory: ['core-config-history'] as const,
+  coreConfigVersion: (id: number) => ['core-config-version', id] as const,
   hosts: ['hosts'] as const,
   notifications: ['notifications'] as const,
   subscriptionSettings: ['subscription-settings'] as const,

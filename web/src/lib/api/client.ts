@@ -11,11 +11,14 @@ export type Schemas = components['schemas'];
 
 export class ApiError extends Error {
   readonly status: number;
+  /** The error body as the panel sent it (fields beyond detail, e.g. a core config's inbound). */
+  readonly body: unknown;
 
-  constructor(status: number, message: string) {
+  constructor(status: number, message: string, body?: unknown) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
+    this.body = body;
   }
 }
 
@@ -86,7 +89,7 @@ export async function unwrap<T>(call: Promise<FetchResult<T>>): Promise<T> {
   }
   const { data, error, response } = result;
   if (!response.ok) {
-    throw new ApiError(response.status, errorDetail(error, `${String(response.status)} ${response.statusText}`.trim()));
+    throw new ApiError(response.status, errorDetail(error, `${String(response.status)} ${response.statusText}`.trim()), error);
   }
   return data as T;
 }
