@@ -375,8 +375,8 @@ type reader struct {
 	sealed   bool
 }
 
-func openStream(r io.Reader, passphrase string) (*reader, error) {
-	payload, sealed, err := openEnvelope(r, passphrase)
+func openStream(r io.Reader, op *opener) (*reader, error) {
+	payload, sealed, err := openEnvelope(r, op)
 	if err != nil {
 		return nil, err
 	}
@@ -649,12 +649,16 @@ func decodeRow(line []byte, cols []state.DumpColumn, out []any) ([]any, error) {
 
 // Verify reads the whole backup at path and checks every hash and count.
 func Verify(path, passphrase string) (Manifest, error) {
+	return verify(path, &opener{passphrase: passphrase})
+}
+
+func verify(path string, op *opener) (Manifest, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return Manifest{}, err
 	}
 	defer f.Close()
-	rd, err := openStream(bufio.NewReaderSize(f, 1<<20), passphrase)
+	rd, err := openStream(bufio.NewReaderSize(f, 1<<20), op)
 	if err != nil {
 		return Manifest{}, err
 	}
@@ -687,10 +691,13 @@ func Restore(ctx context.Context, path string, opts RestoreOptions) (Manifest, e
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	m, err := Verify(path, opts.Passphrase)
+	op := &opener{passphrase: opts.Passphrase}
+	began := time.Now()
+	m, err := verify(path, op)
 	if err != nil {
 		return Manifest{}, err
 	}
+	opts.Log.Info("checked the backup", "took", time.Since(began).Round(time.Millisecond))
 	latest := state.LatestSchemaVersion()
 	if m.SchemaVersion > latest {
 		return m, fmt.Errorf("the backup's schema version %d is newer than this binary's %d: restore it with a newer outpost", m.SchemaVersion, latest)
@@ -719,7 +726,7 @@ func Restore(ctx context.Context, path string, opts RestoreOptions) (Manifest, e
 			return err
 		}
 		defer f.Close()
-		rd, err := openStream(bufio.NewReaderSize(f, 1<<20), opts.Passphrase)
+		rd, err := openStream(bufio.NewReaderSize(f, 1<<20), op)
 		if err != nil {
 			return err
 		}
@@ -763,7 +770,8 @@ func Restore(ctx context.Context, path string, opts RestoreOptions) (Manifest, e
 	} else if err := restoreSQLite(ctx, opts, latest, load); err != nil {
 		return m, err
 	}
-	if err := writeFiles(path, opts); err != nil {
+	opts.Log.Info("restored the database", "took", time.Since(began).Round(time.Millisecond))
+	if err := writeFiles(path, op, opts); err != nil {
 		return m, fmt.Errorf("the database is restored, but the templates are not: %w", err)
 	}
 	return m, nil
@@ -834,13 +842,13 @@ func checkFiles(m Manifest, opts RestoreOptions) error {
 	return nil
 }
 
-func writeFiles(path string, opts RestoreOptions) error {
+func writeFiles(path string, op *opener, opts RestoreOptions) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	rd, err := openStream(bufio.NewReaderSize(f, 1<<20), opts.Passphrase)
+	rd, err := openStream(bufio.NewReaderSize(f, 1<<20), op)
 	if err != nil {
 		return err
 	}

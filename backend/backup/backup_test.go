@@ -39,6 +39,14 @@ func TestMain(m *testing.M) {
 
 const sudoName = "root"
 
+func testLog(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+
 // target is where a panel's database lives: SQLite in dir, or PostgreSQL.
 type target struct {
 	name string
@@ -321,7 +329,7 @@ func TestRoundTrip100k(t *testing.T) {
 				t.Run("to_"+dst, func(t *testing.T) {
 					to := newTarget(t, dst)
 					start := time.Now()
-					if _, err := backup.Restore(ctx, file, backup.RestoreOptions{DatabaseURL: to.url, DataDir: to.dir, Passphrase: "correct horse"}); err != nil {
+					if _, err := backup.Restore(ctx, file, backup.RestoreOptions{DatabaseURL: to.url, DataDir: to.dir, Passphrase: "correct horse", Log: testLog(t)}); err != nil {
 						t.Fatal(err)
 					}
 					t.Logf("restore %s -> %s: %v", src, dst, time.Since(start).Round(time.Millisecond))
@@ -457,7 +465,14 @@ func TestBackupDuringWrites(t *testing.T) {
 					}
 				}
 			}()
-			time.Sleep(300 * time.Millisecond)
+			// Back up once every writer is well under way.
+			deadline := time.Now().Add(60 * time.Second)
+			for created[0].Load() < 5 || created[1].Load() < 5 || created[2].Load() < 5 || deleted.Load() < 5 {
+				if time.Now().After(deadline) {
+					t.Fatal("the writers did not get going")
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
 			file := filepath.Join(t.TempDir(), "during.backup")
 			m, err := backup.WriteFile(ctx, st, file, backup.Options{})
 			if err != nil {

@@ -61,10 +61,33 @@ func deriveKeys(passphrase string, salt []byte, logN int) (enc, mac []byte, err 
 	return k[:32], k[32:], nil
 }
 
+// opener holds a passphrase and the keys last derived from it: a restore
+// reads the file three times and scrypt is slow on purpose.
+type opener struct {
+	passphrase string
+	salt       []byte
+	logN       int
+	enc, mac   []byte
+}
+
+func (o *opener) keys(salt []byte, logN int) (enc, mac []byte, err error) {
+	if o.enc != nil && o.logN == logN && hmac.Equal(o.salt, salt) {
+		return o.enc, o.mac, nil
+	}
+	enc, mac, err = deriveKeys(o.passphrase, salt, logN)
+	if err != nil {
+		return nil, nil, err
+	}
+	o.salt, o.logN, o.enc, o.mac = append([]byte(nil), salt...), logN, enc, mac
+	return enc, mac, nil
+}
+
 // sealWriter encrypts what is written to it in chunks.
 type sealWriter struct {
-	w       io.Writer
-	aead    interface{ Seal(dst, nonce, plaintext, ad []byte) []byte }
+	w    io.Writer
+	aead interface {
+		Seal(dst, nonce, plaintext, ad []byte) []byte
+	}
 	buf     []byte
 	out     []byte
 	counter uint64
@@ -144,8 +167,10 @@ func (s *sealWriter) Close() error {
 
 // openReader reads an encrypted payload chunk by chunk.
 type openReader struct {
-	r       *bufio.Reader
-	aead    interface{ Open(dst, nonce, ciphertext, ad []byte) ([]byte, error) }
+	r    *bufio.Reader
+	aead interface {
+		Open(dst, nonce, ciphertext, ad []byte) ([]byte, error)
+	}
 	in      []byte
 	plain   []byte
 	pos     int
@@ -198,7 +223,7 @@ func (o *openReader) next() error {
 
 // openEnvelope reads the envelope from r and returns the gzip stream
 // inside, and whether it was encrypted.
-func openEnvelope(r io.Reader, passphrase string) (io.Reader, bool, error) {
+func openEnvelope(r io.Reader, op *opener) (io.Reader, bool, error) {
 	br := bufio.NewReaderSize(r, chunkSize+chacha20poly1305.Overhead+64)
 	head := make([]byte, len(magic)+1)
 	if _, err := io.ReadFull(br, head); err != nil || string(head[:len(magic)]) != magic {
@@ -215,7 +240,7 @@ func openEnvelope(r io.Reader, passphrase string) (io.Reader, bool, error) {
 	if _, err := io.ReadFull(br, rest); err != nil {
 		return nil, true, fmt.Errorf("%w: the header is cut short", ErrCorrupt)
 	}
-	if passphrase == "" {
+	if op.passphrase == "" {
 		return nil, true, ErrNeedPassphrase
 	}
 	logN := int(rest[0])
@@ -223,7 +248,7 @@ func openEnvelope(r io.Reader, passphrase string) (io.Reader, bool, error) {
 		return nil, true, fmt.Errorf("%w: unreasonable scrypt work factor 2^%d", ErrCorrupt, logN)
 	}
 	salt := rest[1 : 1+saltLen]
-	enc, macKey, err := deriveKeys(passphrase, salt, logN)
+	enc, macKey, err := op.keys(salt, logN)
 	if err != nil {
 		return nil, true, err
 	}

@@ -428,7 +428,7 @@ func sqliteKind(typ string) (string, error) {
 
 func (tx *Tx) pgTable(t *DumpTable, refs map[string][]string) error {
 	rows, err := tx.query(`SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attidentity <> '',
-			COALESCE(array_position(i.indkey::int2[], a.attnum), 0)
+			COALESCE(array_position(i.indkey::int2[], a.attnum) - array_lower(i.indkey::int2[], 1) + 1, 0)
 		FROM pg_attribute a
 		LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
 		WHERE a.attrelid = to_regclass(quote_ident($1)) AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
@@ -800,8 +800,14 @@ func (l *Loader) flush() error {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(p))
+			// SQLite binds ? by position; its $N is matched by name,
+			// quadratic in the count (see placeholders).
+			if l.tx.postgres() {
+				b.WriteByte('$')
+				b.WriteString(strconv.Itoa(p))
+			} else {
+				b.WriteByte('?')
+			}
 			p++
 		}
 		b.WriteByte(')')
