@@ -781,7 +781,7 @@ func describeHeld(held map[string]int64) string {
 	var parts []string
 	for _, t := range []string{"admins", "users", "nodes", "settings", "core_config"} {
 		if n := held[t]; n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s rows", n, t))
+			parts = append(parts, fmt.Sprintf("%s: %d rows", t, n))
 		}
 	}
 	return strings.Join(parts, ", ")

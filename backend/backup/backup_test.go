@@ -476,10 +476,15 @@ func TestBackupDuringWrites(t *testing.T) {
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
+			before := created[0].Load() + created[1].Load() + created[2].Load() + deleted.Load()
 			file := filepath.Join(t.TempDir(), "during.backup")
 			m, err := backup.WriteFile(ctx, st, file, backup.Options{})
 			if err != nil {
 				t.Fatal(err)
+			}
+			// The backup did not stop the writers: they committed while it read.
+			if after := created[0].Load() + created[1].Load() + created[2].Load() + deleted.Load(); after == before {
+				t.Errorf("no write committed while the backup ran")
 			}
 			time.Sleep(100 * time.Millisecond)
 			close(stop)
