@@ -119,7 +119,7 @@ type panel struct {
 	stop func()
 }
 
-func startPanel(t *testing.T, tg target) *panel {
+func startPanel(t *testing.T, tg target, opts ...func(*config.Config)) *panel {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -130,6 +130,9 @@ func startPanel(t *testing.T, tg target) *panel {
 	cfg := config.Defaults()
 	cfg.Listen, cfg.DataDir, cfg.DatabaseURL = addr, tg.dir, tg.url
 	cfg.SudoUsername, cfg.SudoPassword = sudoName, "pw-"+sudoName
+	for _, o := range opts {
+		o(&cfg)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- app.Run(ctx, cfg, slog.New(slog.DiscardHandler), io.Discard) }()

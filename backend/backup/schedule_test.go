@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/outpost-panel/outpost/backend/backup"
+	"github.com/outpost-panel/outpost/backend/config"
 	"github.com/outpost-panel/outpost/backend/state"
 )
 
@@ -166,5 +167,38 @@ func TestScheduledBackups(t *testing.T) {
 	defer tg.mu.Unlock()
 	if last := tg.messages[len(tg.messages)-1]; !strings.Contains(last, "could not be sent") {
 		t.Fatalf("no notice of the refused upload: %s", last)
+	}
+}
+
+// TestPanelTakesScheduledBackups: the running panel, given --backup-dir,
+// takes a backup at once into an empty directory (sealed with the
+// passphrase), and the file restores.
+func TestPanelTakesScheduledBackups(t *testing.T) {
+	from := newTarget(t, "sqlite")
+	seed(t, from, 100)
+	dir := filepath.Join(t.TempDir(), "scheduled")
+	p := startPanel(t, from, func(c *config.Config) {
+		c.BackupDir, c.BackupEvery, c.BackupKeep, c.BackupPassphrase = dir, time.Hour, 3, "scheduled pass"
+	})
+	var file string
+	deadline := time.Now().Add(60 * time.Second)
+	for file == "" {
+		matches, _ := filepath.Glob(filepath.Join(dir, "outpost-*.backup"))
+		if len(matches) > 0 {
+			file = matches[0]
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the panel took no scheduled backup")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	p.stop()
+	m, err := backup.Verify(file, "scheduled pass")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.Encrypted || m.Rows("users") != 99 {
+		t.Fatalf("scheduled backup: encrypted %v, %d users", m.Encrypted, m.Rows("users"))
 	}
 }
