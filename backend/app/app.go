@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/outpost-panel/outpost/backend/api"
+	"github.com/outpost-panel/outpost/backend/backup"
 	"github.com/outpost-panel/outpost/backend/config"
 	"github.com/outpost-panel/outpost/backend/coord"
 	"github.com/outpost-panel/outpost/backend/feed"
@@ -138,6 +139,21 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, banner io.Wri
 		return err
 	}
 	go sched.Run(ctx)
+	if cfg.BackupDir != "" {
+		// Backups elect their own replica (a lease of their own), so a
+		// long backup never holds up the lifecycle jobs.
+		bs := backup.NewScheduler(s, backup.ScheduleOptions{
+			Dir: cfg.BackupDir, Every: cfg.BackupEvery, Keep: cfg.BackupKeep, Passphrase: cfg.BackupPassphrase,
+			DataDir: cfg.DataDir, TelegramToken: cfg.TelegramToken, TelegramAPI: cfg.TelegramAPIURL,
+			SendFile: cfg.BackupTelegram, TelegramChats: cfg.TelegramAdminIDs, Log: log.With("component", "backup"),
+		})
+		bsched, err := jobs.New(jobs.Options{Locker: locker, Owner: replica, Lease: backup.Lease,
+			LeaseTTL: 10 * time.Minute, Log: log.With("component", "backup")}, bs.Job())
+		if err != nil {
+			return err
+		}
+		go bsched.Run(ctx)
+	}
 
 	dashboard, err := fs.Sub(web.Dist, "dist")
 	if err != nil {

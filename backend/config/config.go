@@ -62,6 +62,17 @@ type Config struct {
 	TelegramChannelID int64
 	TelegramAPIURL    string
 
+	// Scheduled backups (backend/backup): every BackupEvery into
+	// BackupDir, keeping the newest BackupKeep, on the replica that holds
+	// the backup lease; sealed with BackupPassphrase when set (the CLI's
+	// backup and restore read it too). BackupTelegram also sends each file
+	// to the sudo admins' Telegram chats through the notification bot.
+	BackupDir        string
+	BackupEvery      time.Duration
+	BackupKeep       int
+	BackupPassphrase string
+	BackupTelegram   bool
+
 	// Intervals (mostly for tests and small deployments).
 	ReviewInterval time.Duration
 	UsageInterval  time.Duration
@@ -72,6 +83,9 @@ type Config struct {
 // maxWebhookRetries bounds NUMBER_OF_RECURRENT_NOTIFICATIONS: more is a
 // typo, not a plan (a thousand retries three minutes apart is two days).
 const maxWebhookRetries = 1000
+
+// maxBackupKeep bounds PANEL_BACKUP_KEEP.
+const maxBackupKeep = 10000
 
 // Defaults in one place.
 func Defaults() Config {
@@ -88,6 +102,9 @@ func Defaults() Config {
 		WebhookRetries:       3,
 		WebhookRetryInterval: 180 * time.Second,
 		TelegramAPIURL:       "https://api.telegram.org",
+
+		BackupEvery: 24 * time.Hour,
+		BackupKeep:  7,
 	}
 }
 
@@ -176,6 +193,11 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	telegramAdmins := fs.String("telegram-admin-id", env("TELEGRAM_ADMIN_ID", ""), "comma-separated Telegram chat ids that get every user event (TELEGRAM_ADMIN_ID)")
 	telegramChannel := fs.String("telegram-logger-channel-id", env("TELEGRAM_LOGGER_CHANNEL_ID", ""), "Telegram channel id that gets every user event (TELEGRAM_LOGGER_CHANNEL_ID)")
 	fs.StringVar(&c.TelegramAPIURL, "telegram-api-url", env("TELEGRAM_API_URL", "https://api.telegram.org"), "Telegram Bot API base URL, for a local Bot API server or a relay (TELEGRAM_API_URL)")
+	fs.StringVar(&c.BackupDir, "backup-dir", env("PANEL_BACKUP_DIR", ""), "directory for scheduled backups; empty takes none (PANEL_BACKUP_DIR)")
+	fs.DurationVar(&c.BackupEvery, "backup-every", envDur("backup-every", "PANEL_BACKUP_EVERY", c.BackupEvery), "how often a scheduled backup is taken (PANEL_BACKUP_EVERY)")
+	fs.IntVar(&c.BackupKeep, "backup-keep", envInt("backup-keep", "PANEL_BACKUP_KEEP", c.BackupKeep), "scheduled backups kept in --backup-dir; older ones are deleted (PANEL_BACKUP_KEEP)")
+	fs.StringVar(&c.BackupPassphrase, "backup-passphrase", env("PANEL_BACKUP_PASSPHRASE", ""), "encrypt backups with this passphrase (scrypt + ChaCha20-Poly1305); prefer the variable to the flag (PANEL_BACKUP_PASSPHRASE)")
+	fs.BoolVar(&c.BackupTelegram, "backup-telegram", envBool("backup-telegram", "PANEL_BACKUP_TELEGRAM", false), "also send each scheduled backup to TELEGRAM_ADMIN_ID and the sudo admins' Telegram chats; needs TELEGRAM_API_TOKEN and a passphrase (PANEL_BACKUP_TELEGRAM)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -325,6 +347,24 @@ func (c Config) Validate() error {
 	}
 	if u, err := url.Parse(c.TelegramAPIURL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		errs = append(errs, errors.New("TELEGRAM_API_URL must be an absolute http(s) URL"))
+	}
+	if c.BackupDir != "" && c.BackupEvery < time.Minute {
+		errs = append(errs, errors.New("PANEL_BACKUP_EVERY (--backup-every) must be at least 1m"))
+	}
+	if c.BackupKeep < 1 || c.BackupKeep > maxBackupKeep {
+		errs = append(errs, fmt.Errorf("PANEL_BACKUP_KEEP (--backup-keep) must be between 1 and %d", maxBackupKeep))
+	}
+	if c.BackupTelegram {
+		switch {
+		case c.BackupDir == "":
+			errs = append(errs, errors.New("PANEL_BACKUP_TELEGRAM needs PANEL_BACKUP_DIR (scheduled backups)"))
+		case c.TelegramToken == "":
+			errs = append(errs, errors.New("PANEL_BACKUP_TELEGRAM needs TELEGRAM_API_TOKEN"))
+		case c.BackupPassphrase == "":
+			// The file holds every secret of the panel and every admin's
+			// password hash: it does not leave the machine in the clear.
+			errs = append(errs, errors.New("PANEL_BACKUP_TELEGRAM needs PANEL_BACKUP_PASSPHRASE: backups go to Telegram encrypted only"))
+		}
 	}
 	// The outbox schedules in whole seconds.
 	if c.WebhookRetryInterval < time.Second {

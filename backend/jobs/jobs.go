@@ -133,7 +133,11 @@ func (s *Scheduler) untilNext() time.Duration {
 // them.
 func (s *Scheduler) pass(ctx context.Context) {
 	held, err := s.opts.Locker.TryLock(ctx, s.opts.Lease, s.opts.Owner, s.opts.LeaseTTL)
-	metrics.SetLeader(held)
+	// The leadership gauge is the jobs lease's; a scheduler on a lease of
+	// its own (scheduled backups) must not flip it.
+	if s.opts.Lease == DefaultLease {
+		metrics.SetLeader(held)
+	}
 	if err != nil && ctx.Err() == nil {
 		s.opts.Log.Warn("taking the jobs lease", "err", err)
 	}

@@ -29,7 +29,7 @@ func main() {
 	}
 	cfg, err := config.Parse(os.Args[1:], os.Getenv, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "\nRun 'panel help' for the commands (admin, user, subscription, config).")
+		fmt.Fprintln(os.Stderr, "\nRun 'panel help' for the commands (admin, user, subscription, config, backup, restore).")
 		return
 	}
 	if err != nil {

@@ -1,0 +1,130 @@
+package backup_test
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/outpost-panel/outpost/backend/backup"
+	"github.com/outpost-panel/outpost/backend/state"
+)
+
+// TestRestoreOlderSchema restores a backup taken at schema version 8 (the
+// one before core_config_history): it is migrated forward and the panel
+// opens on it at this binary's version, with its users.
+func TestRestoreOlderSchema(t *testing.T) {
+	ctx := context.Background()
+	from := newTarget(t, "sqlite")
+	seed(t, from, 200)
+	st := from.open(t)
+	file := filepath.Join(t.TempDir(), "new.backup")
+	if _, err := backup.WriteFile(ctx, st, file, backup.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	old := filepath.Join(t.TempDir(), "v8.backup")
+	downgrade(t, file, old, 8, "core_config_history")
+
+	for _, dst := range []string{"sqlite", "postgres"} {
+		t.Run(dst, func(t *testing.T) {
+			to := newTarget(t, dst)
+			m, err := backup.Restore(ctx, old, backup.RestoreOptions{DatabaseURL: to.url, DataDir: to.dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.SchemaVersion != 8 {
+				t.Fatalf("the rewritten backup is at schema %d", m.SchemaVersion)
+			}
+			held, version, err := state.DatabasePopulated(ctx, to.url, to.dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if version != state.LatestSchemaVersion() || held["users"] != 199 {
+				t.Fatalf("restored at schema %d with %d users; want %d and 199", version, held["users"], state.LatestSchemaVersion())
+			}
+		})
+	}
+}
+
+// downgrade rewrites a plain backup as an older release would have
+// written it: without the named table, at schema version v, with the
+// hashes recomputed.
+func downgrade(t *testing.T, src, dst string, v int, drop string) {
+	t.Helper()
+	raw, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const head = "OUTPOST-BACKUP/1z"
+	if !strings.HasPrefix(string(raw), head) {
+		t.Fatal("not a plain backup")
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(raw[len(head):]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	total := sha256.New()
+	sc := bufio.NewScanner(zr)
+	sc.Buffer(nil, 64<<20)
+	skipping := false
+	for sc.Scan() {
+		line := sc.Text()
+		var probe map[string]json.RawMessage
+		if line[0] == '{' {
+			json.Unmarshal([]byte(line), &probe)
+		}
+		switch {
+		case probe["format"] != nil:
+			var h map[string]any
+			json.Unmarshal([]byte(line), &h)
+			h["schema_version"] = v
+			b, _ := json.Marshal(h)
+			line = string(b)
+		case probe["table"] != nil && strings.Contains(line, `"table":"`+drop+`"`):
+			skipping = true
+			continue
+		case probe["end"] != nil && skipping:
+			skipping = false
+			continue
+		case probe["manifest"] != nil:
+			var m map[string]any
+			json.Unmarshal(probe["manifest"], &m)
+			m["schema_version"] = v
+			var tables []any
+			for _, tb := range m["tables"].([]any) {
+				if tb.(map[string]any)["name"] != drop {
+					tables = append(tables, tb)
+				}
+			}
+			m["tables"] = tables
+			b, _ := json.Marshal(map[string]any{"manifest": m, "sha256": hex.EncodeToString(total.Sum(nil))})
+			out.Write(append(b, '\n'))
+			continue
+		}
+		if skipping {
+			continue
+		}
+		total.Write([]byte(line + "\n"))
+		out.WriteString(line + "\n")
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	var f bytes.Buffer
+	f.WriteString(head)
+	zw := gzip.NewWriter(&f)
+	zw.Write(out.Bytes())
+	zw.Close()
+	if err := os.WriteFile(dst, f.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
