@@ -161,7 +161,7 @@ function HostFields({ tag, item, n, count, onChange, onRemove, onMove }: HostFie
           }}
         />
       </SimpleGrid>
-      <Group gap={4} mt="xs" role="group" aria-label={t('hosts.insertInto', { field: t(`hosts.field.${targetField}`), n })}>
+      <Group gap={4} mt="xs">
         <Text size="xs" c="dimmed" me={4}>
           {t('hosts.insertInto', { field: t(`hosts.field.${targetField}`), n })}
         </Text>
