@@ -127,5 +127,16 @@ test('user page: reset history after a reset, and a Jalali expiry date in Persia
   assert.ok(body.includes('۱۴۰۵'), body.slice(0, 600));
   assert.ok(!body.includes('2026'), body.slice(0, 600));
   assert.deepEqual(await axeViolations(page), []);
+
+  // The user form's expiry shows and takes Jalali days in Persian.
+  await page.goto(`${ctx.base}/dashboard/users?search=reset_user`);
+  await page.locator('tr[data-username="reset_user"]').getByRole('button', { name: 'ویرایش' }).click();
+  const form = page.getByRole('form', { name: 'ویرایش reset_user' });
+  const expiry = form.getByLabel('انقضا (UTC، خالی: هرگز)');
+  assert.equal(await expiry.inputValue(), '1405/01/01');
+  await expiry.fill('۱۴۰۵/۲/۱');
+  await form.getByText('میلادی: 2026-04-21').waitFor();
+  await form.getByRole('button', { name: 'ذخیره' }).click();
+  await ctx.waitFor('the new expiry', async () => (await api('GET', '/api/user/reset_user')).body.expire === Date.UTC(2026, 3, 21, 23, 59, 59) / 1000);
   await page.close();
 });
