@@ -17,6 +17,7 @@ var requestBodies = map[string]any{
 	"admin create":          adminCreateBody{},
 	"admin modify":          adminModifyBody{},
 	"hosts":                 map[string][]state.Host{},
+	"hosts preview":         hostsPreviewBody{},
 	"subscription settings": state.SubscriptionSettings{},
 }
 

@@ -51,6 +51,13 @@ func (s *server) userRoutes() []route {
 		{Method: "GET", Path: "/api/user/:username/usage/daily", Auth: authAdmin, Handler: s.userUsageDaily, Doc: &routeDoc{
 			Summary: "The user's usage over every node per UTC day over a time range, days without traffic left out (Outpost)", Tag: "user",
 			Query: dateRangeQuery("start", "end"), Response: typeOf[userDailyUsageResponse](), Errors: []int{400, 404}}},
+		{Method: "GET", Path: "/api/user/:username/resets", Auth: authAdmin, Handler: s.userResets, Doc: &routeDoc{
+			Summary: "The user's usage resets (used traffic at each reset), newest first, paginated (Outpost)", Tag: "user",
+			Query: []queryParam{
+				{Name: "offset", Type: "integer", Description: "resets to skip"},
+				{Name: "limit", Type: "integer", Description: "resets per page (default 50, at most 1000)"},
+			},
+			Response: typeOf[userResetsResponse](), Errors: []int{403, 404, 422}}},
 		{Method: "PUT", Path: "/api/user/:username/set-owner", Auth: authSudo, Handler: s.setOwner, Doc: &routeDoc{
 			Summary: "Give the user to another admin", Tag: "user",
 			Query:    []queryParam{{Name: "admin_username", Type: "string", Description: "the new owner (required)"}},
@@ -539,6 +546,51 @@ func (s *server) userUsageDaily(c *fiber.Ctx) error {
 	out := userDailyUsageResponse{Username: u.Username, Days: make([]dayUsage, 0, len(days))}
 	for _, d := range days {
 		out.Days = append(out.Days, dayUsage{Date: time.Unix(d.Day, 0).UTC().Format("2006-01-02"), UsedTraffic: d.Used})
+	}
+	return c.JSON(out)
+}
+
+// usageReset is one reset of a user's used traffic.
+type usageReset struct {
+	UsedTrafficAtReset int64    `json:"used_traffic_at_reset"`
+	ResetAt            wireTime `json:"reset_at"`
+}
+
+type userResetsResponse struct {
+	Username string       `json:"username"`
+	Resets   []usageReset `json:"resets"`
+	Total    int          `json:"total"` // resets in all, for paging
+}
+
+// defaultResetsPage is the page size of GET /api/user/{username}/resets
+// when the caller names none.
+const defaultResetsPage = 50
+
+// userResets is GET /api/user/{username}/resets: the used traffic at each
+// reset, manual or periodic, newest first.
+func (s *server) userResets(c *fiber.Ctx) error {
+	if err := checkQuery(c); err != nil {
+		return err
+	}
+	args := c.Context().QueryArgs()
+	offset, err := nonNegativeQuery(string(args.Peek("offset")), "offset")
+	if err != nil {
+		return err
+	}
+	limit, err := nonNegativeQuery(string(args.Peek("limit")), "limit")
+	if err != nil {
+		return err
+	}
+	if limit == 0 {
+		limit = defaultResetsPage
+	}
+	u, logs, total, err := s.st.UserResets(c.UserContext(), adminOf(c), pathUsername(c), offset, limit)
+	if err != nil {
+		return describe(err, userTexts)
+	}
+	out := userResetsResponse{Username: u.Username, Resets: make([]usageReset, 0, len(logs)), Total: total}
+	for _, l := range logs {
+		out.Resets = append(out.Resets, usageReset{UsedTrafficAtReset: l.UsedTrafficAtReset, ResetAt: wireTime{l.ResetAt}})
 	}
 	return c.JSON(out)
 }

@@ -361,3 +361,58 @@ func TestUserUsageDaily(t *testing.T) {
 	e.expect(e.do("GET", "/api/user/dailyu/usage/daily?start=yesterday", e.token(e.alice), nil), 400, "bad start")
 	e.expect(e.do("GET", "/api/user/nobody/usage/daily", e.token(e.alice), nil), 404, "unknown user")
 }
+
+func TestUserResets(t *testing.T) {
+	e := newEnv(t)
+	e.createUser(e.alice, "resetme")
+	alice := e.token(e.alice)
+	type resets struct {
+		Username string `json:"username"`
+		Resets   []struct {
+			Used    int64  `json:"used_traffic_at_reset"`
+			ResetAt string `json:"reset_at"`
+		} `json:"resets"`
+		Total int `json:"total"`
+	}
+	get := func(query string) resets {
+		t.Helper()
+		r := e.do("GET", "/api/user/resetme/resets"+query, alice, nil)
+		e.expect(r, 200, "resets"+query)
+		var out resets
+		r.decode(t, &out)
+		return out
+	}
+	if r := get(""); r.Total != 0 || r.Resets == nil || len(r.Resets) != 0 || r.Username != "resetme" {
+		t.Fatalf("before any reset: %+v", r)
+	}
+
+	e.lcUse("n1", "resetme", 1000)
+	e.expect(e.do("POST", "/api/user/resetme/reset", alice, nil), 200, "first reset")
+	e.clock.Advance(time.Hour)
+	alice = e.token(e.alice) // the first token expired with the hour
+	e.lcUse("n2", "resetme", 2000)
+	e.expect(e.do("POST", "/api/user/resetme/reset", alice, nil), 200, "second reset")
+
+	all := get("")
+	if all.Total != 2 || len(all.Resets) != 2 || all.Resets[0].Used != 2000 || all.Resets[1].Used != 1000 {
+		t.Fatalf("newest first: %+v", all)
+	}
+	if all.Resets[0].ResetAt <= all.Resets[1].ResetAt {
+		t.Errorf("reset times not newest first: %+v", all.Resets)
+	}
+	if p := get("?offset=1&limit=1"); p.Total != 2 || len(p.Resets) != 1 || p.Resets[0].Used != 1000 {
+		t.Errorf("second page: %+v", p)
+	}
+	if p := get("?offset=5"); p.Total != 2 || len(p.Resets) != 0 {
+		t.Errorf("past the end: %+v", p)
+	}
+
+	// Owner rules as the sibling routes: a foreign admin is refused, sudo sees it.
+	e.expect(e.do("GET", "/api/user/resetme/resets", e.token(e.bob), nil), 403, "foreign admin")
+	e.expect(e.do("GET", "/api/user/resetme/resets", e.token(e.sudo), nil), 200, "sudo")
+	e.expect(e.do("GET", "/api/user/nobody/resets", alice, nil), 404, "unknown user")
+	e.expect(e.do("GET", "/api/user/resetme/resets", "", nil), 401, "anonymous")
+	e.expect(e.do("GET", "/api/user/resetme/resets?limit=5000", alice, nil), 422, "limit too big")
+	e.expect(e.do("GET", "/api/user/resetme/resets?offset=-1", alice, nil), 422, "negative offset")
+	e.expect(e.do("GET", "/api/user/resetme/resets?limit=x", alice, nil), 422, "limit not a number")
+}

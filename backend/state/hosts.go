@@ -11,6 +11,7 @@ import (
 
 	"github.com/outpost-panel/outpost/backend/store"
 	"github.com/outpost-panel/outpost/backend/sub"
+	"github.com/outpost-panel/outpost/backend/xrayconf"
 )
 
 // Host is one way to reach an inbound, as the API and the store carry it.
@@ -249,6 +250,24 @@ func (s *State) SetHosts(ctx context.Context, hosts map[string][]Host) error {
 		_, err := tx.ReplaceHosts(hosts)
 		return err
 	})
+}
+
+// DraftLinkHosts checks a draft of PUT /api/hosts exactly as SetHosts does
+// and returns what links would be rendered from if it were saved: the core
+// config's inbounds and the draft in the renderer's shape, where a tag the
+// draft leaves out gets the default host (nil list) as after a save.
+// Nothing is stored.
+func (s *State) DraftLinkHosts(ctx context.Context, hosts map[string][]Host) ([]xrayconf.Inbound, map[string][]sub.Host, error) {
+	cfg, err := s.core(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := ValidateHosts(hosts, cfg.tags); err != nil {
+		return nil, nil, err
+	}
+	// subHosts makes every list non-nil: a tag given [] or null gets no
+	// links, as after a save.
+	return cfg.inbounds, subHosts(hosts), nil
 }
 
 // subHosts is what the renderer takes.

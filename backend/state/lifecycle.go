@@ -790,6 +790,28 @@ func (s *State) UsageLogs(ctx context.Context, userID int64) ([]model.UsageLog, 
 	return out, err
 }
 
+// UserResets is one page of the usage resets of a user the admin may see,
+// newest first, and how many resets the user has in all.
+func (s *State) UserResets(ctx context.Context, admin *model.Admin, username string, offset, limit int) (*model.User, []model.UsageLog, int, error) {
+	var (
+		u     *model.User
+		logs  []model.UsageLog
+		total int
+	)
+	err := s.store.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		if u, err = visibleUser(tx, admin, username); err != nil {
+			return err
+		}
+		logs, total, err = tx.UsageLogPage(u.ID, offset, limit)
+		return err
+	})
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	return u, logs, total, nil
+}
+
 // NodeUsage is bytes one user (or many) used through one node.
 type NodeUsage struct {
 	NodeID   int64

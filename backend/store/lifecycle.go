@@ -344,6 +344,40 @@ func (tx *Tx) UsageLogs(userID int64) ([]UsageLog, error) {
 	return out, nil
 }
 
+// UsageLogPage returns one page of a user's usage resets, newest first
+// (limit <= 0: all after offset), and how many there are in all. The index
+// user_usage_logs_user serves both the count and the page.
+func (tx *Tx) UsageLogPage(userID int64, offset, limit int) ([]UsageLog, int, error) {
+	var total int
+	if err := tx.queryRow(`SELECT COUNT(*) FROM user_usage_logs WHERE user_id = $1`, userID).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("counting usage log of user %d: %w", userID, err)
+	}
+	out := []UsageLog{}
+	if total == 0 || offset >= total {
+		return out, total, nil
+	}
+	if limit <= 0 {
+		limit = total
+	}
+	rows, err := tx.query(`SELECT user_id, used_traffic_at_reset, reset_at FROM user_usage_logs
+		WHERE user_id = $1 ORDER BY reset_at DESC, id DESC LIMIT $2 OFFSET $3`, userID, limit, offset)
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading usage log of user %d: %w", userID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var l UsageLog
+		if err := rows.Scan(&l.UserID, &l.UsedTrafficAtReset, reqTime{&l.ResetAt}); err != nil {
+			return nil, 0, fmt.Errorf("reading usage log of user %d: %w", userID, err)
+		}
+		out = append(out, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("reading usage log of user %d: %w", userID, err)
+	}
+	return out, total, nil
+}
+
 // UsersWithPendingPlan returns the limited and expired users that hold a
 // next plan (from the partial index users_next_plan): plans that wait for
 // their second condition, or users an admin edit made limited.

@@ -9,6 +9,8 @@ export const keys = {
   users: ['users'] as const,
   usersPage: (params: object) => ['users', params] as const,
   user: (username: string) => ['user', username] as const,
+  /** Under user(username): a reset of the user refreshes its history. */
+  userResets: (username: string, page: number) => ['user', username, 'resets', page] as const,
   /** Every single user's query (a prefix of user). */
   anyUser: ['user'] as const,
   /** Every usage query (users' and nodes'). */
@@ -24,6 +26,7 @@ export const keys = {
   coreConfigHistory: ['core-config-history'] as const,
   coreConfigVersion: (id: number) => ['core-config-version', id] as const,
   hosts: ['hosts'] as const,
+  hostsPreview: (draft: object, username: string) => ['hosts-preview', draft, username] as const,
   notifications: ['notifications'] as const,
   subscriptionSettings: ['subscription-settings'] as const,
   overview: ['overview'] as const,

@@ -1,14 +1,78 @@
 import { BarChart } from '@mantine/charts';
 import '@mantine/charts/styles.css';
-import { Anchor, Card, Group, NativeSelect, SimpleGrid, Stack, Table, Text, Title } from '@mantine/core';
+import { Anchor, Badge, Card, Group, NativeSelect, Pagination, SimpleGrid, Stack, Table, Text, Title } from '@mantine/core';
 import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
-import { Link, useParams } from 'react-router';
+import { Link, useParams, useSearchParams } from 'react-router';
 import { CopyQrRow } from '../../components/CopyQr';
 import { Empty, Page, PageError, PageLoading } from '../../components/PageState';
-import { useUser, useUserDaily, useUserUsage } from '../../features/users/api';
+import { resetsPageSize, useUser, useUserDaily, useUserResets, useUserUsage } from '../../features/users/api';
 import { StatusBadge } from '../../features/users/components/StatusBadge';
-import { formatBytes, formatDate, formatTime, timeAgo } from '../../lib/format';
+import { formatBytes, formatDate, formatDay, formatTime, timeAgo } from '../../lib/format';
+
+/** How recently a user must have been seen to count as online (the panel's OnlineWindow). */
+const onlineWindowMs = 2 * 60_000;
+
+/** Online when seen within the panel's window. */
+export function isOnline(onlineAt: string | null | undefined, now = Date.now()): boolean {
+  if (onlineAt == null) {
+    return false;
+  }
+  const seen = new Date(onlineAt).getTime();
+  return !Number.isNaN(seen) && now - seen < onlineWindowMs;
+}
+
+/** The user's usage resets, newest first, a page at a time; the page is in the URL (?resets=2). */
+function ResetHistory({ username }: { username: string }) {
+  const { t } = useTranslation();
+  const [params, setParams] = useSearchParams();
+  const page = Math.max(1, Number(params.get('resets')) || 1);
+  const resets = useUserResets(username, page - 1);
+  const total = resets.data?.total ?? 0;
+  return (
+    <Card withBorder component="section" aria-label={t('user.resets')}>
+      <Title order={3} size="h5" mb="sm">
+        {t('user.resets')}
+      </Title>
+      {resets.isPending && <PageLoading />}
+      {resets.isError && <PageError error={resets.error} onRetry={() => void resets.refetch()} />}
+      {resets.isSuccess && total === 0 && <Empty>{t('user.noResets')}</Empty>}
+      {resets.data && resets.data.resets.length > 0 && (
+        <Table data-testid="resets">
+          <Table.Thead>
+            <Table.Tr>
+              <Table.Th>{t('user.resetAt')}</Table.Th>
+              <Table.Th>{t('user.usedAtReset')}</Table.Th>
+            </Table.Tr>
+          </Table.Thead>
+          <Table.Tbody>
+            {resets.data.resets.map((r, i) => (
+              <Table.Tr key={`${r.reset_at}:${String(i)}`} data-used={r.used_traffic_at_reset}>
+                <Table.Td>{formatTime(r.reset_at)}</Table.Td>
+                <Table.Td dir="ltr">{formatBytes(r.used_traffic_at_reset)}</Table.Td>
+              </Table.Tr>
+            ))}
+          </Table.Tbody>
+        </Table>
+      )}
+      {total > resetsPageSize && (
+        <Pagination
+          mt="sm"
+          size="sm"
+          total={Math.ceil(total / resetsPageSize)}
+          value={page}
+          onChange={(p) => {
+            const next = new URLSearchParams(params);
+            next.set('resets', String(p));
+            setParams(next, { replace: true });
+          }}
+          getControlProps={(control) => ({ 'aria-label': t(`user.page.${control}`) })}
+          getItemProps={(p) => ({ 'aria-label': t('user.page.number', { n: p }) })}
+        />
+      )}
+    </Card>
+  );
+}
 
 /** The last 30 UTC days, oldest first, with the bytes of each (0 for a quiet day). */
 export function last30Days(days: { date: string; used_traffic: number }[], now = new Date()): { day: string; bytes: number }[] {
@@ -72,7 +136,14 @@ export function UserPage() {
           </Fact>
           <Fact label={t('user.lifetime')}>{formatBytes(u.lifetime_used_traffic)}</Fact>
           <Fact label={t('users.col.expires')}>{u.expire ? formatDate(u.expire) : t('common.never')}</Fact>
-          <Fact label={t('users.col.online')}>{timeAgo(u.online_at)}</Fact>
+          <Fact label={t('users.col.online')}>
+            <Group gap={6} wrap="nowrap" component="span">
+              <Badge component="span" size="sm" variant="dot" color={isOnline(u.online_at) ? 'green' : 'gray'}>
+                {isOnline(u.online_at) ? t('user.online') : t('user.offline')}
+              </Badge>
+              {u.online_at && timeAgo(u.online_at)}
+            </Group>
+          </Fact>
           <Fact label={t('user.subFetched')}>
             {u.sub_updated_at ? `${timeAgo(u.sub_updated_at)}${u.sub_last_user_agent ? ` · ${t('user.by', { client: u.sub_last_user_agent })}` : ''}` : t('common.never')}
           </Fact>
@@ -95,6 +166,7 @@ export function UserPage() {
           ))}
         </Stack>
       </Card>
+      <ResetHistory username={u.username} />
       <Card withBorder component="section" aria-label={t('user.daily')}>
         <Title order={3} size="h5" mb="sm">
           {t('user.daily')}
@@ -105,7 +177,7 @@ export function UserPage() {
           <div data-testid="daily-usage" data-days={JSON.stringify(days)}>
             <BarChart
               h={220}
-              data={days.map((d) => ({ day: d.day.slice(5), bytes: d.bytes }))}
+              data={days.map((d) => ({ day: formatDay(d.day), bytes: d.bytes }))}
               dataKey="day"
               series={[{ name: 'bytes', label: t('user.bytes'), color: 'indigo.6' }]}
               valueFormatter={formatBytes}

@@ -1,4 +1,4 @@
-import { useQuery } from '@tanstack/react-query';
+import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { ApiError, api, unwrap, type Schemas } from '../../lib/api/client';
 import { keys } from '../../lib/queryKeys';
 
@@ -55,6 +55,19 @@ export function useHosts() {
   return useQuery({
     queryKey: keys.hosts,
     queryFn: ({ signal }) => unwrap(api.GET('/api/hosts', { signal })) as Promise<Hosts>,
+  });
+}
+
+/**
+ * The share links a hosts draft gives a user (the named one, else a sample
+ * user), rendered by the panel as subscriptions are; nothing is saved.
+ */
+export function useHostsPreview(hosts: Hosts, username: string) {
+  return useQuery({
+    queryKey: keys.hostsPreview(hosts, username),
+    queryFn: ({ signal }) => unwrap(api.POST('/api/hosts/preview', { body: { hosts, username }, signal })),
+    placeholderData: keepPreviousData,
+    retry: false,
   });
 }
 

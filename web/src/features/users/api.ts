@@ -118,6 +118,24 @@ export function useUserDaily(username: string) {
   });
 }
 
+/** Resets shown per page of a user's reset history. */
+export const resetsPageSize = 10;
+
+/** One page (0-based) of the user's usage resets, newest first. */
+export function useUserResets(username: string, page: number) {
+  return useQuery({
+    queryKey: keys.userResets(username, page),
+    queryFn: ({ signal }) =>
+      unwrap(
+        api.GET('/api/user/{username}/resets', {
+          params: { path: { username }, query: { offset: page * resetsPageSize, limit: resetsPageSize } },
+          signal,
+        }),
+      ),
+    placeholderData: keepPreviousData,
+  });
+}
+
 const path = (username: string) => ({ params: { path: { username } } });
 
 export const userRequests = {

@@ -93,3 +93,12 @@ describe('an edited user', () => {
     expect(initialValues(u)).toMatchObject({ limitGiB: '5', expire: '2030-01-31', note: 'n', autoDelete: '3', protocols: ['trojan'] });
   });
 });
+
+describe('the expiry date', () => {
+  test('a day the date input could not read is refused, not sent as "never"', () => {
+    const v = { ...initialValues(null), username: 'dora', protocols: ['vless' as const], expire: '1404/12/30' };
+    expect(() => toUserBody(v, null, inbounds, null)).toThrow(FormError);
+    expect(() => toUserBody({ ...v, expire: '2030-02-30x' }, null, inbounds, null)).toThrow(FormError);
+    expect(toUserBody({ ...v, expire: '' }, null, inbounds, null).expire).toBe(0);
+  });
+});

@@ -126,10 +126,15 @@ export function toUserBody(
   inbounds: Inbounds,
   template: UserTemplate | null,
 ): UserBody {
+  const expire = values.expire === '' ? 0 : Math.floor(new Date(`${values.expire}T23:59:59Z`).getTime() / 1000);
+  if ((values.expire !== '' && !/^\d{4}-\d{2}-\d{2}$/.test(values.expire)) || Number.isNaN(expire)) {
+    // What the date input could not read as a day.
+    throw new FormError('dateInput.invalid');
+  }
   const body: UserBody = {
     data_limit: gibField(values.limitGiB, 'limit'),
     data_limit_reset_strategy: values.reset,
-    expire: values.expire === '' ? 0 : Math.floor(new Date(`${values.expire}T23:59:59Z`).getTime() / 1000),
+    expire,
     note: values.note,
   };
   const days = wholeNumber(values.autoDelete, 'autoDelete', 0);

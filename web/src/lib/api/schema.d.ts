@@ -311,6 +311,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/hosts/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Share links a draft of PUT /api/hosts would give a user (a named one, else a sample user), rendered as subscriptions are; nothing is saved (Outpost) */
+        post: operations["postHostsPreview"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/inbounds": {
         parameters: {
             query?: never;
@@ -670,6 +687,23 @@ export interface paths {
         put?: never;
         /** Reset the user's used traffic (logged; lifetime usage kept); a limited user becomes active */
         post: operations["postUserByUsernameReset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/user/{username}/resets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The user's usage resets (used traffic at each reset), newest first, paginated (Outpost) */
+        get: operations["getUserByUsernameResets"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1073,6 +1107,16 @@ export interface components {
             use_sni_as_host?: boolean;
             verify_peer_cert_by_name?: string;
         };
+        HostsPreviewBody: {
+            hosts?: {
+                [key: string]: components["schemas"]["Host"][];
+            };
+            username?: string;
+        };
+        HostsPreviewResponse: {
+            links: components["schemas"]["PreviewLink"][];
+            username: string;
+        };
         InboundSummary: {
             network: string;
             port: number;
@@ -1201,6 +1245,11 @@ export interface components {
             on_hold: number;
             online: number;
             total: number;
+        };
+        PreviewLink: {
+            link: string;
+            remark: string;
+            tag: string;
         };
         ProxySettings: {
             flow?: string;
@@ -1339,6 +1388,12 @@ export interface components {
             /** Format: int64 */
             uplink: number;
         };
+        UsageReset: {
+            /** Format: date-time */
+            reset_at: string;
+            /** Format: int64 */
+            used_traffic_at_reset: number;
+        };
         UserBody: {
             /** Format: int64 */
             auto_delete_in_days?: number | null;
@@ -1369,6 +1424,11 @@ export interface components {
         };
         UserDailyUsageResponse: {
             days: components["schemas"]["DayUsage"][];
+            username: string;
+        };
+        UserResetsResponse: {
+            resets: components["schemas"]["UsageReset"][];
+            total: number;
             username: string;
         };
         UserResponse: {
@@ -2554,6 +2614,84 @@ export interface operations {
             };
             /** @description Not allowed */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Malformed request (bad JSON, wrong type, unknown field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    postHostsPreview: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["HostsPreviewBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HostsPreviewResponse"];
+                };
+            };
+            /** @description The value was refused */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4117,6 +4255,69 @@ export interface operations {
             };
             /** @description Not found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getUserByUsernameResets: {
+        parameters: {
+            query?: {
+                /** @description resets per page (default 50, at most 1000) */
+                limit?: number;
+                /** @description resets to skip */
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                username: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserResetsResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Malformed request (bad JSON, wrong type, unknown field) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -2,6 +2,7 @@ import { Alert, Button, Checkbox, Fieldset, Group, NativeSelect, Stack, TextInpu
 import { useForm } from '@mantine/form';
 import { useMutation } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
+import { CalendarDateInput } from '../../../components/CalendarDateInput';
 import type { UserTemplate } from '../../templates/api';
 import { protocols, resetStrategies, userRequests, type ResetStrategy, type User } from '../api';
 import { applyTemplate, choosableProtocols, daysFromNow, FormError, initialValues, tagsOf, toUserBody, type Inbounds } from '../form';
@@ -100,7 +101,14 @@ export function UserForm({ user, templates, inbounds, owners, onDone, onCancel }
             form.setFieldValue('reset', e.currentTarget.value as ResetStrategy);
           }}
         />
-        <TextInput label={t('userForm.expire')} type="date" {...form.getInputProps('expire')} />
+        <CalendarDateInput
+          label={t('userForm.expire')}
+          value={v.expire}
+          error={form.errors.expire}
+          onChange={(day) => {
+            form.setFieldValue('expire', day);
+          }}
+        />
         <TextInput
           label={t('userForm.expireDays')}
           inputMode="numeric"
