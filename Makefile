@@ -15,7 +15,7 @@ FUZZTIME ?= 20s
 # Every Go command below works on this list instead.
 GO_PACKAGES = $$($(GO) list -e ./... | grep -v '/node_modules/')
 
-.PHONY: all web build run test webtest clientcheck browsercheck lint bench bench-fleet fuzz clean
+.PHONY: all web build run test webtest clientcheck browsercheck lint bench bench-fleet bench-web fuzz clean
 
 all: build
 
@@ -81,6 +81,15 @@ FLEET_ARGS ?=
 bench-fleet: build
 	$(GO) run ./backend/cmd/fleet --panel-bin bin/panel $(FLEET_ARGS)
 
+# The dashboard in chromium against a panel with 100,000 users
+# (web/bench/dashboard.mjs; docs/benchmarks.md, "Dashboard"): sign-in to the
+# users table painted, searches and filters painted, a killed node shown
+# offline. BENCH_WEB_ARGS passes flags, e.g. BENCH_WEB_ARGS='--users 20000
+# --queries 12 --json bench-web.json'.
+BENCH_WEB_ARGS ?=
+bench-web: build
+	node web/bench/dashboard.mjs $(BENCH_WEB_ARGS)
+
 # Runs every FuzzXxx target found in a _test.go file for FUZZTIME each
 # (go test -fuzz takes one target in one package at a time).
 fuzz:
@@ -98,5 +107,5 @@ fuzz:
 # Keeps ./data and ./node-state: they hold a running install's database and
 # node state, not build output.
 clean:
-	rm -rf bin bench.txt coverage.out coverage.html
+	rm -rf bin bench.txt bench-web.json coverage.out coverage.html
 	find web/dist -mindepth 1 ! -name .gitkeep -delete

@@ -28,8 +28,8 @@ export default defineConfig([
     languageOptions: { globals: globals.node },
   },
   {
-    // Node tests whose page.evaluate callbacks run in the browser.
-    files: ['e2e/**/*.mjs'],
+    // Node tests and benchmarks whose page.evaluate callbacks run in the browser.
+    files: ['e2e/**/*.mjs', 'bench/**/*.mjs'],
     extends: [js.configs.recommended],
     languageOptions: { globals: { ...globals.node, ...globals.browser } },
   },

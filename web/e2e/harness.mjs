@@ -8,12 +8,12 @@
 // before() hook and stops it in after(); `node --test web/e2e/` runs the
 // files one after another.
 
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -125,18 +125,37 @@ export async function axeViolations(page) {
 
 // Starts bin/panel on a free port with SQLite in a new temporary directory
 // (args and env are added to the defaults), signs in through the API and
-// opens chromium with one browser profile. The returned object has:
-// base (the panel's URL), dir, panel (the child), log() (its output so
-// far), apiToken, api(method, path, body) → {status, body}, browser,
+// opens chromium with one browser profile. databaseUrl and redisUrl start
+// it as one replica of several instead: PostgreSQL for the database and
+// Redis for the change feed, node presence and locks (the temporary
+// directory then holds only local state). browser: false skips chromium
+// (a second replica a test only calls the API of). The returned object
+// has: base (the panel's URL), dir, panel (the child), log() (its output
+// so far), apiToken, api(method, path, body) → {status, body}, browser,
 // context, newPage(), waitFor(what, check, ms) with the log attached, and
 // stop().
-export async function startPanel({ args = [], env = {}, viewport = { width: 1440, height: 900 } } = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'outpost-web-'));
+export async function startPanel({
+  args = [],
+  env = {},
+  viewport = { width: 1440, height: 900 },
+  databaseUrl = '',
+  redisUrl = '',
+  browser: withBrowser = true,
+  dataDir = '',
+} = {}) {
+  const dir = dataDir || mkdtempSync(join(tmpdir(), 'outpost-web-'));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   let panelLog = '';
+  const shared = [];
+  if (databaseUrl) {
+    shared.push('--database-url', databaseUrl);
+  }
+  if (redisUrl) {
+    shared.push('--redis-url', redisUrl);
+  }
   // Nodes report usage every second, so a test sees its bytes soon.
-  const panel = spawnTied([panelBin, '--listen', `127.0.0.1:${port}`, '--data-dir', dir, '--usage-interval', '1s', ...args], {
+  const panel = spawnTied([panelBin, '--listen', `127.0.0.1:${port}`, '--data-dir', dir, '--usage-interval', '1s', ...shared, ...args], {
     env: { ...process.env, SUDO_USERNAME: admin.username, SUDO_PASSWORD: admin.password, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -144,16 +163,31 @@ export async function startPanel({ args = [], env = {}, viewport = { width: 1440
   panel.stderr.on('data', (d) => (panelLog += d));
   const log = () => panelLog;
   const wait = (what, check, ms) => waitFor(what, check, ms, log);
-  await wait('the panel', async () => (await fetch(`${base}/healthz`)).ok);
-  const login = await fetch(`${base}/api/admin/token`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams(admin).toString(),
-  });
-  const apiToken = (await login.json()).access_token;
-  const browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
-  const context = await browser.newContext({ viewport });
-  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+  let apiToken;
+  let browser = null;
+  let context = null;
+  try {
+    await failOnExit(panel, 'bin/panel', log, wait('the panel', async () => (await fetch(`${base}/healthz`)).ok));
+    const login = await fetch(`${base}/api/admin/token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(admin).toString(),
+    });
+    apiToken = (await login.json()).access_token;
+    if (withBrowser) {
+      browser = await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox'] });
+      context = await browser.newContext({ viewport });
+      await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+    }
+  } catch (e) {
+    // A panel left running would keep the test process alive (its pipes).
+    await browser?.close();
+    await stopChild(panel, 'SIGKILL');
+    if (!dataDir) {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    throw e;
+  }
   async function api(method, path, body) {
     const res = await fetch(base + path, {
       method,
@@ -163,12 +197,196 @@ export async function startPanel({ args = [], env = {}, viewport = { width: 1440
     return { status: res.status, body: res.status === 204 ? null : await res.json() };
   }
   async function stop() {
-    await browser.close();
-    panel.kill('SIGTERM');
-    if (panel.exitCode === null) {
-      await new Promise((r) => panel.once('exit', r));
+    await browser?.close();
+    await stopChild(panel, 'SIGTERM');
+    if (!dataDir) {
+      rmSync(dir, { recursive: true, force: true });
     }
-    rmSync(dir, { recursive: true, force: true });
   }
   return { base, dir, panel, log, apiToken, api, browser, context, newPage: () => context.newPage(), waitFor: wait, stop };
+}
+
+// Waits for ready, failing at once if child exits first (a taken port, a
+// bad flag), with the tail of its output.
+async function failOnExit(child, name, log, ready) {
+  // Still polling when the child exits: its own timeout must not surface
+  // later as an unhandled rejection.
+  ready.catch(() => undefined);
+  let onExit;
+  const exited = new Promise((_, reject) => {
+    onExit = (code, signal) => {
+      reject(new Error(`${name} exited (${String(signal ?? code)}) before it was ready\n${log().slice(-3000)}`));
+    };
+    child.once('exit', onExit);
+  });
+  try {
+    await Promise.race([ready, exited]);
+  } finally {
+    child.off('exit', onExit);
+  }
+}
+
+// Sends signal to a child (if it still runs) and waits for it to exit; a
+// child still there after ms is killed.
+export async function stopChild(child, signal = 'SIGTERM', ms = 15_000) {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return;
+  }
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+  await exited;
+  clearTimeout(timer);
+}
+
+// Where the machine's PostgreSQL server binaries are (initdb, postgres,
+// pg_isready, psql): PATH's initdb first, then the newest
+// /usr/lib/postgresql/N/bin, as backend/internal/testenv/postgres.go does.
+function postgresBin() {
+  const has = (d) => ['initdb', 'postgres', 'pg_isready', 'psql'].every((b) => existsSync(join(d, b)));
+  for (const d of (process.env.PATH ?? '').split(':')) {
+    if (d && existsSync(join(d, 'initdb'))) {
+      const real = dirname(realpathSync(join(d, 'initdb')));
+      if (has(real)) {
+        return real;
+      }
+    }
+  }
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root) ? readdirSync(root).filter((v) => /^\d+$/.test(v)) : [];
+  versions.sort((a, b) => Number(b) - Number(a));
+  for (const v of versions) {
+    if (has(join(root, v, 'bin'))) {
+      return join(root, v, 'bin');
+    }
+  }
+  throw new Error('PostgreSQL server binaries (initdb, postgres) not found: apt-get install postgresql, or set DATABASE_URL=postgres://...');
+}
+
+// A PostgreSQL database for replicas: with DATABASE_URL set, a new database
+// on that server (dropped by stop()); otherwise a throwaway cluster of the
+// machine's binaries in a temporary directory (unix socket there too), on a
+// free loopback port with fsync off, run as the postgres system user when
+// this process is root (initdb and postgres refuse root). Returns {url, stop}.
+export async function startPostgres() {
+  const bin = postgresBin();
+  const psql = (url, sql) => execFileSync(join(bin, 'psql'), [url, '-v', 'ON_ERROR_STOP=1', '-qAt', '-c', sql], { stdio: 'pipe' });
+  const external = process.env.DATABASE_URL;
+  if (external) {
+    const name = `outpost_web_${String(process.pid)}_${String(Date.now())}`;
+    psql(external, `CREATE DATABASE ${name} TEMPLATE template0`);
+    const u = new URL(external);
+    u.pathname = `/${name}`;
+    return {
+      url: u.toString(),
+      stop: async () => {
+        psql(external, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      },
+    };
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'outpost-web-pg-'));
+  let ids = {};
+  if (process.getuid?.() === 0) {
+    const uid = Number(execFileSync('id', ['-u', 'postgres']).toString());
+    const gid = Number(execFileSync('id', ['-g', 'postgres']).toString());
+    chownSync(dir, uid, gid);
+    ids = { uid, gid };
+  }
+  const data = join(dir, 'data');
+  execFileSync(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--no-locale', '--no-sync'], {
+    cwd: dir,
+    stdio: 'pipe',
+    ...ids,
+  });
+  const port = await freePort();
+  let out = '';
+  // SIGINT is PostgreSQL's fast shutdown; the parent-death signal (SIGKILL
+  // through setpriv) ends it if this process dies first.
+  const server = spawnTied(
+    [
+      join(bin, 'postgres'),
+      '-D',
+      data,
+      '-p',
+      String(port),
+      '-k',
+      dir,
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'fsync=off',
+      '-c',
+      'synchronous_commit=off',
+      '-c',
+      'full_page_writes=off',
+      '-c',
+      'max_connections=200',
+      '-c',
+      'log_min_messages=warning',
+    ],
+    { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], ...ids },
+  );
+  server.stdout.on('data', (d) => (out += d));
+  server.stderr.on('data', (d) => (out += d));
+  const stop = async () => {
+    await stopChild(server, 'SIGINT');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const ready = waitFor(
+      'PostgreSQL',
+      () => {
+        execFileSync(join(bin, 'pg_isready'), ['-q', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres'], { stdio: 'ignore' });
+        return true;
+      },
+      60_000,
+      () => out,
+    );
+    await failOnExit(server, 'postgres', () => out, ready);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { url: `postgres://postgres@127.0.0.1:${String(port)}/postgres?sslmode=disable`, stop };
+}
+
+// A Redis for replicas: REDIS_URL when set (it should be a server of this
+// test's own: the panel's keys and channels have no prefix), otherwise a
+// redis-server on a free loopback port that saves nothing. Returns {url,
+// stop}.
+export async function startRedis() {
+  if (process.env.REDIS_URL) {
+    return { url: process.env.REDIS_URL, stop: async () => undefined };
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'outpost-web-redis-'));
+  const port = await freePort();
+  let out = '';
+  const server = spawnTied(['redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  server.stdout.on('data', (d) => (out += d));
+  server.stderr.on('data', (d) => (out += d));
+  server.on('error', (e) => (out += `\n${e.message}: apt-get install redis-server, or set REDIS_URL`));
+  const stop = async () => {
+    await stopChild(server, 'SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const ping = () =>
+    new Promise((resolve) => {
+      const sock = net.connect(port, '127.0.0.1', () => sock.write('PING\r\n'));
+      sock.once('data', (d) => {
+        sock.destroy();
+        resolve(d.toString().startsWith('+PONG'));
+      });
+      sock.once('error', () => {
+        resolve(false);
+      });
+    });
+  try {
+    await failOnExit(server, 'redis-server', () => out, waitFor('redis-server', ping, 30_000, () => out));
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { url: `redis://127.0.0.1:${String(port)}/0`, stop };
 }

@@ -49,6 +49,8 @@ type options struct {
 	workDir       string
 	keep          bool
 	convergeLimit time.Duration
+	seedOnly      bool
+	mix           bool
 }
 
 func main() {
@@ -64,8 +66,14 @@ func main() {
 	flag.StringVar(&o.workDir, "work-dir", "", "directory for the panel's data and log (default: a new temp dir)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work dir")
 	flag.DurationVar(&o.convergeLimit, "converge-limit", 5*time.Minute, "give up waiting for the fleet after this long")
+	flag.BoolVar(&o.seedOnly, "seed-only", false, "only seed --users and --nodes into --work-dir/data (kept), print a JSON summary and exit")
+	flag.BoolVar(&o.mix, "mix", false, "with --seed-only: vary the users as the dashboard benchmark needs (statuses, expiries, limits, notes)")
 	flag.Parse()
-	if err := run(o); err != nil {
+	runIt := run
+	if o.seedOnly {
+		runIt = seedOnly
+	}
+	if err := runIt(o); err != nil {
 		fmt.Fprintln(os.Stderr, "fleet:", err)
 		os.Exit(1)
 	}

@@ -27,8 +27,9 @@ func UserName(i int) string { return fmt.Sprintf("fleet_%06d", i) }
 // process, bootstraps it, and creates users (credentials for all four
 // protocols) and nodes through the state package's bulk import, the fastest
 // path there is. No panel may have the database open unless it is
-// PostgreSQL. sudo names the admin the users belong to.
-func Seed(ctx context.Context, databaseURL, dataDir, sudo string, users, nodes int, log *slog.Logger) (Seeded, error) {
+// PostgreSQL. sudo names the admin the users belong to. Each vary, if
+// any, may change the i-th user's input (1-based) before it is imported.
+func Seed(ctx context.Context, databaseURL, dataDir, sudo string, users, nodes int, log *slog.Logger, vary ...func(i int, in *state.UserInput)) (Seeded, error) {
 	var out Seeded
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -51,6 +52,9 @@ func Seed(ctx context.Context, databaseURL, dataDir, sudo string, users, nodes i
 		for i := range in {
 			name := UserName(lo + i + 1)
 			in[i] = state.UserInput{Username: &name, Proxies: all}
+			for _, v := range vary {
+				v(lo+i+1, &in[i])
+			}
 		}
 		n, err := s.ImportUsers(ctx, admin, in)
 		if err != nil {
