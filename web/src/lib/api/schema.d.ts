@@ -490,7 +490,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The dashboard's overview in one request: users by status and online (a regular admin's own), every node's traffic today per hour and over 7 and 30 days per day (UTC, from the hourly buckets), nodes up and down with their revision lag (sudo), the panel version, revision and replica count */
+        /** The dashboard's overview in one request: users by status and online (a regular admin's own), every node's traffic today per hour and over 7 and 30 days per day (UTC, from the hourly buckets), nodes up and down with their revision lag and unsent usage journal (sudo), the panel version, revision and replica count */
         get: operations["getOverview"];
         put?: never;
         post?: never;
@@ -527,7 +527,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** The format a User-Agent gets by the stored User-Agent rules, or by the rules sent (tried, not saved); a rule that does not compile is 400 as in PUT /api/subscription/settings */
+        /** The format a User-Agent gets, and the index of the rule that chose it, by the stored User-Agent rules or by the rules sent (tried, not saved); a rule that does not compile is 400 as in PUT /api/subscription/settings */
         post: operations["postSubscriptionSettingsTest"];
         delete?: never;
         options?: never;
@@ -1142,6 +1142,7 @@ export interface components {
             applied_revision: number;
             /** Format: int64 */
             id: number;
+            journal_backlog: number | null;
             /** Format: date-time */
             last_seen: string | null;
             message: string | null;
@@ -1201,6 +1202,7 @@ export interface components {
         };
         SubRuleTestResponse: {
             format: string;
+            rule: number | null;
         };
         SubscriptionSettingsResponse: {
             disable_html_page?: boolean;
