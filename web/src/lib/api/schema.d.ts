@@ -1192,7 +1192,8 @@ export interface components {
             nodes: number;
         };
         Rule: {
-            format?: string;
+            /** @enum {string} */
+            format?: "v2ray" | "v2ray-json" | "clash" | "clash-meta" | "sing-box" | "outline";
             min_version?: string;
             pattern?: string;
         };
@@ -1201,7 +1202,8 @@ export interface components {
             user_agent: string;
         };
         SubRuleTestResponse: {
-            format: string;
+            /** @enum {string} */
+            format: "v2ray" | "v2ray-json" | "clash" | "clash-meta" | "sing-box" | "outline";
             rule: number | null;
         };
         SubscriptionSettingsResponse: {
