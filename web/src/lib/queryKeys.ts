@@ -24,5 +24,6 @@ export const keys = {
   hosts: ['hosts'] as const,
   notifications: ['notifications'] as const,
   subscriptionSettings: ['subscription-settings'] as const,
+  ruleTest: (userAgent: string, rules: object) => ['subscription-rule-test', userAgent, rules] as const,
   overview: ['overview'] as const,
 };
