@@ -52,7 +52,15 @@ type recordingHub struct {
 	mu           sync.Mutex
 	disconnected []int64
 	connected    map[int64]bool
+	backlog      map[int64]int // journal backlog per node, as a node's status would report it
 	restarts     int
+}
+
+func (h *recordingHub) JournalBacklog(id int64) (int, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n, ok := h.backlog[id]
+	return n, ok
 }
 
 func (h *recordingHub) Handler() fiber.Handler {

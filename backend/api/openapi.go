@@ -53,6 +53,7 @@ var enumValues = map[reflect.Type][]string{
 	reflect.TypeFor[model.ResetStrategy](): {"no_reset", "day", "week", "month", "year"},
 	reflect.TypeFor[model.NodeStatus]():    {"connected", "connecting", "error", "disabled"},
 	reflect.TypeFor[state.BulkAction]():    bulkActionNames(),
+	reflect.TypeFor[subFormat]():           subFormatNames(),
 }
 
 // schemaGen reflects Go types into JSON Schema (the 2020-12 dialect that

@@ -16,7 +16,8 @@ import (
 // regular admin, as GET /api/system counts them), every node's traffic
 // today per hour and over 7 and 30 days per day (UTC; node traffic
 // belongs to no admin, so every admin sees the same), nodes up and down
-// with how far each is behind the panel's revision (sudo), the panel's
+// with how far each is behind the panel's revision and how much usage
+// journal it holds unsent (sudo), the panel's
 // version and how many replicas run.
 
 type overviewUsers struct {
@@ -55,6 +56,11 @@ type overviewNode struct {
 	LastSeen     *wireTime `json:"last_seen"`
 	XrayVersion  *string   `json:"xray_version"`
 	AgentVersion *string   `json:"agent_version"`
+	// JournalBacklog is how many usage journal entries the node held
+	// unsent at its last status report (0: all delivered); null when this
+	// replica does not hold the node's session (down, or on another
+	// replica) or the node has not reported yet.
+	JournalBacklog *int `json:"journal_backlog"`
 }
 
 type overviewNodes struct {
@@ -82,8 +88,24 @@ func (s *server) overviewRoutes() []route {
 			Tag: "system", Response: typeOf[overviewResponse](),
 			Summary: "The dashboard's overview in one request: users by status and online (a regular admin's own), every node's " +
 				"traffic today per hour and over 7 and 30 days per day (UTC, from the hourly buckets), nodes up and down with " +
-				"their revision lag (sudo), the panel version, revision and replica count"}},
+				"their revision lag and unsent usage journal (sudo), the panel version, revision and replica count"}},
 	}
+}
+
+// backlogReporter is the hub's report of a node's unsent usage journal.
+type backlogReporter interface {
+	JournalBacklog(nodeID int64) (int, bool)
+}
+
+func (s *server) journalBacklog(nodeID int64) *int {
+	br, ok := s.opts.Hub.(backlogReporter)
+	if !ok {
+		return nil
+	}
+	if n, ok := br.JournalBacklog(nodeID); ok {
+		return &n
+	}
+	return nil
 }
 
 func trafficJSON(in []state.TrafficPoint) []trafficPoint {
@@ -140,7 +162,8 @@ func (s *server) overview(c *fiber.Ctx) error {
 			}
 			on.Nodes = append(on.Nodes, overviewNode{ID: j.ID, Name: j.Name, Status: j.Status, Message: j.Message,
 				AppliedRevision: j.AppliedRevision, RevisionLag: max(0, rev.Revision-j.AppliedRevision),
-				LastSeen: j.LastSeen, XrayVersion: j.XrayVersion, AgentVersion: j.AgentVersion})
+				LastSeen: j.LastSeen, XrayVersion: j.XrayVersion, AgentVersion: j.AgentVersion,
+				JournalBacklog: s.journalBacklog(j.ID)})
 		}
 		out.Nodes = on
 	}

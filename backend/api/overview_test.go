@@ -75,6 +75,7 @@ func TestOverview(t *testing.T) {
 				ID          int64  `json:"id"`
 				Status      string `json:"status"`
 				RevisionLag int64  `json:"revision_lag"`
+				Backlog     *int   `json:"journal_backlog"`
 			} `json:"nodes"`
 		} `json:"nodes"`
 	}
@@ -106,6 +107,19 @@ func TestOverview(t *testing.T) {
 	}
 	if ov.Nodes == nil || len(ov.Nodes.Nodes) != 1 || ov.Nodes.Down != 1 || ov.Nodes.Nodes[0].RevisionLag != ov.Revision {
 		t.Fatalf("nodes: %+v (revision %d)", ov.Nodes, ov.Revision)
+	}
+	if b := ov.Nodes.Nodes[0].Backlog; b != nil {
+		t.Fatalf("journal backlog %d of a node that never reported", *b)
+	}
+	// A node whose session reported 3 unsent journal entries shows them.
+	e.hub.mu.Lock()
+	e.hub.backlog = map[int64]int{n.ID: 3}
+	e.hub.mu.Unlock()
+	r = e.do("GET", "/api/overview", tok, nil)
+	e.expect(r, 200, "overview")
+	r.decode(t, &ov)
+	if b := ov.Nodes.Nodes[0].Backlog; b == nil || *b != 3 {
+		t.Fatalf("journal backlog %v, want 3", b)
 	}
 
 	// A reseller: its own users, the same traffic, no nodes.

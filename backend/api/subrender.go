@@ -18,6 +18,16 @@ type (
 
 const subDefaultFormat = render.V2Ray
 
+// subFormatNames lists every format, for the API document's enum (the
+// dashboard's rule editor offers exactly these).
+func subFormatNames() []string {
+	out := make([]string, len(render.Formats))
+	for i, f := range render.Formats {
+		out[i] = string(f)
+	}
+	return out
+}
+
 func parseSubFormat(s string) (subFormat, bool) { return render.ParseFormat(s) }
 
 func defaultSubRules() []subRule { return render.DefaultRules() }

@@ -28,6 +28,10 @@ type subRuleTestResponse struct {
 	// as (v2ray when no rule matches). A browser asking for HTML gets the
 	// subscription page instead unless disable_html_page is set.
 	Format subFormat `json:"format"`
+	// Rule is the index (from 0) of the rule that chose the format in the
+	// rules tried (those sent, else the stored ones); null when none
+	// matched and the format is the default.
+	Rule *int `json:"rule"`
 }
 
 // subscriptionSettingsRoutes: the subscription settings (sudo) and a dry
@@ -42,7 +46,7 @@ func (s *server) subscriptionSettingsRoutes() []route {
 			Body: typeOf[subscriptionSettingsResponse](), Response: typeOf[subscriptionSettingsResponse](), Errors: []int{400, 422}}},
 		{Method: "POST", Path: "/api/subscription/settings/test", Auth: authSudo, Handler: s.testSubscriptionRules, Doc: &routeDoc{
 			Tag: "subscription", Body: typeOf[subRuleTestBody](), Response: typeOf[subRuleTestResponse](), Errors: []int{400, 422},
-			Summary: "The format a User-Agent gets by the stored User-Agent rules, or by the rules sent (tried, not saved); " +
+			Summary: "The format a User-Agent gets, and the index of the rule that chose it, by the stored User-Agent rules or by the rules sent (tried, not saved); " +
 				"a rule that does not compile is 400 as in PUT /api/subscription/settings"}},
 	}
 }
@@ -75,7 +79,13 @@ func (s *server) testSubscriptionRules(c *fiber.Ctx) error {
 		}
 		return fmt.Errorf("%w: rules: %s", model.ErrInvalid, msg)
 	}
-	return c.JSON(subRuleTestResponse{Format: sel.Select(body.UserAgent)})
+	out := subRuleTestResponse{}
+	var i int
+	out.Format, i = sel.Match(body.UserAgent)
+	if i >= 0 {
+		out.Rule = &i
+	}
+	return c.JSON(out)
 }
 
 // subscriptionSettingsResponse shows the rules in effect: the defaults

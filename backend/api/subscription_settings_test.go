@@ -39,6 +39,33 @@ func TestSubscriptionRuleTester(t *testing.T) {
 	if got := format(map[string]any{"user_agent": "curl/8.0"}); got != "clash" {
 		t.Fatalf("saved rules: curl gets %s", got)
 	}
+	// The answer names the rule that chose the format, so reordering the
+	// draft changes both.
+	match := func(body map[string]any) (string, *int) {
+		t.Helper()
+		r := e.do("POST", "/api/subscription/settings/test", tok, body)
+		e.expect(r, 200, "test rules")
+		var out struct {
+			Format string `json:"format"`
+			Rule   *int   `json:"rule"`
+		}
+		r.decode(t, &out)
+		return out.Format, out.Rule
+	}
+	two := []map[string]any{{"pattern": "^Foo", "format": "sing-box"}, {"pattern": "Foo/2", "format": "clash"}}
+	if f, i := match(map[string]any{"user_agent": "Foo/2.1", "rules": two}); f != "sing-box" || i == nil || *i != 0 {
+		t.Fatalf("first of two matching rules: got %s rule %v, want sing-box rule 0", f, i)
+	}
+	two[0], two[1] = two[1], two[0]
+	if f, i := match(map[string]any{"user_agent": "Foo/2.1", "rules": two}); f != "clash" || i == nil || *i != 0 {
+		t.Fatalf("reordered: got %s rule %v, want clash rule 0", f, i)
+	}
+	if f, i := match(map[string]any{"user_agent": "Foo/1", "rules": two}); f != "sing-box" || i == nil || *i != 1 {
+		t.Fatalf("second rule: got %s rule %v, want sing-box rule 1", f, i)
+	}
+	if f, i := match(map[string]any{"user_agent": "Bar/1", "rules": two}); f != "v2ray" || i != nil {
+		t.Fatalf("no rule: got %s rule %v, want v2ray and null", f, i)
+	}
 	e.expect(e.do("POST", "/api/subscription/settings/test", tok, map[string]any{"user_agent": "x", "rules": []map[string]any{{"pattern": "([", "format": "clash"}}}), 400, "bad pattern")
 	e.expect(e.do("POST", "/api/subscription/settings/test", tok, map[string]any{"user_agent": "x", "rules": []map[string]any{{"pattern": "x", "format": "nope"}}}), 400, "bad format")
 	e.expect(e.do("POST", "/api/subscription/settings/test", tok, map[string]any{"user_agent": 5}), 422, "user_agent a number")

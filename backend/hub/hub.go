@@ -244,6 +244,21 @@ func (h *Hub) Connected(nodeID int64) bool {
 	return err == nil && holder != ""
 }
 
+// JournalBacklog is how many usage journal entries the node held unsent in
+// its last status report, when this replica holds its session and it has
+// reported; ok is false otherwise (another replica's node, or none yet).
+func (h *Hub) JournalBacklog(nodeID int64) (n int, ok bool) {
+	h.mu.Lock()
+	s := h.sessions[nodeID]
+	h.mu.Unlock()
+	if s == nil {
+		return 0, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.backlog, s.backlog >= 0
+}
+
 // presenceTTL is how long a claim outlives its last renewal.
 func (h *Hub) presenceTTL() time.Duration { return 3 * h.opts.PingInterval }
 

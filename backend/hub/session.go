@@ -46,6 +46,7 @@ type session struct {
 	logsOn       bool  // the node was asked to stream its log lines (logs.go)
 	usageSeq     int64 // the last usage sequence recorded for the node
 	sharedToken  bool  // the node said another agent took its last session over
+	backlog      int   // journal entries the node holds unsent, as of its last status (-1: none yet)
 
 	// When inflight was sent and what it was, for the ack latency metric.
 	sentAt   time.Time
@@ -62,7 +63,7 @@ var (
 
 func newSession(h *Hub, c *websocket.Conn, n *model.Node, fence int64) *session {
 	return &session{
-		h: h, conn: c, node: n, fence: fence, usageSeq: n.UsageSeq,
+		h: h, conn: c, node: n, fence: fence, usageSeq: n.UsageSeq, backlog: -1,
 		log:  h.log.With("node", n.ID),
 		out:  make(chan protocol.Message, 64),
 		wake: make(chan struct{}, 1),
@@ -322,6 +323,7 @@ func (s *session) handle(ctx context.Context, m protocol.Message) error {
 		}
 		s.mu.Lock()
 		shared := s.sharedToken
+		s.backlog = m.Status.JournalBacklog
 		s.mu.Unlock()
 		metrics.JournalBacklog.WithLabelValues(metrics.NodeLabel(s.node.ID)).Set(float64(m.Status.JournalBacklog))
 		msg := statusMessage(m.Status)

@@ -30,6 +30,7 @@ type panelEnv struct {
 	node  *model.Node
 	token string
 	user  *model.User
+	hub   *Hub
 }
 
 func newPanelEnv(t *testing.T) *panelEnv {
@@ -66,7 +67,7 @@ func newPanelEnv(t *testing.T) *panelEnv {
 	}
 	go func() { _ = app.Listener(ln) }()
 	t.Cleanup(func() { _ = app.Shutdown() })
-	return &panelEnv{t: t, st: st, url: "ws://" + ln.Addr().String() + protocol.WSPath, node: n, token: token, user: u}
+	return &panelEnv{t: t, st: st, url: "ws://" + ln.Addr().String() + protocol.WSPath, node: n, token: token, user: u, hub: h}
 }
 
 type nodeConn struct {
@@ -238,6 +239,45 @@ func TestSharedTokenIsShown(t *testing.T) {
 			t.Fatalf("node status %q, message %q", node.Status, node.Message)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestJournalBacklogReported: the backlog of a node's last status report
+// is what the hub tells the overview, unknown before any report and after
+// the session ends.
+func TestJournalBacklogReported(t *testing.T) {
+	e := newPanelEnv(t)
+	if _, ok := e.hub.JournalBacklog(e.node.ID); ok {
+		t.Fatal("backlog known before any session")
+	}
+	n := e.dial()
+	e.hello(n, false)
+	if b, ok := e.hub.JournalBacklog(e.node.ID); ok {
+		t.Fatalf("backlog %d known before any status", b)
+	}
+	for _, want := range []int{7, 0} {
+		n.send(protocol.Message{Type: protocol.TypeStatus, Status: &protocol.Status{JournalBacklog: want}})
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			if b, ok := e.hub.JournalBacklog(e.node.ID); ok && b == want {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("backlog never became %d", want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	n.c.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, ok := e.hub.JournalBacklog(e.node.ID); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("backlog still known after the session ended")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -149,8 +149,15 @@ func NewSelector(rules []Rule) (*Selector, error) {
 // Select returns the format of the first matching rule, V2Ray when none
 // matches. A nil Selector uses no rules.
 func (s *Selector) Select(userAgent string) Format {
+	f, _ := s.Match(userAgent)
+	return f
+}
+
+// Match is Select that also tells which rule chose the format: its index
+// in the rules the Selector was built from, -1 when none matched (V2Ray).
+func (s *Selector) Match(userAgent string) (Format, int) {
 	if s == nil {
-		return V2Ray
+		return V2Ray, -1
 	}
 	if len(userAgent) > maxUserAgent {
 		userAgent = userAgent[:maxUserAgent]
@@ -159,7 +166,7 @@ func (s *Selector) Select(userAgent string) Format {
 		r := &s.rules[i]
 		if r.min == nil {
 			if r.re.MatchString(userAgent) {
-				return r.format
+				return r.format, i
 			}
 			continue
 		}
@@ -168,8 +175,8 @@ func (s *Selector) Select(userAgent string) Format {
 			continue
 		}
 		if versionAtLeast(userAgent[m[2]:m[3]], r.min) {
-			return r.format
+			return r.format, i
 		}
 	}
-	return V2Ray
+	return V2Ray, -1
 }

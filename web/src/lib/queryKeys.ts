@@ -29,5 +29,6 @@ export const keys = {
   hostsPreview: (draft: object, username: string) => ['hosts-preview', draft, username] as const,
   notifications: ['notifications'] as const,
   subscriptionSettings: ['subscription-settings'] as const,
+  ruleTest: (userAgent: string, rules: object) => ['subscription-rule-test', userAgent, rules] as const,
   overview: ['overview'] as const,
 };

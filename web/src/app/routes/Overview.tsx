@@ -1,19 +1,24 @@
-import { Badge, Card, Group, SimpleGrid, Stack, Text, Title } from '@mantine/core';
+import { Badge, Card, Group, SegmentedControl, SimpleGrid, Stack, Table, Text, Title } from '@mantine/core';
+import { lazy, Suspense, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link } from 'react-router';
-import { PageError, PageLoading, Page } from '../../components/PageState';
-import { useCurrentAdmin } from '../../features/admin/api';
-import { useNodes } from '../../features/nodes/api';
-import { useSystem } from '../../features/system/api';
-import { formatBytes, formatCount } from '../../lib/format';
+import { Empty, Page, PageError, PageLoading } from '../../components/PageState';
+import { useOverview, type Overview, type TrafficPoint } from '../../features/system/api';
+import { formatBytes, formatCount, timeAgo } from '../../lib/format';
 
-function Stat({ label, value, to }: { label: string; value: string; to?: string }) {
+// recharts is large: the chart is its own chunk, fetched after the numbers show.
+const TrafficChart = lazy(() => import('../../features/system/TrafficChart'));
+
+const statusColors: Record<string, string> = { connected: 'teal', connecting: 'yellow', error: 'red', disabled: 'gray' };
+type Span = 'today' | 'week' | 'month';
+
+function Stat({ label, value, to, field }: { label: string; value: string; to?: string; field: string }) {
   const body = (
     <>
       <Text size="xs" c="dimmed" tt="uppercase" fw={600}>
         {label}
       </Text>
-      <Text size="xl" fw={700}>
+      <Text size="xl" fw={700} data-stat={field}>
         {value}
       </Text>
     </>
@@ -29,60 +34,144 @@ function Stat({ label, value, to }: { label: string; value: string; to?: string 
   );
 }
 
-/** The first page: users by status, online now, traffic, nodes up and down. Kept light: it is in the first chunk. */
+/** A bucket's label: the hour today, the day otherwise (UTC, as the panel counts). */
+function bucketLabel(at: string, span: Span, lang: string): string {
+  const d = new Date(`${at}Z`);
+  if (Number.isNaN(d.getTime())) {
+    return at;
+  }
+  return span === 'today'
+    ? d.toLocaleTimeString(lang, { timeZone: 'UTC', hour: '2-digit', minute: '2-digit' })
+    : d.toLocaleDateString(lang, { timeZone: 'UTC', month: 'short', day: 'numeric' });
+}
+
+function Traffic({ traffic }: { traffic: Overview['traffic'] }) {
+  const { t, i18n } = useTranslation();
+  const [span, setSpan] = useState<Span>('today');
+  const points: TrafficPoint[] = traffic[span];
+  const up = points.reduce((s, p) => s + p.uplink, 0);
+  const down = points.reduce((s, p) => s + p.downlink, 0);
+  const spanName = t(`overview.span.${span}`);
+  const totals = t('overview.trafficTotals', { span: spanName, up: formatBytes(up), down: formatBytes(down), total: formatBytes(up + down) });
+  return (
+    <Card withBorder component="section" aria-label={t('overview.traffic')}>
+      <Stack gap="sm">
+        <Group justify="space-between" wrap="wrap" gap="xs">
+          <Title order={3} size="h5">
+            {t('overview.traffic')}
+          </Title>
+          <SegmentedControl
+            size="xs"
+            value={span}
+            onChange={(v) => { setSpan(v); }}
+            aria-label={t('overview.spanLabel')}
+            data={(['today', 'week', 'month'] as const).map((s) => ({ value: s, label: t(`overview.span.${s}`) }))}
+          />
+        </Group>
+        <Text size="sm" data-traffic-up={up} data-traffic-down={down} data-span={span}>
+          {totals}
+        </Text>
+        {up + down === 0 && (
+          <Text size="sm" c="dimmed">
+            {t('overview.noTraffic')}
+          </Text>
+        )}
+        <Suspense fallback={<PageLoading />}>
+          <TrafficChart summary={t('overview.chartLabel', { totals })} data={points.map((p) => ({ label: bucketLabel(p.at, span, i18n.language), up: p.uplink, down: p.downlink }))} />
+        </Suspense>
+      </Stack>
+    </Card>
+  );
+}
+
+function Nodes({ nodes }: { nodes: NonNullable<Overview['nodes']> }) {
+  const { t } = useTranslation();
+  return (
+    <Card withBorder component="section" aria-label={t('nav.nodes')}>
+      <Stack gap="xs">
+        <Group justify="space-between">
+          <Title order={3} size="h5">
+            {t('nav.nodes')}
+          </Title>
+          <Text size="sm" data-nodes-up={nodes.up} data-nodes-down={nodes.down}>
+            {t('overview.nodesUpDown', { up: nodes.up, down: nodes.down })}
+          </Text>
+        </Group>
+        {nodes.nodes.length === 0 ? (
+          <Empty>{t('nodes.empty')}</Empty>
+        ) : (
+          <Table className="cards-on-phone" verticalSpacing="xs">
+            <Table.Thead>
+              <Table.Tr>
+                <Table.Th>{t('nodes.name')}</Table.Th>
+                <Table.Th>{t('nodes.col.status')}</Table.Th>
+                <Table.Th>{t('overview.lag')}</Table.Th>
+                <Table.Th>{t('overview.backlog')}</Table.Th>
+                <Table.Th>{t('nodes.col.versions')}</Table.Th>
+              </Table.Tr>
+            </Table.Thead>
+            <Table.Tbody>
+              {nodes.nodes.map((n) => (
+                <Table.Tr key={n.id} data-node={n.name}>
+                  <Table.Td data-label={t('nodes.name')}>
+                    <Link to="/nodes">{n.name}</Link>
+                  </Table.Td>
+                  <Table.Td data-label={t('nodes.col.status')}>
+                    <Stack gap={2} align="flex-start">
+                      <Badge variant="light" color={statusColors[n.status] ?? 'gray'}>
+                        {t(`nodes.status.${n.status}`)}
+                      </Badge>
+                      <Text size="xs" c="dimmed">
+                        {t('nodes.lastSeen', { when: timeAgo(n.last_seen) })}
+                      </Text>
+                    </Stack>
+                  </Table.Td>
+                  <Table.Td data-label={t('overview.lag')} data-field="lag">
+                    {n.revision_lag === 0 ? t('overview.upToDate') : t('overview.behind', { count: n.revision_lag })}
+                  </Table.Td>
+                  <Table.Td data-label={t('overview.backlog')} data-field="backlog">
+                    {n.journal_backlog === null ? '—' : t('overview.entries', { count: n.journal_backlog })}
+                  </Table.Td>
+                  <Table.Td data-label={t('nodes.col.versions')}>
+                    <Text size="xs">
+                      Xray {n.xray_version ?? '—'} · {t('nodes.agent')} {n.agent_version ?? '—'}
+                    </Text>
+                  </Table.Td>
+                </Table.Tr>
+              ))}
+            </Table.Tbody>
+          </Table>
+        )}
+      </Stack>
+    </Card>
+  );
+}
+
+/** The first page: users by status, online now, traffic, nodes up and down, the panel. Kept light: it is in the first chunk. */
 export function OverviewPage() {
   const { t } = useTranslation();
-  const system = useSystem();
-  const sudo = useCurrentAdmin().data?.is_sudo ?? false;
-  const nodes = useNodes(sudo);
-  if (system.isPending) {
+  const overview = useOverview();
+  if (overview.isPending) {
     return <PageLoading />;
   }
-  if (system.isError) {
-    return <PageError error={system.error} onRetry={() => void system.refetch()} />;
+  if (overview.isError) {
+    return <PageError error={overview.error} onRetry={() => void overview.refetch()} />;
   }
-  const s = system.data;
-  const list = nodes.data ?? [];
-  const up = list.filter((n) => n.status === 'connected').length;
-  const maxRevision = Math.max(0, ...list.map((n) => n.applied_revision));
+  const o = overview.data;
   return (
     <Page title={t('nav.overview')}>
-      <SimpleGrid cols={{ base: 2, sm: 3, lg: 4 }}>
-        <Stat label={t('overview.users')} value={formatCount(s.total_user)} to="/users" />
-        <Stat label={t('overview.online')} value={formatCount(s.online_users)} />
+      <SimpleGrid cols={{ base: 2, sm: 3, lg: 4 }} component="section" aria-label={t('overview.usersByStatus')}>
+        <Stat field="total" label={t('overview.users')} value={formatCount(o.users.total)} to="/users" />
+        <Stat field="online" label={t('overview.online')} value={formatCount(o.users.online)} />
         {(['active', 'on_hold', 'disabled', 'limited', 'expired'] as const).map((st) => (
-          <Stat key={st} label={t(`status.${st}`)} value={formatCount(s[`users_${st}`])} to={`/users?status=${st}`} />
+          <Stat key={st} field={st} label={t(`status.${st}`)} value={formatCount(o.users[st])} to={`/users?status=${st}`} />
         ))}
-        <Stat label={t('overview.incoming')} value={formatBytes(s.incoming_bandwidth)} />
-        <Stat label={t('overview.outgoing')} value={formatBytes(s.outgoing_bandwidth)} />
       </SimpleGrid>
-      {sudo && (
-        <Card withBorder component="section" aria-label={t('nav.nodes')}>
-          <Stack gap="xs">
-            <Group justify="space-between">
-              <Title order={3} size="h5">
-                {t('nav.nodes')}
-              </Title>
-              <Text size="sm">{t('overview.nodesUp', { up, total: list.length })}</Text>
-            </Group>
-            {list.length === 0 && (
-              <Text size="sm" c="dimmed">
-                {t('nodes.empty')}
-              </Text>
-            )}
-            <Group gap="xs">
-              {list.map((n) => (
-                <Badge key={n.id} variant="light" color={n.status === 'connected' ? 'teal' : 'red'} component={Link} to="/nodes" style={{ cursor: 'pointer' }}>
-                  {n.name}
-                  {n.applied_revision < maxRevision ? ` · ${t('overview.behind', { count: maxRevision - n.applied_revision })}` : ''}
-                </Badge>
-              ))}
-            </Group>
-          </Stack>
-        </Card>
-      )}
-      <Text size="xs" c="dimmed">
-        {t('overview.version', { version: s.version })}
+      <Traffic traffic={o.traffic} />
+      {o.nodes && <Nodes nodes={o.nodes} />}
+      <Text size="xs" c="dimmed" data-panel-version={o.version}>
+        {t('overview.version', { version: o.version })} · {t('overview.revision', { revision: o.revision })} ·{' '}
+        {o.replicas === null ? t('overview.replicasUnknown') : t('overview.replicas', { count: o.replicas })}
       </Text>
     </Page>
   );

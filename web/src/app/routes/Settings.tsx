@@ -1,54 +1,120 @@
-import { Alert, Button, Card, Checkbox, Group, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import { Alert, Button, Card, Checkbox, Divider, Group, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import { useForm } from '@mantine/form';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { useState, type SyntheticEvent } from 'react';
 import { useTranslation } from 'react-i18next';
 import { ActionStatus, Empty, Page, PageError, PageLoading } from '../../components/PageState';
 import { systemRequests, useNotifications, useSubscriptionSettings, type SubscriptionSettings } from '../../features/system/api';
+import { newRuleKey, RuleEditor, wireRules, type SettingsValues } from '../../features/system/RuleEditor';
 import { keys } from '../../lib/queryKeys';
+
+const fieldOf: Record<string, string> = {
+  profile_update_interval: 'interval',
+  profile_title: 'title',
+  support_url: 'support',
+};
+
+/**
+ * Sorts the panel's 400 onto the fields it names ("support_url: ...",
+ * "rules: rule 2: pattern ..."); rest is what no field takes.
+ */
+function splitServerError(message: string): { fields: Record<string, string>; rest: string | null } {
+  const fields: Record<string, string> = {};
+  const field = /^(\w+): ([\s\S]*)$/.exec(message);
+  const name = field?.[1];
+  const text = field?.[2];
+  if (name !== undefined && text !== undefined && fieldOf[name] !== undefined) {
+    fields[fieldOf[name]] = text;
+    return { fields, rest: null };
+  }
+  if (name !== 'rules' || text === undefined) {
+    return { fields, rest: message };
+  }
+  const rest: string[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^rule (\d+): (.*)$/.exec(line.trim());
+    if (m?.[1] === undefined || m[2] === undefined) {
+      rest.push(line);
+      continue;
+    }
+    const part = m[2].includes('unknown format') ? 'format' : m[2].startsWith('min_version') ? 'min_version' : 'pattern';
+    const key = `rules.${String(Number(m[1]) - 1)}.${part}`;
+    fields[key] = fields[key] ? `${fields[key]}; ${m[2]}` : m[2];
+  }
+  const left = rest.join('\n').trim();
+  return { fields, rest: left === '' ? null : left };
+}
 
 function SubscriptionForm({ settings }: { settings: SubscriptionSettings }) {
   const { t } = useTranslation();
   const client = useQueryClient();
-  const [title, setTitle] = useState(settings.profile_title ?? '');
-  const [support, setSupport] = useState(settings.support_url ?? '');
-  const [interval, setInterval] = useState(String(settings.profile_update_interval ?? ''));
-  const [noHtml, setNoHtml] = useState(settings.disable_html_page ?? false);
-  const save = useMutation({
-    mutationFn: () => {
-      const hours = interval.trim() === '' ? 0 : Number(interval);
-      if (!Number.isInteger(hours) || hours < 0) {
-        throw new Error(t('settings.errInterval'));
-      }
-      return systemRequests.putSubscriptionSettings({ ...settings, profile_title: title, support_url: support, profile_update_interval: hours, disable_html_page: noHtml });
+  const form = useForm<SettingsValues>({
+    initialValues: {
+      title: settings.profile_title ?? '',
+      support: settings.support_url ?? '',
+      interval: String(settings.profile_update_interval ?? 12),
+      noHtml: settings.disable_html_page ?? false,
+      rules: (settings.rules ?? []).map((r) => ({ key: newRuleKey(), pattern: r.pattern ?? '', format: r.format ?? 'v2ray', min_version: r.min_version ?? '' })),
     },
+    validate: {
+      interval: (v) => (/^\d+$/.test(v.trim()) && Number(v) >= 1 && Number(v) <= 8760 ? null : t('settings.errInterval')),
+      support: (v) => (v.trim() === '' || /^[a-z][a-z0-9+.-]*:\S+$/i.test(v.trim()) ? null : t('settings.errUrl')),
+      rules: {
+        pattern: (v) => (v.trim() === '' ? t('settings.errPattern') : null),
+        min_version: (v) => (v.trim() === '' || /^\d+(\.\d+)*$/.test(v.trim()) ? null : t('settings.errMinVersion')),
+      },
+    },
+  });
+  const save = useMutation({
+    mutationFn: (v: SettingsValues) =>
+      systemRequests.putSubscriptionSettings({
+        ...settings,
+        profile_title: v.title,
+        support_url: v.support.trim(),
+        profile_update_interval: Number(v.interval),
+        disable_html_page: v.noHtml,
+        rules: wireRules(v.rules),
+      }),
     onSuccess: () => {
+      form.resetDirty();
       void client.invalidateQueries({ queryKey: keys.subscriptionSettings });
     },
   });
-  function submit(e: SyntheticEvent) {
-    e.preventDefault();
-    save.mutate();
-  }
+  const unplaced = save.error ? splitServerError(save.error.message).rest : null;
   return (
-    <form aria-label={t('settings.subscription')} onSubmit={submit}>
+    <form
+      aria-label={t('settings.subscription')}
+      noValidate
+      onSubmit={form.onSubmit(
+        (v) => { save.mutate(v, { onError: (err) => { form.setErrors(splitServerError(err.message).fields); } }); },
+      )}
+    >
       <Stack gap="sm">
-        <TextInput label={t('settings.profileTitle')} value={title} onChange={(e) => { setTitle(e.currentTarget.value); }} />
-        <TextInput label={t('settings.supportUrl')} value={support} onChange={(e) => { setSupport(e.currentTarget.value); }} />
-        <TextInput label={t('settings.interval')} inputMode="numeric" value={interval} onChange={(e) => { setInterval(e.currentTarget.value); }} />
-        <Checkbox label={t('settings.noHtml')} checked={noHtml} onChange={(e) => { setNoHtml(e.currentTarget.checked); }} />
-        <Text size="xs" c="dimmed">
-          {t('settings.rules', { count: settings.rules?.length ?? 0 })}
-        </Text>
-        {save.error && (
+        <TextInput label={t('settings.profileTitle')} description={t('settings.profileTitleHint')} {...form.getInputProps('title')} />
+        <TextInput label={t('settings.supportUrl')} placeholder="https://t.me/support" {...form.getInputProps('support')} />
+        <TextInput label={t('settings.interval')} inputMode="numeric" {...form.getInputProps('interval')} />
+        <Checkbox label={t('settings.noHtml')} {...form.getInputProps('noHtml', { type: 'checkbox' })} />
+        <Divider />
+        <RuleEditor form={form} />
+        {unplaced && (
           <Alert color="red" role="alert">
-            {save.error.message}
+            {unplaced}
           </Alert>
         )}
-        <ActionStatus message={save.isSuccess ? t('settings.saved') : null} />
+        {save.isError && !unplaced && (
+          <Text size="sm" c="red" role="alert">
+            {t('settings.fixFields')}
+          </Text>
+        )}
+        <ActionStatus message={save.isSuccess && !form.isDirty() ? t('settings.saved') : null} />
         <Group>
           <Button type="submit" loading={save.isPending}>
             {t('common.save')}
           </Button>
+          {form.isDirty() && (
+            <Text size="sm" c="dimmed">
+              {t('settings.unsaved')}
+            </Text>
+          )}
         </Group>
       </Stack>
     </form>

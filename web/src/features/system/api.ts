@@ -6,6 +6,15 @@ import { keys } from '../../lib/queryKeys';
 export type SystemStats = Schemas['SystemResponse'];
 export type NotificationTarget = Schemas['NotificationTarget'];
 export type SubscriptionSettings = Schemas['SubscriptionSettingsResponse'];
+export type SubRule = Schemas['Rule'];
+export type SubFormat = NonNullable<SubRule['format']>;
+export type Overview = Schemas['OverviewResponse'];
+export type TrafficPoint = Schemas['TrafficPoint'];
+
+// Every format the panel renders (the API's enum): a Record, so tsc fails
+// when the panel gains a format this list lacks.
+const formatSet: Record<SubFormat, true> = { v2ray: true, 'v2ray-json': true, clash: true, 'clash-meta': true, 'sing-box': true, outline: true };
+export const subFormats = Object.keys(formatSet) as SubFormat[];
 
 export function useSystem() {
   return useQuery({
@@ -28,6 +37,29 @@ export function useSubscriptionSettings() {
   return useQuery({
     queryKey: keys.subscriptionSettings,
     queryFn: ({ signal }) => unwrap(api.GET('/api/subscription/settings', { signal })),
+  });
+}
+
+/** The dashboard's first page in one request. */
+export function useOverview() {
+  return useQuery({
+    queryKey: keys.overview,
+    queryFn: ({ signal }) => unwrap(api.GET('/api/overview', { signal })),
+    refetchInterval: useLiveFallback(),
+  });
+}
+
+/**
+ * Which format (and which rule) a User-Agent gets by the draft rules; the
+ * panel compiles them, so a rule it would refuse is an error here too.
+ */
+export function useRuleTest(userAgent: string, rules: SubRule[]) {
+  return useQuery({
+    queryKey: keys.ruleTest(userAgent, rules),
+    queryFn: ({ signal }) => unwrap(api.POST('/api/subscription/settings/test', { body: { user_agent: userAgent, rules }, signal })),
+    enabled: userAgent !== '',
+    retry: false,
+    placeholderData: (prev) => prev,
   });
 }
 

@@ -524,7 +524,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The dashboard's overview in one request: users by status and online (a regular admin's own), every node's traffic today per hour and over 7 and 30 days per day (UTC, from the hourly buckets), nodes up and down with their revision lag (sudo), the panel version, revision and replica count */
+        /** The dashboard's overview in one request: users by status and online (a regular admin's own), every node's traffic today per hour and over 7 and 30 days per day (UTC, from the hourly buckets), nodes up and down with their revision lag and unsent usage journal (sudo), the panel version, revision and replica count */
         get: operations["getOverview"];
         put?: never;
         post?: never;
@@ -561,7 +561,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** The format a User-Agent gets by the stored User-Agent rules, or by the rules sent (tried, not saved); a rule that does not compile is 400 as in PUT /api/subscription/settings */
+        /** The format a User-Agent gets, and the index of the rule that chose it, by the stored User-Agent rules or by the rules sent (tried, not saved); a rule that does not compile is 400 as in PUT /api/subscription/settings */
         post: operations["postSubscriptionSettingsTest"];
         delete?: never;
         options?: never;
@@ -1208,6 +1208,7 @@ export interface components {
             applied_revision: number;
             /** Format: int64 */
             id: number;
+            journal_backlog: number | null;
             /** Format: date-time */
             last_seen: string | null;
             message: string | null;
@@ -1262,7 +1263,8 @@ export interface components {
             nodes: number;
         };
         Rule: {
-            format?: string;
+            /** @enum {string} */
+            format?: "v2ray" | "v2ray-json" | "clash" | "clash-meta" | "sing-box" | "outline";
             min_version?: string;
             pattern?: string;
         };
@@ -1271,7 +1273,9 @@ export interface components {
             user_agent: string;
         };
         SubRuleTestResponse: {
-            format: string;
+            /** @enum {string} */
+            format: "v2ray" | "v2ray-json" | "clash" | "clash-meta" | "sing-box" | "outline";
+            rule: number | null;
         };
         SubscriptionSettingsResponse: {
             disable_html_page?: boolean;
