@@ -53,6 +53,8 @@ type recordingHub struct {
 	disconnected []int64
 	connected    map[int64]bool
 	restarts     int
+	restarted    []int64 // nodes asked to restart one by one
+	health       map[int64]hub.NodeHealth
 }
 
 func (h *recordingHub) Handler() fiber.Handler {
@@ -324,6 +326,23 @@ func (h *recordingHub) RestartCores(context.Context) int {
 	defer h.mu.Unlock()
 	h.restarts++
 	return len(h.connected)
+}
+
+func (h *recordingHub) RestartCore(_ context.Context, id int64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.connected[id] {
+		return false
+	}
+	h.restarted = append(h.restarted, id)
+	return true
+}
+
+func (h *recordingHub) Health(id int64) (hub.NodeHealth, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r, ok := h.health[id]
+	return r, ok
 }
 
 // WatchLogs streams nothing: the log path is tested end to end

@@ -30,6 +30,7 @@ type panelEnv struct {
 	node  *model.Node
 	token string
 	user  *model.User
+	hub   *Hub
 }
 
 func newPanelEnv(t *testing.T) *panelEnv {
@@ -66,7 +67,7 @@ func newPanelEnv(t *testing.T) *panelEnv {
 	}
 	go func() { _ = app.Listener(ln) }()
 	t.Cleanup(func() { _ = app.Shutdown() })
-	return &panelEnv{t: t, st: st, url: "ws://" + ln.Addr().String() + protocol.WSPath, node: n, token: token, user: u}
+	return &panelEnv{t: t, st: st, url: "ws://" + ln.Addr().String() + protocol.WSPath, node: n, token: token, user: u, hub: h}
 }
 
 type nodeConn struct {
