@@ -104,7 +104,6 @@ function NodeBody({ node }: { node: PanelNode }) {
       )}
       <Group gap="xs">
         <Button
-          color="orange"
           variant="light"
           disabled={!connected}
           onClick={() => {
@@ -116,8 +115,7 @@ function NodeBody({ node }: { node: PanelNode }) {
                     setMessage(t('nodes.restarted', { name: node.name }));
                   },
                 });
-              },
-              t('nodes.restartCore'),
+              }
             );
           }}
         >

@@ -235,15 +235,13 @@ export function NodesPage() {
                         <Button
                           size="compact-xs"
                           variant="light"
-                          color="orange"
                           disabled={n.status !== 'connected'}
                           onClick={() => {
                             confirmThen(
                               t('nodes.restartConfirm', { name: n.name }),
                               () => {
                                 act.mutate(() => nodeRequests.restart(n.id), { onSuccess: () => { setMessage(t('nodes.restarted', { name: n.name })); } });
-                              },
-                              t('nodes.restartCore'),
+                              }
                             );
                           }}
                         >
