@@ -2,9 +2,12 @@ package hub
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/outpost-panel/outpost/backend/coord"
+	"github.com/outpost-panel/outpost/backend/feed"
 	"github.com/outpost-panel/outpost/nodes/protocol"
 )
 
@@ -67,5 +70,51 @@ func TestRestartCoreReachesOneNode(t *testing.T) {
 	}
 	if e.hub.RestartCore(ctx, e.node.ID) {
 		t.Fatal("RestartCore said yes after the session ended")
+	}
+}
+
+// TestRestartCoreAcrossReplicas: a replica that does not hold the node's
+// session (it knows the node is live from the shared presence) passes the
+// restart to the one that does, and hears the node's health from it.
+func TestRestartCoreAcrossReplicas(t *testing.T) {
+	presence := coord.NewMemory(time.Now)
+	var signals *feed.Memory
+	e := newPanelEnvWith(t, Options{}, func(m *feed.Memory) Options {
+		signals = m
+		return Options{PingInterval: time.Second, Replica: "a", Signals: m, Presence: presence}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	other := New(e.st, slog.New(slog.DiscardHandler), Options{PingInterval: time.Second, Replica: "b", Signals: signals, Presence: presence})
+	go func() { _ = other.Run(ctx) }()
+
+	n := e.dial()
+	e.hello(n, false)
+	deadline := time.Now().Add(20 * time.Second)
+	for !other.Connected(e.node.ID) {
+		if time.Now().After(deadline) {
+			t.Fatal("the other replica never saw the session's presence")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Both replicas run their listeners once Run has loaded the state.
+	<-other.ready
+	if !other.RestartCore(ctx, e.node.ID) {
+		t.Fatal("RestartCore on the replica without the session said no for a live node")
+	}
+	n.until(protocol.TypeRestart)
+
+	n.send(protocol.Message{Type: protocol.TypeStatus, Status: &protocol.Status{Users: 5, CoreRestarts: 2}})
+	for {
+		if h, ok := other.Health(e.node.ID); ok {
+			if h.Users != 5 || h.CoreRestarts != 2 {
+				t.Fatalf("health on the other replica %+v", h)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the other replica never heard the node's health")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
