@@ -157,6 +157,19 @@ test('a node added on the Nodes page runs from its command, streams its log, res
     const live = row.locator('[data-live-status]');
     await live.getByText(/^Offline for \d+ sec, serving revision [\d,]+ of [\d,]+$/).waitFor({ timeout: 30_000 });
     assert.equal(await page.evaluate(() => window.outpostLoaded), true, 'the page was reloaded');
+    // On a phone the row is a card and nothing scrolls sideways.
+    await page.setViewportSize({ width: 390, height: 844 });
+    const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    await h.waitFor('the Nodes page to fit a phone', async () => (await overflow()) <= 1, 5_000).catch(async () => {
+      const wide = await page.evaluate(() =>
+        [...document.querySelectorAll('body *')]
+          .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+          .slice(0, 4)
+          .map((e) => `${e.tagName}.${String(e.className)}: ${(e.textContent ?? '').slice(0, 40)}`),
+      );
+      assert.fail(`the Nodes page is ${String(await overflow())} px wider than the phone: ${wide.join(' | ')}`);
+    });
+    await page.setViewportSize({ width: 1440, height: 900 });
     // An offline node cannot be restarted: the button is off, the API says 409.
     assert.equal(await row.getByRole('button', { name: 'Restart core' }).isDisabled(), true);
     const r = await api('POST', `/api/node/${String((await api('GET', '/api/nodes')).body[0].id)}/restart`);

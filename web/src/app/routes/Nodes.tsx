@@ -228,7 +228,7 @@ export function NodesPage() {
                         {t('nodes.builtIn')}
                       </Text>
                     ) : (
-                      <Group gap={4}>
+                      <Group gap={4} wrap="wrap" style={{ flex: '1 1 0', minWidth: 0 }}>
                         <Anchor component={Link} to={`/logs?node=${String(n.id)}`} size="xs">
                           {t('nav.logs')}
                         </Anchor>
