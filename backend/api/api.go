@@ -83,6 +83,11 @@ type NodeHub interface {
 	// RestartCores asks every connected node to restart its Xray core and
 	// returns how many nodes this replica asked.
 	RestartCores(ctx context.Context) int
+	// RestartCore asks one node to restart its Xray core; false when no
+	// replica holds a live session for it.
+	RestartCore(ctx context.Context, nodeID int64) bool
+	// Health is the node's last status report, if one was heard.
+	Health(nodeID int64) (hub.NodeHealth, bool)
 	// WatchLogs streams a node's Xray log lines (0: every node's) until
 	// ctx ends.
 	WatchLogs(ctx context.Context, nodeID int64) <-chan hub.LogEvent

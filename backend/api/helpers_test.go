@@ -54,6 +54,8 @@ type recordingHub struct {
 	connected    map[int64]bool
 	backlog      map[int64]int // journal backlog per node, as a node's status would report it
 	restarts     int
+	restarted    []int64 // nodes asked to restart one by one
+	health       map[int64]hub.NodeHealth
 }
 
 func (h *recordingHub) JournalBacklog(id int64) (int, bool) {
@@ -332,6 +334,23 @@ func (h *recordingHub) RestartCores(context.Context) int {
 	defer h.mu.Unlock()
 	h.restarts++
 	return len(h.connected)
+}
+
+func (h *recordingHub) RestartCore(_ context.Context, id int64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.connected[id] {
+		return false
+	}
+	h.restarted = append(h.restarted, id)
+	return true
+}
+
+func (h *recordingHub) Health(id int64) (hub.NodeHealth, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r, ok := h.health[id]
+	return r, ok
 }
 
 // WatchLogs streams nothing: the log path is tested end to end

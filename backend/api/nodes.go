@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
@@ -50,6 +51,9 @@ func (s *server) nodeRoutes() []route {
 		{Method: "POST", Path: "/api/node/:id/reconnect", Auth: authSudo, Handler: s.reconnectNode, Doc: &routeDoc{
 			Summary: "End the node's session; it redials at once. Its Xray keeps running: no client connection drops", Tag: "node",
 			Response: typeOf[emptyObject](), Errors: []int{404, 422}}},
+		{Method: "POST", Path: "/api/node/:id/restart", Auth: authSudo, Handler: s.restartNodeCore, Doc: &routeDoc{
+			Summary: "Restart the node's Xray core (new instance first: open connections are not cut); 409 when the node is not connected", Tag: "node",
+			Response: typeOf[emptyObject](), Errors: []int{404, 409, 422}}},
 		{Method: "GET", Path: "/api/nodes/usage", Auth: authSudo, Handler: s.nodesUsage, Doc: &routeDoc{
 			Summary: "Uplink and downlink of every node over a time range", Tag: "node",
 			Query: dateRangeQuery("start", "end"), Response: typeOf[nodesUsageResponse](), Errors: []int{400}}},
@@ -99,14 +103,49 @@ type nodeResponse struct {
 	Message          *string          `json:"message"`
 	LastSeen         *wireTime        `json:"last_seen"`
 	AppliedRevision  int64            `json:"applied_revision"`
-	CreatedAt        wireTime         `json:"created_at"`
+	// PanelRevision is the panel's current revision, so applied_revision
+	// reads as "serving 4,812 of 4,820".
+	PanelRevision int64 `json:"panel_revision"`
+	// Health is the node's last status report; null until one is heard
+	// (nodes report every 30 s and after each apply or core restart).
+	Health    *nodeHealth `json:"health"`
+	CreatedAt wireTime    `json:"created_at"`
 	// Token is set only in the answer to POST /api/node: it is stored
 	// hashed and cannot be shown again.
 	Token string `json:"token,omitempty"`
 }
 
+// nodeHealth is what the node's agent last reported about itself.
+type nodeHealth struct {
+	// Users is how many users the node's Xray serves.
+	Users int `json:"users"`
+	// JournalBacklog is how many usage batches the node holds unacknowledged.
+	JournalBacklog int `json:"journal_backlog"`
+	// InboundErrors maps an inbound's tag to why Xray could not start it.
+	InboundErrors map[string]string `json:"inbound_errors"`
+	// CoreRestarts counts the agent's Xray restarts since it started.
+	CoreRestarts int      `json:"core_restarts"`
+	ReportedAt   wireTime `json:"reported_at"`
+}
+
+// nodesJSON answers for nodes with the panel's current revision.
+func (s *server) nodesJSON(ctx context.Context, nodes ...*model.Node) ([]nodeResponse, error) {
+	rev, err := s.st.Revision(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]nodeResponse, 0, len(nodes))
+	for _, n := range nodes {
+		j := s.nodeJSON(n)
+		j.PanelRevision = rev
+		out = append(out, j)
+	}
+	return out, nil
+}
+
 func (s *server) nodeJSON(n *model.Node) nodeResponse {
 	status := n.Status
+	var health *nodeHealth
 	// The stored status is only the last write of whichever replica held
 	// the session; a replica killed outright never writes "connecting".
 	// The hub knows (its own sessions, plus the renewed presence claims of
@@ -119,6 +158,10 @@ func (s *server) nodeJSON(n *model.Node) nodeResponse {
 		case status == model.NodeConnected:
 			status = model.NodeConnecting
 		}
+		if r, ok := s.opts.Hub.Health(n.ID); ok {
+			health = &nodeHealth{Users: r.Users, JournalBacklog: r.JournalBacklog, InboundErrors: r.InboundErrors,
+				CoreRestarts: r.CoreRestarts, ReportedAt: wireTime{r.ReportedAt}}
+		}
 	}
 	return nodeResponse{
 		ID: n.ID, Name: n.Name, Address: n.Address, Port: n.Port, APIPort: n.APIPort,
@@ -129,6 +172,7 @@ func (s *server) nodeJSON(n *model.Node) nodeResponse {
 		Message:          nonEmpty(n.Message),
 		LastSeen:         optTime(n.LastSeen),
 		AppliedRevision:  n.AppliedRevision,
+		Health:           health,
 		CreatedAt:        wireTime{n.CreatedAt},
 	}
 }
@@ -201,9 +245,12 @@ func (s *server) createNode(c *fiber.Ctx) error {
 		return describe(err, nodeTexts)
 	}
 	s.log.Info("node created", "node", n.ID, "name", n.Name)
-	resp := s.nodeJSON(n)
-	resp.Token = token
-	return c.JSON(resp)
+	resp, err := s.nodesJSON(c.UserContext(), n)
+	if err != nil {
+		return err
+	}
+	resp[0].Token = token
+	return c.JSON(resp[0])
 }
 
 // nodeID reads {id}; FastAPI answers a non-integer path parameter with 422.
@@ -228,7 +275,11 @@ func (s *server) getNode(c *fiber.Ctx) error {
 	if err != nil {
 		return describe(err, nodeTexts)
 	}
-	return c.JSON(s.nodeJSON(n))
+	out, err := s.nodesJSON(c.UserContext(), n)
+	if err != nil {
+		return err
+	}
+	return c.JSON(out[0])
 }
 
 func (s *server) listNodes(c *fiber.Ctx) error {
@@ -236,9 +287,13 @@ func (s *server) listNodes(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	out := make([]nodeResponse, 0, len(nodes))
+	ptrs := make([]*model.Node, len(nodes))
 	for i := range nodes {
-		out = append(out, s.nodeJSON(&nodes[i]))
+		ptrs[i] = &nodes[i]
+	}
+	out, err := s.nodesJSON(c.UserContext(), ptrs...)
+	if err != nil {
+		return err
 	}
 	return c.JSON(out)
 }
@@ -268,7 +323,11 @@ func (s *server) modifyNode(c *fiber.Ctx) error {
 		return describe(err, nodeTexts)
 	}
 	s.log.Info("node modified", "node", id)
-	return c.JSON(s.nodeJSON(n))
+	out, err := s.nodesJSON(c.UserContext(), n)
+	if err != nil {
+		return err
+	}
+	return c.JSON(out[0])
 }
 
 func (s *server) deleteNode(c *fiber.Ctx) error {
@@ -372,6 +431,25 @@ func (s *server) reconnectNode(c *fiber.Ctx) error {
 		s.opts.Hub.Disconnect(id)
 	}
 	s.log.Info("node reconnect requested", "node", id, "admin", adminOf(c).Username)
+	return c.JSON(emptyObject{})
+}
+
+// restartNodeCore asks one node's agent to restart its Xray core, as POST
+// /api/core/restart does for every node. The agent starts the new
+// instance before closing the old one and reports its health once it has.
+func (s *server) restartNodeCore(c *fiber.Ctx) error {
+	id, err := nodeID(c)
+	if err != nil {
+		return err
+	}
+	if _, err := s.st.Node(c.UserContext(), id); err != nil {
+		return describe(err, nodeTexts)
+	}
+	if s.opts.Hub == nil || !s.opts.Hub.RestartCore(c.UserContext(), id) {
+		return describe(fmt.Errorf("node %d: not connected: %w", id, model.ErrConflict),
+			map[error]string{model.ErrConflict: "Node is not connected"})
+	}
+	s.log.Info("node core restart requested", "node", id, "admin", adminOf(c).Username)
 	return c.JSON(emptyObject{})
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpost-panel/outpost/backend/hub"
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/nodes/protocol"
 )
@@ -198,4 +199,95 @@ func TestNodeReconnectAndUsage(t *testing.T) {
 		t.Fatalf("old range %+v", usage)
 	}
 	e.expect(e.do("GET", "/api/nodes/usage?start=yesterday", sudo, nil), 400, "bad date")
+}
+
+// TestNodeCoreRestart: POST /api/node/{id}/restart reaches the hub for a
+// connected node only; an unknown node is 404, a bad id 422, a node no
+// replica holds a session for 409, and refusals ask the hub nothing.
+func TestNodeCoreRestart(t *testing.T) {
+	e := newEnv(t)
+	sudo := e.token(e.sudo)
+	r := e.do("POST", "/api/node", sudo, map[string]any{"name": "ams-1"})
+	e.expect(r, 200, "create node")
+	var created struct {
+		ID int64 `json:"id"`
+	}
+	r.decode(t, &created)
+	path := fmt.Sprintf("/api/node/%d/restart", created.ID)
+
+	e.expect(e.do("POST", path, "", nil), 401, "anonymous")
+	e.expect(e.do("POST", path, e.token(e.alice), nil), 403, "regular admin")
+	e.expect(e.do("POST", "/api/node/999/restart", sudo, nil), 404, "unknown node")
+	e.expect(e.do("POST", "/api/node/x/restart", sudo, nil), 422, "bad id")
+	r = e.do("POST", path, sudo, nil)
+	e.expect(r, 409, "node not connected")
+	if d := r.detail(); d != "Node is not connected" {
+		t.Fatalf("409 detail %q", d)
+	}
+	e.hub.mu.Lock()
+	asked := len(e.hub.restarted)
+	e.hub.connected[created.ID] = true
+	e.hub.mu.Unlock()
+	if asked != 0 {
+		t.Fatalf("refused restarts reached the hub %d times", asked)
+	}
+	e.expect(e.do("POST", path, sudo, nil), 200, "restart")
+	e.hub.mu.Lock()
+	defer e.hub.mu.Unlock()
+	if !slices.Equal(e.hub.restarted, []int64{created.ID}) || e.hub.restarts != 0 {
+		t.Fatalf("hub asked to restart %v (all: %d); want only node %d", e.hub.restarted, e.hub.restarts, created.ID)
+	}
+}
+
+// TestNodeHealthAndPanelRevision: a node reads with the panel's current
+// revision and, once its agent reported, with users, journal backlog,
+// inbound errors and core restarts; null health before any report.
+func TestNodeHealthAndPanelRevision(t *testing.T) {
+	e := newEnv(t)
+	sudo := e.token(e.sudo)
+	r := e.do("POST", "/api/node", sudo, map[string]any{"name": "ams-1"})
+	e.expect(r, 200, "create node")
+	type health struct {
+		Users          int               `json:"users"`
+		JournalBacklog int               `json:"journal_backlog"`
+		InboundErrors  map[string]string `json:"inbound_errors"`
+		CoreRestarts   int               `json:"core_restarts"`
+		ReportedAt     string            `json:"reported_at"`
+	}
+	type node struct {
+		ID            int64   `json:"id"`
+		PanelRevision int64   `json:"panel_revision"`
+		Health        *health `json:"health"`
+	}
+	var n node
+	r.decode(t, &n)
+	rev, err := e.st.Revision(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Health != nil || n.PanelRevision != rev || rev == 0 {
+		t.Fatalf("new node %s; want null health and panel_revision %d", r.body, rev)
+	}
+	e.createUser(e.alice, "usr_h1")
+	at := time.Date(2026, 5, 4, 3, 2, 1, 0, time.UTC)
+	e.hub.mu.Lock()
+	e.hub.health = map[int64]hub.NodeHealth{n.ID: {NodeID: n.ID, Users: 7, JournalBacklog: 3,
+		InboundErrors: map[string]string{"vless-in": "port taken"}, CoreRestarts: 2, ReportedAt: at}}
+	e.hub.mu.Unlock()
+
+	r = e.do("GET", "/api/nodes", sudo, nil)
+	e.expect(r, 200, "list")
+	var list []node
+	r.decode(t, &list)
+	r = e.do("GET", fmt.Sprintf("/api/node/%d", n.ID), sudo, nil)
+	e.expect(r, 200, "get")
+	var one node
+	r.decode(t, &one)
+	for _, got := range []node{list[0], one} {
+		h := got.Health
+		if got.PanelRevision != rev+1 || h == nil || h.Users != 7 || h.JournalBacklog != 3 || h.CoreRestarts != 2 ||
+			h.InboundErrors["vless-in"] != "port taken" || h.ReportedAt != "2026-05-04T03:02:01" {
+			t.Fatalf("node %+v health %+v; want panel_revision %d and the reported health", got, h, rev+1)
+		}
+	}
 }

@@ -70,7 +70,7 @@ type Hub struct {
 	desired atomic.Pointer[desired]
 
 	// Lock order. Every mutex in this package is a leaf: Hub.mu,
-	// session.mu, logHub.mu and desired.mu are each taken alone, and no
+	// Hub.healthMu, session.mu, logHub.mu and desired.mu are each taken alone, and no
 	// code calls out (to another lock, the store, a channel send that can
 	// wait) while holding one. A path that needs data behind two of them
 	// copies what it needs under the first, releases it, then takes the
@@ -80,12 +80,16 @@ type Hub struct {
 	sessions map[int64]*session
 
 	logs logHub // logs.go
+
+	healthMu sync.Mutex
+	health   map[int64]NodeHealth // health.go
 }
 
 // New creates a hub; call Run before serving sessions.
 func New(st *state.State, log *slog.Logger, opts Options) *Hub {
 	opts.defaults()
 	return &Hub{st: st, feed: st.Feed(), log: log, opts: opts, ready: make(chan struct{}), sessions: map[int64]*session{},
+		health: map[int64]NodeHealth{},
 		logs: logHub{subs: map[*logSub]struct{}{}, want: map[int64]time.Time{},
 			out: make(chan LogEvent, logPublishQueue), lost: map[int64]int64{}}}
 }
@@ -102,6 +106,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	if h.opts.Signals != nil {
 		go h.listenFences(ctx)
 		go h.listenRestarts(ctx)
+		go h.listenHealth(ctx)
 	}
 	go h.logLoop(ctx)
 	for {

@@ -2,10 +2,13 @@ package hub
 
 import (
 	"context"
+	"strconv"
 
 	"github.com/outpost-panel/outpost/nodes/protocol"
 )
 
+// restartTopic carries restart requests between replicas: "all" for every
+// node, or one node's id.
 const restartTopic = "core-restart"
 
 // RestartCores asks every connected node, on every replica, to restart its
@@ -19,6 +22,24 @@ func (h *Hub) RestartCores(ctx context.Context) int {
 		}
 	}
 	return h.restartLocal()
+}
+
+// RestartCore asks one node to restart its Xray core, as RestartCores does
+// for all of them. A session this replica holds gets the request at once;
+// one held by another replica gets it through that replica. False when no
+// replica holds a live session for the node (nothing was asked).
+func (h *Hub) RestartCore(ctx context.Context, nodeID int64) bool {
+	// The session is copied out of h.mu before anything is sent to it.
+	h.mu.Lock()
+	s := h.sessions[nodeID]
+	h.mu.Unlock()
+	if s != nil {
+		return s.send(protocol.Message{Type: protocol.TypeRestart})
+	}
+	if h.opts.Signals == nil || !h.Connected(nodeID) {
+		return false
+	}
+	return h.opts.Signals.Send(ctx, restartTopic, []byte(strconv.FormatInt(nodeID, 10))) == nil
 }
 
 func (h *Hub) count() int {
@@ -36,7 +57,20 @@ func (h *Hub) restartLocal() int {
 }
 
 func (h *Hub) listenRestarts(ctx context.Context) {
-	for range h.opts.Signals.Listen(ctx, restartTopic) {
-		h.restartLocal()
+	for msg := range h.opts.Signals.Listen(ctx, restartTopic) {
+		if string(msg) == "all" {
+			h.restartLocal()
+			continue
+		}
+		id, err := strconv.ParseInt(string(msg), 10, 64)
+		if err != nil {
+			continue
+		}
+		h.mu.Lock()
+		s := h.sessions[id]
+		h.mu.Unlock()
+		if s != nil {
+			s.send(protocol.Message{Type: protocol.TypeRestart})
+		}
 	}
 }

@@ -326,6 +326,7 @@ func (s *session) handle(ctx context.Context, m protocol.Message) error {
 		s.backlog = m.Status.JournalBacklog
 		s.mu.Unlock()
 		metrics.JournalBacklog.WithLabelValues(metrics.NodeLabel(s.node.ID)).Set(float64(m.Status.JournalBacklog))
+		s.h.recordHealth(ctx, s.node.ID, m.Status)
 		msg := statusMessage(m.Status)
 		if shared {
 			msg = strings.TrimSuffix(sharedTokenMessage+"; "+msg, "; ")

@@ -35,6 +35,13 @@ type panelEnv struct {
 
 func newPanelEnv(t *testing.T) *panelEnv {
 	t.Helper()
+	return newPanelEnvWith(t, Options{PingInterval: time.Second})
+}
+
+// newPanelEnvWith is newPanelEnv with the hub's options; the state's feed
+// is a memory feed, which opts may also use as Signals.
+func newPanelEnvWith(t *testing.T, opts Options, withFeed ...func(*feed.Memory) Options) *panelEnv {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -43,7 +50,11 @@ func newPanelEnv(t *testing.T) *panelEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	st := state.New(db, feed.NewMemory(1000), log, time.Now)
+	mem := feed.NewMemory(1000)
+	for _, f := range withFeed {
+		opts = f(mem)
+	}
+	st := state.New(db, mem, log, time.Now)
 	if _, err := st.Bootstrap(ctx, false); err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +68,7 @@ func newPanelEnv(t *testing.T) *panelEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := New(st, log, Options{PingInterval: time.Second})
+	h := New(st, log, opts)
 	go func() { _ = h.Run(ctx) }()
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	app.Get(protocol.WSPath, h.Handler())

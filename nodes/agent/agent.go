@@ -276,5 +276,6 @@ func (a *Agent) Health() Health {
 func (a *Agent) statusMessage() *protocol.Status {
 	h := a.Health()
 	return &protocol.Status{AppliedRevision: h.AppliedRevision, Users: h.Users, JournalBacklog: h.JournalBacklog,
-		InboundErrors: h.InboundErrors, Message: h.LastError, XrayVersion: h.XrayVersion}
+		InboundErrors: h.InboundErrors, Message: h.LastError, XrayVersion: h.XrayVersion,
+		CoreRestarts: h.CoreRestarts}
 }

@@ -239,6 +239,9 @@ type Status struct {
 	InboundErrors   map[string]string `json:"inbound_errors,omitempty"`
 	Message         string            `json:"message,omitempty"`
 	XrayVersion     string            `json:"xray_version,omitempty"`
+	// CoreRestarts counts the agent's Xray restarts since it started
+	// (panels before it ignore the field).
+	CoreRestarts int `json:"core_restarts,omitempty"`
 }
 
 // Error ends a session with a reason (bad protocol version, fenced, ...).

@@ -214,7 +214,7 @@ func (e *Enforced) Validate() error {
 
 // Validate checks a status report.
 func (s *Status) Validate() error {
-	if s.AppliedRevision < 0 || s.Users < 0 || s.JournalBacklog < 0 {
+	if s.AppliedRevision < 0 || s.Users < 0 || s.JournalBacklog < 0 || s.CoreRestarts < 0 {
 		return invalid("status: negative count")
 	}
 	if err := checkText("status: message", s.Message); err != nil {

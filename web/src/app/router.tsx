@@ -16,7 +16,11 @@ export const router = createBrowserRouter(
         { index: true, element: <OverviewPage /> },
         { path: 'users', lazy: async () => ({ Component: (await import('./routes/Users')).UsersPage }) },
         { path: 'users/:username', lazy: async () => ({ Component: (await import('./routes/User')).UserPage }) },
-        { path: 'nodes', lazy: async () => ({ Component: (await import('./routes/Nodes')).NodesPage }) },
+        {
+          path: 'nodes',
+          lazy: async () => ({ Component: (await import('./routes/Nodes')).NodesPage }),
+          children: [{ path: ':id', lazy: async () => ({ Component: (await import('./routes/NodeDetail')).NodeDetail }) }],
+        },
         { path: 'hosts', lazy: async () => ({ Component: (await import('./routes/Hosts')).HostsPage }) },
         { path: 'core', lazy: async () => ({ Component: (await import('./routes/CoreConfig')).CoreConfigPage }) },
         { path: 'templates', lazy: async () => ({ Component: (await import('./routes/Templates')).TemplatesPage }) },

@@ -35,7 +35,7 @@ const englishBases = new Set([...english.keys()].map(base));
 const pluralBases = new Set([...english.keys()].filter((k) => pluralSuffix.test(k)).map(base));
 
 // Strings that are the same in every language: names and pure formats.
-const sameEverywhere = new Set(['overview.version', 'userForm.usernameRule']);
+const sameEverywhere = new Set(['overview.version', 'userForm.usernameRule', 'nodes.fact.xray', 'nodes.snippet.systemd', 'nodes.snippet.compose']);
 
 describe.each([
   ['fa', fa],

@@ -14,6 +14,8 @@ function node(id: number, over: Partial<Node> = {}): Node {
     api_port: 0,
     port: 0,
     applied_revision: 10,
+    panel_revision: 10,
+    health: null,
     created_at: '2026-01-01T00:00:00Z',
     last_seen: null,
     message: null,
@@ -97,6 +99,20 @@ describe('applyEvent', () => {
     const client = cache([[keys.nodes, [node(1, { message: 'hi', status: 'error' })]]]);
     applyEvent(client, nodeEvent(1, { applied_revision: 11 }));
     expect(client.getQueryData<Node[]>(keys.nodes)?.[0]).toMatchObject({ status: 'connected', applied_revision: 11, message: null });
+  });
+
+  test("a node or users event carries the panel's revision into every node, never back", () => {
+    const client = cache([
+      [keys.nodes, [node(1), node(2, { panel_revision: 30 })]],
+      [keys.node(1), node(1)],
+      [keys.node(2), node(2)],
+    ]);
+    applyEvent(client, nodeEvent(1, { revision: 20 }));
+    expect(client.getQueryData<Node[]>(keys.nodes)?.map((n) => n.panel_revision)).toEqual([20, 30]);
+    expect(invalidated(client, keys.node(1))).toBe(true);
+    expect(invalidated(client, keys.node(2))).toBe(false);
+    applyEvent(client, { type: 'users', revision: 25, usernames: ['a'], all: false });
+    expect(client.getQueryData<Node[]>(keys.nodes)?.map((n) => n.panel_revision)).toEqual([25, 30]);
   });
 
   test('an unknown node refetches the list', () => {

@@ -122,13 +122,21 @@ export function applyEvent(client: QueryClient, event: PanelEvent): void {
       } else {
         const { name, status, message, applied_revision, last_seen } = event;
         client.setQueryData<Node[]>(keys.nodes, (list) =>
-          list?.map((n) => (n.id === event.id ? { ...n, name, status, message, applied_revision, last_seen } : n)),
+          list?.map((n) =>
+            n.id === event.id
+              ? { ...n, name, status, message, applied_revision, last_seen, panel_revision: Math.max(n.panel_revision, event.revision) }
+              : n,
+          ),
         );
+        // An open node view reads the node with its health.
+        void client.invalidateQueries({ queryKey: keys.node(event.id), exact: true });
       }
       void client.invalidateQueries({ queryKey: keys.overview });
       return;
     }
     case 'users':
+      // The panel's revision moved: nodes read as behind until they apply it.
+      client.setQueryData<Node[]>(keys.nodes, (list) => list?.map((n) => ({ ...n, panel_revision: Math.max(n.panel_revision, event.revision) })));
       void client.invalidateQueries({ queryKey: keys.users });
       void client.invalidateQueries({ queryKey: keys.system });
       void client.invalidateQueries({ queryKey: keys.overview });

@@ -178,3 +178,11 @@ export function formatBytes(n: number): string {
 }
 
 export const gib = 1024 ** 3;
+
+/** "12 min", "3 h", "2 days": a span, in its largest whole unit. */
+export function formatDuration(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  const [value, unit] =
+    s < 60 ? [s, 'second'] : s < 3600 ? [Math.floor(s / 60), 'minute'] : s < 172800 ? [Math.floor(s / 3600), 'hour'] : [Math.floor(s / 86400), 'day'];
+  return new Intl.NumberFormat(i18n.language, { style: 'unit', unit, unitDisplay: 'short' }).format(value);
+}

@@ -18,7 +18,11 @@ export const keys = {
   userUsage: (username: string, days: number) => ['usage', 'user', username, days] as const,
   userDaily: (username: string) => ['usage', 'daily', username] as const,
   nodesUsage: (days: number) => ['usage', 'nodes', days] as const,
+  /** Every node query: the list and each node's own (a prefix of node). */
   nodes: ['nodes'] as const,
+  node: (id: number) => ['nodes', id] as const,
+  /** A node's traffic on one finished UTC day: it no longer changes. */
+  nodesDay: (day: string) => ['nodes-day', day] as const,
   nodeSettings: ['node-settings'] as const,
   inbounds: ['inbounds'] as const,
   templates: ['templates'] as const,

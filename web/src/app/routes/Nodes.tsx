@@ -1,16 +1,19 @@
 import { BarChart } from '@mantine/charts';
 import '@mantine/charts/styles.css';
-import { Alert, Anchor, Badge, Button, Card, Code, Group, Modal, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import { Alert, Anchor, Badge, Button, Card, Code, Group, Modal, Stack, Table, Tabs, Text, TextInput, Title } from '@mantine/core';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useState, type SyntheticEvent } from 'react';
 import { useTranslation } from 'react-i18next';
-import { Link } from 'react-router';
+import { Link, Outlet } from 'react-router';
 import { confirmThen } from '../../components/confirm';
 import { Copy } from '../../components/CopyQr';
 import { ActionStatus, Empty, Page, PageError, PageLoading } from '../../components/PageState';
-import { certificatePin, nodeCommand, nodeRequests, useNodes, useNodeSettings, useNodesUsage, type PanelNode } from '../../features/nodes/api';
-import { formatBytes, formatCount, formatTime, timeAgo } from '../../lib/format';
+import { certificatePin, nodeRequests, useNodes, useNodeSettings, useNodesUsage, type PanelNode } from '../../features/nodes/api';
+import { nodeSnippets } from '../../features/nodes/snippets';
+import { liveStatus } from '../../features/nodes/status';
+import { formatBytes, formatCount, formatTime } from '../../lib/format';
 import { keys } from '../../lib/queryKeys';
+import { useNow } from '../../lib/useNow';
 
 const statusColors: Record<string, string> = { connected: 'teal', connecting: 'yellow', error: 'red', disabled: 'gray' };
 
@@ -32,17 +35,38 @@ function TokenNotice({ issued, onDone }: { issued: Issued; onDone: () => void })
   if (settings.isPending) {
     return <PageLoading />;
   }
-  const command = nodeCommand(issued.token, settings.data);
+  const snippets = nodeSnippets(issued.token, settings.data);
+  const tabs = [
+    { value: 'command', label: t('nodes.snippet.command'), copy: t('nodes.copyCommand'), text: snippets.command },
+    { value: 'systemd', label: t('nodes.snippet.systemd'), copy: t('nodes.copySystemd'), text: snippets.systemd },
+    { value: 'compose', label: t('nodes.snippet.compose'), copy: t('nodes.copyCompose'), text: snippets.compose },
+  ];
   return (
     <Alert color="indigo" role="status" aria-label={t('nodes.tokenTitle')} title={t('nodes.tokenTitle')}>
       <Stack gap="xs">
         <Text size="sm">{t('nodes.tokenOnce', { name: issued.node })}</Text>
-        <Group gap="xs" wrap="nowrap" align="flex-start">
-          <Copy value={command} label={t('nodes.copyCommand')} />
-          <Code block style={{ flex: 1, whiteSpace: 'pre-wrap', wordBreak: 'break-all' }}>
-            {command}
-          </Code>
-        </Group>
+        <Tabs defaultValue="command" keepMounted={false}>
+          <Tabs.List>
+            {tabs.map((tab) => (
+              <Tabs.Tab key={tab.value} value={tab.value}>
+                {tab.label}
+              </Tabs.Tab>
+            ))}
+          </Tabs.List>
+          {tabs.map((tab) => (
+            <Tabs.Panel key={tab.value} value={tab.value} pt="xs">
+              <Stack gap={4} align="flex-start">
+                <Copy value={tab.text} label={tab.copy} />
+                <Code block data-snippet={tab.value} style={{ alignSelf: 'stretch', whiteSpace: 'pre-wrap', wordBreak: 'break-all', maxHeight: '20rem', overflow: 'auto' }} tabIndex={0}>
+                  {tab.text}
+                </Code>
+              </Stack>
+            </Tabs.Panel>
+          ))}
+        </Tabs>
+        <Text size="xs" c="dimmed">
+          {t('nodes.snippetHint')}
+        </Text>
         {certificatePin(settings.data) && (
           <Text size="xs" c="dimmed">
             {t('nodes.selfSigned')}
@@ -111,20 +135,12 @@ function NodeForm({ node, onDone, onCancel }: { node: PanelNode | null; onDone: 
   );
 }
 
-/** "connected", or "offline for 12 min, serving revision 4,812". */
-function statusText(t: (k: string, o?: Record<string, unknown>) => string, n: PanelNode): string {
-  if (n.status === 'connected') {
-    return t('nodes.status.connected');
-  }
-  const label = t(`nodes.status.${n.status}`);
-  return n.last_seen ? `${label} · ${t('nodes.lastSeen', { when: timeAgo(n.last_seen) })}` : label;
-}
-
 export function NodesPage() {
   const { t } = useTranslation();
   const client = useQueryClient();
   const nodes = useNodes();
   const usage = useNodesUsage(30);
+  const now = useNow();
   const [editing, setEditing] = useState<{ node: PanelNode | null } | null>(null);
   const [issued, setIssued] = useState<Issued | null>(null);
   const [message, setMessage] = useState<string | null>(null);
@@ -136,8 +152,6 @@ export function NodesPage() {
   });
   const traffic = new Map((usage.data?.usages ?? []).map((u) => [u.node_id, u]));
   const list = nodes.data ?? [];
-  // The newest revision any node applied: how far behind the others are.
-  const latest = Math.max(0, ...list.map((n) => n.applied_revision));
   return (
     <Page
       title={t('nav.nodes')}
@@ -175,23 +189,28 @@ export function NodesPage() {
               return (
                 <Table.Tr key={n.id} data-node={n.name}>
                   <Table.Td data-label={t('nodes.name')}>
-                    <Text fw={600} size="sm">
+                    <Anchor component={Link} to={`/nodes/${String(n.id)}`} fw={600} size="sm" aria-label={t('nodes.open', { name: n.name })}>
                       {n.name}
-                    </Text>
+                    </Anchor>
                     <Text size="xs" c="dimmed">
                       {n.address || '—'} · ×{n.usage_coefficient}
                     </Text>
                   </Table.Td>
                   <Table.Td data-label={t('nodes.col.status')} data-status={n.status}>
                     <Badge color={statusColors[n.status] ?? 'gray'} variant="light" title={formatTime(n.last_seen)}>
-                      {statusText(t, n)}
+                      {t(`nodes.status.${n.status}`)}
                     </Badge>
+                    {n.status !== 'connected' && (
+                      <Text size="xs" data-live-status>
+                        {liveStatus(t, n, now)}
+                      </Text>
+                    )}
                   </Table.Td>
                   <Table.Td data-label={t('nodes.col.revision')}>
                     {formatCount(n.applied_revision)}
-                    {latest - n.applied_revision > 0 && (
+                    {n.panel_revision - n.applied_revision > 0 && (
                       <Text size="xs" c="orange.9">
-                        {t('overview.behind', { count: latest - n.applied_revision })}
+                        {t('overview.behind', { count: n.panel_revision - n.applied_revision })}
                       </Text>
                     )}
                   </Table.Td>
@@ -209,10 +228,25 @@ export function NodesPage() {
                         {t('nodes.builtIn')}
                       </Text>
                     ) : (
-                      <Group gap={4}>
+                      <Group gap={4} wrap="wrap" style={{ flex: '1 1 0', minWidth: 0 }}>
                         <Anchor component={Link} to={`/logs?node=${String(n.id)}`} size="xs">
                           {t('nav.logs')}
                         </Anchor>
+                        <Button
+                          size="compact-xs"
+                          variant="light"
+                          disabled={n.status !== 'connected'}
+                          onClick={() => {
+                            confirmThen(
+                              t('nodes.restartConfirm', { name: n.name }),
+                              () => {
+                                act.mutate(() => nodeRequests.restart(n.id), { onSuccess: () => { setMessage(t('nodes.restarted', { name: n.name })); } });
+                              }
+                            );
+                          }}
+                        >
+                          {t('nodes.restartCore')}
+                        </Button>
                         <Button size="compact-xs" variant="light" onClick={() => { setEditing({ node: n }); }}>
                           {t('common.edit')}
                         </Button>
@@ -300,6 +334,7 @@ export function NodesPage() {
           />
         )}
       </Modal>
+      <Outlet />
     </Page>
   );
 }

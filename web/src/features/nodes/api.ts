@@ -1,4 +1,4 @@
-import { useQuery } from '@tanstack/react-query';
+import { useQueries, useQuery } from '@tanstack/react-query';
 import { api, queryTime, unwrap, type Schemas } from '../../lib/api/client';
 import { useLiveFallback } from '../../lib/events';
 import { keys } from '../../lib/queryKeys';
@@ -35,6 +35,42 @@ export function useNodesUsage(days: number, enabled = true) {
   });
 }
 
+/** One node, health included. Its health has no event of its own, so an
+ * open node view refetches it every few seconds. */
+export function useNode(id: number, enabled = true) {
+  return useQuery({
+    queryKey: keys.node(id),
+    queryFn: ({ signal }) => unwrap(api.GET('/api/node/{id}', { params: { path: { id } }, signal })),
+    refetchInterval: 5_000,
+    enabled,
+  });
+}
+
+const dayMs = 86400_000;
+
+/** Every node's traffic on each of the last `days` UTC days, today last.
+ * Finished days never change, so only today's follows usage events. */
+export function useNodesDaily(days: number, now: Date) {
+  const today = Math.floor(now.getTime() / dayMs) * dayMs;
+  return useQueries({
+    queries: Array.from({ length: days }, (_, i) => {
+      const start = new Date(today - (days - 1 - i) * dayMs);
+      const end = new Date(start.getTime() + dayMs);
+      const day = queryTime(start).slice(0, 10);
+      const isToday = i === days - 1;
+      return {
+        queryKey: isToday ? [...keys.usage, 'nodes-today', day] : keys.nodesDay(day),
+        queryFn: ({ signal }: { signal: AbortSignal }) =>
+          unwrap(api.GET('/api/nodes/usage', { params: { query: { start: queryTime(start), end: queryTime(end) } }, signal })).then((r) => ({
+            day,
+            usages: r.usages,
+          })),
+        staleTime: isToday ? 0 : Number.POSITIVE_INFINITY,
+      };
+    }),
+  });
+}
+
 const path = (id: number) => ({ params: { path: { id } } });
 
 export const nodeRequests = {
@@ -43,6 +79,7 @@ export const nodeRequests = {
   remove: (id: number) => unwrap(api.DELETE('/api/node/{id}', path(id))),
   rotateToken: (id: number) => unwrap(api.POST('/api/node/{id}/token', path(id))),
   reconnect: (id: number) => unwrap(api.POST('/api/node/{id}/reconnect', path(id))),
+  restart: (id: number) => unwrap(api.POST('/api/node/{id}/restart', path(id))),
 };
 
 /** The certificate pin a node needs: set only when the panel serves a

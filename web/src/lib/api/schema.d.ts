@@ -415,6 +415,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/node/{id}/restart": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Restart the node's Xray core (new instance first: open connections are not cut); 409 when the node is not connected */
+        post: operations["postNodeByIdRestart"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/node/{id}/token": {
         parameters: {
             query?: never;
@@ -1140,6 +1157,16 @@ export interface components {
             port?: number | null;
             usage_coefficient?: number | null;
         };
+        NodeHealth: {
+            core_restarts: number;
+            inbound_errors: {
+                [key: string]: string;
+            };
+            journal_backlog: number;
+            /** Format: date-time */
+            reported_at: string;
+            users: number;
+        };
         NodeResponse: {
             address: string;
             agent_version: string | null;
@@ -1148,12 +1175,15 @@ export interface components {
             applied_revision: number;
             /** Format: date-time */
             created_at: string;
+            health: components["schemas"]["NodeHealth"] | null;
             /** Format: int64 */
             id: number;
             /** Format: date-time */
             last_seen: string | null;
             message: string | null;
             name: string;
+            /** Format: int64 */
+            panel_revision: number;
             port: number;
             /** @enum {string} */
             status: "connected" | "connecting" | "error" | "disabled";
@@ -3112,6 +3142,73 @@ export interface operations {
             };
             /** @description Not found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Malformed request (bad JSON, wrong type, unknown field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    postNodeByIdRestart: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmptyObject"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Already exists */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
