@@ -107,6 +107,11 @@ type User struct {
 	DataLimitReset       ResetStrategy       `json:"data_limit_reset_strategy"`
 	UsedTraffic          int64               `json:"used_traffic"`
 	LifetimeUsedTraffic  int64               `json:"lifetime_used_traffic"`
+	// NodeBytesLeft is the bytes_left the user's last version sent to the
+	// nodes carried (store.Tx.SetNodeBytesLeft), so the desired state
+	// rebuilt from the database is the one the revision named, not one
+	// recomputed from today's traffic. Read only by EachUserOnNodes.
+	NodeBytesLeft *int64 `json:"-"`
 	CreatedAt            time.Time           `json:"created_at"`
 	EditAt               *time.Time          `json:"edit_at"`
 	Note                 string              `json:"note"`
