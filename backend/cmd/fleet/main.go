@@ -49,6 +49,8 @@ type options struct {
 	workDir       string
 	keep          bool
 	convergeLimit time.Duration
+	compress      bool
+	writers       int
 }
 
 func main() {
@@ -64,6 +66,8 @@ func main() {
 	flag.StringVar(&o.workDir, "work-dir", "", "directory for the panel's data and log (default: a new temp dir)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work dir")
 	flag.DurationVar(&o.convergeLimit, "converge-limit", 5*time.Minute, "give up waiting for the fleet after this long")
+	flag.BoolVar(&o.compress, "compress", true, "agents ask for permessage-deflate, as the real agent does")
+	flag.IntVar(&o.writers, "snapshot-writers", 8, "the panel's --snapshot-writers")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "fleet:", err)
@@ -89,7 +93,7 @@ func freeAddr() (string, error) {
 
 func startPanel(o options, dataDir, addr, metricsAddr string, logFile io.Writer) (*panelProc, error) {
 	cmd := exec.Command(o.panelBin, "--listen", addr, "--data-dir", dataDir, "--metrics-listen", metricsAddr,
-		"--ping-interval", o.pingInterval.String())
+		"--ping-interval", o.pingInterval.String(), "--snapshot-writers", fmt.Sprint(o.writers))
 	cmd.Env = append(os.Environ(), "SUDO_USERNAME="+sudoUser, "SUDO_PASSWORD="+sudoPass)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// The panel dies with the benchmark, even when the benchmark is killed.
@@ -324,7 +328,7 @@ func run(o options) error {
 		PanelURLs: []string{base}, Tokens: seeded.Tokens, VerifyEvery: o.verifyEvery,
 		UsageEvery: o.usageEvery, UsageEmails: seeded.Emails[:min(len(seeded.Emails), 100)],
 		MinBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second,
-		Observer: tracker.observe,
+		Observer: tracker.observe, NoCompression: !o.compress,
 	})
 	if err != nil {
 		return err
