@@ -167,6 +167,8 @@ func (h *Hub) follow(ctx context.Context) error {
 		moved = true
 	}
 	if moved {
+		rev, _ := h.current().head()
+		h.snaps.forget(rev)
 		for _, s := range h.liveSessions() {
 			s.kick()
 		}

@@ -69,6 +69,17 @@ func (c *snapCache) get(d *desired, chunk int) *snapEntry {
 	return e
 }
 
+// forget drops the cached snapshot once the state moved past it, so an
+// idle hub does not hold a superseded revision's bytes; sessions still
+// writing it keep their reference until they finish.
+func (c *snapCache) forget(head int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur != nil && c.cur.keyRev < head {
+		c.cur = nil
+	}
+}
+
 func (e *snapEntry) encode(d *desired, chunk int) {
 	rev, hash, cfg, users := d.snapshot()
 	e.rev, e.hash, e.users = rev, hash, len(users)

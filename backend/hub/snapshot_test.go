@@ -192,6 +192,23 @@ func TestSnapshotIsEncodedOncePerRevision(t *testing.T) {
 	if n := e.h.snaps.encodes.Load(); n != 1 {
 		t.Errorf("encodes after a current node's hello: %d", n)
 	}
+
+	// A change supersedes the cached snapshot: the hub lets it go.
+	limit := int64(1 << 30)
+	if _, err := e.st.ModifyUser(context.Background(), nil, "user_00001", state.UserInput{DataLimit: &limit}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		e.h.snaps.mu.Lock()
+		cached := e.h.snaps.cur != nil
+		e.h.snaps.mu.Unlock()
+		if !cached {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the superseded snapshot is still cached")
+		}
+	}
 }
 
 // TestWriteGateIsBoundedAndFIFO: waiters get their turn in the order
