@@ -340,6 +340,10 @@ func (s *session) readLoop(ctx context.Context) {
 			}
 			return
 		}
+		// Time spent handling the frame (a database write queued behind a
+		// thousand others) is ours, not the node's silence: its pongs wait
+		// in the socket meanwhile.
+		s.extendRead()
 	}
 }
 
