@@ -371,7 +371,7 @@ func (a *Agent) session(ctx context.Context) (welcomed, byPanel bool, err error)
 	defer stop()
 	go func() { <-sctx.Done(); _ = conn.SetReadDeadline(time.Now()) }()
 
-	s := &agentSession{a: a, conn: conn, out: make(chan protocol.Message, 16), ping: 10 * time.Second}
+	s := &agentSession{a: a, conn: conn, ctx: sctx, out: make(chan protocol.Message, 16), ping: 10 * time.Second}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); s.writeLoop(sctx) }()
@@ -404,6 +404,7 @@ func (a *Agent) session(ctx context.Context) (welcomed, byPanel bool, err error)
 type agentSession struct {
 	a        *Agent
 	conn     *websocket.Conn
+	ctx      context.Context // ends with the session (or the fleet)
 	out      chan protocol.Message
 	welcomed atomic.Bool
 	ping     time.Duration
@@ -417,6 +418,12 @@ type agentSession struct {
 }
 
 func (s *agentSession) touch() {
+	// Once the session (or the fleet) is stopping, a ping must not undo
+	// the deadline that unblocks the reader: Stop hung on agents whose
+	// panel kept pinging them.
+	if s.ctx.Err() != nil {
+		return
+	}
 	_ = s.conn.SetReadDeadline(time.Now().Add(3 * s.ping))
 }
 
