@@ -78,6 +78,10 @@ type Config struct {
 	UsageInterval  time.Duration
 	PingInterval   time.Duration
 	TokenTTL       time.Duration
+
+	// SnapshotWriters is how many node sessions may be written a snapshot
+	// at once; the rest wait their turn, first come first served.
+	SnapshotWriters int
 }
 
 // maxWebhookRetries bounds NUMBER_OF_RECURRENT_NOTIFICATIONS: more is a
@@ -86,6 +90,11 @@ const maxWebhookRetries = 1000
 
 // maxBackupKeep bounds PANEL_BACKUP_KEEP.
 const maxBackupKeep = 10000
+
+// maxSnapshotWriters bounds --snapshot-writers: each writer may hold a
+// snapshot's encoded bytes, and past a few dozen they only share the same
+// CPU and network more thinly.
+const maxSnapshotWriters = 256
 
 // Defaults in one place.
 func Defaults() Config {
@@ -97,7 +106,9 @@ func Defaults() Config {
 		PingInterval:   10 * time.Second,
 		TokenTTL:       24 * time.Hour,
 		NotifyPercent:  80,
-		NotifyDaysLeft: 3,
+
+		SnapshotWriters: 8,
+		NotifyDaysLeft:  3,
 
 		WebhookRetries:       3,
 		WebhookRetryInterval: 180 * time.Second,
@@ -180,6 +191,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.DurationVar(&c.ReviewInterval, "review-interval", envDur("review-interval", "PANEL_REVIEW_INTERVAL", c.ReviewInterval), "how often user limits are reviewed (PANEL_REVIEW_INTERVAL)")
 	fs.DurationVar(&c.UsageInterval, "usage-interval", envDur("usage-interval", "PANEL_USAGE_INTERVAL", c.UsageInterval), "how often nodes journal traffic (PANEL_USAGE_INTERVAL)")
 	fs.DurationVar(&c.PingInterval, "ping-interval", envDur("ping-interval", "PANEL_PING_INTERVAL", c.PingInterval), "node session keepalive (PANEL_PING_INTERVAL)")
+	fs.IntVar(&c.SnapshotWriters, "snapshot-writers", envInt("snapshot-writers", "PANEL_SNAPSHOT_WRITERS", c.SnapshotWriters), "how many node sessions are written a snapshot at once; the others queue (PANEL_SNAPSHOT_WRITERS)")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", envDur("token-ttl", "PANEL_TOKEN_TTL", c.TokenTTL), "admin token lifetime (PANEL_TOKEN_TTL)")
 	webhooks := fs.String("webhook-address", env("WEBHOOK_ADDRESS", ""), "comma-separated URLs that receive user events (WEBHOOK_ADDRESS)")
 	fs.StringVar(&c.WebhookSecret, "webhook-secret", env("WEBHOOK_SECRET", ""), "sent as the x-webhook-secret header (WEBHOOK_SECRET)")
@@ -369,6 +381,9 @@ func (c Config) Validate() error {
 	// The outbox schedules in whole seconds.
 	if c.WebhookRetryInterval < time.Second {
 		errs = append(errs, errors.New("RECURRENT_NOTIFICATIONS_TIMEOUT (--webhook-retry-interval) must be at least 1 second"))
+	}
+	if c.SnapshotWriters < 1 || c.SnapshotWriters > maxSnapshotWriters {
+		errs = append(errs, fmt.Errorf("snapshot-writers must be 1..%d", maxSnapshotWriters))
 	}
 	for name, d := range map[string]time.Duration{"review-interval": c.ReviewInterval, "usage-interval": c.UsageInterval, "ping-interval": c.PingInterval, "token-ttl": c.TokenTTL} {
 		if d <= 0 {

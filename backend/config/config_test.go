@@ -141,3 +141,21 @@ func TestTrustedProxies(t *testing.T) {
 		}
 	}
 }
+
+// TestSnapshotWriters: 8 by default, from the flag or the environment,
+// and a count outside 1..256 is refused by name.
+func TestSnapshotWriters(t *testing.T) {
+	c, err := parseWith(t, nil, nil)
+	if err != nil || c.SnapshotWriters != 8 {
+		t.Fatalf("default %d, %v: want 8", c.SnapshotWriters, err)
+	}
+	c, err = parseWith(t, nil, map[string]string{"PANEL_SNAPSHOT_WRITERS": "3"})
+	if err != nil || c.SnapshotWriters != 3 {
+		t.Fatalf("from the environment: %d, %v", c.SnapshotWriters, err)
+	}
+	for _, bad := range []string{"0", "-1", "257"} {
+		if _, err := parseWith(t, []string{"--snapshot-writers", bad}, nil); err == nil || !strings.Contains(err.Error(), "snapshot-writers must be 1..256") {
+			t.Errorf("--snapshot-writers %s: %v", bad, err)
+		}
+	}
+}

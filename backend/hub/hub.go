@@ -32,6 +32,9 @@ type Options struct {
 	UsageInterval time.Duration
 	// SnapshotChunk is how many users one snapshot message carries.
 	SnapshotChunk int
+	// SnapshotWriters is how many sessions are written a snapshot at
+	// once; the others wait in order (snapshot.go).
+	SnapshotWriters int
 	// Replica names this panel process in logs and presence records.
 	Replica string
 	// Signals, when set, carries fence notices to other replicas.
@@ -52,6 +55,9 @@ func (o *Options) defaults() {
 	if o.SnapshotChunk <= 0 {
 		o.SnapshotChunk = 5000
 	}
+	if o.SnapshotWriters <= 0 {
+		o.SnapshotWriters = 8
+	}
 	if o.Replica == "" {
 		o.Replica = "panel"
 	}
@@ -70,7 +76,8 @@ type Hub struct {
 	desired atomic.Pointer[desired]
 
 	// Lock order. Every mutex in this package is a leaf: Hub.mu,
-	// Hub.healthMu, session.mu, logHub.mu and desired.mu are each taken alone, and no
+	// Hub.healthMu, session.mu, session.dlMu, logHub.mu, desired.mu,
+	// snapCache.mu and writeGate.mu are each taken alone, and no
 	// code calls out (to another lock, the store, a channel send that can
 	// wait) while holding one. A path that needs data behind two of them
 	// copies what it needs under the first, releases it, then takes the
@@ -83,6 +90,8 @@ type Hub struct {
 
 	healthMu sync.Mutex
 	health   map[int64]NodeHealth // health.go
+	snaps    snapCache            // snapshot.go: each revision's snapshot, encoded once
+	gate     *writeGate           // snapshot.go: at most SnapshotWriters written at once
 }
 
 // New creates a hub; call Run before serving sessions.
@@ -90,6 +99,7 @@ func New(st *state.State, log *slog.Logger, opts Options) *Hub {
 	opts.defaults()
 	return &Hub{st: st, feed: st.Feed(), log: log, opts: opts, ready: make(chan struct{}), sessions: map[int64]*session{},
 		health: map[int64]NodeHealth{},
+		gate:   newWriteGate(opts.SnapshotWriters),
 		logs: logHub{subs: map[*logSub]struct{}{}, want: map[int64]time.Time{},
 			out: make(chan LogEvent, logPublishQueue), lost: map[int64]int64{}}}
 }
@@ -161,6 +171,8 @@ func (h *Hub) follow(ctx context.Context) error {
 		moved = true
 	}
 	if moved {
+		rev, _ := h.current().head()
+		h.snaps.forget(rev)
 		for _, s := range h.liveSessions() {
 			s.kick()
 		}
@@ -337,7 +349,12 @@ func (h *Hub) Handler() fiber.Handler {
 			return
 		}
 		h.serve(c, n)
-	}, websocket.Config{ReadBufferSize: 64 << 10, WriteBufferSize: 64 << 10})
+	}, websocket.Config{ReadBufferSize: 64 << 10, WriteBufferSize: 64 << 10,
+		// permessage-deflate, when the node asks for it (agents since
+		// 2026-12-06 do): snapshots go compressed, deflated once per
+		// revision for every session (snapshot.go). Older agents do not
+		// ask and get the same frames uncompressed.
+		EnableCompression: true})
 	return func(c *fiber.Ctx) error {
 		token, ok := protocol.TokenFromValue(c.Get(protocol.TokenHeader))
 		if !ok {

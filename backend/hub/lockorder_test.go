@@ -27,7 +27,7 @@ func TestLogLoopAndPushesDoNotDeadlock(t *testing.T) {
 	)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	users := []protocol.User{user(1, "1.a", 0)}
-	h := &Hub{log: log, opts: Options{SnapshotChunk: 10}, sessions: map[int64]*session{},
+	h := &Hub{log: log, opts: Options{SnapshotChunk: 10, PingInterval: time.Second}, sessions: map[int64]*session{}, gate: newWriteGate(8),
 		logs: logHub{subs: map[*logSub]struct{}{}, want: map[int64]time.Time{}, out: make(chan LogEvent, 1), lost: map[int64]int64{}}}
 	h.setDesired(newDesired(5, []byte(`{}`), users))
 
@@ -36,7 +36,7 @@ func TestLogLoopAndPushesDoNotDeadlock(t *testing.T) {
 	for i := range sessions {
 		id := int64(i + 1)
 		s := &session{h: h, node: &model.Node{ID: id, Name: fmt.Sprint(id)}, log: log,
-			out: make(chan protocol.Message, 64), wake: make(chan struct{}, 1), done: make(chan struct{}),
+			out: make(chan protocol.Message, 64), snapc: make(chan *snapJob), wake: make(chan struct{}, 1), done: make(chan struct{}),
 			hello: &protocol.Hello{Protocol: protocol.Version}, needSnapshot: true}
 		h.sessions[id] = s
 		all = append(all, s)
@@ -45,12 +45,12 @@ func TestLogLoopAndPushesDoNotDeadlock(t *testing.T) {
 				select {
 				case <-done:
 					return
-				case m := <-s.out:
-					if m.Snapshot != nil && m.Snapshot.Last {
-						s.mu.Lock()
-						s.inflight, s.needSnapshot = 0, true
-						s.mu.Unlock()
-					}
+				case <-s.out:
+				case j := <-s.snapc: // the writer's part: the chunks went
+					s.mu.Lock()
+					s.inflight, s.needSnapshot = 0, true
+					s.mu.Unlock()
+					close(j.done)
 				}
 			}
 		}()

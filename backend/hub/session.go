@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	fastws "github.com/fasthttp/websocket"
@@ -31,11 +33,21 @@ type session struct {
 	log   *slog.Logger
 
 	out     chan protocol.Message
+	snapc   chan *snapJob // a snapshot for the writer, one at a time
 	wake    chan struct{}
 	done    chan struct{}
 	closeMu sync.Once
 	reason  string
 	code    protocol.ErrorCode // sent to the node with the close; "" sends none
+
+	// dlMu orders read-deadline changes with close: once done is closed
+	// nothing extends the deadline close cut short.
+	dlMu sync.Mutex
+	// snapPending is set from a snapshot's first chunk to the node's ack:
+	// the node reads (and then applies) it before it reads our pings, which
+	// wait behind it in the socket buffers, so its silence is given
+	// snapshotGrace more.
+	snapPending atomic.Bool
 
 	mu           sync.Mutex
 	hello        *protocol.Hello
@@ -64,10 +76,11 @@ var (
 func newSession(h *Hub, c *websocket.Conn, n *model.Node, fence int64) *session {
 	return &session{
 		h: h, conn: c, node: n, fence: fence, usageSeq: n.UsageSeq, backlog: -1,
-		log:  h.log.With("node", n.ID),
-		out:  make(chan protocol.Message, 64),
-		wake: make(chan struct{}, 1),
-		done: make(chan struct{}),
+		log:   h.log.With("node", n.ID),
+		out:   make(chan protocol.Message, 64),
+		snapc: make(chan *snapJob),
+		wake:  make(chan struct{}, 1),
+		done:  make(chan struct{}),
 	}
 }
 
@@ -85,10 +98,36 @@ func (s *session) close(code protocol.ErrorCode, reason string) {
 	s.closeMu.Do(func() {
 		s.code, s.reason = code, reason
 		close(s.done)
-		// Unblock the reader.
-		_ = s.conn.SetReadDeadline(time.Now())
 	})
+	// Unblock the reader (outside the Once: no lock while taking another).
+	s.dlMu.Lock()
+	_ = s.conn.SetReadDeadline(time.Now())
+	s.dlMu.Unlock()
 }
+
+// extendRead gives the node another read deadline from now, unless the
+// session is closing. The reader calls it on every frame and pong, the
+// writer after each snapshot chunk the node took: a node that is reading
+// a 30 MB snapshot is alive even if its pong waits behind the chunks.
+func (s *session) extendRead() {
+	s.dlMu.Lock()
+	defer s.dlMu.Unlock()
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	d := 3 * s.h.opts.PingInterval
+	if s.snapPending.Load() {
+		d += snapshotGrace
+	}
+	_ = s.conn.SetReadDeadline(time.Now().Add(d))
+}
+
+// snapshotGrace is how much longer a node that was sent a snapshot may be
+// silent: reading 30 MB and applying 100,000 users can take a loaded node
+// longer than three pings, and it pongs only after that.
+const snapshotGrace = 2 * time.Minute
 
 func (s *session) send(m protocol.Message) bool {
 	select {
@@ -138,53 +177,140 @@ func (s *session) reasonOr(r string) string {
 	}
 }
 
+// snapJob is a snapshot for the writer: its chunks, shared with every
+// session written the same revision, and done, closed when the last chunk
+// was written (or the session ended).
+type snapJob struct {
+	e    *snapEntry
+	done chan struct{}
+}
+
+// compressAbove is the encoded size from which a delta is deflated (when
+// the node negotiated it): small frames are not worth a flate writer.
+const compressAbove = 32 << 10
+
 func (s *session) writeLoop() {
 	ping := time.NewTicker(s.h.opts.PingInterval)
 	defer ping.Stop()
+	// Messages other than snapshots and big deltas go uncompressed.
+	s.conn.EnableWriteCompression(false)
+	var job *snapJob
+	next := 0
+	defer func() {
+		if job != nil {
+			close(job.done)
+		}
+	}()
 	for {
+		if job != nil {
+			// Between chunks: a ping or a queued message (welcome, usage
+			// ack, logs) goes first, so nothing waits for a whole snapshot.
+			select {
+			case <-s.done:
+				s.goodbye()
+				return
+			case <-ping.C:
+				if !s.writePing() {
+					return
+				}
+			case m := <-s.out:
+				if !s.writeMessage(m) {
+					return
+				}
+			default:
+				s.conn.EnableWriteCompression(true)
+				_ = s.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
+				err := s.conn.WritePreparedMessage(job.e.chunks[next])
+				s.conn.EnableWriteCompression(false)
+				if err != nil {
+					s.close("", "write failed: "+err.Error())
+					return
+				}
+				s.extendRead()
+				if next++; next == len(job.e.chunks) {
+					close(job.done)
+					job = nil
+				}
+			}
+			continue
+		}
 		select {
 		case <-s.done:
-			// Tell the node why, best effort, so a fenced node does not
-			// redial in a loop and a node that broke the protocol knows how.
-			if s.code != "" {
-				_ = s.conn.SetWriteDeadline(time.Now().Add(time.Second))
-				_ = s.conn.WriteJSON(protocol.Message{Type: protocol.TypeError, Error: &protocol.Error{Code: s.code, Message: s.reason}})
-			}
-			// A control frame holds 125 bytes; a longer reason would lose
-			// the whole frame, and with it the status that carries the code.
-			reason := s.reason
-			if len(reason) > 123 {
-				reason = strings.ToValidUTF8(reason[:123], "")
-			}
-			_ = s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(s.code.CloseStatus(), reason), time.Now().Add(time.Second))
+			s.goodbye()
 			return
 		case m := <-s.out:
-			_ = s.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
-			if err := s.conn.WriteJSON(m); err != nil {
-				s.close("", "write failed: "+err.Error())
+			if !s.writeMessage(m) {
 				return
 			}
+		case j := <-s.snapc:
+			job, next = j, 0
 		case <-ping.C:
-			if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(5*time.Second)); err != nil {
-				s.close("", "ping failed: "+err.Error())
+			if !s.writePing() {
 				return
 			}
 		}
 	}
 }
 
+// goodbye tells the node why the session ends, best effort, so a fenced
+// node does not redial in a loop and a node that broke the protocol knows how.
+func (s *session) goodbye() {
+	if s.code != "" {
+		_ = s.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		_ = s.conn.WriteJSON(protocol.Message{Type: protocol.TypeError, Error: &protocol.Error{Code: s.code, Message: s.reason}})
+	}
+	// A control frame holds 125 bytes; a longer reason would lose
+	// the whole frame, and with it the status that carries the code.
+	reason := s.reason
+	if len(reason) > 123 {
+		reason = strings.ToValidUTF8(reason[:123], "")
+	}
+	_ = s.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(s.code.CloseStatus(), reason), time.Now().Add(time.Second))
+}
+
+func (s *session) writePing() bool {
+	if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(5*time.Second)); err != nil {
+		s.close("", "ping failed: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func (s *session) writeMessage(m protocol.Message) bool {
+	b, err := json.Marshal(m)
+	if err != nil {
+		s.close("", "encoding "+m.Type+": "+err.Error())
+		return false
+	}
+	big := len(b) > compressAbove
+	if big {
+		s.conn.EnableWriteCompression(true)
+	}
+	_ = s.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	err = s.conn.WriteMessage(websocket.TextMessage, b)
+	if big {
+		s.conn.EnableWriteCompression(false)
+	}
+	if err != nil {
+		s.close("", "write failed: "+err.Error())
+		return false
+	}
+	return true
+}
+
 func (s *session) readLoop(ctx context.Context) {
-	deadline := 3 * s.h.opts.PingInterval
 	// Snapshots and deltas go the other way: nothing a node sends needs
-	// more than this, and a bigger frame is refused before it is read.
+	// more than this, and a bigger frame is refused before it is read
+	// (readFrame bounds a deflated frame's inflated size the same way).
 	s.conn.SetReadLimit(protocol.MaxNodeFrameBytes)
-	_ = s.conn.SetReadDeadline(time.Now().Add(deadline))
+	s.extendRead()
 	s.conn.SetPongHandler(func(string) error {
-		return s.conn.SetReadDeadline(time.Now().Add(deadline))
+		s.extendRead()
+		return nil
 	})
 	for {
 		var m protocol.Message
-		if err := s.conn.ReadJSON(&m); err != nil {
+		if err := s.readFrame(&m); err != nil {
 			if errors.Is(err, fastws.ErrReadLimit) {
 				s.log.Warn("node frame over the limit", "limit", protocol.MaxNodeFrameBytes)
 				s.close(protocol.ErrCodeInvalid, fmt.Sprintf("protocol error: a frame larger than %d bytes", protocol.MaxNodeFrameBytes))
@@ -199,7 +325,7 @@ func (s *session) readLoop(ctx context.Context) {
 			s.close("", s.reasonOr("read: "+err.Error()))
 			return
 		}
-		_ = s.conn.SetReadDeadline(time.Now().Add(deadline))
+		s.extendRead()
 		if err := s.handle(ctx, m); err != nil {
 			switch {
 			case errors.Is(err, model.ErrFenced):
@@ -215,7 +341,49 @@ func (s *session) readLoop(ctx context.Context) {
 			}
 			return
 		}
+		// Time spent handling the frame (a database write queued behind a
+		// thousand others) is ours, not the node's silence: its pongs wait
+		// in the socket meanwhile.
+		s.extendRead()
 	}
+}
+
+// readFrame reads one JSON frame, at most MaxNodeFrameBytes once
+// inflated: the read limit counts a compressed frame's wire bytes, so a
+// small deflated frame could otherwise inflate to gigabytes.
+func (s *session) readFrame(m *protocol.Message) error {
+	_, r, err := s.conn.NextReader()
+	if err != nil {
+		return err
+	}
+	err = json.NewDecoder(&frameLimit{r: r, left: protocol.MaxNodeFrameBytes}).Decode(m)
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF // an empty frame, as ReadJSON says it
+	}
+	return err
+}
+
+// frameLimit fails a read past left bytes with ErrReadLimit.
+type frameLimit struct {
+	r    io.Reader
+	left int64
+}
+
+func (l *frameLimit) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		// One byte more is over the limit; none more is the frame's end.
+		var one [1]byte
+		if n, _ := l.r.Read(one[:]); n > 0 {
+			return 0, fastws.ErrReadLimit
+		}
+		return l.r.Read(p)
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
 }
 
 // check refuses a frame that breaks the protocol, before anything acts on
@@ -356,6 +524,9 @@ func statusMessage(st *protocol.Status) string {
 }
 
 func (s *session) onAck(ctx context.Context, a *protocol.Ack) error {
+	if s.snapPending.Swap(false) {
+		s.extendRead()
+	}
 	s.mu.Lock()
 	sent := s.inflight
 	s.inflight = 0
@@ -471,31 +642,43 @@ func (s *session) pushState(ctx context.Context) error {
 			return nil
 		}
 	}
-	return s.sendSnapshot(d)
+	return s.sendSnapshot()
 }
 
-func (s *session) sendSnapshot(d *desired) error {
-	rev, hash, cfg, users := d.snapshot()
+// sendSnapshot waits for a snapshot writer's turn (at most
+// SnapshotWriters sessions write at once, the rest in the order they
+// asked), then has the writer send the current revision's snapshot,
+// encoded once for every session that needs it, and holds the turn until
+// the last chunk is written. The reader keeps reading (acks, usage, pongs)
+// and the writer keeps pinging meanwhile.
+func (s *session) sendSnapshot() error {
+	if !s.h.gate.acquire(s.done) {
+		return nil
+	}
+	defer s.h.gate.release()
+	// The newest state once it is this session's turn: a node that waited
+	// gets what is current, not what was when it asked.
+	e := s.h.snaps.get(s.h.current(), s.h.opts.SnapshotChunk)
+	if e.err != nil {
+		return e.err
+	}
 	s.mu.Lock()
-	s.inflight, s.sentAt, s.sentKind = rev, time.Now(), "snapshot"
+	s.inflight, s.sentAt, s.sentKind = e.rev, time.Now(), "snapshot"
 	s.needSnapshot = false
 	s.mu.Unlock()
 	metrics.SnapshotsSent.Inc()
-	chunk := s.h.opts.SnapshotChunk
-	for i := 0; ; i++ {
-		lo := i * chunk
-		hi := min(lo+chunk, len(users))
-		msg := &protocol.Snapshot{Revision: rev, StateHash: hash.String(), Chunk: i, Users: users[lo:hi], Last: hi == len(users)}
-		if i == 0 {
-			msg.Config = json.RawMessage(cfg)
-		}
-		if !s.send(protocol.Message{Type: protocol.TypeSnapshot, Snapshot: msg}) {
-			return nil
-		}
-		if msg.Last {
-			break
-		}
+	s.snapPending.Store(true) // the writer extends the deadline with each chunk
+	job := &snapJob{e: e, done: make(chan struct{})}
+	select {
+	case s.snapc <- job:
+	case <-s.done:
+		return nil
 	}
-	s.log.Info("snapshot sent", "revision", rev, "users", len(users))
+	select {
+	case <-job.done:
+	case <-s.done:
+		return nil
+	}
+	s.log.Info("snapshot sent", "revision", e.rev, "users", e.users, "bytes", e.bytes)
 	return nil
 }

@@ -48,6 +48,19 @@ var (
 	DeltasSent = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "outpost_node_deltas_sent_total", Help: "Deltas sent to nodes.",
 	})
+	// SnapshotEncodes counts snapshots encoded: once per revision that a
+	// node needed whole, however many nodes it was written to.
+	SnapshotEncodes = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "outpost_node_snapshot_encodes_total", Help: "Snapshots encoded (once per revision, shared by every session that needs it).",
+	})
+	// SnapshotWriting and SnapshotQueued are the sessions being written a
+	// snapshot (at most --snapshot-writers) and those waiting their turn.
+	SnapshotWriting = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "outpost_node_snapshots_writing", Help: "Node sessions being written a snapshot now.",
+	})
+	SnapshotQueued = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "outpost_node_snapshots_queued", Help: "Node sessions waiting for a snapshot writer.",
+	})
 	// AckSeconds is from sending a state message to the node's ack.
 	AckSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "outpost_node_ack_seconds", Help: "From sending a snapshot or delta to the node's ack.",
@@ -79,6 +92,7 @@ func init() {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		NodeSessions, NodeSessionsOpened, NodeSessionsClosed, SnapshotsSent, DeltasSent,
+		SnapshotEncodes, SnapshotWriting, SnapshotQueued,
 		AckSeconds, UsageBatches, JournalBacklog, Leader, HTTPSeconds,
 	)
 }

@@ -101,27 +101,32 @@ type User struct {
 	Inbounds map[string][]string      `json:"inbounds"` // protocol -> inbound tags the user is in
 	// ExcludedInbounds is what is stored: protocol -> tags the user is kept
 	// out of, so inbounds added to the core config later reach every user.
-	ExcludedInbounds     map[string][]string `json:"-"`
-	Expire               int64               `json:"expire"`     // unix seconds, 0 = never
-	DataLimit            int64               `json:"data_limit"` // bytes, 0 = unlimited
-	DataLimitReset       ResetStrategy       `json:"data_limit_reset_strategy"`
-	UsedTraffic          int64               `json:"used_traffic"`
-	LifetimeUsedTraffic  int64               `json:"lifetime_used_traffic"`
-	CreatedAt            time.Time           `json:"created_at"`
-	EditAt               *time.Time          `json:"edit_at"`
-	Note                 string              `json:"note"`
-	SubUpdatedAt         *time.Time          `json:"sub_updated_at"`
-	SubLastUserAgent     string              `json:"sub_last_user_agent"`
-	SubRevokedAt         *time.Time          `json:"-"`
-	OnlineAt             *time.Time          `json:"online_at"`
-	OnHoldExpireDuration int64               `json:"on_hold_expire_duration"`
-	OnHoldTimeout        *time.Time          `json:"on_hold_timeout"`
-	AutoDeleteInDays     *int64              `json:"auto_delete_in_days"`
-	NextPlan             *NextPlan           `json:"next_plan"`
-	LastStatusChange     *time.Time          `json:"-"`
-	UsageResetAt         *time.Time          `json:"-"`
-	AdminID              int64               `json:"-"`
-	AdminUsername        string              `json:"-"`
+	ExcludedInbounds    map[string][]string `json:"-"`
+	Expire              int64               `json:"expire"`     // unix seconds, 0 = never
+	DataLimit           int64               `json:"data_limit"` // bytes, 0 = unlimited
+	DataLimitReset      ResetStrategy       `json:"data_limit_reset_strategy"`
+	UsedTraffic         int64               `json:"used_traffic"`
+	LifetimeUsedTraffic int64               `json:"lifetime_used_traffic"`
+	// NodeBytesLeft is the bytes_left the user's last version sent to the
+	// nodes carried (store.Tx.SetNodeBytesLeft), so the desired state
+	// rebuilt from the database is the one the revision named, not one
+	// recomputed from today's traffic. Read only by EachUserOnNodes.
+	NodeBytesLeft        *int64     `json:"-"`
+	CreatedAt            time.Time  `json:"created_at"`
+	EditAt               *time.Time `json:"edit_at"`
+	Note                 string     `json:"note"`
+	SubUpdatedAt         *time.Time `json:"sub_updated_at"`
+	SubLastUserAgent     string     `json:"sub_last_user_agent"`
+	SubRevokedAt         *time.Time `json:"-"`
+	OnlineAt             *time.Time `json:"online_at"`
+	OnHoldExpireDuration int64      `json:"on_hold_expire_duration"`
+	OnHoldTimeout        *time.Time `json:"on_hold_timeout"`
+	AutoDeleteInDays     *int64     `json:"auto_delete_in_days"`
+	NextPlan             *NextPlan  `json:"next_plan"`
+	LastStatusChange     *time.Time `json:"-"`
+	UsageResetAt         *time.Time `json:"-"`
+	AdminID              int64      `json:"-"`
+	AdminUsername        string     `json:"-"`
 	// Revision is the revision of the last change to this user that nodes
 	// or the panels' user directories see (owner, limits, status, note...).
 	Revision int64 `json:"-"`

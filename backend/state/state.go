@@ -125,6 +125,9 @@ func (s *State) change(ctx context.Context, fn func(tx *store.Tx, rev int64) (ch
 		if c.IsEmpty() {
 			return nil
 		}
+		if err := recordBytesLeft(tx, c.Upserts); err != nil {
+			return err
+		}
 		data, err := change.Encode(r, c)
 		if err != nil {
 			return fmt.Errorf("encoding change %d: %w", r, err)
@@ -265,6 +268,31 @@ func NodeUser(u *model.User) protocol.User {
 		if left < 0 {
 			left = 0
 		}
+		pu.BytesLeft = &left
+	}
+	return pu
+}
+
+// recordBytesLeft stores the bytes_left each upsert carries, so the desired
+// state rebuilt from the database (DesiredUsers) names the same users, and
+// hashes the same, as the changes did at that revision.
+func recordBytesLeft(tx *store.Tx, upserts []protocol.User) error {
+	var ids, left []int64
+	for _, u := range upserts {
+		if u.BytesLeft != nil {
+			ids, left = append(ids, u.ID), append(left, *u.BytesLeft)
+		}
+	}
+	return tx.SetNodeBytesLeft(ids, left)
+}
+
+// desiredNodeUser is the user as the change that last put it on the nodes
+// sent it: NodeUser, with the bytes_left that change carried rather than
+// one recomputed from the traffic counted since.
+func desiredNodeUser(u *model.User) protocol.User {
+	pu := NodeUser(u)
+	if pu.BytesLeft != nil && u.NodeBytesLeft != nil {
+		left := *u.NodeBytesLeft
 		pu.BytesLeft = &left
 	}
 	return pu

@@ -191,3 +191,71 @@ func TestReviewIsOneBatch(t *testing.T) {
 		t.Fatalf("renewed u_two: %+v %v", u, err)
 	}
 }
+
+// TestDesiredStateIsThatOfTheRevision: traffic counted after a limited
+// user's change moves used_traffic but not the revision, so the desired
+// state read back (as a replica does on start) must carry the bytes_left
+// the change sent and hash the same as the changes folded in. It failed
+// when DesiredUsers recomputed bytes_left from today's traffic.
+func TestDesiredStateIsThatOfTheRevision(t *testing.T) {
+	ctx := context.Background()
+	s, f, c := newState(t)
+	limit := int64(1 << 30)
+	u, err := s.CreateUser(ctx, nil, UserInput{Username: ptr("limited"), DataLimit: &limit, Proxies: map[string]model.ProxySettings{"vless": {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateUser(ctx, nil, UserInput{Username: ptr("free"), Proxies: map[string]model.ProxySettings{"vless": {}}}); err != nil {
+		t.Fatal(err)
+	}
+	n := &model.Node{Name: "n1"}
+	if _, err := s.CreateNode(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	fence, _, err := s.NodeSessionStart(ctx, n.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revBefore, _, before, err := s.DesiredUsers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ApplyUsage(ctx, n.ID, fence, 0, 1, c.Now(), []model.UserTraffic{{UserID: u.ID, Up: 1000, Down: 500}}); err != nil {
+		t.Fatal(err)
+	}
+	rev, cfg, after, err := s.DesiredUsers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rev != revBefore {
+		t.Fatalf("usage moved the revision: %d -> %d", revBefore, rev)
+	}
+	if protocol.ComputeStateHash(cfg, before) != protocol.ComputeStateHash(cfg, after) {
+		t.Fatalf("one revision, two states: before usage %+v, after %+v", before[0].BytesLeft, after[0].BytesLeft)
+	}
+	if after[0].BytesLeft == nil || *after[0].BytesLeft != limit {
+		t.Fatalf("bytes_left after usage = %v, want %d (as the revision sent it)", after[0].BytesLeft, limit)
+	}
+
+	// A change that puts the user on the nodes again sends (and stores)
+	// what is left now, and the feed's upsert is what DesiredUsers reads.
+	last, _ := f.Last(ctx)
+	limit2 := int64(2 << 30)
+	if _, err := s.ModifyUser(ctx, nil, "limited", UserInput{DataLimit: &limit2}); err != nil {
+		t.Fatal(err)
+	}
+	ch := changesAfter(t, f, last)
+	if len(ch) != 1 || len(ch[0].Upserts) != 1 || ch[0].Upserts[0].BytesLeft == nil || *ch[0].Upserts[0].BytesLeft != limit2-1500 {
+		t.Fatalf("limit change: %+v", ch)
+	}
+	if _, err := s.ApplyUsage(ctx, n.ID, fence, 1, 2, c.Now(), []model.UserTraffic{{UserID: u.ID, Up: 7}}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, again, err := s.DesiredUsers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := again[0].BytesLeft; got == nil || *got != limit2-1500 || again[1].BytesLeft != nil {
+		t.Fatalf("bytes_left after the change and more usage = %v (unlimited user: %v), want %d", got, again[1].BytesLeft, limit2-1500)
+	}
+}

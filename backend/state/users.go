@@ -512,7 +512,11 @@ func (s *State) ListUsers(ctx context.Context, admin *model.Admin, f model.UserF
 // Review, the lifecycle tick, is in lifecycle.go; the scheduler that runs
 // it is backend/jobs.
 
-// DesiredUsers streams every user that should be on nodes, for snapshots.
+// DesiredUsers streams every user that should be on nodes, for snapshots:
+// the desired state as of the revision it returns, a pure function of the
+// changes up to it (a limited user's bytes_left is the one its last upsert
+// carried, not one recomputed from traffic counted since), so every replica
+// and every restart give one revision one state hash.
 func (s *State) DesiredUsers(ctx context.Context) (rev int64, config []byte, users []protocol.User, err error) {
 	err = s.store.Read(ctx, func(tx *store.Tx) error {
 		var err error
@@ -523,7 +527,7 @@ func (s *State) DesiredUsers(ctx context.Context) (rev int64, config []byte, use
 			return err
 		}
 		return tx.EachUserOnNodes(func(u *model.User) error {
-			users = append(users, NodeUser(u))
+			users = append(users, desiredNodeUser(u))
 			return nil
 		})
 	})

@@ -686,10 +686,10 @@ func scanUsers(rows *sql.Rows) ([]model.User, error) {
 
 // EachUserOnNodes calls fn for every user that nodes should carry (active
 // and on_hold), in id order, streaming rows so memory stays flat at 100k
-// users. Called in a Read together with CurrentRevision it yields the
+// users, with NodeBytesLeft set for users that have one stored. Called in a Read together with CurrentRevision it yields the
 // desired state at that revision. fn must not use tx.
 func (tx *Tx) EachUserOnNodes(fn func(*model.User) error) error {
-	rows, err := tx.query(`SELECT `+userColumns+userFrom+` WHERE u.status IN ($1, $2) ORDER BY u.id`,
+	rows, err := tx.query(`SELECT `+userColumns+`, t.node_bytes_left`+userFrom+` WHERE u.status IN ($1, $2) ORDER BY u.id`,
 		string(model.StatusActive), string(model.StatusOnHold))
 	if err != nil {
 		return fmt.Errorf("reading users on nodes: %w", err)
@@ -699,11 +699,15 @@ func (tx *Tx) EachUserOnNodes(fn func(*model.User) error) error {
 		u  model.User
 		us userScan
 	)
-	targets := us.targets(&u)
+	var left sql.NullInt64
+	targets := append(us.targets(&u), &left)
 	for rows.Next() {
 		u = model.User{}
 		if err := rows.Scan(targets...); err != nil {
 			return fmt.Errorf("reading users on nodes: %w", err)
+		}
+		if left.Valid {
+			u.NodeBytesLeft = &left.Int64
 		}
 		if err := us.decode(&u); err != nil {
 			return fmt.Errorf("reading users on nodes: %w", err)
@@ -820,4 +824,33 @@ func (tx *Tx) CountUsersByStatus(adminID *int64) (map[model.Status]int, error) {
 		return nil, fmt.Errorf("counting users by status: %w", err)
 	}
 	return out, nil
+}
+
+// SetNodeBytesLeft records, per user, the bytes_left that a change sent to
+// the nodes carries (ids[i] gets left[i]). The state layer calls it for
+// every upsert with a limit in the same transaction as the change, so the
+// desired state EachUserOnNodes yields at a revision is what the changes up
+// to it said, whatever traffic was counted since. A user whose upsert
+// carries no limit keeps a stale value nobody reads (its data_limit is 0).
+func (tx *Tx) SetNodeBytesLeft(ids, left []int64) error {
+	if len(ids) != len(left) {
+		return fmt.Errorf("setting nodes' bytes left: %d ids, %d values: %w", len(ids), len(left), errInvalid)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	if tx.postgres() {
+		_, err := tx.exec(`UPDATE user_traffic t SET node_bytes_left = b.left_bytes
+			FROM unnest($1::bigint[], $2::bigint[]) AS b (user_id, left_bytes) WHERE t.user_id = b.user_id`, ids, left)
+		if err != nil {
+			return fmt.Errorf("setting nodes' bytes left: %w", err)
+		}
+		return nil
+	}
+	for i, id := range ids {
+		if _, err := tx.exec(`UPDATE user_traffic SET node_bytes_left = $1 WHERE user_id = $2`, left[i], id); err != nil {
+			return fmt.Errorf("setting nodes' bytes left: %w", err)
+		}
+	}
+	return nil
 }

@@ -17,6 +17,10 @@
 //	1 (2026-12-06): additive, no bump: the panel's close frame carries the
 //	                error code as a 4xxx status (ErrorCode.CloseStatus);
 //	                a peer that does not know a status reads 1000's meaning.
+//	1 (2026-12-06): no bump, below the protocol: the panel offers
+//	                permessage-deflate and the agent asks for it in the
+//	                WebSocket handshake; either side without it gets the
+//	                same frames uncompressed.
 package protocol
 
 import (

@@ -51,6 +51,8 @@ type options struct {
 	convergeLimit time.Duration
 	seedOnly      bool
 	mix           bool
+	compress      bool
+	writers       int
 }
 
 func main() {
@@ -68,6 +70,8 @@ func main() {
 	flag.DurationVar(&o.convergeLimit, "converge-limit", 5*time.Minute, "give up waiting for the fleet after this long")
 	flag.BoolVar(&o.seedOnly, "seed-only", false, "only seed --users and --nodes into --work-dir/data (kept), print a JSON summary and exit")
 	flag.BoolVar(&o.mix, "mix", false, "with --seed-only: vary the users as the dashboard benchmark needs (statuses, expiries, limits, notes)")
+	flag.BoolVar(&o.compress, "compress", true, "agents ask for permessage-deflate, as the real agent does")
+	flag.IntVar(&o.writers, "snapshot-writers", 8, "the panel's --snapshot-writers")
 	flag.Parse()
 	runIt := run
 	if o.seedOnly {
@@ -97,7 +101,7 @@ func freeAddr() (string, error) {
 
 func startPanel(o options, dataDir, addr, metricsAddr string, logFile io.Writer) (*panelProc, error) {
 	cmd := exec.Command(o.panelBin, "--listen", addr, "--data-dir", dataDir, "--metrics-listen", metricsAddr,
-		"--ping-interval", o.pingInterval.String())
+		"--ping-interval", o.pingInterval.String(), "--snapshot-writers", fmt.Sprint(o.writers))
 	cmd.Env = append(os.Environ(), "SUDO_USERNAME="+sudoUser, "SUDO_PASSWORD="+sudoPass)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// The panel dies with the benchmark, even when the benchmark is killed.
@@ -332,7 +336,7 @@ func run(o options) error {
 		PanelURLs: []string{base}, Tokens: seeded.Tokens, VerifyEvery: o.verifyEvery,
 		UsageEvery: o.usageEvery, UsageEmails: seeded.Emails[:min(len(seeded.Emails), 100)],
 		MinBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second,
-		Observer: tracker.observe,
+		Observer: tracker.observe, NoCompression: !o.compress,
 	})
 	if err != nil {
 		return err

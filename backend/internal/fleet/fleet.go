@@ -57,6 +57,11 @@ type Config struct {
 	// UsageEmails are the Xray identities ("<id>.<username>") the agents
 	// report traffic for, a few per tick, round robin.
 	UsageEmails []string
+	// NoCompression stops the agents from asking for permessage-deflate,
+	// as agents before 2026-12-06 did; the real agent asks for it. Asking
+	// costs the simulated fleet the inflating of every snapshot on the
+	// panel's two cores, which real nodes do on their own.
+	NoCompression bool
 	// Observer, when set, is told of every acknowledged delta.
 	Observer func(agent int, revision int64, upserts []string, at time.Time)
 	Log      *slog.Logger
@@ -347,7 +352,8 @@ func (a *Agent) session(ctx context.Context) (welcomed, byPanel bool, err error)
 	a.f.stats.dials.Add(1)
 	hdr := http.Header{}
 	hdr.Set(protocol.TokenHeader, "Bearer "+a.token)
-	d := &websocket.Dialer{HandshakeTimeout: 15 * time.Second, ReadBufferSize: 64 << 10, WriteBufferSize: 16 << 10}
+	d := &websocket.Dialer{HandshakeTimeout: 15 * time.Second, ReadBufferSize: 64 << 10, WriteBufferSize: 16 << 10,
+		EnableCompression: !a.f.cfg.NoCompression}
 	dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	conn, resp, err := d.DialContext(dctx, a.url, hdr)
 	cancel()
@@ -360,11 +366,12 @@ func (a *Agent) session(ctx context.Context) (welcomed, byPanel bool, err error)
 	}
 	defer conn.Close()
 	conn.SetReadLimit(1 << 30)
+	conn.EnableWriteCompression(false) // as the real agent: deflate is for the panel's frames
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go func() { <-sctx.Done(); _ = conn.SetReadDeadline(time.Now()) }()
 
-	s := &agentSession{a: a, conn: conn, out: make(chan protocol.Message, 16), ping: 10 * time.Second}
+	s := &agentSession{a: a, conn: conn, ctx: sctx, out: make(chan protocol.Message, 16), ping: 10 * time.Second}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); s.writeLoop(sctx) }()
@@ -397,6 +404,7 @@ func (a *Agent) session(ctx context.Context) (welcomed, byPanel bool, err error)
 type agentSession struct {
 	a        *Agent
 	conn     *websocket.Conn
+	ctx      context.Context // ends with the session (or the fleet)
 	out      chan protocol.Message
 	welcomed atomic.Bool
 	ping     time.Duration
@@ -410,6 +418,12 @@ type agentSession struct {
 }
 
 func (s *agentSession) touch() {
+	// Once the session (or the fleet) is stopping, a ping must not undo
+	// the deadline that unblocks the reader: Stop hung on agents whose
+	// panel kept pinging them.
+	if s.ctx.Err() != nil {
+		return
+	}
 	_ = s.conn.SetReadDeadline(time.Now().Add(3 * s.ping))
 }
 
