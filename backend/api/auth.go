@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -136,18 +134,11 @@ func (s *server) bearerFor(ctx context.Context, token string) (bearer, error) {
 	return bearer{admin: admin, session: claims.SessionID}, nil
 }
 
-// hashAPIKey is the stored form of a key: SHA-256, hex. A key is 256
-// random bits, so a plain hash is enough (nothing to guess from it).
-func hashAPIKey(key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return hex.EncodeToString(sum[:])
-}
-
 func (s *server) bearerForKey(ctx context.Context, key string) (bearer, error) {
 	if len(key) > 128 {
 		return bearer{}, &publicError{err: model.ErrUnauthorized, detail: "Invalid or revoked API key"}
 	}
-	k, owner, err := s.st.APIKeyByHash(ctx, hashAPIKey(key))
+	k, owner, err := s.st.APIKeyByHash(ctx, auth.HashAPIKey(key))
 	if errors.Is(err, model.ErrNotFound) {
 		// Revoked, never issued, or its owner was deleted (the keys go
 		// with the admin row).

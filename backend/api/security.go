@@ -1,11 +1,8 @@
 package api
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"time"
 
@@ -298,20 +295,9 @@ func (s *server) createKey(c *fiber.Ctx) error {
 	if *body.Name == "" || len(*body.Name) > model.MaxAPIKeyName {
 		return fmt.Errorf("%w: name: must be 1 to %d characters", model.ErrInvalid, model.MaxAPIKeyName)
 	}
-	if len(body.Scopes) == 0 {
-		return fmt.Errorf("%w: scopes: at least one of %v", model.ErrInvalid, model.Scopes)
-	}
-	var scopes []string
-	for _, sc := range body.Scopes {
-		if !slices.Contains(model.Scopes, sc) {
-			return fmt.Errorf("%w: scopes: %q is not one of %v", model.ErrInvalid, truncate(sc, 20), model.Scopes)
-		}
-		if !slices.Contains(scopes, sc) {
-			scopes = append(scopes, sc)
-		}
-	}
-	if slices.Contains(scopes, model.ScopeAdmins) && !a.IsSudo {
-		return fmt.Errorf("%w: scopes: \"admins\" needs a sudo admin; a key never has more rights than its owner", model.ErrInvalid)
+	scopes, err := model.CheckScopes(body.Scopes, a.IsSudo)
+	if err != nil {
+		return err
 	}
 	now := s.now().UTC().Truncate(time.Second)
 	k := model.APIKey{AdminID: a.ID, Name: *body.Name, Scopes: scopes, CreatedAt: now}
@@ -322,12 +308,11 @@ func (s *server) createKey(c *fiber.Ctx) error {
 		exp := time.Unix(*body.ExpiresAt, 0).UTC()
 		k.ExpiresAt = &exp
 	}
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
+	key, prefix, hash, err := auth.NewAPIKey()
+	if err != nil {
 		return err
 	}
-	key := model.APIKeyPrefix + base64.RawURLEncoding.EncodeToString(raw)
-	k.KeyHash, k.Prefix = hashAPIKey(key), key[:len(model.APIKeyPrefix)+6]
+	k.KeyHash, k.Prefix = hash, prefix
 	if err := s.st.CreateAPIKey(c.UserContext(), &k); err != nil {
 		return err
 	}

@@ -163,3 +163,21 @@ func newGCM(panelSecret []byte) (cipher.AEAD, error) {
 	}
 	return cipher.NewGCM(block)
 }
+
+// NewAPIKey makes an API key: "op_" and 32 random bytes (base64url), the
+// prefix shown in lists, and the SHA-256 (hex) that is stored.
+func NewAPIKey() (key, prefix, hash string, err error) {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", "", "", err
+	}
+	key = "op_" + base64.RawURLEncoding.EncodeToString(raw)
+	return key, key[:9], HashAPIKey(key), nil
+}
+
+// HashAPIKey is the stored form of a key. A key is 256 random bits, so a
+// plain hash is enough: there is nothing to guess from it.
+func HashAPIKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}

@@ -1,6 +1,10 @@
 package model
 
-import "time"
+import (
+	"fmt"
+	"slices"
+	"time"
+)
 
 // API key scopes. A key carries one or more; "read" lets it call the
 // routes that change nothing, each other scope adds the writes of one area
@@ -73,4 +77,30 @@ type TOTPState struct {
 	Secret    string
 	Confirmed bool
 	LastStep  int64
+}
+
+// CheckScopes validates the scopes asked for a key of an admin (sudo or
+// not) and returns them without repeats: one at least, each known, and
+// "admins" only for a sudo admin (a key never has more rights than its
+// owner; "all" is capped by the owner at each request).
+func CheckScopes(scopes []string, sudo bool) ([]string, error) {
+	if len(scopes) == 0 {
+		return nil, fmt.Errorf("%w: scopes: at least one of %v", ErrInvalid, Scopes)
+	}
+	var out []string
+	for _, sc := range scopes {
+		if !slices.Contains(Scopes, sc) {
+			if len(sc) > 20 {
+				sc = sc[:20] + "..."
+			}
+			return nil, fmt.Errorf("%w: scopes: %q is not one of %v", ErrInvalid, sc, Scopes)
+		}
+		if !slices.Contains(out, sc) {
+			out = append(out, sc)
+		}
+	}
+	if slices.Contains(out, ScopeAdmins) && !sudo {
+		return nil, fmt.Errorf("%w: scopes: \"admins\" needs a sudo admin; a key never has more rights than its owner", ErrInvalid)
+	}
+	return out, nil
 }
