@@ -25,4 +25,7 @@ export const keys = {
   notifications: ['notifications'] as const,
   subscriptionSettings: ['subscription-settings'] as const,
   overview: ['overview'] as const,
+  totp: ['account', 'totp'] as const,
+  apiKeys: ['account', 'keys'] as const,
+  sessions: ['account', 'sessions'] as const,
 };
