@@ -87,7 +87,7 @@ function TwoFactor({ onDone }: { onDone: Done }) {
       {status.isError && <PageError error={status.error} onRetry={() => void status.refetch()} />}
       {error && <PageError error={error} />}
       {codes && (
-        <Alert color="yellow" title={t('security.recoveryTitle')} role="status">
+        <Alert color="blue" title={t('security.recoveryTitle')} role="status">
           <Stack gap="xs">
             <Text size="sm">{t('security.recoveryHint')}</Text>
             <SimpleGrid cols={{ base: 1, xs: 2 }} spacing={4} data-recovery-codes>
@@ -270,9 +270,9 @@ function ApiKeys({ onDone }: { onDone: Done }) {
         {t('security.keysHint')}
       </Text>
       {created && (
-        <Alert color="yellow" title={t('security.keyOnce')} role="status">
+        <Alert color="blue" title={t('security.keyOnce')} role="status">
           <Stack gap="xs">
-            <Code block data-new-key>
+            <Code block data-new-key style={{ whiteSpace: 'pre-wrap', wordBreak: 'break-all' }}>
               {created}
             </Code>
             <Group gap="xs">
@@ -442,7 +442,7 @@ function Sessions({ onDone }: { onDone: Done }) {
                       end.mutate({ id: s.id, current: s.current });
                     }}
                   >
-                    {s.current ? t('shell.signOut') : t('security.end')}
+                    {t('security.end')}
                   </Button>
                 </Table.Td>
               </Table.Tr>
