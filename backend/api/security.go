@@ -55,6 +55,9 @@ func (s *server) securityRoutes() []route {
 }
 
 type totpStatusBody struct {
+	// Available is false for the env sudo, which has no account row and
+	// so no second factor, API keys or password to change here.
+	Available         bool `json:"available"`
 	Enabled           bool `json:"enabled"`
 	Pending           bool `json:"pending"` // enrolment started, not confirmed
 	RecoveryCodesLeft int  `json:"recovery_codes_left"`
@@ -109,8 +112,8 @@ var totpTexts = map[error]string{
 const secondFactorAttempts = 10
 
 func (s *server) totpStatus(c *fiber.Ctx) error {
-	var out totpStatusBody
 	a := adminOf(c)
+	out := totpStatusBody{Available: a.ID != 0}
 	if a.ID == 0 {
 		return c.JSON(out)
 	}

@@ -16,12 +16,22 @@ import { clearToken, saveToken } from '../../lib/session';
 export function SecurityPage() {
   const { t } = useTranslation();
   const [message, setMessage] = useState<string | null>(null);
+  // The env sudo (SUDO_USERNAME) has no account row: sessions only.
+  const account = useTotpStatus().data?.available ?? true;
   return (
     <Page title={t('nav.security')}>
       <ActionStatus message={message} />
-      <TwoFactor onDone={setMessage} />
-      <PasswordChange onDone={setMessage} />
-      <ApiKeys onDone={setMessage} />
+      {account ? (
+        <>
+          <TwoFactor onDone={setMessage} />
+          <PasswordChange onDone={setMessage} />
+          <ApiKeys onDone={setMessage} />
+        </>
+      ) : (
+        <Alert color="blue" role="note">
+          {t('security.envSudo')}
+        </Alert>
+      )}
       <Sessions onDone={setMessage} />
     </Page>
   );

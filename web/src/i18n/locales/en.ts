@@ -417,6 +417,7 @@ export const en = {
     saved: 'Saved.',
   },
   security: {
+    envSudo: "You signed in as the env sudo (SUDO_USERNAME), which has no account in the database: two-factor sign-in, API keys and the password are managed for database admins only.",
     twoFactor: "Two-factor sign-in",
     on: "On",
     off: "Off",

@@ -414,6 +414,7 @@ export const zh: Translation = {
     saved: '已保存。',
   },
   security: {
+    envSudo: "您以环境变量 sudo（SUDO_USERNAME）登录，它在数据库中没有账户：两步验证登录、API 密钥和密码仅适用于数据库中的管理员。",
     twoFactor: "两步验证登录",
     on: "已开启",
     off: "已关闭",

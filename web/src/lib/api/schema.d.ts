@@ -1541,6 +1541,7 @@ export interface components {
             secret: string;
         };
         TotpStatusBody: {
+            available: boolean;
             enabled: boolean;
             pending: boolean;
             recovery_codes_left: number;
