@@ -83,9 +83,13 @@ test('enrol TOTP, sign in again with a code, and a read-only key refused on a wr
   await page.getByRole('button', { name: 'I have saved them' }).click();
   await page.getByText('On', { exact: true }).waitFor();
 
-  // Sign out; the password alone now asks for the code.
+  // Sign out, which ends the session on the panel: the old token is dead.
+  const oldToken = await page.evaluate(() => localStorage.getItem('outpost.token'));
+  assert.equal((await fetch(`${h.base}/api/admin`, { headers: { Authorization: `Bearer ${oldToken}` } })).status, 200);
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.getByRole('button', { name: 'Sign in' }).waitFor();
+  assert.equal((await fetch(`${h.base}/api/admin`, { headers: { Authorization: `Bearer ${oldToken}` } })).status, 401);
+  // The password alone now asks for the code.
   await signIn(page, sec);
   const codeBox = page.getByRole('textbox', { name: 'Two-factor code' });
   await codeBox.waitFor();
