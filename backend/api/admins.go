@@ -20,8 +20,9 @@ import (
 func (s *server) adminRoutes() []route {
 	return []route{
 		{Method: "POST", Path: "/api/admin/token", Auth: authPublic, Handler: s.login, Doc: &routeDoc{
-			Summary: "Log in (OAuth2 password form); returns a bearer token", Tag: "admin",
-			BodyKind: kindForm, FormFields: []string{"username", "password"}, Response: typeOf[tokenResponse](), Errors: []int{401, 422, 429}}},
+			Summary: "Log in (OAuth2 password form); returns a bearer token. An admin with two-factor sign-in on also sends otp (a TOTP code or a recovery code); without it the answer is 401 \"Two-factor code required\"", Tag: "admin",
+			BodyKind: kindForm, FormFields: []string{"username", "password"}, OptionalFormFields: []string{"otp"},
+			Response: typeOf[tokenResponse](), Errors: []int{401, 422, 429}}},
 		{Method: "GET", Path: "/api/admin", Auth: authAdmin, Handler: s.currentAdmin, Doc: &routeDoc{
 			Summary: "The admin behind the token", Tag: "admin", Response: typeOf[model.Admin]()}},
 		{Method: "GET", Path: "/api/admins", Auth: authSudo, Handler: s.listAdmins, Doc: &routeDoc{
@@ -266,15 +267,57 @@ func (s *server) login(c *fiber.Ctx) error {
 			return fmt.Errorf("checking password of %q: %w", username, err)
 		}
 		admin = a
+		if err := s.loginSecondFactor(c, a, addr); err != nil {
+			// Counted like a wrong password: the attempt above stays.
+			return err
+		}
 	}
 	if err := s.opts.RateLimiter.Reset(c.UserContext(), pairKey); err != nil {
 		s.log.Warn("login rate limiter unavailable; attempts before this login still count", "err", err)
 	}
-	token, err := auth.Issue(s.opts.Secrets.JWT, admin, s.opts.TokenTTL, s.now())
+	sid, err := s.newSession(c, admin)
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"access_token": token, "token_type": "bearer"})
+	token, err := auth.IssueSession(s.opts.Secrets.JWT, admin, sid, s.opts.TokenTTL, s.now())
+	if err != nil {
+		return err
+	}
+	return c.JSON(tokenResponse{AccessToken: token, TokenType: "bearer"})
+}
+
+// otpRequiredHeader tells a client that the password was right and the
+// second factor is missing, so it asks for the code (the dashboard does).
+const otpRequiredHeader = "X-Outpost-Otp"
+
+// loginSecondFactor asks an admin whose two-factor sign-in is on for the
+// form's otp: a TOTP code or a recovery code.
+func (s *server) loginSecondFactor(c *fiber.Ctx, a *model.Admin, addr string) error {
+	t, _, err := s.st.TOTP(c.UserContext(), a.ID)
+	if errors.Is(err, model.ErrNotFound) || (err == nil && !t.Confirmed) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	code := strings.TrimSpace(c.FormValue("otp"))
+	if code == "" {
+		c.Set(otpRequiredHeader, "required")
+		return errTOTPRequired
+	}
+	if len(code) > 64 {
+		return errTOTPWrong
+	}
+	ok, err := s.checkSecondFactor(c, a, t, code)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		s.log.Info("admin login refused: wrong two-factor code", "username", a.Username, "ip", addr)
+		c.Set(otpRequiredHeader, "invalid")
+		return errTOTPWrong
+	}
+	return nil
 }
 
 // allowLogin counts the attempt against key; over limit it is refused with

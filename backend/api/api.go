@@ -64,6 +64,9 @@ type Options struct {
 	// TemplatesDir holds operator overrides of the subscription skeletons
 	// (<data-dir>/templates); empty uses the built-in ones.
 	TemplatesDir string
+	// KeyUseFlush is how long API key uses are gathered before they are
+	// written (last_used_at); 0 means 5 seconds.
+	KeyUseFlush time.Duration
 	// TLSChain is the certificate chain (DER, leaf first) the panel serves
 	// HTTPS with itself; nil when it serves plain HTTP (or TLS ends at a
 	// proxy in front). GET /api/node/settings publishes the leaf and its
@@ -103,6 +106,10 @@ type server struct {
 	// docs holds the route table New registered, for /openapi.json and
 	// /docs.
 	docs apiDocs
+	// sessions caches which sign-in sessions are alive; keyUses gathers
+	// API key uses (auth.go).
+	sessions sessionCache
+	keyUses  *keyUseBuffer
 }
 
 // New builds the Fiber app with every route mounted.
@@ -132,6 +139,10 @@ func New(opts Options) *fiber.App {
 		log:     opts.Log,
 		envSudo: auth.EnvSudo{Username: opts.EnvSudoUser, Password: opts.EnvSudoPassword},
 	}
+	if opts.KeyUseFlush <= 0 {
+		opts.KeyUseFlush = keyUseFlush
+	}
+	s.keyUses = &keyUseBuffer{st: opts.State, every: opts.KeyUseFlush, log: opts.Log}
 	cfg := fiber.Config{
 		AppName:               "outpost",
 		ErrorHandler:          s.handleError,

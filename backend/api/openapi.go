@@ -352,6 +352,10 @@ func operation(g *schemaGen, rt route, path string, errorRef map[string]any) map
 		"operationId": operationID(rt),
 		"x-auth":      string(rt.Auth),
 	}
+	if rt.Scope != "" {
+		// What an API key needs to call it (README: API keys).
+		op["x-scope"] = rt.Scope
+	}
 	if r.Tag != "" {
 		op["tags"] = []string{r.Tag}
 	}
@@ -392,6 +396,9 @@ func operation(g *schemaGen, rt route, path string, errorRef map[string]any) map
 	case r.BodyKind == kindForm:
 		props := map[string]any{}
 		for _, f := range r.FormFields {
+			props[f] = map[string]any{"type": "string"}
+		}
+		for _, f := range r.OptionalFormFields {
 			props[f] = map[string]any{"type": "string"}
 		}
 		op["requestBody"] = map[string]any{"required": true, "content": map[string]any{
@@ -444,7 +451,8 @@ func errorCodes(rt route) []int {
 	set := map[int]bool{}
 	switch rt.Auth {
 	case authAdmin:
-		set[401] = true
+		// 403: an API key whose scopes do not cover the route.
+		set[401], set[403] = true, true
 	case authSudo:
 		set[401], set[403] = true, true
 	}

@@ -257,8 +257,9 @@ func TestOpenAPIDocumentedCodes(t *testing.T) {
 		{"post", "/api/admin/{username}/users/disable", []string{"200", "401", "403", "404"}},
 		{"get", "/api/admin/usage/{username}", []string{"200", "401", "403", "404"}},
 		// Users: 422 for the body's fields, 400 for a protocol without an
-		// inbound, as the user tests observe.
-		{"post", "/api/user", []string{"200", "400", "401", "409", "422"}},
+		// inbound, as the user tests observe; 403 for an API key without
+		// the users scope.
+		{"post", "/api/user", []string{"200", "400", "401", "403", "409", "422"}},
 		{"put", "/api/user/{username}", []string{"200", "400", "401", "403", "404", "422"}},
 		{"get", "/sub/{token}/{client_type}", []string{"200", "404", "422"}},
 	} {

@@ -3,8 +3,11 @@ package api
 import (
 	"reflect"
 	"slices"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/outpost-panel/outpost/backend/model"
 )
 
 // Every route is one line of one table: each resource file (admins.go,
@@ -30,6 +33,46 @@ type route struct {
 	// Doc describes the route in /openapi.json and /docs; nil keeps it out
 	// of the API contract (the dashboard's pages).
 	Doc *routeDoc
+	// Scope is what an API key needs to call an admin or sudo route
+	// (model.ScopeRead and the others, or scopeAccount: never a key).
+	// Empty is filled by withScopes from the method and the path; a route
+	// left without one cannot be mounted (TestRouteScopes).
+	Scope string
+}
+
+// scopeAccount marks the routes of the signed-in account itself: API
+// keys, sessions, two-factor sign-in, the own password. A key never calls
+// them, whatever its scopes: a leaked key cannot mint more keys, end the
+// owner's sessions or turn its second factor off.
+const scopeAccount = "account"
+
+// scopeByArea maps the first path segment after /api/ of a mutating route
+// to the scope that allows it. A new area without a line here leaves its
+// routes without a scope, which TestRouteScopes refuses.
+var scopeByArea = map[string]string{
+	"user": model.ScopeUsers, "users": model.ScopeUsers, "user_template": model.ScopeUsers,
+	"node": model.ScopeNodes, "nodes": model.ScopeNodes, "core": model.ScopeNodes,
+	"hosts": model.ScopeNodes, "inbounds": model.ScopeNodes, "subscription": model.ScopeNodes,
+	"admin": model.ScopeAdmins, "admins": model.ScopeAdmins,
+}
+
+// withScopes fills the Scope of every admin and sudo route that does not
+// set one: a GET (or a socket, which reads) needs "read", anything else
+// the scope of its area. The one place that decides what a key may call.
+func withScopes(routes []route) []route {
+	for i := range routes {
+		r := &routes[i]
+		if r.Scope != "" || (r.Auth != authAdmin && r.Auth != authSudo) {
+			continue
+		}
+		if r.Method == fiber.MethodGet {
+			r.Scope = model.ScopeRead
+			continue
+		}
+		area, _, _ := strings.Cut(strings.TrimPrefix(r.Path, "/api/"), "/")
+		r.Scope = scopeByArea[area]
+	}
+	return routes
 }
 
 // authLevel says who may call a route; register turns it into middleware.
@@ -53,6 +96,8 @@ type routeDoc struct {
 	Body       reflect.Type
 	BodyKind   bodyKind
 	FormFields []string
+	// OptionalFormFields are form fields a caller may leave out.
+	OptionalFormFields []string
 	// Response is the JSON type of a 200 answer; ResponseKind other kinds.
 	Response     reflect.Type
 	ResponseKind bodyKind
@@ -95,12 +140,13 @@ func (r route) key() string { return r.Method + " " + r.Path }
 // would take it (GET /api/node/settings before GET /api/node/:id), which
 // TestRoutesNotShadowed checks.
 func (s *server) routes() []route {
-	return slices.Concat(
+	return withScopes(slices.Concat(
 		s.systemRoutes(),               // system.go: /healthz, /api/system
 		s.docsRoutes(),                 // docs.go: /openapi.json, /docs
 		s.nodeRoutes(),                 // nodes.go: /api/node/ws, /api/node*, /api/nodes*
 		s.logsRoutes(),                 // logs.go: WebSockets /api/core/logs, /api/node/:id/logs
 		s.eventsRoutes(),               // events.go: WebSocket /api/events
+		s.securityRoutes(),             // security.go: /api/admin/{totp,keys,sessions,password}*
 		s.adminRoutes(),                // admins.go: login, /api/admin*, /api/admins
 		s.userRoutes(),                 // users.go: /api/user*, /api/users*
 		s.bulkRoutes(),                 // bulk.go: /api/users/bulk
@@ -113,7 +159,7 @@ func (s *server) routes() []route {
 		s.templateRoutes(),             // templates.go: /api/user_template*
 		s.notificationRoutes(),         // notifications.go: /api/notifications
 		s.dashboardRoutes(),            // dashboard.go: /, /dashboard/*
-	)
+	))
 }
 
 // register mounts routes on app in order, each behind the middleware its
@@ -124,11 +170,15 @@ func (s *server) register(app *fiber.App, routes []route) {
 			continue
 		}
 		var chain []fiber.Handler
+		if (r.Auth == authAdmin || r.Auth == authSudo) && r.Scope == "" {
+			// A programming error in a route table: see withScopes.
+			panic("api: route " + r.key() + " has no API key scope")
+		}
 		switch r.Auth {
 		case authAdmin:
-			chain = append(chain, s.authenticate)
+			chain = append(chain, s.authenticate(r.Scope))
 		case authSudo:
-			chain = append(chain, s.authenticate, requireSudo)
+			chain = append(chain, s.authenticate(r.Scope), requireSudo)
 		case authPublic, authNode:
 		default:
 			// A programming error in a route table.

@@ -30,7 +30,11 @@ type Claims struct {
 	// new one of the same name, so a token is honoured only while the row
 	// that carries the name is still the one it was issued to (row ids are
 	// never reused: AUTOINCREMENT on SQLite, an identity on PostgreSQL).
-	AdminID   int64
+	AdminID int64
+	// SessionID is the sign-in session (admin_sessions row) the token
+	// belongs to; 0 for a token signed without one (before sessions
+	// existed), which is honoured until it expires or the password changes.
+	SessionID int64
 	Access    string
 	IssuedAt  time.Time
 	ExpiresAt time.Time
@@ -41,6 +45,8 @@ type Claims struct {
 type tokenClaims struct {
 	Access  string `json:"access"`
 	AdminID *int64 `json:"aid,omitempty"`
+	// SessionID is the sign-in session; Marzban's tools ignore it too.
+	SessionID int64 `json:"sid,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -53,6 +59,11 @@ type tokenClaims struct {
 // a reset therefore gets an iat one second past the reset, never a token that
 // is dead on arrival.
 func Issue(secret []byte, admin *model.Admin, ttl time.Duration, now time.Time) (string, error) {
+	return IssueSession(secret, admin, 0, ttl, now)
+}
+
+// IssueSession is Issue for the sign-in session sid (the "sid" claim).
+func IssueSession(secret []byte, admin *model.Admin, sid int64, ttl time.Duration, now time.Time) (string, error) {
 	if len(secret) == 0 {
 		return "", errors.New("issuing token: empty signing secret")
 	}
@@ -69,8 +80,9 @@ func Issue(secret []byte, admin *model.Admin, ttl time.Duration, now time.Time) 
 	}
 	aid := admin.ID
 	claims := tokenClaims{
-		Access:  access,
-		AdminID: &aid,
+		Access:    access,
+		AdminID:   &aid,
+		SessionID: sid,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Subject:   admin.Username,
 			IssuedAt:  jwt.NewNumericDate(iat),
@@ -101,12 +113,13 @@ func Parse(secret []byte, token string, now time.Time) (Claims, error) {
 	}
 	// Tokens from before the aid claim cannot be bound to a row: refused
 	// (they lived 24 hours at most; the admin logs in again).
-	if tc.AdminID == nil || *tc.AdminID < 0 {
+	if tc.AdminID == nil || *tc.AdminID < 0 || tc.SessionID < 0 {
 		return Claims{}, fmt.Errorf("%w: token lacks aid", model.ErrUnauthorized)
 	}
 	return Claims{
 		Username:  tc.Subject,
 		AdminID:   *tc.AdminID,
+		SessionID: tc.SessionID,
 		Access:    tc.Access,
 		IssuedAt:  tc.IssuedAt.UTC(),
 		ExpiresAt: tc.ExpiresAt.UTC(),

@@ -206,6 +206,10 @@ func (s *State) ModifyAdmin(ctx context.Context, actor *model.Admin, username st
 			}
 			now := s.now().UTC()
 			a.HashedPassword, a.PasswordResetAt = string(hash), &now
+			// Its tokens die with password_reset_at; the session rows go too.
+			if _, err := tx.DeleteSessionsExcept(a.ID, a.Username, 0); err != nil {
+				return err
+			}
 		}
 		if ch.IsSudo != nil {
 			a.IsSudo = *ch.IsSudo
@@ -242,6 +246,11 @@ func (s *State) DeleteAdmin(ctx context.Context, actor *model.Admin, username st
 			return fmt.Errorf("admin %q deleting itself: %w", username, model.ErrForbidden)
 		}
 		if err := mayManage(actor, a); err != nil {
+			return err
+		}
+		// Keys, the second factor and recovery codes go by foreign key;
+		// sessions have none (the env sudo's have no admins row).
+		if _, err := tx.DeleteSessionsExcept(a.ID, a.Username, 0); err != nil {
 			return err
 		}
 		return tx.DeleteAdmin(a.ID)

@@ -1,13 +1,13 @@
 import { AppShell, Burger, Button, Group, NativeSelect, NavLink, SegmentedControl, Text, Title, useDirection, useMantineColorScheme } from '@mantine/core';
 import { useDisclosure, useMediaQuery } from '@mantine/hooks';
-import { useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { Suspense, useEffect } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Navigate, NavLink as RouterLink, Outlet, useLocation, useNavigate } from 'react-router';
 import { PageLoading } from '../components/PageState';
 import { useCurrentAdmin } from '../features/admin/api';
 import { directionOf, languages, rememberLanguage, type Language } from '../i18n';
-import { setUnauthorizedHandler } from '../lib/api/client';
+import { api, setUnauthorizedHandler } from '../lib/api/client';
 import { useEventsSocket } from '../lib/events';
 import { clearToken, useToken } from '../lib/session';
 
@@ -27,6 +27,7 @@ const pages: Page[] = [
   { to: '/admins', key: 'nav.admins', sudo: true },
   { to: '/settings', key: 'nav.settings', sudo: true },
   { to: '/logs', key: 'nav.logs', sudo: true },
+  { to: '/security', key: 'nav.security', sudo: false },
 ];
 
 export function LanguagePicker() {
@@ -71,6 +72,16 @@ export function ThemePicker() {
   );
 }
 
+/** The sign-in session a token belongs to (its sid claim), if any. */
+function sessionOfToken(token: string): number | null {
+  try {
+    const payload: unknown = JSON.parse(atob((token.split('.')[1] ?? '').replace(/-/g, '+').replace(/_/g, '/')));
+    return typeof payload === 'object' && payload !== null && 'sid' in payload && typeof payload.sid === 'number' ? payload.sid : null;
+  } catch {
+    return null;
+  }
+}
+
 /** The signed-in frame: header, navigation and the page. */
 export function Shell() {
   const token = useToken();
@@ -98,6 +109,21 @@ function SignedIn({ token }: { token: string }) {
     });
   }, [navigate, queryClient]);
   useEffect(close, [location.pathname, close]);
+  // Signing out ends the session on the panel too, so the token is dead
+  // even if a copy of it was taken; the page signs out whatever the answer.
+  const signOut = useMutation({
+    mutationFn: async () => {
+      const sid = sessionOfToken(token);
+      if (sid !== null) {
+        await api.DELETE('/api/admin/sessions/{id}', { params: { path: { id: sid } }, headers: { Authorization: `Bearer ${token}` } });
+      }
+    },
+    onSettled: () => {
+      clearToken();
+      queryClient.clear();
+      void navigate('/login', { replace: true });
+    },
+  });
 
   const sudo = admin.data?.is_sudo ?? false;
   // One set of pickers: in the header on a wide screen, in the menu on a phone.
@@ -142,10 +168,9 @@ function SignedIn({ token }: { token: string }) {
           <Button
             variant="light"
             fullWidth
+            loading={signOut.isPending}
             onClick={() => {
-              clearToken();
-              queryClient.clear();
-              void navigate('/login', { replace: true });
+              signOut.mutate();
             }}
           >
             {t('shell.signOut')}

@@ -26,6 +26,7 @@ export const router = createBrowserRouter(
         { path: 'templates', lazy: async () => ({ Component: (await import('./routes/Templates')).TemplatesPage }) },
         { path: 'admins', lazy: async () => ({ Component: (await import('./routes/Admins')).AdminsPage }) },
         { path: 'settings', lazy: async () => ({ Component: (await import('./routes/Settings')).SettingsPage }) },
+        { path: 'security', lazy: async () => ({ Component: (await import('./routes/Security')).SecurityPage }) },
         { path: 'logs', lazy: async () => ({ Component: (await import('./routes/Logs')).LogsPage }) },
         { path: '*', element: <Navigate to="/" replace /> },
       ],

@@ -16,7 +16,7 @@ export function Copy({ value, label }: { value: string; label: string }) {
   );
 }
 
-function QrCanvas({ value, label }: { value: string; label: string }) {
+export function QrCanvas({ value, label }: { value: string; label: string }) {
   const canvas = useRef<HTMLCanvasElement>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {

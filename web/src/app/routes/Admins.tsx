@@ -186,6 +186,17 @@ export function AdminsPage() {
                         <Button
                           size="compact-xs"
                           variant="subtle"
+                          onClick={() => {
+                            confirmThen(t('admins.resetTotpConfirm', { name: a.username }), () => {
+                              act.mutate({ run: () => adminRequests.resetTotp(a.username), done: t('admins.resetTotpDone', { name: a.username }) });
+                            });
+                          }}
+                        >
+                          {t('admins.resetTotp')}
+                        </Button>
+                        <Button
+                          size="compact-xs"
+                          variant="subtle"
                           color="red"
                           onClick={() => {
                             confirmThen(t('admins.deleteConfirm', { name: a.username }), () => {

@@ -3,7 +3,7 @@ import { useMutation } from '@tanstack/react-query';
 import { useState, type SyntheticEvent } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Navigate, useNavigate, useSearchParams } from 'react-router';
-import { login } from '../../features/auth/api';
+import { login, SecondFactorNeeded } from '../../features/auth/api';
 import { saveToken, useToken } from '../../lib/session';
 import { LanguagePicker, ThemePicker } from '../Shell';
 
@@ -14,14 +14,23 @@ export function LoginPage() {
   const navigate = useNavigate();
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
+  const [otp, setOtp] = useState('');
+  // Shown once the panel says the password was right and a code is needed.
+  const [askOtp, setAskOtp] = useState(false);
   const next = params.get('next') ?? '/';
   const signIn = useMutation({
-    mutationFn: () => login(username, password),
+    mutationFn: () => login(username, password, askOtp ? otp.trim() : ''),
     onSuccess: (newToken) => {
       saveToken(newToken);
       void navigate(next.startsWith('/') ? next : '/', { replace: true });
     },
+    onError: (err) => {
+      if (err instanceof SecondFactorNeeded) {
+        setAskOtp(true);
+      }
+    },
   });
+  const otpPrompt = signIn.error instanceof SecondFactorNeeded && signIn.error.reason === 'required';
   if (token !== null && !signIn.isPending) {
     return <Navigate to={next.startsWith('/') ? next : '/'} replace />;
   }
@@ -65,13 +74,28 @@ export function LoginPage() {
               autoComplete="current-password"
               required
             />
-            {signIn.error && (
+            {askOtp && (
+              <TextInput
+                label={t('login.code')}
+                description={t('login.codeHint')}
+                value={otp}
+                onChange={(e) => {
+                  setOtp(e.currentTarget.value);
+                }}
+                autoComplete="one-time-code"
+                inputMode="numeric"
+                required
+                autoFocus
+                data-autofocus
+              />
+            )}
+            {signIn.error && !otpPrompt && (
               <Alert color="red" role="alert">
                 {signIn.error.message}
               </Alert>
             )}
             <Button type="submit" loading={signIn.isPending}>
-              {t('login.signIn')}
+              {askOtp ? t('login.verify') : t('login.signIn')}
             </Button>
             <ThemePicker />
           </Stack>

@@ -31,4 +31,5 @@ export const adminRequests = {
   disableUsers: (username: string) => unwrap(api.POST('/api/admin/{username}/users/disable', path(username))),
   activateUsers: (username: string) => unwrap(api.POST('/api/admin/{username}/users/activate', path(username))),
   resetUsage: (username: string) => unwrap(api.POST('/api/admin/usage/reset/{username}', path(username))),
+  resetTotp: (username: string) => unwrap(api.POST('/api/admin/{username}/totp/reset', path(username))),
 };
