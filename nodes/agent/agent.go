@@ -35,6 +35,9 @@ const DefaultUsageInterval = time.Second
 // Config is everything the agent needs; zero durations take defaults.
 type Config struct {
 	PanelURL        string // http(s)://host:port of the panel
+	// PanelURLs are several addresses of one panel (its replicas), tried
+	// in rotation (see rotation); when set, PanelURL is not used.
+	PanelURLs []string
 	Token           string
 	StateDir        string
 	StatusListen    string // optional address for GET /healthz
@@ -84,11 +87,27 @@ func (c *Config) defaults() {
 	}
 }
 
+// panels is the addresses the agent dials, in order.
+func (c *Config) panels() []string {
+	if len(c.PanelURLs) > 0 {
+		return c.PanelURLs
+	}
+	if c.PanelURL != "" {
+		return []string{c.PanelURL}
+	}
+	return nil
+}
+
 // Validate collects every configuration error before start.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.PanelURL == "" {
+	if len(c.panels()) == 0 {
 		errs = append(errs, errors.New("--panel / NODE_PANEL_URL is required"))
+	}
+	for _, p := range c.panels() {
+		if _, err := wsURL(p); err != nil {
+			errs = append(errs, fmt.Errorf("--panel %q: %w", p, err))
+		}
 	}
 	if c.Token == "" {
 		errs = append(errs, errors.New("--token / NODE_TOKEN is required"))
