@@ -34,10 +34,10 @@ const DefaultUsageInterval = time.Second
 
 // Config is everything the agent needs; zero durations take defaults.
 type Config struct {
-	PanelURL        string // http(s)://host:port of the panel
+	PanelURL string // http(s)://host:port of the panel
 	// PanelURLs are several addresses of one panel (its replicas), tried
 	// in rotation (see rotation); when set, PanelURL is not used.
-	PanelURLs []string
+	PanelURLs       []string
 	Token           string
 	StateDir        string
 	StatusListen    string // optional address for GET /healthz
