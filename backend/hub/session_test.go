@@ -25,6 +25,7 @@ import (
 // on a loopback socket.
 type panelEnv struct {
 	t     *testing.T
+	h     *Hub
 	st    *state.State
 	url   string
 	node  *model.Node
@@ -66,7 +67,7 @@ func newPanelEnv(t *testing.T) *panelEnv {
 	}
 	go func() { _ = app.Listener(ln) }()
 	t.Cleanup(func() { _ = app.Shutdown() })
-	return &panelEnv{t: t, st: st, url: "ws://" + ln.Addr().String() + protocol.WSPath, node: n, token: token, user: u}
+	return &panelEnv{t: t, h: h, st: st, url: "ws://" + ln.Addr().String() + protocol.WSPath, node: n, token: token, user: u}
 }
 
 type nodeConn struct {
