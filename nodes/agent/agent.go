@@ -142,6 +142,7 @@ type Agent struct {
 	usageEvery atomic.Int64 // usage interval asked by the panel, in ns (0 = none; see journalEvery)
 	snapshots  atomic.Int64 // snapshots applied since start
 	deltas     atomic.Int64 // deltas applied since start
+	moves      atomic.Int64 // sessions a draining panel ended with move (4005)
 	connected  atomic.Bool
 	usageWake  chan struct{}
 	// fenced: the last session ended because another took this node's
@@ -272,7 +273,10 @@ type Health struct {
 	CoreRestarts    int               `json:"core_restarts"`
 	Snapshots       int64             `json:"snapshots_applied"`
 	Deltas          int64             `json:"deltas_applied"`
-	LastError       string            `json:"last_error,omitempty"`
+	// PanelMoves counts sessions a panel ended asking the node to move
+	// (close 4005: it was shutting down, as in a rolling upgrade).
+	PanelMoves int64  `json:"panel_moves"`
+	LastError  string `json:"last_error,omitempty"`
 	// LogsStreaming: the panel asked for Xray's log lines (an admin
 	// watches them) and the node is sending them.
 	LogsStreaming bool `json:"logs_streaming"`
@@ -287,7 +291,7 @@ func (a *Agent) Health() Health {
 		Connected: a.connected.Load(), AppliedRevision: a.desired.Revision,
 		Users: len(a.desired.Users), EnforcedUsers: len(a.enforced), JournalBacklog: backlog,
 		InboundErrors: a.inErrs, XrayVersion: xraycore.Version(), CoreRestarts: a.eng.Restarts(),
-		Snapshots: a.snapshots.Load(), Deltas: a.deltas.Load(),
+		Snapshots: a.snapshots.Load(), Deltas: a.deltas.Load(), PanelMoves: a.moves.Load(),
 		LastError: a.lastErr, LogsStreaming: a.logs.on.Load(),
 	}
 }

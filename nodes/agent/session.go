@@ -45,6 +45,9 @@ func (a *Agent) redial(ctx context.Context, session func(ctx context.Context, pa
 		// Say so in the next hello, so the panel shows that two agents
 		// share the token.
 		a.fenced.Store(isFenced(err))
+		if isMove(err) {
+			a.moves.Add(1)
+		}
 		wait := r.next(welcomed, err)
 		a.log.Info("panel session ended; xray keeps serving", "panel", addr, "err", err,
 			"next_panel", panels[r.cur], "retry_in", wait.Round(time.Millisecond))
