@@ -23,10 +23,17 @@ type rotation struct {
 
 func newRotation(n int, b *backoff) *rotation { return &rotation{n: max(n, 1), b: b} }
 
+// stableSession is how long a welcomed session must have lasted for its
+// end to start a fresh round of addresses. Sessions that end soon after
+// welcome (a panel that keeps refusing something) still count within the
+// round, so two replicas cannot bounce a node between them without a wait.
+const stableSession = 10 * time.Second
+
 // next is called when a session on address cur ended: welcomed says it got
-// as far as welcome, err is why it ended. It returns the wait before the
-// next dial, whose address is then r.cur.
-func (r *rotation) next(welcomed bool, err error) time.Duration {
+// as far as welcome, stable that it then lasted stableSession, err why it
+// ended. It returns the wait before the next dial, whose address is then
+// r.cur.
+func (r *rotation) next(welcomed, stable bool, err error) time.Duration {
 	switch {
 	case isFenced(err):
 		// Another agent holds this token: back off hard, on any replica.
@@ -42,7 +49,9 @@ func (r *rotation) next(welcomed bool, err error) time.Duration {
 	}
 	if welcomed {
 		r.b.reset()
-		r.failed = 0
+	}
+	if stable {
+		r.failed = 0 // what failed before this session is old news
 	}
 	r.failed++
 	r.cur = (r.cur + 1) % r.n

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -20,6 +21,9 @@ import (
 	"github.com/outpost-panel/outpost/nodes/protocol"
 	"github.com/outpost-panel/outpost/nodes/xraycore"
 )
+
+// connectTimeout bounds the TCP connect to one of several panel addresses.
+const connectTimeout = 5 * time.Second
 
 // statusEvery is how often a live session reports the node's health.
 const statusEvery = 30 * time.Second
@@ -38,7 +42,9 @@ func (a *Agent) redial(ctx context.Context, session func(ctx context.Context, pa
 	r := newRotation(len(panels), newBackoff(a.cfg.MinBackoff, a.cfg.MaxBackoff, rand.Int64N))
 	for ctx.Err() == nil {
 		addr := panels[r.cur]
+		began := time.Now()
 		welcomed, err := session(ctx, addr)
+		stable := welcomed && time.Since(began) >= stableSession
 		if ctx.Err() != nil {
 			return
 		}
@@ -48,7 +54,7 @@ func (a *Agent) redial(ctx context.Context, session func(ctx context.Context, pa
 		if isMove(err) {
 			a.moves.Add(1)
 		}
-		wait := r.next(welcomed, err)
+		wait := r.next(welcomed, stable, err)
 		a.log.Info("panel session ended; xray keeps serving", "panel", addr, "err", err,
 			"next_panel", panels[r.cur], "retry_in", wait.Round(time.Millisecond))
 		if wait <= 0 {
@@ -118,6 +124,12 @@ func wsURL(panelURL string) (string, error) {
 
 func (a *Agent) dialer() *websocket.Dialer {
 	d := &websocket.Dialer{HandshakeTimeout: 15 * time.Second, ReadBufferSize: 64 << 10, WriteBufferSize: 64 << 10}
+	if len(a.cfg.panels()) > 1 {
+		// With other replicas to try, a replica whose host drops packets
+		// (no refusal) must not hold the node for the whole handshake
+		// timeout.
+		d.NetDialContext = (&net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}).DialContext
+	}
 	if pin := strings.ToLower(a.cfg.PanelCertSHA256); pin != "" {
 		// With a pin the certificate itself is the trust anchor, so a
 		// self-signed panel certificate works and a swapped one does not.

@@ -117,48 +117,55 @@ func TestCloseStatusCarriesTheCode(t *testing.T) {
 
 // TestRotationPolicy: with three addresses, a dial that fails moves to the
 // next address at once; only a full round of failures waits, with the
-// capped backoff; a welcomed session that ends starts a new round (and
-// resets the backoff); a move (close 4005) goes to the next address at
-// once whatever came before; a fence waits the longest on any address.
+// capped backoff; a session that ended after a stable while starts a new
+// round (and resets the backoff); sessions that end soon after welcome
+// still count within the round, so replicas cannot bounce a node without
+// a wait; a move (close 4005) goes to the next address at once whatever
+// came before; a fence waits the longest.
 func TestRotationPolicy(t *testing.T) {
 	most := func(n int64) int64 { return n - 1 }
 	r := newRotation(3, newBackoff(time.Second, 4*time.Second, most))
 	down := errors.New("dialing panel: connection refused")
+	eof := errors.New("reading from panel: EOF")
+	invalid := &protocol.Error{Code: protocol.ErrCodeInvalid}
 	move := fmt.Errorf("panel closed the session: %w", &protocol.Error{Code: protocol.ErrCodeMove, Message: "panel shutting down"})
 	fence := &protocol.Error{Code: protocol.ErrCodeFenced}
 	full := func(base time.Duration) time.Duration { return base/2 + base - 1 }
 	for i, tc := range []struct {
-		welcomed bool
-		err      error
-		wait     time.Duration
-		next     int
+		welcomed, stable bool
+		err              error
+		wait             time.Duration
+		next             int
 	}{
-		{false, down, 0, 1},
-		{false, down, 0, 2},
-		{false, down, full(time.Second), 0}, // a whole round failed: back off
-		{false, down, 0, 1},
-		{false, down, 0, 2},
-		{false, down, full(2 * time.Second), 0},
-		{false, down, 0, 1},
-		{false, down, 0, 2},
-		{false, down, full(4 * time.Second), 0},
-		{false, down, 0, 1},
-		{false, down, 0, 2},
-		{false, down, full(4 * time.Second), 0},             // capped
-		{true, errors.New("reading from panel: EOF"), 0, 1}, // a live session dropped: next at once
-		{false, down, 0, 2},
-		{false, down, full(time.Second), 0}, // the backoff was reset by the welcome
-		{false, down, 0, 1},
-		{false, move, 0, 2},                 // move: next at once, the round starts over
-		{false, down, 0, 0},                 // ...so two more addresses are tried at once
-		{false, down, 0, 1},                 //
-		{false, down, full(time.Second), 2}, // and the backoff starts again from min
-		{true, move, 0, 0},                  // a welcomed session told to move
-		{false, fence, 4 * time.Second, 0},  // fenced: the longest, same address
+		{false, false, down, 0, 1},
+		{false, false, down, 0, 2},
+		{false, false, down, full(time.Second), 0}, // a whole round failed: back off
+		{false, false, down, 0, 1},
+		{false, false, down, 0, 2},
+		{false, false, down, full(2 * time.Second), 0},
+		{false, false, down, 0, 1},
+		{false, false, down, 0, 2},
+		{false, false, down, full(4 * time.Second), 0},
+		{false, false, down, 0, 1},
+		{false, false, down, 0, 2},
+		{false, false, down, full(4 * time.Second), 0}, // capped
+		{false, false, down, 0, 1},
+		{true, true, eof, 0, 2},                    // a live session dropped: next at once, a new round
+		{false, false, down, 0, 0},                 // (the failure before it does not count)
+		{false, false, down, full(time.Second), 1}, // the backoff was reset by the welcome
+		{false, false, move, 0, 2},                 // move: next at once, the round starts over
+		{false, false, down, 0, 0},                 // ...so two more addresses are tried at once
+		{false, false, down, 0, 1},
+		{false, false, down, full(time.Second), 2}, // and the backoff starts again from min
+		{true, false, invalid, 0, 0},               // sessions ending soon after welcome...
+		{true, false, invalid, 0, 1},
+		{true, false, invalid, full(time.Second), 2}, // ...wait once a round
+		{true, false, move, 0, 0},                    // a welcomed session told to move
+		{false, false, fence, 4 * time.Second, 0},    // fenced: the longest, same address
 	} {
-		wait := r.next(tc.welcomed, tc.err)
+		wait := r.next(tc.welcomed, tc.stable, tc.err)
 		if wait != tc.wait || r.cur != tc.next {
-			t.Fatalf("step %d (welcomed %v, %v): wait %v then address %d; want %v then %d", i, tc.welcomed, tc.err, wait, r.cur, tc.wait, tc.next)
+			t.Fatalf("step %d (welcomed %v, stable %v, %v): wait %v then address %d; want %v then %d", i, tc.welcomed, tc.stable, tc.err, wait, r.cur, tc.wait, tc.next)
 		}
 	}
 	// The panel's close status alone (its error frame lost) is a move too.
