@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -400,5 +402,59 @@ func TestNodeSeveralPanels(t *testing.T) {
 	if after.Snapshots != before.Snapshots || after.Deltas <= before.Deltas || after.CoreRestarts != before.CoreRestarts {
 		t.Errorf("the move cost snapshots %d -> %d, deltas %d -> %d, core restarts %d -> %d; want a delta only",
 			before.Snapshots, after.Snapshots, before.Deltas, after.Deltas, before.CoreRestarts, after.CoreRestarts)
+	}
+}
+
+// TestSIGTERMFinishesInFlightRequest: a request whose body is still
+// arriving when the panel gets SIGTERM is answered and its change kept,
+// while new connections are already refused; the panel then exits.
+func TestSIGTERMFinishesInFlightRequest(t *testing.T) {
+	dataDir := t.TempDir()
+	p := startPanel(t, dataDir, "")
+	body := []byte(`{"username":"inflight","proxies":{"vless":{}}}`)
+	conn, err := net.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	head := fmt.Sprintf("POST /api/user HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", p.addr, p.token, len(body))
+	if _, err := conn.Write(append([]byte(head), body[:10]...)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the panel is reading the body
+	signalled := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the panel to stop accepting connections", func() bool {
+		c, err := net.DialTimeout("tcp", p.addr, 200*time.Millisecond)
+		if err != nil {
+			return true
+		}
+		c.Close()
+		return false
+	})
+	if _, err := conn.Write(body[10:]); err != nil {
+		t.Fatalf("finishing the in-flight request: %v", err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("the in-flight request got no answer: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("the in-flight request: HTTP %d; want 200", resp.StatusCode)
+	}
+	select {
+	case <-p.exit:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the panel did not exit within 10 s of SIGTERM")
+	}
+	t.Logf("in-flight request answered; panel exited %s after SIGTERM", time.Since(signalled).Round(time.Millisecond))
+	p.out.stop()
+	p2 := startPanel(t, dataDir, p.addr)
+	if u := p2.user(t, "inflight"); u.Username != "inflight" {
+		t.Fatalf("the user created by the in-flight request is gone: %+v", u)
 	}
 }
