@@ -191,8 +191,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, banner io.Wri
 	if cert != nil {
 		ln = tlsListener(ln, cert)
 	}
+	nln := newNotifyListener(ln)
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Listener(ln) }()
+	go func() { serveErr <- srv.Listener(nln) }()
 
 	baseURL := localURL(ln.Addr().String(), cfg.TLSCert != "")
 	printBanner(banner, cfg, baseURL, boot)
@@ -214,9 +215,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, banner io.Wri
 			return fmt.Errorf("node hub: %w", err)
 		}
 	}
-	shutdownCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
-	defer done()
-	_ = srv.ShutdownWithContext(shutdownCtx)
+	drain(s, h, srv, nln, log)
 	return nil
 }
 

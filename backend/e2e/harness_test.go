@@ -407,6 +407,7 @@ type nodeHealth struct {
 	CoreRestarts    int               `json:"core_restarts"`
 	Snapshots       int64             `json:"snapshots_applied"`
 	Deltas          int64             `json:"deltas_applied"`
+	PanelMoves      int64             `json:"panel_moves"`
 	LogsStreaming   bool              `json:"logs_streaming"`
 }
 

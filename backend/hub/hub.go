@@ -92,6 +92,7 @@ type Hub struct {
 	health   map[int64]NodeHealth // health.go
 	snaps    snapCache            // snapshot.go: each revision's snapshot, encoded once
 	gate     *writeGate           // snapshot.go: at most SnapshotWriters written at once
+	draining atomic.Bool          // drain.go: no new sessions, live ones moved
 }
 
 // New creates a hub; call Run before serving sessions.
@@ -367,6 +368,9 @@ func (h *Hub) Handler() fiber.Handler {
 		if !websocket.IsWebSocketUpgrade(c) {
 			return fiber.NewError(fiber.StatusUpgradeRequired, "node sessions are WebSocket only")
 		}
+		if h.draining.Load() {
+			return fiber.NewError(fiber.StatusServiceUnavailable, "panel shutting down: dial another replica")
+		}
 		c.Locals("node", n)
 		return ws(c)
 	}
@@ -390,6 +394,9 @@ func (h *Hub) serve(c *websocket.Conn, n *model.Node) {
 	old := h.sessions[n.ID]
 	h.sessions[n.ID] = s
 	h.mu.Unlock()
+	if h.draining.Load() { // opened while the panel began to drain (drain.go)
+		s.close(protocol.ErrCodeMove, drainReason)
+	}
 	if old != nil {
 		old.close(protocol.ErrCodeFenced, "fenced by a newer session")
 	}

@@ -18,39 +18,39 @@ import (
 func TestRestartCoreReachesOneNode(t *testing.T) {
 	e := newPanelEnv(t)
 	ctx := context.Background()
-	if e.hub.RestartCore(ctx, e.node.ID) {
+	if e.h.RestartCore(ctx, e.node.ID) {
 		t.Fatal("RestartCore said yes for a node with no session")
 	}
 	n := e.dial()
 	e.hello(n, false)
 	deadline := time.Now().Add(20 * time.Second)
-	for !e.hub.Connected(e.node.ID) {
+	for !e.h.Connected(e.node.ID) {
 		if time.Now().After(deadline) {
 			t.Fatal("session never registered")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if e.hub.RestartCore(ctx, e.node.ID+1) {
+	if e.h.RestartCore(ctx, e.node.ID+1) {
 		t.Fatal("RestartCore said yes for another node's id")
 	}
-	if !e.hub.RestartCore(ctx, e.node.ID) {
+	if !e.h.RestartCore(ctx, e.node.ID) {
 		t.Fatal("RestartCore said no for a connected node")
 	}
 	n.until(protocol.TypeRestart)
 
-	if _, ok := e.hub.Health(e.node.ID); ok {
+	if _, ok := e.h.Health(e.node.ID); ok {
 		t.Fatal("health before any status report")
 	}
 	n.send(protocol.Message{Type: protocol.TypeStatus, Status: &protocol.Status{Users: 3, JournalBacklog: 2,
 		InboundErrors: map[string]string{"vless": "bind: address in use"}, CoreRestarts: 1}})
 	for {
-		h, ok := e.hub.Health(e.node.ID)
+		h, ok := e.h.Health(e.node.ID)
 		if ok {
 			if h.Users != 3 || h.JournalBacklog != 2 || h.CoreRestarts != 1 || h.InboundErrors["vless"] != "bind: address in use" || h.ReportedAt.IsZero() {
 				t.Fatalf("health %+v", h)
 			}
 			h.InboundErrors["vless"] = "changed by the caller"
-			if again, _ := e.hub.Health(e.node.ID); again.InboundErrors["vless"] != "bind: address in use" {
+			if again, _ := e.h.Health(e.node.ID); again.InboundErrors["vless"] != "bind: address in use" {
 				t.Fatal("Health hands out the hub's own map")
 			}
 			break
@@ -62,13 +62,13 @@ func TestRestartCoreReachesOneNode(t *testing.T) {
 	}
 
 	n.c.Close()
-	for e.hub.Connected(e.node.ID) {
+	for e.h.Connected(e.node.ID) {
 		if time.Now().After(deadline) {
 			t.Fatal("session never ended")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if e.hub.RestartCore(ctx, e.node.ID) {
+	if e.h.RestartCore(ctx, e.node.ID) {
 		t.Fatal("RestartCore said yes after the session ended")
 	}
 }

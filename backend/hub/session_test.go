@@ -25,12 +25,12 @@ import (
 // on a loopback socket.
 type panelEnv struct {
 	t     *testing.T
+	h     *Hub
 	st    *state.State
 	url   string
 	node  *model.Node
 	token string
 	user  *model.User
-	hub   *Hub
 }
 
 func newPanelEnv(t *testing.T) *panelEnv {
@@ -78,7 +78,7 @@ func newPanelEnvWith(t *testing.T, opts Options, withFeed ...func(*feed.Memory) 
 	}
 	go func() { _ = app.Listener(ln) }()
 	t.Cleanup(func() { _ = app.Shutdown() })
-	return &panelEnv{t: t, st: st, url: "ws://" + ln.Addr().String() + protocol.WSPath, node: n, token: token, user: u, hub: h}
+	return &panelEnv{t: t, h: h, st: st, url: "ws://" + ln.Addr().String() + protocol.WSPath, node: n, token: token, user: u}
 }
 
 type nodeConn struct {
@@ -258,19 +258,19 @@ func TestSharedTokenIsShown(t *testing.T) {
 // the session ends.
 func TestJournalBacklogReported(t *testing.T) {
 	e := newPanelEnv(t)
-	if _, ok := e.hub.JournalBacklog(e.node.ID); ok {
+	if _, ok := e.h.JournalBacklog(e.node.ID); ok {
 		t.Fatal("backlog known before any session")
 	}
 	n := e.dial()
 	e.hello(n, false)
-	if b, ok := e.hub.JournalBacklog(e.node.ID); ok {
+	if b, ok := e.h.JournalBacklog(e.node.ID); ok {
 		t.Fatalf("backlog %d known before any status", b)
 	}
 	for _, want := range []int{7, 0} {
 		n.send(protocol.Message{Type: protocol.TypeStatus, Status: &protocol.Status{JournalBacklog: want}})
 		deadline := time.Now().Add(20 * time.Second)
 		for {
-			if b, ok := e.hub.JournalBacklog(e.node.ID); ok && b == want {
+			if b, ok := e.h.JournalBacklog(e.node.ID); ok && b == want {
 				break
 			}
 			if time.Now().After(deadline) {
@@ -282,7 +282,7 @@ func TestJournalBacklogReported(t *testing.T) {
 	n.c.Close()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if _, ok := e.hub.JournalBacklog(e.node.ID); !ok {
+		if _, ok := e.h.JournalBacklog(e.node.ID); !ok {
 			break
 		}
 		if time.Now().After(deadline) {

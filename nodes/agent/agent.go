@@ -34,7 +34,10 @@ const DefaultUsageInterval = time.Second
 
 // Config is everything the agent needs; zero durations take defaults.
 type Config struct {
-	PanelURL        string // http(s)://host:port of the panel
+	PanelURL string // http(s)://host:port of the panel
+	// PanelURLs are several addresses of one panel (its replicas), tried
+	// in rotation (see rotation); when set, PanelURL is not used.
+	PanelURLs       []string
 	Token           string
 	StateDir        string
 	StatusListen    string // optional address for GET /healthz
@@ -84,11 +87,27 @@ func (c *Config) defaults() {
 	}
 }
 
+// panels is the addresses the agent dials, in order.
+func (c *Config) panels() []string {
+	if len(c.PanelURLs) > 0 {
+		return c.PanelURLs
+	}
+	if c.PanelURL != "" {
+		return []string{c.PanelURL}
+	}
+	return nil
+}
+
 // Validate collects every configuration error before start.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.PanelURL == "" {
+	if len(c.panels()) == 0 {
 		errs = append(errs, errors.New("--panel / NODE_PANEL_URL is required"))
+	}
+	for _, p := range c.panels() {
+		if _, err := wsURL(p); err != nil {
+			errs = append(errs, fmt.Errorf("--panel %q: %w", p, err))
+		}
 	}
 	if c.Token == "" {
 		errs = append(errs, errors.New("--token / NODE_TOKEN is required"))
@@ -123,6 +142,7 @@ type Agent struct {
 	usageEvery atomic.Int64 // usage interval asked by the panel, in ns (0 = none; see journalEvery)
 	snapshots  atomic.Int64 // snapshots applied since start
 	deltas     atomic.Int64 // deltas applied since start
+	moves      atomic.Int64 // sessions a draining panel ended with move (4005)
 	connected  atomic.Bool
 	usageWake  chan struct{}
 	// fenced: the last session ended because another took this node's
@@ -253,7 +273,10 @@ type Health struct {
 	CoreRestarts    int               `json:"core_restarts"`
 	Snapshots       int64             `json:"snapshots_applied"`
 	Deltas          int64             `json:"deltas_applied"`
-	LastError       string            `json:"last_error,omitempty"`
+	// PanelMoves counts sessions a panel ended asking the node to move
+	// (close 4005: it was shutting down, as in a rolling upgrade).
+	PanelMoves int64  `json:"panel_moves"`
+	LastError  string `json:"last_error,omitempty"`
 	// LogsStreaming: the panel asked for Xray's log lines (an admin
 	// watches them) and the node is sending them.
 	LogsStreaming bool `json:"logs_streaming"`
@@ -268,7 +291,7 @@ func (a *Agent) Health() Health {
 		Connected: a.connected.Load(), AppliedRevision: a.desired.Revision,
 		Users: len(a.desired.Users), EnforcedUsers: len(a.enforced), JournalBacklog: backlog,
 		InboundErrors: a.inErrs, XrayVersion: xraycore.Version(), CoreRestarts: a.eng.Restarts(),
-		Snapshots: a.snapshots.Load(), Deltas: a.deltas.Load(),
+		Snapshots: a.snapshots.Load(), Deltas: a.deltas.Load(), PanelMoves: a.moves.Load(),
 		LastError: a.lastErr, LogsStreaming: a.logs.on.Load(),
 	}
 }

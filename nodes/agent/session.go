@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -21,28 +22,44 @@ import (
 	"github.com/outpost-panel/outpost/nodes/xraycore"
 )
 
+// connectTimeout bounds the TCP connect to one of several panel addresses.
+const connectTimeout = 5 * time.Second
+
 // statusEvery is how often a live session reports the node's health.
 const statusEvery = 30 * time.Second
 
 // connectLoop dials the panel until ctx ends; see redial.
 func (a *Agent) connectLoop(ctx context.Context) { a.redial(ctx, a.session) }
 
-// redial runs sessions one after another, waiting between them as backoff
-// says. The wait goes through Config.After, so a test drives it without
-// sleeping.
-func (a *Agent) redial(ctx context.Context, session func(context.Context) (welcomed bool, err error)) {
-	b := newBackoff(a.cfg.MinBackoff, a.cfg.MaxBackoff, rand.Int64N)
+// redial runs sessions one after another, on the address and after the
+// wait that rotation says. The wait goes through Config.After, so a test
+// drives it without sleeping. session is given the address to dial.
+func (a *Agent) redial(ctx context.Context, session func(ctx context.Context, panelURL string) (welcomed bool, err error)) {
+	panels := a.cfg.panels()
+	if len(panels) == 0 {
+		panels = []string{""} // a test's session that dials nothing
+	}
+	r := newRotation(len(panels), newBackoff(a.cfg.MinBackoff, a.cfg.MaxBackoff, rand.Int64N))
 	for ctx.Err() == nil {
-		welcomed, err := session(ctx)
+		addr := panels[r.cur]
+		began := time.Now()
+		welcomed, err := session(ctx, addr)
+		stable := welcomed && time.Since(began) >= stableSession
 		if ctx.Err() != nil {
 			return
 		}
-		fenced := isFenced(err)
 		// Say so in the next hello, so the panel shows that two agents
 		// share the token.
-		a.fenced.Store(fenced)
-		wait := b.next(welcomed, fenced)
-		a.log.Info("panel session ended; xray keeps serving", "err", err, "retry_in", wait.Round(time.Millisecond))
+		a.fenced.Store(isFenced(err))
+		if isMove(err) {
+			a.moves.Add(1)
+		}
+		wait := r.next(welcomed, stable, err)
+		a.log.Info("panel session ended; xray keeps serving", "panel", addr, "err", err,
+			"next_panel", panels[r.cur], "retry_in", wait.Round(time.Millisecond))
+		if wait <= 0 {
+			continue
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -68,7 +85,7 @@ func newBackoff(min, max time.Duration, jitter func(int64) int64) *backoff {
 // next is the wait after a session ended; it is in [cur/2, 3*cur/2).
 func (b *backoff) next(welcomed, fenced bool) time.Duration {
 	if welcomed {
-		b.cur = b.min
+		b.reset()
 	}
 	wait := b.cur/2 + time.Duration(b.jitter(int64(b.cur)))
 	if fenced {
@@ -78,6 +95,9 @@ func (b *backoff) next(welcomed, fenced bool) time.Duration {
 	return wait
 }
 
+// reset starts the backoff over from min.
+func (b *backoff) reset() { b.cur = b.min }
+
 // isFenced reports whether a session ended because a newer session of
 // this node took over, by the panel's error frame or its close status.
 func isFenced(err error) bool {
@@ -85,8 +105,8 @@ func isFenced(err error) bool {
 	return errors.As(err, &pe) && pe.Code == protocol.ErrCodeFenced
 }
 
-func (a *Agent) wsURL() (string, error) {
-	u, err := url.Parse(a.cfg.PanelURL)
+func wsURL(panelURL string) (string, error) {
+	u, err := url.Parse(panelURL)
 	if err != nil {
 		return "", fmt.Errorf("panel url: %w", err)
 	}
@@ -108,6 +128,12 @@ func (a *Agent) dialer() *websocket.Dialer {
 	// deflated). A panel that does not offer it sends plain frames.
 	d := &websocket.Dialer{HandshakeTimeout: 15 * time.Second, ReadBufferSize: 64 << 10, WriteBufferSize: 64 << 10,
 		EnableCompression: true}
+	if len(a.cfg.panels()) > 1 {
+		// With other replicas to try, a replica whose host drops packets
+		// (no refusal) must not hold the node for the whole handshake
+		// timeout.
+		d.NetDialContext = (&net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}).DialContext
+	}
 	if pin := strings.ToLower(a.cfg.PanelCertSHA256); pin != "" {
 		// With a pin the certificate itself is the trust anchor, so a
 		// self-signed panel certificate works and a swapped one does not.
@@ -126,8 +152,8 @@ func (a *Agent) dialer() *websocket.Dialer {
 }
 
 // session runs one panel session and reports whether it was welcomed.
-func (a *Agent) session(ctx context.Context) (bool, error) {
-	conn, err := a.dial(ctx)
+func (a *Agent) session(ctx context.Context, panelURL string) (bool, error) {
+	conn, err := a.dial(ctx, panelURL)
 	if err != nil {
 		return false, err
 	}
@@ -138,8 +164,8 @@ func (a *Agent) session(ctx context.Context) (bool, error) {
 }
 
 // dial opens the WebSocket to the panel, with the node token.
-func (a *Agent) dial(ctx context.Context) (*websocket.Conn, error) {
-	target, err := a.wsURL()
+func (a *Agent) dial(ctx context.Context, panelURL string) (*websocket.Conn, error) {
+	target, err := wsURL(panelURL)
 	if err != nil {
 		return nil, err
 	}
@@ -150,9 +176,9 @@ func (a *Agent) dial(ctx context.Context) (*websocket.Conn, error) {
 	conn, resp, err := a.dialer().DialContext(dctx, target, hdr)
 	if err != nil {
 		if resp != nil {
-			return nil, fmt.Errorf("dialing panel: %w (HTTP %d)", err, resp.StatusCode)
+			return nil, fmt.Errorf("dialing panel %s: %w (HTTP %d)", panelURL, err, resp.StatusCode)
 		}
-		return nil, fmt.Errorf("dialing panel: %w", err)
+		return nil, fmt.Errorf("dialing panel %s: %w", panelURL, err)
 	}
 	conn.SetReadLimit(512 << 20) // snapshots: the panel's frames are not node-sized
 	// Deflate is for what the panel sends; what a node sends is small or

@@ -36,6 +36,7 @@ func newHealthCollector(health func() agent.Health) *healthCollector {
 		"restarts":       desc("outpost_agent_core_restarts_total", "Xray instances started after the first."),
 		"snapshots":      desc("outpost_agent_snapshots_applied_total", "Snapshots applied."),
 		"deltas":         desc("outpost_agent_deltas_applied_total", "Deltas applied."),
+		"moves":          desc("outpost_agent_panel_moves_total", "Sessions a draining panel ended asking the agent to move to another replica."),
 	}}
 }
 
@@ -66,6 +67,7 @@ func (c *healthCollector) Collect(ch chan<- prometheus.Metric) {
 	counter("restarts", float64(h.CoreRestarts))
 	counter("snapshots", float64(h.Snapshots))
 	counter("deltas", float64(h.Deltas))
+	counter("moves", float64(h.PanelMoves))
 }
 
 // Registry is the agent's metrics, the Go runtime's and the process's.

@@ -36,7 +36,7 @@ func TestNodeMetricsFollowHealth(t *testing.T) {
 	first := scrape()
 	for _, want := range []string{
 		"outpost_agent_connected 1", "outpost_agent_applied_revision 7", "outpost_agent_users 3",
-		"outpost_agent_journal_backlog 2", "outpost_agent_snapshots_applied_total 1", "outpost_agent_deltas_applied_total 0",
+		"outpost_agent_journal_backlog 2", "outpost_agent_snapshots_applied_total 1", "outpost_agent_deltas_applied_total 0", "outpost_agent_panel_moves_total 0",
 		"outpost_agent_enforced_users 0", "outpost_agent_inbound_errors 0", "outpost_agent_core_restarts_total 0",
 		"go_goroutines", "process_resident_memory_bytes",
 	} {

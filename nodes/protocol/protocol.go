@@ -21,6 +21,10 @@
 //	                permessage-deflate and the agent asks for it in the
 //	                WebSocket handshake; either side without it gets the
 //	                same frames uncompressed.
+//	1 (2026-12-06): additive, no bump: error code move (close status
+//	                4005): a panel that drains on SIGTERM sends it; the
+//	                node redials at once (an older agent redials with its
+//	                usual backoff).
 package protocol
 
 import (
@@ -272,6 +276,10 @@ const (
 	ErrCodeRefused  ErrorCode = "refused"         // ack: the state does not build or apply
 	ErrCodeInvalid  ErrorCode = "invalid_message" // a frame broke the protocol (bounds, order)
 	ErrCodeClosed   ErrorCode = "closed"          // the panel ended the session (node deleted, token rotated)
+	// ErrCodeMove: the panel is shutting down (SIGTERM, a rolling
+	// upgrade); the node redials at once, with no backoff, and with
+	// several panel addresses dials the next one first.
+	ErrCodeMove ErrorCode = "move"
 )
 
 // WebSocket close statuses (the private range 4000-4999) that carry a
@@ -282,6 +290,7 @@ var closeStatuses = map[ErrorCode]int{
 	ErrCodeFenced:   4002,
 	ErrCodeInvalid:  4003,
 	ErrCodeClosed:   4004,
+	ErrCodeMove:     4005,
 }
 
 // CloseStatus is the WebSocket close status that ends a session for code;

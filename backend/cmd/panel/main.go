@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/outpost-panel/outpost/backend/app"
 	"github.com/outpost-panel/outpost/backend/cli"
@@ -41,6 +42,15 @@ func main() {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	go func() {
+		// SIGTERM drains (app.Run); a second signal, or the hard cap,
+		// ends the process whatever is left.
+		<-ctx.Done()
+		stop()
+		time.Sleep(app.ShutdownCap)
+		log.Error("shutdown took longer than the hard cap; exiting", "cap", app.ShutdownCap)
+		os.Exit(1)
+	}()
 	if err := app.Run(ctx, cfg, log, os.Stdout); err != nil {
 		log.Error("panel stopped", "err", err)
 		os.Exit(1)

@@ -72,3 +72,36 @@ func TestBadConfigurationExitsTwo(t *testing.T) {
 		}
 	}
 }
+
+// TestPanelAddresses: --panel repeated or comma separated, or
+// NODE_PANEL_URL comma separated, gives the addresses in order; a flag
+// replaces the variable; a bad address is refused by name.
+func TestPanelAddresses(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  string
+		want []string
+	}{
+		{"one flag", []string{"--panel", "http://a"}, "", []string{"http://a"}},
+		{"repeated", []string{"--panel", "http://a", "--panel", "https://b:8443"}, "", []string{"http://a", "https://b:8443"}},
+		{"comma separated", []string{"--panel", "http://a, http://b,,http://c"}, "", []string{"http://a", "http://b", "http://c"}},
+		{"both", []string{"--panel", "http://a,http://b", "--panel", "http://c"}, "", []string{"http://a", "http://b", "http://c"}},
+		{"variable", nil, "http://a,https://b", []string{"http://a", "https://b"}},
+		{"a flag replaces the variable", []string{"--panel", "http://c"}, "http://a,http://b", []string{"http://c"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parse(append(tc.args, "--token", "t"), envOf(map[string]string{"NODE_PANEL_URL": tc.env}), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(c.PanelURLs, " ") != strings.Join(tc.want, " ") {
+				t.Fatalf("panels %q; want %q", c.PanelURLs, tc.want)
+			}
+		})
+	}
+	_, err := parse([]string{"--panel", "http://a,ftp://b", "--token", "t"}, envOf(nil), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `--panel "ftp://b"`) {
+		t.Fatalf("a bad second address: %v; want it refused by name", err)
+	}
+}

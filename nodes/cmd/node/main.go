@@ -82,7 +82,8 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (agent.C
 		}
 		fs.Var(durationFlag{p: p, name: flagName, errs: flagErrs}, flagName, usage+" ("+envName+")")
 	}
-	fs.StringVar(&c.PanelURL, "panel", env("NODE_PANEL_URL", ""), "panel base URL, http(s)://host:port (NODE_PANEL_URL)")
+	c.PanelURLs = splitList(getenv("NODE_PANEL_URL"))
+	fs.Var(&panelsFlag{p: &c.PanelURLs}, "panel", "panel base URL, http(s)://host:port; repeat it or separate with commas for several replicas, tried in turn (NODE_PANEL_URL, comma separated)")
 	fs.StringVar(&c.Token, "token", env("NODE_TOKEN", ""), "node token from POST /api/node (NODE_TOKEN)")
 	fs.StringVar(&c.StateDir, "state-dir", env("NODE_STATE_DIR", "./node-state"), "directory for last-known-good state and the usage journal (NODE_STATE_DIR)")
 	fs.StringVar(&c.StatusListen, "status-listen", env("NODE_STATUS_LISTEN", ""), "optional address for GET /healthz (NODE_STATUS_LISTEN)")
@@ -107,6 +108,39 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (agent.C
 		errs = append(errs, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " ")))
 	}
 	return c, errors.Join(append(errs, c.Validate())...)
+}
+
+// splitList reads a comma separated list, dropping blanks.
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// panelsFlag is --panel: repeated or comma separated, in order. The first
+// use on the command line replaces what NODE_PANEL_URL said.
+type panelsFlag struct {
+	p   *[]string
+	set bool
+}
+
+func (f *panelsFlag) String() string {
+	if f.p == nil {
+		return ""
+	}
+	return strings.Join(*f.p, ",")
+}
+
+func (f *panelsFlag) Set(v string) error {
+	if !f.set {
+		*f.p, f.set = nil, true
+	}
+	*f.p = append(*f.p, splitList(v)...)
+	return nil
 }
 
 func positiveDuration(v string) (time.Duration, error) {
