@@ -4,11 +4,9 @@
 // that English lacks.
 
 import i18n from 'i18next';
+import resourcesToBackend from 'i18next-resources-to-backend';
 import { initReactI18next } from 'react-i18next';
 import { en } from './locales/en';
-import { fa } from './locales/fa';
-import { ru } from './locales/ru';
-import { zh } from './locales/zh';
 
 export const languages = [
   { code: 'en', label: 'English', dir: 'ltr' },
@@ -43,12 +41,31 @@ export function directionOf(code: string): 'ltr' | 'rtl' {
   return languages.find((l) => l.code === code)?.dir ?? 'ltr';
 }
 
-void i18n.use(initReactI18next).init({
-  resources: { en: { translation: en }, fa: { translation: fa }, ru: { translation: ru }, zh: { translation: zh } },
-  lng: typeof window === 'undefined' ? 'en' : storedLanguage(),
-  fallbackLng: 'en',
-  interpolation: { escapeValue: false }, // React escapes
-  returnNull: false,
-});
+// English is in the first chunk; every other language is its own chunk,
+// fetched when chosen (or remembered), so the first page carries one
+// language, not four. ready resolves once the starting language is loaded;
+// main.tsx renders after it, so a Persian page never flashes English.
+const others = {
+  fa: () => import('./locales/fa').then((m) => m.fa),
+  ru: () => import('./locales/ru').then((m) => m.ru),
+  zh: () => import('./locales/zh').then((m) => m.zh),
+} as const;
+
+export const ready = i18n
+  .use(initReactI18next)
+  .use(
+    resourcesToBackend((lng: string) => {
+      const load = others[lng as keyof typeof others] as (() => Promise<typeof en>) | undefined;
+      return load ? load() : Promise.resolve(en);
+    }),
+  )
+  .init({
+    resources: { en: { translation: en } },
+    partialBundledLanguages: true,
+    lng: typeof window === 'undefined' ? 'en' : storedLanguage(),
+    fallbackLng: 'en',
+    interpolation: { escapeValue: false }, // React escapes
+    returnNull: false,
+  });
 
 export default i18n;
