@@ -22,6 +22,19 @@ interface Props {
   onAction: (action: RowAction, user: User) => void;
 }
 
+/** Whether a row would render the same: the same user (by value: a new
+ * query key, such as another sort of the same users, brings new objects
+ * for unchanged users), checkbox and callbacks. */
+export function sameRow(a: Props, b: Props): boolean {
+  return (
+    a.selected === b.selected &&
+    a.onToggle === b.onToggle &&
+    a.onEdit === b.onEdit &&
+    a.onAction === b.onAction &&
+    (a.user === b.user || JSON.stringify(a.user) === JSON.stringify(b.user))
+  );
+}
+
 /** One row of the users table. */
 export const UserRow = memo(function UserRow({ user: u, selected, onToggle, onEdit, onAction }: Props) {
   const { t } = useTranslation();
@@ -125,4 +138,4 @@ export const UserRow = memo(function UserRow({ user: u, selected, onToggle, onEd
       </Table.Td>
     </Table.Tr>
   );
-});
+}, sameRow);
