@@ -1,7 +1,7 @@
 import { QueryClient } from '@tanstack/react-query';
-import { describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, test, vi } from 'vitest';
 import type { Schemas } from './api/client';
-import { applyEvent, backoff, parseEvent, refetchOlderThan, type PanelEvent } from './events';
+import { applyEvent, backoff, closeEvents, openEvents, parseEvent, refetchOlderThan, type PanelEvent } from './events';
 import { keys } from './queryKeys';
 
 type Node = Schemas['NodeResponse'];
@@ -198,6 +198,68 @@ test('after a hello, what was fetched before the connection is refetched, what c
   await refetchOlderThan(client, since);
   expect(invalidated(client, keys.nodes)).toBe(true);
   expect(invalidated(client, keys.system)).toBe(false);
+});
+
+describe('openEvents', () => {
+  class FakeSocket {
+    static made: FakeSocket[] = [];
+    onmessage: ((e: { data: string }) => void) | null = null;
+    onclose: ((e: { code: number }) => void) | null = null;
+    onerror: (() => void) | null = null;
+    closed = false;
+    constructor(readonly url: string) {
+      FakeSocket.made.push(this);
+    }
+    close() {
+      this.closed = true;
+    }
+    hello(revision: number) {
+      this.onmessage?.({ data: JSON.stringify({ type: 'hello', revision }) });
+    }
+  }
+  afterEach(() => {
+    closeEvents();
+    FakeSocket.made = [];
+    vi.unstubAllGlobals();
+  });
+
+  test("opened before the page's queries answer, its hello refetches none of them; a reconnection's refetches what it missed", async () => {
+    vi.stubGlobal('WebSocket', FakeSocket);
+    const client = cache([]);
+    openEvents(client, 'tok');
+    // The router opens the socket, then the page's loader fetches.
+    await new Promise((r) => setTimeout(r, 5));
+    client.setQueryData(keys.usersPage({ page: 1 }), { users: [], total: 0 });
+    const [first] = FakeSocket.made;
+    expect(first?.url).toContain('/api/events?token=tok');
+    first?.hello(7);
+    expect(invalidated(client, keys.usersPage({ page: 1 }))).toBe(false);
+    // Opening again with the same token (the Shell's effect) keeps the socket.
+    openEvents(client, 'tok');
+    expect(FakeSocket.made).toHaveLength(1);
+    // A dropped connection reconnects; data from before it is refetched.
+    vi.useFakeTimers();
+    first?.onclose?.({ code: 1006 });
+    vi.advanceTimersByTime(1000);
+    vi.useRealTimers();
+    const second = FakeSocket.made[1];
+    expect(second).toBeDefined();
+    await new Promise((r) => setTimeout(r, 5));
+    second?.hello(8);
+    expect(invalidated(client, keys.usersPage({ page: 1 }))).toBe(true);
+  });
+
+  test("another token's socket replaces this one; closing for an old token leaves the new one open", () => {
+    vi.stubGlobal('WebSocket', FakeSocket);
+    const client = cache([]);
+    openEvents(client, 'a');
+    openEvents(client, 'b');
+    expect(FakeSocket.made.map((w) => w.closed)).toEqual([true, false]);
+    closeEvents('a');
+    expect(FakeSocket.made[1]?.closed).toBe(false);
+    closeEvents('b');
+    expect(FakeSocket.made[1]?.closed).toBe(true);
+  });
 });
 
 test('backoff doubles up to 30 s and keeps half as jitter', () => {

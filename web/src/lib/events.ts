@@ -202,49 +202,89 @@ export function refetchOlderThan(client: QueryClient, since: number): Promise<vo
   return client.invalidateQueries({ predicate: (q) => q.state.dataUpdatedAt > 0 && q.state.dataUpdatedAt < since });
 }
 
+interface Connection {
+  client: QueryClient;
+  token: string;
+  ws: WebSocket | null;
+  attempt: number;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  stopped: boolean;
+}
+
+// The tab's one connection. It is module state, not a component's, so the
+// router can open it as soon as a signed-in page is navigated to (see
+// app/router.tsx), before that page's loader starts its queries: what they
+// fetch is then newer than the connection, and its hello refetches none of
+// it (opened from the Shell's effect, after the page's first queries had
+// answered, the hello fetched the users table a second time).
+let current: Connection | null = null;
+
+function connect(c: Connection): void {
+  const scheme = window.location.protocol === 'https:' ? 'wss' : 'ws';
+  const opened = Date.now();
+  const ws = new WebSocket(`${scheme}://${window.location.host}/api/events?token=${encodeURIComponent(c.token)}`);
+  c.ws = ws;
+  ws.onmessage = (e: MessageEvent) => {
+    const event = parseEvent(e.data);
+    if (event === null) {
+      return;
+    }
+    if (event.type === 'hello') {
+      c.attempt = 0;
+      setLive(true);
+      // Everything committed after the hello is pushed; what was
+      // fetched before this connection may have missed changes.
+      void refetchOlderThan(c.client, opened);
+      return;
+    }
+    applyEvent(c.client, event);
+  };
+  ws.onerror = () => undefined;
+  ws.onclose = (e: CloseEvent) => {
+    if (current === c) {
+      setLive(false);
+    }
+    // A refused token stays refused; the next API call signs out.
+    if (!c.stopped && e.code !== closeUnauthorized) {
+      c.timer = setTimeout(() => {
+        connect(c);
+      }, backoff(c.attempt++));
+    }
+  };
+}
+
+/** Opens the tab's events socket for this token, unless it is open already;
+ * another token's socket is closed first. */
+export function openEvents(client: QueryClient, token: string): void {
+  if (current !== null && current.token === token && current.client === client) {
+    return;
+  }
+  closeEvents();
+  const c: Connection = { client, token, ws: null, attempt: 0, timer: undefined, stopped: false };
+  current = c;
+  connect(c);
+}
+
+/** Closes the events socket (of this token only, when one is given). */
+export function closeEvents(token?: string): void {
+  const c = current;
+  if (c === null || (token !== undefined && c.token !== token)) {
+    return;
+  }
+  current = null;
+  c.stopped = true;
+  clearTimeout(c.timer);
+  c.ws?.close();
+  setLive(false);
+}
+
 /** Keeps the events socket open while mounted; returns whether it is up. */
 export function useEventsSocket(token: string): boolean {
   const client = useQueryClient();
   useEffect(() => {
-    let ws: WebSocket | null = null;
-    let attempt = 0;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let stopped = false;
-
-    function connect() {
-      const scheme = window.location.protocol === 'https:' ? 'wss' : 'ws';
-      const opened = Date.now();
-      ws = new WebSocket(`${scheme}://${window.location.host}/api/events?token=${encodeURIComponent(token)}`);
-      ws.onmessage = (e: MessageEvent) => {
-        const event = parseEvent(e.data);
-        if (event === null) {
-          return;
-        }
-        if (event.type === 'hello') {
-          attempt = 0;
-          setLive(true);
-          // Everything committed after the hello is pushed; what was
-          // fetched before this connection may have missed changes.
-          void refetchOlderThan(client, opened);
-          return;
-        }
-        applyEvent(client, event);
-      };
-      ws.onerror = () => undefined;
-      ws.onclose = (e: CloseEvent) => {
-        setLive(false);
-        // A refused token stays refused; the next API call signs out.
-        if (!stopped && e.code !== closeUnauthorized) {
-          timer = setTimeout(connect, backoff(attempt++));
-        }
-      };
-    }
-    connect();
+    openEvents(client, token);
     return () => {
-      stopped = true;
-      clearTimeout(timer);
-      ws?.close();
-      setLive(false);
+      closeEvents(token);
     };
   }, [client, token]);
   return useLive();

@@ -1,7 +1,8 @@
-import { Anchor, Button, Checkbox, Drawer, Group, NativeSelect, Pagination, Paper, Stack, Table, Text, TextInput, UnstyledButton } from '@mantine/core';
-import { useState, type SyntheticEvent } from 'react';
+import { Button, Checkbox, Drawer, Group, NativeSelect, Pagination, Paper, Table, Text, TextInput, UnstyledButton } from '@mantine/core';
+import { useCallbackRef } from '@mantine/hooks';
+import { memo, useCallback, useMemo, useState, type SyntheticEvent } from 'react';
 import { useTranslation } from 'react-i18next';
-import { Link, useSearchParams } from 'react-router';
+import { useSearchParams } from 'react-router';
 import { confirmThen } from '../../components/confirm';
 import { ActionStatus, Empty, Page, PageError, PageLoading } from '../../components/PageState';
 import { useAdmins, useCurrentAdmin } from '../../features/admin/api';
@@ -17,45 +18,151 @@ import {
   userRequests,
   useUserMutation,
   useUsers,
+  usersParamsFrom,
+  usersSearchOf,
   type BulkRequest,
   type User,
   type UsersParams,
 } from '../../features/users/api';
 import { BulkBar } from '../../features/users/components/BulkBar';
 import { CleanupModal } from '../../features/users/components/CleanupModal';
-import { StatusBadge } from '../../features/users/components/StatusBadge';
 import { UserForm } from '../../features/users/components/UserForm';
-import { formatBytes, formatCount, formatDate, timeAgo } from '../../lib/format';
+import { UserRow, type RowAction } from '../../features/users/components/UserRow';
+import { formatCount } from '../../lib/format';
 
-/** The table's filters, read from and written to the URL. */
+/** The table's filters, read from and written to the URL. The params
+ * keep their identity while the URL's query string does. */
 function useUsersParams(): [UsersParams, (change: Partial<UsersParams>) => void] {
   const [search, setSearch] = useSearchParams();
-  const size = Number(search.get('size'));
-  const params: UsersParams = {
-    page: Math.max(1, Math.floor(Number(search.get('page'))) || 1),
-    size: (pageSizes as readonly number[]).includes(size) ? size : 20,
-    search: search.get('search') ?? '',
-    status: statuses.find((s) => s === search.get('status')) ?? '',
-    owner: search.get('owner') ?? '',
-    sort: search.get('sort') ?? '',
-    expiring: expiringChoices.find((d) => String(d) === search.get('expiring')) ?? 0,
-    onHold: search.get('on_hold') === '1',
-    dataLeft: dataLeftChoices.find((d) => String(d) === search.get('data_left')) ?? 0,
-  };
-  const update = (change: Partial<UsersParams>) => {
-    const next = { ...params, page: 1, ...change };
-    const out = new URLSearchParams();
-    const urlNames: Partial<Record<string, string>> = { onHold: 'on_hold', dataLeft: 'data_left' };
-    for (const [k, v] of Object.entries(next)) {
-      const dflt = k === 'page' ? 1 : k === 'size' ? 20 : k === 'expiring' || k === 'dataLeft' ? 0 : k === 'onHold' ? false : '';
-      if (v !== dflt) {
-        out.set(urlNames[k] ?? k, v === true ? '1' : String(v));
-      }
-    }
-    setSearch(out);
-  };
+  const query = search.toString();
+  // eslint-disable-next-line react-hooks/exhaustive-deps -- the string is what matters, not the object
+  const params = useMemo(() => usersParamsFrom(search), [query]);
+  const update = useCallbackRef((change: Partial<UsersParams>) => {
+    setSearch(usersSearchOf({ ...params, page: 1, ...change }));
+  });
   return [params, update];
 }
+
+/** The search box: its text is its own state, so typing re-renders only it. */
+const SearchForm = memo(function SearchForm({ value, onSearch }: { value: string; onSearch: (text: string) => void }) {
+  const { t } = useTranslation();
+  const [text, setText] = useState(value);
+  // A search from the URL (back, a link) shows in the box.
+  const [shown, setShown] = useState(value);
+  if (shown !== value) {
+    setShown(value);
+    setText(value);
+  }
+  function submit(e: SyntheticEvent) {
+    e.preventDefault();
+    onSearch(text.trim());
+  }
+  return (
+    <form onSubmit={submit} role="search" style={{ display: 'flex', gap: 8, alignItems: 'flex-end', flexWrap: 'wrap' }}>
+      <TextInput
+        label={t('users.search')}
+        placeholder={t('users.searchHint')}
+        value={text}
+        onChange={(e) => {
+          setText(e.currentTarget.value);
+        }}
+      />
+      <Button type="submit" variant="light">
+        {t('users.searchButton')}
+      </Button>
+    </form>
+  );
+});
+
+/** The filters; renders again only when they or the owners change. */
+const FilterBar = memo(function FilterBar({
+  params,
+  setParams,
+  owners,
+}: {
+  params: UsersParams;
+  setParams: (change: Partial<UsersParams>) => void;
+  owners: string[] | null;
+}) {
+  const { t } = useTranslation();
+  const onSearch = useCallback(
+    (text: string) => {
+      setParams({ search: text });
+    },
+    [setParams],
+  );
+  return (
+    <Paper withBorder p="sm">
+      <Group gap="xs" align="flex-end" wrap="wrap">
+        <SearchForm value={params.search} onSearch={onSearch} />
+        <NativeSelect
+          label={t('users.status')}
+          value={params.status}
+          data={[{ value: '', label: t('users.anyStatus') }, ...statuses.map((s) => ({ value: s, label: t(`status.${s}`) }))]}
+          onChange={(e) => {
+            setParams({ status: e.currentTarget.value });
+          }}
+        />
+        <NativeSelect
+          label={t('users.expiring')}
+          value={String(params.expiring)}
+          data={[{ value: '0', label: t('users.expiringAny') }, ...expiringChoices.map((d) => ({ value: String(d), label: t('users.expiringDays', { days: d }) }))]}
+          onChange={(e) => {
+            setParams({ expiring: Number(e.currentTarget.value) });
+          }}
+        />
+        <NativeSelect
+          label={t('users.dataLeft')}
+          value={String(params.dataLeft)}
+          data={[{ value: '0', label: t('users.dataLeftAny') }, ...dataLeftChoices.map((p) => ({ value: String(p), label: t('users.dataLeftPercent', { percent: p }) }))]}
+          onChange={(e) => {
+            setParams({ dataLeft: Number(e.currentTarget.value) });
+          }}
+        />
+        <Checkbox
+          mb={8}
+          label={t('users.onHold')}
+          checked={params.onHold}
+          onChange={(e) => {
+            setParams({ onHold: e.currentTarget.checked });
+          }}
+        />
+        {owners !== null && (
+          <NativeSelect
+            label={t('users.owner')}
+            value={params.owner}
+            data={[{ value: '', label: t('users.anyOwner') }, ...owners.map((a) => ({ value: a, label: a }))]}
+            onChange={(e) => {
+              setParams({ owner: e.currentTarget.value });
+            }}
+          />
+        )}
+        <NativeSelect
+          label={t('users.sort')}
+          value={params.sort}
+          data={[
+            { value: '', label: t('users.sortDefault') },
+            ...sortFields.flatMap((f) => [
+              { value: f, label: `${t(`users.sortField.${f}`)} ↑` },
+              { value: `-${f}`, label: `${t(`users.sortField.${f}`)} ↓` },
+            ]),
+          ]}
+          onChange={(e) => {
+            setParams({ sort: e.currentTarget.value });
+          }}
+        />
+        <NativeSelect
+          label={t('users.pageSize')}
+          value={String(params.size)}
+          data={pageSizes.map((s) => String(s))}
+          onChange={(e) => {
+            setParams({ size: Number(e.currentTarget.value) });
+          }}
+        />
+      </Group>
+    </Paper>
+  );
+});
 
 type Editing = { user: User | null } | null;
 
@@ -68,7 +175,6 @@ export function UsersPage() {
   const admins = useAdmins(sudo);
   const templates = useTemplates();
   const inbounds = useInbounds();
-  const [searchText, setSearchText] = useState(params.search);
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [editing, setEditing] = useState<Editing>(null);
   const [cleanup, setCleanup] = useState(false);
@@ -110,24 +216,52 @@ export function UsersPage() {
     );
   }
 
-  function submitSearch(e: SyntheticEvent) {
-    e.preventDefault();
-    setParams({ search: searchText.trim() });
-  }
-
   const rows = users.data?.users ?? [];
   const total = users.data?.total ?? 0;
   const pages = Math.max(1, Math.ceil(total / params.size));
   const allOnPage = rows.length > 0 && rows.every((u) => selected.has(u.username));
-  const toggle = (name: string) => {
-    const next = new Set(selected);
-    if (next.has(name)) {
-      next.delete(name);
-    } else {
-      next.add(name);
+  const toggle = useCallback((name: string) => {
+    setSelected((was) => {
+      const next = new Set(was);
+      if (next.has(name)) {
+        next.delete(name);
+      } else {
+        next.add(name);
+      }
+      return next;
+    });
+  }, []);
+  const edit = useCallbackRef((u: User) => {
+    // Admins and templates made elsewhere since the page loaded.
+    if (sudo) {
+      void admins.refetch();
     }
-    setSelected(next);
-  };
+    void templates.refetch();
+    setEditing({ user: u });
+  });
+  const rowAction = useCallbackRef((kind: RowAction, u: User) => {
+    const name = u.username;
+    switch (kind) {
+      case 'nextPlan':
+        run(name, () => userRequests.nextPlan(name), t('users.nextPlanDone', { name }));
+        return;
+      case 'reset':
+        confirmThen(t('users.resetConfirm', { name }), () => {
+          run(name, () => userRequests.reset(name), t('users.resetDone', { name }));
+        });
+        return;
+      case 'revoke':
+        confirmThen(t('users.revokeConfirm', { name }), () => {
+          run(name, () => userRequests.revoke(name), t('users.revokeDone', { name }));
+        });
+        return;
+      case 'delete':
+        confirmThen(t('users.deleteConfirm', { name }), () => {
+          run(name, () => userRequests.remove(name), t('users.deleteDone', { name }));
+        });
+        return;
+    }
+  });
   const sortBy = (field: string) => {
     setParams({ sort: params.sort === field ? `-${field}` : field });
   };
@@ -146,7 +280,7 @@ export function UsersPage() {
       </UnstyledButton>
     </Table.Th>
   );
-  const owners = sudo ? (admins.data ?? []).map((a) => a.username) : null;
+  const owners = useMemo(() => (sudo ? (admins.data ?? []).map((a) => a.username) : null), [sudo, admins.data]);
   const error = action.error ?? bulk.error ?? resetAll.error;
 
   return (
@@ -189,87 +323,7 @@ export function UsersPage() {
         </>
       }
     >
-      <Paper withBorder p="sm">
-        <Group gap="xs" align="flex-end" wrap="wrap">
-          <form onSubmit={submitSearch} role="search" style={{ display: 'flex', gap: 8, alignItems: 'flex-end', flexWrap: 'wrap' }}>
-            <TextInput
-              label={t('users.search')}
-              placeholder={t('users.searchHint')}
-              value={searchText}
-              onChange={(e) => {
-                setSearchText(e.currentTarget.value);
-              }}
-            />
-            <Button type="submit" variant="light">
-              {t('users.searchButton')}
-            </Button>
-          </form>
-          <NativeSelect
-            label={t('users.status')}
-            value={params.status}
-            data={[{ value: '', label: t('users.anyStatus') }, ...statuses.map((s) => ({ value: s, label: t(`status.${s}`) }))]}
-            onChange={(e) => {
-              setParams({ status: e.currentTarget.value });
-            }}
-          />
-          <NativeSelect
-            label={t('users.expiring')}
-            value={String(params.expiring)}
-            data={[{ value: '0', label: t('users.expiringAny') }, ...expiringChoices.map((d) => ({ value: String(d), label: t('users.expiringDays', { days: d }) }))]}
-            onChange={(e) => {
-              setParams({ expiring: Number(e.currentTarget.value) });
-            }}
-          />
-          <NativeSelect
-            label={t('users.dataLeft')}
-            value={String(params.dataLeft)}
-            data={[{ value: '0', label: t('users.dataLeftAny') }, ...dataLeftChoices.map((p) => ({ value: String(p), label: t('users.dataLeftPercent', { percent: p }) }))]}
-            onChange={(e) => {
-              setParams({ dataLeft: Number(e.currentTarget.value) });
-            }}
-          />
-          <Checkbox
-            mb={8}
-            label={t('users.onHold')}
-            checked={params.onHold}
-            onChange={(e) => {
-              setParams({ onHold: e.currentTarget.checked });
-            }}
-          />
-          {sudo && (
-            <NativeSelect
-              label={t('users.owner')}
-              value={params.owner}
-              data={[{ value: '', label: t('users.anyOwner') }, ...(owners ?? []).map((a) => ({ value: a, label: a }))]}
-              onChange={(e) => {
-                setParams({ owner: e.currentTarget.value });
-              }}
-            />
-          )}
-          <NativeSelect
-            label={t('users.sort')}
-            value={params.sort}
-            data={[
-              { value: '', label: t('users.sortDefault') },
-              ...sortFields.flatMap((f) => [
-                { value: f, label: `${t(`users.sortField.${f}`)} ↑` },
-                { value: `-${f}`, label: `${t(`users.sortField.${f}`)} ↓` },
-              ]),
-            ]}
-            onChange={(e) => {
-              setParams({ sort: e.currentTarget.value });
-            }}
-          />
-          <NativeSelect
-            label={t('users.pageSize')}
-            value={String(params.size)}
-            data={pageSizes.map((s) => String(s))}
-            onChange={(e) => {
-              setParams({ size: Number(e.currentTarget.value) });
-            }}
-          />
-        </Group>
-      </Paper>
+      <FilterBar params={params} setParams={setParams} owners={owners} />
       <ActionStatus message={message} />
       {error && <PageError error={error} />}
       <BulkBar
@@ -326,115 +380,7 @@ export function UsersPage() {
           </Table.Thead>
           <Table.Tbody>
             {rows.map((u) => (
-              <Table.Tr key={u.username} data-username={u.username}>
-                <Table.Td data-label="">
-                  <Checkbox
-                    aria-label={t('users.select', { name: u.username })}
-                    checked={selected.has(u.username)}
-                    onChange={() => {
-                      toggle(u.username);
-                    }}
-                  />
-                </Table.Td>
-                <Table.Td data-label={t('users.col.username')}>
-                  <Stack gap={2}>
-                    <Anchor component={Link} to={`/users/${encodeURIComponent(u.username)}`} fw={600}>
-                      {u.username}
-                    </Anchor>
-                    {u.note && (
-                      <Text size="xs" c="dimmed">
-                        {u.note}
-                      </Text>
-                    )}
-                    {u.admin && (
-                      <Text size="xs" c="dimmed">
-                        {t('users.ownerIs', { name: u.admin.username })}
-                      </Text>
-                    )}
-                    {u.next_plan && (
-                      <Text size="xs" c="blue">
-                        {t('users.planWaiting')}
-                      </Text>
-                    )}
-                  </Stack>
-                </Table.Td>
-                <Table.Td data-label={t('users.col.status')}>
-                  <StatusBadge status={u.status} />
-                </Table.Td>
-                <Table.Td data-label={t('users.col.usage')}>
-                  <span dir="ltr">
-                    {formatBytes(u.used_traffic)} / {u.data_limit ? formatBytes(u.data_limit) : '∞'}
-                  </span>
-                </Table.Td>
-                <Table.Td data-label={t('users.col.expires')}>{u.expire ? formatDate(u.expire) : t('common.never')}</Table.Td>
-                <Table.Td data-label={t('users.col.online')}>{timeAgo(u.online_at)}</Table.Td>
-                <Table.Td data-label={t('users.col.actions')}>
-                  <Group gap={4} wrap="wrap">
-                    <Button
-                      size="compact-xs"
-                      variant="light"
-                      onClick={() => {
-                        // Admins and templates made elsewhere since the page loaded.
-                        if (sudo) {
-                          void admins.refetch();
-                        }
-                        void templates.refetch();
-                        setEditing({ user: u });
-                      }}
-                    >
-                      {t('common.edit')}
-                    </Button>
-                    <Anchor size="xs" href={u.subscription_url} target="_blank" rel="noreferrer">
-                      {t('users.subPage')}
-                    </Anchor>
-                    {u.next_plan && (
-                      <Button
-                        size="compact-xs"
-                        variant="subtle"
-                        onClick={() => {
-                          run(u.username, () => userRequests.nextPlan(u.username), t('users.nextPlanDone', { name: u.username }));
-                        }}
-                      >
-                        {t('users.nextPlanNow')}
-                      </Button>
-                    )}
-                    <Button
-                      size="compact-xs"
-                      variant="subtle"
-                      onClick={() => {
-                        confirmThen(t('users.resetConfirm', { name: u.username }), () => {
-                          run(u.username, () => userRequests.reset(u.username), t('users.resetDone', { name: u.username }));
-                        });
-                      }}
-                    >
-                      {t('users.reset')}
-                    </Button>
-                    <Button
-                      size="compact-xs"
-                      variant="subtle"
-                      onClick={() => {
-                        confirmThen(t('users.revokeConfirm', { name: u.username }), () => {
-                          run(u.username, () => userRequests.revoke(u.username), t('users.revokeDone', { name: u.username }));
-                        });
-                      }}
-                    >
-                      {t('users.revoke')}
-                    </Button>
-                    <Button
-                      size="compact-xs"
-                      variant="subtle"
-                      color="red"
-                      onClick={() => {
-                        confirmThen(t('users.deleteConfirm', { name: u.username }), () => {
-                          run(u.username, () => userRequests.remove(u.username), t('users.deleteDone', { name: u.username }));
-                        });
-                      }}
-                    >
-                      {t('common.delete')}
-                    </Button>
-                  </Group>
-                </Table.Td>
-              </Table.Tr>
+              <UserRow key={u.username} user={u} selected={selected.has(u.username)} onToggle={toggle} onEdit={edit} onAction={rowAction} />
             ))}
           </Table.Tbody>
         </Table>

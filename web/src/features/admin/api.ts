@@ -1,16 +1,19 @@
-import { useQuery } from '@tanstack/react-query';
+import { queryOptions, useQuery } from '@tanstack/react-query';
 import { api, unwrap, type Schemas } from '../../lib/api/client';
 import { keys } from '../../lib/queryKeys';
 
 export type Admin = Schemas['Admin'];
 export type AdminModify = Schemas['AdminModifyBody'];
 
+/** The signed-in admin (also prefetched by the router at sign-in). */
+export const currentAdminQuery = queryOptions({
+  queryKey: keys.admin,
+  queryFn: ({ signal }) => unwrap(api.GET('/api/admin', { signal })),
+  staleTime: 5 * 60_000,
+});
+
 export function useCurrentAdmin() {
-  return useQuery({
-    queryKey: keys.admin,
-    queryFn: ({ signal }) => unwrap(api.GET('/api/admin', { signal })),
-    staleTime: 5 * 60_000,
-  });
+  return useQuery(currentAdminQuery);
 }
 
 /** Every admin (sudo); enabled: false for a reseller, which may not list them. */

@@ -39,6 +39,35 @@ export interface UsersParams {
 export const expiringChoices = [1, 3, 7, 14, 30] as const;
 export const dataLeftChoices = [5, 10, 20, 50] as const;
 
+/** The table's filters from the URL's query string (unknown values: the defaults). */
+export function usersParamsFrom(search: URLSearchParams): UsersParams {
+  const size = Number(search.get('size'));
+  return {
+    page: Math.max(1, Math.floor(Number(search.get('page'))) || 1),
+    size: (pageSizes as readonly number[]).includes(size) ? size : 20,
+    search: search.get('search') ?? '',
+    status: statuses.find((s) => s === search.get('status')) ?? '',
+    owner: search.get('owner') ?? '',
+    sort: search.get('sort') ?? '',
+    expiring: expiringChoices.find((d) => String(d) === search.get('expiring')) ?? 0,
+    onHold: search.get('on_hold') === '1',
+    dataLeft: dataLeftChoices.find((d) => String(d) === search.get('data_left')) ?? 0,
+  };
+}
+
+/** The query string for these filters: defaults left out. */
+export function usersSearchOf(params: UsersParams): URLSearchParams {
+  const out = new URLSearchParams();
+  const urlNames: Partial<Record<string, string>> = { onHold: 'on_hold', dataLeft: 'data_left' };
+  for (const [k, v] of Object.entries(params)) {
+    const dflt = k === 'page' ? 1 : k === 'size' ? 20 : k === 'expiring' || k === 'dataLeft' ? 0 : k === 'onHold' ? false : '';
+    if (v !== dflt) {
+      out.set(urlNames[k] ?? k, v === true ? '1' : String(v));
+    }
+  }
+  return out;
+}
+
 export function usersQuery(p: UsersParams) {
   return queryOptions({
     queryKey: keys.usersPage(p),
