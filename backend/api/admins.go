@@ -24,10 +24,10 @@ func (s *server) adminRoutes() []route {
 			BodyKind: kindForm, FormFields: []string{"username", "password"}, OptionalFormFields: []string{"otp"},
 			Response: typeOf[tokenResponse](), Errors: []int{401, 422, 429}}},
 		{Method: "GET", Path: "/api/admin", Auth: authAdmin, Handler: s.currentAdmin, Doc: &routeDoc{
-			Summary: "The admin behind the token, with its reseller caps and caps_use, its current use of them", Tag: "admin", Response: typeOf[model.Admin]()}},
+			Summary: "The admin behind the token, with its reseller caps and caps_use, its current use of them", Tag: "admin", Response: typeOf[model.AdminWithUse]()}},
 		{Method: "GET", Path: "/api/admins", Auth: authSudo, Handler: s.listAdmins, Doc: &routeDoc{
 			Summary: "List admins, each with its reseller caps and caps_use", Tag: "admin", Query: adminQuery,
-			Response: typeOf[[]model.Admin](), Errors: []int{400, 422}}},
+			Response: typeOf[[]model.AdminWithUse](), Errors: []int{400, 422}}},
 		{Method: "POST", Path: "/api/admin", Auth: authSudo, Handler: s.createAdmin, Doc: &routeDoc{
 			Summary: "Create an admin", Tag: "admin",
 			Body: typeOf[adminCreateBody](), Response: typeOf[model.Admin](), Errors: []int{400, 409}}},
@@ -147,7 +147,7 @@ func (s *server) listAdmins(c *fiber.Ctx) error {
 	if len(username) > maxAdminFilter {
 		return fmt.Errorf("%w: username: longer than %d characters", model.ErrInvalid, maxAdminFilter)
 	}
-	admins, err := s.st.ListAdmins(c.UserContext(), offset, limit, username)
+	admins, err := s.st.ListAdminsWithUse(c.UserContext(), offset, limit, username)
 	if err != nil {
 		return err
 	}

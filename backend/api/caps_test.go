@@ -79,14 +79,14 @@ func TestCapsMaxUsers(t *testing.T) {
 			e.expect(e.newUser(e.sudo, "s_0", nil), 200, "sudo")
 
 			// The use is in GET /api/admin (itself) and GET /api/admins (sudo).
-			var me model.Admin
+			var me model.AdminWithUse
 			r := e.do("GET", "/api/admin", e.token(e.alice), nil)
 			e.expect(r, 200, "GET /api/admin")
 			r.decode(t, &me)
-			if me.MaxUsers == nil || *me.MaxUsers != 3 || me.CapsUse == nil || me.CapsUse.Users != 3 || me.CapsUse.UnlimitedUsers != 3 {
+			if me.MaxUsers == nil || *me.MaxUsers != 3 || me.CapsUse.Users != 3 || me.CapsUse.UnlimitedUsers != 3 {
 				t.Fatalf("GET /api/admin: %s", r.body)
 			}
-			var all []model.Admin
+			var all []model.AdminWithUse
 			r = e.do("GET", "/api/admins", e.token(e.sudo), nil)
 			e.expect(r, 200, "GET /api/admins")
 			r.decode(t, &all)
@@ -95,12 +95,12 @@ func TestCapsMaxUsers(t *testing.T) {
 				switch a.Username {
 				case "alice":
 					seen++
-					if a.CapsUse == nil || a.CapsUse.Users != 3 || a.MaxUsers == nil || *a.MaxUsers != 3 {
+					if a.CapsUse.Users != 3 || a.MaxUsers == nil || *a.MaxUsers != 3 {
 						t.Fatalf("alice in GET /api/admins: %s", r.body)
 					}
 				case "bob":
 					seen++
-					if a.CapsUse == nil || a.CapsUse.Users != 1 || a.MaxUsers != nil {
+					if a.CapsUse.Users != 1 || a.MaxUsers != nil {
 						t.Fatalf("bob in GET /api/admins: %s", r.body)
 					}
 				}
@@ -259,10 +259,10 @@ func TestCapsConcurrentCreates(t *testing.T) {
 			if statuses[200] != 10 || statuses[403] != 10 {
 				t.Fatalf("statuses %v, want 10 × 200 and 10 × 403", statuses)
 			}
-			var me model.Admin
+			var me model.AdminWithUse
 			r := e.do("GET", "/api/admin", tok, nil)
 			r.decode(t, &me)
-			if me.CapsUse == nil || me.CapsUse.Users != 10 {
+			if me.CapsUse.Users != 10 {
 				t.Fatalf("alice has %s", r.body)
 			}
 		})

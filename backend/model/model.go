@@ -204,9 +204,13 @@ type Admin struct {
 	// Reseller caps, set by a sudo admin; nil is no cap. Sudo admins are
 	// never capped. See AdminCaps and README "Reseller caps".
 	AdminCaps
-	// CapsUse is the admin's current use of each cap; filled by the
-	// answers that show it (GET /api/admin, GET /api/admins).
-	CapsUse *CapsUse `json:"caps_use,omitempty"`
+}
+
+// AdminWithUse is an admin with its current use of its caps (GET
+// /api/admin, GET /api/admins).
+type AdminWithUse struct {
+	Admin
+	CapsUse CapsUse `json:"caps_use"`
 }
 
 // AdminCaps are the reseller caps of one admin; nil is no cap.

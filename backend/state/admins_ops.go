@@ -176,20 +176,8 @@ func (s *State) ListAdmins(ctx context.Context, offset, limit int, username stri
 	var out []model.Admin
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
 		var err error
-		if out, err = tx.ListAdmins(offset, limit, username); err != nil {
-			return err
-		}
-		// Each admin's use of its caps: one grouped aggregate for all.
-		uses, err := tx.AdminsCapsUse()
-		if err != nil {
-			return err
-		}
-		for i := range out {
-			u := uses[out[i].ID]
-			u.UsedTraffic = out[i].UsersUsage
-			out[i].CapsUse = &u
-		}
-		return nil
+		out, err = tx.ListAdmins(offset, limit, username)
+		return err
 	})
 	if err != nil {
 		return nil, err

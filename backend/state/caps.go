@@ -92,46 +92,63 @@ func grantsMore(before, after *model.User) bool {
 	return live(after.Status) && !live(before.Status)
 }
 
-// CapsUse is the admin's current use of its caps (GET /api/admin).
-func (s *State) CapsUse(ctx context.Context, admin *model.Admin) (*model.CapsUse, error) {
+// CapsUse is the admin's current use of its caps.
+func (s *State) CapsUse(ctx context.Context, admin *model.Admin) (model.CapsUse, error) {
 	var u model.CapsUse
 	err := s.store.Read(ctx, func(tx *store.Tx) error {
 		var err error
 		if u, err = tx.AdminCapsUse(admin.ID); err != nil {
 			return err
 		}
-		if admin.ID != 0 {
-			a, err := tx.AdminByID(admin.ID)
-			if err != nil {
-				return err
-			}
-			u.UsedTraffic = a.UsersUsage
-		}
+		u.UsedTraffic = admin.UsersUsage
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &u, nil
+	return u, err
 }
 
-// AdminWithCaps loads the admin behind a token with its caps and their
-// current use; the env sudo (no row) is returned as it is with its use.
-func (s *State) AdminWithCaps(ctx context.Context, admin *model.Admin) (*model.Admin, error) {
-	out := *admin
+// AdminWithCaps reloads the admin behind a token (its caps may have
+// changed since the token's admin was loaded) with its use of them; the
+// env sudo (no row) is returned as it is.
+func (s *State) AdminWithCaps(ctx context.Context, admin *model.Admin) (*model.AdminWithUse, error) {
+	out := model.AdminWithUse{Admin: *admin}
 	if admin.ID != 0 {
 		a, err := s.AdminByID(ctx, admin.ID)
 		if err != nil {
 			return nil, err
 		}
-		out = *a
+		out.Admin = *a
 	}
-	use, err := s.CapsUse(ctx, &out)
+	use, err := s.CapsUse(ctx, &out.Admin)
 	if err != nil {
 		return nil, err
 	}
 	out.CapsUse = use
 	return &out, nil
+}
+
+// ListAdminsWithUse is ListAdmins with each admin's use of its caps, from
+// one grouped aggregate over the users_admin_caps index.
+func (s *State) ListAdminsWithUse(ctx context.Context, offset, limit int, username string) ([]model.AdminWithUse, error) {
+	admins, err := s.ListAdmins(ctx, offset, limit, username)
+	if err != nil {
+		return nil, err
+	}
+	var uses map[int64]model.CapsUse
+	err = s.store.Read(ctx, func(tx *store.Tx) error {
+		var err error
+		uses, err = tx.AdminsCapsUse()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]model.AdminWithUse, len(admins))
+	for i, a := range admins {
+		u := uses[a.ID]
+		u.UsedTraffic = a.UsersUsage
+		out[i] = model.AdminWithUse{Admin: a, CapsUse: u}
+	}
+	return out, nil
 }
 
 // AdminByID loads an admin by id.
