@@ -3,13 +3,15 @@ import { api, unwrap, type Schemas } from '../../lib/api/client';
 import { keys } from '../../lib/queryKeys';
 
 export type Admin = Schemas['Admin'];
+export type AdminWithUse = Schemas['AdminWithUse'];
 export type AdminModify = Schemas['AdminModifyBody'];
 
-export function useCurrentAdmin() {
+/** The signed-in admin; fresh: refetched on mount (its caps' use moves with every user change). */
+export function useCurrentAdmin(fresh = false) {
   return useQuery({
     queryKey: keys.admin,
     queryFn: ({ signal }) => unwrap(api.GET('/api/admin', { signal })),
-    staleTime: 5 * 60_000,
+    staleTime: fresh ? 0 : 5 * 60_000,
   });
 }
 
