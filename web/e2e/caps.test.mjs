@@ -7,7 +7,7 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { axeViolations, signIn, startPanel } from './harness.mjs';
+import { admin, axeViolations, signIn, startPanel } from './harness.mjs';
 
 const seller = { username: 'cap_seller', password: 'cap-pass-1234' };
 let h;
@@ -44,6 +44,7 @@ async function createAs(token, username) {
 test('a sudo sets caps on the Admins page; the reseller is held to them and sees its use', async () => {
   const page = await h.newPage();
   await page.goto(`${h.base}/dashboard/admins`);
+  await signIn(page, admin);
   const row = page.locator(`tr[data-admin="${seller.username}"]`);
   await row.waitFor();
   await row.getByRole('button', { name: 'Edit' }).click();

@@ -15,7 +15,7 @@ function Meter({ label, used, limit, show, field }: { label: string; used: numbe
     <Stack gap={2} data-cap={field}>
       <Group justify="space-between" gap="xs" wrap="nowrap">
         <Text size="xs">{label}</Text>
-        <Text size="xs" fw={600} c={full ? 'red.8' : undefined}>
+        <Text size="xs" fw={600}>
           {show(used)} / {show(limit)}
         </Text>
       </Group>
