@@ -24,10 +24,10 @@ func (s *server) adminRoutes() []route {
 			BodyKind: kindForm, FormFields: []string{"username", "password"}, OptionalFormFields: []string{"otp"},
 			Response: typeOf[tokenResponse](), Errors: []int{401, 422, 429}}},
 		{Method: "GET", Path: "/api/admin", Auth: authAdmin, Handler: s.currentAdmin, Doc: &routeDoc{
-			Summary: "The admin behind the token", Tag: "admin", Response: typeOf[model.Admin]()}},
+			Summary: "The admin behind the token, with its reseller caps and caps_use, its current use of them", Tag: "admin", Response: typeOf[model.AdminWithUse]()}},
 		{Method: "GET", Path: "/api/admins", Auth: authSudo, Handler: s.listAdmins, Doc: &routeDoc{
-			Summary: "List admins", Tag: "admin", Query: adminQuery,
-			Response: typeOf[[]model.Admin](), Errors: []int{400, 422}}},
+			Summary: "List admins, each with its reseller caps and caps_use", Tag: "admin", Query: adminQuery,
+			Response: typeOf[[]model.AdminWithUse](), Errors: []int{400, 422}}},
 		{Method: "POST", Path: "/api/admin", Auth: authSudo, Handler: s.createAdmin, Doc: &routeDoc{
 			Summary: "Create an admin", Tag: "admin",
 			Body: typeOf[adminCreateBody](), Response: typeOf[model.Admin](), Errors: []int{400, 409}}},
@@ -41,7 +41,7 @@ func (s *server) adminRoutes() []route {
 			Summary: "Reset the admin's users_usage to zero", Tag: "admin",
 			Response: typeOf[model.Admin](), Errors: []int{404}}},
 		{Method: "PUT", Path: "/api/admin/:username", Auth: authSudo, Handler: s.modifyAdmin, Doc: &routeDoc{
-			Summary: "Modify an admin; a new password ends its older sessions. Another sudo's account is refused", Tag: "admin",
+			Summary: "Modify an admin; a new password ends its older sessions. Another sudo's account is refused. A reseller cap field missing is kept, null clears it", Tag: "admin",
 			Body: typeOf[adminModifyBody](), Response: typeOf[model.Admin](), Errors: []int{400, 404}}},
 		{Method: "DELETE", Path: "/api/admin/:username", Auth: authSudo, Handler: s.deleteAdmin, Doc: &routeDoc{
 			Summary: "Delete an admin (not a sudo); its users remain, owned by nobody", Tag: "admin",
@@ -83,6 +83,7 @@ type adminCreateBody struct {
 	IsSudo         bool    `json:"is_sudo"`
 	TelegramID     *int64  `json:"telegram_id" limit:"telegram"`
 	DiscordWebhook *string `json:"discord_webhook"`
+	CapsBody
 	// Part of Marzban's AdminCreate (it extends Admin); the panel counts it
 	// itself, so it is accepted and ignored.
 	UsersUsage json.RawMessage `json:"users_usage" openapi:"-"`
@@ -96,6 +97,32 @@ type adminModifyBody struct {
 	IsSudo         *bool   `json:"is_sudo"`
 	TelegramID     *int64  `json:"telegram_id" limit:"telegram"`
 	DiscordWebhook *string `json:"discord_webhook"`
+	CapsBody
+}
+
+// CapsBody are the reseller caps a sudo admin sets on an admin (see
+// model.AdminCaps): null is no cap; in a modification a missing field
+// keeps the cap and null clears it.
+type CapsBody struct {
+	MaxUsers       *int64 `json:"max_users" limit:"cap_users"`
+	MaxDataLimit   *int64 `json:"max_data_limit" limit:"cap_bytes"`
+	MaxUsedTraffic *int64 `json:"max_used_traffic" limit:"cap_bytes"`
+	AllowUnlimited *bool  `json:"allow_unlimited"`
+}
+
+func (b CapsBody) caps() model.AdminCaps {
+	return model.AdminCaps{MaxUsers: b.MaxUsers, MaxDataLimit: b.MaxDataLimit,
+		MaxUsedTraffic: b.MaxUsedTraffic, AllowUnlimited: b.AllowUnlimited}
+}
+
+// capFieldsIn says which cap fields the body has, null included (decodeJSON
+// has checked it is one JSON object).
+func capFieldsIn(body []byte) state.CapFields {
+	var present map[string]json.RawMessage
+	_ = json.Unmarshal(body, &present)
+	has := func(k string) bool { _, ok := present[k]; return ok }
+	return state.CapFields{MaxUsers: has("max_users"), MaxDataLimit: has("max_data_limit"),
+		MaxUsedTraffic: has("max_used_traffic"), AllowUnlimited: has("allow_unlimited")}
 }
 
 // detailBody is the {"detail": "..."} of a successful action without data.
@@ -120,7 +147,7 @@ func (s *server) listAdmins(c *fiber.Ctx) error {
 	if len(username) > maxAdminFilter {
 		return fmt.Errorf("%w: username: longer than %d characters", model.ErrInvalid, maxAdminFilter)
 	}
-	admins, err := s.st.ListAdmins(c.UserContext(), offset, limit, username)
+	admins, err := s.st.ListAdminsWithUse(c.UserContext(), offset, limit, username)
 	if err != nil {
 		return err
 	}
@@ -165,7 +192,7 @@ func (s *server) createAdmin(c *fiber.Ctx) error {
 	}
 	a, err := s.st.CreateAdmin(c.UserContext(), state.AdminInput{
 		Username: *body.Username, Password: *body.Password, IsSudo: body.IsSudo,
-		TelegramID: body.TelegramID, DiscordWebhook: body.DiscordWebhook,
+		TelegramID: body.TelegramID, DiscordWebhook: body.DiscordWebhook, Caps: body.caps(),
 	})
 	if err != nil {
 		return describe(err, adminTexts)
@@ -181,6 +208,7 @@ func (s *server) modifyAdmin(c *fiber.Ctx) error {
 	}
 	a, err := s.st.ModifyAdmin(c.UserContext(), adminOf(c), c.Params("username"), state.AdminChanges{
 		Password: body.Password, IsSudo: body.IsSudo, TelegramID: body.TelegramID, DiscordWebhook: body.DiscordWebhook,
+		Caps: body.caps(), SetCaps: capFieldsIn(c.Body()),
 	})
 	if err != nil {
 		return describe(err, adminTexts)
@@ -342,7 +370,11 @@ func (s *server) allowLogin(c *fiber.Ctx, key string, limit int) error {
 }
 
 func (s *server) currentAdmin(c *fiber.Ctx) error {
-	return c.JSON(adminOf(c))
+	a, err := s.st.AdminWithCaps(c.UserContext(), adminOf(c))
+	if err != nil {
+		return describe(err, adminTexts)
+	}
+	return c.JSON(a)
 }
 
 // Login rate limits, per minute. One address may try loginAddressAttempts

@@ -121,7 +121,8 @@ func TestAdminCRUD(t *testing.T) {
 	var got map[string]any
 	r.decode(t, &got)
 	want := map[string]any{"username": "Carol_1", "is_sudo": false, "telegram_id": float64(12345),
-		"discord_webhook": "https://discord.com/api/webhooks/1/x", "users_usage": float64(0)}
+		"discord_webhook": "https://discord.com/api/webhooks/1/x", "users_usage": float64(0),
+		"max_users": nil, "max_data_limit": nil, "max_used_traffic": nil, "allow_unlimited": nil}
 	if !mapsEqual(got, want) {
 		t.Fatalf("create answered %s", r.body)
 	}

@@ -84,11 +84,15 @@ func checkValues(v reflect.Value, path string) error {
 		t := v.Type()
 		for i := range t.NumField() {
 			f := t.Field(i)
-			if !f.IsExported() {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+				// Embedded: its fields are the body's own.
+				if err := checkValues(v.Field(i), path); err != nil {
+					return err
+				}
 				continue
 			}
-			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if name == "-" {
+			if !f.IsExported() || name == "-" {
 				continue
 			}
 			if name == "" {

@@ -18,6 +18,11 @@ type errorBody struct {
 	Detail  string `json:"detail"`
 	Inbound string `json:"inbound,omitempty"` // the tag of the inbound at fault (core config errors)
 	Path    string `json:"path,omitempty"`    // where in the config that inbound is: "inbounds[2]"
+	// A request refused by a reseller cap (403) names it, its limit and the
+	// use the request would have led to.
+	Cap     string `json:"cap,omitempty"`
+	Limit   *int64 `json:"limit,omitempty"`
+	Current *int64 `json:"current,omitempty"`
 }
 
 // inboundFault is what the errors of the core config checks
@@ -35,6 +40,11 @@ func errorBodyOf(detail string, err error) errorBody {
 	if errors.As(err, &f) {
 		body.Inbound = f.InboundTag()
 		body.Path = fmt.Sprintf("inbounds[%d]", f.InboundIndex())
+	}
+	var ce *model.CapError
+	if errors.As(err, &ce) {
+		body.Detail = "Reseller cap reached: " + ce.Error()
+		body.Cap, body.Limit, body.Current = ce.Cap, &ce.Limit, &ce.Current
 	}
 	return body
 }

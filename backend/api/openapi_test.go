@@ -337,7 +337,7 @@ func TestDocsPage(t *testing.T) {
 	}
 	// The examples are JSON built from the Go types: the admin create body
 	// shows its fields.
-	if !strings.Contains(page, "<details><summary>Request body (JSON)</summary><pre>{\n  &#34;discord_webhook&#34;") {
+	if !strings.Contains(page, "<details><summary>Request body (JSON)</summary><pre>{\n  &#34;allow_unlimited&#34;") {
 		t.Errorf("/docs lacks the admin create example")
 	}
 	for _, want := range []string{`id="schema-AdminCreateBody"`, `id="schema-UserResponse"`, "<summary>Request schema</summary>", "#/components/schemas/Admin"} {

@@ -34,6 +34,8 @@ const (
 	MaxOffset int64 = 1<<31 - 1
 	// MaxPageSize bounds limit query parameters of list endpoints.
 	MaxPageSize int64 = 1000
+	// MaxCapUsers bounds an admin's max_users cap.
+	MaxCapUsers int64 = 100_000_000
 )
 
 // Range is the allowed interval of one kind of number, both ends included.
@@ -54,6 +56,8 @@ var Ranges = map[string]Range{
 	"telegram":  {0, MaxTelegramID, "0 or a Telegram id up to 2^53"},
 	"offset":    {0, MaxOffset, "an offset up to 2^31-1"},
 	"page_size": {0, MaxPageSize, "a page size up to 1000"},
+	"cap_users": {0, MaxCapUsers, "a number of users up to 100000000"},
+	"cap_bytes": {0, MaxBytes, "a number of bytes up to 2^62"},
 }
 
 // FloatRanges are the named ranges of floating-point fields.

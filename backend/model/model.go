@@ -5,6 +5,7 @@ package model
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"time"
@@ -200,7 +201,72 @@ type Admin struct {
 	TelegramID      *int64     `json:"telegram_id"`
 	DiscordWebhook  *string    `json:"discord_webhook"`
 	UsersUsage      int64      `json:"users_usage"`
+	// Reseller caps, set by a sudo admin; nil is no cap. Sudo admins are
+	// never capped. See AdminCaps and README "Reseller caps".
+	AdminCaps
 }
+
+// AdminWithUse is an admin with its current use of its caps (GET
+// /api/admin, GET /api/admins).
+type AdminWithUse struct {
+	Admin
+	CapsUse CapsUse `json:"caps_use"`
+}
+
+// AdminCaps are the reseller caps of one admin; nil is no cap.
+type AdminCaps struct {
+	// MaxUsers: most users the admin owns.
+	MaxUsers *int64 `json:"max_users"`
+	// MaxDataLimit: most sum of its users' data_limit, bytes.
+	MaxDataLimit *int64 `json:"max_data_limit"`
+	// MaxUsedTraffic: most users_usage (its users' traffic since its last
+	// usage reset), bytes; once reached, the admin can no longer create
+	// users, raise limits or expiries, reset usage or re-activate users.
+	MaxUsedTraffic *int64 `json:"max_used_traffic"`
+	// AllowUnlimited false: none of its users may be unlimited, i.e. have
+	// data_limit 0, or expire 0 without being on hold (an on_hold user's
+	// expiry starts later). nil or true: allowed.
+	AllowUnlimited *bool `json:"allow_unlimited"`
+}
+
+// Capped reports whether any cap is set.
+func (c AdminCaps) Capped() bool {
+	return c.MaxUsers != nil || c.MaxDataLimit != nil || c.MaxUsedTraffic != nil ||
+		(c.AllowUnlimited != nil && !*c.AllowUnlimited)
+}
+
+// CapsUse is an admin's current use of its caps.
+type CapsUse struct {
+	Users          int64 `json:"users"`           // users it owns
+	DataLimit      int64 `json:"data_limit"`      // sum of their data_limit, bytes
+	UsedTraffic    int64 `json:"used_traffic"`    // its users_usage, bytes
+	UnlimitedUsers int64 `json:"unlimited_users"` // its users with no data limit or no expiry
+}
+
+// CapError is a request refused because it would pass one of its admin's
+// caps: Cap names it (max_users, max_data_limit, max_used_traffic,
+// allow_unlimited), Limit is the cap and Current the use the request would
+// have led to (for max_used_traffic, the use now).
+type CapError struct {
+	Cap     string
+	Limit   int64
+	Current int64
+}
+
+func (e *CapError) Error() string {
+	switch e.Cap {
+	case "allow_unlimited":
+		return "this admin may not have unlimited users (data_limit 0 or no expiry)"
+	case "max_used_traffic":
+		return fmt.Sprintf("the admin's users used %d bytes of their %d-byte traffic cap", e.Current, e.Limit)
+	case "max_data_limit":
+		return fmt.Sprintf("the admin's users' data limits would total %d bytes, over its cap of %d", e.Current, e.Limit)
+	}
+	return fmt.Sprintf("the admin would have %d users, over its cap of %d", e.Current, e.Limit)
+}
+
+// Unwrap makes a CapError a Forbidden.
+func (e *CapError) Unwrap() error { return ErrForbidden }
 
 // NodeStatus is what the panel knows of a node's session.
 type NodeStatus string

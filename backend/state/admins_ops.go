@@ -35,6 +35,7 @@ type AdminInput struct {
 	IsSudo         bool
 	TelegramID     *int64
 	DiscordWebhook *string
+	Caps           model.AdminCaps
 }
 
 // AdminChanges are the editable fields of an admin (Marzban's AdminModify);
@@ -45,6 +46,30 @@ type AdminChanges struct {
 	IsSudo         *bool
 	TelegramID     *int64
 	DiscordWebhook *string
+	// Caps replaces the caps named in SetCaps (max_users, max_data_limit,
+	// max_used_traffic, allow_unlimited); a nil value there clears the cap.
+	Caps    model.AdminCaps
+	SetCaps CapFields
+}
+
+// CapFields names the caps a modification sets (or clears, with nil).
+type CapFields struct {
+	MaxUsers, MaxDataLimit, MaxUsedTraffic, AllowUnlimited bool
+}
+
+// validateCaps checks the caps' ranges (model/limits.go).
+func validateCaps(c model.AdminCaps) error {
+	for _, f := range []struct {
+		name, rng string
+		v         *int64
+	}{{"max_users", "cap_users", c.MaxUsers}, {"max_data_limit", "cap_bytes", c.MaxDataLimit}, {"max_used_traffic", "cap_bytes", c.MaxUsedTraffic}} {
+		if f.v != nil {
+			if err := model.CheckInt(f.name, f.rng, *f.v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func validateAdminName(name string) error {
@@ -97,6 +122,9 @@ func (s *State) CreateAdmin(ctx context.Context, in AdminInput) (*model.Admin, e
 	if err := validateContacts(in.TelegramID, in.DiscordWebhook); err != nil {
 		return nil, err
 	}
+	if err := validateCaps(in.Caps); err != nil {
+		return nil, err
+	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(in.Password), bcrypt.DefaultCost)
 	if err != nil {
 		return nil, fmt.Errorf("hashing password of admin %q: %w", in.Username, err)
@@ -104,6 +132,7 @@ func (s *State) CreateAdmin(ctx context.Context, in AdminInput) (*model.Admin, e
 	a := &model.Admin{
 		Username: in.Username, IsSudo: in.IsSudo, HashedPassword: string(hash),
 		CreatedAt: s.now().UTC(), TelegramID: in.TelegramID, DiscordWebhook: in.DiscordWebhook,
+		AdminCaps: in.Caps,
 	}
 	if a.TelegramID != nil && *a.TelegramID == 0 {
 		a.TelegramID = nil
@@ -187,6 +216,9 @@ func (s *State) ModifyAdmin(ctx context.Context, actor *model.Admin, username st
 	if err := validateContacts(ch.TelegramID, ch.DiscordWebhook); err != nil {
 		return nil, err
 	}
+	if err := validateCaps(ch.Caps); err != nil {
+		return nil, err
+	}
 	if ch.IsSudo != nil && !*ch.IsSudo && actor != nil && actor.ID != 0 && actor.IsSudo && actor.Username == username {
 		return nil, invalid("is_sudo: a sudo admin cannot demote itself")
 	}
@@ -225,6 +257,18 @@ func (s *State) ModifyAdmin(ctx context.Context, actor *model.Admin, username st
 			if *ch.DiscordWebhook == "" {
 				a.DiscordWebhook = nil
 			}
+		}
+		if ch.SetCaps.MaxUsers {
+			a.MaxUsers = ch.Caps.MaxUsers
+		}
+		if ch.SetCaps.MaxDataLimit {
+			a.MaxDataLimit = ch.Caps.MaxDataLimit
+		}
+		if ch.SetCaps.MaxUsedTraffic {
+			a.MaxUsedTraffic = ch.Caps.MaxUsedTraffic
+		}
+		if ch.SetCaps.AllowUnlimited {
+			a.AllowUnlimited = ch.Caps.AllowUnlimited
 		}
 		return tx.UpdateAdmin(a)
 	})

@@ -171,7 +171,12 @@ func (s *State) BulkUsers(ctx context.Context, admin *model.Admin, in BulkInput)
 			events  []Event
 			deleted []model.User
 			resets  []int64
+			grants  bool
 		)
+		caps, err := lockCaps(tx, admin)
+		if err != nil {
+			return change.Change{}, err
+		}
 		for _, before := range befores {
 			u := *before
 			action, reason := bulkApply(cfg, &in, &u, owner, now)
@@ -180,6 +185,7 @@ func (s *State) BulkUsers(ctx context.Context, admin *model.Admin, in BulkInput)
 				continue
 			}
 			res.Changed++
+			grants = grants || grantsMore(before, &u)
 			if in.Action == BulkDelete {
 				deleted = append(deleted, *before)
 				continue
@@ -228,6 +234,10 @@ func (s *State) BulkUsers(ctx context.Context, admin *model.Admin, in BulkInput)
 			}
 			d.Removes = append(d.Removes, removals(deleted).Removes...)
 			events = append(events, deletedEvents(admin, deleted)...)
+		}
+		// The whole batch against the caps: all of it or none.
+		if err := caps.check(tx, grants); err != nil {
+			return change.Change{}, err
 		}
 		if err := s.enqueueEvents(tx, events...); err != nil {
 			return change.Change{}, err

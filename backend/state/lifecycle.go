@@ -614,6 +614,10 @@ func (s *State) userChange(ctx context.Context, admin *model.Admin, username str
 		if err != nil {
 			return change.Change{}, err
 		}
+		caps, err := lockCaps(tx, admin)
+		if err != nil {
+			return change.Change{}, err
+		}
 		now := s.now().UTC().Truncate(time.Second)
 		u := *before
 		if err := mutate(tx, &u, now, rev); err != nil {
@@ -625,6 +629,9 @@ func (s *State) userChange(ctx context.Context, admin *model.Admin, username str
 		u.Revision = rev
 		if err := tx.UpdateUser(&u); err != nil {
 			return change.Change{}, fmt.Errorf("saving user %q: %w", username, err)
+		}
+		if err := caps.check(tx, grantsMore(before, &u)); err != nil {
+			return change.Change{}, err
 		}
 		if err := s.enqueueEvents(tx, userEvents(webhookAction(ctx), admin, before.Status, &u)...); err != nil {
 			return change.Change{}, err

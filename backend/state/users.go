@@ -343,8 +343,15 @@ func (s *State) CreateUser(ctx context.Context, admin *model.Admin, in UserInput
 	_, err = s.change(ctx, func(tx *store.Tx, rev int64) (change.Change, error) {
 		u.Revision = rev
 		u.LastStatusChange = &now
+		caps, err := lockCaps(tx, admin)
+		if err != nil {
+			return change.Change{}, err
+		}
 		if err := tx.CreateUser(u); err != nil {
 			return change.Change{}, fmt.Errorf("creating user %s: %w", u.Username, err)
+		}
+		if err := caps.check(tx, true); err != nil {
+			return change.Change{}, err
 		}
 		if err := s.enqueueEvents(tx, Event{Action: ActionUserCreated, User: u, By: admin}); err != nil {
 			return change.Change{}, err
@@ -410,6 +417,10 @@ func (s *State) ModifyUser(ctx context.Context, admin *model.Admin, username str
 		if !canSee(admin, before) {
 			return change.Change{}, fmt.Errorf("user %q: %w", username, model.ErrForbidden)
 		}
+		caps, err := lockCaps(tx, admin)
+		if err != nil {
+			return change.Change{}, err
+		}
 		u := *before
 		if in.Proxies != nil {
 			if len(in.Proxies) == 0 {
@@ -453,6 +464,9 @@ func (s *State) ModifyUser(ctx context.Context, admin *model.Admin, username str
 		u.Revision = rev
 		if err := tx.UpdateUser(&u); err != nil {
 			return change.Change{}, fmt.Errorf("saving user %q: %w", username, err)
+		}
+		if err := caps.check(tx, grantsMore(before, &u)); err != nil {
+			return change.Change{}, err
 		}
 		if err := s.enqueueEvents(tx, userEvents(ActionUserUpdated, admin, before.Status, &u)...); err != nil {
 			return change.Change{}, err
@@ -561,7 +575,14 @@ func (s *State) ImportUsers(ctx context.Context, admin *model.Admin, in []UserIn
 			u.Revision = rev
 			u.LastStatusChange = &now
 		}
+		caps, err := lockCaps(tx, admin)
+		if err != nil {
+			return change.Change{}, err
+		}
 		if err := tx.CreateUsers(users); err != nil {
+			return change.Change{}, err
+		}
+		if err := caps.check(tx, len(users) > 0); err != nil {
 			return change.Change{}, err
 		}
 		for _, u := range users {

@@ -10,11 +10,37 @@ import (
 )
 
 const adminColumns = `id, username, hashed_password, is_sudo, created_at, password_reset_at,
-	telegram_id, discord_webhook, users_usage`
+	telegram_id, discord_webhook, users_usage, max_users, max_data_limit, max_used_traffic, allow_unlimited`
 
 func scanAdmin(row interface{ Scan(...any) error }, a *model.Admin) error {
 	return row.Scan(&a.ID, &a.Username, &a.HashedPassword, &a.IsSudo, reqTime{&a.CreatedAt},
-		optTime{&a.PasswordResetAt}, optInt64{&a.TelegramID}, optString{&a.DiscordWebhook}, &a.UsersUsage)
+		optTime{&a.PasswordResetAt}, optInt64{&a.TelegramID}, optString{&a.DiscordWebhook}, &a.UsersUsage,
+		optInt64{&a.MaxUsers}, optInt64{&a.MaxDataLimit}, optInt64{&a.MaxUsedTraffic}, optBool{&a.AllowUnlimited})
+}
+
+// optBool scans a nullable boolean (an integer on SQLite) into a *bool.
+type optBool struct{ dst **bool }
+
+func (o optBool) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		*o.dst = nil
+	case bool:
+		*o.dst = &v
+	case int64:
+		b := v != 0
+		*o.dst = &b
+	default:
+		return fmt.Errorf("scanning boolean: unexpected %T", src)
+	}
+	return nil
+}
+
+func boolOrNil(b *bool) any {
+	if b == nil {
+		return nil
+	}
+	return *b
 }
 
 // CreateAdmin inserts a, setting its ID (and CreatedAt when zero);
@@ -25,10 +51,12 @@ func (tx *Tx) CreateAdmin(a *model.Admin) error {
 	}
 	err := tx.stmtSavepoint(func() error {
 		return tx.queryRow(`INSERT INTO admins (username, hashed_password, is_sudo, created_at,
-			password_reset_at, telegram_id, discord_webhook, users_usage)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+			password_reset_at, telegram_id, discord_webhook, users_usage,
+			max_users, max_data_limit, max_used_traffic, allow_unlimited)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`,
 			a.Username, a.HashedPassword, a.IsSudo, a.CreatedAt.Unix(), unixOrNil(a.PasswordResetAt),
-			int64OrNil(a.TelegramID), stringOrNil(a.DiscordWebhook), a.UsersUsage).Scan(&a.ID)
+			int64OrNil(a.TelegramID), stringOrNil(a.DiscordWebhook), a.UsersUsage,
+			int64OrNil(a.MaxUsers), int64OrNil(a.MaxDataLimit), int64OrNil(a.MaxUsedTraffic), boolOrNil(a.AllowUnlimited)).Scan(&a.ID)
 	})
 	if isUniqueViolation(err) {
 		return fmt.Errorf("creating admin %q: %w", a.Username, errConflict)
@@ -135,10 +163,12 @@ func (tx *Tx) AdminChatTargets() (map[int64]model.Admin, error) {
 func (tx *Tx) UpdateAdmin(a *model.Admin) error {
 	err := tx.stmtSavepoint(func() error {
 		return affectedOne(tx.exec(`UPDATE admins SET username = $1, hashed_password = $2, is_sudo = $3,
-			password_reset_at = $4, telegram_id = $5, discord_webhook = $6
-		WHERE id = $7`,
+			password_reset_at = $4, telegram_id = $5, discord_webhook = $6,
+			max_users = $7, max_data_limit = $8, max_used_traffic = $9, allow_unlimited = $10
+		WHERE id = $11`,
 			a.Username, a.HashedPassword, a.IsSudo, unixOrNil(a.PasswordResetAt), int64OrNil(a.TelegramID),
-			stringOrNil(a.DiscordWebhook), a.ID))
+			stringOrNil(a.DiscordWebhook), int64OrNil(a.MaxUsers), int64OrNil(a.MaxDataLimit),
+			int64OrNil(a.MaxUsedTraffic), boolOrNil(a.AllowUnlimited), a.ID))
 	})
 	if isUniqueViolation(err) {
 		return fmt.Errorf("updating admin %d: username %q: %w", a.ID, a.Username, errConflict)

@@ -1,12 +1,31 @@
-import { Alert, Badge, Button, Checkbox, Group, Modal, PasswordInput, Stack, Table, Text, TextInput } from '@mantine/core';
+import { Alert, Badge, Button, Checkbox, Fieldset, Group, Modal, PasswordInput, Stack, Table, Text, TextInput } from '@mantine/core';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useState, type SyntheticEvent } from 'react';
 import { useTranslation } from 'react-i18next';
 import { confirmThen } from '../../components/confirm';
 import { ActionStatus, Empty, Page, PageError, PageLoading } from '../../components/PageState';
+import { CapsUsage } from '../../features/admin/CapsUsage';
 import { adminRequests, useAdmins, type Admin, type AdminModify } from '../../features/admin/api';
-import { formatBytes } from '../../lib/format';
+import { formatBytes, gib } from '../../lib/format';
 import { keys } from '../../lib/queryKeys';
+
+type Caps = Pick<Admin, 'max_users' | 'max_data_limit' | 'max_used_traffic' | 'allow_unlimited'>;
+
+/** A cap field's text: empty is no cap (null); GiB fields become bytes. */
+function parseCap(text: string, unit: number): number | null | undefined {
+  const s = text.trim();
+  if (s === '') {
+    return null;
+  }
+  const n = Number(s);
+  if (!Number.isFinite(n) || n < 0) {
+    return undefined;
+  }
+  const v = Math.round(n * unit);
+  return Number.isSafeInteger(v) ? v : undefined;
+}
+
+const capText = (v: number | null | undefined, unit: number) => (v == null ? '' : String(v / unit));
 
 function AdminForm({ admin, onDone, onCancel }: { admin: Admin | null; onDone: (message: string) => void; onCancel: () => void }) {
   const { t } = useTranslation();
@@ -16,13 +35,27 @@ function AdminForm({ admin, onDone, onCancel }: { admin: Admin | null; onDone: (
   const [sudo, setSudo] = useState(admin?.is_sudo ?? false);
   const [telegram, setTelegram] = useState(admin?.telegram_id ? String(admin.telegram_id) : '');
   const [discord, setDiscord] = useState(admin?.discord_webhook ?? '');
+  const [maxUsers, setMaxUsers] = useState(capText(admin?.max_users, 1));
+  const [maxData, setMaxData] = useState(capText(admin?.max_data_limit, gib));
+  const [maxTraffic, setMaxTraffic] = useState(capText(admin?.max_used_traffic, gib));
+  const [unlimited, setUnlimited] = useState(admin?.allow_unlimited !== false);
   const save = useMutation({
     mutationFn: async () => {
+      const users = parseCap(maxUsers, 1);
+      const data = parseCap(maxData, gib);
+      const traffic = parseCap(maxTraffic, gib);
+      if (users === undefined || data === undefined || traffic === undefined || (users !== null && !Number.isInteger(Number(maxUsers)))) {
+        throw new Error(t('caps.errNumber'));
+      }
+      // A sudo is never capped: its caps are cleared.
+      const caps: Caps = sudo
+        ? { max_users: null, max_data_limit: null, max_used_traffic: null, allow_unlimited: null }
+        : { max_users: users, max_data_limit: data, max_used_traffic: traffic, allow_unlimited: unlimited ? null : false };
       if (admin === null) {
-        await adminRequests.create({ username, password, is_sudo: sudo });
+        await adminRequests.create({ username, password, is_sudo: sudo, ...caps });
         return t('admins.created', { name: username });
       }
-      const body: AdminModify = { is_sudo: sudo };
+      const body: AdminModify = { is_sudo: sudo, ...caps };
       if (password !== '') {
         body.password = password;
       }
@@ -65,6 +98,19 @@ function AdminForm({ admin, onDone, onCancel }: { admin: Admin | null; onDone: (
           autoComplete="new-password"
         />
         <Checkbox label={t('admins.sudo')} checked={sudo} onChange={(e) => { setSudo(e.currentTarget.checked); }} />
+        {!sudo && (
+          <Fieldset legend={t('caps.title')} variant="filled">
+            <Stack gap="xs">
+              <TextInput label={t('caps.maxUsers')} inputMode="numeric" value={maxUsers} onChange={(e) => { setMaxUsers(e.currentTarget.value); }} />
+              <TextInput label={t('caps.maxData')} inputMode="decimal" value={maxData} onChange={(e) => { setMaxData(e.currentTarget.value); }} />
+              <TextInput label={t('caps.maxTraffic')} inputMode="decimal" value={maxTraffic} onChange={(e) => { setMaxTraffic(e.currentTarget.value); }} />
+              <Checkbox label={t('caps.allowUnlimited')} checked={unlimited} onChange={(e) => { setUnlimited(e.currentTarget.checked); }} />
+              <Text size="xs" c="dimmed">
+                {t('caps.hint')}
+              </Text>
+            </Stack>
+          </Fieldset>
+        )}
         {admin !== null && (
           <>
             <TextInput label={t('admins.telegram')} inputMode="numeric" value={telegram} onChange={(e) => { setTelegram(e.currentTarget.value); }} />
@@ -128,6 +174,7 @@ export function AdminsPage() {
               <Table.Th>{t('login.username')}</Table.Th>
               <Table.Th>{t('admins.role')}</Table.Th>
               <Table.Th>{t('admins.usersTraffic')}</Table.Th>
+              <Table.Th>{t('caps.title')}</Table.Th>
               <Table.Th>{t('users.col.actions')}</Table.Th>
             </Table.Tr>
           </Table.Thead>
@@ -145,6 +192,9 @@ export function AdminsPage() {
                   </Badge>
                 </Table.Td>
                 <Table.Td data-label={t('admins.usersTraffic')}>{formatBytes(a.users_usage)}</Table.Td>
+                <Table.Td data-label={t('caps.title')}>
+                  <CapsUsage admin={a} />
+                </Table.Td>
                 <Table.Td data-label={t('users.col.actions')}>
                   <Group gap={4}>
                     <Button size="compact-xs" variant="light" onClick={() => { setEditing({ admin: a }); }}>

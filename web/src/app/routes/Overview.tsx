@@ -3,6 +3,8 @@ import { lazy, Suspense, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link } from 'react-router';
 import { Empty, Page, PageError, PageLoading } from '../../components/PageState';
+import { MyCaps } from '../../features/admin/CapsUsage';
+import { useCurrentAdmin } from '../../features/admin/api';
 import { useOverview, type Overview, type TrafficPoint } from '../../features/system/api';
 import { formatBytes, formatCount, timeAgo } from '../../lib/format';
 
@@ -151,6 +153,7 @@ function Nodes({ nodes }: { nodes: NonNullable<Overview['nodes']> }) {
 export function OverviewPage() {
   const { t } = useTranslation();
   const overview = useOverview();
+  const me = useCurrentAdmin(true);
   if (overview.isPending) {
     return <PageLoading />;
   }
@@ -167,6 +170,7 @@ export function OverviewPage() {
           <Stat key={st} field={st} label={t(`status.${st}`)} value={formatCount(o.users[st])} to={`/users?status=${st}`} />
         ))}
       </SimpleGrid>
+      {me.data && <MyCaps admin={me.data} />}
       <Traffic traffic={o.traffic} />
       {o.nodes && <Nodes nodes={o.nodes} />}
       <Text size="xs" c="dimmed" data-panel-version={o.version}>

@@ -3,6 +3,7 @@ import { api, unwrap, type Schemas } from '../../lib/api/client';
 import { keys } from '../../lib/queryKeys';
 
 export type Admin = Schemas['Admin'];
+export type AdminWithUse = Schemas['AdminWithUse'];
 export type AdminModify = Schemas['AdminModifyBody'];
 
 /** The signed-in admin (also prefetched by the router at sign-in). */
@@ -12,8 +13,9 @@ export const currentAdminQuery = queryOptions({
   staleTime: 5 * 60_000,
 });
 
-export function useCurrentAdmin() {
-  return useQuery(currentAdminQuery);
+/** fresh: refetched on mount (its caps' use moves with every user change). */
+export function useCurrentAdmin(fresh = false) {
+  return useQuery({ ...currentAdminQuery, staleTime: fresh ? 0 : currentAdminQuery.staleTime });
 }
 
 /** Every admin (sudo); enabled: false for a reseller, which may not list them. */

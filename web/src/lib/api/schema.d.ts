@@ -8,7 +8,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The admin behind the token */
+        /** The admin behind the token, with its reseller caps and caps_use, its current use of them */
         get: operations["getAdmin"];
         put?: never;
         /** Create an admin */
@@ -27,7 +27,7 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Modify an admin; a new password ends its older sessions. Another sudo's account is refused */
+        /** Modify an admin; a new password ends its older sessions. Another sudo's account is refused. A reseller cap field missing is kept, null clears it */
         put: operations["putAdminByUsername"];
         post?: never;
         /** Delete an admin (not a sudo); its users remain, owned by nobody */
@@ -300,7 +300,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List admins */
+        /** List admins, each with its reseller caps and caps_use */
         get: operations["getAdmins"];
         put?: never;
         post?: never;
@@ -1176,8 +1176,15 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         Admin: {
+            allow_unlimited: boolean | null;
             discord_webhook: string | null;
             is_sudo: boolean;
+            /** Format: int64 */
+            max_data_limit: number | null;
+            /** Format: int64 */
+            max_used_traffic: number | null;
+            /** Format: int64 */
+            max_users: number | null;
             /** Format: int64 */
             telegram_id: number | null;
             username: string;
@@ -1185,16 +1192,30 @@ export interface components {
             users_usage: number;
         };
         AdminCreateBody: {
+            allow_unlimited?: boolean | null;
             discord_webhook?: string | null;
             is_sudo?: boolean;
+            /** Format: int64 */
+            max_data_limit?: number | null;
+            /** Format: int64 */
+            max_used_traffic?: number | null;
+            /** Format: int64 */
+            max_users?: number | null;
             password: string | null;
             /** Format: int64 */
             telegram_id?: number | null;
             username: string | null;
         };
         AdminModifyBody: {
+            allow_unlimited?: boolean | null;
             discord_webhook?: string | null;
             is_sudo?: boolean | null;
+            /** Format: int64 */
+            max_data_limit?: number | null;
+            /** Format: int64 */
+            max_used_traffic?: number | null;
+            /** Format: int64 */
+            max_users?: number | null;
             password?: string | null;
             /** Format: int64 */
             telegram_id?: number | null;
@@ -1209,6 +1230,23 @@ export interface components {
             /** Format: int64 */
             id: number;
             user_agent: string;
+        };
+        AdminWithUse: {
+            allow_unlimited: boolean | null;
+            caps_use: components["schemas"]["CapsUse"];
+            discord_webhook: string | null;
+            is_sudo: boolean;
+            /** Format: int64 */
+            max_data_limit: number | null;
+            /** Format: int64 */
+            max_used_traffic: number | null;
+            /** Format: int64 */
+            max_users: number | null;
+            /** Format: int64 */
+            telegram_id: number | null;
+            username: string;
+            /** Format: int64 */
+            users_usage: number;
         };
         APIKey: {
             /** Format: date-time */
@@ -1247,6 +1285,16 @@ export interface components {
             reason: string;
             username: string;
         };
+        CapsUse: {
+            /** Format: int64 */
+            data_limit: number;
+            /** Format: int64 */
+            unlimited_users: number;
+            /** Format: int64 */
+            used_traffic: number;
+            /** Format: int64 */
+            users: number;
+        };
         CheckResponse: {
             ok: boolean;
         };
@@ -1275,8 +1323,13 @@ export interface components {
         };
         EmptyObject: Record<string, never>;
         ErrorBody: {
+            cap?: string;
+            /** Format: int64 */
+            current?: number | null;
             detail: string;
             inbound?: string;
+            /** Format: int64 */
+            limit?: number | null;
             path?: string;
         };
         EventMessage: {
@@ -1781,7 +1834,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Admin"];
+                    "application/json": components["schemas"]["AdminWithUse"];
                 };
             };
             /** @description Not authenticated */
@@ -2940,7 +2993,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Admin"][];
+                    "application/json": components["schemas"]["AdminWithUse"][];
                 };
             };
             /** @description The value was refused */
