@@ -163,12 +163,19 @@ func (s *Store) FoldUsageJournal(ctx context.Context) (FoldResult, error) {
 func (tx *Tx) addHourlyUserUsage(node, hour int64, ids, used []int64) (int, error) {
 	if tx.postgres() {
 		// As in applyUserUsagePostgres: keep the 100k-row join in memory.
+		// FOR KEY SHARE holds each user's traffic row until commit: a user
+		// deleted meanwhile (DeleteUser deletes the user, whose trigger
+		// deletes that row, then its history) either waits for this fold
+		// and deletes what it added, or commits first and is skipped here.
+		// Without it a fold racing a delete left history rows of a user
+		// that no longer exists (found by backup.TestBackupDuringWrites).
 		if _, err := tx.exec(`SET LOCAL work_mem = '64MB'`); err != nil {
 			return 0, fmt.Errorf("sizing fold memory: %w", err)
 		}
 		res, err := tx.exec(`INSERT INTO node_user_usages (user_id, node_id, hour, used)
 			SELECT b.user_id, $3, $4, b.used FROM unnest($1::bigint[], $2::bigint[]) AS b (user_id, used)
 			JOIN user_traffic t ON t.user_id = b.user_id
+			FOR KEY SHARE OF t
 			ON CONFLICT (user_id, node_id, hour) DO UPDATE SET used = `+saturatedSum("node_user_usages.used", "excluded.used"),
 			ids, used, node, hour)
 		if err != nil {
