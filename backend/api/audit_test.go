@@ -91,7 +91,9 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 				key  string
 				call call
 			}{
-				{"POST /api/node", func() *response { return e.do("POST", "/api/node", sudo, map[string]any{"name": "walk-node", "address": "192.0.2.1"}) }},
+				{"POST /api/node", func() *response {
+					return e.do("POST", "/api/node", sudo, map[string]any{"name": "walk-node", "address": "192.0.2.1"})
+				}},
 				{"PUT /api/node/:id", func() *response {
 					return e.do("PUT", fmt.Sprintf("/api/node/%d", node("n-put")), sudo, map[string]any{"name": "n-put2"})
 				}},
