@@ -24,7 +24,7 @@ import (
 // auditEntryJSON is one entry as the API shows it.
 type auditEntryJSON struct {
 	ID           int64           `json:"id"`
-	At           wireTime        `json:"at"`
+	At           time.Time       `json:"at"`         // RFC 3339, UTC
 	ActorKind    string          `json:"actor_kind"` // admin, api_key, cli, job
 	AdminID      *int64          `json:"admin_id"`
 	ActorName    string          `json:"actor_name"`
@@ -46,7 +46,7 @@ type auditPageJSON struct {
 }
 
 func auditEntryOf(e audit.Entry) auditEntryJSON {
-	return auditEntryJSON{ID: e.ID, At: wireTime{e.At}, ActorKind: e.ActorKind, AdminID: e.AdminID, ActorName: e.ActorName,
+	return auditEntryJSON{ID: e.ID, At: e.At, ActorKind: e.ActorKind, AdminID: e.AdminID, ActorName: e.ActorName,
 		APIKeyID: e.KeyID, APIKeyName: e.KeyName, IP: e.IP, Action: e.Action, Target: e.Target,
 		OwnerAdminID: e.OwnerID, Before: e.Before, After: e.After}
 }

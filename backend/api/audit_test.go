@@ -40,6 +40,23 @@ func (e *env) auditCount() int {
 	return n
 }
 
+func (e *env) exportAll(token string) []audit.Entry {
+	e.t.Helper()
+	r := e.do("GET", "/api/audit/export", token, nil)
+	e.expect(r, 200, "export")
+	var out []audit.Entry
+	sc := bufio.NewScanner(bytes.NewReader(r.body))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var en audit.Entry
+		if err := json.Unmarshal(sc.Bytes(), &en); err != nil {
+			e.t.Fatalf("export line %q: %v", sc.Text(), err)
+		}
+		out = append(out, en)
+	}
+	return out
+}
+
 func (e *env) idOf(r *response, what string) int64 {
 	e.t.Helper()
 	e.expect(r, 200, what)
@@ -288,10 +305,27 @@ func TestAuditMasksRefusalsAndScopes(t *testing.T) {
 			// Through an API key: the key is named.
 			e.createUser(e.alice, "al_user")
 			e.expect(e.do("PUT", "/api/user/al_user", key, map[string]any{"note": "by key"}), 200, "key edit")
-			if got := e.newestAudit(); got.ActorKind != audit.KindKey || got.KeyName != "masked-key" || got.ActorName != "alice" {
+			got := e.newestAudit()
+			if got.ActorKind != audit.KindKey || got.KeyName != "masked-key" || got.ActorName != "alice" {
 				t.Fatalf("key entry %+v", got)
 			}
+			// Before and after: only the changed fields.
+			if string(got.Before) != `{"note":""}` || string(got.After) != `{"note":"by key"}` {
+				t.Fatalf("diff before %s after %s", got.Before, got.After)
+			}
 			e.createUser(e.bob, "bo_user")
+			var created audit.Entry
+			for _, en := range e.exportAll(sudo) {
+				if en.Target == "/api/user/bo_user" {
+					created = en
+					break
+				}
+			}
+			if created.After == nil || bytes.Contains(created.After, []byte(`"id":"`)) && !bytes.Contains(created.After, []byte(`"id":"***"`)) {
+				t.Fatalf("created user's credentials not masked: %s", created.After)
+			}
+			// Sudo's change to bob's user is bob's to see.
+			e.expect(e.do("PUT", "/api/user/bo_user", sudo, map[string]any{"note": "by sudo"}), 200, "sudo edits bob's user")
 
 			// Scoped: bob sees only his own; sudo sees all.
 			type page struct {
@@ -310,10 +344,15 @@ func TestAuditMasksRefusalsAndScopes(t *testing.T) {
 			if len(p.Entries) == 0 {
 				t.Fatal("bob sees no entry of his own")
 			}
+			sawSudo := false
 			for _, en := range p.Entries {
-				if en.ActorName != "bob" {
+				if en.ActorName != "bob" && en.Target != "/api/user/bo_user" {
 					t.Fatalf("bob sees %+v", en)
 				}
+				sawSudo = sawSudo || en.ActorName == e.sudo.Username
+			}
+			if !sawSudo {
+				t.Fatalf("bob does not see sudo's change to his user: %+v", p.Entries)
 			}
 			lines := bytes.Split(bytes.TrimSpace(e.do("GET", "/api/audit/export", bob, nil).body), []byte("\n"))
 			if len(lines) != len(p.Entries) {
@@ -340,7 +379,8 @@ func TestAuditMasksRefusalsAndScopes(t *testing.T) {
 			}
 			var byTarget page
 			e.do("GET", "/api/audit?target=/api/user/al_*", sudo, nil).decode(t, &byTarget)
-			if len(byTarget.Entries) != 1 || byTarget.Entries[0].Target != "/api/user/al_user" {
+			// Created, then edited by the key: newest first.
+			if len(byTarget.Entries) != 2 || byTarget.Entries[0].Target != "/api/user/al_user" || string(byTarget.Entries[1].Before) != "null" {
 				t.Fatalf("target filter %+v", byTarget)
 			}
 			var byAdmin page

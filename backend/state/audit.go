@@ -2,9 +2,12 @@ package state
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/outpost-panel/outpost/backend/audit"
+	"github.com/outpost-panel/outpost/backend/model"
+	"github.com/outpost-panel/outpost/backend/store"
 )
 
 // AuditEntries is one page of the audit log, newest first.
@@ -45,4 +48,50 @@ func (s *State) PruneAudit(ctx context.Context, retention time.Duration) (int, e
 			return total, err
 		}
 	}
+}
+
+// userAudit is a user as its audit entries show it: the model's JSON with
+// the proxies' credentials (UUIDs, passwords) masked and the fields that
+// change on every edit left out.
+func userAudit(u *model.User) map[string]any {
+	if u == nil {
+		return nil
+	}
+	raw, err := json.Marshal(u)
+	if err != nil {
+		return nil
+	}
+	var m map[string]any
+	if json.Unmarshal(raw, &m) != nil {
+		return nil
+	}
+	delete(m, "edit_at")
+	delete(m, "inbounds") // computed from the core config
+	if proxies, ok := m["proxies"].(map[string]any); ok {
+		for _, p := range proxies {
+			if settings, ok := p.(map[string]any); ok {
+				for _, k := range []string{"id", "password"} {
+					if v, ok := settings[k]; ok && v != "" {
+						settings[k] = audit.Masked
+					}
+				}
+			}
+		}
+	}
+	return m
+}
+
+// auditUser writes the entry of a change to one user, owned (for the
+// resellers' view) by the user's admin. The action is the operation's (the
+// route, CLI command or job) when there is one, else fallback.
+func auditUser(tx *store.Tx, fallback string, before, after *model.User) error {
+	u := after
+	if u == nil {
+		u = before
+	}
+	action := fallback
+	if op := audit.OperationFrom(tx.Context()); op != nil && op.Action != "" {
+		action = op.Action
+	}
+	return tx.Audit(action, "/api/user/"+u.Username, u.AdminID, userAudit(before), userAudit(after))
 }

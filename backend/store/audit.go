@@ -60,6 +60,9 @@ func (tx *Tx) autoAudit(op *audit.Operation) error {
 	return tx.writeAudit(op.Action, op.Target, 0, nil, audit.Mask(op.Body))
 }
 
+// Context is the context the transaction runs under.
+func (tx *Tx) Context() context.Context { return tx.ctx }
+
 // AuditStandalone writes an entry for an operation that changed nothing in
 // the database (a core restart): its own transaction.
 func (s *Store) AuditStandalone(ctx context.Context, action, target string, after any) error {
