@@ -108,7 +108,7 @@ export function AuditPage() {
   }
 
   const actions = (
-    <Button variant="light" onClick={() => { doExport.mutate(); }} loading={doExport.isPending}>
+    <Button variant="default" onClick={() => { doExport.mutate(); }} loading={doExport.isPending}>
       {t('audit.export')}
     </Button>
   );
