@@ -403,3 +403,33 @@ func TestAuditMasksRefusalsAndScopes(t *testing.T) {
 		})
 	}
 }
+
+// A bulk action is one entry: the count and the usernames, bounded.
+func TestAuditBulkIsOneEntry(t *testing.T) {
+	e := newEnv(t)
+	names := make([]string, 0, audit.MaxNames+5)
+	for i := range audit.MaxNames + 5 {
+		names = append(names, fmt.Sprintf("bulk_%02d", i))
+	}
+	for _, n := range names {
+		e.createUser(e.alice, n)
+	}
+	n := e.auditCount()
+	e.expect(e.do("POST", "/api/users/bulk", e.token(e.alice), map[string]any{"action": "disable", "usernames": names}), 200, "bulk disable")
+	if got := e.auditCount(); got != n+1 {
+		t.Fatalf("bulk wrote %d entries", got-n)
+	}
+	var after struct {
+		Count     int      `json:"count"`
+		Usernames []string `json:"usernames"`
+		Truncated bool     `json:"truncated"`
+		Changed   int      `json:"changed"`
+	}
+	en := e.newestAudit()
+	if err := json.Unmarshal(en.After, &after); err != nil {
+		t.Fatal(err)
+	}
+	if after.Count != len(names) || len(after.Usernames) != audit.MaxNames || !after.Truncated || after.Changed != len(names) || *en.OwnerID != e.alice.ID {
+		t.Fatalf("bulk entry %+v: %s", en, en.After)
+	}
+}

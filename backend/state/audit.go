@@ -89,9 +89,14 @@ func auditUser(tx *store.Tx, fallback string, before, after *model.User) error {
 	if u == nil {
 		u = before
 	}
-	action := fallback
+	return tx.Audit(opAction(tx, fallback), "/api/user/"+u.Username, u.AdminID, userAudit(before), userAudit(after))
+}
+
+// opAction is the action of the operation tx runs under (the route, CLI
+// command or job), or fallback outside one.
+func opAction(tx *store.Tx, fallback string) string {
 	if op := audit.OperationFrom(tx.Context()); op != nil && op.Action != "" {
-		action = op.Action
+		return op.Action
 	}
-	return tx.Audit(action, "/api/user/"+u.Username, u.AdminID, userAudit(before), userAudit(after))
+	return fallback
 }
