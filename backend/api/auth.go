@@ -10,6 +10,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/outpost-panel/outpost/backend/audit"
 	"github.com/outpost-panel/outpost/backend/auth"
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/state"
@@ -59,6 +60,7 @@ func (s *server) authenticate(scope string) fiber.Handler {
 		}
 		c.Locals(adminLocal, b.admin)
 		c.Locals(sessionLocal, b.session)
+		c.SetUserContext(audit.WithActor(c.UserContext(), s.actorOf(c, b)))
 		return c.Next()
 	}
 }

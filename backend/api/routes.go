@@ -158,6 +158,7 @@ func (s *server) routes() []route {
 		s.overviewRoutes(),             // overview.go: /api/overview
 		s.templateRoutes(),             // templates.go: /api/user_template*
 		s.notificationRoutes(),         // notifications.go: /api/notifications
+		s.auditRoutes(),                // audit.go: /api/audit*
 		s.dashboardRoutes(),            // dashboard.go: /, /dashboard/*
 	))
 }
@@ -183,6 +184,10 @@ func (s *server) register(app *fiber.App, routes []route) {
 		default:
 			// A programming error in a route table.
 			panic("api: route " + r.key() + " has auth level " + string(r.Auth))
+		}
+		if (r.Auth == authAdmin || r.Auth == authSudo) && r.Method != fiber.MethodGet && auditExempt[r.key()] == "" {
+			// Every change through the API is logged (audit.go).
+			chain = append(chain, s.auditOperation(r))
 		}
 		chain = append(chain, r.Before...)
 		chain = append(chain, r.Handler)

@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/outpost-panel/outpost/backend/audit"
 	"github.com/outpost-panel/outpost/backend/config"
 	"github.com/outpost-panel/outpost/backend/feed"
 	"github.com/outpost-panel/outpost/backend/model"
@@ -179,6 +180,10 @@ func runCommand(ctx context.Context, cmd command, args []string, io IO) error {
 		}
 		defer st.Close()
 		e.st = st
+		// What the command changes is logged as the CLI's (after Open:
+		// the migrations are not a change to log).
+		ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.KindCLI, Name: "cli"})
+		ctx = audit.WithOperation(ctx, &audit.Operation{Action: "cli " + cmd.path, Target: strings.Join(pos, " ")})
 	}
 	return run(ctx, e, pos)
 }

@@ -73,6 +73,10 @@ type Config struct {
 	BackupPassphrase string
 	BackupTelegram   bool
 
+	// AuditRetentionDays is how long audit log entries are kept; the
+	// "prune-audit" job deletes older ones in batches. 0 keeps them all.
+	AuditRetentionDays int
+
 	// Intervals (mostly for tests and small deployments).
 	ReviewInterval time.Duration
 	UsageInterval  time.Duration
@@ -87,6 +91,9 @@ type Config struct {
 // maxWebhookRetries bounds NUMBER_OF_RECURRENT_NOTIFICATIONS: more is a
 // typo, not a plan (a thousand retries three minutes apart is two days).
 const maxWebhookRetries = 1000
+
+// maxAuditRetentionDays bounds PANEL_AUDIT_RETENTION_DAYS (ten years).
+const maxAuditRetentionDays = 3650
 
 // maxBackupKeep bounds PANEL_BACKUP_KEEP.
 const maxBackupKeep = 10000
@@ -116,6 +123,8 @@ func Defaults() Config {
 
 		BackupEvery: 24 * time.Hour,
 		BackupKeep:  7,
+
+		AuditRetentionDays: 90,
 	}
 }
 
@@ -205,6 +214,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	telegramAdmins := fs.String("telegram-admin-id", env("TELEGRAM_ADMIN_ID", ""), "comma-separated Telegram chat ids that get every user event (TELEGRAM_ADMIN_ID)")
 	telegramChannel := fs.String("telegram-logger-channel-id", env("TELEGRAM_LOGGER_CHANNEL_ID", ""), "Telegram channel id that gets every user event (TELEGRAM_LOGGER_CHANNEL_ID)")
 	fs.StringVar(&c.TelegramAPIURL, "telegram-api-url", env("TELEGRAM_API_URL", "https://api.telegram.org"), "Telegram Bot API base URL, for a local Bot API server or a relay (TELEGRAM_API_URL)")
+	fs.IntVar(&c.AuditRetentionDays, "audit-retention-days", envInt("audit-retention-days", "PANEL_AUDIT_RETENTION_DAYS", c.AuditRetentionDays), "days audit log entries are kept; 0 keeps them all (PANEL_AUDIT_RETENTION_DAYS)")
 	fs.StringVar(&c.BackupDir, "backup-dir", env("PANEL_BACKUP_DIR", ""), "directory for scheduled backups; empty takes none (PANEL_BACKUP_DIR)")
 	fs.DurationVar(&c.BackupEvery, "backup-every", envDur("backup-every", "PANEL_BACKUP_EVERY", c.BackupEvery), "how often a scheduled backup is taken (PANEL_BACKUP_EVERY)")
 	fs.IntVar(&c.BackupKeep, "backup-keep", envInt("backup-keep", "PANEL_BACKUP_KEEP", c.BackupKeep), "scheduled backups kept in --backup-dir; older ones are deleted (PANEL_BACKUP_KEEP)")
@@ -339,6 +349,9 @@ func (c Config) Validate() error {
 	}
 	if c.NotifyPercent < 0 || c.NotifyPercent > 100 {
 		errs = append(errs, errors.New("NOTIFY_REACHED_USAGE_PERCENT must be between 0 and 100"))
+	}
+	if c.AuditRetentionDays < 0 || c.AuditRetentionDays > maxAuditRetentionDays {
+		errs = append(errs, fmt.Errorf("PANEL_AUDIT_RETENTION_DAYS must be between 0 and %d", maxAuditRetentionDays))
 	}
 	if c.NotifyDaysLeft < 0 {
 		errs = append(errs, errors.New("NOTIFY_DAYS_LEFT must not be negative"))

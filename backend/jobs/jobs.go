@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/outpost-panel/outpost/backend/audit"
 	"github.com/outpost-panel/outpost/backend/coord"
 	"github.com/outpost-panel/outpost/backend/metrics"
 	"github.com/outpost-panel/outpost/backend/state"
@@ -162,6 +163,11 @@ func (s *Scheduler) runJob(ctx context.Context, j Job) {
 		s.runs[j.Name]++
 		s.mu.Unlock()
 	}()
+	// A job's changes are logged under its name; only transactions that
+	// change what nodes run get an automatic entry (state writes explicit
+	// ones for the rest), so tidying jobs leave no trail.
+	ctx = audit.WithActor(ctx, audit.Actor{Kind: audit.KindJob, Name: j.Name})
+	ctx = audit.WithOperation(ctx, &audit.Operation{Action: "job " + j.Name, RevisionsOnly: true})
 	if err := j.Run(ctx); err != nil && ctx.Err() == nil {
 		s.opts.Log.Warn("job failed", "job", j.Name, "err", err)
 	}
@@ -185,4 +191,16 @@ func Lifecycle(s *state.State, reviewEvery time.Duration) []Job {
 			return err
 		}},
 	}
+}
+
+// AuditPruneEvery is how often old audit log entries are pruned.
+const AuditPruneEvery = time.Hour
+
+// AuditPrune deletes audit log entries older than retention (0: keeps all),
+// in batches of state.AuditPruneBatch.
+func AuditPrune(s *state.State, retention time.Duration) Job {
+	return Job{Name: "prune-audit", Every: AuditPruneEvery, Run: func(ctx context.Context) error {
+		_, err := s.PruneAudit(ctx, retention)
+		return err
+	}}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/outpost-panel/outpost/backend/audit"
 	"github.com/outpost-panel/outpost/backend/change"
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/store"
@@ -240,6 +241,15 @@ func (s *State) BulkUsers(ctx context.Context, admin *model.Admin, in BulkInput)
 			return change.Change{}, err
 		}
 		if err := s.enqueueEvents(tx, events...); err != nil {
+			return change.Change{}, err
+		}
+		// One entry for the batch: the action, how many changed and the
+		// usernames asked for (the first audit.MaxNames of them).
+		extra := map[string]any{"action": in.Action, "changed": res.Changed, "skipped": len(res.Skipped)}
+		if in.AdminUsername != "" {
+			extra["admin_username"] = in.AdminUsername
+		}
+		if err := tx.Audit(opAction(tx, "users.bulk"), "/api/users/bulk", 0, nil, audit.Bulk(in.Usernames, extra)); err != nil {
 			return change.Change{}, err
 		}
 		return d, nil

@@ -71,6 +71,7 @@ func New(st *store.Store, fd feed.Feed, log *slog.Logger, clock Clock) *State {
 	users := directory.New(st, log)
 	st.ObserveUsage(users.BeginUsage)
 	st.OnClose(users.Close)
+	st.SetClock(clock)
 	return &State{store: st, feed: fd, log: log, now: clock, users: users, pumpKick: make(chan struct{}, 1)}
 }
 

@@ -356,6 +356,9 @@ func (s *State) CreateUser(ctx context.Context, admin *model.Admin, in UserInput
 		if err := s.enqueueEvents(tx, Event{Action: ActionUserCreated, User: u, By: admin}); err != nil {
 			return change.Change{}, err
 		}
+		if err := auditUser(tx, "user.create", nil, u); err != nil {
+			return change.Change{}, err
+		}
 		return nodeDiff(nil, u), nil
 	})
 	if err != nil {
@@ -471,6 +474,9 @@ func (s *State) ModifyUser(ctx context.Context, admin *model.Admin, username str
 		if err := s.enqueueEvents(tx, userEvents(ActionUserUpdated, admin, before.Status, &u)...); err != nil {
 			return change.Change{}, err
 		}
+		if err := auditUser(tx, "user.modify", before, &u); err != nil {
+			return change.Change{}, err
+		}
 		after = &u
 		return nodeDiff(before, &u), nil
 	})
@@ -495,6 +501,9 @@ func (s *State) DeleteUser(ctx context.Context, admin *model.Admin, username str
 			return change.Change{}, fmt.Errorf("deleting user %q: %w", username, err)
 		}
 		if err := s.enqueueEvents(tx, Event{Action: ActionUserDeleted, User: u, By: admin}); err != nil {
+			return change.Change{}, err
+		}
+		if err := auditUser(tx, "user.delete", u, nil); err != nil {
 			return change.Change{}, err
 		}
 		return nodeDiff(u, nil), nil

@@ -24,6 +24,7 @@ func (tx *Tx) BumpRevision() (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("bumping revision: %w", err)
 	}
+	tx.revised = true
 	return rev, nil
 }
 

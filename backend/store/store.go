@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -27,6 +28,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/outpost-panel/outpost/backend/audit"
 	"github.com/outpost-panel/outpost/backend/model"
 )
 
@@ -64,6 +66,19 @@ type Store struct {
 	log  *slog.Logger
 	// hooks are what in-memory read models asked to hear (userlist.go).
 	hooks hooks
+	// clock stamps audit entries (SetClock; nil: time.Now).
+	clock atomic.Pointer[func() time.Time]
+}
+
+// SetClock makes now the time audit entries are stamped with (state's
+// clock, so tests that move time move the log too).
+func (s *Store) SetClock(now func() time.Time) { s.clock.Store(&now) }
+
+func (s *Store) now() time.Time {
+	if f := s.clock.Load(); f != nil {
+		return (*f)()
+	}
+	return time.Now()
 }
 
 // Open connects to the database and applies pending migrations.
@@ -208,6 +223,10 @@ type Tx struct {
 	ctx context.Context
 	tx  *sql.Tx
 	s   *Store
+	// audited counts audit entries written (Audit); revised is set by
+	// BumpRevision. run writes the operation's automatic entry from them.
+	audited int
+	revised bool
 }
 
 // Tx runs fn in one read-write transaction, committing when fn returns nil.
@@ -240,12 +259,26 @@ func (s *Store) run(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn fun
 			panic(p)
 		}
 	}()
-	if err := fn(&Tx{ctx: ctx, tx: sqlTx, s: s}); err != nil {
+	tx := &Tx{ctx: ctx, tx: sqlTx, s: s}
+	if err := fn(tx); err != nil {
 		_ = sqlTx.Rollback()
 		return err
 	}
+	op := audit.OperationFrom(ctx)
+	if opts == nil && op != nil {
+		// A change committed under an operation (a request, a CLI
+		// command, a job) leaves an entry in its own transaction even when
+		// the code that made it wrote none.
+		if err := tx.autoAudit(op); err != nil {
+			_ = sqlTx.Rollback()
+			return err
+		}
+	}
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("committing transaction: %w", err)
+	}
+	if op != nil && tx.audited > 0 {
+		op.MarkWritten(tx.audited)
 	}
 	return nil
 }

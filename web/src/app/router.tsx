@@ -61,6 +61,7 @@ export const router = createBrowserRouter(
         { path: 'admins', lazy: async () => ({ Component: (await import('./routes/Admins')).AdminsPage }) },
         { path: 'settings', lazy: async () => ({ Component: (await import('./routes/Settings')).SettingsPage }) },
         { path: 'security', lazy: async () => ({ Component: (await import('./routes/Security')).SecurityPage }) },
+        { path: 'audit', lazy: async () => ({ Component: (await import('./routes/Audit')).AuditPage }) },
         { path: 'logs', lazy: async () => ({ Component: (await import('./routes/Logs')).LogsPage }) },
         { path: '*', element: <Navigate to="/" replace /> },
       ],

@@ -35,6 +35,7 @@ export const keys = {
   subscriptionSettings: ['subscription-settings'] as const,
   ruleTest: (userAgent: string, rules: object) => ['subscription-rule-test', userAgent, rules] as const,
   overview: ['overview'] as const,
+  audit: (filter: object) => ['audit', filter] as const,
   totp: ['account', 'totp'] as const,
   apiKeys: ['account', 'keys'] as const,
   sessions: ['account', 'sessions'] as const,

@@ -310,6 +310,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The audit log, newest first, one page: who changed what, from which address, the changed fields before and after (secrets masked). A reseller sees only entries of its own actions and users */
+        get: operations["getAudit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/audit/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every matching audit entry as JSON lines (application/x-ndjson), newest first, streamed */
+        get: operations["getAuditExport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/core": {
         parameters: {
             query?: never;
@@ -1261,6 +1295,31 @@ export interface components {
             name: string;
             prefix: string;
             scopes: string[];
+        };
+        AuditEntryJSON: {
+            action: string;
+            actor_kind: string;
+            actor_name: string;
+            /** Format: int64 */
+            admin_id: number | null;
+            after: unknown;
+            /** Format: int64 */
+            api_key_id: number | null;
+            api_key_name: string;
+            /** Format: date-time */
+            at: string;
+            before: unknown;
+            /** Format: int64 */
+            id: number;
+            ip: string;
+            /** Format: int64 */
+            owner_admin_id: number | null;
+            target: string;
+        };
+        AuditPageJSON: {
+            entries: components["schemas"]["AuditEntryJSON"][];
+            /** Format: int64 */
+            next: number | null;
         };
         BulkBody: {
             /** @enum {string} */
@@ -2994,6 +3053,144 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AdminWithUse"][];
+                };
+            };
+            /** @description The value was refused */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Malformed request (bad JSON, wrong type, unknown field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getAudit: {
+        parameters: {
+            query?: {
+                /** @description only actions containing this text ("DELETE", "/api/user/") */
+                action?: string;
+                /** @description only changes made by this actor (admin username, "cli" or a job's name) */
+                admin?: string;
+                /** @description keyset cursor: the next value of the previous page */
+                before?: number;
+                /** @description entries per page, 1 to 1000 (default 50) */
+                limit?: number;
+                /** @description date-time; entries at or after it */
+                since?: string;
+                /** @description only entries about this target ("/api/user/alice"); a trailing * matches a prefix */
+                target?: string;
+                /** @description date-time; entries at or before it */
+                until?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPageJSON"];
+                };
+            };
+            /** @description The value was refused */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Malformed request (bad JSON, wrong type, unknown field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getAuditExport: {
+        parameters: {
+            query?: {
+                /** @description only actions containing this text ("DELETE", "/api/user/") */
+                action?: string;
+                /** @description only changes made by this actor (admin username, "cli" or a job's name) */
+                admin?: string;
+                /** @description date-time; entries at or after it */
+                since?: string;
+                /** @description only entries about this target ("/api/user/alice"); a trailing * matches a prefix */
+                target?: string;
+                /** @description date-time; entries at or before it */
+                until?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
                 };
             };
             /** @description The value was refused */
