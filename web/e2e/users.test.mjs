@@ -1475,6 +1475,8 @@ test('every page passes axe-core in English and Persian (and is shot for docs/sc
     ['templates', '/templates', 'Templates'],
     ['admins', '/admins', 'Admins'],
     ['settings', '/settings', 'Settings'],
+    ['security', '/security', 'Security'],
+    ['audit', '/audit', 'Audit log'],
     ['logs', '/logs', 'Logs'],
   ];
   const shots = join(root, 'docs', 'screenshots');
