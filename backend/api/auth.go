@@ -255,6 +255,7 @@ type keyUseBuffer struct {
 	}
 	mu        sync.Mutex
 	pending   map[int64]state.KeyUse
+	inflight  map[int64]state.KeyUse // being written by flush: still shown by overlay
 	scheduled bool
 }
 
@@ -271,26 +272,63 @@ func (b *keyUseBuffer) record(id int64, at time.Time, ip string) {
 	}
 }
 
-// flush writes what was gathered; a failed write is logged and dropped
-// (a last-use time is a hint, not an audit record).
+// flush writes what was gathered; a failed write is logged and tried
+// again with the next flush.
 func (b *keyUseBuffer) flush() {
 	b.mu.Lock()
 	batch := b.pending
-	b.pending, b.scheduled = nil, false
+	b.pending, b.inflight, b.scheduled = nil, batch, false
 	b.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := b.st.TouchAPIKeys(ctx, batch); err != nil {
-		b.log.Warn("recording API key use", "keys", len(batch), "err", err)
+	err := b.st.TouchAPIKeys(ctx, batch)
+	// Until the write commits a listing reads the old row: keep showing
+	// the batch until then, so a key's last use never blinks to empty.
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.inflight = nil
+	if err == nil {
+		return
+	}
+	// A failed write (a dropped connection, a restarting database) goes
+	// back to be written with the next flush, unless a newer use of the
+	// key came meanwhile.
+	b.log.Warn("recording API key use; retrying with the next flush", "keys", len(batch), "err", err)
+	if b.pending == nil {
+		b.pending = map[int64]state.KeyUse{}
+	}
+	for id, u := range batch {
+		if _, newer := b.pending[id]; !newer {
+			b.pending[id] = u
+		}
+	}
+	if !b.scheduled {
+		b.scheduled = true
+		time.AfterFunc(b.every, b.flush)
 	}
 }
 
-// overlay sets the last use of keys from what is still gathered here.
-func (b *keyUseBuffer) overlay(keys []model.APIKey) {
+// unwritten copies the uses not yet committed (gathered or being
+// written). Taken before a listing reads the database, it and that read
+// together hold every use: a use leaves the buffer only after its write
+// commits, so one missing from the copy is already in the read.
+func (b *keyUseBuffer) unwritten() map[int64]state.KeyUse {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	out := make(map[int64]state.KeyUse, len(b.pending)+len(b.inflight))
+	for id, u := range b.inflight {
+		out[id] = u
+	}
+	for id, u := range b.pending { // newer than what is being written
+		out[id] = u
+	}
+	return out
+}
+
+// overlay sets the last use of keys from a copy taken by unwritten.
+func overlay(keys []model.APIKey, uses map[int64]state.KeyUse) {
 	for i := range keys {
-		if u, ok := b.pending[keys[i].ID]; ok {
+		if u, ok := uses[keys[i].ID]; ok {
 			at, ip := u.At.UTC().Truncate(time.Second), u.IP
 			keys[i].LastUsedAt, keys[i].LastUsedIP = &at, &ip
 		}

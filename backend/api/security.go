@@ -272,11 +272,12 @@ func (s *server) listKeys(c *fiber.Ctx) error {
 	if a.ID == 0 {
 		return c.JSON([]model.APIKey{})
 	}
+	uses := s.keyUses.unwritten() // before the read: see unwritten
 	keys, err := s.st.APIKeys(c.UserContext(), a.ID)
 	if err != nil {
 		return err
 	}
-	s.keyUses.overlay(keys)
+	overlay(keys, uses)
 	return c.JSON(keys)
 }
 
