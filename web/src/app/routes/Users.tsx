@@ -1,6 +1,6 @@
 import { Button, Checkbox, Drawer, Group, NativeSelect, Pagination, Paper, Table, Text, TextInput, UnstyledButton } from '@mantine/core';
 import { useCallbackRef } from '@mantine/hooks';
-import { memo, useCallback, useMemo, useState, type SyntheticEvent } from 'react';
+import { memo, useCallback, useLayoutEffect, useMemo, useRef, useState, type SyntheticEvent } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useSearchParams } from 'react-router';
 import { confirmThen } from '../../components/confirm';
@@ -37,8 +37,17 @@ function useUsersParams(): [UsersParams, (change: Partial<UsersParams>) => void]
   const query = search.toString();
   // eslint-disable-next-line react-hooks/exhaustive-deps -- the string is what matters, not the object
   const params = useMemo(() => usersParamsFrom(search), [query]);
+  // The filters as last asked for. The URL (and so params) changes only
+  // once the router has navigated, which is not before the next click:
+  // two quick changes built on params would lose the first one (the "any
+  // time" of Expiring undone by the next "on hold only").
+  const latest = useRef(params);
+  useLayoutEffect(() => {
+    latest.current = params; // back, forward, a link: the URL wins
+  }, [params]);
   const update = useCallbackRef((change: Partial<UsersParams>) => {
-    setSearch(usersSearchOf({ ...params, page: 1, ...change }));
+    latest.current = { ...latest.current, page: 1, ...change };
+    setSearch(usersSearchOf(latest.current));
   });
   return [params, update];
 }
