@@ -136,6 +136,8 @@ func TestCustomJSONEnvironmentWins(t *testing.T) {
 	if isJSONSub(t, e.fetchSubscription(path, "v2rayN/7.0"), "v2rayN") {
 		t.Fatal("v2rayN got JSON against USE_CUSTOM_JSON_FOR_V2RAYN=false")
 	}
+	// A PUT that leaves the pinned switches out changes the rest.
+	e.expect(e.do("PUT", "/api/subscription/settings", tok, map[string]any{"profile_title": "partial"}), 200, "a PUT without the switches")
 	// Repeating what GET said (the dashboard sends everything back) is
 	// fine, and an unpinned switch still changes.
 	r = e.do("PUT", "/api/subscription/settings", tok, map[string]any{

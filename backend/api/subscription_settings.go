@@ -171,6 +171,9 @@ func (s *server) putSubscriptionSettings(c *fiber.Ctx) error {
 		return err
 	}
 	stored := set.CustomJSON
+	// Fields left out keep their values: for a switch the environment
+	// sets, the value in effect.
+	set.CustomJSON = s.sub.customJSON(stored)
 	var body struct {
 		state.SubscriptionSettings
 		CustomJSONEnv json.RawMessage `json:"custom_json_env"` // read only: what GET said
