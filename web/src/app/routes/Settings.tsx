@@ -139,9 +139,9 @@ function SubscriptionForm({ settings }: { settings: SubscriptionSettings }) {
         <TextInput label={t('settings.interval')} inputMode="numeric" {...form.getInputProps('interval')} />
         <Checkbox label={t('settings.noHtml')} {...form.getInputProps('noHtml', { type: 'checkbox' })} />
         <Divider />
-        <CustomJsonSwitches form={form} pinned={settings.custom_json_env ?? []} />
-        <Divider />
         <RuleEditor form={form} />
+        <Divider />
+        <CustomJsonSwitches form={form} pinned={settings.custom_json_env ?? []} />
         {unplaced && (
           <Alert color="red" role="alert">
             {unplaced}
