@@ -72,6 +72,10 @@ type Options struct {
 	// proxy in front). GET /api/node/settings publishes the leaf and its
 	// SHA-256 so nodes can pin a self-signed certificate.
 	TLSChain [][]byte
+	// CustomJSONEnv are Marzban's USE_CUSTOM_JSON_* environment variables
+	// that are set, by name: each wins over the stored subscription setting
+	// of the same name (see config.Config.CustomJSON).
+	CustomJSONEnv map[string]bool
 }
 
 // NodeHub is the part of the node hub the API needs.

@@ -101,8 +101,12 @@ func TestSubscriptionFormatSelection(t *testing.T) {
 		{"", "", "text/plain", ""},
 		{"curl/8.5", "", "text/plain", ""},
 		{"v2rayN/6.30", "", "text/plain", ""},
-		{"v2rayN/6.50", "", "application/json", `"outbounds"`},
-		{"v2rayNG/1.8.29", "", "application/json", `"outbounds"`},
+		// Marzban's defaults: links until a USE_CUSTOM_JSON_* switch is on
+		// (TestCustomJSONSwitchesOverHTTP).
+		{"v2rayN/6.50", "", "text/plain", ""},
+		{"v2rayNG/1.8.29", "", "text/plain", ""},
+		{"Happ/1.63.1", "", "text/plain", ""},
+		{"Streisand/1.6", "", "text/plain", ""},
 		{"clash-verge/v1.7.7", "", "text/yaml", "proxies:"},
 		{"mihomo/1.18", "", "text/yaml", "proxies:"},
 		{"ClashForAndroid/2.5", "", "text/yaml", "proxies:"},

@@ -80,6 +80,9 @@ type subServer struct {
 	bodyMu    sync.RWMutex
 	bodies    map[bodyKey]renderedBody
 	bodyBytes int
+
+	// customJSONEnv: Options.CustomJSONEnv.
+	customJSONEnv map[string]bool
 }
 
 type compiledSelector struct {
@@ -141,7 +144,7 @@ func (ss *subServer) render(f subFormat, view *state.SubscriptionView, address s
 }
 
 func newSubServer(s *server) *subServer {
-	ss := &subServer{svc: s.opts.Subscriptions}
+	ss := &subServer{svc: s.opts.Subscriptions, customJSONEnv: s.opts.CustomJSONEnv}
 	if ss.svc == nil {
 		ss.svc = state.NewSubscriptions(s.st, s.log)
 		ss.syncTouch = true
@@ -177,8 +180,20 @@ func (ss *subServer) selector(set *state.SubscriptionSettings, log func(msg stri
 		log("stored subscription rules do not compile; using the defaults", "err", err)
 		sel, _ = newSubSelector(defaultSubRules())
 	}
+	sel = sel.WithCustomJSON(ss.customJSON(set.CustomJSON))
 	ss.sel.Store(&compiledSelector{from: set, sel: sel})
 	return sel
+}
+
+// customJSON is stored with the panel's USE_CUSTOM_JSON_* environment
+// variables applied: a variable that is set wins.
+func (ss *subServer) customJSON(stored render.CustomJSON) render.CustomJSON {
+	for name, v := range ss.customJSONEnv {
+		if p := stored.Switch(name); p != nil {
+			*p = v
+		}
+	}
+	return stored
 }
 
 // decodeSubRules reads stored or submitted rules; null or absent means the

@@ -3,11 +3,13 @@ package api
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/state"
+	"github.com/outpost-panel/outpost/backend/sub/render"
 )
 
 // The subscription settings (sudo): GET|PUT /api/subscription/settings,
@@ -21,6 +23,9 @@ type subRuleTestBody struct {
 	// Rules, when present, are tried instead of the stored ones (null or
 	// absent: the stored rules).
 	Rules json.RawMessage `json:"rules"`
+	// CustomJSON, when present, are tried instead of the stored
+	// USE_CUSTOM_JSON_* switches (the panel's environment still wins).
+	CustomJSON *render.CustomJSON `json:"custom_json"`
 }
 
 type subRuleTestResponse struct {
@@ -32,6 +37,10 @@ type subRuleTestResponse struct {
 	// rules tried (those sent, else the stored ones); null when none
 	// matched and the format is the default.
 	Rule *int `json:"rule"`
+	// Switch names the USE_CUSTOM_JSON_FOR_* switch that sent this client
+	// Xray JSON before any rule (also when USE_CUSTOM_JSON_DEFAULT turned
+	// it on); null when the rules decided.
+	Switch *string `json:"switch"`
 }
 
 // subscriptionSettingsRoutes: the subscription settings (sudo) and a dry
@@ -60,12 +69,19 @@ func (s *server) testSubscriptionRules(c *fiber.Ctx) error {
 		return fmt.Errorf("%w: user_agent: at most 1024 bytes", model.ErrInvalid)
 	}
 	raw := body.Rules
-	if len(raw) == 0 || string(raw) == "null" {
-		set, err := s.st.SubscriptionSettings(c.UserContext())
-		if err != nil {
+	var stored state.SubscriptionSettings
+	if len(raw) == 0 || string(raw) == "null" || body.CustomJSON == nil {
+		var err error
+		if stored, err = s.st.SubscriptionSettings(c.UserContext()); err != nil {
 			return err
 		}
-		raw = set.Rules
+	}
+	if len(raw) == 0 || string(raw) == "null" {
+		raw = stored.Rules
+	}
+	switches := stored.CustomJSON
+	if body.CustomJSON != nil {
+		switches = *body.CustomJSON
 	}
 	rules, err := decodeSubRules(raw)
 	if err != nil {
@@ -79,11 +95,13 @@ func (s *server) testSubscriptionRules(c *fiber.Ctx) error {
 		}
 		return fmt.Errorf("%w: rules: %s", model.ErrInvalid, msg)
 	}
-	out := subRuleTestResponse{}
-	var i int
-	out.Format, i = sel.Match(body.UserAgent)
-	if i >= 0 {
-		out.Rule = &i
+	d := sel.WithCustomJSON(s.sub.customJSON(switches)).Explain(body.UserAgent)
+	out := subRuleTestResponse{Format: d.Format}
+	if d.Rule >= 0 {
+		out.Rule = &d.Rule
+	}
+	if d.Switch != "" {
+		out.Switch = &d.Switch
 	}
 	return c.JSON(out)
 }
@@ -97,6 +115,15 @@ type subscriptionSettingsResponse struct {
 	SupportURL            string    `json:"support_url"`
 	ProfileWebPageURL     string    `json:"profile_web_page_url"`
 	DisableHTMLPage       bool      `json:"disable_html_page"`
+	// Marzban's USE_CUSTOM_JSON_* switches in effect: v2rayN, v2rayNG,
+	// Streisand and Happ get Xray JSON instead of base64 links while their
+	// switch (or use_custom_json_default) is on.
+	render.CustomJSON
+	// CustomJSONEnv names the switches set by the panel's environment
+	// variables of the same names (USE_CUSTOM_JSON_FOR_HAPP...): those win
+	// over the stored value, and PUT cannot change them (read only in a
+	// PUT body).
+	CustomJSONEnv []string `json:"custom_json_env"`
 }
 
 func (s *server) getSubscriptionSettings(c *fiber.Ctx) error {
@@ -118,7 +145,20 @@ func (s *server) sendSubscriptionSettings(c *fiber.Ctx, set state.SubscriptionSe
 	return c.JSON(subscriptionSettingsResponse{
 		Rules: rules, ProfileUpdateInterval: set.ProfileUpdateInterval, ProfileTitle: set.ProfileTitle,
 		SupportURL: set.SupportURL, ProfileWebPageURL: set.ProfileWebPageURL, DisableHTMLPage: set.DisableHTMLPage,
+		CustomJSON: s.sub.customJSON(set.CustomJSON), CustomJSONEnv: s.customJSONEnvNames(),
 	})
+}
+
+// customJSONEnvNames lists the USE_CUSTOM_JSON_* variables set in the
+// panel's environment, in render.CustomJSONVars order.
+func (s *server) customJSONEnvNames() []string {
+	out := []string{}
+	for _, name := range render.CustomJSONVars {
+		if _, ok := s.sub.customJSONEnv[name]; ok {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // putSubscriptionSettings is PUT /api/subscription/settings. Fields left
@@ -130,8 +170,30 @@ func (s *server) putSubscriptionSettings(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := decodeJSON(c.Body(), &set); err != nil {
+	stored := set.CustomJSON
+	// Fields left out keep their values: for a switch the environment
+	// sets, the value in effect.
+	set.CustomJSON = s.sub.customJSON(stored)
+	var body struct {
+		state.SubscriptionSettings
+		CustomJSONEnv json.RawMessage `json:"custom_json_env"` // read only: what GET said
+	}
+	body.SubscriptionSettings = set
+	if err := decodeJSON(c.Body(), &body); err != nil {
 		return err
+	}
+	set = body.SubscriptionSettings
+	// A switch the environment sets keeps its stored value: the body may
+	// repeat the value in effect (as GET showed it), not change it.
+	for _, name := range render.CustomJSONVars {
+		env, ok := s.sub.customJSONEnv[name]
+		if !ok {
+			continue
+		}
+		if *set.Switch(name) != env {
+			return fmt.Errorf("%w: %s: set to %t by the panel's environment variable %s; change it there", model.ErrInvalid, strings.ToLower(name), env, name)
+		}
+		*set.Switch(name) = *stored.Switch(name)
 	}
 	rules, err := decodeSubRules(set.Rules)
 	if err != nil {

@@ -17,7 +17,7 @@ func TestSubscriptionRuleTester(t *testing.T) {
 	}
 	for ua, want := range map[string]string{
 		"clash-verge/v1.3.8": "clash-meta",
-		"v2rayNG/1.8.30":     "v2ray-json",
+		"v2rayNG/1.8.30":     "v2ray", // links until USE_CUSTOM_JSON_FOR_V2RAYNG
 		"v2rayNG/1.8.20":     "v2ray",
 		"sing-box 1.9":       "sing-box",
 		"curl/8.0":           "v2ray",

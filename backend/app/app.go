@@ -183,7 +183,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, banner io.Wri
 		TrustedProxies: cfg.TrustedProxies,
 		Hub:            h, Dashboard: dashboard,
 		Subscriptions: subs, TemplatesDir: filepath.Join(cfg.DataDir, "templates"),
-		TLSChain: chain,
+		TLSChain: chain, CustomJSONEnv: cfg.CustomJSON,
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -19,10 +19,11 @@ func init() {
 		path: "import marzban", summary: "bring a Marzban panel's admins, users, templates, hosts, nodes, usage history and subscription links over",
 		needsStore: true,
 		flags: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
-			var from, xrayConfig string
+			var from, xrayConfig, envFile string
 			var dryRun bool
 			fs.StringVar(&from, "from", "", "Marzban's database: its SQLite file (default install: /var/lib/marzban/db.sqlite3) or mysql://user:password@host:port/database")
 			fs.StringVar(&xrayConfig, "xray-config", "", "Marzban's Xray config (e.g. /var/lib/marzban/xray_config.json) to use as the core config; default: keep this panel's")
+			fs.StringVar(&envFile, "env", "", "Marzban's .env (default install: /opt/marzban/.env): its USE_CUSTOM_JSON_* switches become the subscription settings' (a switch it does not set is off, as in Marzban)")
 			fs.BoolVar(&dryRun, "dry-run", false, "check everything and print what would be imported; write nothing")
 			historyDays := fs.Int("history-days", 90, "import the hourly usage history of this many days before now; 0: all of it (held in memory until written)")
 			return func(ctx context.Context, e *env, pos []string) error {
@@ -58,6 +59,11 @@ func init() {
 						m.Notes = append(m.Notes, fmt.Sprintf("core config: geoip:private in %d routing rules written out as the private address ranges (nodes carry no geoip.dat)", n))
 					}
 				}
+				if envFile != "" {
+					if m.CustomJSON, err = marzban.ReadEnvFile(envFile); err != nil {
+						return fmt.Errorf("nothing imported: --env: %w", err)
+					}
+				}
 				fmt.Fprintf(e.io.Stderr, "read %s: %s\n", from, marzban.Summary(m))
 				rep, err := e.st.Migrate(ctx, m, dryRun)
 				switch {
@@ -84,6 +90,9 @@ func init() {
 				}
 				if rep.Secret {
 					fmt.Fprint(e.io.Stdout, ", the subscription secret")
+				}
+				if len(rep.CustomJSON) > 0 {
+					fmt.Fprintf(e.io.Stdout, ", subscription switches %s", strings.Join(rep.CustomJSON, " "))
 				}
 				fmt.Fprintln(e.io.Stdout)
 				if len(rep.AdminsExisting) > 0 {

@@ -278,6 +278,10 @@ func TestImportMarzbanRejects(t *testing.T) {
 	}
 	good := filepath.Join(dir, "good.sqlite3")
 	marzbantest.WriteDB(t, good)
+	badEnv := filepath.Join(dir, "bad.env")
+	if err := os.WriteFile(badEnv, []byte("UVICORN_PORT = 8000\nUSE_CUSTOM_JSON_FOR_HAPP = maybe\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	badConfig := filepath.Join(dir, "xray.json")
 	if err := os.WriteFile(badConfig, []byte(`{"inbounds": [{"protocol": "vless", "port": "not a port"}]}`), 0o600); err != nil {
 		t.Fatal(err)
@@ -298,6 +302,8 @@ func TestImportMarzbanRejects(t *testing.T) {
 		{"bad date", []string{"--from", badTime}, 1, `created_at: not a date and time: "yesterday"`},
 		{"bad username", []string{"--from", badName}, 1, "username"},
 		{"bad xray config", []string{"--from", good, "--xray-config", badConfig}, 1, "invalid xray config"},
+		{"bad .env", []string{"--from", good, "--env", badEnv}, 1, `line 2: USE_CUSTOM_JSON_FOR_HAPP="maybe" is not a boolean`},
+		{"missing .env", []string{"--from", good, "--env", filepath.Join(dir, "no.env")}, 1, "reading Marzban's .env"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPanelDir(t)
@@ -436,4 +442,50 @@ func TestImportMarzbanXrayConfig(t *testing.T) {
 			t.Errorf("stored core config routing: %s", stored)
 		}
 	})
+}
+
+// --env carries the USE_CUSTOM_JSON_* switches of Marzban's .env over into
+// the subscription settings (a switch the file does not set is off, as in
+// Marzban, even when it was on here); a dry run writes none of them.
+func TestImportMarzbanEnv(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	from := filepath.Join(dir, "db.sqlite3")
+	marzbantest.WriteDB(t, from)
+	envFile := filepath.Join(dir, ".env")
+	if err := os.WriteFile(envFile, []byte("SUDO_USERNAME = admin\n# USE_CUSTOM_JSON_DEFAULT = True\nUSE_CUSTOM_JSON_FOR_HAPP = True\nUSE_CUSTOM_JSON_FOR_V2RAYNG=1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := newPanelDir(t)
+	p.withState(func(st *state.State) {
+		set, err := st.SubscriptionSettings(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		set.Streisand = true // on here, off in Marzban's .env
+		if err := st.SetSubscriptionSettings(ctx, set); err != nil {
+			t.Fatal(err)
+		}
+	})
+	switches := func() (out [5]bool) {
+		p.withState(func(st *state.State) {
+			set, err := st.SubscriptionSettings(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = [5]bool{set.Default, set.V2RayN, set.V2RayNG, set.Streisand, set.Happ}
+		})
+		return out
+	}
+	r := p.run("", nil, "import", "marzban", "--from", from, "--env", envFile, "--dry-run").must(t, 0, "dry run")
+	if !strings.Contains(r.stdout, "subscription switches USE_CUSTOM_JSON_DEFAULT=false USE_CUSTOM_JSON_FOR_V2RAYN=false USE_CUSTOM_JSON_FOR_V2RAYNG=true USE_CUSTOM_JSON_FOR_STREISAND=false USE_CUSTOM_JSON_FOR_HAPP=true") {
+		t.Errorf("dry run said %q", r.stdout)
+	}
+	if got := switches(); got != [5]bool{false, false, false, true, false} {
+		t.Fatalf("dry run wrote the switches: %v", got)
+	}
+	p.run("", nil, "import", "marzban", "--from", from, "--env", envFile).must(t, 0, "import")
+	if got := switches(); got != [5]bool{false, false, true, false, true} {
+		t.Fatalf("after import: default, v2rayn, v2rayng, streisand, happ = %v", got)
+	}
 }

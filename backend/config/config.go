@@ -83,6 +83,11 @@ type Config struct {
 	PingInterval   time.Duration
 	TokenTTL       time.Duration
 
+	// CustomJSON holds Marzban's USE_CUSTOM_JSON_* variables that are set,
+	// by name (render.CustomJSONVars): each wins over the subscription
+	// setting of the same name while it is set.
+	CustomJSON map[string]bool
+
 	// SnapshotWriters is how many node sessions may be written a snapshot
 	// at once; the rest wait their turn, first come first served.
 	SnapshotWriters int
@@ -223,6 +228,22 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	var switchErrs []error
+	for _, name := range CustomJSONVars {
+		v := strings.TrimSpace(getenv(name))
+		if v == "" {
+			continue
+		}
+		b, ok := ParseEnvBool(v)
+		if !ok {
+			switchErrs = append(switchErrs, fmt.Errorf("%s=%q: not a boolean (true/false, 1/0, yes/no, on/off)", name, v))
+			continue
+		}
+		if c.CustomJSON == nil {
+			c.CustomJSON = map[string]bool{}
+		}
+		c.CustomJSON[name] = b
+	}
 	fs.Visit(func(f *flag.Flag) { delete(envErrs, f.Name) })
 	for _, p := range strings.Split(*trustedProxies, ",") {
 		if p = strings.TrimSpace(p); p != "" {
@@ -263,7 +284,29 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 		}
 	})
 	errs = append(errs, chatErrs...)
+	errs = append(errs, switchErrs...)
 	return c, errors.Join(append(errs, c.Validate())...)
+}
+
+// CustomJSONVars are Marzban's switches that send v2rayN, v2rayNG,
+// Streisand and Happ Xray JSON instead of links (render.CustomJSONVars;
+// config does not import the renderer).
+var CustomJSONVars = []string{
+	"USE_CUSTOM_JSON_DEFAULT", "USE_CUSTOM_JSON_FOR_V2RAYN", "USE_CUSTOM_JSON_FOR_V2RAYNG",
+	"USE_CUSTOM_JSON_FOR_STREISAND", "USE_CUSTOM_JSON_FOR_HAPP",
+}
+
+// ParseEnvBool reads a boolean as Marzban's configuration (python-decouple)
+// does, any letter case: true, yes, on, 1 (and y, t) are true; false, no,
+// off, 0 (and n, f) are false; anything else is not a boolean.
+func ParseEnvBool(v string) (value, ok bool) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "1", "true", "yes", "on", "y", "t":
+		return true, true
+	case "0", "false", "no", "off", "n", "f":
+		return false, true
+	}
+	return false, false
 }
 
 // validProxy accepts what api.ParseTrustedProxies does: an IP address

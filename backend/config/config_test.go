@@ -159,3 +159,48 @@ func TestSnapshotWriters(t *testing.T) {
 		}
 	}
 }
+
+// Marzban's USE_CUSTOM_JSON_* variables are read as Marzban reads them
+// (true/1/yes/on and their opposites, any case); unset ones are absent so
+// the stored setting holds; a value that is no boolean is reported with
+// the other problems.
+func TestCustomJSONVariables(t *testing.T) {
+	c, err := parseWith(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.CustomJSON) != 0 {
+		t.Fatalf("nothing set, got %v", c.CustomJSON)
+	}
+	for v, want := range map[string]bool{
+		"true": true, "True": true, "TRUE": true, "1": true, "yes": true, "Yes": true, "on": true, "y": true, "t": true, " true ": true,
+		"false": false, "False": false, "0": false, "no": false, "off": false, "OFF": false, "n": false, "f": false,
+	} {
+		for _, name := range CustomJSONVars {
+			c, err := parseWith(t, nil, map[string]string{name: v})
+			if err != nil {
+				t.Fatalf("%s=%q: %v", name, v, err)
+			}
+			got, set := c.CustomJSON[name]
+			if !set || got != want || len(c.CustomJSON) != 1 {
+				t.Errorf("%s=%q: %v, want only %s=%v", name, v, c.CustomJSON, name, want)
+			}
+		}
+	}
+	c, err = parseWith(t, nil, map[string]string{"USE_CUSTOM_JSON_FOR_HAPP": "1", "USE_CUSTOM_JSON_FOR_V2RAYN": "false", "USE_CUSTOM_JSON_FOR_STREISAND": ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.CustomJSON) != 2 || !c.CustomJSON["USE_CUSTOM_JSON_FOR_HAPP"] || c.CustomJSON["USE_CUSTOM_JSON_FOR_V2RAYN"] {
+		t.Fatalf("%v", c.CustomJSON)
+	}
+	_, err = parseWith(t, nil, map[string]string{"USE_CUSTOM_JSON_FOR_V2RAYNG": "enabled", "USE_CUSTOM_JSON_DEFAULT": "2", "NOTIFY_DAYS_LEFT": "-1"})
+	if err == nil {
+		t.Fatal("bad values accepted")
+	}
+	for _, want := range []string{`USE_CUSTOM_JSON_FOR_V2RAYNG="enabled"`, `USE_CUSTOM_JSON_DEFAULT="2"`, "NOTIFY_DAYS_LEFT"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+}

@@ -225,6 +225,13 @@ func startPanel(t testing.TB, dataDir string, addr string) *panel {
 // what the tests' API calls use (an HTTPS panel's trust).
 func startPanelWith(t testing.TB, dataDir string, addr string, client *http.Client, extra ...string) *panel {
 	t.Helper()
+	return startPanelEnv(t, dataDir, addr, client, nil, extra...)
+}
+
+// startPanelEnv is startPanelWith with extra environment variables
+// ("NAME=value").
+func startPanelEnv(t testing.TB, dataDir string, addr string, client *http.Client, env []string, extra ...string) *panel {
+	t.Helper()
 	if addr == "" {
 		addr = fmt.Sprintf("127.0.0.1:%d", lowPort(t))
 	}
@@ -232,7 +239,7 @@ func startPanelWith(t testing.TB, dataDir string, addr string, client *http.Clie
 	p.proc = proc{t: t, name: "panel", args: append([]string{
 		"--listen", addr, "--data-dir", dataDir,
 		"--review-interval", "300ms", "--usage-interval", "300ms", "--ping-interval", "1s",
-	}, extra...), env: []string{"SUDO_USERNAME=" + sudoUser, "SUDO_PASSWORD=" + sudoPass}}
+	}, extra...), env: append([]string{"SUDO_USERNAME=" + sudoUser, "SUDO_PASSWORD=" + sudoPass}, env...)}
 	p.start()
 	waitFor(t, 30*time.Second, "panel to answer /healthz", func() bool {
 		resp, err := p.httpClient().Get(p.url() + "/healthz")

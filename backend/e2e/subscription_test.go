@@ -512,3 +512,98 @@ func first(s ...string) string {
 	}
 	return ""
 }
+
+// TestSubscriptionUserAgentTable: the format each client's User-Agent
+// gets from a real panel process, with Marzban's defaults (v2rayN,
+// v2rayNG, Streisand and Happ get base64 links) and with its
+// USE_CUSTOM_JSON_* switches, one set in the panel's environment as a
+// Marzban .env writes it ("yes") and one through the API.
+func TestSubscriptionUserAgentTable(t *testing.T) {
+	p := startPanelEnv(t, t.TempDir(), "", nil, []string{"USE_CUSTOM_JSON_FOR_HAPP=yes", "USE_CUSTOM_JSON_FOR_V2RAYN=False"})
+	u := p.createUser(t, "uatable", nil)
+	var got struct {
+		SubscriptionURL string `json:"subscription_url"`
+	}
+	p.mustCall(t, "GET", "/api/user/"+u.Username, nil, &got)
+	base := strings.TrimRight(got.SubscriptionURL, "/")
+	fetch := func(ua string) (string, []byte) {
+		t.Helper()
+		req, err := http.NewRequest("GET", base, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("User-Agent", ua)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("UA %q: HTTP %d %v: %.200s", ua, resp.StatusCode, err, body)
+		}
+		return resp.Header.Get("Content-Type"), body
+	}
+	// format tells what a body is: links (base64 share links), xray-json
+	// (an array of Xray configs), sing-box, or yaml (clash).
+	format := func(ua string) string {
+		t.Helper()
+		ct, body := fetch(ua)
+		switch {
+		case strings.HasPrefix(ct, "text/plain"):
+			raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(body)))
+			if err != nil || !strings.Contains(string(raw), "vless://") {
+				t.Fatalf("UA %q: text/plain that is not base64 links (%v): %.200s", ua, err, body)
+			}
+			return "links"
+		case strings.HasPrefix(ct, "text/yaml"):
+			return "yaml"
+		case strings.HasPrefix(ct, "application/json") && strings.HasPrefix(strings.TrimSpace(string(body)), "["):
+			var configs []struct {
+				Outbounds []json.RawMessage `json:"outbounds"`
+			}
+			if err := json.Unmarshal(body, &configs); err != nil || len(configs) == 0 || len(configs[0].Outbounds) == 0 {
+				t.Fatalf("UA %q: not an array of Xray configs (%v): %.200s", ua, err, body)
+			}
+			return "xray-json"
+		case strings.HasPrefix(ct, "application/json"):
+			return "json"
+		}
+		t.Fatalf("UA %q: %s", ua, ct)
+		return ""
+	}
+	table := map[string]string{
+		"v2rayN/7.10.5":    "links", // USE_CUSTOM_JSON_FOR_V2RAYN=False
+		"v2rayN/6.30":      "links",
+		"v2rayNG/1.9.1":    "links", // off: Marzban's default
+		"Streisand/1.6.30": "links",
+		"Happ/1.63.1":      "xray-json", // USE_CUSTOM_JSON_FOR_HAPP=yes
+		"Happ/1.63.0":      "links",     // older than Happ's JSON import
+		"clash-verge/v1.7": "yaml",
+		"Stash/2.4":        "yaml",
+		"SFA/1.10.0":       "json",
+		"Outline/1.12":     "json",
+		"curl/8.5":         "links",
+	}
+	for ua, want := range table {
+		if got := format(ua); got != want {
+			t.Errorf("UA %q: %s, want %s", ua, got, want)
+		}
+	}
+	// A switch the environment does not set changes through the API; one
+	// it sets does not.
+	p.mustCall(t, "PUT", "/api/subscription/settings", map[string]any{"use_custom_json_for_v2rayng": true, "use_custom_json_for_streisand": true}, nil)
+	table["v2rayNG/1.9.1"], table["Streisand/1.6.30"] = "xray-json", "xray-json"
+	table["v2rayNG/1.8.20"] = "links"
+	for ua, want := range table {
+		if got := format(ua); got != want {
+			t.Errorf("after PUT: UA %q: %s, want %s", ua, got, want)
+		}
+	}
+	if code := p.call(t, "PUT", "/api/subscription/settings", map[string]any{"use_custom_json_for_v2rayn": true}, nil); code != 400 {
+		t.Errorf("turning on a switch the environment turns off: HTTP %d, want 400", code)
+	}
+	if got := format("v2rayN/7.10.5"); got != "links" {
+		t.Errorf("refused PUT: v2rayN gets %s", got)
+	}
+}

@@ -3,6 +3,7 @@ package state
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -13,6 +14,7 @@ import (
 	"github.com/outpost-panel/outpost/backend/change"
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/store"
+	"github.com/outpost-panel/outpost/backend/sub/render"
 )
 
 // Migration is another panel's data to bring into this one (see
@@ -40,6 +42,9 @@ type Migration struct {
 	Nodes     []MigratedNode
 	NodeUsage []MigratedNodeUsage
 	UserUsage []MigratedUserUsage
+	// CustomJSON, when not nil, sets the subscription settings'
+	// USE_CUSTOM_JSON_* switches, by variable name (from Marzban's .env).
+	CustomJSON map[string]bool
 	// Notes are what the reader left out or changed, for the report.
 	Notes []string
 }
@@ -121,15 +126,17 @@ type MigratedUser struct {
 
 // MigrationReport says what a migration did (or, dry, would do).
 type MigrationReport struct {
-	Admins          int      `json:"admins"`
-	AdminsExisting  []string `json:"admins_existing,omitempty"` // already here: kept as they are, their users go to them
-	Templates       int      `json:"templates"`
-	Hosts           int      `json:"hosts"`
-	Users           int      `json:"users"`
-	Nodes           int      `json:"nodes"`
-	UsageHours      int      `json:"usage_hours"` // hourly usage rows written (per node, and per user and node)
-	CoreConfig      bool     `json:"core_config"`
-	Secret          bool     `json:"subscription_secret"`
+	Admins         int      `json:"admins"`
+	AdminsExisting []string `json:"admins_existing,omitempty"` // already here: kept as they are, their users go to them
+	Templates      int      `json:"templates"`
+	Hosts          int      `json:"hosts"`
+	Users          int      `json:"users"`
+	Nodes          int      `json:"nodes"`
+	UsageHours     int      `json:"usage_hours"` // hourly usage rows written (per node, and per user and node)
+	CoreConfig     bool     `json:"core_config"`
+	Secret         bool     `json:"subscription_secret"`
+	// CustomJSON are the USE_CUSTOM_JSON_* switches set, as NAME=true|false.
+	CustomJSON      []string `json:"custom_json,omitempty"`
 	Skipped         []string `json:"skipped,omitempty"` // what was left out, and why
 	DryRun          bool     `json:"dry_run"`
 	RevisionApplied int64    `json:"revision,omitempty"`
@@ -161,6 +168,16 @@ func (s *State) Migrate(ctx context.Context, m *Migration, dryRun bool) (Migrati
 		rep.CoreConfig = true
 	} else if cfg, err = s.core(ctx); err != nil {
 		return rep, err
+	}
+	for _, name := range render.CustomJSONVars {
+		if v, ok := m.CustomJSON[name]; ok {
+			rep.CustomJSON = append(rep.CustomJSON, fmt.Sprintf("%s=%t", name, v))
+		}
+	}
+	for name := range m.CustomJSON {
+		if (&render.CustomJSON{}).Switch(name) == nil {
+			return rep, invalid("subscription switch %q: not one of %s", name, strings.Join(render.CustomJSONVars, ", "))
+		}
 	}
 	if m.SubscriptionSecret != "" {
 		if len(m.SubscriptionSecret) > 256 || strings.ContainsAny(m.SubscriptionSecret, "\x00\r\n") {
@@ -369,6 +386,26 @@ func (s *State) Migrate(ctx context.Context, m *Migration, dryRun bool) (Migrati
 		}
 		if m.SubscriptionSecret != "" {
 			if err := tx.SetSetting(settingSubSecret, m.SubscriptionSecret); err != nil {
+				return d, err
+			}
+		}
+		if len(m.CustomJSON) > 0 {
+			data, ok, err := tx.SubscriptionSettings()
+			if err != nil {
+				return d, err
+			}
+			set, err := decodeSubscriptionSettings(data, ok)
+			if err != nil {
+				return d, err
+			}
+			for name, v := range m.CustomJSON {
+				*set.Switch(name) = v
+			}
+			b, err := json.Marshal(set)
+			if err != nil {
+				return d, fmt.Errorf("encoding subscription settings: %w", err)
+			}
+			if _, err := tx.SetSubscriptionSettings(string(b)); err != nil {
 				return d, err
 			}
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/store"
 	"github.com/outpost-panel/outpost/backend/sub"
+	"github.com/outpost-panel/outpost/backend/sub/render"
 	"github.com/outpost-panel/outpost/backend/xrayconf"
 )
 
@@ -40,6 +41,10 @@ type SubscriptionSettings struct {
 	// DisableHTMLPage makes Accept: text/html get the subscription like any
 	// other client instead of the page.
 	DisableHTMLPage bool `json:"disable_html_page"`
+	// CustomJSON are Marzban's USE_CUSTOM_JSON_* switches as stored; the
+	// panel's environment variables of the same names win over them (the
+	// API layer applies those).
+	render.CustomJSON
 }
 
 // DefaultSubscriptionSettings are used until a sudo admin saves some.

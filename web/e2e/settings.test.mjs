@@ -92,7 +92,9 @@ test('User-Agent rules: added, reordered by button, keyboard and drag, tried on 
   await page.keyboard.press('Space');
   await page.waitForTimeout(300);
   await page.keyboard.press('ArrowUp');
-  await page.waitForTimeout(300);
+  // On a page taller than the window dnd-kit moves by scrolling the
+  // window smoothly: the drop waits for the scroll to end.
+  await page.waitForTimeout(1000);
   await page.keyboard.press('Space');
   await expectChosen('sing-box', a);
   assert.equal(await row(a).getByLabel('Pattern').inputValue(), '^OutpostTest');

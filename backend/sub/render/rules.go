@@ -21,7 +21,11 @@ type Rule struct {
 	MinVersion string `json:"min_version,omitempty"`
 }
 
-// DefaultRules is Marzban's order with the clients that came after it.
+// DefaultRules are Marzban's rules with the clients that came after it.
+// Like Marzban, they send no client Xray JSON: v2rayN, v2rayNG, Streisand
+// and Happ get base64 share links unless a CustomJSON switch sends them
+// JSON (see Selector.WithCustomJSON), so clients moving from Marzban keep
+// the format they had.
 func DefaultRules() []Rule {
 	return []Rule{
 		{Pattern: `^([Cc]lash[-_ ]?[Vv]erge|[Cc]lash[-\.]?[Mm]eta|[Cc]lash[Xx][-_ ]?[Mm]eta|[Cc]lash[-_ ]?[Nn]yanpasu|[Ff][Ll][Cc]lash|[Mm]ihomo)`, Format: ClashMeta},
@@ -31,12 +35,69 @@ func DefaultRules() []Rule {
 		// itself (the optional class takes one character of "-b").
 		{Pattern: `[Ss]ing-?[Bb]ox`, Format: SingBox},
 		{Pattern: `^(SS|SSR|SSD|SSS|Outline|Shadowsocks|SSconf)`, Format: Outline},
-		{Pattern: `^v2rayN/(\d+(?:\.\d+)*)`, Format: V2RayJSON, MinVersion: "6.40"},
-		{Pattern: `^v2rayNG/(\d+(?:\.\d+)*)`, Format: V2RayJSON, MinVersion: "1.8.29"},
-		{Pattern: `^[Ss]treisand`, Format: V2RayJSON},
-		{Pattern: `^Happ/(\d+(?:\.\d+)*)`, Format: V2RayJSON, MinVersion: "1.63.1"},
 	}
 }
+
+// CustomJSON are Marzban's USE_CUSTOM_JSON_* switches: each sends one
+// client Xray JSON (v2ray-json) from the version that imports it, and
+// Default sends it to all four. Off (Marzban's default), those clients get
+// whatever the rules give them, base64 links with the default rules.
+type CustomJSON struct {
+	Default   bool `json:"use_custom_json_default"`
+	V2RayN    bool `json:"use_custom_json_for_v2rayn"`
+	V2RayNG   bool `json:"use_custom_json_for_v2rayng"`
+	Streisand bool `json:"use_custom_json_for_streisand"`
+	Happ      bool `json:"use_custom_json_for_happ"`
+}
+
+// CustomJSONVars are the switches' environment variable names (Marzban's),
+// in the order of CustomJSON's fields.
+var CustomJSONVars = []string{
+	"USE_CUSTOM_JSON_DEFAULT", "USE_CUSTOM_JSON_FOR_V2RAYN", "USE_CUSTOM_JSON_FOR_V2RAYNG",
+	"USE_CUSTOM_JSON_FOR_STREISAND", "USE_CUSTOM_JSON_FOR_HAPP",
+}
+
+// Switch is the field of the variable name, nil for an unknown name.
+func (c *CustomJSON) Switch(name string) *bool {
+	switch name {
+	case "USE_CUSTOM_JSON_DEFAULT":
+		return &c.Default
+	case "USE_CUSTOM_JSON_FOR_V2RAYN":
+		return &c.V2RayN
+	case "USE_CUSTOM_JSON_FOR_V2RAYNG":
+		return &c.V2RayNG
+	case "USE_CUSTOM_JSON_FOR_STREISAND":
+		return &c.Streisand
+	case "USE_CUSTOM_JSON_FOR_HAPP":
+		return &c.Happ
+	}
+	return nil
+}
+
+// jsonClients are the clients the switches cover: Marzban's patterns and
+// the first version of each that imports Xray JSON (older ones get links).
+var jsonClients = []struct {
+	name string // the client's own switch
+	rule Rule
+}{
+	{"USE_CUSTOM_JSON_FOR_V2RAYN", Rule{Pattern: `^v2rayN/(\d+(?:\.\d+)*)`, Format: V2RayJSON, MinVersion: "6.40"}},
+	{"USE_CUSTOM_JSON_FOR_V2RAYNG", Rule{Pattern: `^v2rayNG/(\d+(?:\.\d+)*)`, Format: V2RayJSON, MinVersion: "1.8.29"}},
+	{"USE_CUSTOM_JSON_FOR_STREISAND", Rule{Pattern: `^[Ss]treisand`, Format: V2RayJSON}},
+	{"USE_CUSTOM_JSON_FOR_HAPP", Rule{Pattern: `^Happ/(\d+(?:\.\d+)*)`, Format: V2RayJSON, MinVersion: "1.63.1"}},
+}
+
+// compiledJSONClients are jsonClients compiled once.
+var compiledJSONClients = func() []compiledRule {
+	rules := make([]Rule, len(jsonClients))
+	for i, c := range jsonClients {
+		rules[i] = c.rule
+	}
+	c, err := compileRules(rules)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}()
 
 // ValidateRules checks every rule: the pattern compiles, the format is
 // known, a MinVersion is a dotted version and has a capture group to compare.
@@ -135,6 +196,8 @@ const maxUserAgent = 512
 // Selector picks a format from a User-Agent. It is safe for concurrent use.
 type Selector struct {
 	rules []compiledRule
+	// json holds, per jsonClients entry, whether its switch is on.
+	json [4]bool
 }
 
 // NewSelector compiles rules; see ValidateRules.
@@ -146,37 +209,77 @@ func NewSelector(rules []Rule) (*Selector, error) {
 	return &Selector{rules: c}, nil
 }
 
+// WithCustomJSON is a copy of s that, before its rules, sends each client
+// whose switch (or Default) is on Xray JSON, as Marzban does: the switches
+// work whatever the rules say, and rules still decide for clients whose
+// switch is off.
+func (s *Selector) WithCustomJSON(c CustomJSON) *Selector {
+	out := &Selector{}
+	if s != nil {
+		out.rules = s.rules
+	}
+	on := [4]bool{c.V2RayN, c.V2RayNG, c.Streisand, c.Happ}
+	for i := range on {
+		out.json[i] = c.Default || on[i]
+	}
+	return out
+}
+
 // Select returns the format of the first matching rule, V2Ray when none
 // matches. A nil Selector uses no rules.
 func (s *Selector) Select(userAgent string) Format {
-	f, _ := s.Match(userAgent)
-	return f
+	return s.Explain(userAgent).Format
 }
 
 // Match is Select that also tells which rule chose the format: its index
-// in the rules the Selector was built from, -1 when none matched (V2Ray).
+// in the rules the Selector was built from, -1 when none did (no rule
+// matched, or a CustomJSON switch decided).
 func (s *Selector) Match(userAgent string) (Format, int) {
+	d := s.Explain(userAgent)
+	return d.Format, d.Rule
+}
+
+// Decision is why a User-Agent gets its format.
+type Decision struct {
+	Format Format
+	// Rule is the index of the rule that chose Format; -1 when none did.
+	Rule int
+	// Switch names the CustomJSON switch that chose Format (the client's
+	// own, USE_CUSTOM_JSON_FOR_*, also when Default turned it on); empty
+	// when none did.
+	Switch string
+}
+
+// Explain picks the format of userAgent and tells what chose it.
+func (s *Selector) Explain(userAgent string) Decision {
 	if s == nil {
-		return V2Ray, -1
+		return Decision{Format: V2Ray, Rule: -1}
 	}
 	if len(userAgent) > maxUserAgent {
 		userAgent = userAgent[:maxUserAgent]
 	}
-	for i := range s.rules {
-		r := &s.rules[i]
-		if r.min == nil {
-			if r.re.MatchString(userAgent) {
-				return r.format, i
-			}
-			continue
-		}
-		m := r.re.FindStringSubmatchIndex(userAgent)
-		if len(m) < 4 || m[2] < 0 {
-			continue
-		}
-		if versionAtLeast(userAgent[m[2]:m[3]], r.min) {
-			return r.format, i
+	for i, on := range s.json {
+		if on && compiledJSONClients[i].matches(userAgent) {
+			return Decision{Format: V2RayJSON, Rule: -1, Switch: jsonClients[i].name}
 		}
 	}
-	return V2Ray, -1
+	for i := range s.rules {
+		if s.rules[i].matches(userAgent) {
+			return Decision{Format: s.rules[i].format, Rule: i}
+		}
+	}
+	return Decision{Format: V2Ray, Rule: -1}
+}
+
+// matches tells whether the rule takes userAgent (already cut to
+// maxUserAgent).
+func (r *compiledRule) matches(userAgent string) bool {
+	if r.min == nil {
+		return r.re.MatchString(userAgent)
+	}
+	m := r.re.FindStringSubmatchIndex(userAgent)
+	if len(m) < 4 || m[2] < 0 {
+		return false
+	}
+	return versionAtLeast(userAgent[m[2]:m[3]], r.min)
 }

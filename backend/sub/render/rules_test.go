@@ -18,21 +18,16 @@ func TestSelectDefaultRules(t *testing.T) {
 		ua   string
 		want Format
 	}{
-		{"v2rayN/6.42", V2RayJSON},
-		{"v2rayN/6.40", V2RayJSON},
-		{"v2rayN/6.39", V2Ray},
-		{"v2rayN/7.10.5", V2RayJSON},
-		{"v2rayN/6.9", V2Ray}, // 6.9 < 6.40: versions compare by number, not by text
-		{"v2rayNG/1.8.30", V2RayJSON},
-		{"v2rayNG/1.8.29", V2RayJSON},
-		{"v2rayNG/1.8.20", V2Ray},
-		{"v2rayNG/1.10.0", V2RayJSON},
-		{"v2rayNG/2", V2RayJSON},
-		{"Happ/1.63.1", V2RayJSON},
-		{"Happ/1.63.0", V2Ray},
-		{"Happ/2.0.1/ios", V2RayJSON},
-		{"Streisand", V2RayJSON},
-		{"streisand/1.6.30", V2RayJSON},
+		// Marzban's defaults: the four Xray JSON clients get links until a
+		// USE_CUSTOM_JSON_* switch is on (TestCustomJSONSwitches).
+		{"v2rayN/6.42", V2Ray},
+		{"v2rayN/7.10.5", V2Ray},
+		{"v2rayNG/1.8.30", V2Ray},
+		{"v2rayNG/1.10.0", V2Ray},
+		{"Happ/1.63.1", V2Ray},
+		{"Happ/2.0.1/ios", V2Ray},
+		{"Streisand", V2Ray},
+		{"streisand/1.6.30", V2Ray},
 		{"clash-verge/v1.7", ClashMeta},
 		{"clash-verge/v2.0.3 Clash Verge Rev", ClashMeta},
 		{"ClashMetaForAndroid/2.10", ClashMeta},
@@ -73,7 +68,6 @@ func TestSelectDefaultRules(t *testing.T) {
 		{garbage, V2Ray},
 		{"клиент/1.0 客户端 🚀", V2Ray},
 		{"\u202eSFA", V2Ray},
-		{"v2rayN/99999999999999999999999.1", V2RayJSON},
 		{"v2rayN/6.", V2Ray},
 		{strings.Repeat("a", 600) + "sing-box", V2Ray}, // past the 512-byte cut
 		{"sing-box" + strings.Repeat("a", 10000), SingBox},
@@ -176,4 +170,75 @@ func FuzzSelect(f *testing.F) {
 			t.Fatalf("Select(%q) gave an unknown format", ua)
 		}
 	})
+}
+
+// TestCustomJSONSwitches: each of Marzban's USE_CUSTOM_JSON_* switches
+// sends its client Xray JSON from the version that imports it, links
+// before that and while off; Default turns all four on; a switch decides
+// before the rules, and no switch touches another client.
+func TestCustomJSONSwitches(t *testing.T) {
+	base, err := NewSelector(DefaultRules())
+	if err != nil {
+		t.Fatal(err)
+	}
+	type ua struct {
+		ua   string
+		json bool // JSON when its switch is on
+	}
+	clients := map[string][]ua{
+		"USE_CUSTOM_JSON_FOR_V2RAYN": {{"v2rayN/6.40", true}, {"v2rayN/6.42", true}, {"v2rayN/7.10.5", true},
+			{"v2rayN/99999999999999999999999.1", true}, {"v2rayN/6.39", false}, {"v2rayN/6.9", false}, {"v2rayN/6.", false}},
+		"USE_CUSTOM_JSON_FOR_V2RAYNG": {{"v2rayNG/1.8.29", true}, {"v2rayNG/1.8.30", true}, {"v2rayNG/1.10.0", true},
+			{"v2rayNG/2", true}, {"v2rayNG/1.8.20", false}, {"v2rayNG/1.8.", false}},
+		"USE_CUSTOM_JSON_FOR_STREISAND": {{"Streisand", true}, {"streisand/1.6.30", true}},
+		"USE_CUSTOM_JSON_FOR_HAPP":      {{"Happ/1.63.1", true}, {"Happ/2.0.1/ios", true}, {"Happ/1.63.0", false}},
+	}
+	others := []ua{{"clash-verge/v1.7", false}, {"SFA/1.9", false}, {"Outline/1.12", false}, {"curl/8.5.0", false}, {"", false}}
+	others = append(others, ua{"NekoBox/Android/1.3.3", false})
+	for _, on := range CustomJSONVars {
+		var sw CustomJSON
+		*sw.Switch(on) = true
+		sel := base.WithCustomJSON(sw)
+		for client, uas := range clients {
+			for _, u := range uas {
+				want := V2Ray
+				if u.json && (on == client || on == "USE_CUSTOM_JSON_DEFAULT") {
+					want = V2RayJSON
+				}
+				d := sel.Explain(u.ua)
+				if d.Format != want {
+					t.Errorf("%s on: %q got %s, want %s", on, u.ua, d.Format, want)
+				}
+				if want == V2RayJSON && (d.Switch != client || d.Rule != -1) {
+					t.Errorf("%s on: %q decided by switch %q rule %d, want switch %s", on, u.ua, d.Switch, d.Rule, client)
+				}
+				if got := base.Select(u.ua); got != V2Ray {
+					t.Errorf("all off: %q got %s, want v2ray links", u.ua, got)
+				}
+			}
+		}
+		for _, u := range others {
+			if got, want := sel.Select(u.ua), base.Select(u.ua); got != want {
+				t.Errorf("%s on: %q got %s, want %s as without switches", on, u.ua, got, want)
+			}
+		}
+	}
+	// The switch comes before the rules: a rule sending v2rayN links does
+	// not hold against USE_CUSTOM_JSON_FOR_V2RAYN, and without the switch
+	// a rule can still send JSON.
+	rules := []Rule{{Pattern: `^v2rayN`, Format: V2Ray}, {Pattern: `^Happ`, Format: V2RayJSON}}
+	sel, err := NewSelector(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sel.WithCustomJSON(CustomJSON{V2RayN: true}).Select("v2rayN/7.0"); got != V2RayJSON {
+		t.Errorf("switch under a rule: %s", got)
+	}
+	if f, i := sel.WithCustomJSON(CustomJSON{V2RayN: true}).Match("Happ/1.0.0"); f != V2RayJSON || i != 1 {
+		t.Errorf("rule without a switch: %s by rule %d", f, i)
+	}
+	var nilSel *Selector
+	if got := nilSel.WithCustomJSON(CustomJSON{Default: true}).Select("Streisand"); got != V2RayJSON {
+		t.Errorf("nil selector with Default: %s", got)
+	}
 }

@@ -1,10 +1,10 @@
-import { Alert, Button, Card, Checkbox, Divider, Group, Stack, Table, Text, TextInput, Title } from '@mantine/core';
-import { useForm } from '@mantine/form';
+import { Alert, Button, Card, Checkbox, Code, Divider, Group, Stack, Switch, Table, Text, TextInput, Title } from '@mantine/core';
+import { useForm, type UseFormReturnType } from '@mantine/form';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
 import { ActionStatus, Empty, Page, PageError, PageLoading } from '../../components/PageState';
 import { systemRequests, useNotifications, useSubscriptionSettings, type SubscriptionSettings } from '../../features/system/api';
-import { newRuleKey, RuleEditor, wireRules, type SettingsValues } from '../../features/system/RuleEditor';
+import { customJsonSwitches, newRuleKey, RuleEditor, wireRules, type SettingsValues } from '../../features/system/RuleEditor';
 import { keys } from '../../lib/queryKeys';
 
 const fieldOf: Record<string, string> = {
@@ -44,6 +44,43 @@ function splitServerError(message: string): { fields: Record<string, string>; re
   return { fields, rest: left === '' ? null : left };
 }
 
+/**
+ * Marzban's USE_CUSTOM_JSON_* switches: which clients get Xray JSON
+ * instead of base64 links. One the panel's environment sets is shown as
+ * it is in effect and cannot be changed here.
+ */
+function CustomJsonSwitches({ form, pinned }: { form: UseFormReturnType<SettingsValues>; pinned: string[] }) {
+  const { t } = useTranslation();
+  return (
+    <Stack gap="xs" component="section" aria-label={t('settings.customJson')}>
+      <Title order={4} size="h6">
+        {t('settings.customJson')}
+      </Title>
+      <Text size="sm" c="dimmed">
+        {t('settings.customJsonHint')}
+      </Text>
+      {customJsonSwitches.map((s) => {
+        const fromEnv = pinned.includes(s.env);
+        return (
+          <Switch
+            key={s.key}
+            data-switch={s.env}
+            label={s.client === '' ? t('settings.customJsonAll') : t('settings.customJsonFor', { client: s.client })}
+            description={
+              <>
+                <Code>{s.env}</Code>
+                {fromEnv && ` · ${t('settings.customJsonFromEnv')}`}
+              </>
+            }
+            disabled={fromEnv}
+            {...form.getInputProps(`customJson.${s.key}`, { type: 'checkbox' })}
+          />
+        );
+      })}
+    </Stack>
+  );
+}
+
 function SubscriptionForm({ settings }: { settings: SubscriptionSettings }) {
   const { t } = useTranslation();
   const client = useQueryClient();
@@ -53,6 +90,13 @@ function SubscriptionForm({ settings }: { settings: SubscriptionSettings }) {
       support: settings.support_url ?? '',
       interval: String(settings.profile_update_interval ?? 12),
       noHtml: settings.disable_html_page ?? false,
+      customJson: {
+        use_custom_json_default: settings.use_custom_json_default ?? false,
+        use_custom_json_for_v2rayn: settings.use_custom_json_for_v2rayn ?? false,
+        use_custom_json_for_v2rayng: settings.use_custom_json_for_v2rayng ?? false,
+        use_custom_json_for_streisand: settings.use_custom_json_for_streisand ?? false,
+        use_custom_json_for_happ: settings.use_custom_json_for_happ ?? false,
+      },
       rules: (settings.rules ?? []).map((r) => ({ key: newRuleKey(), pattern: r.pattern ?? '', format: r.format ?? 'v2ray', min_version: r.min_version ?? '' })),
     },
     validate: {
@@ -72,6 +116,7 @@ function SubscriptionForm({ settings }: { settings: SubscriptionSettings }) {
         support_url: v.support.trim(),
         profile_update_interval: Number(v.interval),
         disable_html_page: v.noHtml,
+        ...v.customJson,
         rules: wireRules(v.rules),
       }),
     onSuccess: () => {
@@ -95,6 +140,8 @@ function SubscriptionForm({ settings }: { settings: SubscriptionSettings }) {
         <Checkbox label={t('settings.noHtml')} {...form.getInputProps('noHtml', { type: 'checkbox' })} />
         <Divider />
         <RuleEditor form={form} />
+        <Divider />
+        <CustomJsonSwitches form={form} pinned={settings.custom_json_env ?? []} />
         {unplaced && (
           <Alert color="red" role="alert">
             {unplaced}

@@ -22,7 +22,7 @@ import { useDebouncedValue } from '@mantine/hooks';
 import { IconArrowDown, IconArrowUp, IconGripVertical, IconPlus, IconTrash } from '@tabler/icons-react';
 import { useMemo, useState } from 'react';
 import { useTranslation } from 'react-i18next';
-import { subFormats, useRuleTest, type SubFormat, type SubRule } from './api';
+import { subFormats, useRuleTest, type CustomJSON, type SubFormat, type SubRule } from './api';
 
 export interface DraftRule {
   /** A stable id for the list (drag and React keys); never sent. */
@@ -37,8 +37,19 @@ export interface SettingsValues {
   support: string;
   interval: string;
   noHtml: boolean;
+  /** Marzban's USE_CUSTOM_JSON_* switches, by their API names. */
+  customJson: Required<CustomJSON>;
   rules: DraftRule[];
 }
+
+/** The switches in the order the page lists them, with their variables. */
+export const customJsonSwitches = [
+  { key: 'use_custom_json_for_v2rayn', env: 'USE_CUSTOM_JSON_FOR_V2RAYN', client: 'v2rayN ≥ 6.40' },
+  { key: 'use_custom_json_for_v2rayng', env: 'USE_CUSTOM_JSON_FOR_V2RAYNG', client: 'v2rayNG ≥ 1.8.29' },
+  { key: 'use_custom_json_for_streisand', env: 'USE_CUSTOM_JSON_FOR_STREISAND', client: 'Streisand' },
+  { key: 'use_custom_json_for_happ', env: 'USE_CUSTOM_JSON_FOR_HAPP', client: 'Happ ≥ 1.63.1' },
+  { key: 'use_custom_json_default', env: 'USE_CUSTOM_JSON_DEFAULT', client: '' },
+] as const;
 
 let nextKey = 0;
 export function newRuleKey(): string {
@@ -186,7 +197,12 @@ function Tester({ ua, setUa, test, tested }: { ua: string; setUa: (v: string) =>
             </Stack>
           </Alert>
         )}
-        {result && (
+        {result?.switch && (
+          <Text size="sm" data-tester-switch={result.switch}>
+            {t('settings.testerSwitch', { format: result.format })} <Code>{result.switch}</Code>
+          </Text>
+        )}
+        {result && !result.switch && (
           <Text size="sm">
             {matchedRule
               ? t('settings.testerMatched', { format: result.format, n: (matched ?? 0) + 1 })
@@ -210,8 +226,9 @@ export function RuleEditor({ form }: { form: Form }) {
   const [ua, setUa] = useState('');
   const wire = useMemo(() => wireRules(rules), [rules]);
   // One request per pause in typing, for the User-Agent and the rules alike.
-  const [debounced] = useDebouncedValue(useMemo(() => ({ ua: ua.trim(), rules: wire }), [ua, wire]), 300);
-  const test = useRuleTest(debounced.ua, debounced.rules);
+  const customJson = form.getValues().customJson;
+  const [debounced] = useDebouncedValue(useMemo(() => ({ ua: ua.trim(), rules: wire, customJson }), [ua, wire, customJson]), 300);
+  const test = useRuleTest(debounced.ua, debounced.rules, debounced.customJson);
   const current = ua.trim() !== '' && test.isSuccess && !test.isPlaceholderData;
   const matched = current ? (test.data.rule ?? null) : null;
   const sensors = useSensors(useSensor(PointerSensor, { activationConstraint: { distance: 4 } }), useSensor(KeyboardSensor, { coordinateGetter: sortableKeyboardCoordinates }));

@@ -7,6 +7,7 @@ export type SystemStats = Schemas['SystemResponse'];
 export type NotificationTarget = Schemas['NotificationTarget'];
 export type SubscriptionSettings = Schemas['SubscriptionSettingsResponse'];
 export type SubRule = Schemas['Rule'];
+export type CustomJSON = Schemas['CustomJSON'];
 export type SubFormat = NonNullable<SubRule['format']>;
 export type Overview = Schemas['OverviewResponse'];
 export type TrafficPoint = Schemas['TrafficPoint'];
@@ -53,10 +54,10 @@ export function useOverview() {
  * Which format (and which rule) a User-Agent gets by the draft rules; the
  * panel compiles them, so a rule it would refuse is an error here too.
  */
-export function useRuleTest(userAgent: string, rules: SubRule[]) {
+export function useRuleTest(userAgent: string, rules: SubRule[], customJson: CustomJSON) {
   return useQuery({
-    queryKey: keys.ruleTest(userAgent, rules),
-    queryFn: ({ signal }) => unwrap(api.POST('/api/subscription/settings/test', { body: { user_agent: userAgent, rules }, signal })),
+    queryKey: keys.ruleTest(userAgent, { rules, customJson }),
+    queryFn: ({ signal }) => unwrap(api.POST('/api/subscription/settings/test', { body: { user_agent: userAgent, rules, custom_json: customJson }, signal })),
     enabled: userAgent !== '',
     retry: false,
     placeholderData: (prev) => prev,

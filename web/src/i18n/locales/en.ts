@@ -610,6 +610,12 @@ export const en = {
     testerDefault: 'No rule matches: gets {{format}}.',
     testerWorking: 'Testing…',
     testerRulesBad: 'The panel refuses these rules',
+    customJson: 'Xray JSON for v2ray clients',
+    customJsonHint: 'As in Marzban, these clients get base64 links unless their switch is on; older versions than shown always get links. A switch comes before the User-Agent rules below.',
+    customJsonFor: 'Xray JSON for {{client}}',
+    customJsonAll: 'Xray JSON for all four',
+    customJsonFromEnv: 'set in the panel\'s environment; change it there',
+    testerSwitch: 'Gets {{format}}, by the switch',
     saved: 'Saved.',
   },
   security: {

@@ -607,6 +607,12 @@ export const fa: Translation = {
     testerDefault: 'هیچ قاعده‌ای جور نیست: {{format}} می‌گیرد.',
     testerWorking: 'در حال آزمودن…',
     testerRulesBad: 'پنل این قاعده‌ها را نمی‌پذیرد',
+    customJson: 'Xray JSON برای کلاینت‌های v2ray',
+    customJsonHint: 'مانند Marzban، این کلاینت‌ها لینک‌های base64 می‌گیرند مگر آنکه کلید آنها روشن باشد؛ نسخه‌های قدیمی‌تر از نسخهٔ نشان‌داده‌شده همیشه لینک می‌گیرند. هر کلید پیش از قاعده‌های User-Agent پایین بررسی می‌شود.',
+    customJsonFor: 'Xray JSON برای {{client}}',
+    customJsonAll: 'Xray JSON برای هر چهار کلاینت',
+    customJsonFromEnv: 'در متغیرهای محیطی پنل تنظیم شده است؛ آن را همان‌جا تغییر دهید',
+    testerSwitch: '{{format}} می‌گیرد، با کلید',
     saved: 'ذخیره شد.',
   },
   security: {

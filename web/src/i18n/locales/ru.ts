@@ -637,6 +637,12 @@ export const ru: Translation = {
     testerDefault: 'Ни одно правило не совпало: получит {{format}}.',
     testerWorking: 'Проверка…',
     testerRulesBad: 'Панель не принимает эти правила',
+    customJson: 'Xray JSON для клиентов v2ray',
+    customJsonHint: 'Как в Marzban, эти клиенты получают ссылки base64, пока их переключатель выключен; версии старше указанных всегда получают ссылки. Переключатель действует раньше правил User-Agent ниже.',
+    customJsonFor: 'Xray JSON для {{client}}',
+    customJsonAll: 'Xray JSON для всех четырёх',
+    customJsonFromEnv: 'задано в переменных окружения панели; меняйте там',
+    testerSwitch: 'Получит {{format}} по переключателю',
     saved: 'Сохранено.',
   },
   security: {

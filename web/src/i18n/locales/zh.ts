@@ -607,6 +607,12 @@ export const zh: Translation = {
     testerDefault: '没有规则匹配：得到 {{format}}。',
     testerWorking: '正在测试…',
     testerRulesBad: '面板不接受这些规则',
+    customJson: '为 v2ray 客户端提供 Xray JSON',
+    customJsonHint: '与 Marzban 相同，这些客户端在其开关打开之前获得 base64 链接；低于所示版本的客户端始终获得链接。开关先于下方的 User-Agent 规则生效。',
+    customJsonFor: '为 {{client}} 提供 Xray JSON',
+    customJsonAll: '为全部四个客户端提供 Xray JSON',
+    customJsonFromEnv: '由面板的环境变量设置；请在那里修改',
+    testerSwitch: '获得 {{format}}，由开关决定',
     saved: '已保存。',
   },
   security: {

@@ -1372,6 +1372,13 @@ export interface components {
             started: boolean;
             version: string;
         };
+        CustomJSON: {
+            use_custom_json_default?: boolean;
+            use_custom_json_for_happ?: boolean;
+            use_custom_json_for_streisand?: boolean;
+            use_custom_json_for_v2rayn?: boolean;
+            use_custom_json_for_v2rayng?: boolean;
+        };
         DayUsage: {
             date: string;
             /** Format: int64 */
@@ -1635,6 +1642,7 @@ export interface components {
             pattern?: string;
         };
         SubRuleTestBody: {
+            custom_json?: components["schemas"]["CustomJSON"] | null;
             rules?: unknown;
             user_agent: string;
         };
@@ -1642,14 +1650,21 @@ export interface components {
             /** @enum {string} */
             format: "v2ray" | "v2ray-json" | "clash" | "clash-meta" | "sing-box" | "outline";
             rule: number | null;
+            switch: string | null;
         };
         SubscriptionSettingsResponse: {
+            custom_json_env?: string[];
             disable_html_page?: boolean;
             profile_title?: string;
             profile_update_interval?: number;
             profile_web_page_url?: string;
             rules?: components["schemas"]["Rule"][];
             support_url?: string;
+            use_custom_json_default?: boolean;
+            use_custom_json_for_happ?: boolean;
+            use_custom_json_for_streisand?: boolean;
+            use_custom_json_for_v2rayn?: boolean;
+            use_custom_json_for_v2rayng?: boolean;
         };
         SubUsage: {
             /** Format: int64 */
