@@ -89,7 +89,7 @@ type backupRunJSON struct {
 	TelegramError string `json:"telegram_error"`
 }
 
-var errBackupsOff = &publicError{err: model.ErrConflict, detail: "Scheduled backups are off: start the panel with --backup-dir (BACKUP_DIR)"}
+var errBackupsOff = &publicError{err: model.ErrConflict, detail: "Scheduled backups are off: start the panel with --backup-dir (PANEL_BACKUP_DIR)"}
 
 func (s *server) listBackups(c *fiber.Ctx) error {
 	out := backupListJSON{Backups: []backup.File{}, Restore: s.restoreHint()}
