@@ -67,10 +67,10 @@ type backupBody struct {
 // backupListJSON is GET /api/system/backups.
 type backupListJSON struct {
 	// Enabled: scheduled backups are configured (--backup-dir).
-	Enabled bool            `json:"enabled"`
-	Backups []backup.File   `json:"backups"`
-	Status  *backup.Status  `json:"status"` // null when not enabled
-	Restore backupRestoreJS `json:"restore"`
+	Enabled bool                   `json:"enabled"`
+	Backups []backup.ScheduledFile `json:"backups"`
+	Status  *backup.ScheduleStatus `json:"status"` // null when not enabled
+	Restore backupRestoreJS        `json:"restore"`
 }
 
 // backupRestoreJS says how a backup is restored, for the dashboard to show.
@@ -84,7 +84,7 @@ type backupRestoreJS struct {
 
 // backupRunJSON is POST /api/system/backups/run.
 type backupRunJSON struct {
-	Backup backup.File `json:"backup"`
+	Backup backup.ScheduledFile `json:"backup"`
 	// TelegramError: the file was taken but could not be sent to Telegram.
 	TelegramError string `json:"telegram_error"`
 }
@@ -92,7 +92,7 @@ type backupRunJSON struct {
 var errBackupsOff = &publicError{err: model.ErrConflict, detail: "Scheduled backups are off: start the panel with --backup-dir (PANEL_BACKUP_DIR)"}
 
 func (s *server) listBackups(c *fiber.Ctx) error {
-	out := backupListJSON{Backups: []backup.File{}, Restore: s.restoreHint()}
+	out := backupListJSON{Backups: []backup.ScheduledFile{}, Restore: s.restoreHint()}
 	sch := s.opts.Backups
 	if sch == nil {
 		return c.JSON(out)

@@ -21,8 +21,8 @@ import (
 
 // backupList is GET /api/system/backups as the dashboard reads it.
 type backupList struct {
-	Enabled bool          `json:"enabled"`
-	Backups []backup.File `json:"backups"`
+	Enabled bool                   `json:"enabled"`
+	Backups []backup.ScheduledFile `json:"backups"`
 	Status  *struct {
 		Keep      int       `json:"keep"`
 		Telegram  bool      `json:"telegram"`
@@ -189,7 +189,7 @@ func TestScheduledBackupsFromTheAPI(t *testing.T) {
 		r := e.do("POST", "/api/system/backups/run", sudo, nil)
 		e.expect(r, 200, "run")
 		var run struct {
-			Backup backup.File `json:"backup"`
+			Backup backup.ScheduledFile `json:"backup"`
 		}
 		r.decode(t, &run)
 		names = append(names, run.Backup.Name)

@@ -25,8 +25,8 @@ var (
 	ErrTooSoon = errors.New("a backup was taken this very second: try again in a second")
 )
 
-// File is one scheduled backup in the directory.
-type File struct {
+// ScheduledFile is one scheduled backup in the directory.
+type ScheduledFile struct {
 	Name      string    `json:"name"`
 	Size      int64     `json:"size"`       // bytes
 	CreatedAt time.Time `json:"created_at"` // from the name, UTC
@@ -34,8 +34,8 @@ type File struct {
 	Encrypted bool `json:"encrypted"`
 }
 
-// Status is the schedule as this replica sees it.
-type Status struct {
+// ScheduleStatus is the schedule as this replica sees it.
+type ScheduleStatus struct {
 	Dir       string `json:"dir"`
 	EveryS    int64  `json:"every_seconds"`
 	Keep      int    `json:"keep"`
@@ -61,15 +61,15 @@ func ValidName(name string) bool {
 
 // List returns the scheduled backups in the directory, newest first. A
 // directory that does not exist yet holds none.
-func (s *Scheduler) List() ([]File, error) {
+func (s *Scheduler) List() ([]ScheduledFile, error) {
 	existing, err := s.list()
 	if errors.Is(err, fs.ErrNotExist) {
-		return []File{}, nil
+		return []ScheduledFile{}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	out := make([]File, 0, len(existing))
+	out := make([]ScheduledFile, 0, len(existing))
 	for i := len(existing) - 1; i >= 0; i-- {
 		f, err := s.stat(filepath.Base(existing[i].path))
 		if errors.Is(err, ErrNoSuchBackup) {
@@ -84,14 +84,14 @@ func (s *Scheduler) List() ([]File, error) {
 }
 
 // stat describes the named backup.
-func (s *Scheduler) stat(name string) (File, error) {
+func (s *Scheduler) stat(name string) (ScheduledFile, error) {
 	f, size, err := s.Open(name)
 	if err != nil {
-		return File{}, err
+		return ScheduledFile{}, err
 	}
 	defer f.Close()
 	at, _ := time.Parse(fileTime, fileRe.FindStringSubmatch(name)[1])
-	return File{Name: name, Size: size, CreatedAt: at, Encrypted: sealedFile(f)}, nil
+	return ScheduledFile{Name: name, Size: size, CreatedAt: at, Encrypted: sealedFile(f)}, nil
 }
 
 // sealedFile reads the envelope's mode byte.
@@ -128,9 +128,9 @@ func (s *Scheduler) Open(name string) (*os.File, int64, error) {
 }
 
 // Status is the schedule's configuration and this replica's view of it.
-func (s *Scheduler) Status() (Status, error) {
+func (s *Scheduler) Status() (ScheduleStatus, error) {
 	now := s.opts.Now().UTC()
-	st := Status{
+	st := ScheduleStatus{
 		Dir: s.opts.Dir, EveryS: int64(s.opts.Every / time.Second), Keep: s.opts.Keep,
 		Encrypted: s.opts.Passphrase != "", Telegram: s.opts.SendFile && s.opts.TelegramToken != "",
 	}

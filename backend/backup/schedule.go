@@ -128,12 +128,12 @@ func (s *Scheduler) Run(ctx context.Context) error {
 // Telegram when configured, exactly as a scheduled one. It waits for a
 // backup in progress here to finish first. A failed Telegram upload is
 // returned as sendErr beside the file, which exists.
-func (s *Scheduler) RunNow(ctx context.Context) (f File, sendErr error, err error) {
+func (s *Scheduler) RunNow(ctx context.Context) (f ScheduledFile, sendErr error, err error) {
 	s.running.Lock()
 	defer s.running.Unlock()
 	path, sendErr, err := s.run(ctx, true)
 	if err != nil {
-		return File{}, nil, err
+		return ScheduledFile{}, nil, err
 	}
 	f, err = s.stat(filepath.Base(path))
 	return f, sendErr, err
