@@ -146,8 +146,12 @@ func (s *Scheduler) run(ctx context.Context, force bool) (path string, sendErr, 
 	if err != nil {
 		if ctx.Err() == nil && !errors.Is(err, ErrTooSoon) {
 			s.record("", err)
-			s.opts.Log.Error("backup failed", "err", err, "manual", force)
-			s.notify(ctx, "⚠️ Outpost: the backup failed: "+err.Error())
+			what := "scheduled backup"
+			if force {
+				what = "backup taken on request"
+			}
+			s.opts.Log.Error(what+" failed", "err", err)
+			s.notify(ctx, "⚠️ Outpost: the "+what+" failed: "+err.Error())
 		}
 		return "", nil, err
 	}
