@@ -130,3 +130,19 @@ test('a regular admin has no Backups page and the API refuses it', async () => {
   }
   await context.close();
 });
+
+test('the Backups page passes axe-core in Persian, right to left', async () => {
+  const context = await h.browser.newContext();
+  await context.addInitScript((token) => {
+    localStorage.setItem('outpost.token', token);
+    localStorage.setItem('outpost.language', 'fa');
+  }, h.apiToken);
+  const page = await context.newPage();
+  await page.goto(`${h.base}/dashboard/backups`);
+  await page.locator('tr[data-backup^="outpost-"]').first().waitFor();
+  await page.getByRole('region', { name: 'زمان‌بندی', exact: true }).waitFor();
+  assert.equal(await page.evaluate(() => document.documentElement.dir), 'rtl');
+  await page.waitForLoadState('networkidle');
+  assert.deepEqual(await axeViolations(page), []);
+  await context.close();
+});
