@@ -14,6 +14,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/outpost-panel/outpost/backend/auth"
+	"github.com/outpost-panel/outpost/backend/backup"
 	"github.com/outpost-panel/outpost/backend/coord"
 	"github.com/outpost-panel/outpost/backend/hub"
 	"github.com/outpost-panel/outpost/backend/metrics"
@@ -76,6 +77,15 @@ type Options struct {
 	// that are set, by name: each wins over the stored subscription setting
 	// of the same name (see config.Config.CustomJSON).
 	CustomJSONEnv map[string]bool
+	// Backups are the scheduled backups (--backup-dir); nil when off: the
+	// list says so and running one is a 409.
+	Backups *backup.Scheduler
+	// BackupPassphrase encrypts a downloaded backup when the request gives
+	// none (--backup-passphrase).
+	BackupPassphrase string
+	// DataDir is the panel's data dir: a downloaded backup carries its
+	// templates, and the restore hint names it.
+	DataDir string
 }
 
 // NodeHub is the part of the node hub the API needs.

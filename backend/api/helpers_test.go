@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/outpost-panel/outpost/backend/api"
 	"github.com/outpost-panel/outpost/backend/auth"
+	"github.com/outpost-panel/outpost/backend/backup"
 	"github.com/outpost-panel/outpost/backend/coord"
 	"github.com/outpost-panel/outpost/backend/feed"
 	"github.com/outpost-panel/outpost/backend/hub"
@@ -143,6 +145,11 @@ func newEnvOn(t testing.TB, databaseURL string, mutate ...func(*api.Options)) *e
 		Log:         log,
 		RateLimiter: coord.NewMemory(clk.Now),
 		Hub:         e.hub,
+		// Scheduled backups into a directory of the test's own; nothing
+		// is taken until a test asks (POST /api/system/backups/run).
+		Backups: backup.NewScheduler(st, backup.ScheduleOptions{
+			Dir: filepath.Join(t.TempDir(), "backups"), Every: time.Hour, Keep: 3, Now: clk.Now, Log: log}),
+		DataDir: dir,
 	}
 	for _, m := range mutate {
 		m(&e.opts)

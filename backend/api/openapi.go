@@ -420,6 +420,8 @@ func operation(g *schemaGen, rt route, path string, errorRef map[string]any) map
 		ok["content"] = map[string]any{"text/html": map[string]any{"schema": map[string]any{"type": "string"}}}
 	case kindAny:
 		ok["content"] = map[string]any{"*/*": map[string]any{"schema": map[string]any{}}}
+	case kindBinary:
+		ok["content"] = map[string]any{"application/octet-stream": map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}}}
 	case kindWebSocket:
 		responses["101"] = map[string]any{"description": "Switching to the node WebSocket protocol"}
 		ok = nil

@@ -115,7 +115,8 @@ const (
 	kindForm      bodyKind = "form"
 	kindWebSocket bodyKind = "websocket"
 	kindRedirect  bodyKind = "redirect"
-	kindAny       bodyKind = "any" // a file of any type (dashboard assets)
+	kindAny       bodyKind = "any"    // a file of any type (dashboard assets)
+	kindBinary    bodyKind = "binary" // a download (application/octet-stream)
 )
 
 // queryParam is one query string parameter.
@@ -142,6 +143,7 @@ func (r route) key() string { return r.Method + " " + r.Path }
 func (s *server) routes() []route {
 	return withScopes(slices.Concat(
 		s.systemRoutes(),               // system.go: /healthz, /api/system
+		s.backupRoutes(),               // backups.go: /api/system/backup, /api/system/backups*
 		s.docsRoutes(),                 // docs.go: /openapi.json, /docs
 		s.nodeRoutes(),                 // nodes.go: /api/node/ws, /api/node*, /api/nodes*
 		s.logsRoutes(),                 // logs.go: WebSockets /api/core/logs, /api/node/:id/logs

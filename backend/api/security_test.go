@@ -303,7 +303,8 @@ func TestAPIKeys(t *testing.T) {
 // TestRouteScopes walks the route table: every admin and sudo route has an
 // API key scope, and no route that changes anything is open to a read key.
 func TestRouteScopes(t *testing.T) {
-	valid := map[string]bool{"read": true, "users": true, "nodes": true, "admins": true, "account": true}
+	// "all": the routes that hand out a backup (every secret of the panel).
+	valid := map[string]bool{"read": true, "users": true, "nodes": true, "admins": true, "all": true, "account": true}
 	seen := 0
 	for _, r := range api.RouteScopes() {
 		if r.Auth != "admin" && r.Auth != "sudo" {
@@ -327,6 +328,7 @@ func TestRouteScopes(t *testing.T) {
 		"POST /api/user": "users", "POST /api/users/bulk": "users", "POST /api/node": "nodes",
 		"PUT /api/core/config": "nodes", "PUT /api/hosts": "nodes", "POST /api/admin": "admins",
 		"GET /api/users": "read", "POST /api/admin/keys": "account", "DELETE /api/admin/sessions/:id": "account",
+		"POST /api/system/backup": "all", "GET /api/system/backups/:name": "all", "GET /api/system/backups": "read",
 	}
 	for _, r := range api.RouteScopes() {
 		if w, ok := want[r.Key]; ok && r.Scope != w {

@@ -140,16 +140,17 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, banner io.Wri
 		return err
 	}
 	go sched.Run(ctx)
+	var backups *backup.Scheduler
 	if cfg.BackupDir != "" {
 		// Backups elect their own replica (a lease of their own), so a
 		// long backup never holds up the lifecycle jobs.
-		bs := backup.NewScheduler(s, backup.ScheduleOptions{
+		backups = backup.NewScheduler(s, backup.ScheduleOptions{
 			Dir: cfg.BackupDir, Every: cfg.BackupEvery, Keep: cfg.BackupKeep, Passphrase: cfg.BackupPassphrase,
 			DataDir: cfg.DataDir, TelegramToken: cfg.TelegramToken, TelegramAPI: cfg.TelegramAPIURL,
 			SendFile: cfg.BackupTelegram, TelegramChats: cfg.TelegramAdminIDs, Log: log.With("component", "backup"),
 		})
 		bsched, err := jobs.New(jobs.Options{Locker: locker, Owner: replica, Lease: backup.Lease,
-			LeaseTTL: 10 * time.Minute, Log: log.With("component", "backup")}, bs.Job())
+			LeaseTTL: 10 * time.Minute, Log: log.With("component", "backup")}, backups.Job())
 		if err != nil {
 			return err
 		}
@@ -184,6 +185,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, banner io.Wri
 		Hub:            h, Dashboard: dashboard,
 		Subscriptions: subs, TemplatesDir: filepath.Join(cfg.DataDir, "templates"),
 		TLSChain: chain, CustomJSONEnv: cfg.CustomJSON,
+		Backups: backups, BackupPassphrase: cfg.BackupPassphrase, DataDir: cfg.DataDir,
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -122,7 +122,7 @@ const Masked = "***"
 var secretKeys = []string{
 	"password", "hashed_password", "password_hash", "token", "secret", "totp",
 	"key_hash", "code", "codes", "recovery", "sub_secret", "jwt", "api_key", "key",
-	"private_key", "privatekey", "credentials", "auth",
+	"private_key", "privatekey", "credentials", "auth", "passphrase",
 }
 
 // IsSecret reports whether a field of that name holds a secret.

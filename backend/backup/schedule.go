@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/outpost-panel/outpost/backend/jobs"
@@ -66,6 +67,19 @@ type ScheduleOptions struct {
 type Scheduler struct {
 	st   *state.State
 	opts ScheduleOptions
+
+	// running serialises the scheduled job and RunNow on this replica, so
+	// two backups never race each other over the directory here.
+	running sync.Mutex
+
+	// mu guards the status fields below; never held while running is
+	// taken or a backup is written.
+	mu        sync.Mutex
+	lastCheck time.Time // the job last looked at the directory (it holds the lease)
+	lastRun   time.Time // a backup was last attempted
+	lastFile  string
+	lastErr   string
+	lastErrAt time.Time
 }
 
 // NewScheduler builds the scheduled backups of st.
@@ -99,25 +113,81 @@ func (s *Scheduler) CheckEvery() time.Duration { return min(s.opts.Every, 5*time
 // Run takes a backup if one is due. Failures are logged and notified here;
 // the error is also returned for the scheduler's log.
 func (s *Scheduler) Run(ctx context.Context) error {
-	path, err := s.runOnce(ctx)
-	if err != nil && ctx.Err() == nil {
-		s.opts.Log.Error("scheduled backup failed", "err", err)
-		s.notify(ctx, "⚠️ Outpost: the scheduled backup failed: "+err.Error())
-		return err
+	s.running.Lock()
+	defer s.running.Unlock()
+	s.mu.Lock()
+	s.lastCheck = s.opts.Now()
+	s.mu.Unlock()
+	_, sendErr, err := s.run(ctx, false)
+	return errors.Join(err, sendErr)
+}
+
+// RunNow takes a backup at once, due or not, on this replica (whether or
+// not it holds the backup lease: one request makes one file, so there is
+// nothing for the lease to deduplicate), prunes past Keep and sends it to
+// Telegram when configured, exactly as a scheduled one. It waits for a
+// backup in progress here to finish first. A failed Telegram upload is
+// returned as sendErr beside the file, which exists.
+func (s *Scheduler) RunNow(ctx context.Context) (f ScheduledFile, sendErr error, err error) {
+	s.running.Lock()
+	defer s.running.Unlock()
+	path, sendErr, err := s.run(ctx, true)
+	if err != nil {
+		return ScheduledFile{}, nil, err
 	}
-	if path != "" && s.opts.SendFile && s.opts.TelegramToken != "" {
+	f, err = s.stat(filepath.Base(path))
+	return f, sendErr, err
+}
+
+// run takes a backup (when due, or at once with force) and sends it;
+// every outcome is recorded for Status.
+func (s *Scheduler) run(ctx context.Context, force bool) (path string, sendErr, err error) {
+	path, err = s.runOnce(ctx, force)
+	if err != nil {
+		if ctx.Err() == nil && !errors.Is(err, ErrTooSoon) {
+			s.record("", err)
+			what := "scheduled backup"
+			if force {
+				what = "backup taken on request"
+			}
+			s.opts.Log.Error(what+" failed", "err", err)
+			s.notify(ctx, "⚠️ Outpost: the "+what+" failed: "+err.Error())
+		}
+		return "", nil, err
+	}
+	if path == "" {
+		return "", nil, nil
+	}
+	s.record(path, nil)
+	if s.opts.SendFile && s.opts.TelegramToken != "" {
 		if err := s.sendFile(ctx, path); err != nil && ctx.Err() == nil {
+			s.record(path, fmt.Errorf("sending %s to Telegram: %w", filepath.Base(path), err))
 			s.opts.Log.Error("sending the backup to Telegram", "err", err)
 			s.notify(ctx, "⚠️ Outpost: the backup "+filepath.Base(path)+" was taken but could not be sent here: "+err.Error())
-			return err
+			return path, err, nil
 		}
 	}
-	return nil
+	return path, nil, nil
+}
+
+// record notes a run's outcome: the file taken, and the error (nil clears
+// the last one: the newest outcome is what Status shows).
+func (s *Scheduler) record(path string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if path != "" {
+		s.lastFile = filepath.Base(path)
+	}
+	if err != nil {
+		s.lastErr, s.lastErrAt = err.Error(), s.opts.Now().UTC()
+	} else {
+		s.lastErr, s.lastErrAt = "", time.Time{}
+	}
 }
 
 // runOnce takes a backup when due and prunes old ones; it returns the new
 // file's path, or "" when none was due.
-func (s *Scheduler) runOnce(ctx context.Context) (string, error) {
+func (s *Scheduler) runOnce(ctx context.Context, force bool) (string, error) {
 	if err := os.MkdirAll(s.opts.Dir, 0o700); err != nil {
 		return "", fmt.Errorf("creating the backup dir: %w", err)
 	}
@@ -126,9 +196,17 @@ func (s *Scheduler) runOnce(ctx context.Context) (string, error) {
 		return "", err
 	}
 	now := s.opts.Now().UTC()
-	if len(existing) > 0 && now.Sub(existing[len(existing)-1].at) < s.opts.Every {
+	if !force && len(existing) > 0 && now.Sub(existing[len(existing)-1].at) < s.opts.Every {
 		return "", nil
 	}
+	if force && len(existing) > 0 && !existing[len(existing)-1].at.Before(now.Truncate(time.Second)) {
+		// Names have a resolution of a second: a second backup within the
+		// same second would replace the first. Refuse rather than wait.
+		return "", ErrTooSoon
+	}
+	s.mu.Lock()
+	s.lastRun = now
+	s.mu.Unlock()
 	path := filepath.Join(s.opts.Dir, "outpost-"+now.Format(fileTime)+".backup")
 	began := time.Now()
 	m, err := WriteFile(ctx, s.st, path, Options{Passphrase: s.opts.Passphrase, DataDir: s.opts.DataDir, Now: s.opts.Now})

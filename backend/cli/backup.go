@@ -17,7 +17,7 @@ import (
 func init() {
 	register(command{
 		path: "backup", args: "--to FILE", needsStore: true,
-		summary: "write a consistent backup of the database and secrets while the panel runs",
+		summary: "write a consistent backup of the database and secrets while the panel runs (the dashboard's Backups page and POST /api/system/backup download one too)",
 		flags: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 			to := fs.String("to", "", "file to write (replaced only once the backup is complete)")
 			pass := passphraseFlags(fs)

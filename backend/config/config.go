@@ -220,10 +220,10 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	telegramChannel := fs.String("telegram-logger-channel-id", env("TELEGRAM_LOGGER_CHANNEL_ID", ""), "Telegram channel id that gets every user event (TELEGRAM_LOGGER_CHANNEL_ID)")
 	fs.StringVar(&c.TelegramAPIURL, "telegram-api-url", env("TELEGRAM_API_URL", "https://api.telegram.org"), "Telegram Bot API base URL, for a local Bot API server or a relay (TELEGRAM_API_URL)")
 	fs.IntVar(&c.AuditRetentionDays, "audit-retention-days", envInt("audit-retention-days", "PANEL_AUDIT_RETENTION_DAYS", c.AuditRetentionDays), "days audit log entries are kept; 0 keeps them all (PANEL_AUDIT_RETENTION_DAYS)")
-	fs.StringVar(&c.BackupDir, "backup-dir", env("PANEL_BACKUP_DIR", ""), "directory for scheduled backups; empty takes none (PANEL_BACKUP_DIR)")
+	fs.StringVar(&c.BackupDir, "backup-dir", env("PANEL_BACKUP_DIR", ""), "directory for scheduled backups, also listed, downloaded and taken on demand on the dashboard's Backups page (/api/system/backups); empty takes none (PANEL_BACKUP_DIR)")
 	fs.DurationVar(&c.BackupEvery, "backup-every", envDur("backup-every", "PANEL_BACKUP_EVERY", c.BackupEvery), "how often a scheduled backup is taken (PANEL_BACKUP_EVERY)")
 	fs.IntVar(&c.BackupKeep, "backup-keep", envInt("backup-keep", "PANEL_BACKUP_KEEP", c.BackupKeep), "scheduled backups kept in --backup-dir; older ones are deleted (PANEL_BACKUP_KEEP)")
-	fs.StringVar(&c.BackupPassphrase, "backup-passphrase", env("PANEL_BACKUP_PASSPHRASE", ""), "encrypt backups with this passphrase (scrypt + ChaCha20-Poly1305); prefer the variable to the flag (PANEL_BACKUP_PASSPHRASE)")
+	fs.StringVar(&c.BackupPassphrase, "backup-passphrase", env("PANEL_BACKUP_PASSPHRASE", ""), "encrypt backups (scheduled, CLI and downloaded from the API) with this passphrase (scrypt + ChaCha20-Poly1305); prefer the variable to the flag (PANEL_BACKUP_PASSPHRASE)")
 	fs.BoolVar(&c.BackupTelegram, "backup-telegram", envBool("backup-telegram", "PANEL_BACKUP_TELEGRAM", false), "also send each scheduled backup to TELEGRAM_ADMIN_ID and the sudo admins' Telegram chats; needs TELEGRAM_API_TOKEN and a passphrase (PANEL_BACKUP_TELEGRAM)")
 	if err := fs.Parse(args); err != nil {
 		return c, err

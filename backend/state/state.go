@@ -353,3 +353,6 @@ func invalid(format string, args ...any) error {
 
 // IsInvalid reports whether err is a validation error.
 func IsInvalid(err error) bool { return errors.Is(err, model.ErrInvalid) }
+
+// Engine is the database engine: store.EngineSQLite or store.EnginePostgres.
+func (s *State) Engine() string { return s.store.Engine() }

@@ -242,3 +242,18 @@ func (s *State) ChangeOwnPassword(ctx context.Context, admin *model.Admin, curre
 	}
 	return a, ended, nil
 }
+
+// EndAllSessions ends every sign-in session of the admin (the console's
+// "admin end-sessions"): each token tied to one is refused from the next
+// request on (within the API's two-second session cache). It returns the
+// ended sessions' ids.
+func (s *State) EndAllSessions(ctx context.Context, admin *model.Admin) ([]int64, error) {
+	var ended []int64
+	err := s.store.Tx(ctx, func(tx *store.Tx) error {
+		var err error
+		// Session ids start at 1: keeping id 0 keeps none.
+		ended, err = tx.DeleteSessionsExcept(admin.ID, admin.Username, 0)
+		return err
+	})
+	return ended, err
+}

@@ -1482,6 +1482,7 @@ test('every page passes axe-core in English and Persian (and is shot for docs/sc
     ['security', '/security', 'Security'],
     ['audit', '/audit', 'Audit log'],
     ['logs', '/logs', 'Logs'],
+    ['backups', '/backups', 'Backups'],
   ];
   const shots = join(root, 'docs', 'screenshots');
   // Written only when asked for (SCREENSHOTS=1): every run would otherwise

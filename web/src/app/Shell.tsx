@@ -27,6 +27,7 @@ const pages: Page[] = [
   { to: '/admins', key: 'nav.admins', sudo: true },
   { to: '/settings', key: 'nav.settings', sudo: true },
   { to: '/logs', key: 'nav.logs', sudo: true },
+  { to: '/backups', key: 'nav.backups', sudo: true },
   { to: '/audit', key: 'nav.audit', sudo: false },
   { to: '/security', key: 'nav.security', sudo: false },
 ];

@@ -63,6 +63,7 @@ export const router = createBrowserRouter(
         { path: 'security', lazy: async () => ({ Component: (await import('./routes/Security')).SecurityPage }) },
         { path: 'audit', lazy: async () => ({ Component: (await import('./routes/Audit')).AuditPage }) },
         { path: 'logs', lazy: async () => ({ Component: (await import('./routes/Logs')).LogsPage }) },
+        { path: 'backups', lazy: async () => ({ Component: (await import('./routes/Backups')).BackupsPage }) },
         { path: '*', element: <Navigate to="/" replace /> },
       ],
     },

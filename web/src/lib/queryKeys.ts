@@ -39,4 +39,5 @@ export const keys = {
   totp: ['account', 'totp'] as const,
   apiKeys: ['account', 'keys'] as const,
   sessions: ['account', 'sessions'] as const,
+  backups: ['backups'] as const,
 };

@@ -808,6 +808,74 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/system/backup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A fresh, consistent backup of the database, its secrets and the data dir's templates, streamed as a download (outpost-<time>.backup). Encrypted with the passphrase in the body, else with the configured --backup-passphrase, else plain. Restore it on the console: panel restore --from FILE into an empty data dir or database. An API key needs the "all" scope */
+        post: operations["postSystemBackup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/system/backups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The scheduled backups in --backup-dir, newest first, and the schedule's status as this replica sees it (enabled false when no --backup-dir is set) */
+        get: operations["getSystemBackups"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/system/backups/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Download one scheduled backup by its name (outpost-YYYYMMDDTHHMMSSZ.backup; any other name is a 400). An API key needs the "all" scope */
+        get: operations["getSystemBackupsByName"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/system/backups/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Take a scheduled backup now, on the replica that serves the request (whether or not it holds the backup lease), into its --backup-dir; old ones past --backup-keep are deleted and the file goes to Telegram when --backup-telegram is set. 409 when no --backup-dir is set */
+        post: operations["postSystemBackupsRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/user": {
         parameters: {
             query?: never;
@@ -1321,6 +1389,23 @@ export interface components {
             /** Format: int64 */
             next: number | null;
         };
+        BackupBody: {
+            passphrase?: string;
+        };
+        BackupListJSON: {
+            backups: components["schemas"]["ScheduledFile"][];
+            enabled: boolean;
+            restore: components["schemas"]["BackupRestoreJS"];
+            status: components["schemas"]["ScheduleStatus"] | null;
+        };
+        BackupRestoreJS: {
+            command: string;
+            engine: string;
+        };
+        BackupRunJSON: {
+            backup: components["schemas"]["ScheduledFile"];
+            telegram_error: string;
+        };
         BulkBody: {
             /** @enum {string} */
             action: "enable" | "disable" | "delete" | "reset_usage" | "revoke_sub" | "extend_expiry" | "add_data" | "set_inbounds" | "set_owner";
@@ -1640,6 +1725,33 @@ export interface components {
             format?: "v2ray" | "v2ray-json" | "clash" | "clash-meta" | "sing-box" | "outline";
             min_version?: string;
             pattern?: string;
+        };
+        ScheduledFile: {
+            /** Format: date-time */
+            created_at: string;
+            encrypted: boolean;
+            name: string;
+            /** Format: int64 */
+            size: number;
+        };
+        ScheduleStatus: {
+            dir: string;
+            encrypted: boolean;
+            /** Format: int64 */
+            every_seconds: number;
+            keep: number;
+            /** Format: date-time */
+            last_check: string | null;
+            last_error: string;
+            /** Format: date-time */
+            last_error_at: string | null;
+            last_file: string;
+            /** Format: date-time */
+            last_run: string | null;
+            leader: boolean;
+            /** Format: date-time */
+            next_run: string;
+            telegram: boolean;
         };
         SubRuleTestBody: {
             custom_json?: components["schemas"]["CustomJSON"] | null;
@@ -4898,6 +5010,209 @@ export interface operations {
             };
             /** @description Not allowed */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    postSystemBackup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BackupBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Malformed request (bad JSON, wrong type, unknown field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getSystemBackups: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackupListJSON"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getSystemBackupsByName: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description The value was refused */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    postSystemBackupsRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackupRunJSON"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Already exists */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
