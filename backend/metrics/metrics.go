@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"time"
 
@@ -186,8 +187,10 @@ func Fiber() fiber.Handler {
 	}
 }
 
-// Listen serves /metrics on addr until ctx ends and returns the address it
-// listens on (addr may say port 0).
+// Listen serves /metrics, and Go's profiles under /debug/pprof/, on addr
+// until ctx ends and returns the address it listens on (addr may say port
+// 0). The profiles sit here, not on the API's listener: this address is
+// the operator's own (loopback or a private network) by design.
 func Listen(ctx context.Context, addr string) (string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -195,6 +198,11 @@ func Listen(ctx context.Context, addr string) (string, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", Handler())
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	go func() {
