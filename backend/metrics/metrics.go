@@ -54,6 +54,11 @@ var (
 	SnapshotEncodes = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "outpost_node_snapshot_encodes_total", Help: "Snapshots encoded (once per revision, shared by every session that needs it).",
 	})
+	// DeltaEncodes counts deltas built and encoded: once per (from, to)
+	// pair, shared by every session whose node was at from.
+	DeltaEncodes = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "outpost_node_delta_encodes_total", Help: "Deltas built and encoded (once per from..to pair, shared by every session that needs it).",
+	})
 	// SnapshotWriting and SnapshotQueued are the sessions being written a
 	// snapshot (at most --snapshot-writers) and those waiting their turn.
 	SnapshotWriting = prometheus.NewGauge(prometheus.GaugeOpts{
@@ -93,7 +98,7 @@ func init() {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		NodeSessions, NodeSessionsOpened, NodeSessionsClosed, SnapshotsSent, DeltasSent,
-		SnapshotEncodes, SnapshotWriting, SnapshotQueued,
+		SnapshotEncodes, DeltaEncodes, SnapshotWriting, SnapshotQueued,
 		AckSeconds, UsageBatches, JournalBacklog, Leader, HTTPSeconds,
 	)
 }

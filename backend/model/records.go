@@ -122,3 +122,21 @@ type ConfigVersion struct {
 	SHA256    string
 	Data      []byte
 }
+
+// NodeWrite is what one node session reported since the last batch: its
+// latest ack (Ack), its latest status (Status), or both, all guarded by
+// the session's fence like NodeRecordAck and NodeSetStatus.
+type NodeWrite struct {
+	ID, Fence int64
+
+	Ack       bool
+	Revision  int64
+	StateHash string
+
+	Status       bool
+	NodeStatus   NodeStatus
+	Message      string
+	AgentVersion string // "" keeps the stored one
+	XrayVersion  string // "" keeps the stored one
+	Seen         time.Time
+}
