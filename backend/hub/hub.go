@@ -96,6 +96,7 @@ type Hub struct {
 	draining atomic.Bool          // drain.go: no new sessions, live ones moved
 	writes   nodeWriter           // nodewrites.go: acks and statuses, written behind
 	deltas   deltaCache           // deltas.go: each (from, to) delta, encoded once
+	usageq   chan *usageReq       // usage.go: batches for the group commit
 }
 
 // New creates a hub; call Run before serving sessions.
@@ -104,7 +105,7 @@ func New(st *state.State, log *slog.Logger, opts Options) *Hub {
 	return &Hub{st: st, feed: st.Feed(), log: log, opts: opts, ready: make(chan struct{}), sessions: map[int64]*session{},
 		health: map[int64]NodeHealth{},
 		gate:   newWriteGate(opts.SnapshotWriters),
-		writes: newNodeWriter(),
+		writes: newNodeWriter(), usageq: make(chan *usageReq, 1024),
 		logs: logHub{subs: map[*logSub]struct{}{}, want: map[int64]time.Time{},
 			out: make(chan LogEvent, logPublishQueue), lost: map[int64]int64{}}}
 }
@@ -125,6 +126,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 	go h.logLoop(ctx)
 	go h.runNodeWrites(ctx)
+	go h.runUsage(ctx)
 	for {
 		select {
 		case <-ctx.Done():

@@ -597,7 +597,13 @@ func (s *session) onUsage(ctx context.Context, u *protocol.Usage) error {
 	if u.At <= 0 || at.After(now) {
 		at = now // a node clock ahead of ours does not book usage into the future
 	}
-	applied, err := s.h.st.ApplyUsage(ctx, s.node.ID, s.fence, u.FromSeq, u.ToSeq, at, traffic)
+	// Committed with what other sessions queued meanwhile (usage.go),
+	// before the usage_ack below.
+	res, ok := s.applyUsage(model.UsageBatch{NodeID: s.node.ID, Fence: s.fence, FromSeq: u.FromSeq, ToSeq: u.ToSeq, At: at, Traffic: traffic})
+	if !ok {
+		return nil // the session ended; the node resends the batch
+	}
+	applied, err := res.Applied, res.Err
 	if err != nil {
 		return fmt.Errorf("recording usage %d..%d: %w", u.FromSeq, u.ToSeq, err)
 	}

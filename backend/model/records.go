@@ -140,3 +140,17 @@ type NodeWrite struct {
 	XrayVersion  string // "" keeps the stored one
 	Seen         time.Time
 }
+
+// UsageBatch is one node's journaled usage batch, entries (FromSeq,
+// ToSeq], measured at At, from the session holding Fence.
+type UsageBatch struct {
+	NodeID, Fence, FromSeq, ToSeq int64
+	At                            time.Time
+	Traffic                       []UserTraffic
+}
+
+// UsageResult is what became of one UsageBatch recorded with others.
+type UsageResult struct {
+	Applied bool  // counted now (false: recorded before, or Err)
+	Err     error // fenced, a missing node, a bad range, or the transaction's failure
+}
