@@ -97,6 +97,9 @@ type Hub struct {
 	writes   nodeWriter           // nodewrites.go: acks and statuses, written behind
 	deltas   deltaCache           // deltas.go: each (from, to) delta, encoded once
 	usageq   chan *usageReq       // usage.go: batches for the group commit
+	// usageStopped and writesStopped close when the usage committer and
+	// the node writer stopped.
+	usageStopped, writesStopped chan struct{}
 }
 
 // New creates a hub; call Run before serving sessions.
@@ -105,7 +108,7 @@ func New(st *state.State, log *slog.Logger, opts Options) *Hub {
 	return &Hub{st: st, feed: st.Feed(), log: log, opts: opts, ready: make(chan struct{}), sessions: map[int64]*session{},
 		health: map[int64]NodeHealth{},
 		gate:   newWriteGate(opts.SnapshotWriters),
-		writes: newNodeWriter(), usageq: make(chan *usageReq, 1024),
+		writes: newNodeWriter(), usageq: make(chan *usageReq, 1024), usageStopped: make(chan struct{}), writesStopped: make(chan struct{}),
 		logs: logHub{subs: map[*logSub]struct{}{}, want: map[int64]time.Time{},
 			out: make(chan LogEvent, logPublishQueue), lost: map[int64]int64{}}}
 }
@@ -430,6 +433,10 @@ func (h *Hub) serve(c *websocket.Conn, n *model.Node) {
 		Message: "disconnected: " + reason, Seen: h.st.Now()}, committed)
 	select {
 	case <-committed:
+	case <-h.writesStopped: // the hub stopped (the panel drains): write it here
+		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		h.flushNodeWrites(fctx)
+		cancel()
 	case <-time.After(10 * time.Second):
 		log.Debug("recording disconnect: still pending")
 	}

@@ -133,6 +133,7 @@ func (nw *nodeWriter) putBack(ps []*pendingWrite) {
 // once when a caller waits for one) until ctx ends, then commits what is
 // left.
 func (h *Hub) runNodeWrites(ctx context.Context) {
+	defer close(h.writesStopped)
 	t := time.NewTicker(nodeWriteInterval)
 	defer t.Stop()
 	for {
@@ -145,7 +146,11 @@ func (h *Hub) runNodeWrites(ctx context.Context) {
 		case <-t.C:
 		case <-h.writes.kick:
 		}
-		h.flushNodeWrites(ctx)
+		// A commit under way when ctx ends still completes: it holds the
+		// disconnects of sessions a drain just moved.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		h.flushNodeWrites(fctx)
+		cancel()
 	}
 }
 
@@ -164,12 +169,9 @@ func (h *Hub) flushNodeWrites(ctx context.Context) {
 	}
 	fenced, err := h.st.NodeWriteBatch(ctx, ws)
 	if err != nil {
-		if ctx.Err() == nil {
-			h.log.Warn("recording node acks and statuses", "nodes", len(ws), "err", err)
-			h.writes.putBack(ps)
-			return
-		}
-		// Shutting down: nothing will retry; let the waiters go.
+		h.log.Warn("recording node acks and statuses", "nodes", len(ws), "err", err)
+		h.writes.putBack(ps) // the next round tries again
+		return
 	}
 	for _, i := range fenced {
 		w := ws[i]

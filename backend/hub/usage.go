@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"time"
 
 	"github.com/outpost-panel/outpost/backend/model"
 )
@@ -24,8 +25,16 @@ type usageReq struct {
 	res chan model.UsageResult // buffered: the committer never waits on a session
 }
 
-// runUsage commits queued usage batches until ctx ends.
+// usageCommitTimeout bounds one group commit.
+const usageCommitTimeout = time.Minute
+
+// runUsage commits queued usage batches until ctx ends. A commit under
+// way when ctx ends (the panel draining) still completes: its batches'
+// sessions are being moved, and a batch counted but not acked is only
+// resent and counted once, while a failed one would end the session with
+// an error instead of the move.
 func (h *Hub) runUsage(ctx context.Context) {
+	defer close(h.usageStopped)
 	group := make([]*usageReq, 0, usageGroupMax)
 	bs := make([]model.UsageBatch, 0, usageGroupMax)
 	for {
@@ -48,25 +57,32 @@ func (h *Hub) runUsage(ctx context.Context) {
 		for _, r := range group {
 			bs = append(bs, r.b)
 		}
-		for i, res := range h.st.ApplyUsageMany(ctx, bs) {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), usageCommitTimeout)
+		for i, res := range h.st.ApplyUsageMany(cctx, bs) {
 			group[i].res <- res
 		}
+		cancel()
 	}
 }
 
 // applyUsage has the committer record b and waits for its result; ok is
-// false if the session ended first (the node resends the batch).
+// false if the session ended or the hub stopped first (the node resends
+// the batch).
 func (s *session) applyUsage(b model.UsageBatch) (res model.UsageResult, ok bool) {
 	r := &usageReq{b: b, res: make(chan model.UsageResult, 1)}
 	select {
 	case s.h.usageq <- r:
 	case <-s.done:
 		return res, false
+	case <-s.h.usageStopped:
+		return res, false
 	}
 	select {
 	case res = <-r.res:
 		return res, true
 	case <-s.done:
+		return res, false
+	case <-s.h.usageStopped:
 		return res, false
 	}
 }
