@@ -77,7 +77,8 @@ type Hub struct {
 
 	// Lock order. Every mutex in this package is a leaf: Hub.mu,
 	// Hub.healthMu, session.mu, session.dlMu, logHub.mu, desired.mu,
-	// snapCache.mu and writeGate.mu are each taken alone, and no
+	// snapCache.mu, writeGate.mu, nodeWriter.mu and deltaCache.mu are
+	// each taken alone, and no
 	// code calls out (to another lock, the store, a channel send that can
 	// wait) while holding one. A path that needs data behind two of them
 	// copies what it needs under the first, releases it, then takes the
@@ -93,6 +94,12 @@ type Hub struct {
 	snaps    snapCache            // snapshot.go: each revision's snapshot, encoded once
 	gate     *writeGate           // snapshot.go: at most SnapshotWriters written at once
 	draining atomic.Bool          // drain.go: no new sessions, live ones moved
+	writes   nodeWriter           // nodewrites.go: acks and statuses, written behind
+	deltas   deltaCache           // deltas.go: each (from, to) delta, encoded once
+	usageq   chan *usageReq       // usage.go: batches for the group commit
+	// usageStopped and writesStopped close when the usage committer and
+	// the node writer stopped.
+	usageStopped, writesStopped chan struct{}
 }
 
 // New creates a hub; call Run before serving sessions.
@@ -101,6 +108,7 @@ func New(st *state.State, log *slog.Logger, opts Options) *Hub {
 	return &Hub{st: st, feed: st.Feed(), log: log, opts: opts, ready: make(chan struct{}), sessions: map[int64]*session{},
 		health: map[int64]NodeHealth{},
 		gate:   newWriteGate(opts.SnapshotWriters),
+		writes: newNodeWriter(), usageq: make(chan *usageReq, 1024), usageStopped: make(chan struct{}), writesStopped: make(chan struct{}),
 		logs: logHub{subs: map[*logSub]struct{}{}, want: map[int64]time.Time{},
 			out: make(chan LogEvent, logPublishQueue), lost: map[int64]int64{}}}
 }
@@ -120,6 +128,8 @@ func (h *Hub) Run(ctx context.Context) error {
 		go h.listenHealth(ctx)
 	}
 	go h.logLoop(ctx)
+	go h.runNodeWrites(ctx)
+	go h.runUsage(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -415,10 +425,20 @@ func (h *Hub) serve(c *websocket.Conn, n *model.Node) {
 		delete(h.sessions, n.ID)
 	}
 	h.mu.Unlock()
-	status := model.NodeConnecting
-	msg := "disconnected: " + reason
-	if err := h.st.NodeSetStatus(context.Background(), n.ID, fence, status, msg, "", ""); err != nil && !errors.Is(err, model.ErrFenced) {
-		log.Debug("recording disconnect", "err", err)
+	// The disconnect goes behind the session's pending writes (nodewrites.go),
+	// so a queued "connected" cannot land after it; wait for its commit, so
+	// the node reads as disconnected once the session is gone.
+	committed := make(chan struct{})
+	h.writes.put(model.NodeWrite{ID: n.ID, Fence: fence, Status: true, NodeStatus: model.NodeConnecting,
+		Message: "disconnected: " + reason, Seen: h.st.Now()}, committed)
+	select {
+	case <-committed:
+	case <-h.writesStopped: // the hub stopped (the panel drains): write it here
+		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		h.flushNodeWrites(fctx)
+		cancel()
+	case <-time.After(10 * time.Second):
+		log.Debug("recording disconnect: still pending")
 	}
 	log.Info("node session closed", "reason", reason)
 	sessionClosed(n.ID, reason)

@@ -33,7 +33,8 @@ type session struct {
 	log   *slog.Logger
 
 	out     chan protocol.Message
-	snapc   chan *snapJob // a snapshot for the writer, one at a time
+	snapc   chan *snapJob    // a snapshot for the writer, one at a time
+	deltac  chan *deltaEntry // a delta for the writer, one at a time
 	wake    chan struct{}
 	done    chan struct{}
 	closeMu sync.Once
@@ -78,9 +79,9 @@ func newSession(h *Hub, c *websocket.Conn, n *model.Node, fence int64) *session 
 		h: h, conn: c, node: n, fence: fence, usageSeq: n.UsageSeq, backlog: -1,
 		log:   h.log.With("node", n.ID),
 		out:   make(chan protocol.Message, 64),
-		snapc: make(chan *snapJob),
-		wake:  make(chan struct{}, 1),
-		done:  make(chan struct{}),
+		snapc: make(chan *snapJob), deltac: make(chan *deltaEntry, 1),
+		wake: make(chan struct{}, 1),
+		done: make(chan struct{}),
 	}
 }
 
@@ -244,12 +245,40 @@ func (s *session) writeLoop() {
 			}
 		case j := <-s.snapc:
 			job, next = j, 0
+		case e := <-s.deltac:
+			if !s.writeDelta(e) {
+				return
+			}
 		case <-ping.C:
 			if !s.writePing() {
 				return
 			}
 		}
 	}
+}
+
+// writeDelta writes the messages queued before the delta (the welcome
+// above all: the state loop queues a delta only after the hello's welcome),
+// then the delta's shared bytes.
+func (s *session) writeDelta(e *deltaEntry) bool {
+	for queued := len(s.out); queued > 0; queued-- {
+		if !s.writeMessage(<-s.out) {
+			return false
+		}
+	}
+	if e.big {
+		s.conn.EnableWriteCompression(true)
+	}
+	_ = s.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	err := s.conn.WritePreparedMessage(e.pm)
+	if e.big {
+		s.conn.EnableWriteCompression(false)
+	}
+	if err != nil {
+		s.close("", "write failed: "+err.Error())
+		return false
+	}
+	return true
 }
 
 // goodbye tells the node why the session ends, best effort, so a fenced
@@ -463,9 +492,7 @@ func (s *session) handle(ctx context.Context, m protocol.Message) error {
 			Protocol: protocol.Version, NodeID: s.node.ID, UsageAckedSeq: s.node.UsageSeq,
 			PingSeconds: int(s.h.opts.PingInterval / time.Second), UsageSeconds: int(s.h.opts.UsageInterval / time.Second),
 		}})
-		if err := s.h.st.NodeSetStatus(ctx, s.node.ID, s.fence, model.NodeConnected, msg, m.Hello.AgentVersion, m.Hello.XrayVersion); err != nil {
-			return err
-		}
+		s.recordStatus(model.NodeConnected, msg, m.Hello.AgentVersion, m.Hello.XrayVersion)
 		s.kick()
 	case protocol.TypeAck:
 		return s.onAck(ctx, m.Ack)
@@ -499,7 +526,8 @@ func (s *session) handle(ctx context.Context, m protocol.Message) error {
 		if shared {
 			msg = strings.TrimSuffix(sharedTokenMessage+"; "+msg, "; ")
 		}
-		return s.h.st.NodeSetStatus(ctx, s.node.ID, s.fence, model.NodeConnected, msg, "", m.Status.XrayVersion)
+		s.recordStatus(model.NodeConnected, msg, "", m.Status.XrayVersion)
+		return nil
 	default:
 		return fmt.Errorf("unknown message type %q", m.Type)
 	}
@@ -539,16 +567,16 @@ func (s *session) onAck(ctx context.Context, a *protocol.Ack) error {
 			s.refused = sent
 		}
 		s.mu.Unlock()
-		msg := "refused revision " + strconv.FormatInt(sent, 10) + ": " + a.Error
-		return s.h.st.NodeSetStatus(ctx, s.node.ID, s.fence, model.NodeError, msg, "", "")
+		s.recordStatus(model.NodeError, "refused revision "+strconv.FormatInt(sent, 10)+": "+a.Error, "", "")
+		return nil
 	}
 	s.applied = a.Revision
 	kind, sentAt := s.sentKind, s.sentAt
 	s.mu.Unlock()
 	observeAck(kind, sentAt)
-	if err := s.h.st.NodeRecordAck(ctx, s.node.ID, s.fence, a.Revision, a.StateHash); err != nil {
-		return err
-	}
+	// Recorded behind (nodewrites.go): the next delta need not wait for
+	// the database, and the reader goes on to the node's next frame.
+	s.recordAck(a.Revision, a.StateHash)
 	s.kick()
 	return nil
 }
@@ -569,7 +597,13 @@ func (s *session) onUsage(ctx context.Context, u *protocol.Usage) error {
 	if u.At <= 0 || at.After(now) {
 		at = now // a node clock ahead of ours does not book usage into the future
 	}
-	applied, err := s.h.st.ApplyUsage(ctx, s.node.ID, s.fence, u.FromSeq, u.ToSeq, at, traffic)
+	// Committed with what other sessions queued meanwhile (usage.go),
+	// before the usage_ack below.
+	res, ok := s.applyUsage(model.UsageBatch{NodeID: s.node.ID, Fence: s.fence, FromSeq: u.FromSeq, ToSeq: u.ToSeq, At: at, Traffic: traffic})
+	if !ok {
+		return nil // the session ended; the node resends the batch
+	}
+	applied, err := res.Applied, res.Err
 	if err != nil {
 		return fmt.Errorf("recording usage %d..%d: %w", u.FromSeq, u.ToSeq, err)
 	}
@@ -627,18 +661,21 @@ func (s *session) pushState(ctx context.Context) error {
 		return nil // the node refused this state; wait for the next change
 	}
 	if !snap {
-		delta, err := deltaFrom(ctx, s.h.changesSince, applied, rev)
-		if errors.Is(err, errNeedSnapshot) {
+		// Built and encoded once for every session at applied (deltas.go).
+		e := s.h.deltas.get(s.h.changesSince, applied, rev, hash)
+		if errors.Is(e.err, errNeedSnapshot) {
 			snap = true
-		} else if err != nil {
-			return err
+		} else if e.err != nil {
+			return e.err
 		} else {
-			delta.StateHash = hash.String()
 			s.mu.Lock()
 			s.inflight, s.sentAt, s.sentKind = rev, time.Now(), "delta"
 			s.mu.Unlock()
 			metrics.DeltasSent.Inc()
-			s.send(protocol.Message{Type: protocol.TypeDelta, Delta: &delta})
+			select {
+			case s.deltac <- e:
+			case <-s.done:
+			}
 			return nil
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"time"
 
@@ -53,6 +54,11 @@ var (
 	SnapshotEncodes = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "outpost_node_snapshot_encodes_total", Help: "Snapshots encoded (once per revision, shared by every session that needs it).",
 	})
+	// DeltaEncodes counts deltas built and encoded: once per (from, to)
+	// pair, shared by every session whose node was at from.
+	DeltaEncodes = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "outpost_node_delta_encodes_total", Help: "Deltas built and encoded (once per from..to pair, shared by every session that needs it).",
+	})
 	// SnapshotWriting and SnapshotQueued are the sessions being written a
 	// snapshot (at most --snapshot-writers) and those waiting their turn.
 	SnapshotWriting = prometheus.NewGauge(prometheus.GaugeOpts{
@@ -92,7 +98,7 @@ func init() {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		NodeSessions, NodeSessionsOpened, NodeSessionsClosed, SnapshotsSent, DeltasSent,
-		SnapshotEncodes, SnapshotWriting, SnapshotQueued,
+		SnapshotEncodes, DeltaEncodes, SnapshotWriting, SnapshotQueued,
 		AckSeconds, UsageBatches, JournalBacklog, Leader, HTTPSeconds,
 	)
 }
@@ -186,8 +192,10 @@ func Fiber() fiber.Handler {
 	}
 }
 
-// Listen serves /metrics on addr until ctx ends and returns the address it
-// listens on (addr may say port 0).
+// Listen serves /metrics, and Go's profiles under /debug/pprof/, on addr
+// until ctx ends and returns the address it listens on (addr may say port
+// 0). The profiles sit here, not on the API's listener: this address is
+// the operator's own (loopback or a private network) by design.
 func Listen(ctx context.Context, addr string) (string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -195,6 +203,11 @@ func Listen(ctx context.Context, addr string) (string, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", Handler())
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	go func() {

@@ -122,3 +122,35 @@ type ConfigVersion struct {
 	SHA256    string
 	Data      []byte
 }
+
+// NodeWrite is what one node session reported since the last batch: its
+// latest ack (Ack), its latest status (Status), or both, all guarded by
+// the session's fence like NodeRecordAck and NodeSetStatus.
+type NodeWrite struct {
+	ID, Fence int64
+
+	Ack       bool
+	Revision  int64
+	StateHash string
+
+	Status       bool
+	NodeStatus   NodeStatus
+	Message      string
+	AgentVersion string // "" keeps the stored one
+	XrayVersion  string // "" keeps the stored one
+	Seen         time.Time
+}
+
+// UsageBatch is one node's journaled usage batch, entries (FromSeq,
+// ToSeq], measured at At, from the session holding Fence.
+type UsageBatch struct {
+	NodeID, Fence, FromSeq, ToSeq int64
+	At                            time.Time
+	Traffic                       []UserTraffic
+}
+
+// UsageResult is what became of one UsageBatch recorded with others.
+type UsageResult struct {
+	Applied bool  // counted now (false: recorded before, or Err)
+	Err     error // fenced, a missing node, a bad range, or the transaction's failure
+}

@@ -201,3 +201,10 @@ func (s *State) NodeSetStatus(ctx context.Context, id, fence int64, status model
 func (s *State) NodeRecordAck(ctx context.Context, id, fence, rev int64, hash string) error {
 	return s.store.NodeRecordAck(ctx, id, fence, rev, hash)
 }
+
+// NodeWriteBatch records many node sessions' acks and statuses in one
+// transaction; fenced indexes the writes a newer session fenced off (or
+// whose node is gone), which changed nothing.
+func (s *State) NodeWriteBatch(ctx context.Context, ws []model.NodeWrite) (fenced []int, err error) {
+	return s.store.NodeWriteBatch(ctx, ws)
+}

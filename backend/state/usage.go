@@ -43,3 +43,9 @@ func (s *State) SubscriptionUsage(ctx context.Context, userID int64, start, end 
 	})
 	return points, err
 }
+
+// ApplyUsageMany records several nodes' usage batches in one transaction,
+// each as ApplyUsage would (the hub's group commit).
+func (s *State) ApplyUsageMany(ctx context.Context, bs []model.UsageBatch) []model.UsageResult {
+	return s.store.ApplyUsageMany(ctx, bs)
+}

@@ -240,3 +240,52 @@ func (s *Store) NodeSetStatus(ctx context.Context, id, fence int64, status model
 		return nil
 	})
 }
+
+// NodeWrite is one session's ack and status for NodeWriteBatch.
+type NodeWrite = model.NodeWrite
+
+// NodeWriteBatch records many sessions' acks and statuses in one
+// transaction: the hub's write-behind (backend/hub/nodewrites.go) sends
+// one batch per interval for every node instead of a transaction per
+// message per node, which at 1,000 nodes took the single SQLite writer
+// from the API. fenced lists the writes whose session was fenced (a newer
+// session holds the node) or whose node is gone: they changed nothing.
+func (s *Store) NodeWriteBatch(ctx context.Context, ws []NodeWrite) (fenced []int, err error) {
+	err = s.Tx(ctx, func(tx *Tx) error {
+		fenced = fenced[:0]
+		for i, w := range ws {
+			hit := true
+			if w.Ack {
+				res, err := tx.exec(`UPDATE nodes SET applied_revision = $1, state_hash = $2
+					WHERE id = $3 AND session_fence = $4`, w.Revision, w.StateHash, w.ID, w.Fence)
+				if err != nil {
+					return fmt.Errorf("recording ack of node %d at revision %d: %w", w.ID, w.Revision, err)
+				}
+				hit = affectedOne(res, nil) == nil
+			}
+			if w.Status && hit {
+				var seenArg any
+				if !w.Seen.IsZero() {
+					seenArg = w.Seen.Unix()
+				}
+				var a args
+				q := `UPDATE nodes SET status = ` + a.add(string(w.NodeStatus)) +
+					`, message = ` + a.add(w.Message) +
+					`, agent_version = COALESCE(NULLIF(` + a.add(w.AgentVersion) + `, ''), agent_version)` +
+					`, xray_version = COALESCE(NULLIF(` + a.add(w.XrayVersion) + `, ''), xray_version)` +
+					`, last_seen = COALESCE(` + a.add(seenArg) + `, last_seen)` +
+					` WHERE id = ` + a.add(w.ID) + ` AND session_fence = ` + a.add(w.Fence)
+				res, err := tx.exec(q, a...)
+				if err != nil {
+					return fmt.Errorf("setting status of node %d to %s: %w", w.ID, w.NodeStatus, err)
+				}
+				hit = affectedOne(res, nil) == nil
+			}
+			if !hit {
+				fenced = append(fenced, i)
+			}
+		}
+		return nil
+	})
+	return fenced, err
+}

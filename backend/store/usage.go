@@ -59,90 +59,155 @@ func mergeUsage(traffic []UserTraffic) (usageBatch, error) {
 // FoldUsageJournal), and records toSeq. Unknown user ids count in the
 // node's usage only. applied reports whether the batch was counted now.
 func (s *Store) ApplyUsage(ctx context.Context, nodeID, fence, fromSeq, toSeq int64, at time.Time, traffic []UserTraffic) (applied bool, err error) {
-	if toSeq <= fromSeq || fromSeq < 0 {
-		return false, fmt.Errorf("usage of node %d: sequence range (%d, %d]: %w", nodeID, fromSeq, toSeq, errInvalid)
+	r := s.ApplyUsageMany(ctx, []UsageBatch{{NodeID: nodeID, Fence: fence, FromSeq: fromSeq, ToSeq: toSeq, At: at, Traffic: traffic}})
+	return r[0].Applied, r[0].Err
+}
+
+// UsageBatch is one node's usage batch for ApplyUsageMany.
+type UsageBatch = model.UsageBatch
+
+// UsageResult is what became of one batch of ApplyUsageMany.
+type UsageResult = model.UsageResult
+
+// ApplyUsageMany records several nodes' usage batches in one transaction
+// (the hub's group commit: what 1,000 nodes sent while the previous
+// commit ran), each exactly as ApplyUsage would: its node row locked and
+// its fence and sequence checked, its journal row, hourly node bytes and
+// sequence written. A batch that is fenced, of a missing node or already
+// recorded changes nothing and does not hold the others back. The users'
+// bytes of all the counted batches are added to their counters in one pass
+// (a user several nodes reported is updated once, online at the latest
+// batch's time). If the transaction fails, every batch not refused on its
+// own has that error and nothing was counted.
+func (s *Store) ApplyUsageMany(ctx context.Context, bs []UsageBatch) []UsageResult {
+	type prepared struct {
+		batch   usageBatch
+		hour    int64
+		noted   []func(ids, used []int64, seqs int64)
+		used    []int64
+		seqs    int64
+		skip    bool // refused before the transaction
+		applied bool
+		err     error
 	}
-	batch, err := mergeUsage(traffic)
-	if err != nil {
-		return false, fmt.Errorf("usage of node %d: %w", nodeID, err)
-	}
-	hour := hourOf(at)
-	var (
-		used  []int64
-		seqs  int64 // how much usage_seq rose
-		noted = s.hooks.usageStarting()
-	)
-	err = s.Tx(ctx, func(tx *Tx) error {
-		applied, seqs = false, 0
-		if err := tx.lockUsage(); err != nil {
-			return err
+	out := make([]UsageResult, len(bs))
+	ps := make([]prepared, len(bs))
+	todo := 0
+	for i, b := range bs {
+		p := &ps[i]
+		if b.ToSeq <= b.FromSeq || b.FromSeq < 0 {
+			p.skip, p.err = true, fmt.Errorf("usage of node %d: sequence range (%d, %d]: %w", b.NodeID, b.FromSeq, b.ToSeq, errInvalid)
+			continue
 		}
-		var (
-			sessionFence, usageSeq int64
-			coefficient            float64
-		)
-		err := tx.queryRow(`SELECT session_fence, usage_seq, usage_coefficient FROM nodes WHERE id = $1`+tx.forUpdate(),
-			nodeID).Scan(&sessionFence, &usageSeq, &coefficient)
-		if errors.Is(err, sql.ErrNoRows) {
-			return errNotFound
-		}
+		batch, err := mergeUsage(b.Traffic)
 		if err != nil {
-			return err
+			p.skip, p.err = true, fmt.Errorf("usage of node %d: %w", b.NodeID, err)
+			continue
 		}
-		if sessionFence != fence {
-			return ErrFenced
-		}
-		if toSeq <= usageSeq {
-			return nil
-		}
-		if fromSeq != usageSeq {
-			// The node sends what follows the sequence it was welcomed with;
-			// anything else is a protocol bug on one side. Count the batch
-			// (dropping it would lose traffic for good) and say so.
-			s.log.Warn("usage batch does not follow the recorded sequence",
-				"node_id", nodeID, "recorded_seq", usageSeq, "from_seq", fromSeq, "to_seq", toSeq)
-		}
-		if len(batch.ids) > 0 {
-			used = make([]int64, len(batch.raw))
-			for i, r := range batch.raw {
-				used[i] = scaledUsage(r, coefficient)
-			}
-			if tx.postgres() {
-				err = tx.applyUserUsagePostgres(at.Unix(), batch.ids, used)
-			} else {
-				err = tx.applyUserUsageSQLite(at.Unix(), batch.ids, used)
-			}
-			if err != nil {
+		p.batch, p.hour, p.noted = batch, hourOf(b.At), s.hooks.usageStarting()
+		todo++
+	}
+	var err error
+	if todo > 0 {
+		err = s.Tx(ctx, func(tx *Tx) error {
+			if err := tx.lockUsage(); err != nil {
 				return err
 			}
-			if _, err := tx.exec(`INSERT INTO usage_journal (node_id, hour, users, data) VALUES ($1, $2, $3, $4)`,
-				nodeID, hour, len(batch.ids), encodeJournal(batch.ids, used)); err != nil {
-				return fmt.Errorf("journaling user usage: %w", err)
+			users := map[int64]int64{}
+			var at int64
+			for i, b := range bs {
+				p := &ps[i]
+				if p.skip {
+					continue
+				}
+				p.applied, p.seqs, p.used, p.err = false, 0, nil, nil
+				var (
+					sessionFence, usageSeq int64
+					coefficient            float64
+				)
+				err := tx.queryRow(`SELECT session_fence, usage_seq, usage_coefficient FROM nodes WHERE id = $1`+tx.forUpdate(),
+					b.NodeID).Scan(&sessionFence, &usageSeq, &coefficient)
+				if errors.Is(err, sql.ErrNoRows) {
+					p.err = errNotFound
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if sessionFence != b.Fence {
+					p.err = ErrFenced
+					continue
+				}
+				if b.ToSeq <= usageSeq {
+					continue
+				}
+				if b.FromSeq != usageSeq {
+					// The node sends what follows the sequence it was welcomed with;
+					// anything else is a protocol bug on one side. Count the batch
+					// (dropping it would lose traffic for good) and say so.
+					s.log.Warn("usage batch does not follow the recorded sequence",
+						"node_id", b.NodeID, "recorded_seq", usageSeq, "from_seq", b.FromSeq, "to_seq", b.ToSeq)
+				}
+				if len(p.batch.ids) > 0 {
+					p.used = make([]int64, len(p.batch.raw))
+					for j, r := range p.batch.raw {
+						p.used[j] = scaledUsage(r, coefficient)
+						users[p.batch.ids[j]] = model.ClampBytes(model.SatAdd(users[p.batch.ids[j]], p.used[j]))
+					}
+					at = max(at, b.At.Unix())
+					if _, err := tx.exec(`INSERT INTO usage_journal (node_id, hour, users, data) VALUES ($1, $2, $3, $4)`,
+						b.NodeID, p.hour, len(p.batch.ids), encodeJournal(p.batch.ids, p.used)); err != nil {
+						return fmt.Errorf("journaling user usage: %w", err)
+					}
+				}
+				if p.batch.up+p.batch.down > 0 {
+					if _, err := tx.exec(`INSERT INTO node_usages (node_id, hour, uplink, downlink) VALUES ($1, $2, $3, $4)
+						ON CONFLICT (node_id, hour) DO UPDATE SET uplink = `+saturatedSum("node_usages.uplink", "excluded.uplink")+`,
+							downlink = `+saturatedSum("node_usages.downlink", "excluded.downlink"),
+						b.NodeID, p.hour, p.batch.up, p.batch.down); err != nil {
+						return fmt.Errorf("adding node usage: %w", err)
+					}
+				}
+				if _, err := tx.exec(`UPDATE nodes SET usage_seq = $1 WHERE id = $2`, b.ToSeq, b.NodeID); err != nil {
+					return fmt.Errorf("recording usage sequence: %w", err)
+				}
+				p.applied, p.seqs = true, b.ToSeq-usageSeq
+			}
+			if len(users) == 0 {
+				return nil
+			}
+			ids := make([]int64, 0, len(users))
+			for id := range users {
+				ids = append(ids, id)
+			}
+			slices.Sort(ids)
+			used := make([]int64, len(ids))
+			for j, id := range ids {
+				used[j] = users[id]
+			}
+			if tx.postgres() {
+				return tx.applyUserUsagePostgres(at, ids, used)
+			}
+			return tx.applyUserUsageSQLite(at, ids, used)
+		})
+	}
+	for i, b := range bs {
+		p := &ps[i]
+		switch {
+		case p.skip:
+			out[i].Err = p.err
+		case err != nil:
+			out[i].Err = fmt.Errorf("applying usage (%d, %d] of node %d: %w", b.FromSeq, b.ToSeq, b.NodeID, err)
+		case p.err != nil:
+			out[i].Err = fmt.Errorf("applying usage (%d, %d] of node %d: %w", b.FromSeq, b.ToSeq, b.NodeID, p.err)
+		case p.applied:
+			out[i].Applied = true
+			for _, note := range p.noted {
+				note(p.batch.ids, p.used, p.seqs)
 			}
 		}
-		if batch.up+batch.down > 0 {
-			if _, err := tx.exec(`INSERT INTO node_usages (node_id, hour, uplink, downlink) VALUES ($1, $2, $3, $4)
-				ON CONFLICT (node_id, hour) DO UPDATE SET uplink = `+saturatedSum("node_usages.uplink", "excluded.uplink")+`,
-					downlink = `+saturatedSum("node_usages.downlink", "excluded.downlink"),
-				nodeID, hour, batch.up, batch.down); err != nil {
-				return fmt.Errorf("adding node usage: %w", err)
-			}
-		}
-		if _, err := tx.exec(`UPDATE nodes SET usage_seq = $1 WHERE id = $2`, toSeq, nodeID); err != nil {
-			return fmt.Errorf("recording usage sequence: %w", err)
-		}
-		applied, seqs = true, toSeq-usageSeq
-		return nil
-	})
-	if err != nil {
-		return false, fmt.Errorf("applying usage (%d, %d] of node %d: %w", fromSeq, toSeq, nodeID, err)
 	}
-	if applied {
-		for _, note := range noted {
-			note(batch.ids, used, seqs)
-		}
-	}
-	return applied, nil
+	return out
 }
 
 // scaledUsage is a user's bytes through a node times the node's usage

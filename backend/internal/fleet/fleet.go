@@ -80,7 +80,10 @@ type Stats struct {
 	ClosedByPanel int64
 	// Dropped counts sessions that ended without a word from the panel
 	// (connection reset, EOF, silence): a panel that died.
-	Dropped       int64
+	Dropped int64
+	// Moves counts sessions a draining panel ended with move (close
+	// 4005); the agent redialed at once, without backoff.
+	Moves         int64
 	UsageBatches  int64 // usage batches the panel acknowledged
 	UsageBytes    int64 // bytes in acknowledged journal entries, up + down
 	EnforcedSent  int64 // users reported in enforced frames
@@ -92,8 +95,8 @@ type Fleet struct {
 	cfg    Config
 	agents []*Agent
 	stats  struct {
-		dials, dialFailures, sessions, snapshots, deltas, badState atomic.Int64
-		closedByPanel, dropped, usageBatches, usageBytes, enforced atomic.Int64
+		dials, dialFailures, sessions, snapshots, deltas, badState        atomic.Int64
+		closedByPanel, dropped, usageBatches, usageBytes, enforced, moves atomic.Int64
 	}
 	closeMu   sync.Mutex
 	lastClose string
@@ -193,7 +196,7 @@ func (f *Fleet) Stats() Stats {
 		Sessions: f.stats.sessions.Load(), Snapshots: f.stats.snapshots.Load(), Deltas: f.stats.deltas.Load(),
 		BadState: f.stats.badState.Load(), ClosedByPanel: f.stats.closedByPanel.Load(), Dropped: f.stats.dropped.Load(),
 		UsageBatches: f.stats.usageBatches.Load(), UsageBytes: f.stats.usageBytes.Load(),
-		EnforcedSent: f.stats.enforced.Load(), LastCloseText: last,
+		EnforcedSent: f.stats.enforced.Load(), Moves: f.stats.moves.Load(), LastCloseText: last,
 	}
 }
 
@@ -321,6 +324,16 @@ func (a *Agent) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if isMove(err) {
+			// A draining panel (close 4005, or its error frame): redial
+			// now, with no backoff, as the real agent does
+			// (nodes/agent/rotation.go). A move is the panel's plan, not a
+			// failure: it is counted apart from ClosedByPanel.
+			a.f.stats.moves.Add(1)
+			backoff = cfg.MinBackoff
+			cfg.Log.Debug("fleet agent moved by a draining panel", "agent", a.index)
+			continue
+		}
 		if welcomed {
 			backoff = cfg.MinBackoff
 			if byPanel {
@@ -345,6 +358,13 @@ func (a *Agent) run(ctx context.Context) {
 
 // errPanelClosed marks a session the panel ended with a word.
 var errPanelClosed = errors.New("closed by the panel")
+
+// isMove reports whether the panel ended the session with move (close
+// status 4005 or an error frame with that code): it drains, redial at once.
+func isMove(err error) bool {
+	var pe *protocol.Error
+	return errors.As(err, &pe) && pe.Code == protocol.ErrCodeMove
+}
 
 // session runs one session; welcomed says it got that far, byPanel that
 // the panel ended it on purpose.
@@ -568,6 +588,9 @@ func (s *agentSession) readLoop(ctx context.Context) error {
 			var ce *websocket.CloseError
 			// 1006 is no close frame at all: the connection just ended.
 			if errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure && ctx.Err() == nil {
+				if code, ok := protocol.CodeOfCloseStatus(ce.Code); ok {
+					return fmt.Errorf("%w: close %d: %w", errPanelClosed, ce.Code, &protocol.Error{Code: code, Message: ce.Text})
+				}
 				return fmt.Errorf("%w: close %d %q", errPanelClosed, ce.Code, ce.Text)
 			}
 			return err
@@ -653,7 +676,7 @@ func (s *agentSession) handle(ctx context.Context, r io.Reader) error {
 		s.sendUsage(ctx)
 	case protocol.TypeError:
 		if m.Error != nil {
-			return fmt.Errorf("%w: error %s: %s", errPanelClosed, m.Error.Code, m.Error.Message)
+			return fmt.Errorf("%w: %w", errPanelClosed, m.Error)
 		}
 	case protocol.TypeLogs, protocol.TypeRestart:
 		// No Xray, no logs and nothing to restart.

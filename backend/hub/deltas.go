@@ -1,0 +1,131 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	fastws "github.com/fasthttp/websocket"
+
+	"github.com/outpost-panel/outpost/backend/metrics"
+	"github.com/outpost-panel/outpost/nodes/protocol"
+)
+
+// Deltas at scale (issue 12). After a change every session wakes and
+// needs the delta from the revision its node acknowledged to the head; a
+// thousand sessions mostly share a handful of (from, to) pairs. Each pair
+// is built once (the feed read, every change decoded and merged) and
+// encoded once as a prepared WebSocket message (deflated once for all the
+// sessions that negotiated it when it is big), and every session with
+// that pair writes the same bytes. A session that fell behind by several
+// revisions still gets one delta covering all of them (deltaFrom); the
+// cache only stops a thousand sessions from each doing that work.
+
+// deltaCacheEntries bounds the pairs kept; deltaCacheMaxBytes bounds one
+// kept delta's size (a bigger one is shared by the sessions that asked for
+// it while it was built, then dropped: a lagging node's huge delta is not
+// worth holding).
+const (
+	deltaCacheEntries  = 64
+	deltaCacheMaxBytes = 1 << 20
+)
+
+type deltaKey struct{ from, to int64 }
+
+// deltaEntry is one encoded delta; ready closes when pm (or err) is set.
+type deltaEntry struct {
+	key   deltaKey
+	hash  protocol.StateHash
+	ready chan struct{}
+	pm    *fastws.PreparedMessage
+	big   bool // over compressAbove: deflated for nodes that asked
+	users int
+	bytes int
+	err   error // errNeedSnapshot when the feed no longer holds from
+}
+
+type deltaCache struct {
+	mu      sync.Mutex // a leaf: see the lock order on Hub
+	entries map[deltaKey]*deltaEntry
+	builds  atomic.Int64
+}
+
+// get returns the delta from..to that reaches hash, building it unless
+// another session did or does; concurrent callers wait for one build. A
+// build that failed for a reason other than a trimmed feed is not kept,
+// so the next caller tries again.
+func (c *deltaCache) get(since sinceFunc, from, to int64, hash protocol.StateHash) *deltaEntry {
+	k := deltaKey{from, to}
+	c.mu.Lock()
+	if e := c.entries[k]; e != nil && e.hash == hash {
+		c.mu.Unlock()
+		<-e.ready
+		return e
+	}
+	if c.entries == nil {
+		c.entries = map[deltaKey]*deltaEntry{}
+	}
+	if len(c.entries) >= deltaCacheEntries {
+		c.evictLocked()
+	}
+	e := &deltaEntry{key: k, hash: hash, ready: make(chan struct{})}
+	c.entries[k] = e
+	c.mu.Unlock()
+
+	c.builds.Add(1)
+	e.build(since)
+	close(e.ready)
+	if (e.err != nil && !errors.Is(e.err, errNeedSnapshot)) || e.bytes > deltaCacheMaxBytes {
+		c.mu.Lock()
+		if c.entries[k] == e {
+			delete(c.entries, k)
+		}
+		c.mu.Unlock()
+	}
+	return e
+}
+
+// evictLocked drops the quarter of the entries that end earliest: those
+// are the revisions nodes have moved past.
+func (c *deltaCache) evictLocked() {
+	for n := len(c.entries) / 4; n > 0; n-- {
+		var oldest *deltaEntry
+		for _, e := range c.entries {
+			if oldest == nil || e.key.to < oldest.key.to || (e.key.to == oldest.key.to && e.key.from < oldest.key.from) {
+				oldest = e
+			}
+		}
+		delete(c.entries, oldest.key)
+	}
+}
+
+// build reads and merges the changes with its own deadline: the build is
+// shared, so the session that happened to start it must not cut it short
+// for the others by ending.
+func (e *deltaEntry) build(since sinceFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d, err := deltaFrom(ctx, since, e.key.from, e.key.to)
+	if err != nil {
+		e.err = err
+		return
+	}
+	metrics.DeltaEncodes.Inc()
+	d.StateHash = e.hash.String()
+	b, err := json.Marshal(protocol.Message{Type: protocol.TypeDelta, Delta: &d})
+	if err != nil {
+		e.err = fmt.Errorf("encoding delta %d..%d: %w", e.key.from, e.key.to, err)
+		return
+	}
+	pm, err := fastws.NewPreparedMessage(fastws.TextMessage, b)
+	if err != nil {
+		e.err = fmt.Errorf("preparing delta %d..%d: %w", e.key.from, e.key.to, err)
+		return
+	}
+	e.pm, e.big, e.users = pm, len(b) > compressAbove, len(d.Upserts)+len(d.Removes)
+	e.bytes = len(b)
+}
