@@ -338,9 +338,10 @@ func (s *State) ResetAdminUsage(ctx context.Context, username string) (*model.Ad
 		if err := tx.ResetAdminUsage(a.ID); err != nil {
 			return err
 		}
-		before := adminAudit(a, true)
+		// Whole, not diffed: a reset says what the usage was even when 0.
+		before := map[string]any{"users_usage": a.UsersUsage}
 		a.UsersUsage = 0
-		return auditRow(tx, "admin.usage_reset", adminTarget(a.Username), a.ID, before, adminAudit(a, true))
+		return tx.AuditWhole(opAction(tx, "admin.usage_reset"), adminTarget(a.Username), a.ID, before, map[string]any{"users_usage": 0})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("resetting usage of admin %q: %w", username, err)

@@ -69,6 +69,15 @@ func userAudit(u *model.User) map[string]any {
 	}
 	delete(m, "edit_at")
 	delete(m, "inbounds") // computed from the core config
+	// Stored fields the API does not show but a change may be about.
+	m["admin"] = u.AdminUsername
+	m["excluded_inbounds"] = u.ExcludedInbounds
+	for k, t := range map[string]*time.Time{"sub_revoked_at": u.SubRevokedAt, "usage_reset_at": u.UsageResetAt} {
+		m[k] = nil
+		if t != nil {
+			m[k] = t.UTC().Format(time.RFC3339)
+		}
+	}
 	if proxies, ok := m["proxies"].(map[string]any); ok {
 		for _, p := range proxies {
 			if settings, ok := p.(map[string]any); ok {
@@ -367,11 +376,8 @@ func (u *usersSummary) entry(extra map[string]any) (map[string]any, map[string]a
 }
 
 // write stores the summary as the entry of the transaction's operation
-// (fallback outside one); nothing when no user changed.
+// (fallback outside one).
 func (u *usersSummary) write(tx *store.Tx, fallback, target string, extra map[string]any) error {
-	if u.n == 0 {
-		return nil
-	}
 	b, a := u.entry(extra)
 	return tx.AuditWhole(opAction(tx, fallback), target, 0, b, a)
 }

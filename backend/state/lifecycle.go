@@ -547,6 +547,9 @@ func (s *State) AutoDeleteUsers(ctx context.Context) ([]string, error) {
 		if err != nil {
 			return change.Change{}, err
 		}
+		if len(users) == 0 {
+			tx.Bookkeeping() // a run that deleted nothing leaves no entry
+		}
 		if names, err = deleteUsers(tx, users); err == nil {
 			err = s.enqueueEvents(tx, deletedEvents(nil, users)...)
 		}
