@@ -392,3 +392,18 @@ func auditDeletedUsers(tx *store.Tx, fallback, target string, users []model.User
 	b := map[string]any{"status": sum.before, "count": len(users), "usernames": sum.names, "truncated": len(users) > len(sum.names)}
 	return tx.AuditWhole(opAction(tx, fallback), target, 0, b, nil)
 }
+
+// auditCreatedUsers writes the one entry of creating many users (an
+// import): after only, how many of each status and the first usernames,
+// extra joining it.
+func auditCreatedUsers(tx *store.Tx, fallback, target string, users []*model.User, extra map[string]any) error {
+	var sum usersSummary
+	for _, u := range users {
+		sum.add(nil, u)
+	}
+	a := map[string]any{"status": sum.after, "count": len(users), "usernames": sum.names, "truncated": len(users) > len(sum.names)}
+	for k, v := range extra {
+		a[k] = v
+	}
+	return tx.AuditWhole(opAction(tx, fallback), target, 0, nil, a)
+}
