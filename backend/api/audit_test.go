@@ -14,6 +14,7 @@ import (
 	"github.com/outpost-panel/outpost/backend/audit"
 	"github.com/outpost-panel/outpost/backend/auth"
 	"github.com/outpost-panel/outpost/backend/model"
+	"github.com/outpost-panel/outpost/backend/state"
 )
 
 // Issue 13 item 3: the audit log, on both engines.
@@ -67,10 +68,76 @@ func (e *env) idOf(r *response, what string) int64 {
 	return v.ID
 }
 
+// entryKind is what an audit entry of a route must hold.
+type entryKind string
+
+const (
+	kindCreate entryKind = "create" // after only
+	kindUpdate entryKind = "update" // before and after, the changed fields
+	kindDelete entryKind = "delete" // before only
+	kindAction entryKind = "action" // stores no row (a restart): the entry alone
+)
+
+func emptyJSON(raw json.RawMessage) bool {
+	s := strings.TrimSpace(string(raw))
+	return s == "" || s == "null" || s == "{}"
+}
+
+// check is why e does not hold what k needs ("" when it does).
+func (k entryKind) check(e audit.Entry) string {
+	b, a := !emptyJSON(e.Before), !emptyJSON(e.After)
+	switch {
+	case k == kindCreate && (b || !a):
+		return "a creation records after only"
+	case k == kindUpdate && (!b || !a):
+		return "a change to a stored row records before and after"
+	case k == kindDelete && (!b || a):
+		return "a deletion records before only"
+	}
+	return ""
+}
+
+// walkSecrets gathers every secret a walk handled, with what the panel
+// stores of it, to look for in the log.
+type walkSecrets struct{ list []string }
+
+func (w *walkSecrets) add(secrets ...string) {
+	for _, s := range secrets {
+		if s != "" {
+			w.list = append(w.list, s)
+		}
+	}
+}
+
+// from adds the node token or API key a response returned.
+func (w *walkSecrets) from(r *response) {
+	if r == nil {
+		return
+	}
+	var v struct {
+		Token string `json:"token"`
+		Key   string `json:"key"`
+	}
+	if json.Unmarshal(r.body, &v) != nil {
+		return
+	}
+	if v.Token != "" {
+		w.add(v.Token, state.HashToken(v.Token))
+	}
+	if v.Key != "" {
+		w.add(v.Key, auth.HashAPIKey(v.Key))
+	}
+}
+
+// seen is from that passes r on.
+func (w *walkSecrets) seen(r *response) *response { w.from(r); return r }
+
 // TestEveryMutatingRouteIsAudited walks the route table: every POST, PUT,
 // PATCH and DELETE an admin or sudo may call, but the allowlist of routes
 // that save nothing, is called successfully and must leave an entry naming
-// its caller; the allowlisted ones must leave none.
+// its caller with the fields its kind needs (before and after for a change
+// to a stored row) and no secret of the walk; the allowlisted ones must
+// leave none.
 func TestEveryMutatingRouteIsAudited(t *testing.T) {
 	for _, engine := range engines {
 		t.Run(engine.name, func(t *testing.T) {
@@ -82,8 +149,11 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 			e.createAdmin("carol", false)
 			carol := e.accessToken(e.loginOTP("carol", testPassword, ""))
 			e.accessToken(e.loginOTP("carol", testPassword, ""))
+			secrets := &walkSecrets{}
 			node := func(name string) int64 {
-				return e.idOf(e.do("POST", "/api/node", sudo, map[string]any{"name": name, "address": "192.0.2.9"}), "node "+name)
+				r := e.do("POST", "/api/node", sudo, map[string]any{"name": name, "address": "192.0.2.9"})
+				secrets.from(r)
+				return e.idOf(r, "node "+name)
 			}
 			totpSecret := ""
 			totpCode := func() string {
@@ -101,51 +171,57 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 				}
 				r.decode(t, &en)
 				totpSecret = en.Secret
+				secrets.add(en.Secret)
 				return r
 			}
 			type call func() *response
+			// kind says what the entry must hold: a creation after only, a
+			// deletion before only, a change to a stored row both (the
+			// changed fields), an action that stores nothing (a restart)
+			// just its entry. A new route needs a case here with its kind.
 			cases := []struct {
 				key  string
+				kind entryKind
 				call call
 			}{
-				{"POST /api/node", func() *response {
+				{"POST /api/node", kindCreate, func() *response {
 					return e.do("POST", "/api/node", sudo, map[string]any{"name": "walk-node", "address": "192.0.2.1"})
 				}},
-				{"PUT /api/node/:id", func() *response {
+				{"PUT /api/node/:id", kindUpdate, func() *response {
 					return e.do("PUT", fmt.Sprintf("/api/node/%d", node("n-put")), sudo, map[string]any{"name": "n-put2"})
 				}},
-				{"DELETE /api/node/:id", func() *response { return e.do("DELETE", fmt.Sprintf("/api/node/%d", node("n-del")), sudo, nil) }},
-				{"POST /api/node/:id/token", func() *response { return e.do("POST", fmt.Sprintf("/api/node/%d/token", node("n-tok")), sudo, nil) }},
-				{"POST /api/node/:id/reconnect", func() *response {
+				{"DELETE /api/node/:id", kindDelete, func() *response { return e.do("DELETE", fmt.Sprintf("/api/node/%d", node("n-del")), sudo, nil) }},
+				{"POST /api/node/:id/token", kindUpdate, func() *response { return e.do("POST", fmt.Sprintf("/api/node/%d/token", node("n-tok")), sudo, nil) }},
+				{"POST /api/node/:id/reconnect", kindAction, func() *response {
 					return e.do("POST", fmt.Sprintf("/api/node/%d/reconnect", node("n-rec")), sudo, nil)
 				}},
-				{"POST /api/node/:id/restart", func() *response {
+				{"POST /api/node/:id/restart", kindAction, func() *response {
 					id := node("n-rst")
 					e.hub.mu.Lock()
 					e.hub.connected[id] = true
 					e.hub.mu.Unlock()
 					return e.do("POST", fmt.Sprintf("/api/node/%d/restart", id), sudo, nil)
 				}},
-				{"POST /api/admin/totp/enroll", func() *response { return enroll(alice) }},
-				{"POST /api/admin/totp/confirm", func() *response {
+				{"POST /api/admin/totp/enroll", kindUpdate, func() *response { return enroll(alice) }},
+				{"POST /api/admin/totp/confirm", kindUpdate, func() *response {
 					return e.do("POST", "/api/admin/totp/confirm", alice, map[string]any{"code": totpCode()})
 				}},
-				{"POST /api/admin/totp/disable", func() *response {
+				{"POST /api/admin/totp/disable", kindUpdate, func() *response {
 					return e.do("POST", "/api/admin/totp/disable", alice, map[string]any{"code": totpCode()})
 				}},
-				{"POST /api/admin/:username/totp/reset", func() *response {
+				{"POST /api/admin/:username/totp/reset", kindUpdate, func() *response {
 					enroll(alice)
 					e.expect(e.do("POST", "/api/admin/totp/confirm", alice, map[string]any{"code": totpCode()}), 200, "confirm again")
 					return e.do("POST", "/api/admin/alice/totp/reset", sudo, nil)
 				}},
-				{"POST /api/admin/keys", func() *response {
+				{"POST /api/admin/keys", kindCreate, func() *response {
 					return e.do("POST", "/api/admin/keys", alice, map[string]any{"name": "walk", "scopes": []string{"read"}})
 				}},
-				{"DELETE /api/admin/keys/:id", func() *response {
-					id := e.idOf(e.do("POST", "/api/admin/keys", alice, map[string]any{"name": "gone", "scopes": []string{"read"}}), "key")
+				{"DELETE /api/admin/keys/:id", kindDelete, func() *response {
+					id := e.idOf(secrets.seen(e.do("POST", "/api/admin/keys", alice, map[string]any{"name": "gone", "scopes": []string{"read"}})), "key")
 					return e.do("DELETE", fmt.Sprintf("/api/admin/keys/%d", id), alice, nil)
 				}},
-				{"DELETE /api/admin/sessions/:id", func() *response {
+				{"DELETE /api/admin/sessions/:id", kindDelete, func() *response {
 					var list []model.AdminSession
 					e.do("GET", "/api/admin/sessions", carol, nil).decode(t, &list)
 					for _, s := range list {
@@ -156,33 +232,33 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 					t.Fatalf("no other session of carol: %+v", list)
 					return nil
 				}},
-				{"POST /api/admin", func() *response {
+				{"POST /api/admin", kindCreate, func() *response {
 					return e.do("POST", "/api/admin", sudo, map[string]any{"username": "walker", "password": "secret123", "is_sudo": false})
 				}},
-				{"POST /api/admin/usage/reset/:username", func() *response { return e.do("POST", "/api/admin/usage/reset/alice", sudo, nil) }},
-				{"PUT /api/admin/:username", func() *response {
+				{"POST /api/admin/usage/reset/:username", kindUpdate, func() *response { return e.do("POST", "/api/admin/usage/reset/alice", sudo, nil) }},
+				{"PUT /api/admin/:username", kindUpdate, func() *response {
 					return e.do("PUT", "/api/admin/bob", sudo, map[string]any{"password": "another123", "telegram_id": 5})
 				}},
-				{"DELETE /api/admin/:username", func() *response { return e.do("DELETE", "/api/admin/walker", sudo, nil) }},
-				{"POST /api/admin/:username/users/disable", func() *response { return e.do("POST", "/api/admin/alice/users/disable", sudo, nil) }},
-				{"POST /api/admin/:username/users/activate", func() *response { return e.do("POST", "/api/admin/alice/users/activate", sudo, nil) }},
-				{"POST /api/user", func() *response {
+				{"DELETE /api/admin/:username", kindDelete, func() *response { return e.do("DELETE", "/api/admin/walker", sudo, nil) }},
+				{"POST /api/admin/:username/users/disable", kindUpdate, func() *response { return e.do("POST", "/api/admin/alice/users/disable", sudo, nil) }},
+				{"POST /api/admin/:username/users/activate", kindUpdate, func() *response { return e.do("POST", "/api/admin/alice/users/activate", sudo, nil) }},
+				{"POST /api/user", kindCreate, func() *response {
 					return e.do("POST", "/api/user", alice, map[string]any{"username": "walk_new", "proxies": map[string]any{"vless": map[string]any{}}})
 				}},
-				{"PUT /api/user/:username", func() *response { return e.do("PUT", "/api/user/walk_a", alice, map[string]any{"note": "edited"}) }},
-				{"DELETE /api/user/:username", func() *response { return e.do("DELETE", "/api/user/walk_b", alice, nil) }},
-				{"POST /api/user/:username/reset", func() *response { return e.do("POST", "/api/user/walk_c/reset", alice, nil) }},
-				{"POST /api/user/:username/revoke_sub", func() *response { return e.do("POST", "/api/user/walk_c/revoke_sub", alice, nil) }},
-				{"POST /api/user/:username/active-next", func() *response {
+				{"PUT /api/user/:username", kindUpdate, func() *response { return e.do("PUT", "/api/user/walk_a", alice, map[string]any{"note": "edited"}) }},
+				{"DELETE /api/user/:username", kindDelete, func() *response { return e.do("DELETE", "/api/user/walk_b", alice, nil) }},
+				{"POST /api/user/:username/reset", kindUpdate, func() *response { return e.do("POST", "/api/user/walk_c/reset", alice, nil) }},
+				{"POST /api/user/:username/revoke_sub", kindUpdate, func() *response { return e.do("POST", "/api/user/walk_c/revoke_sub", alice, nil) }},
+				{"POST /api/user/:username/active-next", kindUpdate, func() *response {
 					e.expect(e.do("PUT", "/api/user/walk_next", alice, map[string]any{
 						"next_plan": map[string]any{"data_limit": 5000, "expire": 86400}}), 200, "set next plan")
 					return e.do("POST", "/api/user/walk_next/active-next", alice, nil)
 				}},
-				{"PUT /api/user/:username/set-owner", func() *response {
+				{"PUT /api/user/:username/set-owner", kindUpdate, func() *response {
 					return e.do("PUT", "/api/user/walk_d/set-owner?admin_username=bob", sudo, nil)
 				}},
-				{"POST /api/users/reset", func() *response { return e.do("POST", "/api/users/reset", sudo, nil) }},
-				{"DELETE /api/users/expired", func() *response {
+				{"POST /api/users/reset", kindUpdate, func() *response { return e.do("POST", "/api/users/reset", sudo, nil) }},
+				{"DELETE /api/users/expired", kindDelete, func() *response {
 					e.expect(e.do("PUT", "/api/user/walk_e", alice, map[string]any{"expire": e.clock.Now().Add(time.Minute).Unix()}), 200, "expire soon")
 					e.clock.Advance(time.Hour)
 					if _, err := e.st.Review(context.Background()); err != nil {
@@ -191,32 +267,32 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 					alice, sudo = e.token(e.alice), e.token(e.sudo) // the old one expired with the hour
 					return e.do("DELETE", "/api/users/expired", alice, nil)
 				}},
-				{"POST /api/users/bulk", func() *response {
+				{"POST /api/users/bulk", kindUpdate, func() *response {
 					return e.do("POST", "/api/users/bulk", alice, map[string]any{"action": "disable", "usernames": []string{"walk_a", "walk_c"}})
 				}},
-				{"PUT /api/core/config", func() *response { return e.do("PUT", "/api/core/config", sudo, withTrojanPort(t, e, sudo, 21001)) }},
-				{"POST /api/core/restart", func() *response { return e.do("POST", "/api/core/restart", sudo, nil) }},
-				{"POST /api/core/config/history/:id/restore", func() *response {
+				{"PUT /api/core/config", kindUpdate, func() *response { return e.do("PUT", "/api/core/config", sudo, withTrojanPort(t, e, sudo, 21001)) }},
+				{"POST /api/core/restart", kindAction, func() *response { return e.do("POST", "/api/core/restart", sudo, nil) }},
+				{"POST /api/core/config/history/:id/restore", kindUpdate, func() *response {
 					var h []struct {
 						ID int64 `json:"id"`
 					}
 					e.do("GET", "/api/core/config/history", sudo, nil).decode(t, &h)
 					return e.do("POST", fmt.Sprintf("/api/core/config/history/%d/restore", h[len(h)-1].ID), sudo, nil)
 				}},
-				{"PUT /api/hosts", func() *response {
+				{"PUT /api/hosts", kindUpdate, func() *response {
 					return e.do("PUT", "/api/hosts", sudo, `{"VLESS TCP":[{"remark":"{USERNAME}","address":"a.example","port":443}]}`)
 				}},
-				{"PUT /api/subscription/settings", func() *response {
+				{"PUT /api/subscription/settings", kindUpdate, func() *response {
 					return e.do("PUT", "/api/subscription/settings", sudo, map[string]any{"profile_update_interval": 12, "profile_title": "t"})
 				}},
-				{"POST /api/user_template", func() *response {
+				{"POST /api/user_template", kindCreate, func() *response {
 					return e.do("POST", "/api/user_template", sudo, map[string]any{"name": "walk_t", "data_limit": 1, "expire_duration": 60})
 				}},
-				{"PUT /api/user_template/:id", func() *response {
+				{"PUT /api/user_template/:id", kindUpdate, func() *response {
 					id := e.idOf(e.do("POST", "/api/user_template", sudo, map[string]any{"name": "walk_t2"}), "template")
 					return e.do("PUT", fmt.Sprintf("/api/user_template/%d", id), sudo, map[string]any{"name": "walk_t3"})
 				}},
-				{"DELETE /api/user_template/:id", func() *response {
+				{"DELETE /api/user_template/:id", kindDelete, func() *response {
 					id := e.idOf(e.do("POST", "/api/user_template", sudo, map[string]any{"name": "walk_t4"}), "template")
 					return e.do("DELETE", fmt.Sprintf("/api/user_template/%d", id), sudo, nil)
 				}},
@@ -225,7 +301,7 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 				}},
 				{"POST /api/system/backups/run", func() *response { return e.do("POST", "/api/system/backups/run", sudo, nil) }},
 				// Last: it ends carol's sessions.
-				{"POST /api/admin/password", func() *response {
+				{"POST /api/admin/password", kindUpdate, func() *response {
 					return e.do("POST", "/api/admin/password", carol, map[string]any{"current_password": testPassword, "new_password": "new password 1"})
 				}},
 			}
@@ -249,10 +325,17 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 				if r.status != 200 {
 					t.Fatalf("%s: status %d: %s", c.key, r.status, r.body)
 				}
+				secrets.from(r)
 				got := e.newestAudit()
 				if got.ID == before {
 					t.Errorf("%s wrote no audit entry", c.key)
 					continue
+				}
+				if msg := c.kind.check(got); msg != "" {
+					t.Errorf("%s (%s): %s: before %s after %s", c.key, c.kind, msg, got.Before, got.After)
+				}
+				if got.Target == "" {
+					t.Errorf("%s: entry without a target", c.key)
 				}
 				if got.ActorKind != audit.KindAdmin || got.ActorName == "" || got.IP == "" {
 					t.Errorf("%s: entry without its actor: %+v", c.key, got)
@@ -260,6 +343,20 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 				if !strings.HasPrefix(got.Action, method) || !strings.Contains(got.Action, strings.Split(strings.TrimPrefix(path, "/api/"), "/")[0]) {
 					t.Errorf("%s: entry action %q", c.key, got.Action)
 				}
+			}
+			// No secret of the walk reached any entry: passwords sent, node
+			// tokens and API keys returned, TOTP secrets, and what is stored
+			// of them (bcrypt and SHA-256 hashes).
+			secrets.add(testPassword, "secret123", "another123", "new password 1", totpSecret)
+			export := e.do("GET", "/api/audit/export", sudo, nil)
+			e.expect(export, 200, "export")
+			for _, sec := range secrets.list {
+				if bytes.Contains(export.body, []byte(sec)) {
+					t.Errorf("secret %q reached the audit log", sec)
+				}
+			}
+			if bytes.Contains(export.body, []byte(`"$2a$`)) {
+				t.Errorf("a password hash reached the audit log")
 			}
 			// The routes that save nothing leave nothing.
 			n := e.auditCount()

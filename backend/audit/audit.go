@@ -10,6 +10,7 @@ package audit
 import (
 	"context"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -122,7 +123,8 @@ const Masked = "***"
 var secretKeys = []string{
 	"password", "hashed_password", "password_hash", "token", "secret", "totp",
 	"key_hash", "code", "codes", "recovery", "sub_secret", "jwt", "api_key", "key",
-	"private_key", "privatekey", "credentials", "auth", "passphrase",
+	"private_key", "privatekey", "credentials", "auth", "passphrase", "psk",
+	"discord_webhook", "webhook_url", "seed",
 }
 
 // IsSecret reports whether a field of that name holds a secret.
@@ -190,16 +192,19 @@ func maskTree(v any) any {
 }
 
 // Diff returns the masked JSON of before and after kept to the top-level
-// keys whose values differ (both objects), so rows stay small. Non-object
-// values are kept whole; a nil side stays nil (a creation or deletion).
+// keys whose values differ (both objects), so rows stay small. Values are
+// compared before masking, so a changed secret stays listed on both sides
+// (as Masked: the entry says a password or token changed, never to what).
+// Non-object values are kept whole; a nil side stays nil (a creation or
+// deletion).
 func Diff(before, after any) (json.RawMessage, json.RawMessage) {
-	b, a := Mask(before), Mask(after)
+	b, a := rawJSON(before), rawJSON(after)
 	if b == nil || a == nil {
-		return b, a
+		return Mask(b), Mask(a)
 	}
 	var bm, am map[string]json.RawMessage
-	if json.Unmarshal(b, &bm) != nil || json.Unmarshal(a, &am) != nil {
-		return b, a
+	if json.Unmarshal(b, &bm) != nil || json.Unmarshal(a, &am) != nil || bm == nil || am == nil {
+		return Mask(b), Mask(a)
 	}
 	for k, bv := range bm {
 		if av, ok := am[k]; ok && string(av) == string(bv) {
@@ -209,7 +214,33 @@ func Diff(before, after any) (json.RawMessage, json.RawMessage) {
 	}
 	bo, _ := json.Marshal(bm)
 	ao, _ := json.Marshal(am)
-	return bo, ao
+	return Mask(json.RawMessage(bo)), Mask(json.RawMessage(ao))
+}
+
+// rawJSON is v as JSON, unmasked (nil: none).
+func rawJSON(v any) json.RawMessage {
+	switch t := v.(type) {
+	case nil:
+		return nil
+	case json.RawMessage:
+		if len(t) == 0 {
+			return nil
+		}
+		return t
+	case []byte:
+		if len(t) == 0 {
+			return nil
+		}
+		return t
+	}
+	if rv := reflect.ValueOf(v); (rv.Kind() == reflect.Map || rv.Kind() == reflect.Pointer || rv.Kind() == reflect.Slice) && rv.IsNil() {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil || string(b) == "null" {
+		return nil
+	}
+	return b
 }
 
 // MaxNames bounds the usernames a bulk entry lists (the count is whole).

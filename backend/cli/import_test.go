@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpost-panel/outpost/backend/audit"
 	"github.com/outpost-panel/outpost/backend/internal/testenv"
 	"github.com/outpost-panel/outpost/backend/migrate/marzban/marzbantest"
 	"github.com/outpost-panel/outpost/backend/model"
@@ -91,7 +92,16 @@ func testImportMarzban(t *testing.T, p *panelDir, from string) {
 
 	var secrets state.Secrets
 	p.withState(func(st *state.State) {
-		var err error
+		// The import is one entry of the CLI's: what it created, after only,
+		// with no secret of Marzban's.
+		list, err := st.AuditEntries(ctx, audit.Filter{Action: "cli import", Limit: 10})
+		if err != nil || len(list) != 1 {
+			t.Fatalf("import entries %+v, %v", list, err)
+		}
+		if e := list[0]; e.ActorKind != audit.KindCLI || e.Before != nil || !strings.Contains(string(e.After), `"count":4`) ||
+			!strings.Contains(string(e.After), `"subscription_links_kept":true`) || strings.Contains(string(e.After), marzbantest.Secret) {
+			t.Errorf("import entry %+v: %s", e, e.After)
+		}
 		if secrets, err = st.LoadSecrets(ctx); err != nil {
 			t.Fatal(err)
 		}

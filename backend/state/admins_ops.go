@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/outpost-panel/outpost/backend/audit"
 	"github.com/outpost-panel/outpost/backend/change"
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/store"
@@ -144,7 +145,10 @@ func (s *State) CreateAdmin(ctx context.Context, in AdminInput) (*model.Admin, e
 		if err := adminNameFree(tx, in.Username); err != nil {
 			return err
 		}
-		return tx.CreateAdmin(a)
+		if err := tx.CreateAdmin(a); err != nil {
+			return err
+		}
+		return auditRow(tx, "admin.create", adminTarget(a.Username), a.ID, nil, adminAudit(a, false))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating admin %q: %w", in.Username, err)
@@ -231,6 +235,7 @@ func (s *State) ModifyAdmin(ctx context.Context, actor *model.Admin, username st
 		if err := mayManage(actor, a); err != nil {
 			return err
 		}
+		before := adminAudit(a, false)
 		if ch.Password != nil && bcrypt.CompareHashAndPassword([]byte(a.HashedPassword), []byte(*ch.Password)) != nil {
 			hash, err := bcrypt.GenerateFromPassword([]byte(*ch.Password), bcrypt.DefaultCost)
 			if err != nil {
@@ -270,7 +275,10 @@ func (s *State) ModifyAdmin(ctx context.Context, actor *model.Admin, username st
 		if ch.SetCaps.AllowUnlimited {
 			a.AllowUnlimited = ch.Caps.AllowUnlimited
 		}
-		return tx.UpdateAdmin(a)
+		if err := tx.UpdateAdmin(a); err != nil {
+			return err
+		}
+		return auditRow(tx, "admin.modify", adminTarget(a.Username), a.ID, before, adminAudit(a, false))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("modifying admin %q: %w", username, err)
@@ -297,7 +305,11 @@ func (s *State) DeleteAdmin(ctx context.Context, actor *model.Admin, username st
 		if _, err := tx.DeleteSessionsExcept(a.ID, a.Username, 0); err != nil {
 			return err
 		}
-		return tx.DeleteAdmin(a.ID)
+		if err := tx.DeleteAdmin(a.ID); err != nil {
+			return err
+		}
+		// The entry outlives the admin: no owner row to point at.
+		return auditRow(tx, "admin.delete", adminTarget(a.Username), 0, adminAudit(a, true), nil)
 	})
 	if err != nil {
 		return fmt.Errorf("deleting admin %q: %w", username, err)
@@ -326,8 +338,10 @@ func (s *State) ResetAdminUsage(ctx context.Context, username string) (*model.Ad
 		if err := tx.ResetAdminUsage(a.ID); err != nil {
 			return err
 		}
+		// Whole, not diffed: a reset says what the usage was even when 0.
+		before := map[string]any{"users_usage": a.UsersUsage}
 		a.UsersUsage = 0
-		return nil
+		return tx.AuditWhole(opAction(tx, "admin.usage_reset"), adminTarget(a.Username), a.ID, before, map[string]any{"users_usage": 0})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("resetting usage of admin %q: %w", username, err)
@@ -355,15 +369,24 @@ func (s *State) DisableAdminUsers(ctx context.Context, username string) (int, er
 			return change.Change{}, err
 		}
 		var d change.Change
+		var names []string
+		beforeStatus := map[string]int{}
 		for _, r := range refs {
 			if r.Status.OnNodes() {
 				d.Removes = append(d.Removes, model.EmailFor(r.ID, r.Username))
+			}
+			if r.Status != model.StatusDisabled {
+				beforeStatus[string(r.Status)]++
+				if len(names) < audit.MaxNames {
+					names = append(names, r.Username)
+				}
 			}
 		}
 		if changed, err = tx.DisableAdminUsers(a.ID, rev, now); err != nil {
 			return change.Change{}, err
 		}
-		return d, nil
+		return d, auditAdminUsers(tx, "admin.users_disable", a, changed, names, beforeStatus,
+			map[string]int{string(model.StatusDisabled): int(changed)})
 	})
 	if err != nil {
 		return 0, fmt.Errorf("disabling the users of admin %q: %w", username, err)
@@ -411,6 +434,8 @@ func (s *State) setAdminUsersStatus(ctx context.Context, username string, from m
 		}
 		groups := map[model.Status][]int64{}
 		var d change.Change
+		var names []string
+		beforeStatus, afterStatus := map[string]int{}, map[string]int{}
 		changed = 0
 		for i := range users {
 			u := &users[i]
@@ -421,6 +446,11 @@ func (s *State) setAdminUsersStatus(ctx context.Context, username string, from m
 			before := *u
 			u.Status = status
 			groups[status] = append(groups[status], u.ID)
+			beforeStatus[string(before.Status)]++
+			afterStatus[string(status)]++
+			if len(names) < audit.MaxNames {
+				names = append(names, u.Username)
+			}
 			nd := nodeDiff(&before, u)
 			d.Upserts = append(d.Upserts, nd.Upserts...)
 			d.Removes = append(d.Removes, nd.Removes...)
@@ -454,7 +484,7 @@ func (s *State) setAdminUsersStatus(ctx context.Context, username string, from m
 				return change.Change{}, fmt.Errorf("moving users of admin %q to %s: %d rows changed, %d expected", username, bulk, n, len(groups[bulk]))
 			}
 		}
-		return d, nil
+		return d, auditAdminUsers(tx, "admin.users_status", a, int64(changed), names, beforeStatus, afterStatus)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("changing the users of admin %q: %w", username, err)
@@ -486,4 +516,14 @@ func (s *State) LoadSecrets(ctx context.Context) (Secrets, error) {
 		return nil
 	})
 	return sec, err
+}
+
+// auditAdminUsers writes the one entry of a change to all of an admin's
+// users: how many of each status before and after, how many changed and
+// the first audit.MaxNames usernames (the count is whole). It is written
+// without a diff so both sides stay whole even where a count is equal.
+func auditAdminUsers(tx *store.Tx, fallback string, a *model.Admin, changed int64, names []string, before, after map[string]int) error {
+	return tx.AuditWhole(opAction(tx, fallback), adminTarget(a.Username)+"/users", a.ID,
+		map[string]any{"status": before},
+		map[string]any{"status": after, "changed": changed, "usernames": names, "truncated": changed > int64(len(names))})
 }

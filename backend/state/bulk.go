@@ -173,6 +173,8 @@ func (s *State) BulkUsers(ctx context.Context, admin *model.Admin, in BulkInput)
 			deleted []model.User
 			resets  []int64
 			grants  bool
+			// How many of each status the changed users were and are.
+			statusBefore, statusAfter = map[string]int{}, map[string]int{}
 		)
 		caps, err := lockCaps(tx, admin)
 		if err != nil {
@@ -189,8 +191,11 @@ func (s *State) BulkUsers(ctx context.Context, admin *model.Admin, in BulkInput)
 			grants = grants || grantsMore(before, &u)
 			if in.Action == BulkDelete {
 				deleted = append(deleted, *before)
+				statusBefore[string(before.Status)]++
 				continue
 			}
+			statusBefore[string(before.Status)]++
+			statusAfter[string(u.Status)]++
 			if in.Action == BulkResetUsage {
 				resets = append(resets, u.ID)
 			}
@@ -249,7 +254,9 @@ func (s *State) BulkUsers(ctx context.Context, admin *model.Admin, in BulkInput)
 		if in.AdminUsername != "" {
 			extra["admin_username"] = in.AdminUsername
 		}
-		if err := tx.Audit(opAction(tx, "users.bulk"), "/api/users/bulk", 0, nil, audit.Bulk(in.Usernames, extra)); err != nil {
+		extra["status"] = statusAfter
+		if err := tx.AuditWhole(opAction(tx, "users.bulk"), "/api/users/bulk", 0,
+			map[string]any{"status": statusBefore}, audit.Bulk(in.Usernames, extra)); err != nil {
 			return change.Change{}, err
 		}
 		return d, nil

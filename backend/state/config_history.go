@@ -50,7 +50,7 @@ func (s *State) SetCoreConfigBy(ctx context.Context, admin string, raw []byte) e
 		if _, err := tx.AddConfigVersion(admin, canon, now); err != nil {
 			return change.Change{}, err
 		}
-		return change.ConfigReplaced(canon), nil
+		return change.ConfigReplaced(canon), auditCoreConfig(tx, old, canon)
 	})
 	return err
 }

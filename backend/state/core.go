@@ -119,7 +119,7 @@ func (s *State) SetCoreConfig(ctx context.Context, raw []byte) error {
 		if err := tx.SetCoreConfig(canon, rev); err != nil {
 			return change.Change{}, err
 		}
-		return change.ConfigReplaced(canon), nil
+		return change.ConfigReplaced(canon), auditCoreConfig(tx, old, canon)
 	})
 	return err
 }

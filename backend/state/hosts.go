@@ -247,8 +247,16 @@ func (s *State) SetHosts(ctx context.Context, hosts map[string][]Host) error {
 		}
 	}
 	return s.store.Tx(ctx, func(tx *store.Tx) error {
-		_, err := tx.ReplaceHosts(hosts)
-		return err
+		before, err := tx.Hosts()
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ReplaceHosts(hosts); err != nil {
+			return err
+		}
+		// By inbound tag: one changed list is one changed key.
+		b, a := hostsAudit(before, hosts)
+		return auditRow(tx, "hosts.set", "/api/hosts", 0, b, a)
 	})
 }
 

@@ -480,6 +480,14 @@ func (s *State) review(ctx context.Context, skip map[int64]bool) (int, []int64, 
 		if err := s.enqueueEvents(tx, reviewEvents(p, unread)...); err != nil {
 			return change.Change{}, err
 		}
+		var sum usersSummary
+		for _, id := range ids {
+			sum.add(p.before[id], p.after[id])
+		}
+		if err := sum.write(tx, "review", "/api/users", map[string]any{
+			"usage_resets": resets, "holds_started": len(p.holdIDs), "next_plans": len(p.plans)}); err != nil {
+			return change.Change{}, err
+		}
 		changed = len(ids)
 		// Every reset counts, those that changed no field compared above
 		// (nothing used) and those only counted (no limit) included.
@@ -539,8 +547,14 @@ func (s *State) AutoDeleteUsers(ctx context.Context) ([]string, error) {
 		if err != nil {
 			return change.Change{}, err
 		}
+		if len(users) == 0 {
+			tx.Bookkeeping() // a run that deleted nothing leaves no entry
+		}
 		if names, err = deleteUsers(tx, users); err == nil {
 			err = s.enqueueEvents(tx, deletedEvents(nil, users)...)
+		}
+		if err == nil && len(users) > 0 {
+			err = auditDeletedUsers(tx, "users.auto_delete", "/api/users", users)
 		}
 		return removals(users), err
 	})
@@ -636,6 +650,9 @@ func (s *State) userChange(ctx context.Context, admin *model.Admin, username str
 		if err := s.enqueueEvents(tx, userEvents(webhookAction(ctx), admin, before.Status, &u)...); err != nil {
 			return change.Change{}, err
 		}
+		if err := auditUser(tx, "user.change", before, &u); err != nil {
+			return change.Change{}, err
+		}
 		after = &u
 		return nodeDiff(before, &u), nil
 	})
@@ -723,9 +740,13 @@ func (s *State) SetOwner(ctx context.Context, username, adminUsername string) (*
 		if u, err = tx.LockUser(u.ID); err != nil {
 			return change.Change{}, fmt.Errorf("locking user %q: %w", username, err)
 		}
+		before := *u
 		u.AdminID, u.AdminUsername = a.ID, a.Username
 		u.Revision = rev
-		return change.Change{}, tx.UpdateUser(u)
+		if err := tx.UpdateUser(u); err != nil {
+			return change.Change{}, err
+		}
+		return change.Change{}, auditUser(tx, "user.set_owner", &before, u)
 	})
 	if err != nil {
 		return nil, err
@@ -777,7 +798,10 @@ func (s *State) ResetAllUsage(ctx context.Context, admin *model.Admin) (int64, e
 		if err := s.enqueueBulkResetEvents(tx, admin, n, lifts); err != nil {
 			return change.Change{}, err
 		}
-		return d, nil
+		// One entry: how many were reset, and the limited users it lifted.
+		return d, tx.AuditWhole(opAction(tx, "users.reset"), "/api/users/reset", 0,
+			map[string]any{"status": map[string]int{string(model.StatusLimited): len(lifts)}},
+			map[string]any{"status": map[string]int{string(model.StatusActive): len(lifts)}, "used_traffic": 0, "reset": n})
 	})
 	if err != nil {
 		return 0, fmt.Errorf("resetting all users' usage: %w", err)
@@ -982,6 +1006,9 @@ func (s *State) DeleteExpiredUsers(ctx context.Context, admin *model.Admin, afte
 		}
 		if names, err = deleteUsers(tx, users); err == nil {
 			err = s.enqueueEvents(tx, deletedEvents(admin, users)...)
+		}
+		if err == nil {
+			err = auditDeletedUsers(tx, "users.delete_expired", "/api/users/expired", users)
 		}
 		return removals(users), err
 	})

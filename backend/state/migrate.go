@@ -444,7 +444,13 @@ func (s *State) Migrate(ctx context.Context, m *Migration, dryRun bool) (Migrati
 		for _, u := range users {
 			d.Upserts = append(d.Upserts, nodeDiff(nil, u).Upserts...)
 		}
-		return d, nil
+		adminNames := make([]string, 0, len(admins))
+		for _, a := range admins {
+			adminNames = append(adminNames, a.Username)
+		}
+		return d, auditCreatedUsers(tx, "migrate", "/api/users", users, map[string]any{
+			"admins": adminNames, "templates": len(templates), "hosts": hosts != nil,
+			"core_config": d.Config != nil, "subscription_links_kept": m.SubscriptionSecret != ""})
 	})
 	if err != nil {
 		return rep, fmt.Errorf("importing: %w", err)

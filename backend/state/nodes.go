@@ -31,7 +31,12 @@ func (s *State) CreateNode(ctx context.Context, n *model.Node) (string, error) {
 	n.TokenHash = HashToken(token)
 	n.Status = model.NodeConnecting
 	n.CreatedAt = s.now().UTC()
-	err := s.store.Tx(ctx, func(tx *store.Tx) error { return tx.CreateNode(n) })
+	err := s.store.Tx(ctx, func(tx *store.Tx) error {
+		if err := tx.CreateNode(n); err != nil {
+			return err
+		}
+		return auditRow(tx, "node.create", nodeTarget(n.ID), 0, nil, nodeAudit(n))
+	})
 	if err != nil {
 		return "", fmt.Errorf("creating node %q: %w", n.Name, err)
 	}
@@ -43,10 +48,16 @@ func (s *State) CreateNode(ctx context.Context, n *model.Node) (string, error) {
 func (s *State) RotateNodeToken(ctx context.Context, id int64) (string, error) {
 	token := randomToken()
 	err := s.store.Tx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.NodeByID(id); err != nil {
+		n, err := tx.NodeByID(id)
+		if err != nil {
 			return err
 		}
-		return tx.SetNodeToken(id, HashToken(token))
+		if err := tx.SetNodeToken(id, HashToken(token)); err != nil {
+			return err
+		}
+		after := *n
+		after.TokenHash = HashToken(token)
+		return auditRow(tx, "node.token", nodeTarget(id), 0, nodeAudit(n), nodeAudit(&after))
 	})
 	if err != nil {
 		return "", fmt.Errorf("rotating token of node %d: %w", id, err)
@@ -110,10 +121,14 @@ func (s *State) Nodes(ctx context.Context) ([]model.Node, error) {
 // DeleteNode removes a node; the hub closes its session.
 func (s *State) DeleteNode(ctx context.Context, id int64) error {
 	return s.store.Tx(ctx, func(tx *store.Tx) error {
-		if _, err := tx.NodeByID(id); err != nil {
+		n, err := tx.NodeByID(id)
+		if err != nil {
 			return fmt.Errorf("loading node %d: %w", id, err)
 		}
-		return tx.DeleteNode(id)
+		if err := tx.DeleteNode(id); err != nil {
+			return err
+		}
+		return auditRow(tx, "node.delete", nodeTarget(id), 0, nodeAudit(n), nil)
 	})
 }
 
@@ -158,6 +173,7 @@ func (s *State) ModifyNode(ctx context.Context, id int64, ch NodeChanges) (*mode
 		if n, err = tx.NodeByID(id); err != nil {
 			return err
 		}
+		before := nodeAudit(n)
 		if ch.Name != nil {
 			n.Name = *ch.Name
 		}
@@ -173,7 +189,10 @@ func (s *State) ModifyNode(ctx context.Context, id int64, ch NodeChanges) (*mode
 		if ch.UsageCoefficient != nil {
 			n.UsageCoefficient = *ch.UsageCoefficient
 		}
-		return tx.UpdateNode(n)
+		if err := tx.UpdateNode(n); err != nil {
+			return err
+		}
+		return auditRow(tx, "node.modify", nodeTarget(id), 0, before, nodeAudit(n))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("modifying node %d: %w", id, err)

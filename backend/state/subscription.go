@@ -120,8 +120,18 @@ func (s *State) SetSubscriptionSettings(ctx context.Context, ss SubscriptionSett
 		return fmt.Errorf("encoding subscription settings: %w", err)
 	}
 	return s.store.Tx(ctx, func(tx *store.Tx) error {
-		_, err := tx.SetSubscriptionSettings(string(data))
-		return err
+		old, ok, err := tx.SubscriptionSettings()
+		if err != nil {
+			return err
+		}
+		before, err := decodeSubscriptionSettings(old, ok)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.SetSubscriptionSettings(string(data)); err != nil {
+			return err
+		}
+		return auditRow(tx, "subscription.settings", "/api/subscription/settings", 0, before, ss)
 	})
 }
 

@@ -139,7 +139,12 @@ func (s *State) CreateTemplate(ctx context.Context, in TemplateInput) (*UserTemp
 	if err := applyTemplate(t, in); err != nil {
 		return nil, err
 	}
-	if err := s.store.Tx(ctx, func(tx *store.Tx) error { return tx.CreateTemplate(t) }); err != nil {
+	if err := s.store.Tx(ctx, func(tx *store.Tx) error {
+		if err := tx.CreateTemplate(t); err != nil {
+			return err
+		}
+		return auditRow(tx, "template.create", templateTarget(t.ID), 0, nil, templateAudit(t))
+	}); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -171,10 +176,14 @@ func (s *State) ModifyTemplate(ctx context.Context, id int64, in TemplateInput) 
 		if t, err = tx.TemplateByID(id); err != nil {
 			return err
 		}
+		before := templateAudit(t)
 		if err := applyTemplate(t, in); err != nil {
 			return err
 		}
-		return tx.UpdateTemplate(t)
+		if err := tx.UpdateTemplate(t); err != nil {
+			return err
+		}
+		return auditRow(tx, "template.modify", templateTarget(id), 0, before, templateAudit(t))
 	})
 	if err != nil {
 		return nil, err
@@ -184,5 +193,14 @@ func (s *State) ModifyTemplate(ctx context.Context, id int64, in TemplateInput) 
 
 // DeleteTemplate deletes one template.
 func (s *State) DeleteTemplate(ctx context.Context, id int64) error {
-	return s.store.Tx(ctx, func(tx *store.Tx) error { return tx.DeleteTemplate(id) })
+	return s.store.Tx(ctx, func(tx *store.Tx) error {
+		t, err := tx.TemplateByID(id)
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteTemplate(id); err != nil {
+			return err
+		}
+		return auditRow(tx, "template.delete", templateTarget(id), 0, templateAudit(t), nil)
+	})
 }

@@ -46,7 +46,14 @@ func (s *State) StartTOTP(ctx context.Context, adminID int64, sealed string) err
 		if err != nil && !errors.Is(err, model.ErrNotFound) {
 			return err
 		}
-		return tx.PutTOTP(adminID, sealed, s.now())
+		before, err := loadTOTPAudit(tx, adminID)
+		if err != nil {
+			return err
+		}
+		if err := tx.PutTOTP(adminID, sealed, s.now()); err != nil {
+			return err
+		}
+		return auditTOTP(tx, "admin.totp_enroll", adminID, before)
 	})
 }
 
@@ -62,7 +69,14 @@ func (s *State) ConfirmTOTP(ctx context.Context, adminID, step int64, codeHashes
 		if t.Confirmed {
 			return fmt.Errorf("two-factor sign-in is already on: %w", model.ErrConflict)
 		}
-		return tx.ConfirmTOTP(adminID, step, codeHashes)
+		before, err := loadTOTPAudit(tx, adminID)
+		if err != nil {
+			return err
+		}
+		if err := tx.ConfirmTOTP(adminID, step, codeHashes); err != nil {
+			return err
+		}
+		return auditTOTP(tx, "admin.totp_confirm", adminID, before)
 	})
 }
 
@@ -72,6 +86,7 @@ func (s *State) UseTOTPStep(ctx context.Context, adminID, step int64) (bool, err
 	var ok bool
 	err := s.store.Tx(ctx, func(tx *store.Tx) error {
 		var err error
+		tx.Bookkeeping() // a spent step is no change anybody made
 		ok, err = tx.UseTOTPStep(adminID, step)
 		return err
 	})
@@ -84,6 +99,7 @@ func (s *State) UseRecoveryCode(ctx context.Context, adminID int64, codeHash str
 	var ok bool
 	err := s.store.Tx(ctx, func(tx *store.Tx) error {
 		var err error
+		tx.Bookkeeping()
 		ok, err = tx.UseRecoveryCode(adminID, codeHash)
 		return err
 	})
@@ -92,7 +108,16 @@ func (s *State) UseRecoveryCode(ctx context.Context, adminID int64, codeHash str
 
 // DisableTOTP removes the admin's second factor and recovery codes.
 func (s *State) DisableTOTP(ctx context.Context, adminID int64) error {
-	return s.store.Tx(ctx, func(tx *store.Tx) error { return tx.DeleteTOTP(adminID) })
+	return s.store.Tx(ctx, func(tx *store.Tx) error {
+		before, err := loadTOTPAudit(tx, adminID)
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteTOTP(adminID); err != nil {
+			return err
+		}
+		return auditTOTP(tx, "admin.totp_disable", adminID, before)
+	})
 }
 
 // ResetTOTP is a sudo admin (actor; nil for the CLI) removing another
@@ -109,7 +134,14 @@ func (s *State) ResetTOTP(ctx context.Context, actor *model.Admin, username stri
 		if err := mayManage(actor, a); err != nil {
 			return err
 		}
-		return tx.DeleteTOTP(a.ID)
+		before, err := loadTOTPAudit(tx, a.ID)
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteTOTP(a.ID); err != nil {
+			return err
+		}
+		return auditTOTP(tx, "admin.totp_reset", a.ID, before)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("resetting two-factor sign-in of %q: %w", username, err)
@@ -131,7 +163,10 @@ func (s *State) CreateAPIKey(ctx context.Context, k *model.APIKey) error {
 		if n >= model.MaxAPIKeysPerAdmin {
 			return fmt.Errorf("%w: an admin has at most %d API keys; revoke one first", model.ErrInvalid, model.MaxAPIKeysPerAdmin)
 		}
-		return tx.CreateAPIKey(k)
+		if err := tx.CreateAPIKey(k); err != nil {
+			return err
+		}
+		return auditRow(tx, "apikey.create", keyTarget(k.ID), k.AdminID, nil, keyAudit(k))
 	})
 }
 
@@ -160,7 +195,13 @@ func (s *State) APIKeyByHash(ctx context.Context, hash string) (*model.APIKey, *
 
 // DeleteAPIKey revokes the admin's key id.
 func (s *State) DeleteAPIKey(ctx context.Context, adminID, id int64) error {
-	return s.store.Tx(ctx, func(tx *store.Tx) error { return tx.DeleteAPIKey(adminID, id) })
+	return s.store.Tx(ctx, func(tx *store.Tx) error {
+		k, err := tx.DeleteAPIKey(adminID, id)
+		if err != nil {
+			return err
+		}
+		return auditRow(tx, "apikey.delete", keyTarget(id), adminID, keyAudit(k), nil)
+	})
 }
 
 // TouchAPIKeys records a batch of key uses in one transaction.
@@ -201,7 +242,13 @@ func (s *State) SessionLive(ctx context.Context, id int64) (bool, error) {
 // EndSession ends one of the admin's sessions; ErrNotFound when it has no
 // such session.
 func (s *State) EndSession(ctx context.Context, admin *model.Admin, id int64) error {
-	return s.store.Tx(ctx, func(tx *store.Tx) error { return tx.DeleteSession(admin.ID, admin.Username, id) })
+	return s.store.Tx(ctx, func(tx *store.Tx) error {
+		sess, err := tx.DeleteSession(admin.ID, admin.Username, id)
+		if err != nil {
+			return err
+		}
+		return auditRow(tx, "admin.session_end", fmt.Sprintf("/api/admin/sessions/%d", id), admin.ID, sessionAudit(sess), nil)
+	})
 }
 
 // ChangeOwnPassword is an admin changing its own password: the current one
@@ -230,12 +277,17 @@ func (s *State) ChangeOwnPassword(ctx context.Context, admin *model.Admin, curre
 			return fmt.Errorf("hashing password: %w", err)
 		}
 		now := s.now().UTC().Truncate(time.Second)
+		before := adminAudit(a, false)
 		a.HashedPassword, a.PasswordResetAt = string(hash), &now
 		if err := tx.UpdateAdmin(a); err != nil {
 			return err
 		}
-		ended, err = tx.DeleteSessionsExcept(a.ID, a.Username, keep)
-		return err
+		if ended, err = tx.DeleteSessionsExcept(a.ID, a.Username, keep); err != nil {
+			return err
+		}
+		after := adminAudit(a, false)
+		after["sessions_ended"] = len(ended)
+		return auditRow(tx, "admin.password", adminTarget(a.Username), a.ID, before, after)
 	})
 	if err != nil {
 		return nil, nil, err

@@ -597,7 +597,7 @@ func (s *State) ImportUsers(ctx context.Context, admin *model.Admin, in []UserIn
 		for _, u := range users {
 			d.Upserts = append(d.Upserts, nodeDiff(nil, u).Upserts...)
 		}
-		return d, nil
+		return d, auditCreatedUsers(tx, "users.import", "/api/users", users, nil)
 	})
 	if err != nil {
 		return 0, err

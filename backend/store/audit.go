@@ -24,6 +24,13 @@ func (tx *Tx) Audit(action, target string, owner int64, before, after any) error
 	return tx.writeAudit(action, target, owner, b, a)
 }
 
+// AuditWhole is Audit without the diff: before and after are stored whole
+// (masked), for summaries of changes to many rows (counts by status) whose
+// equal keys still say something.
+func (tx *Tx) AuditWhole(action, target string, owner int64, before, after any) error {
+	return tx.writeAudit(action, target, owner, audit.Mask(before), audit.Mask(after))
+}
+
 func (tx *Tx) writeAudit(action, target string, owner int64, before, after json.RawMessage) error {
 	actor, ok := audit.ActorFrom(tx.ctx)
 	if !ok {
@@ -47,7 +54,7 @@ func (tx *Tx) writeAudit(action, target string, owner int64, before, after json.
 // autoAudit writes the operation's entry when this transaction wrote none
 // and (for a request) none was committed under the operation yet.
 func (tx *Tx) autoAudit(op *audit.Operation) error {
-	if tx.audited > 0 {
+	if tx.audited > 0 || tx.bookkeeping {
 		return nil
 	}
 	if op.RevisionsOnly {
@@ -59,6 +66,11 @@ func (tx *Tx) autoAudit(op *audit.Operation) error {
 	}
 	return tx.writeAudit(op.Action, op.Target, 0, nil, audit.Mask(op.Body))
 }
+
+// Bookkeeping marks the transaction as one that changes nothing anybody
+// asked for (a spent two-factor step, a recovery code used at sign-in): the
+// operation it runs under gets no automatic entry for it.
+func (tx *Tx) Bookkeeping() { tx.bookkeeping = true }
 
 // Context is the context the transaction runs under.
 func (tx *Tx) Context() context.Context { return tx.ctx }

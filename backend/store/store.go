@@ -225,8 +225,9 @@ type Tx struct {
 	s   *Store
 	// audited counts audit entries written (Audit); revised is set by
 	// BumpRevision. run writes the operation's automatic entry from them.
-	audited int
-	revised bool
+	audited     int
+	revised     bool
+	bookkeeping bool
 }
 
 // Tx runs fn in one read-write transaction, committing when fn returns nil.

@@ -171,12 +171,18 @@ func (tx *Tx) APIKeyByHash(hash string) (*model.APIKey, *model.Admin, error) {
 	return &k, &a, nil
 }
 
-// DeleteAPIKey removes the admin's key id; ErrNotFound when it has none.
-func (tx *Tx) DeleteAPIKey(adminID, id int64) error {
-	if err := affectedOne(tx.exec(`DELETE FROM api_keys WHERE id = $1 AND admin_id = $2`, id, adminID)); err != nil {
-		return fmt.Errorf("deleting api key %d: %w", id, err)
+// DeleteAPIKey removes the admin's key id and returns it as it was;
+// ErrNotFound when it has none.
+func (tx *Tx) DeleteAPIKey(adminID, id int64) (*model.APIKey, error) {
+	var k model.APIKey
+	err := scanAPIKey(tx.queryRow(`DELETE FROM api_keys WHERE id = $1 AND admin_id = $2 RETURNING `+apiKeyColumns, id, adminID), &k)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("deleting api key %d: %w", id, errNotFound)
 	}
-	return nil
+	if err != nil {
+		return nil, fmt.Errorf("deleting api key %d: %w", id, err)
+	}
+	return &k, nil
 }
 
 // KeyUse is one key's newest use, written behind by the API.
@@ -245,13 +251,18 @@ func (tx *Tx) SessionLive(id int64) (bool, error) {
 	return n == 1, err
 }
 
-// DeleteSession ends one of the admin's sessions; ErrNotFound when it has
-// no such session.
-func (tx *Tx) DeleteSession(adminID int64, username string, id int64) error {
-	if err := affectedOne(tx.exec(`DELETE FROM admin_sessions WHERE id = $1 AND admin_id = $2 AND username = $3`, id, adminID, username)); err != nil {
-		return fmt.Errorf("ending session %d: %w", id, err)
+// DeleteSession ends one of the admin's sessions and returns it as it
+// was; ErrNotFound when it has no such session.
+func (tx *Tx) DeleteSession(adminID int64, username string, id int64) (*model.AdminSession, error) {
+	var s model.AdminSession
+	err := scanSession(tx.queryRow(`DELETE FROM admin_sessions WHERE id = $1 AND admin_id = $2 AND username = $3 RETURNING `+sessionColumns, id, adminID, username), &s)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("ending session %d: %w", id, errNotFound)
 	}
-	return nil
+	if err != nil {
+		return nil, fmt.Errorf("ending session %d: %w", id, err)
+	}
+	return &s, nil
 }
 
 // DeleteSessionsExcept ends every session of the admin but keep (0: all)

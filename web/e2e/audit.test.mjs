@@ -66,3 +66,42 @@ test('Audit log: listed, filtered by URL, before/after in the drawer, exported',
   assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), 'nothing scrolls sideways at 390 px');
   await page.close();
 });
+
+test('Audit log: a node change shows its fields before and after, its token masked', async () => {
+  const { api, base } = h;
+  const created = await api('POST', '/api/node', { name: 'audit-edge', address: '192.0.2.40' });
+  assert.equal(created.status, 200);
+  const { id, token } = created.body;
+  assert.ok(token, 'the new node has a token');
+  assert.equal((await api('PUT', `/api/node/${id}`, { name: 'audit-edge-renamed', address: '192.0.2.41' })).status, 200);
+
+  const page = await h.newPage();
+  await page.goto(`${base}/dashboard/audit?target=/api/node/${id}`);
+  // Signed in already when the test above ran (one browser context).
+  const heading = page.getByRole('heading', { name: 'Audit log' });
+  const signInButton = page.getByRole('button', { name: 'Sign in' });
+  await heading.or(signInButton).first().waitFor();
+  if (await signInButton.isVisible()) {
+    await signIn(page);
+  }
+  await heading.waitFor();
+  const rows = page.locator('tbody tr');
+  await rows.first().waitFor();
+  assert.equal(await rows.count(), 2, 'created and modified');
+  assert.match(await rows.first().innerText(), /PUT \/api\/node\/:id/);
+
+  await rows.first().getByRole('button', { name: /Details of entry/ }).click();
+  const drawer = page.getByRole('dialog');
+  await drawer.getByText('audit-edge-renamed').first().waitFor();
+  await drawer.getByText('192.0.2.40').first().waitFor();
+  assert.ok(!(await drawer.innerText()).includes(token), 'the token is not shown');
+  await page.keyboard.press('Escape');
+  await drawer.waitFor({ state: 'hidden' });
+
+  // The creation: after only, its token hash masked.
+  await rows.nth(1).getByRole('button', { name: /Details of entry/ }).click();
+  await drawer.getByText('"***"').first().waitFor();
+  assert.ok(!(await drawer.innerText()).includes(token), 'the token is not shown');
+  assert.deepEqual(await axeViolations(page), [], 'axe with the drawer open');
+  await page.close();
+});
