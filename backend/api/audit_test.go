@@ -296,10 +296,10 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 					id := e.idOf(e.do("POST", "/api/user_template", sudo, map[string]any{"name": "walk_t4"}), "template")
 					return e.do("DELETE", fmt.Sprintf("/api/user_template/%d", id), sudo, nil)
 				}},
-				{"POST /api/system/backup", func() *response {
+				{"POST /api/system/backup", kindAction, func() *response {
 					return e.do("POST", "/api/system/backup", sudo, map[string]any{"passphrase": "walk passphrase"})
 				}},
-				{"POST /api/system/backups/run", func() *response { return e.do("POST", "/api/system/backups/run", sudo, nil) }},
+				{"POST /api/system/backups/run", kindAction, func() *response { return e.do("POST", "/api/system/backups/run", sudo, nil) }},
 				// Last: it ends carol's sessions.
 				{"POST /api/admin/password", kindUpdate, func() *response {
 					return e.do("POST", "/api/admin/password", carol, map[string]any{"current_password": testPassword, "new_password": "new password 1"})
