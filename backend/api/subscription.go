@@ -108,12 +108,12 @@ const (
 
 // render renders view's subscription in format f, reusing the body
 // rendered from the same cached view.
-func (ss *subServer) render(f subFormat, view *state.SubscriptionView, address string, now time.Time) ([]byte, string, error) {
+func (ss *subServer) render(f subFormat, view *state.SubscriptionView, address string, now time.Time, deviceRefused bool) ([]byte, string, error) {
 	in := subInput{
 		User: view.User, Inbounds: view.Inbounds, Hosts: view.Hosts, DefaultAddress: address,
-		Now: now, Templates: ss.templates,
+		Now: now, Templates: ss.templates, DeviceRefused: deviceRefused,
 	}
-	if !ss.svc.CachesLookups() {
+	if !ss.svc.CachesLookups() || deviceRefused {
 		return renderSub(f, in)
 	}
 	key := bodyKey{username: view.User.Username, format: f, address: address}
@@ -257,7 +257,8 @@ func (s *server) subscriptionAs(c *fiber.Ctx) error {
 func (s *server) sendSubscription(c *fiber.Ctx, view *state.SubscriptionView, token string, f subFormat) error {
 	base, host := s.publicBase(c)
 	u := view.User
-	body, contentType, err := s.sub.render(f, view, host, s.now())
+	refused := !s.admitDevice(c, view)
+	body, contentType, err := s.sub.render(f, view, host, s.now(), refused)
 	if err != nil {
 		return fmt.Errorf("rendering %s subscription of %q: %w", f, u.Username, err)
 	}
@@ -298,6 +299,38 @@ func subscriptionUserinfo(u *model.User) string {
 	b = append(b, "; expire="...)
 	b = strconv.AppendInt(b, max(u.Expire, 0), 10)
 	return string(b)
+}
+
+// The headers a client's device is known by (Happ, v2RayTun, FlClash-based
+// clients and Hiddify send them).
+const (
+	headerHWID        = "X-Hwid"
+	headerDeviceOS    = "X-Device-Os"
+	headerOSVersion   = "X-Ver-Os"
+	headerDeviceModel = "X-Device-Model"
+)
+
+// admitDevice registers the fetch's device (x-hwid and friends) and says
+// whether it may have the user's entries (false: the device-limit
+// placeholder). A failing registry does not cost the client its
+// subscription: the fetch is served and the failure logged.
+func (s *server) admitDevice(c *fiber.Ctx, view *state.SubscriptionView) bool {
+	df, ok := state.NewDeviceFetch(c.Get(headerHWID), c.Get(headerDeviceOS), c.Get(headerOSVersion),
+		c.Get(headerDeviceModel), c.Get(fiber.HeaderUserAgent))
+	if !ok {
+		return false // an x-hwid no client sends
+	}
+	admitted, err := s.sub.svc.AdmitDevice(c.UserContext(), view, df)
+	if err != nil {
+		s.log.Warn("registering a subscription device; served anyway", "user", view.User.Username, "err", err)
+		return true
+	}
+	if s.sub.syncTouch {
+		if err := s.sub.svc.Flush(c.UserContext()); err != nil {
+			s.log.Warn("recording a device fetch", "user", view.User.Username, "err", err)
+		}
+	}
+	return admitted
 }
 
 // recordFetch notes sub_updated_at and sub_last_user_agent. A failed write
