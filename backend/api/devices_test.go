@@ -40,7 +40,6 @@ type devicesList struct {
 	} `json:"devices"`
 }
 
-
 // TestDeviceLimitConcurrentFetches: new devices fetching at once never take
 // more slots than the limit, on both engines.
 func TestDeviceLimitConcurrentFetches(t *testing.T) {
