@@ -357,11 +357,21 @@ func (s *server) subscriptionPage(c *fiber.Ctx, view *state.SubscriptionView, to
 	if status.OnNodes() {
 		links = sub.LinksWith(u, view.Inbounds, view.Hosts, host, sub.Options{Now: now})
 	}
+	devices, err := s.st.DevicesOf(c.UserContext(), u.ID)
+	if err != nil {
+		return fmt.Errorf("loading devices of %q: %w", u.Username, err)
+	}
+	pageDevices := make([]page.Device, len(devices))
+	for i, d := range devices {
+		pageDevices[i] = page.Device{Name: d.Name, Model: d.Model, OS: d.OS, OSVersion: d.OSVersion,
+			LastSeen: d.LastFetch, Refused: d.Refused}
+	}
 	var buf bytes.Buffer
-	err := page.Render(&buf, page.Data{
+	err = page.Render(&buf, page.Data{
 		Username: u.Username, Status: string(status), Used: u.UsedTraffic, Limit: max(u.DataLimit, 0),
 		Expire: max(u.Expire, 0), Links: links, SubscriptionURL: base + "/sub/" + token,
 		Lang: page.Language(c.Get(fiber.HeaderAcceptLanguage)), Now: now, SupportURL: view.Settings.SupportURL,
+		Devices: pageDevices, DeviceLimit: state.DeviceLimit(u, view.Settings),
 	})
 	if err != nil {
 		return fmt.Errorf("rendering subscription page of %q: %w", u.Username, err)
