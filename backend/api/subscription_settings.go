@@ -97,6 +97,11 @@ type subscriptionSettingsResponse struct {
 	SupportURL            string    `json:"support_url"`
 	ProfileWebPageURL     string    `json:"profile_web_page_url"`
 	DisableHTMLPage       bool      `json:"disable_html_page"`
+	// HWIDDeviceLimit is the device limit of users without one of their
+	// own, 0 unlimited; HWIDMissing what a fetch without x-hwid gets
+	// (Outpost).
+	HWIDDeviceLimit int64  `json:"hwid_device_limit" limit:"devices"`
+	HWIDMissing     string `json:"hwid_missing"`
 }
 
 func (s *server) getSubscriptionSettings(c *fiber.Ctx) error {
@@ -118,6 +123,7 @@ func (s *server) sendSubscriptionSettings(c *fiber.Ctx, set state.SubscriptionSe
 	return c.JSON(subscriptionSettingsResponse{
 		Rules: rules, ProfileUpdateInterval: set.ProfileUpdateInterval, ProfileTitle: set.ProfileTitle,
 		SupportURL: set.SupportURL, ProfileWebPageURL: set.ProfileWebPageURL, DisableHTMLPage: set.DisableHTMLPage,
+		HWIDDeviceLimit: set.HWIDDeviceLimit, HWIDMissing: set.HWIDMissing,
 	})
 }
 
