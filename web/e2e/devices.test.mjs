@@ -80,7 +80,7 @@ test('devices are listed, renamed and removed on the user page; limits are set i
   await limit.fill('3');
   await form.getByLabel('Fetches without x-hwid').selectOption('refuse');
   await form.getByRole('button', { name: 'Save' }).click();
-  await form.getByText('Saved').waitFor();
+  await form.getByRole('status').getByText('Saved.').waitFor();
   const set = (await h.api('GET', '/api/subscription/settings')).body;
   assert.equal(set.hwid_device_limit, 3);
   assert.equal(set.hwid_missing, 'refuse');
@@ -91,9 +91,9 @@ test('devices are listed, renamed and removed on the user page; limits are set i
   await page.goto(`${h.base}/dashboard/templates`);
   await page.getByRole('button', { name: 'New template' }).click();
   const tform = page.getByRole('form', { name: 'New template' });
-  await tform.getByLabel('Name').fill('two_devices');
+  await tform.getByRole('textbox', { name: 'Name', exact: true }).fill('two_devices');
   await tform.getByLabel('Device limit (empty: the global default, 0: unlimited)').fill('2');
-  await tform.getByRole('button', { name: 'Save' }).click();
+  await tform.getByRole('button', { name: 'Create' }).click();
   await tform.waitFor({ state: 'detached' });
   const templates = (await h.api('GET', '/api/user_template')).body;
   assert.equal(templates.find((t) => t.name === 'two_devices').hwid_device_limit, 2);
