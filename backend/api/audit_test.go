@@ -254,6 +254,12 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 						"next_plan": map[string]any{"data_limit": 5000, "expire": 86400}}), 200, "set next plan")
 					return e.do("POST", "/api/user/walk_next/active-next", alice, nil)
 				}},
+				{"PUT /api/user/:username/devices/:id", kindUpdate, func() *response {
+					return e.do("PUT", fmt.Sprintf("/api/user/walk_a/devices/%d", e.deviceOf("walk_a", "walk-hwid-1")), alice, map[string]any{"name": "phone"})
+				}},
+				{"DELETE /api/user/:username/devices/:id", kindDelete, func() *response {
+					return e.do("DELETE", fmt.Sprintf("/api/user/walk_a/devices/%d", e.deviceOf("walk_a", "walk-hwid-2")), alice, nil)
+				}},
 				{"PUT /api/user/:username/set-owner", kindUpdate, func() *response {
 					return e.do("PUT", "/api/user/walk_d/set-owner?admin_username=bob", sudo, nil)
 				}},

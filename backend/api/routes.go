@@ -151,6 +151,7 @@ func (s *server) routes() []route {
 		s.securityRoutes(),             // security.go: /api/admin/{totp,keys,sessions,password}*
 		s.adminRoutes(),                // admins.go: login, /api/admin*, /api/admins
 		s.userRoutes(),                 // users.go: /api/user*, /api/users*
+		s.deviceRoutes(),               // devices.go: /api/user/:username/devices*
 		s.bulkRoutes(),                 // bulk.go: /api/users/bulk
 		s.coreRoutes(),                 // core.go: /api/core*, /api/inbounds
 		s.configHistoryRoutes(),        // config_history.go: /api/core/config/history*

@@ -111,12 +111,12 @@ const (
 
 // render renders view's subscription in format f, reusing the body
 // rendered from the same cached view.
-func (ss *subServer) render(f subFormat, view *state.SubscriptionView, address string, now time.Time) ([]byte, string, error) {
+func (ss *subServer) render(f subFormat, view *state.SubscriptionView, address string, now time.Time, deviceRefused bool) ([]byte, string, error) {
 	in := subInput{
 		User: view.User, Inbounds: view.Inbounds, Hosts: view.Hosts, DefaultAddress: address,
-		Now: now, Templates: ss.templates,
+		Now: now, Templates: ss.templates, DeviceRefused: deviceRefused,
 	}
-	if !ss.svc.CachesLookups() {
+	if !ss.svc.CachesLookups() || deviceRefused {
 		return renderSub(f, in)
 	}
 	key := bodyKey{username: view.User.Username, format: f, address: address}
@@ -272,7 +272,8 @@ func (s *server) subscriptionAs(c *fiber.Ctx) error {
 func (s *server) sendSubscription(c *fiber.Ctx, view *state.SubscriptionView, token string, f subFormat) error {
 	base, host := s.publicBase(c)
 	u := view.User
-	body, contentType, err := s.sub.render(f, view, host, s.now())
+	refused := !s.admitDevice(c, view)
+	body, contentType, err := s.sub.render(f, view, host, s.now(), refused)
 	if err != nil {
 		return fmt.Errorf("rendering %s subscription of %q: %w", f, u.Username, err)
 	}
@@ -315,6 +316,38 @@ func subscriptionUserinfo(u *model.User) string {
 	return string(b)
 }
 
+// The headers a client's device is known by (Happ, v2RayTun, FlClash-based
+// clients and Hiddify send them).
+const (
+	headerHWID        = "X-Hwid"
+	headerDeviceOS    = "X-Device-Os"
+	headerOSVersion   = "X-Ver-Os"
+	headerDeviceModel = "X-Device-Model"
+)
+
+// admitDevice registers the fetch's device (x-hwid and friends) and says
+// whether it may have the user's entries (false: the device-limit
+// placeholder). A failing registry does not cost the client its
+// subscription: the fetch is served and the failure logged.
+func (s *server) admitDevice(c *fiber.Ctx, view *state.SubscriptionView) bool {
+	df, ok := state.NewDeviceFetch(c.Get(headerHWID), c.Get(headerDeviceOS), c.Get(headerOSVersion),
+		c.Get(headerDeviceModel), c.Get(fiber.HeaderUserAgent))
+	if !ok {
+		return false // an x-hwid no client sends
+	}
+	admitted, err := s.sub.svc.AdmitDevice(c.UserContext(), view, df)
+	if err != nil {
+		s.log.Warn("registering a subscription device; served anyway", "user", view.User.Username, "err", err)
+		return true
+	}
+	if s.sub.syncTouch {
+		if err := s.sub.svc.Flush(c.UserContext()); err != nil {
+			s.log.Warn("recording a device fetch", "user", view.User.Username, "err", err)
+		}
+	}
+	return admitted
+}
+
 // recordFetch notes sub_updated_at and sub_last_user_agent. A failed write
 // must not cost the client its subscription.
 func (s *server) recordFetch(c *fiber.Ctx, u *model.User) {
@@ -339,11 +372,21 @@ func (s *server) subscriptionPage(c *fiber.Ctx, view *state.SubscriptionView, to
 	if status.OnNodes() {
 		links = sub.LinksWith(u, view.Inbounds, view.Hosts, host, sub.Options{Now: now})
 	}
+	devices, err := s.st.DevicesOf(c.UserContext(), u.ID)
+	if err != nil {
+		return fmt.Errorf("loading devices of %q: %w", u.Username, err)
+	}
+	pageDevices := make([]page.Device, len(devices))
+	for i, d := range devices {
+		pageDevices[i] = page.Device{Name: d.Name, Model: d.Model, OS: d.OS, OSVersion: d.OSVersion,
+			LastSeen: d.LastFetch, Refused: d.Refused}
+	}
 	var buf bytes.Buffer
-	err := page.Render(&buf, page.Data{
+	err = page.Render(&buf, page.Data{
 		Username: u.Username, Status: string(status), Used: u.UsedTraffic, Limit: max(u.DataLimit, 0),
 		Expire: max(u.Expire, 0), Links: links, SubscriptionURL: base + "/sub/" + token,
 		Lang: page.Language(c.Get(fiber.HeaderAcceptLanguage)), Now: now, SupportURL: view.Settings.SupportURL,
+		Devices: pageDevices, DeviceLimit: state.DeviceLimit(u, view.Settings),
 	})
 	if err != nil {
 		return fmt.Errorf("rendering subscription page of %q: %w", u.Username, err)

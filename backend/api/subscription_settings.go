@@ -124,6 +124,11 @@ type subscriptionSettingsResponse struct {
 	// over the stored value, and PUT cannot change them (read only in a
 	// PUT body).
 	CustomJSONEnv []string `json:"custom_json_env"`
+	// HWIDDeviceLimit is the device limit of users without one of their
+	// own, 0 unlimited; HWIDMissing what a fetch without x-hwid gets
+	// (Outpost).
+	HWIDDeviceLimit int64  `json:"hwid_device_limit" limit:"devices"`
+	HWIDMissing     string `json:"hwid_missing"`
 }
 
 func (s *server) getSubscriptionSettings(c *fiber.Ctx) error {
@@ -146,6 +151,7 @@ func (s *server) sendSubscriptionSettings(c *fiber.Ctx, set state.SubscriptionSe
 		Rules: rules, ProfileUpdateInterval: set.ProfileUpdateInterval, ProfileTitle: set.ProfileTitle,
 		SupportURL: set.SupportURL, ProfileWebPageURL: set.ProfileWebPageURL, DisableHTMLPage: set.DisableHTMLPage,
 		CustomJSON: s.sub.customJSON(set.CustomJSON), CustomJSONEnv: s.customJSONEnvNames(),
+		HWIDDeviceLimit: set.HWIDDeviceLimit, HWIDMissing: set.HWIDMissing,
 	})
 }
 

@@ -51,11 +51,15 @@ type templateBody struct {
 	UsernamePrefix *string             `json:"username_prefix"`
 	UsernameSuffix *string             `json:"username_suffix"`
 	Inbounds       map[string][]string `json:"inbounds"`
+	// HWIDDeviceLimit is given to users created from the template
+	// (Outpost): 0 unlimited; null puts them on the global default.
+	HWIDDeviceLimit *int64 `json:"hwid_device_limit" limit:"devices"`
 }
 
-func (b *templateBody) input() state.TemplateInput {
+func (b *templateBody) input(raw []byte) state.TemplateInput {
 	return state.TemplateInput{Name: b.Name, DataLimit: b.DataLimit, ExpireDuration: b.ExpireDuration,
-		UsernamePrefix: b.UsernamePrefix, UsernameSuffix: b.UsernameSuffix, Inbounds: b.Inbounds}
+		UsernamePrefix: b.UsernamePrefix, UsernameSuffix: b.UsernameSuffix, Inbounds: b.Inbounds,
+		HWIDDeviceLimit: b.HWIDDeviceLimit, ClearHWIDDeviceLimit: explicitNull(raw, "hwid_device_limit")}
 }
 
 // templateResponse is Marzban's UserTemplateResponse.
@@ -67,6 +71,8 @@ type templateResponse struct {
 	UsernamePrefix *string             `json:"username_prefix"`
 	UsernameSuffix *string             `json:"username_suffix"`
 	Inbounds       map[string][]string `json:"inbounds"`
+	// HWIDDeviceLimit: null is the global default (Outpost).
+	HWIDDeviceLimit *int64 `json:"hwid_device_limit"`
 }
 
 func templateJSON(t *state.UserTemplate) templateResponse {
@@ -75,7 +81,7 @@ func templateJSON(t *state.UserTemplate) templateResponse {
 		in = map[string][]string{}
 	}
 	return templateResponse{ID: t.ID, Name: t.Name, DataLimit: t.DataLimit, ExpireDuration: t.ExpireDuration,
-		UsernamePrefix: t.UsernamePrefix, UsernameSuffix: t.UsernameSuffix, Inbounds: in}
+		UsernamePrefix: t.UsernamePrefix, UsernameSuffix: t.UsernameSuffix, Inbounds: in, HWIDDeviceLimit: t.HWIDDeviceLimit}
 }
 
 // templateID reads {id}; FastAPI answers a non-integer with 422.
@@ -99,7 +105,7 @@ func (s *server) createTemplate(c *fiber.Ctx) error {
 	if body.Name == nil {
 		return schemaErrorf("name: field required")
 	}
-	t, err := s.st.CreateTemplate(c.UserContext(), body.input())
+	t, err := s.st.CreateTemplate(c.UserContext(), body.input(c.Body()))
 	if err != nil {
 		return describe(err, templateTexts)
 	}
@@ -152,7 +158,7 @@ func (s *server) modifyTemplate(c *fiber.Ctx) error {
 	if err := decodeJSON(c.Body(), &body); err != nil {
 		return err
 	}
-	t, err := s.st.ModifyTemplate(c.UserContext(), id, body.input())
+	t, err := s.st.ModifyTemplate(c.UserContext(), id, body.input(c.Body()))
 	if err != nil {
 		return describe(err, templateTexts)
 	}

@@ -38,9 +38,12 @@ type userResponse struct {
 	OnHoldTimeout          *wireTime           `json:"on_hold_timeout"`
 	AutoDeleteInDays       *int64              `json:"auto_delete_in_days"`
 	NextPlan               *model.NextPlan     `json:"next_plan"`
-	Admin                  *model.Admin        `json:"admin"`
-	Links                  []string            `json:"links"`
-	SubscriptionURL        string              `json:"subscription_url"`
+	// HWIDDeviceLimit is the user's own device limit; null: the global
+	// default applies (Outpost).
+	HWIDDeviceLimit *int64       `json:"hwid_device_limit"`
+	Admin           *model.Admin `json:"admin"`
+	Links           []string     `json:"links"`
+	SubscriptionURL string       `json:"subscription_url"`
 }
 
 // Per-protocol proxy objects carry exactly Marzban's fields for each protocol.
@@ -183,6 +186,7 @@ func (r *userRenderer) user(u *model.User) (userResponse, error) {
 		OnHoldTimeout:          optTime(u.OnHoldTimeout),
 		AutoDeleteInDays:       u.AutoDeleteInDays,
 		NextPlan:               u.NextPlan,
+		HWIDDeviceLimit:        u.HWIDDeviceLimit,
 		Admin:                  owner,
 		Links:                  links,
 		SubscriptionURL:        r.base + "/sub/" + sub.MakeUserToken(u.Username, u.ID, sub.IssueTime(r.now, u.SubRevokedAt), r.s.opts.Secrets.Subscription),

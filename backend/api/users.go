@@ -126,6 +126,10 @@ type userBody struct {
 	OnHoldTimeout          *wireTime                      `json:"on_hold_timeout"`
 	AutoDeleteInDays       *int64                         `json:"auto_delete_in_days" limit:"days"`
 	NextPlan               *model.NextPlan                `json:"next_plan"`
+	// HWIDDeviceLimit is how many devices may fetch the subscription
+	// (Outpost): 0 unlimited; null or missing on create, and an explicit
+	// null on modify, put the user on the global default.
+	HWIDDeviceLimit *int64 `json:"hwid_device_limit" limit:"devices"`
 	// Part of Marzban's input schema, but the panel keeps them itself
 	// (Marzban ignores them on input too); accepted so its clients work.
 	SubUpdatedAt     json.RawMessage `json:"sub_updated_at"`
@@ -146,6 +150,7 @@ func (b *userBody) input() state.UserInput {
 		OnHoldExpireDuration:   b.OnHoldExpireDuration,
 		AutoDeleteInDays:       b.AutoDeleteInDays,
 		NextPlan:               b.NextPlan,
+		HWIDDeviceLimit:        b.HWIDDeviceLimit,
 	}
 	if b.OnHoldTimeout != nil {
 		t := b.OnHoldTimeout.Time
@@ -264,6 +269,7 @@ func (s *server) modifyUser(c *fiber.Ctx) error {
 	}
 	in := body.input()
 	in.ClearAutoDeleteInDays, in.ClearNextPlan = explicitNulls(c.Body())
+	in.ClearHWIDDeviceLimit = explicitNull(c.Body(), "hwid_device_limit")
 	u, err := s.st.ModifyUser(c.UserContext(), adminOf(c), name, in)
 	if err != nil {
 		return describe(asFieldError(err), userTexts)
@@ -416,6 +422,17 @@ func explicitNulls(body []byte) (autoDelete, nextPlan bool) {
 		return false, false
 	}
 	return string(raw.AutoDeleteInDays) == "null", string(raw.NextPlan) == "null"
+}
+
+// explicitNull reports whether a body (already decoded once, so well
+// formed) sets field to null.
+func explicitNull(body []byte, field string) bool {
+	var raw map[string]json.RawMessage
+	if json.Unmarshal(body, &raw) != nil {
+		return false
+	}
+	v, ok := raw[field]
+	return ok && string(v) == "null"
 }
 
 var nextPlanTexts = map[error]string{

@@ -36,6 +36,10 @@ const (
 	MaxPageSize int64 = 1000
 	// MaxCapUsers bounds an admin's max_users cap.
 	MaxCapUsers int64 = 100_000_000
+	// MaxDevices bounds hwid_device_limit, and is also how many devices a
+	// user may have registered at all (an unlimited user's further
+	// devices are served but not listed).
+	MaxDevices int64 = 256
 )
 
 // Range is the allowed interval of one kind of number, both ends included.
@@ -58,6 +62,7 @@ var Ranges = map[string]Range{
 	"page_size": {0, MaxPageSize, "a page size up to 1000"},
 	"cap_users": {0, MaxCapUsers, "a number of users up to 100000000"},
 	"cap_bytes": {0, MaxBytes, "a number of bytes up to 2^62"},
+	"devices":   {0, MaxDevices, "0 (unlimited) or a number of devices up to 256"},
 }
 
 // FloatRanges are the named ranges of floating-point fields.

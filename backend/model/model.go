@@ -124,10 +124,13 @@ type User struct {
 	OnHoldTimeout        *time.Time `json:"on_hold_timeout"`
 	AutoDeleteInDays     *int64     `json:"auto_delete_in_days"`
 	NextPlan             *NextPlan  `json:"next_plan"`
-	LastStatusChange     *time.Time `json:"-"`
-	UsageResetAt         *time.Time `json:"-"`
-	AdminID              int64      `json:"-"`
-	AdminUsername        string     `json:"-"`
+	// HWIDDeviceLimit is how many devices may fetch the subscription:
+	// nil takes the global default, 0 is unlimited.
+	HWIDDeviceLimit  *int64     `json:"hwid_device_limit"`
+	LastStatusChange *time.Time `json:"-"`
+	UsageResetAt     *time.Time `json:"-"`
+	AdminID          int64      `json:"-"`
+	AdminUsername    string     `json:"-"`
 	// Revision is the revision of the last change to this user that nodes
 	// or the panels' user directories see (owner, limits, status, note...).
 	Revision int64 `json:"-"`

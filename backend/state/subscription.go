@@ -45,11 +45,24 @@ type SubscriptionSettings struct {
 	// panel's environment variables of the same names win over them (the
 	// API layer applies those).
 	render.CustomJSON
+	// HWIDDeviceLimit is the device limit of users (and templates) that
+	// have none of their own; 0 is unlimited.
+	HWIDDeviceLimit int64 `json:"hwid_device_limit" limit:"devices"`
+	// HWIDMissing is what a fetch without x-hwid gets: "allow" (served,
+	// counted as the user's one "unknown device") or "refuse" (the
+	// device-limit placeholder).
+	HWIDMissing string `json:"hwid_missing"`
 }
+
+// What a fetch without x-hwid gets (SubscriptionSettings.HWIDMissing).
+const (
+	HWIDMissingAllow  = "allow"
+	HWIDMissingRefuse = "refuse"
+)
 
 // DefaultSubscriptionSettings are used until a sudo admin saves some.
 func DefaultSubscriptionSettings() SubscriptionSettings {
-	return SubscriptionSettings{ProfileUpdateInterval: 12}
+	return SubscriptionSettings{ProfileUpdateInterval: 12, HWIDMissing: HWIDMissingAllow}
 }
 
 const maxSettingText = 1024
@@ -71,6 +84,15 @@ func (ss *SubscriptionSettings) Validate() error {
 			u.Host == "" && u.Scheme != "mailto" && u.Scheme != "tg" || u.Scheme == "" {
 			return invalid("%s: an absolute URL (https://..., tg://..., mailto:...) of at most %d bytes", f.name, maxSettingText)
 		}
+	}
+	if err := model.CheckInt("hwid_device_limit", "devices", ss.HWIDDeviceLimit); err != nil {
+		return err
+	}
+	if ss.HWIDMissing == "" {
+		ss.HWIDMissing = HWIDMissingAllow
+	}
+	if ss.HWIDMissing != HWIDMissingAllow && ss.HWIDMissing != HWIDMissingRefuse {
+		return invalid("hwid_missing: must be allow or refuse")
 	}
 	if len(ss.Rules) > 0 && !json.Valid(ss.Rules) {
 		return invalid("rules: not JSON")
@@ -173,9 +195,15 @@ type Subscriptions struct {
 	views     map[string]cachedView
 	wallClock func() time.Time
 
-	pendingMu sync.Mutex
-	pending   map[int64]store.SubscriptionFetch
-	flushMu   sync.Mutex // one flush at a time, so fetches land in order; taken before pendingMu, which is a leaf
+	// Devices known to hold a slot, so a repeated fetch costs no query
+	// (only with the lookup cache on, for as long as a view lives).
+	deviceMu     sync.RWMutex
+	knownDevices map[deviceKey]knownDevice
+
+	pendingMu      sync.Mutex
+	pending        map[int64]store.SubscriptionFetch
+	pendingDevices map[int64]store.DeviceFetch
+	flushMu        sync.Mutex // one flush at a time, so fetches land in order; taken before pendingMu, which is a leaf
 }
 
 // NewSubscriptions wires the subscription service. Call Run (or Flush) so
@@ -186,7 +214,8 @@ func NewSubscriptions(st *State, log *slog.Logger) *Subscriptions {
 	}
 	return &Subscriptions{
 		st: st, log: log, lookup: st.store.SubscriptionLookup(), pending: map[int64]store.SubscriptionFetch{},
-		wallClock: time.Now,
+		pendingDevices: map[int64]store.DeviceFetch{},
+		wallClock:      time.Now,
 	}
 }
 
@@ -219,6 +248,7 @@ func (ss *Subscriptions) DropCachedViews() {
 	ss.viewMu.Lock()
 	clear(ss.views)
 	ss.viewMu.Unlock()
+	ss.forgetDevices()
 }
 
 // maxCachedViews bounds the lookup cache; past it the cache starts over,
@@ -425,19 +455,29 @@ func (ss *Subscriptions) Flush(ctx context.Context) error {
 	ss.flushMu.Lock()
 	defer ss.flushMu.Unlock()
 	ss.pendingMu.Lock()
-	batch := ss.pending
-	if len(batch) == 0 {
+	batch, devices := ss.pending, ss.pendingDevices
+	if len(batch) == 0 && len(devices) == 0 {
 		ss.pendingMu.Unlock()
 		return nil
 	}
 	ss.pending = make(map[int64]store.SubscriptionFetch, len(batch))
+	ss.pendingDevices = make(map[int64]store.DeviceFetch, len(devices))
 	ss.pendingMu.Unlock()
 
 	fetches := make([]store.SubscriptionFetch, 0, len(batch))
 	for _, f := range batch {
 		fetches = append(fetches, f)
 	}
-	err := ss.st.store.Tx(ctx, func(tx *store.Tx) error { return tx.TouchSubscriptions(fetches) })
+	deviceFetches := make([]store.DeviceFetch, 0, len(devices))
+	for _, f := range devices {
+		deviceFetches = append(deviceFetches, f)
+	}
+	err := ss.st.store.Tx(ctx, func(tx *store.Tx) error {
+		if err := tx.TouchSubscriptions(fetches); err != nil {
+			return err
+		}
+		return tx.TouchDevices(deviceFetches)
+	})
 	if err == nil {
 		return nil
 	}
@@ -446,6 +486,15 @@ func (ss *Subscriptions) Flush(ctx context.Context) error {
 		if cur, ok := ss.pending[id]; !ok || cur.At.Before(f.At) {
 			ss.pending[id] = f
 		}
+	}
+	for id, f := range devices {
+		if cur, ok := ss.pendingDevices[id]; ok {
+			f.Count = model.SatAdd(f.Count, cur.Count)
+			if f.At.Before(cur.At) {
+				f.At, f.Info = cur.At, cur.Info
+			}
+		}
+		ss.pendingDevices[id] = f
 	}
 	ss.pendingMu.Unlock()
 	return fmt.Errorf("recording %d subscription fetches: %w", len(fetches), err)

@@ -29,6 +29,10 @@ type TemplateInput struct {
 	UsernamePrefix *string
 	UsernameSuffix *string
 	Inbounds       map[string][]string
+	// HWIDDeviceLimit: nil unchanged; ClearHWIDDeviceLimit puts the
+	// template back on the global default.
+	HWIDDeviceLimit      *int64
+	ClearHWIDDeviceLimit bool
 }
 
 func invalidf(format string, a ...any) error {
@@ -91,6 +95,16 @@ func applyTemplate(t *UserTemplate, in TemplateInput) error {
 	}
 	if in.Inbounds != nil {
 		t.Inbounds = in.Inbounds
+	}
+	if in.ClearHWIDDeviceLimit {
+		t.HWIDDeviceLimit = nil
+	}
+	if in.HWIDDeviceLimit != nil {
+		if err := model.CheckInt("hwid_device_limit", "devices", *in.HWIDDeviceLimit); err != nil {
+			return err
+		}
+		v := *in.HWIDDeviceLimit
+		t.HWIDDeviceLimit = &v
 	}
 	if t.Name == "" {
 		return invalidf("name: required")

@@ -31,6 +31,10 @@ type UserInput struct {
 	OnHoldTimeout          *time.Time                     `json:"on_hold_timeout"`
 	AutoDeleteInDays       *int64                         `json:"auto_delete_in_days"`
 	NextPlan               *model.NextPlan                `json:"next_plan"`
+	// HWIDDeviceLimit: nil unchanged (on create: the global default), 0
+	// unlimited; ClearHWIDDeviceLimit puts the user back on the default.
+	HWIDDeviceLimit      *int64 `json:"hwid_device_limit"`
+	ClearHWIDDeviceLimit bool   `json:"-"`
 	// On modify: remove the user's auto-delete rule or next plan (the API
 	// sets them for an explicit null). A value in AutoDeleteInDays or
 	// NextPlan wins over its clear.
@@ -208,6 +212,7 @@ func validateLimits(in *UserInput) error {
 		{"data_limit", "bytes", in.DataLimit},
 		{"on_hold_expire_duration", "duration", in.OnHoldExpireDuration},
 		{"auto_delete_in_days", "days", in.AutoDeleteInDays},
+		{"hwid_device_limit", "devices", in.HWIDDeviceLimit},
 	} {
 		if c.v != nil {
 			if err := model.CheckInt(c.field, c.rng, *c.v); err != nil {
@@ -277,6 +282,13 @@ func apply(u *model.User, in *UserInput) {
 	}
 	if in.ClearNextPlan {
 		u.NextPlan = nil
+	}
+	if in.ClearHWIDDeviceLimit {
+		u.HWIDDeviceLimit = nil
+	}
+	if in.HWIDDeviceLimit != nil {
+		v := *in.HWIDDeviceLimit
+		u.HWIDDeviceLimit = &v
 	}
 	if in.NextPlan != nil {
 		np := *in.NextPlan

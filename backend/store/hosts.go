@@ -197,7 +197,7 @@ func scanSubscriptionUser(row *sql.Row, username string) (*model.User, SubVersio
 // admin join, no columns the body never shows.
 const subscriptionHotQuery = `SELECT id, username, status, proxies, excluded_inbounds, expire, data_limit,
 	(SELECT used_traffic FROM user_traffic WHERE user_id = users.id), created_at, sub_revoked_at, on_hold_expire_duration,
-	(SELECT revision FROM core_config WHERE id = 1), (SELECT hosts FROM sub_versions WHERE id = 1),
+	hwid_device_limit, (SELECT revision FROM core_config WHERE id = 1), (SELECT hosts FROM sub_versions WHERE id = 1),
 	(SELECT settings FROM sub_versions WHERE id = 1)
 	FROM users WHERE lower(username) = lower($1)`
 
@@ -213,7 +213,8 @@ func (s *Store) SubscriptionLookup() *SubscriptionLookup { return &SubscriptionL
 
 // User loads the fields of a user that a subscription renders from (id,
 // username, status, proxies, excluded inbounds, expire, data_limit,
-// used_traffic, created_at, sub_revoked_at, on_hold_expire_duration) and
+// used_traffic, created_at, sub_revoked_at, on_hold_expire_duration,
+// hwid_device_limit) and
 // the subscription versions. Use Tx.SubscriptionUser for the whole user.
 func (l *SubscriptionLookup) User(ctx context.Context, username string) (u *model.User, v SubVersions, err error) {
 	err = l.s.retry(ctx, func() error {
@@ -225,7 +226,7 @@ func (l *SubscriptionLookup) User(ctx context.Context, username string) (u *mode
 		)
 		err := l.s.read.QueryRowContext(ctx, subscriptionHotQuery, username).Scan(&user.ID, &user.Username, &user.Status,
 			&us.proxies, &us.excluded, &user.Expire, &user.DataLimit, &user.UsedTraffic, reqTime{&user.CreatedAt},
-			optTime{&user.SubRevokedAt}, &user.OnHoldExpireDuration, &cfg, &hosts, &sets)
+			optTime{&user.SubRevokedAt}, &user.OnHoldExpireDuration, optInt64{&user.HWIDDeviceLimit}, &cfg, &hosts, &sets)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("user %q: %w", username, errNotFound)
 		}

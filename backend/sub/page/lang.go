@@ -43,6 +43,11 @@ type messages struct {
 	Support    string
 	NoLinks    string
 
+	Devices       string // heading of the devices card
+	DeviceSeen    string // "last seen" label
+	DeviceRefused string // badge of a device turned away by the limit
+	UnknownDevice string // a device without a name or model
+
 	// Units and number formatting.
 	UnitB, UnitKB, UnitMB, UnitGB, UnitTB string
 	Decimal                               byte
@@ -69,7 +74,8 @@ var catalog = map[string]*messages{
 		LinkLabel: "Link", ShowQR: "Show QR code", QRLabel: "QR code for",
 		QRTooLong: "Too long for a QR code; use Copy.", Support: "Support",
 		NoLinks: "No configurations are available right now.",
-		UnitB:   "B", UnitKB: "KB", UnitMB: "MB", UnitGB: "GB", UnitTB: "TB",
+		Devices: "Devices", DeviceSeen: "Last seen", DeviceRefused: "Over the device limit", UnknownDevice: "Unknown device",
+		UnitB: "B", UnitKB: "KB", UnitMB: "MB", UnitGB: "GB", UnitTB: "TB",
 		Decimal: '.', DateLayout: "2006-01-02",
 	},
 	"fa": {
@@ -86,7 +92,8 @@ var catalog = map[string]*messages{
 		LinkLabel: "لینک", ShowQR: "نمایش کد QR", QRLabel: "کد QR برای",
 		QRTooLong: "برای کد QR بیش از حد طولانی است؛ از کپی استفاده کنید.", Support: "پشتیبانی",
 		NoLinks: "در حال حاضر کانفیگی در دسترس نیست.",
-		UnitB:   "بایت", UnitKB: "کیلوبایت", UnitMB: "مگابایت", UnitGB: "گیگابایت", UnitTB: "ترابایت",
+		Devices: "دستگاه‌ها", DeviceSeen: "آخرین بازدید", DeviceRefused: "خارج از محدودیت دستگاه", UnknownDevice: "دستگاه ناشناس",
+		UnitB: "بایت", UnitKB: "کیلوبایت", UnitMB: "مگابایت", UnitGB: "گیگابایت", UnitTB: "ترابایت",
 		Decimal: '.', Jalali: true,
 	},
 	"ru": {
@@ -103,7 +110,8 @@ var catalog = map[string]*messages{
 		LinkLabel: "Ссылка", ShowQR: "Показать QR-код", QRLabel: "QR-код для",
 		QRTooLong: "Слишком длинно для QR-кода; используйте копирование.", Support: "Поддержка",
 		NoLinks: "Сейчас нет доступных конфигураций.",
-		UnitB:   "Б", UnitKB: "КБ", UnitMB: "МБ", UnitGB: "ГБ", UnitTB: "ТБ",
+		Devices: "Устройства", DeviceSeen: "Последний раз", DeviceRefused: "Сверх лимита устройств", UnknownDevice: "Неизвестное устройство",
+		UnitB: "Б", UnitKB: "КБ", UnitMB: "МБ", UnitGB: "ГБ", UnitTB: "ТБ",
 		Decimal: ',', DateLayout: "02.01.2006",
 	},
 	"zh": {
@@ -120,7 +128,8 @@ var catalog = map[string]*messages{
 		LinkLabel: "链接", ShowQR: "显示二维码", QRLabel: "二维码：",
 		QRTooLong: "内容过长，无法生成二维码，请使用复制。", Support: "客服支持",
 		NoLinks: "当前没有可用的节点配置。",
-		UnitB:   "B", UnitKB: "KB", UnitMB: "MB", UnitGB: "GB", UnitTB: "TB",
+		Devices: "设备", DeviceSeen: "最近使用", DeviceRefused: "超出设备数量限制", UnknownDevice: "未知设备",
+		UnitB: "B", UnitKB: "KB", UnitMB: "MB", UnitGB: "GB", UnitTB: "TB",
 		Decimal: '.', DateLayout: "2006年1月2日",
 	},
 }

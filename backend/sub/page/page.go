@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +31,17 @@ type Data struct {
 	Lang            string // one of Language's results; anything else falls back to English
 	Now             time.Time
 	SupportURL      string
+	// Devices are the user's registered devices (the raw HWID is never
+	// shown); DeviceLimit the limit that applies, 0 unlimited.
+	Devices     []Device
+	DeviceLimit int64
+}
+
+// Device is one registered device as the page lists it.
+type Device struct {
+	Name, Model, OS, OSVersion string
+	LastSeen                   time.Time
+	Refused                    bool
 }
 
 //go:embed page.html.tmpl
@@ -144,6 +156,14 @@ type view struct {
 	Apps    []appView
 	Links   []linkView
 	Support string
+
+	Devices     []deviceView
+	DeviceCount string // "2 / 3", or "2" when unlimited
+}
+
+type deviceView struct {
+	Name, Detail, LastSeen string
+	Refused                bool
 }
 
 type appView struct {
@@ -212,6 +232,30 @@ func newView(d Data) (*view, error) {
 			return nil, err
 		}
 		v.Links[i] = linkView{Head: f.head, QR: info.qr, Tail: f.tail}
+	}
+
+	accepted := 0
+	for _, dv := range d.Devices {
+		name := dv.Name
+		if name == "" {
+			name = dv.Model
+		}
+		if name == "" {
+			name = m.UnknownDevice
+		}
+		detail := strings.TrimSpace(dv.OS + " " + dv.OSVersion)
+		if dv.Name != "" && dv.Model != "" {
+			detail = strings.TrimSpace(dv.Model + " · " + detail)
+		}
+		if !dv.Refused {
+			accepted++
+		}
+		v.Devices = append(v.Devices, deviceView{Name: name, Detail: detail,
+			LastSeen: formatDate(dv.LastSeen.In(now.Location()), m), Refused: dv.Refused})
+	}
+	v.DeviceCount = strconv.Itoa(accepted)
+	if d.DeviceLimit > 0 {
+		v.DeviceCount += " / " + strconv.FormatInt(d.DeviceLimit, 10)
 	}
 	return v, nil
 }

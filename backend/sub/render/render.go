@@ -59,6 +59,9 @@ type Input struct {
 	// Rand returns a number in [0, n) for comma lists, "*" and random
 	// User-Agents; nil uses math/rand/v2. Tests fix it.
 	Rand func(n int) int
+	// DeviceRefused: the fetch came from a device past the user's device
+	// limit; it gets the device-limit placeholder instead of entries.
+	DeviceRefused bool
 }
 
 // ErrNoShadowsocks is returned (wrapping model.ErrNotFound) for the outline
@@ -111,6 +114,10 @@ func collect(in *Input) []sub.Entry {
 	if e, ok := placeholder(status); ok {
 		return []sub.Entry{e}
 	}
+	if in.DeviceRefused {
+		e, _ := placeholder(StatusDeviceLimit)
+		return []sub.Entry{e}
+	}
 	var out []sub.Entry
 	sub.EachEntry(u, in.Inbounds, in.Hosts, in.DefaultAddress, sub.Options{Now: in.Now, Rand: in.Rand}, func(e *sub.Entry) {
 		if out == nil {
@@ -127,7 +134,12 @@ var placeholderRemarks = map[model.Status]string{
 	model.StatusDisabled: "⛔ Disabled — contact support",
 	model.StatusLimited:  "⛔ Data limit reached — contact support",
 	model.StatusExpired:  "⛔ Expired — contact support",
+	StatusDeviceLimit:    "⛔ Device limit reached — remove a device or contact support",
 }
+
+// StatusDeviceLimit is not a user status: it names the placeholder a
+// device past the user's device limit gets.
+const StatusDeviceLimit model.Status = "device_limit"
 
 // placeholder is a Shadowsocks entry pointing at 127.0.0.1:1: every format
 // (even plain Clash and Outline) can express it, and it reaches nothing.

@@ -1,4 +1,4 @@
-import { Alert, Button, Card, Checkbox, Code, Divider, Group, Stack, Switch, Table, Text, TextInput, Title } from '@mantine/core';
+import { Alert, Button, Card, Checkbox, Code, Divider, Group, NativeSelect, Stack, Switch, Table, Text, TextInput, Title } from '@mantine/core';
 import { useForm, type UseFormReturnType } from '@mantine/form';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
@@ -11,6 +11,7 @@ const fieldOf: Record<string, string> = {
   profile_update_interval: 'interval',
   profile_title: 'title',
   support_url: 'support',
+  hwid_device_limit: 'deviceLimit',
 };
 
 /**
@@ -97,10 +98,13 @@ function SubscriptionForm({ settings }: { settings: SubscriptionSettings }) {
         use_custom_json_for_streisand: settings.use_custom_json_for_streisand ?? false,
         use_custom_json_for_happ: settings.use_custom_json_for_happ ?? false,
       },
+      deviceLimit: String(settings.hwid_device_limit ?? 0),
+      hwidMissing: settings.hwid_missing === 'refuse' ? 'refuse' : 'allow',
       rules: (settings.rules ?? []).map((r) => ({ key: newRuleKey(), pattern: r.pattern ?? '', format: r.format ?? 'v2ray', min_version: r.min_version ?? '' })),
     },
     validate: {
       interval: (v) => (/^\d+$/.test(v.trim()) && Number(v) >= 1 && Number(v) <= 8760 ? null : t('settings.errInterval')),
+      deviceLimit: (v) => (/^\d+$/.test(v.trim()) && Number(v) <= 256 ? null : t('settings.errDeviceLimit')),
       support: (v) => (v.trim() === '' || /^[a-z][a-z0-9+.-]*:\S+$/i.test(v.trim()) ? null : t('settings.errUrl')),
       rules: {
         pattern: (v) => (v.trim() === '' ? t('settings.errPattern') : null),
@@ -117,6 +121,8 @@ function SubscriptionForm({ settings }: { settings: SubscriptionSettings }) {
         profile_update_interval: Number(v.interval),
         disable_html_page: v.noHtml,
         ...v.customJson,
+        hwid_device_limit: Number(v.deviceLimit),
+        hwid_missing: v.hwidMissing,
         rules: wireRules(v.rules),
       }),
     onSuccess: () => {
@@ -138,6 +144,22 @@ function SubscriptionForm({ settings }: { settings: SubscriptionSettings }) {
         <TextInput label={t('settings.supportUrl')} placeholder="https://t.me/support" {...form.getInputProps('support')} />
         <TextInput label={t('settings.interval')} inputMode="numeric" {...form.getInputProps('interval')} />
         <Checkbox label={t('settings.noHtml')} {...form.getInputProps('noHtml', { type: 'checkbox' })} />
+        <Divider label={t('settings.devices')} labelPosition="left" />
+        <TextInput
+          label={t('settings.deviceLimit')}
+          description={t('settings.deviceLimitHint')}
+          inputMode="numeric"
+          {...form.getInputProps('deviceLimit')}
+        />
+        <NativeSelect
+          label={t('settings.hwidMissing')}
+          description={t('settings.hwidMissingHint')}
+          data={[
+            { value: 'allow', label: t('settings.hwidAllow') },
+            { value: 'refuse', label: t('settings.hwidRefuse') },
+          ]}
+          {...form.getInputProps('hwidMissing')}
+        />
         <Divider />
         <RuleEditor form={form} />
         <Divider />

@@ -6,6 +6,7 @@ import { confirmThen } from '../../components/confirm';
 import { ActionStatus, Empty, Page, PageError, PageLoading } from '../../components/PageState';
 import { useCurrentAdmin } from '../../features/admin/api';
 import { templateRequests, useTemplates, type UserTemplate } from '../../features/templates/api';
+import { maxDevices } from '../../features/users/form';
 import { useInbounds } from '../../features/users/api';
 import { formatBytes, gib } from '../../lib/format';
 import { keys } from '../../lib/queryKeys';
@@ -20,15 +21,17 @@ function TemplateForm({ template, onDone, onCancel }: { template: UserTemplate |
   const [prefix, setPrefix] = useState(template?.username_prefix ?? '');
   const [suffix, setSuffix] = useState(template?.username_suffix ?? '');
   const [tags, setTags] = useState<Record<string, string[]>>(template?.inbounds ?? {});
+  const [devices, setDevices] = useState(template?.hwid_device_limit != null ? String(template.hwid_device_limit) : '');
   const save = useMutation({
     mutationFn: async () => {
       const l = limit.trim() === '' ? 0 : Number(limit);
       const d = days.trim() === '' ? 0 : Number(days);
-      if (!Number.isFinite(l) || l < 0 || !Number.isInteger(d) || d < 0) {
+      const dev = devices.trim() === '' ? null : Number(devices);
+      if (!Number.isFinite(l) || l < 0 || !Number.isInteger(d) || d < 0 || (dev !== null && (!Number.isInteger(dev) || dev < 0 || dev > maxDevices))) {
         throw new Error(t('templates.errNumbers'));
       }
       const inb = Object.fromEntries(Object.entries(tags).filter(([, v]) => v.length > 0));
-      const body = { name, data_limit: Math.round(l * gib), expire_duration: d * 86400, username_prefix: prefix, username_suffix: suffix, inbounds: inb };
+      const body = { name, data_limit: Math.round(l * gib), expire_duration: d * 86400, username_prefix: prefix, username_suffix: suffix, inbounds: inb, hwid_device_limit: dev };
       if (template === null) {
         await templateRequests.create(body);
         return t('templates.created', { name });
@@ -52,6 +55,15 @@ function TemplateForm({ template, onDone, onCancel }: { template: UserTemplate |
         <TextInput label={t('templates.name')} value={name} onChange={(e) => { setName(e.currentTarget.value); }} required />
         <TextInput label={t('userForm.limit')} inputMode="decimal" value={limit} onChange={(e) => { setLimit(e.currentTarget.value); }} />
         <TextInput label={t('templates.days')} inputMode="numeric" value={days} onChange={(e) => { setDays(e.currentTarget.value); }} />
+        <TextInput
+          label={t('userForm.deviceLimit')}
+          description={t('userForm.deviceLimitHint')}
+          inputMode="numeric"
+          value={devices}
+          onChange={(e) => {
+            setDevices(e.currentTarget.value);
+          }}
+        />
         <TextInput label={t('templates.prefix')} value={prefix} onChange={(e) => { setPrefix(e.currentTarget.value); }} />
         <TextInput label={t('templates.suffix')} value={suffix} onChange={(e) => { setSuffix(e.currentTarget.value); }} />
         <Fieldset legend={t('userForm.inbounds')}>

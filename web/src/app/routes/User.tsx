@@ -6,6 +6,7 @@ import { useTranslation } from 'react-i18next';
 import { Link, useParams, useSearchParams } from 'react-router';
 import { CopyQrRow } from '../../components/CopyQr';
 import { Empty, Page, PageError, PageLoading } from '../../components/PageState';
+import { DevicesCard } from '../../features/devices/DevicesCard';
 import { resetsPageSize, useUser, useUserDaily, useUserResets, useUserUsage } from '../../features/users/api';
 import { StatusBadge } from '../../features/users/components/StatusBadge';
 import { formatBytes, formatDate, formatDay, formatTime, timeAgo } from '../../lib/format';
@@ -166,6 +167,7 @@ export function UserPage() {
           ))}
         </Stack>
       </Card>
+      <DevicesCard username={u.username} />
       <ResetHistory username={u.username} />
       <Card withBorder component="section" aria-label={t('user.daily')}>
         <Title order={3} size="h5" mb="sm">

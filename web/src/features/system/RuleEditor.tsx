@@ -33,6 +33,10 @@ export interface DraftRule {
 }
 
 export interface SettingsValues {
+  /** The global device limit: a whole number, "0" unlimited. */
+  deviceLimit: string;
+  /** What a fetch without x-hwid gets. */
+  hwidMissing: 'allow' | 'refuse';
   title: string;
   support: string;
   interval: string;

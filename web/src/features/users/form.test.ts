@@ -50,17 +50,19 @@ describe('a new user', () => {
   });
 
   test('a template names the username and fills the limit and expiry', () => {
-    const tpl = { id: 4, name: 'monthly', data_limit: 40 * gib, expire_duration: 30 * 86400, username_prefix: 'm_', username_suffix: null, inbounds: { trojan: ['Trojan A'] } } as UserTemplate;
+    const tpl = { id: 4, name: 'monthly', data_limit: 40 * gib, expire_duration: 30 * 86400, username_prefix: 'm_', username_suffix: null, inbounds: { trojan: ['Trojan A'] }, hwid_device_limit: 2 } as UserTemplate;
     const now = Date.UTC(2030, 0, 1);
     const v = { ...applyTemplate(initialValues(null), tpl, now), username: 'x' };
     expect(v).toMatchObject({ limitGiB: '40', expire: '2030-01-31', protocols: ['trojan'], template: '4' });
-    expect(toUserBody(v, null, inbounds, tpl)).toMatchObject({ username: 'm_x', proxies: { trojan: {} }, inbounds: { trojan: ['Trojan A'] } });
+    expect(toUserBody(v, null, inbounds, tpl)).toMatchObject({ username: 'm_x', proxies: { trojan: {} }, inbounds: { trojan: ['Trojan A'] }, hwid_device_limit: 2 });
   });
 
   test.each([
     [{ limitGiB: '-1' }, 'userForm.errGiB'],
     [{ autoDelete: '1.5' }, 'userForm.errWhole'],
     [{ onHoldDays: '0' }, 'userForm.errOnHold'],
+    [{ deviceLimit: '257' }, 'userForm.errDevices'],
+    [{ deviceLimit: '-1' }, 'userForm.errWhole'],
     [{ protocols: [] }, 'userForm.errProtocols'],
     [{ protocols: ['trojan' as const], inbounds: { trojan: [] } }, 'userForm.errInbounds'],
   ])('refuses %o', (change, key) => {

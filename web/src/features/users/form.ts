@@ -20,6 +20,8 @@ export interface UserFormValues {
   note: string;
   owner: string;
   autoDelete: string;
+  /** Devices that may fetch the subscription; "" the global default, "0" unlimited. */
+  deviceLimit: string;
   hasPlan: boolean;
   planGiB: string;
   planDays: string;
@@ -65,6 +67,7 @@ export function initialValues(user: User | null): UserFormValues {
     note: user?.note ?? '',
     owner: user?.admin?.username ?? '',
     autoDelete: user?.auto_delete_in_days != null ? String(user.auto_delete_in_days) : '',
+    deviceLimit: user?.hwid_device_limit != null ? String(user.hwid_device_limit) : '',
     hasPlan: plan !== null,
     planGiB: plan?.data_limit ? String(plan.data_limit / gib) : '',
     planDays: plan?.expire ? String(Math.round(plan.expire / 86400)) : '',
@@ -81,9 +84,13 @@ export function applyTemplate(values: UserFormValues, t: UserTemplate, now = Dat
     template: String(t.id),
     limitGiB: t.data_limit ? String(t.data_limit / gib) : '',
     expire: t.expire_duration ? daysFromNow(t.expire_duration / 86400, now) : '',
+    deviceLimit: t.hwid_device_limit != null ? String(t.hwid_device_limit) : '',
     ...(named.length > 0 ? { protocols: named, inbounds: Object.fromEntries(named.map((p) => [p, t.inbounds[p] ?? []])) } : {}),
   };
 }
+
+/** The most a device limit may be (the API's "devices" range). */
+export const maxDevices = 256;
 
 /** "" for an empty field, else a whole number of at least min. */
 function wholeNumber(text: string, field: string, min: number): number | null {
@@ -140,6 +147,13 @@ export function toUserBody(
   const days = wholeNumber(values.autoDelete, 'autoDelete', 0);
   if (days !== null || user?.auto_delete_in_days != null) {
     body.auto_delete_in_days = days;
+  }
+  const devices = wholeNumber(values.deviceLimit, 'deviceLimit', 0);
+  if (devices !== null && devices > maxDevices) {
+    throw new FormError('userForm.errDevices', { max: maxDevices });
+  }
+  if (devices !== null || user?.hwid_device_limit != null) {
+    body.hwid_device_limit = devices;
   }
   if (values.hasPlan) {
     body.next_plan = {

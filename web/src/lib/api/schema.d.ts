@@ -966,6 +966,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/user/{username}/devices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The user's devices (HWIDs that fetched its subscription) and the device limit that applies (Outpost) */
+        get: operations["getUserByUsernameDevices"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/user/{username}/devices/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Rename one of the user's devices (Outpost) */
+        put: operations["putUserByUsernameDevicesById"];
+        post?: never;
+        /** Remove one of the user's devices, freeing its slot under the device limit (Outpost) */
+        delete: operations["deleteUserByUsernameDevicesById"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/user/{username}/reset": {
         parameters: {
             query?: never;
@@ -1472,6 +1507,33 @@ export interface components {
         DetailBody: {
             detail: string;
         };
+        DeviceJSON: {
+            /** Format: int64 */
+            fetch_count: number;
+            /** Format: date-time */
+            first_seen: string;
+            hwid: string;
+            /** Format: int64 */
+            id: number;
+            /** Format: date-time */
+            last_seen: string;
+            model: string;
+            name: string;
+            os: string;
+            os_version: string;
+            refused: boolean;
+            user_agent: string;
+        };
+        DeviceRenameBody: {
+            name?: string;
+        };
+        DevicesResponse: {
+            devices: components["schemas"]["DeviceJSON"][];
+            /** Format: int64 */
+            limit: number;
+            /** Format: int64 */
+            own_limit: number | null;
+        };
         EmptyObject: Record<string, never>;
         ErrorBody: {
             cap?: string;
@@ -1767,6 +1829,9 @@ export interface components {
         SubscriptionSettingsResponse: {
             custom_json_env?: string[];
             disable_html_page?: boolean;
+            /** Format: int64 */
+            hwid_device_limit?: number;
+            hwid_missing?: string;
             profile_title?: string;
             profile_update_interval?: number;
             profile_web_page_url?: string;
@@ -1852,6 +1917,8 @@ export interface components {
             data_limit?: number | null;
             /** Format: int64 */
             expire_duration?: number | null;
+            /** Format: int64 */
+            hwid_device_limit?: number | null;
             inbounds?: {
                 [key: string]: string[];
             };
@@ -1864,6 +1931,8 @@ export interface components {
             data_limit: number;
             /** Format: int64 */
             expire_duration: number;
+            /** Format: int64 */
+            hwid_device_limit: number | null;
             /** Format: int64 */
             id: number;
             inbounds: {
@@ -1913,6 +1982,8 @@ export interface components {
             data_limit_reset_strategy?: "no_reset" | "day" | "week" | "month" | "year" | null;
             /** Format: int64 */
             expire?: number | null;
+            /** Format: int64 */
+            hwid_device_limit?: number | null;
             inbounds?: {
                 [key: string]: string[];
             };
@@ -1958,6 +2029,8 @@ export interface components {
             };
             /** Format: int64 */
             expire: number | null;
+            /** Format: int64 */
+            hwid_device_limit: number | null;
             inbounds: {
                 [key: string]: string[];
             };
@@ -5862,6 +5935,186 @@ export interface operations {
             };
             /** @description Not found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getUserByUsernameDevices: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                username: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DevicesResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    putUserByUsernameDevicesById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+                username: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeviceRenameBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeviceJSON"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Malformed request (bad JSON, wrong type, unknown field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    deleteUserByUsernameDevicesById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+                username: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmptyObject"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Malformed request (bad JSON, wrong type, unknown field) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -152,6 +152,12 @@ export function UserForm({ user, templates, inbounds, owners, onDone, onCancel }
           </Fieldset>
         )}
         <TextInput label={t('userForm.autoDelete')} inputMode="numeric" {...form.getInputProps('autoDelete')} />
+        <TextInput
+          label={t('userForm.deviceLimit')}
+          description={t('userForm.deviceLimitHint')}
+          inputMode="numeric"
+          {...form.getInputProps('deviceLimit')}
+        />
         <Fieldset legend={t('userForm.nextPlan')}>
           <Stack gap="xs">
             <Checkbox label={t('userForm.hasPlan')} {...form.getInputProps('hasPlan', { type: 'checkbox' })} />

@@ -1,0 +1,194 @@
+package store
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Device is one row of user_devices: a HWID that fetched a user's
+// subscription. HWID "" is the "unknown device" (fetches without x-hwid).
+type Device struct {
+	ID         int64
+	UserID     int64
+	HWID       string
+	Name       string
+	OS         string
+	OSVersion  string
+	Model      string
+	UserAgent  string
+	FirstFetch time.Time
+	LastFetch  time.Time
+	FetchCount int64
+	// Refused: the device came past the limit and was served the
+	// placeholder; it holds no slot.
+	Refused bool
+}
+
+// DeviceInfo is what a fetch tells about its device (already sanitised).
+type DeviceInfo struct {
+	OS, OSVersion, Model, UserAgent string
+}
+
+const deviceColumns = `id, user_id, hwid, name, os, os_version, model, user_agent, first_fetch_at, last_fetch_at, fetch_count, refused`
+
+func scanDevice(row interface{ Scan(...any) error }) (*Device, error) {
+	var (
+		d           Device
+		first, last int64
+		refused     int64
+	)
+	if err := row.Scan(&d.ID, &d.UserID, &d.HWID, &d.Name, &d.OS, &d.OSVersion, &d.Model, &d.UserAgent,
+		&first, &last, &d.FetchCount, &refused); err != nil {
+		return nil, err
+	}
+	d.FirstFetch, d.LastFetch, d.Refused = time.Unix(first, 0).UTC(), time.Unix(last, 0).UTC(), refused != 0
+	return &d, nil
+}
+
+// Devices lists a user's devices, accepted ones first, each group by first
+// fetch. A user has at most MaxDevices accepted and a few refused rows.
+func (tx *Tx) Devices(userID int64) ([]Device, error) {
+	rows, err := tx.query(`SELECT `+deviceColumns+` FROM user_devices WHERE user_id = $1
+		ORDER BY refused, first_fetch_at, id`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("listing devices of user %d: %w", userID, err)
+	}
+	defer rows.Close()
+	out := []Device{}
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, fmt.Errorf("listing devices of user %d: %w", userID, err)
+		}
+		out = append(out, *d)
+	}
+	return out, rows.Err()
+}
+
+// DeviceByHWID finds a user's device by its HWID; ErrNotFound when none.
+func (tx *Tx) DeviceByHWID(userID int64, hwid string) (*Device, error) {
+	d, err := scanDevice(tx.queryRow(`SELECT `+deviceColumns+` FROM user_devices WHERE user_id = $1 AND hwid = $2`, userID, hwid))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("device of user %d: %w", userID, errNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading device of user %d: %w", userID, err)
+	}
+	return d, nil
+}
+
+// LockUserDevices serialises device registrations of one user: on
+// PostgreSQL it locks the user's row until the transaction ends (SQLite's
+// write transactions are serial already). ErrNotFound for a deleted user.
+func (tx *Tx) LockUserDevices(userID int64) error {
+	q := `SELECT id FROM users WHERE id = $1`
+	if tx.postgres() {
+		q += ` FOR UPDATE`
+	}
+	var id int64
+	err := tx.queryRow(q, userID).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("user %d: %w", userID, errNotFound)
+	}
+	return err
+}
+
+// CountDevices counts a user's accepted devices (those holding a slot).
+func (tx *Tx) CountDevices(userID int64) (int64, error) {
+	var n int64
+	err := tx.queryRow(`SELECT COUNT(*) FROM user_devices WHERE user_id = $1 AND refused = 0`, userID).Scan(&n)
+	return n, err
+}
+
+// CountRefusedDevices counts a user's refused devices.
+func (tx *Tx) CountRefusedDevices(userID int64) (int64, error) {
+	var n int64
+	err := tx.queryRow(`SELECT COUNT(*) FROM user_devices WHERE user_id = $1 AND refused = 1`, userID).Scan(&n)
+	return n, err
+}
+
+// DropOldestRefusedDevice deletes the refused device of userID seen least
+// recently, to keep the refused rows of a user bounded.
+func (tx *Tx) DropOldestRefusedDevice(userID int64) error {
+	_, err := tx.exec(`DELETE FROM user_devices WHERE id = (SELECT id FROM user_devices
+		WHERE user_id = $1 AND refused = 1 ORDER BY last_fetch_at, id LIMIT 1)`, userID)
+	return err
+}
+
+// InsertDevice adds a device with one fetch at at and sets d.ID.
+func (tx *Tx) InsertDevice(d *Device) error {
+	refused := 0
+	if d.Refused {
+		refused = 1
+	}
+	err := tx.queryRow(`INSERT INTO user_devices (user_id, hwid, name, os, os_version, model, user_agent,
+		first_fetch_at, last_fetch_at, fetch_count, refused) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, 1, $9) RETURNING id`,
+		d.UserID, d.HWID, d.Name, d.OS, d.OSVersion, d.Model, d.UserAgent, d.FirstFetch.Unix(), refused).Scan(&d.ID)
+	if err != nil {
+		return fmt.Errorf("registering a device of user %d: %w", d.UserID, err)
+	}
+	return nil
+}
+
+// SetDeviceRefused moves a device in or out of the limit and counts one
+// fetch of it at at.
+func (tx *Tx) SetDeviceRefused(id int64, refused bool, info DeviceInfo, at time.Time) error {
+	r := 0
+	if refused {
+		r = 1
+	}
+	return affectedOne(tx.exec(`UPDATE user_devices SET refused = $1, last_fetch_at = $2, fetch_count = fetch_count + 1,
+		os = $3, os_version = $4, model = $5, user_agent = $6 WHERE id = $7`,
+		r, at.Unix(), info.OS, info.OSVersion, info.Model, info.UserAgent, id))
+}
+
+// DeviceFetch is the latest fetch of a device and how many fetches it
+// stands for since the last write.
+type DeviceFetch struct {
+	DeviceID int64
+	At       time.Time
+	Count    int64
+	Info     DeviceInfo
+}
+
+// TouchDevices records batched fetches of known devices. Fetches of
+// devices removed meanwhile change nothing.
+func (tx *Tx) TouchDevices(fetches []DeviceFetch) error {
+	if len(fetches) == 0 {
+		return nil
+	}
+	stmt, err := tx.tx.PrepareContext(tx.ctx, `UPDATE user_devices SET last_fetch_at = CASE WHEN last_fetch_at > $1 THEN last_fetch_at ELSE $1 END,
+		fetch_count = fetch_count + $2, os = $3, os_version = $4, model = $5, user_agent = $6 WHERE id = $7`)
+	if err != nil {
+		return fmt.Errorf("recording %d device fetches: %w", len(fetches), err)
+	}
+	defer stmt.Close()
+	for _, f := range fetches {
+		if _, err := stmt.ExecContext(tx.ctx, f.At.Unix(), f.Count, f.Info.OS, f.Info.OSVersion, f.Info.Model,
+			f.Info.UserAgent, f.DeviceID); err != nil {
+			return fmt.Errorf("recording fetches of device %d: %w", f.DeviceID, err)
+		}
+	}
+	return nil
+}
+
+// RenameDevice names a device of userID; ErrNotFound when it has no such device.
+func (tx *Tx) RenameDevice(userID, id int64, name string) error {
+	err := affectedOne(tx.exec(`UPDATE user_devices SET name = $1 WHERE id = $2 AND user_id = $3`, name, id, userID))
+	if err != nil {
+		return fmt.Errorf("renaming device %d: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteDevice removes a device of userID, freeing its slot; ErrNotFound
+// when it has no such device.
+func (tx *Tx) DeleteDevice(userID, id int64) error {
+	err := affectedOne(tx.exec(`DELETE FROM user_devices WHERE id = $1 AND user_id = $2`, id, userID))
+	if err != nil {
+		return fmt.Errorf("removing device %d: %w", id, err)
+	}
+	return nil
+}
