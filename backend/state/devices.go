@@ -286,18 +286,54 @@ func (s *State) RenameDevice(ctx context.Context, admin *model.Admin, username s
 		if err != nil {
 			return err
 		}
+		all, err := tx.Devices(u.ID)
+		if err != nil {
+			return err
+		}
+		var before map[string]any
+		for i := range all {
+			if all[i].ID == id {
+				before = deviceAudit(&all[i])
+			}
+		}
 		if err := tx.RenameDevice(u.ID, id, name); err != nil {
 			return err
 		}
-		all, err := tx.Devices(u.ID)
+		if all, err = tx.Devices(u.ID); err != nil {
+			return err
+		}
 		for i := range all {
 			if all[i].ID == id {
 				d = &all[i]
 			}
 		}
-		return err
+		if d == nil {
+			return nil
+		}
+		return auditRow(tx, "user.device.rename", deviceTarget(u.Username, id), u.AdminID, before, deviceAudit(d))
 	})
 	return d, err
+}
+
+// deviceTarget is a device's audit target.
+func deviceTarget(username string, id int64) string {
+	return fmt.Sprintf("/api/user/%s/devices/%d", username, id)
+}
+
+// deviceAudit is a device as its audit entries show it: the hwid cut to
+// its first 8 characters (enough to tell devices apart, not to pose as one).
+func deviceAudit(d *Device) map[string]any {
+	if d == nil {
+		return nil
+	}
+	hwid := d.HWID
+	if len(hwid) > 8 {
+		hwid = hwid[:8] + "…"
+	}
+	return map[string]any{
+		"id": d.ID, "name": d.Name, "hwid": hwid, "os": d.OS, "os_version": d.OSVersion,
+		"model": d.Model, "refused": d.Refused,
+	}
 }
 
 // RemoveDevice removes a device of a user the admin may see; its slot is
@@ -309,7 +345,20 @@ func (s *State) RemoveDevice(ctx context.Context, admin *model.Admin, username s
 		if err != nil {
 			return err
 		}
-		return tx.DeleteDevice(u.ID, id)
+		all, err := tx.Devices(u.ID)
+		if err != nil {
+			return err
+		}
+		var before map[string]any
+		for i := range all {
+			if all[i].ID == id {
+				before = deviceAudit(&all[i])
+			}
+		}
+		if err := tx.DeleteDevice(u.ID, id); err != nil {
+			return err
+		}
+		return auditRow(tx, "user.device.remove", deviceTarget(u.Username, id), u.AdminID, before, nil)
 	})
 	if err == nil && subs != nil {
 		subs.forgetDevices()
