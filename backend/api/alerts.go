@@ -42,7 +42,7 @@ func (s *server) alertRoutes() []route {
 			Response: typeOf[state.AlertSettings]()}},
 		{Method: "PUT", Path: "/api/alerts/settings", Auth: authSudo, Handler: s.putAlertSettings, Doc: &routeDoc{
 			Summary: "Change alert thresholds; fields left out keep their values. Each is 0 (off) or within its range, else 400 naming every field out of range", Tag: "system",
-			Body: typeOf[state.AlertSettings](), Response: typeOf[state.AlertSettings](), Errors: []int{400}}},
+			Body: typeOf[state.AlertSettings](), Response: typeOf[state.AlertSettings](), Errors: []int{400, 422}}},
 	}
 }
 
