@@ -195,6 +195,10 @@ func (e eventSource) UsageMark(ctx context.Context) (string, error) { return e.s
 
 func (e eventSource) Online(ctx context.Context) (int, error) { return e.s.st.OnlineNow(ctx) }
 
+func (e eventSource) AlertsMark(ctx context.Context) (string, error) {
+	return e.s.st.AlertsMark(ctx)
+}
+
 func (e eventSource) NotificationsMark(ctx context.Context) (string, error) {
 	return e.s.st.NotificationsMark(ctx)
 }

@@ -2,6 +2,8 @@ package state
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -245,4 +247,20 @@ func alertNotificationOf(action string, a model.Alert, now time.Time) AlertNotif
 		n.ResolvedAt = &at
 	}
 	return n
+}
+
+// AlertsMark moves whenever GET /api/alerts would answer differently: the
+// alerts that fired, by rule, subject and time.
+func (s *State) AlertsMark(ctx context.Context) (string, error) {
+	rows, err := s.Alerts(ctx)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	for _, a := range rows {
+		if a.FiredAt != nil {
+			fmt.Fprintf(h, "%q %q %d\n", a.Rule, a.Subject, a.FiredAt.Unix())
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
