@@ -690,6 +690,38 @@ export const en = {
     closed4404: 'no such node',
     closedOther: 'the connection to the panel closed',
   },
+  alerts: {
+    title: 'Active alerts',
+    none: 'No active alerts: every node is up and in step, and no certificate is near expiry.',
+    rule: 'Rule',
+    target: 'About',
+    since: 'Since',
+    rules: {
+      node_offline: 'Node offline',
+      node_revision_lag: 'Revision lag',
+      node_journal_backlog: 'Usage journal backlog',
+      cert_expiry: 'Certificate expiry',
+    },
+    value: {
+      label: 'Measure',
+      offline: 'offline {{minutes}} min',
+      expired: 'expired',
+      days_one: '{{count}} day left',
+      days_other: '{{count}} days left',
+    },
+    settings: 'Alert thresholds',
+    settingsHint:
+      'Fleet alerts go to every notification target above as alert.fired when a condition starts and alert.resolved when it ends. 0 turns a rule off.',
+    field: {
+      offlineMinutes: 'Node offline for (minutes)',
+      lagRevisions: 'Revision lag: revisions behind',
+      lagMinutes: 'Revision lag: minutes behind',
+      backlogReports: 'Journal backlog: rising reports in a row',
+      backlogSize: 'Journal backlog: entries',
+      certDays: 'Certificate expires within (days)',
+    },
+    errNumber: 'A number, 0 or more.',
+  },
   dateInput: {
     placeholder: '1405/01/01',
     gregorian: 'Gregorian: {{date}}',

@@ -687,6 +687,38 @@ export const fa: Translation = {
     closed4404: 'چنین نودی وجود ندارد',
     closedOther: 'اتصال به پنل بسته شد',
   },
+  alerts: {
+    title: 'هشدارهای فعال',
+    none: 'هشدار فعالی نیست: همهٔ نودها روشن و هم‌گام‌اند و هیچ گواهی‌ای نزدیک انقضا نیست.',
+    rule: 'قاعده',
+    target: 'دربارهٔ',
+    since: 'از',
+    rules: {
+      node_offline: 'نود آفلاین',
+      node_revision_lag: 'عقب‌ماندگی نسخه',
+      node_journal_backlog: 'انباشت دفتر مصرف',
+      cert_expiry: 'انقضای گواهی',
+    },
+    value: {
+      label: 'مقدار',
+      offline: '{{minutes}} دقیقه آفلاین',
+      expired: 'منقضی شده',
+      days_one: '{{count}} روز مانده',
+      days_other: '{{count}} روز مانده',
+    },
+    settings: 'آستانه‌های هشدار',
+    settingsHint:
+      'هشدارهای ناوگان به همهٔ مقصدهای اعلان بالا فرستاده می‌شوند: alert.fired وقتی وضعیتی آغاز می‌شود و alert.resolved وقتی پایان می‌یابد. مقدار 0 قاعده را خاموش می‌کند.',
+    field: {
+      offlineMinutes: 'نود آفلاین به مدت (دقیقه)',
+      lagRevisions: 'عقب‌ماندگی نسخه: تعداد نسخه‌ها',
+      lagMinutes: 'عقب‌ماندگی نسخه: دقیقه',
+      backlogReports: 'انباشت دفتر: گزارش‌های افزایشی پیاپی',
+      backlogSize: 'انباشت دفتر: تعداد ورودی‌ها',
+      certDays: 'گواهی در این مدت منقضی می‌شود (روز)',
+    },
+    errNumber: 'یک عدد، 0 یا بیشتر.',
+  },
   dateInput: {
     placeholder: '1405/01/01',
     gregorian: 'میلادی: {{date}}',
