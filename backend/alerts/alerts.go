@@ -72,8 +72,10 @@ type Evaluator struct {
 	// earlier (rules.go, offlineRule).
 	started time.Time
 
-	// mu serialises ticks (the scheduler runs one at a time; tests may
-	// not) and guards backlog.
+	// mu guards backlog, the only memory a tick changes. It is a leaf:
+	// held only while the rules run on a snapshot already read, never
+	// while calling the store or the hub. Ticks may overlap (a lease
+	// handover): the store's conditional writes make each transition once.
 	mu      sync.Mutex
 	backlog map[int64]*backlogTrack
 }
@@ -107,8 +109,6 @@ type key struct{ rule, subject string }
 // Tick evaluates every rule once and records what changed. It returns the
 // alerts it fired and resolved.
 func (e *Evaluator) Tick(ctx context.Context) (fired, resolved []model.Alert, err error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	set, err := e.st.AlertSettings(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -144,7 +144,9 @@ func (e *Evaluator) diff(snap *Snapshot, set state.AlertSettings, stored map[key
 	var obs []observation
 	obs = append(obs, offlineRule(snap, set, e.started)...)
 	obs = append(obs, revisionLagRule(snap, set, stored)...)
+	e.mu.Lock()
 	obs = append(obs, backlogRule(snap, set, e.backlog)...)
+	e.mu.Unlock()
 	obs = append(obs, certRule(snap, set)...)
 	return transitions(snap.Now, obs, stored)
 }

@@ -295,7 +295,7 @@ type testClock struct {
 func (c *testClock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
 func (c *testClock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
-func openState(t *testing.T, engine string, clock *testClock) *state.State {
+func openState(t testing.TB, engine string, clock *testClock) *state.State {
 	t.Helper()
 	url := ""
 	if engine == "postgres" {
