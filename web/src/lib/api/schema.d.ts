@@ -523,7 +523,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** WebSocket: the dashboard's live events, each message one JSON object (this schema) with a type: hello {revision} first; users {revision, usernames, all} (a regular admin: its own users only); node {id, name, status, message, applied_revision, last_seen, revision, deleted} (sudo); usage {online} at most once a second; notifications {} (sudo). Refusal closes the socket with 4401 (no or bad token); a client 256 messages behind is closed with 1013 */
+        /** WebSocket: the dashboard's live events, each message one JSON object (this schema) with a type: hello {revision} first; users {revision, usernames, all} (a regular admin: its own users only); node {id, name, status, message, applied_revision, last_seen, revision, deleted} (sudo); usage {online} at most once a second; notifications {} (sudo); alerts {} (sudo). Refusal closes the socket with 4401 (no or bad token); a client 256 messages behind is closed with 1013 */
         get: operations["getEvents"];
         put?: never;
         post?: never;
