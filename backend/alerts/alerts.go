@@ -41,17 +41,19 @@ const JobName = "alerts"
 // (*state.State).
 type Store interface {
 	Nodes(ctx context.Context) ([]model.Node, error)
-	Revision(ctx context.Context) (int64, error)
 	Inbounds(ctx context.Context) ([]xrayconf.Inbound, error)
 	AlertSettings(ctx context.Context) (state.AlertSettings, error)
 	Alerts(ctx context.Context) ([]model.Alert, error)
 	ApplyAlerts(ctx context.Context, t state.AlertTransitions) (fired, resolved []model.Alert, err error)
 }
 
-// Fleet is what the node hub knows of live sessions (*hub.Hub).
+// Fleet is what the node hub knows of live sessions and of the revision
+// nodes are brought to (*hub.Hub).
 type Fleet interface {
 	Connected(nodeID int64) bool
 	Health(nodeID int64) (hub.NodeHealth, bool)
+	// DesiredRevision is the hub's revision (0: not loaded yet).
+	DesiredRevision() int64
 }
 
 // Options configure an Evaluator.
@@ -210,11 +212,11 @@ func transitions(now time.Time, obs []observation, stored map[key]model.Alert) s
 // snapshot reads what the rules look at.
 func (e *Evaluator) snapshot(ctx context.Context) (*Snapshot, error) {
 	snap := &Snapshot{Now: e.opts.Now().UTC()}
-	head, err := e.st.Revision(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("reading the revision: %w", err)
+	if e.fleet != nil {
+		// The hub's revision, not the database's: a revision nodes never
+		// hear of (a usage reset) must not count as a lag.
+		snap.Head = e.fleet.DesiredRevision()
 	}
-	snap.Head = head
 	nodes, err := e.st.Nodes(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reading nodes: %w", err)

@@ -177,6 +177,11 @@ func TestRevisionLagRule(t *testing.T) {
 	if tr := eval(e, snap, set, fired); !tr.Empty() {
 		t.Fatalf("offline node changed its lag alert: %+v", tr)
 	}
+	// So is every node's while the hub has not loaded its revision.
+	snap.Nodes[0].Connected, snap.Head = true, 0
+	if tr := eval(e, snap, set, fired); !tr.Empty() {
+		t.Fatalf("unknown head changed the lag alert: %+v", tr)
+	}
 }
 
 func TestJournalBacklogRule(t *testing.T) {
@@ -273,6 +278,13 @@ func TestAlertSettingsValidate(t *testing.T) {
 type fakeFleet struct {
 	mu        sync.Mutex
 	connected map[int64]bool
+	head      int64
+}
+
+func (f *fakeFleet) DesiredRevision() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.head
 }
 
 func (f *fakeFleet) Connected(id int64) bool {

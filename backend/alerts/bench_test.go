@@ -24,6 +24,7 @@ func BenchmarkTick1000Nodes(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	fleet.head = head
 	for i := range 1000 {
 		n := &model.Node{Name: fmt.Sprintf("node-%04d", i)}
 		if _, err := s.CreateNode(ctx, n); err != nil {

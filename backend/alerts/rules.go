@@ -31,8 +31,10 @@ var Rules = []string{RuleNodeOffline, RuleRevisionLag, RuleJournalBacklog, RuleC
 // the hub know them, the panel's revision and the certificates the panel
 // knows of. Building it costs O(nodes) and reads nothing per user.
 type Snapshot struct {
-	Now   time.Time
-	Head  int64 // the panel's revision
+	Now time.Time
+	// Head is the revision nodes are brought to (the hub's desired
+	// state); 0 when not known yet, which leaves revision lag as stored.
+	Head  int64
 	Nodes []NodeView
 	Certs []CertView
 }
@@ -156,8 +158,9 @@ func revisionLagRule(snap *Snapshot, set state.AlertSettings, stored map[key]mod
 		subject := nodeSubject(n.ID)
 		o := observation{known: true, alert: model.Alert{Rule: RuleRevisionLag, Subject: subject, Target: nodeTarget(n),
 			Threshold: float64(byCount)}}
-		if !n.Disabled && !n.Connected {
-			// An offline node is the offline rule's; its lag state waits.
+		if !n.Disabled && (!n.Connected || snap.Head == 0) {
+			// An offline node is the offline rule's; its lag state waits,
+			// as does every node's while the hub has not loaded.
 			o.known = false
 			out = append(out, o)
 			continue
