@@ -1,8 +1,8 @@
 // Fleet alerts (issue 12, item 3) in a real browser against a real panel
 // and a real bin/node: the sudo sets the offline threshold in Settings, the
 // node is killed, and the Overview's Active alerts card shows it (pushed
-// by the events socket, no reload); the node comes back and the alert
-// goes. axe-core checks both pages.
+// by the events socket, no reload) as does a badge on its Nodes row; the
+// node comes back and the alert goes. axe-core checks both pages.
 //
 // Run after `make build`: node --test web/e2e/alerts.test.mjs
 
@@ -72,6 +72,12 @@ test('an offline node shows on the Overview as an alert, with the threshold set 
     assert.equal(list.body.alerts[0].subject, `node:${created.body.id}`);
     await page.waitForLoadState('networkidle');
     assert.deepEqual(await axeViolations(page), []);
+
+    // The Nodes page marks the node's row.
+    await page.goto(`${h.base}/dashboard/nodes`);
+    await page.locator('tr[data-node="alert_node"] [data-node-alerts="1"]').waitFor();
+    await page.goto(`${h.base}/dashboard/`);
+    await row.waitFor();
 
     node = startNode(created.body.token);
     await row.waitFor({ state: 'detached', timeout: 60_000 });

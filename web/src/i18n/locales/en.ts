@@ -720,6 +720,8 @@ export const en = {
       backlogSize: 'Journal backlog: entries',
       certDays: 'Certificate expires within (days)',
     },
+    nodeBadge_one: '{{count}} alert',
+    nodeBadge_other: '{{count}} alerts',
     errNumber: 'A number, 0 or more.',
   },
   dateInput: {

@@ -717,6 +717,8 @@ export const fa: Translation = {
       backlogSize: 'انباشت دفتر: تعداد ورودی‌ها',
       certDays: 'گواهی در این مدت منقضی می‌شود (روز)',
     },
+    nodeBadge_one: '{{count}} هشدار',
+    nodeBadge_other: '{{count}} هشدار',
     errNumber: 'یک عدد، 0 یا بیشتر.',
   },
   dateInput: {

@@ -751,6 +751,10 @@ export const ru: Translation = {
       backlogSize: 'Очередь журнала: записей',
       certDays: 'Сертификат истекает в течение (дней)',
     },
+    nodeBadge_one: '{{count}} оповещение',
+    nodeBadge_few: '{{count}} оповещения',
+    nodeBadge_many: '{{count}} оповещений',
+    nodeBadge_other: '{{count}} оповещения',
     errNumber: 'Число, 0 или больше.',
   },
   dateInput: {

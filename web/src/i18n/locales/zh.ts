@@ -716,6 +716,8 @@ export const zh: Translation = {
       backlogSize: '日志积压：条目数',
       certDays: '证书在以下天数内过期',
     },
+    nodeBadge_one: '{{count}} 条告警',
+    nodeBadge_other: '{{count}} 条告警',
     errNumber: '请输入 0 或更大的数字。',
   },
   dateInput: {
