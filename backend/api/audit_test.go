@@ -288,6 +288,9 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 				{"PUT /api/hosts", kindUpdate, func() *response {
 					return e.do("PUT", "/api/hosts", sudo, `{"VLESS TCP":[{"remark":"{USERNAME}","address":"a.example","port":443}]}`)
 				}},
+				{"PUT /api/alerts/settings", kindUpdate, func() *response {
+					return e.do("PUT", "/api/alerts/settings", sudo, map[string]any{"node_offline_seconds": 120})
+				}},
 				{"PUT /api/subscription/settings", kindUpdate, func() *response {
 					return e.do("PUT", "/api/subscription/settings", sudo, map[string]any{"profile_update_interval": 12, "profile_title": "t"})
 				}},

@@ -30,6 +30,8 @@ import (
 //   - usage {online}: usage batches were recorded (at most one a second);
 //     sudo admins get the count of users online now with it.
 //   - notifications {}: notification delivery status changed. Sudo only.
+//   - alerts {}: the fleet alerts that fired changed (GET /api/alerts).
+//     Sudo only.
 //
 // Events come from the database every replica shares (package events), so
 // a change made through any replica shows on every replica's sockets
@@ -41,7 +43,7 @@ const eventsAdminLocal = "outpost.events.admin"
 // eventMessage documents every field an event may carry; which ones are
 // present depends on its type.
 type eventMessage struct {
-	// Type is hello, users, node, usage or notifications.
+	// Type is hello, users, node, usage, notifications or alerts.
 	Type            string    `json:"type"`
 	Revision        int64     `json:"revision,omitempty"`
 	Usernames       []string  `json:"usernames,omitempty"`
@@ -68,7 +70,7 @@ func (s *server) eventsRoutes() []route {
 			Summary: "WebSocket: the dashboard's live events, each message one JSON object (this schema) with a type: " +
 				"hello {revision} first; users {revision, usernames, all} (a regular admin: its own users only); " +
 				"node {id, name, status, message, applied_revision, last_seen, revision, deleted} (sudo); " +
-				"usage {online} at most once a second; notifications {} (sudo). " +
+				"usage {online} at most once a second; notifications {} (sudo); alerts {} (sudo). " +
 				"Refusal closes the socket with 4401 (no or bad token); a client 256 messages behind is closed with 1013",
 			Query: []queryParam{{Name: "token", Type: "string", Description: "an admin's access token (or send Authorization: Bearer)"}}}},
 	}
@@ -194,6 +196,10 @@ func (e eventSource) Nodes(ctx context.Context) ([]events.Node, error) {
 func (e eventSource) UsageMark(ctx context.Context) (string, error) { return e.s.st.UsageMark(ctx) }
 
 func (e eventSource) Online(ctx context.Context) (int, error) { return e.s.st.OnlineNow(ctx) }
+
+func (e eventSource) AlertsMark(ctx context.Context) (string, error) {
+	return e.s.st.AlertsMark(ctx)
+}
 
 func (e eventSource) NotificationsMark(ctx context.Context) (string, error) {
 	return e.s.st.NotificationsMark(ctx)

@@ -54,6 +54,7 @@ var scopeByArea = map[string]string{
 	"node": model.ScopeNodes, "nodes": model.ScopeNodes, "core": model.ScopeNodes,
 	"hosts": model.ScopeNodes, "inbounds": model.ScopeNodes, "subscription": model.ScopeNodes,
 	"admin": model.ScopeAdmins, "admins": model.ScopeAdmins,
+	"alerts": model.ScopeNodes,
 }
 
 // withScopes fills the Scope of every admin and sudo route that does not
@@ -161,6 +162,7 @@ func (s *server) routes() []route {
 		s.overviewRoutes(),             // overview.go: /api/overview
 		s.templateRoutes(),             // templates.go: /api/user_template*
 		s.notificationRoutes(),         // notifications.go: /api/notifications
+		s.alertRoutes(),                // alerts.go: /api/alerts*
 		s.auditRoutes(),                // audit.go: /api/audit*
 		s.dashboardRoutes(),            // dashboard.go: /, /dashboard/*
 	))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/outpost-panel/outpost/backend/alerts"
 	"github.com/outpost-panel/outpost/backend/api"
 	"github.com/outpost-panel/outpost/backend/backup"
 	"github.com/outpost-panel/outpost/backend/config"
@@ -97,6 +98,12 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, banner io.Wri
 		if err := metrics.RegisterHub(h); err != nil {
 			return fmt.Errorf("metrics: %w", err)
 		}
+		if err := metrics.RegisterAlerts(func(ctx context.Context) (map[string]int, error) {
+			rows, err := s.Alerts(ctx)
+			return alerts.ActiveCounts(rows), err
+		}); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
 		addr, err := metrics.Listen(ctx, cfg.MetricsListen)
 		if err != nil {
 			return err
@@ -115,7 +122,16 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, banner io.Wri
 		}
 	}
 	s.SetChatNotifications(chats, cfg.TelegramToken != "")
+	cert, err := loadTLS(cfg)
+	if err != nil {
+		return err
+	}
 	lifecycle := jobs.Lifecycle(s, cfg.ReviewInterval)
+	// Fleet alerts are evaluated by the jobs leader only, so two replicas
+	// never both send one; their state is in the database, so a new leader
+	// does not send again what fired.
+	evaluator := alerts.New(s, h, alerts.Options{PanelCert: leafOf(cert), Log: log.With("component", "alerts")})
+	lifecycle = append(lifecycle, evaluator.Job(cfg.AlertInterval))
 	// Hourly per-user usage waits in the usage journal until folded (see
 	// state.FoldUsage); readers of it fold first, so this only keeps the
 	// journal short.
@@ -169,10 +185,6 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, banner io.Wri
 	// before the store closes.
 	defer func() { cancel(); <-subsDone }()
 
-	cert, err := loadTLS(cfg)
-	if err != nil {
-		return err
-	}
 	var chain [][]byte
 	if cert != nil {
 		chain = cert.Certificate

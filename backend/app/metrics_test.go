@@ -123,6 +123,11 @@ func TestMetricsFamiliesExistAndMove(t *testing.T) {
 			t.Errorf("/metrics has no %s", name)
 		}
 	}
+	// One series per alert rule, each 0 with every node fine.
+	if got := before["outpost_alerts_active"].GetMetric(); len(got) != 4 || sum(before, "outpost_alerts_active", nil) != 0 ||
+		sum(before, "outpost_alerts_active", map[string]string{"rule": "node_offline"}) != 0 {
+		t.Errorf("outpost_alerts_active: %v, want 4 rules at 0", got)
+	}
 
 	fl, err := fleet.New(fleet.Config{PanelURLs: []string{base}, Tokens: seeded.Tokens, VerifyEvery: 1,
 		MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,

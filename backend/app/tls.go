@@ -2,6 +2,7 @@ package app
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 
@@ -27,4 +28,17 @@ func loadTLS(cfg config.Config) (*tls.Certificate, error) {
 // tlsListener wraps ln with the panel's certificate.
 func tlsListener(ln net.Listener, cert *tls.Certificate) net.Listener {
 	return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12})
+}
+
+// leafOf parses the leaf of the panel's certificate (nil without TLS or
+// when it does not parse, which loadTLS already refused).
+func leafOf(cert *tls.Certificate) *x509.Certificate {
+	if cert == nil || len(cert.Certificate) == 0 {
+		return nil
+	}
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		return nil
+	}
+	return leaf
 }

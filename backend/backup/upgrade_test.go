@@ -32,7 +32,7 @@ func TestRestoreOlderSchema(t *testing.T) {
 	}
 	st.Close()
 	old := filepath.Join(t.TempDir(), "v8.backup")
-	downgrade(t, file, old, 8, "core_config_history", "admin_totp", "admin_recovery_codes", "api_keys", "admin_sessions", "audit_log", "user_devices")
+	downgrade(t, file, old, 8, "core_config_history", "admin_totp", "admin_recovery_codes", "api_keys", "admin_sessions", "audit_log", "user_devices", "alerts")
 
 	for _, dst := range []string{"sqlite", "postgres"} {
 		t.Run(dst, func(t *testing.T) {

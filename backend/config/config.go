@@ -82,6 +82,9 @@ type Config struct {
 	UsageInterval  time.Duration
 	PingInterval   time.Duration
 	TokenTTL       time.Duration
+	// AlertInterval is how often the fleet alert rules are evaluated
+	// (backend/alerts); their thresholds are settings in the database.
+	AlertInterval time.Duration
 
 	// CustomJSON holds Marzban's USE_CUSTOM_JSON_* variables that are set,
 	// by name (render.CustomJSONVars): each wins over the subscription
@@ -114,6 +117,7 @@ func Defaults() Config {
 		Listen:         "0.0.0.0:8000",
 		DataDir:        "./data",
 		ReviewInterval: 10 * time.Second,
+		AlertInterval:  30 * time.Second,
 		UsageInterval:  10 * time.Second,
 		PingInterval:   10 * time.Second,
 		TokenTTL:       24 * time.Hour,
@@ -202,6 +206,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.StringVar(&c.TLSCert, "tls-cert", env("PANEL_TLS_CERT", ""), "certificate file to serve HTTPS (PANEL_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", env("PANEL_TLS_KEY", ""), "key file to serve HTTPS (PANEL_TLS_KEY)")
 	trustedProxies := fs.String("trusted-proxies", env("PANEL_TRUSTED_PROXIES", ""), "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For/Host/Proto are believed; empty ignores those headers (PANEL_TRUSTED_PROXIES)")
+	fs.DurationVar(&c.AlertInterval, "alert-interval", envDur("alert-interval", "PANEL_ALERT_INTERVAL", c.AlertInterval), "how often fleet alerts are evaluated (PANEL_ALERT_INTERVAL)")
 	fs.DurationVar(&c.ReviewInterval, "review-interval", envDur("review-interval", "PANEL_REVIEW_INTERVAL", c.ReviewInterval), "how often user limits are reviewed (PANEL_REVIEW_INTERVAL)")
 	fs.DurationVar(&c.UsageInterval, "usage-interval", envDur("usage-interval", "PANEL_USAGE_INTERVAL", c.UsageInterval), "how often nodes journal traffic (PANEL_USAGE_INTERVAL)")
 	fs.DurationVar(&c.PingInterval, "ping-interval", envDur("ping-interval", "PANEL_PING_INTERVAL", c.PingInterval), "node session keepalive (PANEL_PING_INTERVAL)")
@@ -441,7 +446,7 @@ func (c Config) Validate() error {
 	if c.SnapshotWriters < 1 || c.SnapshotWriters > maxSnapshotWriters {
 		errs = append(errs, fmt.Errorf("snapshot-writers must be 1..%d", maxSnapshotWriters))
 	}
-	for name, d := range map[string]time.Duration{"review-interval": c.ReviewInterval, "usage-interval": c.UsageInterval, "ping-interval": c.PingInterval, "token-ttl": c.TokenTTL} {
+	for name, d := range map[string]time.Duration{"review-interval": c.ReviewInterval, "usage-interval": c.UsageInterval, "ping-interval": c.PingInterval, "token-ttl": c.TokenTTL, "alert-interval": c.AlertInterval} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive", name))
 		}

@@ -29,6 +29,7 @@ const (
 	TypeNode          = "node"
 	TypeUsage         = "usage"
 	TypeNotifications = "notifications"
+	TypeAlerts        = "alerts"
 )
 
 // Defaults.
@@ -100,6 +101,9 @@ type Source interface {
 	// NotificationsMark moves whenever notification delivery status
 	// changes.
 	NotificationsMark(ctx context.Context) (string, error)
+	// AlertsMark moves whenever the fleet alerts that fired change
+	// (sent to sudo admins).
+	AlertsMark(ctx context.Context) (string, error)
 }
 
 // Broker fans one replica's reading of the database out to its sockets.
@@ -216,6 +220,7 @@ type watermarks struct {
 	nodes         map[int64]Node
 	usage         string
 	notifications string
+	alerts        string
 }
 
 func (b *Broker) run(ctx context.Context, from int64) {
@@ -316,6 +321,14 @@ func (b *Broker) read(ctx context.Context, w *watermarks, full bool) {
 		b.sendSudo(subs, mustJSON(struct {
 			Type string `json:"type"`
 		}{TypeNotifications}))
+	}
+	if mark, err := b.src.AlertsMark(ctx); err != nil {
+		b.logErr(ctx, "reading alerts", err)
+	} else if mark != w.alerts {
+		w.alerts = mark
+		b.sendSudo(subs, mustJSON(struct {
+			Type string `json:"type"`
+		}{TypeAlerts}))
 	}
 }
 

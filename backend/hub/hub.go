@@ -258,6 +258,20 @@ func (h *Hub) liveSessions() []*session {
 	return out
 }
 
+// DesiredRevision is the revision of the desired state this replica's hub
+// holds, what nodes are brought to; 0 before the hub loaded it. A revision
+// taken for something nodes never see (a usage reset, an admin deleted)
+// moves the database's revision but not this one, so a node's lag is
+// measured against it.
+func (h *Hub) DesiredRevision() int64 {
+	d := h.current()
+	if d == nil {
+		return 0
+	}
+	rev, _ := d.head()
+	return rev
+}
+
 // Connected reports whether any replica holds a live session for the node.
 func (h *Hub) Connected(nodeID int64) bool {
 	h.mu.Lock()

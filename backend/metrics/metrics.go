@@ -218,3 +218,35 @@ func Listen(ctx context.Context, addr string) (string, error) {
 	}()
 	return ln.Addr().String(), nil
 }
+
+// AlertSource counts the fleet alerts that fired and have not resolved,
+// per rule (every rule present), from the shared alert state.
+type AlertSource func(ctx context.Context) (map[string]int, error)
+
+// alertCollector reads the alert state at scrape time, so every replica
+// reports the same numbers, not only the jobs leader that evaluates.
+type alertCollector struct {
+	src    AlertSource
+	active *prometheus.Desc
+}
+
+// RegisterAlerts adds outpost_alerts_active{rule}.
+func RegisterAlerts(src AlertSource) error {
+	return Registry.Register(&alertCollector{src: src,
+		active: prometheus.NewDesc("outpost_alerts_active", "Fleet alerts that fired and have not resolved, by rule.", []string{"rule"}, nil)})
+}
+
+func (c *alertCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.active }
+
+func (c *alertCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	counts, err := c.src(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.active, err)
+		return
+	}
+	for rule, n := range counts {
+		ch <- prometheus.MustNewConstMetric(c.active, prometheus.GaugeValue, float64(n), rule)
+	}
+}

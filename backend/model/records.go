@@ -154,3 +154,24 @@ type UsageResult struct {
 	Applied bool  // counted now (false: recorded before, or Err)
 	Err     error // fenced, a missing node, a bad range, or the transaction's failure
 }
+
+// Alert is one condition the fleet alert evaluator tracks (backend/alerts):
+// pending until it has held long enough, then fired until it resolves.
+type Alert struct {
+	Rule    string // node_offline, node_revision_lag, node_journal_backlog, cert_expiry
+	Subject string // what it is about: "node:12", "panel", "inbound:<tag>"
+	// Since is when the condition began; FiredAt nil while pending.
+	Since   time.Time
+	FiredAt *time.Time
+	// Value is the measure when it fired (minutes offline, revisions
+	// behind, journal entries, days left), Threshold what it was held to.
+	Value     float64
+	Threshold float64
+	// Ref is the rule's own memo carried from tick to tick (revision lag:
+	// the revision the node has to reach).
+	Ref int64
+	// Target names the subject for people ("node de-1"); Message says
+	// what is wrong in a sentence.
+	Target  string
+	Message string
+}

@@ -48,11 +48,17 @@ type chatEvent struct {
 	} `json:"by"`
 	UsedPercent *float64 `json:"used_percent"`
 	DaysLeft    *int64   `json:"days_left"`
+	// Fleet alerts (state.AlertNotification).
+	Target  string `json:"target"`
+	Message string `json:"message"`
 }
 
 // chatLine renders one notification as a line of plain text.
 func chatLine(payload []byte) string {
 	var e chatEvent
+	if err := json.Unmarshal(payload, &e); err == nil && (e.Action == state.ActionAlertFired || e.Action == state.ActionAlertResolved) {
+		return alertLine(e)
+	}
 	if err := json.Unmarshal(payload, &e); err != nil || e.Username == "" {
 		return "unreadable notification"
 	}
@@ -109,6 +115,16 @@ func chatLine(payload []byte) string {
 		return "⏳ " + u + " expires soon"
 	}
 	return e.Action + ": " + u
+}
+
+// alertLine renders a fleet alert: the evaluator's sentence, which names
+// the node or certificate, the measure and the threshold.
+func alertLine(e chatEvent) string {
+	what := cmp.Or(e.Message, e.Target)
+	if e.Action == state.ActionAlertResolved {
+		return "✅ Resolved: " + what
+	}
+	return "🚨 Alert: " + what
 }
 
 func limitText(limit int64) string {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/outpost-panel/outpost/backend/model"
 )
@@ -71,6 +72,10 @@ type Inbound struct {
 	// break every client until its next subscription update.
 	PinnedPeerCertSHA256 string
 	VerifyPeerCertByName string
+	// CertificatesNotAfter are the expiry times of the inline
+	// certificates (tlsSettings.certificates[].certificate), in order;
+	// certificates named by file live on the nodes and are not read.
+	CertificatesNotAfter []time.Time
 
 	// REALITY. PublicKey is derived from privateKey; empty when the private
 	// key is missing or malformed (Xray refuses such an inbound anyway).

@@ -234,6 +234,7 @@ func (in *Inbound) readTLS(t *rawTLS) {
 		if leaf == nil {
 			continue
 		}
+		in.CertificatesNotAfter = append(in.CertificatesNotAfter, leaf.NotAfter.UTC())
 		if t.ServerName == "" {
 			for _, name := range leaf.DNSNames {
 				if !strings.HasPrefix(name, "*") {

@@ -217,7 +217,8 @@ func TestParseInbounds(t *testing.T) {
 	}{
 		{"api", Inbound{Tag: "api", Protocol: "dokodemo-door", Listen: "127.0.0.1", Port: 62789, Network: NetTCP, Security: SecurityNone, HeaderType: "none"}},
 		{"vless-tls", Inbound{Tag: "vless-tls", Protocol: "vless", Port: 8443, Network: NetTCP, Security: SecurityTLS, HeaderType: "none",
-			SNI: []string{"tls.test"}, ALPN: []string{"h2", "http/1.1"}, PinnedPeerCertSHA256: testCertSHA256, FlowAllowed: true, AcceptsUsers: true}},
+			SNI: []string{"tls.test"}, ALPN: []string{"h2", "http/1.1"}, PinnedPeerCertSHA256: testCertSHA256, FlowAllowed: true, AcceptsUsers: true,
+			CertificatesNotAfter: []time.Time{time.Date(2126, 11, 2, 1, 23, 51, 0, time.UTC)}}},
 		{"vless-reality", Inbound{Tag: "vless-reality", Protocol: "vless", Port: 443, Network: NetTCP, Security: SecurityReality, HeaderType: "none",
 			PublicKey: pub, ShortIDs: []string{"6ba85179e30d4fc2", ""}, ServerNames: []string{"reality.test", "other.test"}, SpiderX: "/s",
 			FlowAllowed: true, AcceptsUsers: true}},

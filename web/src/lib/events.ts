@@ -36,7 +36,9 @@ export type PanelEvent =
   /** Usage batches were recorded; sudo admins get the users online now. */
   | { type: 'usage'; online?: number }
   /** Notification delivery status changed (sudo only). */
-  | { type: 'notifications' };
+  | { type: 'notifications' }
+  /** The fleet alerts that fired changed (sudo only). */
+  | { type: 'alerts' };
 
 const nodeStatuses: readonly string[] = ['connected', 'connecting', 'error', 'disabled'] satisfies Node['status'][];
 
@@ -98,6 +100,8 @@ export function parseEvent(data: unknown): PanelEvent | null {
       return isInt(m.online) ? { type: 'usage', online: m.online } : { type: 'usage' };
     case 'notifications':
       return { type: 'notifications' };
+    case 'alerts':
+      return { type: 'alerts' };
     default:
       return null;
   }
@@ -155,6 +159,9 @@ export function applyEvent(client: QueryClient, event: PanelEvent): void {
       return;
     case 'notifications':
       void client.invalidateQueries({ queryKey: keys.notifications });
+      return;
+    case 'alerts':
+      void client.invalidateQueries({ queryKey: keys.alerts });
       return;
   }
 }

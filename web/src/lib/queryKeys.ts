@@ -34,6 +34,8 @@ export const keys = {
   hosts: ['hosts'] as const,
   hostsPreview: (draft: object, username: string) => ['hosts-preview', draft, username] as const,
   notifications: ['notifications'] as const,
+  alerts: ['alerts'] as const,
+  alertSettings: ['alert-settings'] as const,
   subscriptionSettings: ['subscription-settings'] as const,
   ruleTest: (userAgent: string, rules: object) => ['subscription-rule-test', userAgent, rules] as const,
   overview: ['overview'] as const,

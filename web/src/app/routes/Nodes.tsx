@@ -10,6 +10,7 @@ import { Copy } from '../../components/CopyQr';
 import { ActionStatus, Empty, Page, PageError, PageLoading } from '../../components/PageState';
 import { certificatePin, nodeRequests, useNodes, useNodeSettings, useNodesUsage, type PanelNode } from '../../features/nodes/api';
 import { nodeSnippets } from '../../features/nodes/snippets';
+import { useAlerts } from '../../features/system/api';
 import { liveStatus } from '../../features/nodes/status';
 import { formatBytes, formatCount, formatTime } from '../../lib/format';
 import { keys } from '../../lib/queryKeys';
@@ -140,6 +141,8 @@ export function NodesPage() {
   const client = useQueryClient();
   const nodes = useNodes();
   const usage = useNodesUsage(30);
+  const alerts = useAlerts();
+  const alertsOf = (id: number) => (alerts.data?.alerts ?? []).filter((a) => a.subject === `node:${String(id)}`);
   const now = useNow();
   const [editing, setEditing] = useState<{ node: PanelNode | null } | null>(null);
   const [issued, setIssued] = useState<Issued | null>(null);
@@ -204,6 +207,18 @@ export function NodesPage() {
                       <Text size="xs" data-live-status>
                         {liveStatus(t, n, now)}
                       </Text>
+                    )}
+                    {alertsOf(n.id).length > 0 && (
+                      <Badge
+                        color="red"
+                        variant="filled"
+                        data-node-alerts={alertsOf(n.id).length}
+                        title={alertsOf(n.id)
+                          .map((a) => t(`alerts.rules.${a.rule}`, { defaultValue: a.rule }))
+                          .join(', ')}
+                      >
+                        {t('alerts.nodeBadge', { count: alertsOf(n.id).length })}
+                      </Badge>
                     )}
                   </Table.Td>
                   <Table.Td data-label={t('nodes.col.revision')}>

@@ -5,7 +5,7 @@ import { Link } from 'react-router';
 import { Empty, Page, PageError, PageLoading } from '../../components/PageState';
 import { MyCaps } from '../../features/admin/CapsUsage';
 import { useCurrentAdmin } from '../../features/admin/api';
-import { useOverview, type Overview, type TrafficPoint } from '../../features/system/api';
+import { useAlerts, useOverview, type ActiveAlert, type Overview, type TrafficPoint } from '../../features/system/api';
 import { formatBytes, formatCount, timeAgo } from '../../lib/format';
 
 // recharts is large: the chart is its own chunk, fetched after the numbers show.
@@ -81,6 +81,75 @@ function Traffic({ traffic }: { traffic: Overview['traffic'] }) {
         <Suspense fallback={<PageLoading />}>
           <TrafficChart summary={t('overview.chartLabel', { totals })} data={points.map((p) => ({ label: bucketLabel(p.at, span, i18n.language), up: p.uplink, down: p.downlink }))} />
         </Suspense>
+      </Stack>
+    </Card>
+  );
+}
+
+/** The measure of an alert in its rule's unit, for people. */
+function alertValue(a: ActiveAlert, t: (key: string, opts?: Record<string, unknown>) => string): string {
+  switch (a.rule) {
+    case 'node_offline':
+      return t('alerts.value.offline', { minutes: Math.round(a.value / 6) / 10 });
+    case 'node_revision_lag':
+      return t('overview.behind', { count: a.value });
+    case 'node_journal_backlog':
+      return t('overview.entries', { count: a.value });
+    case 'cert_expiry':
+      return a.value < 0 ? t('alerts.value.expired') : t('alerts.value.days', { count: a.value });
+    default:
+      return String(a.value);
+  }
+}
+
+/** Fleet alerts that fired and have not resolved (sudo). */
+function Alerts() {
+  const { t } = useTranslation();
+  const alerts = useAlerts();
+  const list = alerts.data?.alerts ?? [];
+  return (
+    <Card withBorder component="section" aria-label={t('alerts.title')}>
+      <Stack gap="xs">
+        <Group justify="space-between">
+          <Title order={3} size="h5">
+            {t('alerts.title')}
+          </Title>
+          {list.length > 0 && (
+            <Badge color="red" data-alerts-active={list.length}>
+              {list.length}
+            </Badge>
+          )}
+        </Group>
+        {alerts.isError && <PageError error={alerts.error} onRetry={() => void alerts.refetch()} />}
+        {alerts.isSuccess && list.length === 0 && <Empty>{t('alerts.none')}</Empty>}
+        {list.length > 0 && (
+          <Table className="cards-on-phone" verticalSpacing="xs">
+            <Table.Thead>
+              <Table.Tr>
+                <Table.Th>{t('alerts.rule')}</Table.Th>
+                <Table.Th>{t('alerts.target')}</Table.Th>
+                <Table.Th>{t('alerts.value.label')}</Table.Th>
+                <Table.Th>{t('alerts.since')}</Table.Th>
+              </Table.Tr>
+            </Table.Thead>
+            <Table.Tbody>
+              {list.map((a) => (
+                <Table.Tr key={`${a.rule}/${a.subject}`} data-alert={a.rule} data-subject={a.subject} title={a.message}>
+                  <Table.Td data-label={t('alerts.rule')}>
+                    <Badge variant="light" color="red">
+                      {t(`alerts.rules.${a.rule}`, { defaultValue: a.rule })}
+                    </Badge>
+                  </Table.Td>
+                  <Table.Td data-label={t('alerts.target')}>
+                    {a.subject.startsWith('node:') ? <Link to="/nodes">{a.target}</Link> : a.target}
+                  </Table.Td>
+                  <Table.Td data-label={t('alerts.value.label')}>{alertValue(a, t)}</Table.Td>
+                  <Table.Td data-label={t('alerts.since')}>{timeAgo(a.since)}</Table.Td>
+                </Table.Tr>
+              ))}
+            </Table.Tbody>
+          </Table>
+        )}
       </Stack>
     </Card>
   );
@@ -172,6 +241,7 @@ export function OverviewPage() {
       </SimpleGrid>
       {me.data && <MyCaps admin={me.data} />}
       <Traffic traffic={o.traffic} />
+      {o.nodes && <Alerts />}
       {o.nodes && <Nodes nodes={o.nodes} />}
       <Text size="xs" c="dimmed" data-panel-version={o.version}>
         {t('overview.version', { version: o.version })} · {t('overview.revision', { revision: o.revision })} ·{' '}

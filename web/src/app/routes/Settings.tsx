@@ -1,9 +1,16 @@
-import { Alert, Button, Card, Checkbox, Code, Divider, Group, NativeSelect, Stack, Switch, Table, Text, TextInput, Title } from '@mantine/core';
+import { Alert, Button, Card, Checkbox, Code, Divider, Group, NativeSelect, NumberInput, SimpleGrid, Stack, Switch, Table, Text, TextInput, Title } from '@mantine/core';
 import { useForm, type UseFormReturnType } from '@mantine/form';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
 import { ActionStatus, Empty, Page, PageError, PageLoading } from '../../components/PageState';
-import { systemRequests, useNotifications, useSubscriptionSettings, type SubscriptionSettings } from '../../features/system/api';
+import {
+  systemRequests,
+  useAlertSettings,
+  useNotifications,
+  useSubscriptionSettings,
+  type AlertSettings,
+  type SubscriptionSettings,
+} from '../../features/system/api';
 import { customJsonSwitches, newRuleKey, RuleEditor, wireRules, type SettingsValues } from '../../features/system/RuleEditor';
 import { keys } from '../../lib/queryKeys';
 
@@ -190,10 +197,105 @@ function SubscriptionForm({ settings }: { settings: SubscriptionSettings }) {
   );
 }
 
+// The alert thresholds as the form edits them: durations in minutes (the
+// API takes seconds), the rest as they are; '' or 0 turns a rule off.
+type AlertValues = {
+  offlineMinutes: number | string;
+  lagRevisions: number | string;
+  lagMinutes: number | string;
+  backlogReports: number | string;
+  backlogSize: number | string;
+  certDays: number | string;
+};
+
+const alertFields: { name: keyof AlertValues; label: string; minutes?: boolean }[] = [
+  { name: 'offlineMinutes', label: 'alerts.field.offlineMinutes', minutes: true },
+  { name: 'lagRevisions', label: 'alerts.field.lagRevisions' },
+  { name: 'lagMinutes', label: 'alerts.field.lagMinutes', minutes: true },
+  { name: 'backlogReports', label: 'alerts.field.backlogReports' },
+  { name: 'backlogSize', label: 'alerts.field.backlogSize' },
+  { name: 'certDays', label: 'alerts.field.certDays' },
+];
+
+const num = (v: number | string): number => (v === '' ? 0 : Number(v));
+
+function AlertSettingsForm({ settings }: { settings: AlertSettings }) {
+  const { t } = useTranslation();
+  const client = useQueryClient();
+  const form = useForm<AlertValues>({
+    initialValues: {
+      offlineMinutes: (settings.node_offline_seconds ?? 0) / 60,
+      lagRevisions: settings.revision_lag_revisions ?? 0,
+      lagMinutes: (settings.revision_lag_seconds ?? 0) / 60,
+      backlogReports: settings.backlog_reports ?? 0,
+      backlogSize: settings.backlog_size ?? 0,
+      certDays: settings.cert_expiry_days ?? 0,
+    },
+    validate: Object.fromEntries(
+      alertFields.map((f) => [f.name, (v: number | string) => (Number.isFinite(num(v)) && num(v) >= 0 ? null : t('alerts.errNumber'))]),
+    ),
+  });
+  const save = useMutation({
+    mutationFn: (v: AlertValues) =>
+      systemRequests.putAlertSettings({
+        node_offline_seconds: Math.round(num(v.offlineMinutes) * 60),
+        revision_lag_revisions: Math.round(num(v.lagRevisions)),
+        revision_lag_seconds: Math.round(num(v.lagMinutes) * 60),
+        backlog_reports: Math.round(num(v.backlogReports)),
+        backlog_size: Math.round(num(v.backlogSize)),
+        cert_expiry_days: Math.round(num(v.certDays)),
+      }),
+    onSuccess: (saved) => {
+      client.setQueryData(keys.alertSettings, saved);
+      form.resetDirty();
+    },
+  });
+  return (
+    <form aria-label={t('alerts.settings')} noValidate onSubmit={form.onSubmit((v) => { save.mutate(v); })}>
+      <Stack gap="sm">
+        <Text size="sm" c="dimmed">
+          {t('alerts.settingsHint')}
+        </Text>
+        <SimpleGrid cols={{ base: 1, sm: 2, lg: 3 }}>
+          {alertFields.map((f) => (
+            <NumberInput
+              key={f.name}
+              label={t(f.label)}
+              min={0}
+              allowNegative={false}
+              allowDecimal={f.minutes === true}
+              decimalScale={f.minutes ? 2 : 0}
+              data-field={f.name}
+              {...form.getInputProps(f.name)}
+            />
+          ))}
+        </SimpleGrid>
+        {save.isError && (
+          <Alert color="red" role="alert">
+            {save.error.message}
+          </Alert>
+        )}
+        <ActionStatus message={save.isSuccess && !form.isDirty() ? t('settings.saved') : null} />
+        <Group>
+          <Button type="submit" loading={save.isPending}>
+            {t('common.save')}
+          </Button>
+          {form.isDirty() && (
+            <Text size="sm" c="dimmed">
+              {t('settings.unsaved')}
+            </Text>
+          )}
+        </Group>
+      </Stack>
+    </form>
+  );
+}
+
 export function SettingsPage() {
   const { t } = useTranslation();
   const notifications = useNotifications();
   const sub = useSubscriptionSettings();
+  const alertSettings = useAlertSettings();
   const targets = notifications.data?.targets ?? [];
   return (
     <Page title={t('nav.settings')}>
@@ -237,6 +339,14 @@ export function SettingsPage() {
             </Table.Tbody>
           </Table>
         )}
+      </Card>
+      <Card withBorder component="section" aria-label={t('alerts.settings')}>
+        <Title order={3} size="h5" mb="sm">
+          {t('alerts.settings')}
+        </Title>
+        {alertSettings.isPending && <PageLoading />}
+        {alertSettings.isError && <PageError error={alertSettings.error} onRetry={() => void alertSettings.refetch()} />}
+        {alertSettings.isSuccess && <AlertSettingsForm settings={alertSettings.data} />}
       </Card>
       <Card withBorder component="section" aria-label={t('settings.subscription')}>
         <Title order={3} size="h5" mb="sm">

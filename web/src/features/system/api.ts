@@ -11,6 +11,8 @@ export type CustomJSON = Schemas['CustomJSON'];
 export type SubFormat = NonNullable<SubRule['format']>;
 export type Overview = Schemas['OverviewResponse'];
 export type TrafficPoint = Schemas['TrafficPoint'];
+export type ActiveAlert = Schemas['AlertJSON'];
+export type AlertSettings = Schemas['AlertSettings'];
 
 // Every format the panel renders (the API's enum): a Record, so tsc fails
 // when the panel gains a format this list lacks.
@@ -31,6 +33,23 @@ export function useNotifications(enabled = true) {
     queryFn: ({ signal }) => unwrap(api.GET('/api/notifications', { signal })),
     refetchInterval: useLiveFallback(),
     enabled,
+  });
+}
+
+/** Fleet alerts that fired and have not resolved (sudo); the events socket says when they change. */
+export function useAlerts(enabled = true) {
+  return useQuery({
+    queryKey: keys.alerts,
+    queryFn: ({ signal }) => unwrap(api.GET('/api/alerts', { signal })),
+    refetchInterval: useLiveFallback(),
+    enabled,
+  });
+}
+
+export function useAlertSettings() {
+  return useQuery({
+    queryKey: keys.alertSettings,
+    queryFn: ({ signal }) => unwrap(api.GET('/api/alerts/settings', { signal })),
   });
 }
 
@@ -66,4 +85,5 @@ export function useRuleTest(userAgent: string, rules: SubRule[], customJson: Cus
 
 export const systemRequests = {
   putSubscriptionSettings: (body: SubscriptionSettings) => unwrap(api.PUT('/api/subscription/settings', { body })),
+  putAlertSettings: (body: AlertSettings) => unwrap(api.PUT('/api/alerts/settings', { body })),
 };

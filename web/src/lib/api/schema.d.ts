@@ -310,6 +310,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Fleet alerts that fired and have not resolved (node offline, revision lag, usage journal backlog, certificate expiry) */
+        get: operations["getAlerts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/alerts/settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Thresholds of the fleet alert rules; 0 turns a rule (or that half of one) off */
+        get: operations["getAlertsSettings"];
+        /** Change alert thresholds; fields left out keep their values. Each is 0 (off) or within its range, else 400 naming every field out of range */
+        put: operations["putAlertsSettings"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/audit": {
         parameters: {
             query?: never;
@@ -488,7 +523,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** WebSocket: the dashboard's live events, each message one JSON object (this schema) with a type: hello {revision} first; users {revision, usernames, all} (a regular admin: its own users only); node {id, name, status, message, applied_revision, last_seen, revision, deleted} (sudo); usage {online} at most once a second; notifications {} (sudo). Refusal closes the socket with 4401 (no or bad token); a client 256 messages behind is closed with 1013 */
+        /** WebSocket: the dashboard's live events, each message one JSON object (this schema) with a type: hello {revision} first; users {revision, usernames, all} (a regular admin: its own users only); node {id, name, status, message, applied_revision, last_seen, revision, deleted} (sudo); usage {online} at most once a second; notifications {} (sudo); alerts {} (sudo). Refusal closes the socket with 4401 (no or bad token); a client 256 messages behind is closed with 1013 */
         get: operations["getEvents"];
         put?: never;
         post?: never;
@@ -1384,6 +1419,35 @@ export interface components {
             username: string;
             /** Format: int64 */
             users_usage: number;
+        };
+        AlertJSON: {
+            /** Format: date-time */
+            fired_at: string;
+            message: string;
+            rule: string;
+            /** Format: date-time */
+            since: string;
+            subject: string;
+            target: string;
+            threshold: number;
+            value: number;
+        };
+        AlertSettings: {
+            /** Format: int64 */
+            backlog_reports?: number;
+            /** Format: int64 */
+            backlog_size?: number;
+            /** Format: int64 */
+            cert_expiry_days?: number;
+            /** Format: int64 */
+            node_offline_seconds?: number;
+            /** Format: int64 */
+            revision_lag_revisions?: number;
+            /** Format: int64 */
+            revision_lag_seconds?: number;
+        };
+        AlertsResponse: {
+            alerts: components["schemas"]["AlertJSON"][];
         };
         APIKey: {
             /** Format: date-time */
@@ -3275,6 +3339,151 @@ export interface operations {
             };
             /** @description Not allowed */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Malformed request (bad JSON, wrong type, unknown field) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getAlerts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertsResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getAlertsSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertSettings"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    putAlertsSettings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AlertSettings"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertSettings"];
+                };
+            };
+            /** @description The value was refused */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
