@@ -118,7 +118,22 @@ func (s *State) SetAlertSettings(ctx context.Context, a AlertSettings) error {
 	if err != nil {
 		return fmt.Errorf("encoding alert settings: %w", err)
 	}
-	return s.store.Tx(ctx, func(tx *store.Tx) error { return tx.SetSetting(alertSettingsKey, string(data)) })
+	return s.store.Tx(ctx, func(tx *store.Tx) error {
+		before := DefaultAlertSettings()
+		v, ok, err := tx.Setting(alertSettingsKey)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if err := json.Unmarshal([]byte(v), &before); err != nil {
+				return fmt.Errorf("decoding stored alert settings: %w", err)
+			}
+		}
+		if err := tx.SetSetting(alertSettingsKey, string(data)); err != nil {
+			return err
+		}
+		return auditRow(tx, "alerts.settings", "/api/alerts/settings", 0, before, a)
+	})
 }
 
 // Alerts reads every tracked alert, pending and fired.
