@@ -428,13 +428,21 @@ func (s *server) subscriptionInfo(c *fiber.Ctx) error {
 	}
 	base, host := s.publicBase(c)
 	u := view.User
-	links := sub.LinksWith(u, view.Inbounds, view.Hosts, host, sub.Options{Now: s.now()})
+	// The links and the credentials are the subscription: a device past
+	// the limit gets neither here, or /info would be the way around the
+	// device limit.
+	var links []string
+	proxies := map[string]any{}
+	if s.admitDevice(c, view) {
+		links = sub.LinksWith(u, view.Inbounds, view.Hosts, host, sub.Options{Now: s.now()})
+		proxies = proxyJSON(u.Proxies)
+	}
 	if links == nil {
 		links = []string{}
 	}
 	resp := subUserResponse{
 		Username:               u.Username,
-		Proxies:                proxyJSON(u.Proxies),
+		Proxies:                proxies,
 		Expire:                 positive(u.Expire),
 		DataLimit:              positive(u.DataLimit),
 		DataLimitResetStrategy: u.DataLimitReset,

@@ -104,6 +104,17 @@ func TestDeviceLimitThroughPanel(t *testing.T) {
 	expectReal("tablet-2")
 	expectPlaceholder("laptop-3")
 	expectReal("phone-1") // a registered device keeps its slot
+	// /info carries the links too: a device past the limit gets none there.
+	info := func(hwid string) []string {
+		t.Helper()
+		return strings.Split(strings.TrimSuffix(fetch("info", hwid), "\n"), "\n")
+	}
+	if b := fetch("info", "laptop-3"); strings.Contains(b, uuid) || !strings.Contains(b, `"links":[]`) {
+		t.Fatalf("/info from a device past the limit: want no links, got %.300s", b)
+	}
+	if b := info("phone-1"); !strings.Contains(strings.Join(b, ""), uuid) {
+		t.Fatalf("/info from a registered device: want its links, got %.300s", b)
+	}
 	accepted, refused := devices()
 	if len(accepted) != 2 || len(refused) != 1 || refused[0].HWID != "laptop-3" || accepted[0].Model != "Model phone-1" {
 		t.Fatalf("registry: accepted %+v, refused %+v", accepted, refused)
