@@ -150,6 +150,7 @@ func (s *server) routes() []route {
 		s.adminRoutes(),                // admins.go: login, /api/admin*, /api/admins
 		s.userRoutes(),                 // users.go: /api/user*, /api/users*
 		s.bulkRoutes(),                 // bulk.go: /api/users/bulk
+		s.onlineRoutes(),               // online.go: /api/user/:username/ips, /api/users/ip_limit
 		s.coreRoutes(),                 // core.go: /api/core*, /api/inbounds
 		s.configHistoryRoutes(),        // config_history.go: /api/core/config/history*
 		s.hostRoutes(),                 // hosts.go: /api/hosts

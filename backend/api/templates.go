@@ -51,11 +51,15 @@ type templateBody struct {
 	UsernamePrefix *string             `json:"username_prefix"`
 	UsernameSuffix *string             `json:"username_suffix"`
 	Inbounds       map[string][]string `json:"inbounds"`
+	// IPLimit is given to users made from the template (0 unlimited);
+	// null leaves them on the global default, and an explicit null on
+	// modify puts the template back on it.
+	IPLimit *int64 `json:"ip_limit" limit:"ip_limit"`
 }
 
 func (b *templateBody) input() state.TemplateInput {
 	return state.TemplateInput{Name: b.Name, DataLimit: b.DataLimit, ExpireDuration: b.ExpireDuration,
-		UsernamePrefix: b.UsernamePrefix, UsernameSuffix: b.UsernameSuffix, Inbounds: b.Inbounds}
+		UsernamePrefix: b.UsernamePrefix, UsernameSuffix: b.UsernameSuffix, Inbounds: b.Inbounds, IPLimit: b.IPLimit}
 }
 
 // templateResponse is Marzban's UserTemplateResponse.
@@ -67,6 +71,7 @@ type templateResponse struct {
 	UsernamePrefix *string             `json:"username_prefix"`
 	UsernameSuffix *string             `json:"username_suffix"`
 	Inbounds       map[string][]string `json:"inbounds"`
+	IPLimit        *int64              `json:"ip_limit"`
 }
 
 func templateJSON(t *state.UserTemplate) templateResponse {
@@ -75,7 +80,7 @@ func templateJSON(t *state.UserTemplate) templateResponse {
 		in = map[string][]string{}
 	}
 	return templateResponse{ID: t.ID, Name: t.Name, DataLimit: t.DataLimit, ExpireDuration: t.ExpireDuration,
-		UsernamePrefix: t.UsernamePrefix, UsernameSuffix: t.UsernameSuffix, Inbounds: in}
+		UsernamePrefix: t.UsernamePrefix, UsernameSuffix: t.UsernameSuffix, Inbounds: in, IPLimit: t.IPLimit}
 }
 
 // templateID reads {id}; FastAPI answers a non-integer with 422.
@@ -152,7 +157,9 @@ func (s *server) modifyTemplate(c *fiber.Ctx) error {
 	if err := decodeJSON(c.Body(), &body); err != nil {
 		return err
 	}
-	t, err := s.st.ModifyTemplate(c.UserContext(), id, body.input())
+	in := body.input()
+	_, _, in.ClearIPLimit = explicitNulls(c.Body())
+	t, err := s.st.ModifyTemplate(c.UserContext(), id, in)
 	if err != nil {
 		return describe(err, templateTexts)
 	}

@@ -38,9 +38,15 @@ type userResponse struct {
 	OnHoldTimeout          *wireTime           `json:"on_hold_timeout"`
 	AutoDeleteInDays       *int64              `json:"auto_delete_in_days"`
 	NextPlan               *model.NextPlan     `json:"next_plan"`
-	Admin                  *model.Admin        `json:"admin"`
-	Links                  []string            `json:"links"`
-	SubscriptionURL        string              `json:"subscription_url"`
+	// IPLimit is the user's own IP limit; null follows the global default
+	// (GET /api/users/ip_limit).
+	IPLimit *int64 `json:"ip_limit"`
+	// IPLimitUntil is set while the IP limit holds the user disabled: when
+	// it is enabled again.
+	IPLimitUntil    *wireTime    `json:"ip_limit_until"`
+	Admin           *model.Admin `json:"admin"`
+	Links           []string     `json:"links"`
+	SubscriptionURL string       `json:"subscription_url"`
 }
 
 // Per-protocol proxy objects carry exactly Marzban's fields for each protocol.
@@ -183,6 +189,8 @@ func (r *userRenderer) user(u *model.User) (userResponse, error) {
 		OnHoldTimeout:          optTime(u.OnHoldTimeout),
 		AutoDeleteInDays:       u.AutoDeleteInDays,
 		NextPlan:               u.NextPlan,
+		IPLimit:                u.IPLimit,
+		IPLimitUntil:           optTime(u.IPLimitUntil),
 		Admin:                  owner,
 		Links:                  links,
 		SubscriptionURL:        r.base + "/sub/" + sub.MakeUserToken(u.Username, u.ID, sub.IssueTime(r.now, u.SubRevokedAt), r.s.opts.Secrets.Subscription),

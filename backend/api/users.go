@@ -126,6 +126,10 @@ type userBody struct {
 	OnHoldTimeout          *wireTime                      `json:"on_hold_timeout"`
 	AutoDeleteInDays       *int64                         `json:"auto_delete_in_days" limit:"days"`
 	NextPlan               *model.NextPlan                `json:"next_plan"`
+	// IPLimit is how many source addresses the user may connect from at
+	// once (0 unlimited); null or absent on create follows the global
+	// default, an explicit null on modify puts it back on the default.
+	IPLimit *int64 `json:"ip_limit" limit:"ip_limit"`
 	// Part of Marzban's input schema, but the panel keeps them itself
 	// (Marzban ignores them on input too); accepted so its clients work.
 	SubUpdatedAt     json.RawMessage `json:"sub_updated_at"`
@@ -146,6 +150,7 @@ func (b *userBody) input() state.UserInput {
 		OnHoldExpireDuration:   b.OnHoldExpireDuration,
 		AutoDeleteInDays:       b.AutoDeleteInDays,
 		NextPlan:               b.NextPlan,
+		IPLimit:                b.IPLimit,
 	}
 	if b.OnHoldTimeout != nil {
 		t := b.OnHoldTimeout.Time
@@ -263,7 +268,7 @@ func (s *server) modifyUser(c *fiber.Ctx) error {
 		return err
 	}
 	in := body.input()
-	in.ClearAutoDeleteInDays, in.ClearNextPlan = explicitNulls(c.Body())
+	in.ClearAutoDeleteInDays, in.ClearNextPlan, in.ClearIPLimit = explicitNulls(c.Body())
 	u, err := s.st.ModifyUser(c.UserContext(), adminOf(c), name, in)
 	if err != nil {
 		return describe(asFieldError(err), userTexts)
@@ -402,20 +407,21 @@ func validSort(s string) bool {
 	return false
 }
 
-// explicitNulls reports which of auto_delete_in_days and next_plan a
-// modify body (already decoded once, so well formed) sets to null.
+// explicitNulls reports which of auto_delete_in_days, next_plan and
+// ip_limit a modify body (already decoded once, so well formed) sets to null.
 // Marzban 0.8 drops the next plan on any modify that lacks one; Outpost
 // keeps it unless asked, so a bot that edits a note does not lose the
 // plan it sold.
-func explicitNulls(body []byte) (autoDelete, nextPlan bool) {
+func explicitNulls(body []byte) (autoDelete, nextPlan, ipLimit bool) {
 	var raw struct {
 		AutoDeleteInDays json.RawMessage `json:"auto_delete_in_days"`
 		NextPlan         json.RawMessage `json:"next_plan"`
+		IPLimit          json.RawMessage `json:"ip_limit"`
 	}
 	if json.Unmarshal(body, &raw) != nil {
-		return false, false
+		return false, false, false
 	}
-	return string(raw.AutoDeleteInDays) == "null", string(raw.NextPlan) == "null"
+	return string(raw.AutoDeleteInDays) == "null", string(raw.NextPlan) == "null", string(raw.IPLimit) == "null"
 }
 
 var nextPlanTexts = map[error]string{

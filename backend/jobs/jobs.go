@@ -204,3 +204,21 @@ func AuditPrune(s *state.State, retention time.Duration) Job {
 		return err
 	}}
 }
+
+// UserIPsPruneEvery is how often addresses past state.UserIPsRetention
+// are forgotten.
+const UserIPsPruneEvery = 10 * time.Minute
+
+// IPLimit is the IP limit (state.IPLimiter) run every report interval of
+// the nodes, counting the addresses seen within two of them, and the
+// pruning of old addresses.
+func IPLimit(s *state.State, reportEvery time.Duration) []Job {
+	limiter := s.NewIPLimiter(2 * reportEvery)
+	return []Job{
+		{Name: "ip-limit", Every: reportEvery, Run: func(ctx context.Context) error {
+			_, err := limiter.Tick(ctx)
+			return err
+		}},
+		{Name: "prune-user-ips", Every: UserIPsPruneEvery, Run: s.PruneUserIPs},
+	}
+}

@@ -29,6 +29,10 @@ type TemplateInput struct {
 	UsernamePrefix *string
 	UsernameSuffix *string
 	Inbounds       map[string][]string
+	// IPLimit is given to users made from the template; ClearIPLimit (an
+	// explicit null on modify) puts the template back on the default.
+	IPLimit      *int64
+	ClearIPLimit bool
 }
 
 func invalidf(format string, a ...any) error {
@@ -91,6 +95,16 @@ func applyTemplate(t *UserTemplate, in TemplateInput) error {
 	}
 	if in.Inbounds != nil {
 		t.Inbounds = in.Inbounds
+	}
+	if in.ClearIPLimit {
+		t.IPLimit = nil
+	}
+	if in.IPLimit != nil {
+		if err := model.CheckInt("ip_limit", "ip_limit", *in.IPLimit); err != nil {
+			return err
+		}
+		v := *in.IPLimit
+		t.IPLimit = &v
 	}
 	if t.Name == "" {
 		return invalidf("name: required")

@@ -17,9 +17,12 @@ type UserTemplate struct {
 	UsernamePrefix *string
 	UsernameSuffix *string
 	Inbounds       map[string][]string
+	// IPLimit is given to users made from the template: nil leaves them on
+	// the global default, 0 is unlimited.
+	IPLimit *int64
 }
 
-const templateColumns = `id, name, data_limit, expire_duration, username_prefix, username_suffix, inbounds`
+const templateColumns = `id, name, data_limit, expire_duration, username_prefix, username_suffix, inbounds, ip_limit`
 
 func scanTemplate(row interface{ Scan(...any) error }) (*UserTemplate, error) {
 	var (
@@ -27,7 +30,7 @@ func scanTemplate(row interface{ Scan(...any) error }) (*UserTemplate, error) {
 		pre, suf sql.NullString
 		inbounds string
 	)
-	if err := row.Scan(&t.ID, &t.Name, &t.DataLimit, &t.ExpireDuration, &pre, &suf, &inbounds); err != nil {
+	if err := row.Scan(&t.ID, &t.Name, &t.DataLimit, &t.ExpireDuration, &pre, &suf, &inbounds, optInt64{&t.IPLimit}); err != nil {
 		return nil, err
 	}
 	if pre.Valid {
@@ -59,9 +62,10 @@ func (tx *Tx) CreateTemplate(t *UserTemplate) error {
 		return fmt.Errorf("encoding template inbounds: %w", err)
 	}
 	err = tx.stmtSavepoint(func() error {
-		return tx.queryRow(`INSERT INTO user_templates (name, data_limit, expire_duration, username_prefix, username_suffix, inbounds)
-			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-			t.Name, t.DataLimit, t.ExpireDuration, stringOrNil(t.UsernamePrefix), stringOrNil(t.UsernameSuffix), inbounds).Scan(&t.ID)
+		return tx.queryRow(`INSERT INTO user_templates (name, data_limit, expire_duration, username_prefix, username_suffix, inbounds, ip_limit)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+			t.Name, t.DataLimit, t.ExpireDuration, stringOrNil(t.UsernamePrefix), stringOrNil(t.UsernameSuffix), inbounds,
+			int64OrNil(t.IPLimit)).Scan(&t.ID)
 	})
 	if isUniqueViolation(err) {
 		return fmt.Errorf("template %q: %w", t.Name, errConflict)
@@ -125,8 +129,9 @@ func (tx *Tx) UpdateTemplate(t *UserTemplate) error {
 	}
 	err = tx.stmtSavepoint(func() error {
 		return affectedOne(tx.exec(`UPDATE user_templates SET name = $1, data_limit = $2, expire_duration = $3,
-			username_prefix = $4, username_suffix = $5, inbounds = $6 WHERE id = $7`,
-			t.Name, t.DataLimit, t.ExpireDuration, stringOrNil(t.UsernamePrefix), stringOrNil(t.UsernameSuffix), inbounds, t.ID))
+			username_prefix = $4, username_suffix = $5, inbounds = $6, ip_limit = $7 WHERE id = $8`,
+			t.Name, t.DataLimit, t.ExpireDuration, stringOrNil(t.UsernamePrefix), stringOrNil(t.UsernameSuffix), inbounds,
+			int64OrNil(t.IPLimit), t.ID))
 	})
 	switch {
 	case isUniqueViolation(err):
