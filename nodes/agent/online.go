@@ -8,10 +8,6 @@ import (
 	"github.com/outpost-panel/outpost/nodes/protocol"
 )
 
-// defaultOnlineEvery is how often the online maps are sampled when the
-// panel has not said its usage interval yet.
-const defaultOnlineEvery = 10 * time.Second
-
 // onlineBuffer merges the online samples taken since the last report.
 // Addresses are not journaled: they say who is connected, not what was
 // counted, and a report lost with its session costs nothing but a gap.
@@ -25,13 +21,10 @@ type onlineBuffer struct {
 }
 
 // onlineEvery is how often the online maps are sampled: the panel's usage
-// interval (so the panel's "seen within two report intervals" window holds
-// one or two samples), ten seconds before it has said.
+// interval (so the panel's "seen within two intervals" window holds one or
+// two samples), protocol.DefaultOnlineEvery before it has said.
 func (a *Agent) onlineEvery() time.Duration {
-	if d := time.Duration(a.usageEvery.Load()); d > 0 {
-		return d
-	}
-	return defaultOnlineEvery
+	return protocol.OnlineEvery(time.Duration(a.usageEvery.Load()))
 }
 
 // sampleOnline reads who is connected from where, at most once per

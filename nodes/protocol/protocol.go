@@ -34,6 +34,7 @@ package protocol
 import (
 	"encoding/json"
 	"strings"
+	"time"
 )
 
 // Version is the one integer protocol version. A node and a panel that
@@ -238,6 +239,21 @@ type Usage struct {
 type Online struct {
 	At    int64        `json:"at"` // unix seconds of the newest sample
 	Users []UserOnline `json:"users"`
+}
+
+// DefaultOnlineEvery is how often a node samples who is online when the
+// panel's welcome gave no usage_seconds (none yet, or an interval under a
+// second); otherwise it samples every usage_seconds. The panel counts
+// addresses seen within two sampling intervals as "at once".
+const DefaultOnlineEvery = 10 * time.Second
+
+// OnlineEvery is how often nodes sample who is online for a panel whose
+// usage interval is usageEvery (what it sends as usage_seconds).
+func OnlineEvery(usageEvery time.Duration) time.Duration {
+	if usageEvery < time.Second {
+		return DefaultOnlineEvery
+	}
+	return usageEvery.Truncate(time.Second)
 }
 
 // UserOnline is one user's source addresses (IPv4 or IPv6, no port).

@@ -11,6 +11,9 @@ export const keys = {
   user: (username: string) => ['user', username] as const,
   /** Under user(username): a reset of the user refreshes its history. */
   userResets: (username: string, page: number) => ['user', username, 'resets', page] as const,
+  /** Under user(username): the addresses it was seen from. */
+  userIPs: (username: string) => ['user', username, 'ips'] as const,
+  ipLimitSettings: ['ip-limit-settings'] as const,
   /** Every single user's query (a prefix of user). */
   anyUser: ['user'] as const,
   /** Every usage query (users' and nodes'). */

@@ -20,15 +20,17 @@ function TemplateForm({ template, onDone, onCancel }: { template: UserTemplate |
   const [prefix, setPrefix] = useState(template?.username_prefix ?? '');
   const [suffix, setSuffix] = useState(template?.username_suffix ?? '');
   const [tags, setTags] = useState<Record<string, string[]>>(template?.inbounds ?? {});
+  const [ipLimit, setIPLimit] = useState(template?.ip_limit != null ? String(template.ip_limit) : '');
   const save = useMutation({
     mutationFn: async () => {
       const l = limit.trim() === '' ? 0 : Number(limit);
       const d = days.trim() === '' ? 0 : Number(days);
-      if (!Number.isFinite(l) || l < 0 || !Number.isInteger(d) || d < 0) {
+      const ip = ipLimit.trim() === '' ? null : Number(ipLimit);
+      if (!Number.isFinite(l) || l < 0 || !Number.isInteger(d) || d < 0 || (ip !== null && (!Number.isInteger(ip) || ip < 0))) {
         throw new Error(t('templates.errNumbers'));
       }
       const inb = Object.fromEntries(Object.entries(tags).filter(([, v]) => v.length > 0));
-      const body = { name, data_limit: Math.round(l * gib), expire_duration: d * 86400, username_prefix: prefix, username_suffix: suffix, inbounds: inb };
+      const body = { name, data_limit: Math.round(l * gib), expire_duration: d * 86400, username_prefix: prefix, username_suffix: suffix, inbounds: inb, ip_limit: ip };
       if (template === null) {
         await templateRequests.create(body);
         return t('templates.created', { name });
@@ -54,6 +56,7 @@ function TemplateForm({ template, onDone, onCancel }: { template: UserTemplate |
         <TextInput label={t('templates.days')} inputMode="numeric" value={days} onChange={(e) => { setDays(e.currentTarget.value); }} />
         <TextInput label={t('templates.prefix')} value={prefix} onChange={(e) => { setPrefix(e.currentTarget.value); }} />
         <TextInput label={t('templates.suffix')} value={suffix} onChange={(e) => { setSuffix(e.currentTarget.value); }} />
+        <TextInput label={t('userForm.ipLimit')} inputMode="numeric" value={ipLimit} onChange={(e) => { setIPLimit(e.currentTarget.value); }} />
         <Fieldset legend={t('userForm.inbounds')}>
           <Stack gap={6}>
             {Object.entries(inbounds.data ?? {}).flatMap(([p, list]) =>

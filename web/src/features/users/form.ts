@@ -20,6 +20,8 @@ export interface UserFormValues {
   note: string;
   owner: string;
   autoDelete: string;
+  /** Addresses at once, "" for the global default, 0 for unlimited. */
+  ipLimit: string;
   hasPlan: boolean;
   planGiB: string;
   planDays: string;
@@ -65,6 +67,7 @@ export function initialValues(user: User | null): UserFormValues {
     note: user?.note ?? '',
     owner: user?.admin?.username ?? '',
     autoDelete: user?.auto_delete_in_days != null ? String(user.auto_delete_in_days) : '',
+    ipLimit: user?.ip_limit != null ? String(user.ip_limit) : '',
     hasPlan: plan !== null,
     planGiB: plan?.data_limit ? String(plan.data_limit / gib) : '',
     planDays: plan?.expire ? String(Math.round(plan.expire / 86400)) : '',
@@ -81,6 +84,7 @@ export function applyTemplate(values: UserFormValues, t: UserTemplate, now = Dat
     template: String(t.id),
     limitGiB: t.data_limit ? String(t.data_limit / gib) : '',
     expire: t.expire_duration ? daysFromNow(t.expire_duration / 86400, now) : '',
+    ipLimit: t.ip_limit != null ? String(t.ip_limit) : '',
     ...(named.length > 0 ? { protocols: named, inbounds: Object.fromEntries(named.map((p) => [p, t.inbounds[p] ?? []])) } : {}),
   };
 }
@@ -140,6 +144,10 @@ export function toUserBody(
   const days = wholeNumber(values.autoDelete, 'autoDelete', 0);
   if (days !== null || user?.auto_delete_in_days != null) {
     body.auto_delete_in_days = days;
+  }
+  const ipLimit = wholeNumber(values.ipLimit, 'ipLimit', 0);
+  if (ipLimit !== null || user?.ip_limit != null) {
+    body.ip_limit = ipLimit;
   }
   if (values.hasPlan) {
     body.next_plan = {

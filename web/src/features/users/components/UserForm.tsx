@@ -152,6 +152,7 @@ export function UserForm({ user, templates, inbounds, owners, onDone, onCancel }
           </Fieldset>
         )}
         <TextInput label={t('userForm.autoDelete')} inputMode="numeric" {...form.getInputProps('autoDelete')} />
+        <TextInput label={t('userForm.ipLimit')} inputMode="numeric" {...form.getInputProps('ipLimit')} />
         <Fieldset legend={t('userForm.nextPlan')}>
           <Stack gap="xs">
             <Checkbox label={t('userForm.hasPlan')} {...form.getInputProps('hasPlan', { type: 'checkbox' })} />
