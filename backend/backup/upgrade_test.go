@@ -32,7 +32,7 @@ func TestRestoreOlderSchema(t *testing.T) {
 	}
 	st.Close()
 	old := filepath.Join(t.TempDir(), "v8.backup")
-	downgrade(t, file, old, 8, "core_config_history", "admin_totp", "admin_recovery_codes", "api_keys", "admin_sessions", "audit_log")
+	downgrade(t, file, old, 8, "core_config_history", "admin_totp", "admin_recovery_codes", "api_keys", "admin_sessions", "audit_log", "user_ips")
 
 	for _, dst := range []string{"sqlite", "postgres"} {
 		t.Run(dst, func(t *testing.T) {
@@ -81,9 +81,10 @@ func downgrade(t *testing.T, src, dst string, v int, drops ...string) {
 	sc := bufio.NewScanner(zr)
 	sc.Buffer(nil, 64<<20)
 	skipping := false
-	// Columns added to existing tables after schema v go too (0012: the
+	// Columns added to existing tables after schema v go too (0015: users' and
+	// templates' ip_limit, ip_limit_until; 0012: the
 	// admins' reseller caps, 0010: node_bytes_left), and their table's hash is recomputed.
-	strip := map[string]bool{"node_bytes_left": true, "max_users": true, "max_data_limit": true, "max_used_traffic": true, "allow_unlimited": true}
+	strip := map[string]bool{"node_bytes_left": true, "max_users": true, "max_data_limit": true, "max_used_traffic": true, "allow_unlimited": true, "ip_limit": true, "ip_limit_until": true}
 	var cols []int // indices of stripped columns in the current table
 	var th hash.Hash
 	rehashed := map[string]string{}
