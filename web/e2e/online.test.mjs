@@ -46,11 +46,15 @@ test('the sudo sets the IP limit; a template carries ip_limit', async () => {
   assert.deepEqual(await axeViolations(page), []);
 
   await page.goto(`${h.base}/dashboard/templates`);
-  await page.getByRole('button', { name: 'New template' }).click();
+  await page.getByText('No templates yet.').waitFor();
   const tpl = page.getByRole('form', { name: 'New template' });
-  await tpl.getByLabel('Name').fill('two_devices');
+  await h.waitFor('the template form', async () => {
+    await page.getByRole('button', { name: 'New template' }).click();
+    return tpl.isVisible();
+  });
+  await tpl.getByRole('textbox', { name: 'Name', exact: true }).fill('two_devices');
   await tpl.getByLabel('Addresses at once (empty: the default, 0: unlimited)').fill('2');
-  await tpl.getByRole('button', { name: 'Save' }).click();
+  await tpl.getByRole('button', { name: 'Create' }).click();
   await tpl.waitFor({ state: 'detached' });
   const list = (await h.api('GET', '/api/user_template')).body;
   assert.equal(list.find((x) => x.name === 'two_devices')?.ip_limit, 2);
@@ -75,8 +79,8 @@ test("the user's page lists its addresses with the node, and its IP limit", asyn
   assert.deepEqual(ips.ips.map((x) => [x.ip, x.node]), [['2001:db8::5', 'edge_ips'], ['203.0.113.7', 'edge_ips']]);
 
   const page = await h.newPage();
+  // Signed in by the first test (the browser context keeps the session).
   await page.goto(`${h.base}/dashboard/users/sharer_web`);
-  await signIn(page, admin);
   const card = page.getByRole('region', { name: 'Addresses (last 24 hours)' });
   await card.locator('tr[data-ip="203.0.113.7"]').waitFor();
   assert.equal(await card.locator('tbody tr').count(), 2);
