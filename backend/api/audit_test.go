@@ -294,6 +294,9 @@ func TestEveryMutatingRouteIsAudited(t *testing.T) {
 				{"PUT /api/subscription/settings", kindUpdate, func() *response {
 					return e.do("PUT", "/api/subscription/settings", sudo, map[string]any{"profile_update_interval": 12, "profile_title": "t"})
 				}},
+				{"PUT /api/users/ip_limit", kindUpdate, func() *response {
+					return e.do("PUT", "/api/users/ip_limit", sudo, map[string]any{"default_ip_limit": 3, "action": "disable"})
+				}},
 				{"POST /api/user_template", kindCreate, func() *response {
 					return e.do("POST", "/api/user_template", sudo, map[string]any{"name": "walk_t", "data_limit": 1, "expire_duration": 60})
 				}},

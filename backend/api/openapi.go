@@ -54,6 +54,7 @@ var enumValues = map[reflect.Type][]string{
 	reflect.TypeFor[model.NodeStatus]():    {"connected", "connecting", "error", "disabled"},
 	reflect.TypeFor[state.BulkAction]():    bulkActionNames(),
 	reflect.TypeFor[subFormat]():           subFormatNames(),
+	reflect.TypeFor[state.IPLimitAction](): {string(state.IPLimitNotify), string(state.IPLimitDisable)},
 }
 
 // schemaGen reflects Go types into JSON Schema (the 2020-12 dialect that

@@ -154,6 +154,7 @@ func (s *server) routes() []route {
 		s.userRoutes(),                 // users.go: /api/user*, /api/users*
 		s.deviceRoutes(),               // devices.go: /api/user/:username/devices*
 		s.bulkRoutes(),                 // bulk.go: /api/users/bulk
+		s.onlineRoutes(),               // online.go: /api/user/:username/ips, /api/users/ip_limit
 		s.coreRoutes(),                 // core.go: /api/core*, /api/inbounds
 		s.configHistoryRoutes(),        // config_history.go: /api/core/config/history*
 		s.hostRoutes(),                 // hosts.go: /api/hosts

@@ -54,12 +54,17 @@ type templateBody struct {
 	// HWIDDeviceLimit is given to users created from the template
 	// (Outpost): 0 unlimited; null puts them on the global default.
 	HWIDDeviceLimit *int64 `json:"hwid_device_limit" limit:"devices"`
+	// IPLimit is given to users made from the template (0 unlimited);
+	// null leaves them on the global default, and an explicit null on
+	// modify puts the template back on it.
+	IPLimit *int64 `json:"ip_limit" limit:"ip_limit"`
 }
 
 func (b *templateBody) input(raw []byte) state.TemplateInput {
 	return state.TemplateInput{Name: b.Name, DataLimit: b.DataLimit, ExpireDuration: b.ExpireDuration,
 		UsernamePrefix: b.UsernamePrefix, UsernameSuffix: b.UsernameSuffix, Inbounds: b.Inbounds,
-		HWIDDeviceLimit: b.HWIDDeviceLimit, ClearHWIDDeviceLimit: explicitNull(raw, "hwid_device_limit")}
+		HWIDDeviceLimit: b.HWIDDeviceLimit, ClearHWIDDeviceLimit: explicitNull(raw, "hwid_device_limit"),
+		IPLimit: b.IPLimit, ClearIPLimit: explicitNull(raw, "ip_limit")}
 }
 
 // templateResponse is Marzban's UserTemplateResponse.
@@ -73,6 +78,7 @@ type templateResponse struct {
 	Inbounds       map[string][]string `json:"inbounds"`
 	// HWIDDeviceLimit: null is the global default (Outpost).
 	HWIDDeviceLimit *int64 `json:"hwid_device_limit"`
+	IPLimit         *int64 `json:"ip_limit"`
 }
 
 func templateJSON(t *state.UserTemplate) templateResponse {
@@ -81,7 +87,7 @@ func templateJSON(t *state.UserTemplate) templateResponse {
 		in = map[string][]string{}
 	}
 	return templateResponse{ID: t.ID, Name: t.Name, DataLimit: t.DataLimit, ExpireDuration: t.ExpireDuration,
-		UsernamePrefix: t.UsernamePrefix, UsernameSuffix: t.UsernameSuffix, Inbounds: in, HWIDDeviceLimit: t.HWIDDeviceLimit}
+		UsernamePrefix: t.UsernamePrefix, UsernameSuffix: t.UsernameSuffix, Inbounds: in, HWIDDeviceLimit: t.HWIDDeviceLimit, IPLimit: t.IPLimit}
 }
 
 // templateID reads {id}; FastAPI answers a non-integer with 422.

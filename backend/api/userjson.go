@@ -40,7 +40,13 @@ type userResponse struct {
 	NextPlan               *model.NextPlan     `json:"next_plan"`
 	// HWIDDeviceLimit is the user's own device limit; null: the global
 	// default applies (Outpost).
-	HWIDDeviceLimit *int64       `json:"hwid_device_limit"`
+	HWIDDeviceLimit *int64 `json:"hwid_device_limit"`
+	// IPLimit is the user's own IP limit; null follows the global default
+	// (GET /api/users/ip_limit).
+	IPLimit *int64 `json:"ip_limit"`
+	// IPLimitUntil is set while the IP limit holds the user disabled: when
+	// it is enabled again.
+	IPLimitUntil    *wireTime    `json:"ip_limit_until"`
 	Admin           *model.Admin `json:"admin"`
 	Links           []string     `json:"links"`
 	SubscriptionURL string       `json:"subscription_url"`
@@ -187,6 +193,8 @@ func (r *userRenderer) user(u *model.User) (userResponse, error) {
 		AutoDeleteInDays:       u.AutoDeleteInDays,
 		NextPlan:               u.NextPlan,
 		HWIDDeviceLimit:        u.HWIDDeviceLimit,
+		IPLimit:                u.IPLimit,
+		IPLimitUntil:           optTime(u.IPLimitUntil),
 		Admin:                  owner,
 		Links:                  links,
 		SubscriptionURL:        r.base + "/sub/" + sub.MakeUserToken(u.Username, u.ID, sub.IssueTime(r.now, u.SubRevokedAt), r.s.opts.Secrets.Subscription),

@@ -130,6 +130,10 @@ type userBody struct {
 	// (Outpost): 0 unlimited; null or missing on create, and an explicit
 	// null on modify, put the user on the global default.
 	HWIDDeviceLimit *int64 `json:"hwid_device_limit" limit:"devices"`
+	// IPLimit is how many source addresses the user may connect from at
+	// once (0 unlimited); null or absent on create follows the global
+	// default, an explicit null on modify puts it back on the default.
+	IPLimit *int64 `json:"ip_limit" limit:"ip_limit"`
 	// Part of Marzban's input schema, but the panel keeps them itself
 	// (Marzban ignores them on input too); accepted so its clients work.
 	SubUpdatedAt     json.RawMessage `json:"sub_updated_at"`
@@ -151,6 +155,7 @@ func (b *userBody) input() state.UserInput {
 		AutoDeleteInDays:       b.AutoDeleteInDays,
 		NextPlan:               b.NextPlan,
 		HWIDDeviceLimit:        b.HWIDDeviceLimit,
+		IPLimit:                b.IPLimit,
 	}
 	if b.OnHoldTimeout != nil {
 		t := b.OnHoldTimeout.Time
@@ -268,7 +273,7 @@ func (s *server) modifyUser(c *fiber.Ctx) error {
 		return err
 	}
 	in := body.input()
-	in.ClearAutoDeleteInDays, in.ClearNextPlan = explicitNulls(c.Body())
+	in.ClearAutoDeleteInDays, in.ClearNextPlan, in.ClearIPLimit = explicitNulls(c.Body())
 	in.ClearHWIDDeviceLimit = explicitNull(c.Body(), "hwid_device_limit")
 	u, err := s.st.ModifyUser(c.UserContext(), adminOf(c), name, in)
 	if err != nil {
@@ -408,20 +413,21 @@ func validSort(s string) bool {
 	return false
 }
 
-// explicitNulls reports which of auto_delete_in_days and next_plan a
-// modify body (already decoded once, so well formed) sets to null.
+// explicitNulls reports which of auto_delete_in_days, next_plan and
+// ip_limit a modify body (already decoded once, so well formed) sets to null.
 // Marzban 0.8 drops the next plan on any modify that lacks one; Outpost
 // keeps it unless asked, so a bot that edits a note does not lose the
 // plan it sold.
-func explicitNulls(body []byte) (autoDelete, nextPlan bool) {
+func explicitNulls(body []byte) (autoDelete, nextPlan, ipLimit bool) {
 	var raw struct {
 		AutoDeleteInDays json.RawMessage `json:"auto_delete_in_days"`
 		NextPlan         json.RawMessage `json:"next_plan"`
+		IPLimit          json.RawMessage `json:"ip_limit"`
 	}
 	if json.Unmarshal(body, &raw) != nil {
-		return false, false
+		return false, false, false
 	}
-	return string(raw.AutoDeleteInDays) == "null", string(raw.NextPlan) == "null"
+	return string(raw.AutoDeleteInDays) == "null", string(raw.NextPlan) == "null", string(raw.IPLimit) == "null"
 }
 
 // explicitNull reports whether a body (already decoded once, so well

@@ -138,6 +138,8 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, banner io.Wri
 	lifecycle = append(lifecycle, jobs.Job{Name: "fold-usage", Every: usageFoldEvery, Run: s.FoldUsage})
 	lifecycle = append(lifecycle, jobs.Job{Name: "prune-user-tombstones", Every: time.Hour, Run: s.PruneUserTombstones})
 	lifecycle = append(lifecycle, jobs.AuditPrune(s, time.Duration(cfg.AuditRetentionDays)*24*time.Hour))
+	// Nodes report who is online from where with each usage batch.
+	lifecycle = append(lifecycle, jobs.IPLimit(s, cfg.UsageInterval)...)
 	// Events may go to webhooks, the configured chats, or any admin's own
 	// Discord webhook or Telegram chat (set through the API at any time),
 	// so the reminders and the dispatcher always run; with no target at

@@ -32,7 +32,7 @@ func TestRestoreOlderSchema(t *testing.T) {
 	}
 	st.Close()
 	old := filepath.Join(t.TempDir(), "v8.backup")
-	downgrade(t, file, old, 8, "core_config_history", "admin_totp", "admin_recovery_codes", "api_keys", "admin_sessions", "audit_log", "user_devices", "alerts")
+	downgrade(t, file, old, 8, "core_config_history", "admin_totp", "admin_recovery_codes", "api_keys", "admin_sessions", "audit_log", "user_devices", "alerts", "user_ips")
 
 	for _, dst := range []string{"sqlite", "postgres"} {
 		t.Run(dst, func(t *testing.T) {
@@ -83,9 +83,9 @@ func downgrade(t *testing.T, src, dst string, v int, drops ...string) {
 	skipping := false
 	// Columns added to existing tables after schema v go too (0012: the
 	// admins' reseller caps, 0010: node_bytes_left, 0014: hwid_device_limit of
-	// users and templates), and their table's hash is recomputed.
+	// users and templates, 0015: their ip_limit and the users' ip_limit_until), and their table's hash is recomputed.
 	strip := map[string]bool{"node_bytes_left": true, "max_users": true, "max_data_limit": true, "max_used_traffic": true, "allow_unlimited": true,
-		"hwid_device_limit": true}
+		"hwid_device_limit": true, "ip_limit": true, "ip_limit_until": true}
 	var cols []int // indices of stripped columns in the current table
 	var th hash.Hash
 	rehashed := map[string]string{}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/outpost-panel/outpost/backend/metrics"
 	"github.com/outpost-panel/outpost/backend/model"
+	"github.com/outpost-panel/outpost/backend/state"
 	"github.com/outpost-panel/outpost/nodes/protocol"
 )
 
@@ -614,7 +615,34 @@ func (s *session) onUsage(ctx context.Context, u *protocol.Usage) error {
 	}
 	countUsageBatch(applied)
 	s.send(protocol.Message{Type: protocol.TypeUsageAck, UsageAck: &protocol.UsageAck{Seq: u.ToSeq}})
+	s.recordOnline(ctx, u.Online, now)
 	return nil
+}
+
+// recordOnline keeps the addresses a usage batch carried (after its ack:
+// addresses never hold up accounting, and a failure costs only them).
+func (s *session) recordOnline(ctx context.Context, o *protocol.Online, now time.Time) {
+	if o == nil || len(o.Users) == 0 {
+		return
+	}
+	at := time.Unix(o.At, 0).UTC()
+	if o.At <= 0 || at.After(now) {
+		at = now
+	}
+	if now.Sub(at) > state.UserIPsRetention {
+		return
+	}
+	seen := make([]model.UserIPs, 0, len(o.Users))
+	for _, uo := range o.Users {
+		id, ok := userIDFromEmail(uo.Email)
+		if !ok || len(uo.IPs) == 0 {
+			continue
+		}
+		seen = append(seen, model.UserIPs{UserID: id, IPs: uo.IPs})
+	}
+	if err := s.h.st.RecordOnline(ctx, s.node.ID, at, seen); err != nil && ctx.Err() == nil {
+		s.log.Warn("recording online addresses", "users", len(seen), "err", err)
+	}
 }
 
 func userIDFromEmail(email string) (int64, bool) {

@@ -16,6 +16,7 @@ import (
 	"github.com/outpost-panel/outpost/backend/coord"
 	"github.com/outpost-panel/outpost/backend/metrics"
 	"github.com/outpost-panel/outpost/backend/state"
+	"github.com/outpost-panel/outpost/nodes/protocol"
 )
 
 // DefaultLease is the name of the lease that elects the jobs replica.
@@ -203,4 +204,23 @@ func AuditPrune(s *state.State, retention time.Duration) Job {
 		_, err := s.PruneAudit(ctx, retention)
 		return err
 	}}
+}
+
+// UserIPsPruneEvery is how often addresses past state.UserIPsRetention
+// are forgotten.
+const UserIPsPruneEvery = 10 * time.Minute
+
+// IPLimit is the IP limit (state.IPLimiter), run as often as nodes sample
+// who is online for a panel with usage interval usageEvery, counting the
+// addresses seen within two samples, and the pruning of old addresses.
+func IPLimit(s *state.State, usageEvery time.Duration) []Job {
+	sample := protocol.OnlineEvery(usageEvery)
+	limiter := s.NewIPLimiter(2 * sample)
+	return []Job{
+		{Name: "ip-limit", Every: sample, Run: func(ctx context.Context) error {
+			_, err := limiter.Tick(ctx)
+			return err
+		}},
+		{Name: "prune-user-ips", Every: UserIPsPruneEvery, Run: s.PruneUserIPs},
+	}
 }

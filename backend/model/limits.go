@@ -40,6 +40,9 @@ const (
 	// user may have registered at all (an unlimited user's further
 	// devices are served but not listed).
 	MaxDevices int64 = 256
+	// MaxIPLimit bounds ip_limit: the panel keeps MaxUserIPs addresses
+	// per user, so a higher limit could never be passed.
+	MaxIPLimit int64 = MaxUserIPs
 )
 
 // Range is the allowed interval of one kind of number, both ends included.
@@ -63,6 +66,9 @@ var Ranges = map[string]Range{
 	"cap_users": {0, MaxCapUsers, "a number of users up to 100000000"},
 	"cap_bytes": {0, MaxBytes, "a number of bytes up to 2^62"},
 	"devices":   {0, MaxDevices, "0 (unlimited) or a number of devices up to 256"},
+	"ip_limit":  {0, MaxIPLimit, "0 (unlimited) or a number of addresses up to 64"},
+	"ip_grace":  {10, 24 * 3600, "a number of seconds from 10 to 86400"},
+	"minutes":   {1, 30 * 24 * 60, "a number of minutes from 1 to 43200"},
 }
 
 // FloatRanges are the named ranges of floating-point fields.

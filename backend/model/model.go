@@ -131,6 +131,12 @@ type User struct {
 	UsageResetAt     *time.Time `json:"-"`
 	AdminID          int64      `json:"-"`
 	AdminUsername    string     `json:"-"`
+	// IPLimit is how many source addresses the user may connect from at
+	// once: nil follows the global default (IPLimitSettings), 0 is none.
+	IPLimit *int64 `json:"ip_limit"`
+	// IPLimitUntil is set while the IP limit holds the user disabled: the
+	// ip-limit job enables the user again at that time.
+	IPLimitUntil *time.Time `json:"-"`
 	// Revision is the revision of the last change to this user that nodes
 	// or the panels' user directories see (owner, limits, status, note...).
 	Revision int64 `json:"-"`
@@ -302,4 +308,25 @@ type Node struct {
 	SessionFence int64     `json:"-"`
 	TokenHash    string    `json:"-"`
 	CreatedAt    time.Time `json:"created_at"`
+}
+
+// MaxUserIPs is how many distinct source addresses the panel keeps per
+// user (the most recently seen), and protocol.MaxOnlineAddrs how many one
+// node report may carry per user.
+const MaxUserIPs = 64
+
+// UserIPs are the source addresses one user was seen from in a report.
+type UserIPs struct {
+	UserID int64
+	IPs    []string
+}
+
+// UserIP is one address a user was seen from, with the node that saw it
+// last (GET /api/user/{username}/ips).
+type UserIP struct {
+	IP        string    `json:"ip"`
+	NodeID    int64     `json:"node_id"`
+	NodeName  string    `json:"node"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
 }

@@ -33,6 +33,10 @@ type TemplateInput struct {
 	// template back on the global default.
 	HWIDDeviceLimit      *int64
 	ClearHWIDDeviceLimit bool
+	// IPLimit is given to users made from the template; ClearIPLimit (an
+	// explicit null on modify) puts the template back on the default.
+	IPLimit      *int64
+	ClearIPLimit bool
 }
 
 func invalidf(format string, a ...any) error {
@@ -105,6 +109,16 @@ func applyTemplate(t *UserTemplate, in TemplateInput) error {
 		}
 		v := *in.HWIDDeviceLimit
 		t.HWIDDeviceLimit = &v
+	}
+	if in.ClearIPLimit {
+		t.IPLimit = nil
+	}
+	if in.IPLimit != nil {
+		if err := model.CheckInt("ip_limit", "ip_limit", *in.IPLimit); err != nil {
+			return err
+		}
+		v := *in.IPLimit
+		t.IPLimit = &v
 	}
 	if t.Name == "" {
 		return invalidf("name: required")

@@ -35,11 +35,16 @@ type UserInput struct {
 	// unlimited; ClearHWIDDeviceLimit puts the user back on the default.
 	HWIDDeviceLimit      *int64 `json:"hwid_device_limit"`
 	ClearHWIDDeviceLimit bool   `json:"-"`
-	// On modify: remove the user's auto-delete rule or next plan (the API
-	// sets them for an explicit null). A value in AutoDeleteInDays or
-	// NextPlan wins over its clear.
+	// IPLimit: how many addresses at once (0 unlimited); null follows the
+	// global default.
+	IPLimit *int64 `json:"ip_limit"`
+	// On modify: remove the user's auto-delete rule or next plan, or put
+	// its IP limit back on the default (the API sets them for an explicit
+	// null). A value in AutoDeleteInDays, NextPlan or IPLimit wins over
+	// its clear.
 	ClearAutoDeleteInDays bool `json:"-"`
 	ClearNextPlan         bool `json:"-"`
+	ClearIPLimit          bool `json:"-"`
 }
 
 // ssMethods are the Shadowsocks ciphers a user may have.
@@ -213,6 +218,7 @@ func validateLimits(in *UserInput) error {
 		{"on_hold_expire_duration", "duration", in.OnHoldExpireDuration},
 		{"auto_delete_in_days", "days", in.AutoDeleteInDays},
 		{"hwid_device_limit", "devices", in.HWIDDeviceLimit},
+		{"ip_limit", "ip_limit", in.IPLimit},
 	} {
 		if c.v != nil {
 			if err := model.CheckInt(c.field, c.rng, *c.v); err != nil {
@@ -293,6 +299,13 @@ func apply(u *model.User, in *UserInput) {
 	if in.NextPlan != nil {
 		np := *in.NextPlan
 		u.NextPlan = &np
+	}
+	if in.ClearIPLimit {
+		u.IPLimit = nil
+	}
+	if in.IPLimit != nil {
+		v := *in.IPLimit
+		u.IPLimit = &v
 	}
 }
 
@@ -464,6 +477,8 @@ func (s *State) ModifyUser(ctx context.Context, admin *model.Admin, username str
 		now := s.now().UTC()
 		if in.Status != nil {
 			u.Status = *in.Status
+			// The admin's word on the status ends an IP limit hold.
+			u.IPLimitUntil = nil
 			if u.Status == model.StatusOnHold && u.OnHoldExpireDuration <= 0 {
 				return change.Change{}, invalid("on_hold_expire_duration: required for an on_hold user")
 			}

@@ -29,6 +29,10 @@ const (
 	ActionSubscriptionRevoked = "subscription_revoked"
 	ActionReachedUsagePercent = "reached_usage_percent"
 	ActionReachedDaysLeft     = "reached_days_left"
+	// ActionIPLimitExceeded: the user was seen from more addresses than
+	// its IP limit allows for the whole grace window (online.go); with the
+	// disable action, user_disabled follows in the same transaction.
+	ActionIPLimitExceeded = "ip_limit_exceeded"
 )
 
 // Event is one webhook notification about a user.
@@ -39,6 +43,8 @@ type Event struct {
 	// UsedPercent and DaysLeft are set for the reminder actions only.
 	UsedPercent *float64
 	DaysLeft    *int64
+	// IPCount and IPLimit are set for ip_limit_exceeded only.
+	IPCount, IPLimit *int64
 }
 
 // webhookAddresses holds each State's webhook URLs. A side table rather
@@ -169,6 +175,8 @@ type notification struct {
 	By          *adminRef   `json:"by"`
 	UsedPercent *float64    `json:"used_percent,omitempty"`
 	DaysLeft    *int64      `json:"days_left,omitempty"`
+	IPCount     *int64      `json:"ip_count,omitempty"`
+	IPLimit     *int64      `json:"ip_limit,omitempty"`
 	EnqueuedAt  float64     `json:"enqueued_at"`
 	SendAt      float64     `json:"send_at"`
 	Tries       int         `json:"tries"`
@@ -202,7 +210,7 @@ func (s *State) enqueueEventsTo(tx *store.Tx, targets *eventTargets, events ...E
 	rows := make([]model.WebhookRow, 0, len(events)*len(targets.global))
 	for _, e := range events {
 		n := notification{Action: e.Action, Username: e.User.Username, UsedPercent: e.UsedPercent, DaysLeft: e.DaysLeft,
-			EnqueuedAt: stamp, SendAt: stamp}
+			IPCount: e.IPCount, IPLimit: e.IPLimit, EnqueuedAt: stamp, SendAt: stamp}
 		if e.Action != ActionUserDeleted {
 			n.User = e.User
 		}

@@ -42,7 +42,7 @@ func (tx *Tx) AdminUserRefs(adminID int64) ([]UserRef, error) {
 // (an id list of 100,000 users would take hundreds of chunked statements
 // on SQLite). It returns how many users changed.
 func (tx *Tx) DisableAdminUsers(adminID, rev int64, at time.Time) (int64, error) {
-	res, err := tx.exec(`UPDATE users SET status = $1, revision = $2, last_status_change = $3
+	res, err := tx.exec(`UPDATE users SET status = $1, revision = $2, last_status_change = $3, ip_limit_until = NULL
 		WHERE admin_id = $4 AND status <> $1`, string(model.StatusDisabled), rev, at.Unix(), adminID)
 	if err != nil {
 		return 0, fmt.Errorf("disabling users of admin %d: %w", adminID, err)
@@ -61,7 +61,7 @@ func (tx *Tx) MoveAdminUsers(adminID int64, from, to model.Status, rev int64, at
 	if !from.Valid() || !to.Valid() {
 		return 0, fmt.Errorf("moving users of admin %d from %q to %q: %w", adminID, from, to, errInvalid)
 	}
-	res, err := tx.exec(`UPDATE users SET status = $1, revision = $2, last_status_change = $3
+	res, err := tx.exec(`UPDATE users SET status = $1, revision = $2, last_status_change = $3, ip_limit_until = NULL
 		WHERE admin_id = $4 AND status = $5`, string(to), rev, at.Unix(), adminID, string(from))
 	if err != nil {
 		return 0, fmt.Errorf("moving users of admin %d from %s to %s: %w", adminID, from, to, err)

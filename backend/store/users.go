@@ -16,7 +16,7 @@ const userColumns = `u.id, u.username, u.admin_id, COALESCE(a.username, ''), u.s
 	u.excluded_inbounds, u.expire, u.data_limit, u.data_limit_reset_strategy, t.used_traffic,
 	t.lifetime_used_traffic, u.created_at, u.edit_at, u.note, u.sub_updated_at, u.sub_last_user_agent,
 	u.sub_revoked_at, t.online_at, u.on_hold_expire_duration, u.on_hold_timeout, u.auto_delete_in_days,
-	u.next_plan, u.last_status_change, u.usage_reset_at, u.revision, u.hwid_device_limit`
+	u.next_plan, u.last_status_change, u.usage_reset_at, u.revision, u.hwid_device_limit, u.ip_limit, u.ip_limit_until`
 
 // userFrom joins each user's counters (user_traffic, one row per user, kept
 // by triggers) and owner.
@@ -39,7 +39,7 @@ func (us *userScan) targets(u *model.User) []any {
 		&u.LifetimeUsedTraffic, reqTime{&u.CreatedAt}, optTime{&u.EditAt}, &u.Note, optTime{&u.SubUpdatedAt},
 		&u.SubLastUserAgent, optTime{&u.SubRevokedAt}, optTime{&u.OnlineAt}, &u.OnHoldExpireDuration,
 		optTime{&u.OnHoldTimeout}, optInt64{&u.AutoDeleteInDays}, &us.nextPlan, optTime{&u.LastStatusChange},
-		optTime{&u.UsageResetAt}, &u.Revision, optInt64{&u.HWIDDeviceLimit}}
+		optTime{&u.UsageResetAt}, &u.Revision, optInt64{&u.HWIDDeviceLimit}, optInt64{&u.IPLimit}, optTime{&u.IPLimitUntil}}
 }
 
 func (us *userScan) decode(u *model.User) error {
@@ -119,15 +119,15 @@ func (tx *Tx) CreateUser(u *model.User) error {
 			data_limit, data_limit_reset_strategy, created_at, edit_at,
 			note, sub_updated_at, sub_last_user_agent, sub_revoked_at, on_hold_expire_duration,
 			on_hold_timeout, auto_delete_in_days, next_plan, last_status_change, usage_reset_at, revision,
-			hwid_device_limit)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+			hwid_device_limit, ip_limit, ip_limit_until)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)
 		RETURNING id`,
 			u.Username, idOrNil(u.AdminID), string(u.Status), proxies, excluded, u.Expire,
 			u.DataLimit, string(u.DataLimitReset), u.CreatedAt.Unix(),
 			unixOrNil(u.EditAt), u.Note, unixOrNil(u.SubUpdatedAt), u.SubLastUserAgent, unixOrNil(u.SubRevokedAt),
 			u.OnHoldExpireDuration, unixOrNil(u.OnHoldTimeout),
 			int64OrNil(u.AutoDeleteInDays), nextPlan, unixOrNil(u.LastStatusChange), unixOrNil(u.UsageResetAt),
-			u.Revision, int64OrNil(u.HWIDDeviceLimit)).Scan(&u.ID)
+			u.Revision, int64OrNil(u.HWIDDeviceLimit), int64OrNil(u.IPLimit), unixOrNil(u.IPLimitUntil)).Scan(&u.ID)
 		if err != nil || (u.UsedTraffic == 0 && u.LifetimeUsedTraffic == 0 && u.OnlineAt == nil) {
 			return err
 		}
@@ -149,7 +149,7 @@ func (tx *Tx) CreateUser(u *model.User) error {
 }
 
 // createUsersChunk is how many users one multi-row INSERT of CreateUsers
-// carries: 22 parameters each, well under both engines' limits.
+// carries: 24 parameters each, well under both engines' limits.
 const createUsersChunk = 500
 
 // CreateUsers inserts many new users with multi-row statements and sets
@@ -166,7 +166,7 @@ func (tx *Tx) CreateUsers(users []*model.User) error {
 			data_limit, data_limit_reset_strategy, created_at, edit_at,
 			note, sub_updated_at, sub_last_user_agent, sub_revoked_at, on_hold_expire_duration,
 			on_hold_timeout, auto_delete_in_days, next_plan, last_status_change, usage_reset_at, revision,
-			hwid_device_limit) VALUES `)
+			hwid_device_limit, ip_limit, ip_limit_until) VALUES `)
 		byName := make(map[string]*model.User, len(chunk))
 		for i, u := range chunk {
 			if u.CreatedAt.IsZero() {
@@ -184,7 +184,7 @@ func (tx *Tx) CreateUsers(users []*model.User) error {
 				unixOrNil(u.EditAt), u.Note, unixOrNil(u.SubUpdatedAt), u.SubLastUserAgent, unixOrNil(u.SubRevokedAt),
 				u.OnHoldExpireDuration, unixOrNil(u.OnHoldTimeout),
 				int64OrNil(u.AutoDeleteInDays), nextPlan, unixOrNil(u.LastStatusChange), unixOrNil(u.UsageResetAt),
-				u.Revision, int64OrNil(u.HWIDDeviceLimit)}
+				u.Revision, int64OrNil(u.HWIDDeviceLimit), int64OrNil(u.IPLimit), unixOrNil(u.IPLimitUntil)}
 			q.WriteString(a.addList(len(vals), func(i int) any { return vals[i] }))
 			byName[u.Username] = u
 		}
@@ -282,12 +282,12 @@ func (tx *Tx) UpdateUser(u *model.User) error {
 			excluded_inbounds = $4, expire = $5, data_limit = $6, data_limit_reset_strategy = $7, edit_at = $8,
 			note = $9, sub_revoked_at = $10, on_hold_expire_duration = $11, on_hold_timeout = $12,
 			auto_delete_in_days = $13, next_plan = $14, last_status_change = $15, usage_reset_at = $16,
-			revision = $17, hwid_device_limit = $18
-		WHERE id = $19`,
+			revision = $17, hwid_device_limit = $18, ip_limit = $19, ip_limit_until = $20
+		WHERE id = $21`,
 			idOrNil(u.AdminID), string(u.Status), proxies, excluded, u.Expire, u.DataLimit, string(u.DataLimitReset),
 			unixOrNil(u.EditAt), u.Note, unixOrNil(u.SubRevokedAt), u.OnHoldExpireDuration,
 			unixOrNil(u.OnHoldTimeout), int64OrNil(u.AutoDeleteInDays), nextPlan, unixOrNil(u.LastStatusChange),
-			unixOrNil(u.UsageResetAt), u.Revision, int64OrNil(u.HWIDDeviceLimit), u.ID))
+			unixOrNil(u.UsageResetAt), u.Revision, int64OrNil(u.HWIDDeviceLimit), int64OrNil(u.IPLimit), unixOrNil(u.IPLimitUntil), u.ID))
 	})
 	switch {
 	case isForeignKeyViolation(err):
@@ -351,6 +351,9 @@ func (tx *Tx) DeleteUser(id int64) error {
 	}
 	if _, err := tx.exec(`DELETE FROM user_usage_logs WHERE user_id = $1`, id); err != nil {
 		return fmt.Errorf("deleting reset log of user %d: %w", id, err)
+	}
+	if _, err := tx.exec(`DELETE FROM user_ips WHERE user_id = $1`, id); err != nil {
+		return fmt.Errorf("deleting addresses of user %d: %w", id, err)
 	}
 	return nil
 }
@@ -780,7 +783,7 @@ func (tx *Tx) SetUsersStatus(ids []int64, status model.Status, rev int64, at tim
 		return fmt.Errorf("setting status of %d users: status %q: %w", len(ids), status, errInvalid)
 	}
 	if tx.postgres() {
-		_, err := tx.exec(`UPDATE users SET status = $1, revision = $2, last_status_change = $3 WHERE id = ANY($4)`,
+		_, err := tx.exec(`UPDATE users SET status = $1, revision = $2, last_status_change = $3, ip_limit_until = NULL WHERE id = ANY($4)`,
 			string(status), rev, at.Unix(), ids)
 		if err != nil {
 			return fmt.Errorf("setting status of %d users to %s: %w", len(ids), status, err)
@@ -790,7 +793,7 @@ func (tx *Tx) SetUsersStatus(ids []int64, status model.Status, rev int64, at tim
 	for chunk := range slices.Chunk(ids, sqliteIDChunk) {
 		a := args{string(status), rev, at.Unix()}
 		in := a.addList(len(chunk), func(i int) any { return chunk[i] })
-		if _, err := tx.exec(`UPDATE users SET status = $1, revision = $2, last_status_change = $3 WHERE id IN `+in, a...); err != nil {
+		if _, err := tx.exec(`UPDATE users SET status = $1, revision = $2, last_status_change = $3, ip_limit_until = NULL WHERE id IN `+in, a...); err != nil {
 			return fmt.Errorf("setting status of %d users to %s: %w", len(ids), status, err)
 		}
 	}

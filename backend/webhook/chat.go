@@ -51,6 +51,8 @@ type chatEvent struct {
 	// Fleet alerts (state.AlertNotification).
 	Target  string `json:"target"`
 	Message string `json:"message"`
+	IPCount *int64 `json:"ip_count"`
+	IPLimit *int64 `json:"ip_limit"`
 }
 
 // chatLine renders one notification as a line of plain text.
@@ -113,6 +115,11 @@ func chatLine(payload []byte) string {
 			return fmt.Sprintf("⏳ %s expires in %d day%s", u, *e.DaysLeft, map[bool]string{true: "", false: "s"}[*e.DaysLeft == 1])
 		}
 		return "⏳ " + u + " expires soon"
+	case state.ActionIPLimitExceeded:
+		if e.IPCount != nil && e.IPLimit != nil {
+			return fmt.Sprintf("🌐 %s connected from %d addresses at once (limit %d)", u, *e.IPCount, *e.IPLimit)
+		}
+		return "🌐 " + u + " connected from more addresses than allowed"
 	}
 	return e.Action + ": " + u
 }

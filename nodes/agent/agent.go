@@ -150,6 +150,7 @@ type Agent struct {
 	fenced       atomic.Bool
 	sessionUsage atomic.Pointer[sessionLink]
 	logs         *logStream
+	online       onlineBuffer // addresses seen since the last usage batch (online.go)
 }
 
 // sessionLink lets background loops talk to the current session, if any.

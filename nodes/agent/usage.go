@@ -22,6 +22,7 @@ func (a *Agent) usageLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			a.journalUsage()
+			a.sampleOnline(a.cfg.Clock())
 			// The panel's welcome may ask for a shorter interval.
 			if d := a.journalEvery(); d != every {
 				every = d
@@ -97,5 +98,6 @@ func (a *Agent) nextUsageBatch(acked int64) (*protocol.Usage, error) {
 	for _, t := range sum {
 		u.Users = append(u.Users, *t)
 	}
+	u.Online = a.takeOnline()
 	return u, nil
 }

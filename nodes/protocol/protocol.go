@@ -25,11 +25,16 @@
 //	                4005): a panel that drains on SIGTERM sends it; the
 //	                node redials at once (an older agent redials with its
 //	                usual backoff).
+//	1 (2026-12-06): additive, no bump: usage.online (the source addresses
+//	                each user was seen from in the last interval); a panel
+//	                that does not know it ignores it, and an agent that does
+//	                not send it leaves the panel's address list empty.
 package protocol
 
 import (
 	"encoding/json"
 	"strings"
+	"time"
 )
 
 // Version is the one integer protocol version. A node and a panel that
@@ -220,6 +225,41 @@ type Usage struct {
 	ToSeq   int64         `json:"to_seq"`
 	At      int64         `json:"at"` // unix seconds of the newest entry
 	Users   []UserTraffic `json:"users"`
+	// Online, when set, lists the source addresses users were seen from
+	// since the node's last report. It is not journaled: a batch resent
+	// after a lost session may carry none, and no traffic is counted from
+	// it. Older panels ignore it.
+	Online *Online `json:"online,omitempty"`
+}
+
+// Online is a sample of who is connected from where: the addresses of each
+// user's live connections (Xray's per-user online map, statsUserOnline),
+// merged over the samples the node took since its last report, at most
+// MaxOnlineAddrs per user.
+type Online struct {
+	At    int64        `json:"at"` // unix seconds of the newest sample
+	Users []UserOnline `json:"users"`
+}
+
+// DefaultOnlineEvery is how often a node samples who is online when the
+// panel's welcome gave no usage_seconds (none yet, or an interval under a
+// second); otherwise it samples every usage_seconds. The panel counts
+// addresses seen within two sampling intervals as "at once".
+const DefaultOnlineEvery = 10 * time.Second
+
+// OnlineEvery is how often nodes sample who is online for a panel whose
+// usage interval is usageEvery (what it sends as usage_seconds).
+func OnlineEvery(usageEvery time.Duration) time.Duration {
+	if usageEvery < time.Second {
+		return DefaultOnlineEvery
+	}
+	return usageEvery.Truncate(time.Second)
+}
+
+// UserOnline is one user's source addresses (IPv4 or IPv6, no port).
+type UserOnline struct {
+	Email string   `json:"email"`
+	IPs   []string `json:"ips"`
 }
 
 // UsageAck lets the node delete journal entries up to Seq.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/netip"
 	"strings"
 )
 
@@ -49,6 +50,14 @@ const (
 	MaxInboundErrors = 1024
 	// MaxEnforcedUsers bounds one enforced report.
 	MaxEnforcedUsers = 1_000_000
+	// MaxOnlineUsers bounds the users of one online report, and
+	// MaxOnlineAddrs the addresses of one user in it: the node keeps the
+	// first it saw past that, the panel keeps at most as many per user.
+	MaxOnlineUsers = 100_000
+	MaxOnlineAddrs = 64
+	// MaxOnlineAddrsTotal bounds the addresses of one report summed over
+	// its users, so a report stays well inside MaxNodeFrameBytes.
+	MaxOnlineAddrsTotal = 200_000
 )
 
 // ErrInvalid is what every refusal wraps.
@@ -191,6 +200,39 @@ func (u *Usage) Validate() error {
 		up, down = AddSaturating(up, t.Uplink), AddSaturating(down, t.Downlink)
 		if up > MaxBatchBytes || down > MaxBatchBytes {
 			return invalid("usage: more than %d bytes in one direction in one batch", int64(MaxBatchBytes))
+		}
+	}
+	if u.Online != nil {
+		return u.Online.Validate()
+	}
+	return nil
+}
+
+// Validate checks an online report: bounded users and addresses, each
+// address an IP literal without zone or port.
+func (o *Online) Validate() error {
+	if o.At < 0 || o.At > MaxUnixTime {
+		return invalid("online: at %d out of range", o.At)
+	}
+	if len(o.Users) > MaxOnlineUsers {
+		return invalid("online: %d users, more than %d", len(o.Users), MaxOnlineUsers)
+	}
+	total := 0
+	for _, u := range o.Users {
+		if len(u.Email) > MaxEmailBytes {
+			return invalid("online: email of %d bytes", len(u.Email))
+		}
+		if len(u.IPs) > MaxOnlineAddrs {
+			return invalid("online: %d addresses for %q, more than %d", len(u.IPs), u.Email, MaxOnlineAddrs)
+		}
+		total += len(u.IPs)
+		if total > MaxOnlineAddrsTotal {
+			return invalid("online: more than %d addresses", MaxOnlineAddrsTotal)
+		}
+		for _, ip := range u.IPs {
+			if a, err := netip.ParseAddr(ip); len(ip) > 64 || err != nil || a.Zone() != "" {
+				return invalid("online: %q is not an IP address", ip)
+			}
 		}
 	}
 	return nil

@@ -187,8 +187,9 @@ func childObject(m map[string]any, name, path string) (map[string]any, error) {
 }
 
 // injectStats turns on the per-user traffic counters the engine reads:
-// "stats": {} and policy level 0 with statsUserUplink/Downlink. The rest of
-// the admin's policy is kept as written.
+// "stats": {} and policy level 0 with statsUserUplink/Downlink, and the
+// per-user online address maps (statsUserOnline) the online report reads.
+// The rest of the admin's policy is kept as written.
 func injectStats(top map[string]any) error {
 	if _, err := childObject(top, "stats", "stats"); err != nil {
 		return err
@@ -207,6 +208,7 @@ func injectStats(top map[string]any) error {
 	}
 	level0[findKey(level0, "statsUserUplink")] = true
 	level0[findKey(level0, "statsUserDownlink")] = true
+	level0[findKey(level0, "statsUserOnline")] = true
 	return nil
 }
 

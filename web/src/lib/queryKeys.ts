@@ -13,6 +13,9 @@ export const keys = {
   userResets: (username: string, page: number) => ['user', username, 'resets', page] as const,
   /** Under user(username): the user's devices (HWID registry). */
   userDevices: (username: string) => ['user', username, 'devices'] as const,
+  /** Under user(username): the addresses it was seen from. */
+  userIPs: (username: string) => ['user', username, 'ips'] as const,
+  ipLimitSettings: ['ip-limit-settings'] as const,
   /** Every single user's query (a prefix of user). */
   anyUser: ['user'] as const,
   /** Every usage query (users' and nodes'). */

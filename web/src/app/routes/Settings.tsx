@@ -3,6 +3,8 @@ import { useForm, type UseFormReturnType } from '@mantine/form';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
 import { ActionStatus, Empty, Page, PageError, PageLoading } from '../../components/PageState';
+import { IPLimitForm } from '../../features/users/components/IPLimitForm';
+import { useIPLimitSettings } from '../../features/users/api';
 import {
   systemRequests,
   useAlertSettings,
@@ -296,6 +298,7 @@ export function SettingsPage() {
   const notifications = useNotifications();
   const sub = useSubscriptionSettings();
   const alertSettings = useAlertSettings();
+  const ipLimit = useIPLimitSettings();
   const targets = notifications.data?.targets ?? [];
   return (
     <Page title={t('nav.settings')}>
@@ -355,6 +358,14 @@ export function SettingsPage() {
         {sub.isPending && <PageLoading />}
         {sub.isError && <PageError error={sub.error} onRetry={() => void sub.refetch()} />}
         {sub.isSuccess && <SubscriptionForm settings={sub.data} />}
+      </Card>
+      <Card withBorder component="section" aria-label={t('ipLimit.title')}>
+        <Title order={3} size="h5" mb="sm">
+          {t('ipLimit.title')}
+        </Title>
+        {ipLimit.isPending && <PageLoading />}
+        {ipLimit.isError && <PageError error={ipLimit.error} onRetry={() => void ipLimit.refetch()} />}
+        {ipLimit.isSuccess && <IPLimitForm settings={ipLimit.data} />}
       </Card>
     </Page>
   );

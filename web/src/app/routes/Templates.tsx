@@ -22,16 +22,22 @@ function TemplateForm({ template, onDone, onCancel }: { template: UserTemplate |
   const [suffix, setSuffix] = useState(template?.username_suffix ?? '');
   const [tags, setTags] = useState<Record<string, string[]>>(template?.inbounds ?? {});
   const [devices, setDevices] = useState(template?.hwid_device_limit != null ? String(template.hwid_device_limit) : '');
+  const [ipLimit, setIPLimit] = useState(template?.ip_limit != null ? String(template.ip_limit) : '');
   const save = useMutation({
     mutationFn: async () => {
       const l = limit.trim() === '' ? 0 : Number(limit);
       const d = days.trim() === '' ? 0 : Number(days);
       const dev = devices.trim() === '' ? null : Number(devices);
-      if (!Number.isFinite(l) || l < 0 || !Number.isInteger(d) || d < 0 || (dev !== null && (!Number.isInteger(dev) || dev < 0 || dev > maxDevices))) {
+      const ip = ipLimit.trim() === '' ? null : Number(ipLimit);
+      if (
+        !Number.isFinite(l) || l < 0 || !Number.isInteger(d) || d < 0 ||
+        (dev !== null && (!Number.isInteger(dev) || dev < 0 || dev > maxDevices)) ||
+        (ip !== null && (!Number.isInteger(ip) || ip < 0))
+      ) {
         throw new Error(t('templates.errNumbers'));
       }
       const inb = Object.fromEntries(Object.entries(tags).filter(([, v]) => v.length > 0));
-      const body = { name, data_limit: Math.round(l * gib), expire_duration: d * 86400, username_prefix: prefix, username_suffix: suffix, inbounds: inb, hwid_device_limit: dev };
+      const body = { name, data_limit: Math.round(l * gib), expire_duration: d * 86400, username_prefix: prefix, username_suffix: suffix, inbounds: inb, hwid_device_limit: dev, ip_limit: ip };
       if (template === null) {
         await templateRequests.create(body);
         return t('templates.created', { name });
@@ -66,6 +72,7 @@ function TemplateForm({ template, onDone, onCancel }: { template: UserTemplate |
         />
         <TextInput label={t('templates.prefix')} value={prefix} onChange={(e) => { setPrefix(e.currentTarget.value); }} />
         <TextInput label={t('templates.suffix')} value={suffix} onChange={(e) => { setSuffix(e.currentTarget.value); }} />
+        <TextInput label={t('userForm.ipLimit')} inputMode="numeric" value={ipLimit} onChange={(e) => { setIPLimit(e.currentTarget.value); }} />
         <Fieldset legend={t('userForm.inbounds')}>
           <Stack gap={6}>
             {Object.entries(inbounds.data ?? {}).flatMap(([p, list]) =>

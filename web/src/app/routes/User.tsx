@@ -7,7 +7,7 @@ import { Link, useParams, useSearchParams } from 'react-router';
 import { CopyQrRow } from '../../components/CopyQr';
 import { Empty, Page, PageError, PageLoading } from '../../components/PageState';
 import { DevicesCard } from '../../features/devices/DevicesCard';
-import { resetsPageSize, useUser, useUserDaily, useUserResets, useUserUsage } from '../../features/users/api';
+import { resetsPageSize, useUser, useUserDaily, useUserIPs, useUserResets, useUserUsage } from '../../features/users/api';
 import { StatusBadge } from '../../features/users/components/StatusBadge';
 import { formatBytes, formatDate, formatDay, formatTime, timeAgo } from '../../lib/format';
 
@@ -70,6 +70,45 @@ function ResetHistory({ username }: { username: string }) {
           getControlProps={(control) => ({ 'aria-label': t(`user.page.${control}`) })}
           getItemProps={(p) => ({ 'aria-label': t('user.page.number', { n: p }) })}
         />
+      )}
+    </Card>
+  );
+}
+
+/** The distinct source addresses of the last 24 hours, with the node that saw each last. */
+function Addresses({ username }: { username: string }) {
+  const { t } = useTranslation();
+  const ips = useUserIPs(username);
+  const list = ips.data?.ips ?? [];
+  return (
+    <Card withBorder component="section" aria-label={t('user.addresses')}>
+      <Title order={3} size="h5" mb="sm">
+        {t('user.addresses')}
+      </Title>
+      {ips.isPending && <PageLoading />}
+      {ips.isError && <PageError error={ips.error} onRetry={() => void ips.refetch()} />}
+      {ips.isSuccess && list.length === 0 && <Empty>{t('user.noAddresses')}</Empty>}
+      {list.length > 0 && (
+        <Table className="cards-on-phone" data-testid="addresses">
+          <Table.Thead>
+            <Table.Tr>
+              <Table.Th>{t('user.address')}</Table.Th>
+              <Table.Th>{t('user.node')}</Table.Th>
+              <Table.Th>{t('user.lastSeen')}</Table.Th>
+            </Table.Tr>
+          </Table.Thead>
+          <Table.Tbody>
+            {list.map((ip) => (
+              <Table.Tr key={ip.ip} data-ip={ip.ip}>
+                <Table.Td data-label={t('user.address')} dir="ltr">
+                  {ip.ip}
+                </Table.Td>
+                <Table.Td data-label={t('user.node')}>{ip.node || '—'}</Table.Td>
+                <Table.Td data-label={t('user.lastSeen')}>{timeAgo(ip.last_seen)}</Table.Td>
+              </Table.Tr>
+            ))}
+          </Table.Tbody>
+        </Table>
       )}
     </Card>
   );
@@ -150,6 +189,10 @@ export function UserPage() {
           </Fact>
           <Fact label={t('user.created')}>{formatTime(u.created_at)}</Fact>
           <Fact label={t('users.owner')}>{u.admin?.username ?? '—'}</Fact>
+          <Fact label={t('user.ipLimit')}>
+            {u.ip_limit == null ? t('user.ipLimitDefault') : u.ip_limit === 0 ? '∞' : u.ip_limit}
+            {u.ip_limit_until && ` · ${t('user.heldUntil', { time: formatTime(u.ip_limit_until) })}`}
+          </Fact>
         </SimpleGrid>
       </Card>
       <Card withBorder component="section" aria-label={t('user.subscription')}>
@@ -168,6 +211,7 @@ export function UserPage() {
         </Stack>
       </Card>
       <DevicesCard username={u.username} />
+      <Addresses username={u.username} />
       <ResetHistory username={u.username} />
       <Card withBorder component="section" aria-label={t('user.daily')}>
         <Title order={3} size="h5" mb="sm">

@@ -167,6 +167,29 @@ export function useUserResets(username: string, page: number) {
 
 const path = (username: string) => ({ params: { path: { username } } });
 
+/** The addresses the user was seen from in the last 24 hours, newest first. */
+export function useUserIPs(username: string) {
+  return useQuery({
+    queryKey: keys.userIPs(username),
+    queryFn: ({ signal }) => unwrap(api.GET('/api/user/{username}/ips', { ...path(username), signal })),
+    refetchInterval: useLiveFallback(),
+  });
+}
+
+export type IPLimitSettings = Schemas['IPLimitSettings'];
+
+/** The IP limit's settings (sudo). */
+export function useIPLimitSettings() {
+  return useQuery({
+    queryKey: keys.ipLimitSettings,
+    queryFn: ({ signal }) => unwrap(api.GET('/api/users/ip_limit', { signal })),
+  });
+}
+
+export const ipLimitRequests = {
+  save: (body: Partial<IPLimitSettings>) => unwrap(api.PUT('/api/users/ip_limit', { body })),
+};
+
 export const userRequests = {
   create: (body: UserBody) => unwrap(api.POST('/api/user', { body })),
   modify: (username: string, body: UserBody) => unwrap(api.PUT('/api/user/{username}', { ...path(username), body })),

@@ -50,16 +50,17 @@ describe('a new user', () => {
   });
 
   test('a template names the username and fills the limit and expiry', () => {
-    const tpl = { id: 4, name: 'monthly', data_limit: 40 * gib, expire_duration: 30 * 86400, username_prefix: 'm_', username_suffix: null, inbounds: { trojan: ['Trojan A'] }, hwid_device_limit: 2 } as UserTemplate;
+    const tpl = { id: 4, name: 'monthly', data_limit: 40 * gib, expire_duration: 30 * 86400, username_prefix: 'm_', username_suffix: null, inbounds: { trojan: ['Trojan A'] }, hwid_device_limit: 2, ip_limit: 2 } as UserTemplate;
     const now = Date.UTC(2030, 0, 1);
     const v = { ...applyTemplate(initialValues(null), tpl, now), username: 'x' };
-    expect(v).toMatchObject({ limitGiB: '40', expire: '2030-01-31', protocols: ['trojan'], template: '4' });
-    expect(toUserBody(v, null, inbounds, tpl)).toMatchObject({ username: 'm_x', proxies: { trojan: {} }, inbounds: { trojan: ['Trojan A'] }, hwid_device_limit: 2 });
+    expect(v).toMatchObject({ limitGiB: '40', expire: '2030-01-31', protocols: ['trojan'], template: '4', ipLimit: '2' });
+    expect(toUserBody(v, null, inbounds, tpl)).toMatchObject({ username: 'm_x', proxies: { trojan: {} }, inbounds: { trojan: ['Trojan A'] }, hwid_device_limit: 2, ip_limit: 2 });
   });
 
   test.each([
     [{ limitGiB: '-1' }, 'userForm.errGiB'],
     [{ autoDelete: '1.5' }, 'userForm.errWhole'],
+    [{ ipLimit: '-1' }, 'userForm.errWhole'],
     [{ onHoldDays: '0' }, 'userForm.errOnHold'],
     [{ deviceLimit: '257' }, 'userForm.errDevices'],
     [{ deviceLimit: '-1' }, 'userForm.errWhole'],
@@ -80,6 +81,15 @@ describe('an edited user', () => {
     expect(body.next_plan).toBeNull();
     expect(body.username).toBeUndefined();
     expect(body.proxies).toBeUndefined();
+  });
+
+  test('an emptied IP limit goes back to the default (null); an untouched one is not sent', () => {
+    const u = user({ ip_limit: 3 });
+    expect(initialValues(u).ipLimit).toBe('3');
+    expect(toUserBody({ ...initialValues(u), ipLimit: '' }, u, inbounds, null).ip_limit).toBeNull();
+    expect(toUserBody({ ...initialValues(u), ipLimit: '0' }, u, inbounds, null).ip_limit).toBe(0);
+    const plain = user({});
+    expect(toUserBody(initialValues(plain), plain, inbounds, null)).not.toHaveProperty('ip_limit');
   });
 
   test('disabling and enabling set the status; otherwise it is left alone', () => {

@@ -22,6 +22,8 @@ export interface UserFormValues {
   autoDelete: string;
   /** Devices that may fetch the subscription; "" the global default, "0" unlimited. */
   deviceLimit: string;
+  /** Addresses at once, "" for the global default, 0 for unlimited. */
+  ipLimit: string;
   hasPlan: boolean;
   planGiB: string;
   planDays: string;
@@ -68,6 +70,7 @@ export function initialValues(user: User | null): UserFormValues {
     owner: user?.admin?.username ?? '',
     autoDelete: user?.auto_delete_in_days != null ? String(user.auto_delete_in_days) : '',
     deviceLimit: user?.hwid_device_limit != null ? String(user.hwid_device_limit) : '',
+    ipLimit: user?.ip_limit != null ? String(user.ip_limit) : '',
     hasPlan: plan !== null,
     planGiB: plan?.data_limit ? String(plan.data_limit / gib) : '',
     planDays: plan?.expire ? String(Math.round(plan.expire / 86400)) : '',
@@ -85,6 +88,7 @@ export function applyTemplate(values: UserFormValues, t: UserTemplate, now = Dat
     limitGiB: t.data_limit ? String(t.data_limit / gib) : '',
     expire: t.expire_duration ? daysFromNow(t.expire_duration / 86400, now) : '',
     deviceLimit: t.hwid_device_limit != null ? String(t.hwid_device_limit) : '',
+    ipLimit: t.ip_limit != null ? String(t.ip_limit) : '',
     ...(named.length > 0 ? { protocols: named, inbounds: Object.fromEntries(named.map((p) => [p, t.inbounds[p] ?? []])) } : {}),
   };
 }
@@ -154,6 +158,10 @@ export function toUserBody(
   }
   if (devices !== null || user?.hwid_device_limit != null) {
     body.hwid_device_limit = devices;
+  }
+  const ipLimit = wholeNumber(values.ipLimit, 'ipLimit', 0);
+  if (ipLimit !== null || user?.ip_limit != null) {
+    body.ip_limit = ipLimit;
   }
   if (values.hasPlan) {
     body.next_plan = {

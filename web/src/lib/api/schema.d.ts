@@ -1036,6 +1036,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/user/{username}/ips": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The source addresses the user connected from in the last 24 hours (at most 64, newest first), each with the node that saw it last (Outpost) */
+        get: operations["getUserByUsernameIps"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/user/{username}/reset": {
         parameters: {
             query?: never;
@@ -1185,6 +1202,24 @@ export interface paths {
         post?: never;
         /** Delete the expired users whose expire, and limited users whose limit was reached, fall in the range; returns their usernames (404 when none) */
         delete: operations["deleteUsersExpired"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/users/ip_limit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** IP limit settings: the default limit, the grace window and the action (Outpost) */
+        get: operations["getUsersIpLimit"];
+        /** Change the IP limit settings; fields left out keep their values (Outpost) */
+        put: operations["putUsersIpLimit"];
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1667,6 +1702,16 @@ export interface components {
             tag: string;
             tls: string;
         };
+        IPLimitSettings: {
+            /** @enum {string} */
+            action?: "notify" | "disable";
+            /** Format: int64 */
+            default_ip_limit?: number;
+            /** Format: int64 */
+            disable_minutes?: number;
+            /** Format: int64 */
+            grace_seconds?: number;
+        };
         KeyCreateBody: {
             /** Format: int64 */
             expires_at?: number | null;
@@ -1986,6 +2031,8 @@ export interface components {
             inbounds?: {
                 [key: string]: string[];
             };
+            /** Format: int64 */
+            ip_limit?: number | null;
             name?: string | null;
             username_prefix?: string | null;
             username_suffix?: string | null;
@@ -2002,6 +2049,8 @@ export interface components {
             inbounds: {
                 [key: string]: string[];
             };
+            /** Format: int64 */
+            ip_limit: number | null;
             name: string;
             username_prefix: string | null;
             username_suffix: string | null;
@@ -2051,6 +2100,8 @@ export interface components {
             inbounds?: {
                 [key: string]: string[];
             };
+            /** Format: int64 */
+            ip_limit?: number | null;
             next_plan?: components["schemas"]["NextPlan"] | null;
             note?: string | null;
             /** Format: int64 */
@@ -2069,6 +2120,20 @@ export interface components {
         };
         UserDailyUsageResponse: {
             days: components["schemas"]["DayUsage"][];
+            username: string;
+        };
+        UserIP: {
+            /** Format: date-time */
+            first_seen: string;
+            ip: string;
+            /** Format: date-time */
+            last_seen: string;
+            node: string;
+            /** Format: int64 */
+            node_id: number;
+        };
+        UserIPsResponse: {
+            ips: components["schemas"]["UserIP"][];
             username: string;
         };
         UserResetsResponse: {
@@ -2098,6 +2163,10 @@ export interface components {
             inbounds: {
                 [key: string]: string[];
             };
+            /** Format: int64 */
+            ip_limit: number | null;
+            /** Format: date-time */
+            ip_limit_until: string | null;
             /** Format: int64 */
             lifetime_used_traffic: number;
             links: string[];
@@ -6333,6 +6402,55 @@ export interface operations {
             };
         };
     };
+    getUserByUsernameIps: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                username: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserIPsResponse"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     postUserByUsernameReset: {
         parameters: {
             query?: never;
@@ -6939,6 +7057,113 @@ export interface operations {
             };
             /** @description Not found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getUsersIpLimit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IPLimitSettings"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    putUsersIpLimit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["IPLimitSettings"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IPLimitSettings"];
+                };
+            };
+            /** @description The value was refused */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Malformed request (bad JSON, wrong type, unknown field) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

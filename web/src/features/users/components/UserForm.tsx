@@ -158,6 +158,7 @@ export function UserForm({ user, templates, inbounds, owners, onDone, onCancel }
           inputMode="numeric"
           {...form.getInputProps('deviceLimit')}
         />
+        <TextInput label={t('userForm.ipLimit')} inputMode="numeric" {...form.getInputProps('ipLimit')} />
         <Fieldset legend={t('userForm.nextPlan')}>
           <Stack gap="xs">
             <Checkbox label={t('userForm.hasPlan')} {...form.getInputProps('hasPlan', { type: 'checkbox' })} />
