@@ -42,10 +42,10 @@ func (tx *Tx) AppendChange(rev int64, data []byte) error {
 	if data == nil {
 		data = []byte{}
 	}
-	// No statement savepoint: its one caller (state's change) ends the
-	// transaction on an error, and it would cost two round trips more
-	// while the revision row is held (see UpdateUser).
-	_, err := tx.exec(`INSERT INTO changes (revision, data, created_at) VALUES ($1, $2, $3)`, rev, data, time.Now().Unix())
+	err := tx.stmtSavepoint(func() error {
+		_, err := tx.exec(`INSERT INTO changes (revision, data, created_at) VALUES ($1, $2, $3)`, rev, data, time.Now().Unix())
+		return err
+	})
 	if isUniqueViolation(err) {
 		return fmt.Errorf("appending change %d: %w", rev, errConflict)
 	}
