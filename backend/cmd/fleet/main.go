@@ -201,37 +201,48 @@ func (p *panelProc) metric(name, match string) (float64, error) {
 }
 
 // waitConverged waits until every agent is connected, all hold one hash,
-// and none is behind the newest revision any replica's hub holds.
+// and each is at (or past) the revision of its own replica's hub. Replicas
+// may name one state with two revisions: a revision a replica's start takes
+// carries no change for nodes, so it reaches no feed and the other
+// replica's hub, and its agents, stay at the one before. The hash says
+// they agree.
 func waitConverged(fl *fleet.Fleet, ps []*panelProc, limit time.Duration) (time.Duration, error) {
 	start := time.Now()
+	agents := fl.Agents()
 	for {
-		head, err := hubHead(ps)
+		heads, err := hubHeads(ps)
 		if err == nil {
-			hashes, lowest, _, offline := fl.Agreement()
-			if offline == 0 && len(hashes) == 1 && lowest >= head {
+			hashes, _, _, offline := fl.Agreement()
+			behind := 0
+			for i, a := range agents {
+				if a.State().Revision < heads[i%len(heads)] {
+					behind++
+				}
+			}
+			if offline == 0 && len(hashes) == 1 && behind == 0 {
 				return time.Since(start), nil
 			}
 		}
 		if time.Since(start) > limit {
 			hashes, lowest, highest, offline := fl.Agreement()
-			return 0, fmt.Errorf("not converged after %s: %d offline, revisions %d..%d, hub %v (%v), %d hashes; %+v",
-				limit, offline, lowest, highest, head, err, len(hashes), fl.Stats())
+			return 0, fmt.Errorf("not converged after %s: %d offline, revisions %d..%d, hubs %v (%v), %d hashes; %+v",
+				limit, offline, lowest, highest, heads, err, len(hashes), fl.Stats())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
 
-// hubHead is the highest revision of the replicas' hubs.
-func hubHead(ps []*panelProc) (int64, error) {
-	var head int64
-	for _, p := range ps {
+// hubHeads is each replica's hub revision; agent i dials replica i mod n.
+func hubHeads(ps []*panelProc) ([]int64, error) {
+	heads := make([]int64, len(ps))
+	for i, p := range ps {
 		v, err := p.metric("outpost_hub_revision", "")
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
-		head = max(head, int64(v))
+		heads[i] = int64(v)
 	}
-	return head, nil
+	return heads, nil
 }
 
 // sumMetric adds a metric over the replicas; ok is false if one did not answer.
