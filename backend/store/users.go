@@ -277,18 +277,20 @@ func (tx *Tx) UpdateUser(u *model.User) error {
 	if err != nil {
 		return fmt.Errorf("updating user %d: %w", u.ID, err)
 	}
-	err = tx.stmtSavepoint(func() error {
-		return affectedOne(tx.exec(`UPDATE users SET admin_id = $1, status = $2, proxies = $3,
+	// No statement savepoint (stmtSavepoint): every caller ends the
+	// transaction on an error here, and on PostgreSQL the SAVEPOINT and
+	// RELEASE were two more round trips while the caller holds the
+	// revision row (BumpRevision), which every other change waits for.
+	err = affectedOne(tx.exec(`UPDATE users SET admin_id = $1, status = $2, proxies = $3,
 			excluded_inbounds = $4, expire = $5, data_limit = $6, data_limit_reset_strategy = $7, edit_at = $8,
 			note = $9, sub_revoked_at = $10, on_hold_expire_duration = $11, on_hold_timeout = $12,
 			auto_delete_in_days = $13, next_plan = $14, last_status_change = $15, usage_reset_at = $16,
 			revision = $17, hwid_device_limit = $18, ip_limit = $19, ip_limit_until = $20
 		WHERE id = $21`,
-			idOrNil(u.AdminID), string(u.Status), proxies, excluded, u.Expire, u.DataLimit, string(u.DataLimitReset),
-			unixOrNil(u.EditAt), u.Note, unixOrNil(u.SubRevokedAt), u.OnHoldExpireDuration,
-			unixOrNil(u.OnHoldTimeout), int64OrNil(u.AutoDeleteInDays), nextPlan, unixOrNil(u.LastStatusChange),
-			unixOrNil(u.UsageResetAt), u.Revision, int64OrNil(u.HWIDDeviceLimit), int64OrNil(u.IPLimit), unixOrNil(u.IPLimitUntil), u.ID))
-	})
+		idOrNil(u.AdminID), string(u.Status), proxies, excluded, u.Expire, u.DataLimit, string(u.DataLimitReset),
+		unixOrNil(u.EditAt), u.Note, unixOrNil(u.SubRevokedAt), u.OnHoldExpireDuration,
+		unixOrNil(u.OnHoldTimeout), int64OrNil(u.AutoDeleteInDays), nextPlan, unixOrNil(u.LastStatusChange),
+		unixOrNil(u.UsageResetAt), u.Revision, int64OrNil(u.HWIDDeviceLimit), int64OrNil(u.IPLimit), unixOrNil(u.IPLimitUntil), u.ID))
 	switch {
 	case isForeignKeyViolation(err):
 		return fmt.Errorf("updating user %d: admin %d: %w", u.ID, u.AdminID, errNotFound)
