@@ -110,7 +110,22 @@ func (s *State) SetIPLimitSettings(ctx context.Context, set IPLimitSettings) err
 	if err != nil {
 		return fmt.Errorf("encoding IP limit settings: %w", err)
 	}
-	return s.store.Tx(ctx, func(tx *store.Tx) error { return tx.SetSetting(ipLimitSettingKey, string(data)) })
+	return s.store.Tx(ctx, func(tx *store.Tx) error {
+		before := DefaultIPLimitSettings()
+		v, ok, err := tx.Setting(ipLimitSettingKey)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if err := json.Unmarshal([]byte(v), &before); err != nil {
+				return fmt.Errorf("decoding stored IP limit settings: %w", err)
+			}
+		}
+		if err := tx.SetSetting(ipLimitSettingKey, string(data)); err != nil {
+			return err
+		}
+		return auditRow(tx, "users.ip_limit", "/api/users/ip_limit", 0, before, set)
+	})
 }
 
 // RecordOnline keeps the addresses a node saw at at. It is its own
