@@ -56,8 +56,8 @@ func (s *server) adminRoutes() []route {
 }
 
 var adminQuery = []queryParam{
-	{Name: "offset", Type: "integer", Description: "admins to skip"},
-	{Name: "limit", Type: "integer", Description: "at most this many; 0 or missing for all"},
+	{Name: "offset", Type: "integer", Limit: "offset", Description: "admins to skip"},
+	{Name: "limit", Type: "integer", Limit: "page_size", Description: "at most this many; 0 or missing for all"},
 	{Name: "username", Type: "string", Description: "case-insensitive substring of the username"},
 }
 
