@@ -51,7 +51,12 @@ func (e *env) ownerAuditTargets(token string) []string {
 // refetches and drops the row) and its audit view shows the transfer,
 // while the user stays listed for the new owner and sudo.
 func TestSetOwnerTellsPreviousOwner(t *testing.T) {
-	e := newEnv(t)
+	for _, engine := range engines {
+		t.Run(engine.name, func(t *testing.T) { testSetOwnerTellsPreviousOwner(t, newEnvOn(t, engine.url(t))) })
+	}
+}
+
+func testSetOwnerTellsPreviousOwner(t *testing.T, e *env) {
 	addr := e.listen()
 	e.createUser(e.alice, "moving")
 	e.createUser(e.alice, "staying")
