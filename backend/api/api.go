@@ -124,6 +124,8 @@ type server struct {
 	// API key uses (auth.go).
 	sessions sessionCache
 	keyUses  *keyUseBuffer
+	// loginNames slows down failed sign-ins per admin name (loginlimit.go).
+	loginNames *nameLimiter
 }
 
 // New builds the Fiber app with every route mounted.
@@ -147,11 +149,12 @@ func New(opts Options) *fiber.App {
 		panic("api.New: " + err.Error())
 	}
 	s := &server{
-		proxies: proxies,
-		opts:    opts,
-		st:      opts.State,
-		log:     opts.Log,
-		envSudo: auth.EnvSudo{Username: opts.EnvSudoUser, Password: opts.EnvSudoPassword},
+		loginNames: newNameLimiter(nameTracked),
+		proxies:    proxies,
+		opts:       opts,
+		st:         opts.State,
+		log:        opts.Log,
+		envSudo:    auth.EnvSudo{Username: opts.EnvSudoUser, Password: opts.EnvSudoPassword},
 	}
 	if opts.KeyUseFlush <= 0 {
 		opts.KeyUseFlush = keyUseFlush

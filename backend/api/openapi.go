@@ -223,6 +223,9 @@ func (g *schemaGen) fields(t reflect.Type, props map[string]any, required *[]str
 			name = f.Name
 		}
 		props[name] = g.schema(f.Type)
+		if rng := f.Tag.Get("limit"); rng != "" {
+			withRange(props[name].(map[string]any), rng)
+		}
 		omitempty := strings.Contains(","+opts+",", ",omitempty,")
 		if f.Tag.Get("required") == "true" || (!g.request[t] && !omitempty) {
 			*required = append(*required, name)
@@ -378,6 +381,9 @@ func operation(g *schemaGen, rt route, path string, errorRef map[string]any) map
 	}
 	for _, q := range r.Query {
 		s := map[string]any{"type": q.Type}
+		if q.Limit != "" {
+			withRange(s, q.Limit)
+		}
 		if q.Multi {
 			s = map[string]any{"type": "array", "items": s}
 		}
@@ -520,3 +526,18 @@ func (d *apiDocs) openAPIJSON() ([]byte, error) {
 // apiDocVersion is the version of the contract in info.version: Marzban's
 // API level it follows, with Outpost's own revision of it.
 const apiDocVersion = "0.8.4-outpost.1"
+
+// withRange adds the named range (model.Ranges or model.FloatRanges, the
+// one table the request decoders check numbers against) to a number's
+// schema as minimum and maximum.
+func withRange(s map[string]any, name string) {
+	if r, ok := model.Ranges[name]; ok {
+		s["minimum"], s["maximum"] = r.Min, r.Max
+		return
+	}
+	if r, ok := model.FloatRanges[name]; ok {
+		s["minimum"], s["maximum"] = r.Min, r.Max
+		return
+	}
+	panic("api: unknown range " + name) // a typo in a limit tag: caught by every test
+}

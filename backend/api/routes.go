@@ -126,6 +126,9 @@ type queryParam struct {
 	Type        string // integer, string, boolean
 	Multi       bool   // may repeat (username=a&username=b)
 	Description string
+	// Limit names the model.Ranges entry the handler checks the value
+	// against; /openapi.json shows it as minimum and maximum.
+	Limit string
 }
 
 func typeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }

@@ -110,7 +110,7 @@ func (s *server) testSubscriptionRules(c *fiber.Ctx) error {
 // until a sudo admin saves some.
 type subscriptionSettingsResponse struct {
 	Rules                 []subRule `json:"rules"`
-	ProfileUpdateInterval int       `json:"profile_update_interval"`
+	ProfileUpdateInterval int       `json:"profile_update_interval" limit:"hours"`
 	ProfileTitle          string    `json:"profile_title"`
 	SupportURL            string    `json:"support_url"`
 	ProfileWebPageURL     string    `json:"profile_web_page_url"`

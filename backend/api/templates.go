@@ -17,8 +17,8 @@ func (s *server) templateRoutes() []route {
 		{Method: "GET", Path: "/api/user_template", Auth: authAdmin, Handler: s.listTemplates, Doc: &routeDoc{
 			Summary: "List user templates", Tag: "user_template",
 			Query: []queryParam{
-				{Name: "offset", Type: "integer", Description: "templates to skip"},
-				{Name: "limit", Type: "integer", Description: "at most this many; 0 or missing for all"},
+				{Name: "offset", Type: "integer", Limit: "offset", Description: "templates to skip"},
+				{Name: "limit", Type: "integer", Limit: "page_size", Description: "at most this many; 0 or missing for all"},
 			},
 			Response: typeOf[[]templateResponse](), Errors: []int{400, 422}}},
 		{Method: "GET", Path: "/api/user_template/:id", Auth: authAdmin, Handler: s.getTemplate, Doc: &routeDoc{

@@ -54,8 +54,8 @@ func (s *server) userRoutes() []route {
 		{Method: "GET", Path: "/api/user/:username/resets", Auth: authAdmin, Handler: s.userResets, Doc: &routeDoc{
 			Summary: "The user's usage resets (used traffic at each reset), newest first, paginated (Outpost)", Tag: "user",
 			Query: []queryParam{
-				{Name: "offset", Type: "integer", Description: "resets to skip"},
-				{Name: "limit", Type: "integer", Description: "resets per page (default 50, at most 1000)"},
+				{Name: "offset", Type: "integer", Limit: "offset", Description: "resets to skip"},
+				{Name: "limit", Type: "integer", Limit: "page_size", Description: "resets per page (default 50, at most 1000)"},
 			},
 			Response: typeOf[userResetsResponse](), Errors: []int{403, 404, 422}}},
 		{Method: "PUT", Path: "/api/user/:username/set-owner", Auth: authSudo, Handler: s.setOwner, Doc: &routeDoc{
@@ -79,8 +79,8 @@ func (s *server) userRoutes() []route {
 }
 
 var usersQuery = []queryParam{
-	{Name: "offset", Type: "integer"},
-	{Name: "limit", Type: "integer", Description: "page size, at most 1000 (also when missing or 0)"},
+	{Name: "offset", Type: "integer", Limit: "offset"},
+	{Name: "limit", Type: "integer", Limit: "page_size", Description: "page size, at most 1000 (also when missing or 0)"},
 	{Name: "username", Type: "string", Multi: true, Description: "only these usernames"},
 	{Name: "search", Type: "string", Description: "substring of username or note"},
 	{Name: "admin", Type: "string", Multi: true, Description: "only users of these admins (sudo only)"},

@@ -352,18 +352,27 @@ func (b *Broker) sendUsers(batch UserBatch) {
 		return // the revision moved for something other than users
 	}
 	all := batch.All || len(batch.Users) > MaxUsernames
+	type ownerName struct {
+		name  string
+		admin int64
+	}
 	var (
 		names   []string
 		byOwner = map[int64][]string{}
 		seen    = map[string]bool{}
+		seenBy  = map[ownerName]bool{}
 	)
+	// One user may appear under two owners: a user given to another admin
+	// is news to the previous owner too (its row must leave its table).
 	for _, u := range batch.Users {
-		if seen[u.Username] {
-			continue
+		if !seen[u.Username] {
+			seen[u.Username] = true
+			names = append(names, u.Username)
 		}
-		seen[u.Username] = true
-		names = append(names, u.Username)
-		byOwner[u.AdminID] = append(byOwner[u.AdminID], u.Username)
+		if k := (ownerName{u.Username, u.AdminID}); !seenBy[k] {
+			seenBy[k] = true
+			byOwner[u.AdminID] = append(byOwner[u.AdminID], u.Username)
+		}
 	}
 	render := func(names []string) []byte {
 		m := usersMessage{Type: TypeUsers, Revision: batch.Revision, Usernames: names, All: all}

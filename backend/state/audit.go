@@ -407,3 +407,58 @@ func auditCreatedUsers(tx *store.Tx, fallback, target string, users []*model.Use
 	}
 	return tx.AuditWhole(opAction(tx, fallback), target, 0, nil, a)
 }
+
+// recordOwnerMoves tells the previous owners of users given to owner that
+// the users left their view: a tombstone each for the events socket
+// (store.Tx.RecordOwnerMoves), and the transfer's audit entry (written by
+// entry, owned by the new owner) once more per previous owner, owned by
+// it, so a reseller's audit view shows who took its users. Users that
+// already were owner's, or had no owner, are skipped.
+func recordOwnerMoves(tx *store.Tx, rev int64, fallback string, befores []*model.User, owner int64, ownerName string, entry func() error) error {
+	if err := entry(); err != nil {
+		return err
+	}
+	var (
+		moves  []store.ChangedUser
+		byPrev = map[int64][]*model.User{}
+		order  []int64
+	)
+	for _, b := range befores {
+		if b.AdminID == 0 || b.AdminID == owner {
+			continue
+		}
+		moves = append(moves, store.ChangedUser{ID: b.ID, Username: b.Username, AdminID: b.AdminID})
+		if _, ok := byPrev[b.AdminID]; !ok {
+			order = append(order, b.AdminID)
+		}
+		byPrev[b.AdminID] = append(byPrev[b.AdminID], b)
+	}
+	if len(moves) == 0 {
+		return nil
+	}
+	if err := tx.RecordOwnerMoves(rev, moves); err != nil {
+		return err
+	}
+	for _, prev := range order {
+		users := byPrev[prev]
+		if len(users) == 1 {
+			b := users[0]
+			after := *b
+			after.AdminID, after.AdminUsername = owner, ownerName
+			if err := auditRow(tx, fallback, "/api/user/"+b.Username, prev, userAudit(b), userAudit(&after)); err != nil {
+				return err
+			}
+			continue
+		}
+		names := make([]string, len(users))
+		for i, b := range users {
+			names[i] = b.Username
+		}
+		if err := tx.AuditWhole(opAction(tx, fallback), "/api/users/bulk", prev,
+			map[string]any{"admin_username": users[0].AdminUsername},
+			audit.Bulk(names, map[string]any{"action": "set_owner", "admin_username": ownerName})); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -255,8 +255,17 @@ func (s *State) BulkUsers(ctx context.Context, admin *model.Admin, in BulkInput)
 			extra["admin_username"] = in.AdminUsername
 		}
 		extra["status"] = statusAfter
-		if err := tx.AuditWhole(opAction(tx, "users.bulk"), "/api/users/bulk", 0,
-			map[string]any{"status": statusBefore}, audit.Bulk(in.Usernames, extra)); err != nil {
+		entry := func() error {
+			return tx.AuditWhole(opAction(tx, "users.bulk"), "/api/users/bulk", 0,
+				map[string]any{"status": statusBefore}, audit.Bulk(in.Usernames, extra))
+		}
+		if in.Action == BulkSetOwner {
+			// The previous owners are told: see recordOwnerMoves.
+			err = recordOwnerMoves(tx, rev, "users.bulk", befores, owner.ID, owner.Username, entry)
+		} else {
+			err = entry()
+		}
+		if err != nil {
 			return change.Change{}, err
 		}
 		return d, nil

@@ -746,7 +746,8 @@ func (s *State) SetOwner(ctx context.Context, username, adminUsername string) (*
 		if err := tx.UpdateUser(u); err != nil {
 			return change.Change{}, err
 		}
-		return change.Change{}, auditUser(tx, "user.set_owner", &before, u)
+		return change.Change{}, recordOwnerMoves(tx, rev, "user.set_owner", []*model.User{&before}, u.AdminID, u.AdminUsername,
+			func() error { return auditUser(tx, "user.set_owner", &before, u) })
 	})
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 
 	"github.com/outpost-panel/outpost/backend/model"
 )
@@ -75,4 +76,36 @@ func (s *Store) UsersChangedSince(ctx context.Context, after int64, limit int) (
 		return nil
 	})
 	return out, err
+}
+
+// RecordOwnerMoves leaves, at revision rev, a tombstone for each user that
+// left an admin's view (given to another owner: AdminID is the previous
+// owner), so the events socket tells the previous owner's dashboards as it
+// tells them of a deletion. The user directories ignore a tombstone whose
+// user still exists (UserListChanges), so only the events read these.
+// Rows go in multi-row inserts.
+func (tx *Tx) RecordOwnerMoves(rev int64, moves []ChangedUser) error {
+	const chunk = 200
+	now := tx.s.now().Unix()
+	for len(moves) > 0 {
+		n := min(len(moves), chunk)
+		var (
+			sb   strings.Builder
+			args = make([]any, 0, 5*n)
+		)
+		sb.WriteString(`INSERT INTO user_tombstones (user_id, revision, deleted_at, username, admin_id) VALUES `)
+		for i, m := range moves[:n] {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			k := len(args)
+			fmt.Fprintf(&sb, "($%d, $%d, $%d, $%d, $%d)", k+1, k+2, k+3, k+4, k+5)
+			args = append(args, m.ID, rev, now, m.Username, nullID(m.AdminID))
+		}
+		if _, err := tx.exec(sb.String(), args...); err != nil {
+			return fmt.Errorf("recording owner moves: %w", err)
+		}
+		moves = moves[n:]
+	}
+	return nil
 }

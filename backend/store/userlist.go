@@ -148,7 +148,10 @@ func (s *Store) UserListChanges(ctx context.Context, full bool, after int64) (*m
 			c.Entries, err = tx.userListEntries(`SELECT ` + userListColumns + userListFrom + ` ORDER BY u.id`)
 			return err
 		}
-		if c.Gone, err = tx.queryIDs(`SELECT user_id FROM user_tombstones WHERE revision > $1`, after); err != nil {
+		// A tombstone of a user that still exists marks a change of owner
+		// (RecordOwnerMoves), not a deletion: the row read below has it.
+		if c.Gone, err = tx.queryIDs(`SELECT user_id FROM user_tombstones t WHERE t.revision > $1
+			AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = t.user_id)`, after); err != nil {
 			return fmt.Errorf("reading tombstones: %w", err)
 		}
 		c.Entries, err = tx.userListEntries(`SELECT `+userListColumns+userListFrom+` WHERE u.revision > $1 ORDER BY u.id`, after)

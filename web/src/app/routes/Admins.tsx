@@ -1,8 +1,9 @@
-import { Alert, Badge, Button, Checkbox, Fieldset, Group, Modal, PasswordInput, Stack, Table, Text, TextInput } from '@mantine/core';
+import { Badge, Button, Checkbox, Fieldset, Group, PasswordInput, Stack, Table, Text, TextInput } from '@mantine/core';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useState, type SyntheticEvent } from 'react';
 import { useTranslation } from 'react-i18next';
 import { confirmThen } from '../../components/confirm';
+import { EditorModal, FormActions } from '../../components/FormParts';
 import { ActionStatus, Empty, Page, PageError, PageLoading } from '../../components/PageState';
 import { CapsUsage } from '../../features/admin/CapsUsage';
 import { adminRequests, useAdmins, type Admin, type AdminModify } from '../../features/admin/api';
@@ -117,19 +118,7 @@ function AdminForm({ admin, onDone, onCancel }: { admin: Admin | null; onDone: (
             <TextInput label={t('admins.discord')} placeholder="https://discord.com/api/webhooks/…" value={discord} onChange={(e) => { setDiscord(e.currentTarget.value); }} />
           </>
         )}
-        {save.error && (
-          <Alert color="red" role="alert">
-            {save.error.message}
-          </Alert>
-        )}
-        <Group justify="flex-end">
-          <Button variant="default" onClick={onCancel}>
-            {t('common.cancel')}
-          </Button>
-          <Button type="submit" loading={save.isPending}>
-            {admin ? t('common.save') : t('common.create')}
-          </Button>
-        </Group>
+        <FormActions error={save.error?.message} pending={save.isPending} existing={admin !== null} onCancel={onCancel} />
       </Stack>
     </form>
   );
@@ -265,15 +254,10 @@ export function AdminsPage() {
           </Table.Tbody>
         </Table>
       )}
-      <Modal
-        closeButtonProps={{ 'aria-label': t('common.close') }}
-        opened={editing !== null}
-        onClose={() => { setEditing(null); }}
-        title={editing?.admin ? t('admins.editTitle', { name: editing.admin.username }) : t('admins.newTitle')}
-      >
-        {editing && (
+      <EditorModal editing={editing} onClose={() => { setEditing(null); }} title={(e) => (e.admin ? t('admins.editTitle', { name: e.admin.username }) : t('admins.newTitle'))}>
+        {(e) => (
           <AdminForm
-            admin={editing.admin}
+            admin={e.admin}
             onDone={(m) => {
               setEditing(null);
               setMessage(m);
@@ -281,7 +265,7 @@ export function AdminsPage() {
             onCancel={() => { setEditing(null); }}
           />
         )}
-      </Modal>
+      </EditorModal>
     </Page>
   );
 }

@@ -1,12 +1,13 @@
 import { BarChart } from '@mantine/charts';
 import '@mantine/charts/styles.css';
-import { Alert, Anchor, Badge, Button, Card, Code, Group, Modal, Stack, Table, Tabs, Text, TextInput, Title } from '@mantine/core';
+import { Alert, Anchor, Badge, Button, Card, Code, Group, Stack, Table, Tabs, Text, TextInput, Title } from '@mantine/core';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useState, type SyntheticEvent } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link, Outlet } from 'react-router';
 import { confirmThen } from '../../components/confirm';
 import { Copy } from '../../components/CopyQr';
+import { EditorModal, FormActions } from '../../components/FormParts';
 import { ActionStatus, Empty, Page, PageError, PageLoading } from '../../components/PageState';
 import { certificatePin, nodeRequests, useNodes, useNodeSettings, useNodesUsage, type PanelNode } from '../../features/nodes/api';
 import { nodeSnippets } from '../../features/nodes/snippets';
@@ -118,19 +119,7 @@ function NodeForm({ node, onDone, onCancel }: { node: PanelNode | null; onDone: 
         <TextInput label={t('nodes.name')} value={name} onChange={(e) => { setName(e.currentTarget.value); }} required />
         <TextInput label={t('nodes.address')} value={address} onChange={(e) => { setAddress(e.currentTarget.value); }} />
         <TextInput label={t('nodes.coefficient')} inputMode="decimal" value={coefficient} onChange={(e) => { setCoefficient(e.currentTarget.value); }} />
-        {save.error && (
-          <Alert color="red" role="alert">
-            {save.error.message}
-          </Alert>
-        )}
-        <Group justify="flex-end">
-          <Button variant="default" onClick={onCancel}>
-            {t('common.cancel')}
-          </Button>
-          <Button type="submit" loading={save.isPending}>
-            {node ? t('common.save') : t('common.create')}
-          </Button>
-        </Group>
+        <FormActions error={save.error?.message} pending={save.isPending} existing={node !== null} onCancel={onCancel} />
       </Stack>
     </form>
   );
@@ -330,15 +319,10 @@ export function NodesPage() {
           />
         </Card>
       )}
-      <Modal
-        closeButtonProps={{ 'aria-label': t('common.close') }}
-        opened={editing !== null}
-        onClose={() => { setEditing(null); }}
-        title={editing?.node ? t('nodes.editTitle', { name: editing.node.name }) : t('nodes.newTitle')}
-      >
-        {editing && (
+      <EditorModal editing={editing} onClose={() => { setEditing(null); }} title={(e) => (e.node ? t('nodes.editTitle', { name: e.node.name }) : t('nodes.newTitle'))}>
+        {(e) => (
           <NodeForm
-            node={editing.node}
+            node={e.node}
             onDone={(i) => {
               setEditing(null);
               if (i) {
@@ -348,7 +332,7 @@ export function NodesPage() {
             onCancel={() => { setEditing(null); }}
           />
         )}
-      </Modal>
+      </EditorModal>
       <Outlet />
     </Page>
   );

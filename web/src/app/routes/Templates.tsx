@@ -1,8 +1,9 @@
-import { Alert, Button, Checkbox, Fieldset, Group, Modal, Stack, Table, Text, TextInput } from '@mantine/core';
+import { Button, Checkbox, Fieldset, Group, Stack, Table, Text, TextInput } from '@mantine/core';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useState, type SyntheticEvent } from 'react';
 import { useTranslation } from 'react-i18next';
 import { confirmThen } from '../../components/confirm';
+import { EditorModal, FormActions } from '../../components/FormParts';
 import { ActionStatus, Empty, Page, PageError, PageLoading } from '../../components/PageState';
 import { useCurrentAdmin } from '../../features/admin/api';
 import { templateRequests, useTemplates, type UserTemplate } from '../../features/templates/api';
@@ -93,19 +94,7 @@ function TemplateForm({ template, onDone, onCancel }: { template: UserTemplate |
             </Text>
           </Stack>
         </Fieldset>
-        {save.error && (
-          <Alert color="red" role="alert">
-            {save.error.message}
-          </Alert>
-        )}
-        <Group justify="flex-end">
-          <Button variant="default" onClick={onCancel}>
-            {t('common.cancel')}
-          </Button>
-          <Button type="submit" loading={save.isPending}>
-            {template ? t('common.save') : t('common.create')}
-          </Button>
-        </Group>
+        <FormActions error={save.error?.message} pending={save.isPending} existing={template !== null} onCancel={onCancel} />
       </Stack>
     </form>
   );
@@ -190,15 +179,10 @@ export function TemplatesPage() {
           </Table.Tbody>
         </Table>
       )}
-      <Modal
-        closeButtonProps={{ 'aria-label': t('common.close') }}
-        opened={editing !== null}
-        onClose={() => { setEditing(null); }}
-        title={editing?.template ? t('templates.editTitle', { name: editing.template.name }) : t('templates.newTitle')}
-      >
-        {editing && (
+      <EditorModal editing={editing} onClose={() => { setEditing(null); }} title={(e) => (e.template ? t('templates.editTitle', { name: e.template.name }) : t('templates.newTitle'))}>
+        {(e) => (
           <TemplateForm
-            template={editing.template}
+            template={e.template}
             onDone={(m) => {
               setEditing(null);
               setMessage(m);
@@ -206,7 +190,7 @@ export function TemplatesPage() {
             onCancel={() => { setEditing(null); }}
           />
         )}
-      </Modal>
+      </EditorModal>
     </Page>
   );
 }

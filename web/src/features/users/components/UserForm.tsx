@@ -1,8 +1,9 @@
-import { Alert, Button, Checkbox, Fieldset, Group, NativeSelect, Stack, TextInput, Textarea } from '@mantine/core';
+import { Checkbox, Fieldset, Group, NativeSelect, Stack, TextInput, Textarea } from '@mantine/core';
 import { useForm } from '@mantine/form';
 import { useMutation } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
 import { CalendarDateInput } from '../../../components/CalendarDateInput';
+import { FormActions } from '../../../components/FormParts';
 import type { UserTemplate } from '../../templates/api';
 import { protocols, resetStrategies, userRequests, type ResetStrategy, type User } from '../api';
 import { applyTemplate, choosableProtocols, daysFromNow, FormError, initialValues, tagsOf, toUserBody, type Inbounds } from '../form';
@@ -172,19 +173,7 @@ export function UserForm({ user, templates, inbounds, owners, onDone, onCancel }
             )}
           </Stack>
         </Fieldset>
-        {error && (
-          <Alert color="red" role="alert">
-            {error}
-          </Alert>
-        )}
-        <Group justify="flex-end">
-          <Button variant="default" onClick={onCancel}>
-            {t('common.cancel')}
-          </Button>
-          <Button type="submit" loading={save.isPending}>
-            {user ? t('common.save') : t('common.create')}
-          </Button>
-        </Group>
+        <FormActions error={error} pending={save.isPending} existing={user !== null} onCancel={onCancel} />
       </Stack>
     </form>
   );
