@@ -57,7 +57,7 @@ test('the switches on the Settings page decide which clients get Xray JSON', asy
   await tester.locator('[data-tester-switch="USE_CUSTOM_JSON_FOR_V2RAYN"]').waitFor();
   assert.match(await fetchAs(sub, 'v2rayN/7.10.5'), /^text\/plain/, 'not saved yet');
 
-  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByRole('form', { name: 'Subscription' }).getByRole('button', { name: 'Save' }).click();
   await page.getByText('Saved.').waitFor();
   const got = await h.api('GET', '/api/subscription/settings');
   assert.equal(got.body.use_custom_json_for_v2rayn, true);
