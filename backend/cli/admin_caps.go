@@ -26,9 +26,9 @@ func init() {
 				if len(pos) != 1 {
 					return usagef("expected one username")
 				}
-				a, err := e.st.AdminByUsername(ctx, pos[0])
+				a, err := adminNamed(ctx, e, pos[0])
 				if err != nil {
-					return describe(err, "admin "+strconv.Quote(pos[0]))
+					return err
 				}
 				list, err := e.st.Sessions(ctx, a)
 				if err != nil {
@@ -62,9 +62,9 @@ func init() {
 				if len(pos) != 1 {
 					return usagef("expected one username")
 				}
-				a, err := e.st.AdminByUsername(ctx, pos[0])
+				a, err := adminNamed(ctx, e, pos[0])
 				if err != nil {
-					return describe(err, "admin "+strconv.Quote(pos[0]))
+					return err
 				}
 				ended, err := e.st.EndAllSessions(ctx, a)
 				if err != nil {
@@ -113,9 +113,9 @@ func init() {
 						ch.SetCaps.AllowUnlimited, ch.Caps.AllowUnlimited = true, &unlimited
 					}
 				})
-				a, err := e.st.AdminByUsername(ctx, pos[0])
+				a, err := adminNamed(ctx, e, pos[0])
 				if err != nil {
-					return describe(err, "admin "+strconv.Quote(pos[0]))
+					return err
 				}
 				if ch.SetCaps != (state.CapFields{}) {
 					// No actor: the operator at the console may edit any admin.
@@ -238,4 +238,13 @@ func truncateText(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
+}
+
+// adminNamed loads the admin a command names, its error fit to print.
+func adminNamed(ctx context.Context, e *env, name string) (*model.Admin, error) {
+	a, err := e.st.AdminByUsername(ctx, name)
+	if err != nil {
+		return nil, describe(err, "admin "+strconv.Quote(name))
+	}
+	return a, nil
 }

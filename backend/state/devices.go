@@ -286,20 +286,15 @@ func (s *State) RenameDevice(ctx context.Context, admin *model.Admin, username s
 		if err != nil {
 			return err
 		}
-		all, err := tx.Devices(u.ID)
+		before, err := deviceAuditOf(tx, u.ID, id)
 		if err != nil {
 			return err
-		}
-		var before map[string]any
-		for i := range all {
-			if all[i].ID == id {
-				before = deviceAudit(&all[i])
-			}
 		}
 		if err := tx.RenameDevice(u.ID, id, name); err != nil {
 			return err
 		}
-		if all, err = tx.Devices(u.ID); err != nil {
+		all, err := tx.Devices(u.ID)
+		if err != nil {
 			return err
 		}
 		for i := range all {
@@ -313,6 +308,21 @@ func (s *State) RenameDevice(ctx context.Context, admin *model.Admin, username s
 		return auditRow(tx, "user.device.rename", deviceTarget(u.Username, id), u.AdminID, before, deviceAudit(d))
 	})
 	return d, err
+}
+
+// deviceAuditOf is a user's device as its audit entry shows it, nil when
+// the user has no device of that id.
+func deviceAuditOf(tx *store.Tx, userID, id int64) (map[string]any, error) {
+	all, err := tx.Devices(userID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range all {
+		if all[i].ID == id {
+			return deviceAudit(&all[i]), nil
+		}
+	}
+	return nil, nil
 }
 
 // deviceTarget is a device's audit target.
@@ -345,15 +355,9 @@ func (s *State) RemoveDevice(ctx context.Context, admin *model.Admin, username s
 		if err != nil {
 			return err
 		}
-		all, err := tx.Devices(u.ID)
+		before, err := deviceAuditOf(tx, u.ID, id)
 		if err != nil {
 			return err
-		}
-		var before map[string]any
-		for i := range all {
-			if all[i].ID == id {
-				before = deviceAudit(&all[i])
-			}
 		}
 		if err := tx.DeleteDevice(u.ID, id); err != nil {
 			return err
