@@ -29,6 +29,11 @@
 //	                each user was seen from in the last interval); a panel
 //	                that does not know it ignores it, and an agent that does
 //	                not send it leaves the panel's address list empty.
+//	1 (2026-12-07): additive, no bump: user.per_device and user.devices
+//	                (credentials per device, devices.go); usage and online
+//	                reports name device identities "<email>#<device id>".
+//	                An agent that predates them runs the user's own
+//	                credentials: upgrade nodes before turning the mode on.
 package protocol
 
 import (
@@ -172,6 +177,13 @@ type User struct {
 	// BytesLeft is what the user may still move, counted from the revision
 	// that carried this value; nil means unlimited.
 	BytesLeft *int64 `json:"bytes_left,omitempty"`
+	// PerDevice: the user is not installed under its own credentials; each
+	// of Devices (device ids, ascending) is an Xray identity of its own with
+	// credentials derived from the user's (devices.go). Expire and
+	// BytesLeft hold for the user over all its identities. An agent that
+	// predates these fields installs the user's own credentials instead.
+	PerDevice bool    `json:"per_device,omitempty"`
+	Devices   []int64 `json:"devices,omitempty"`
 }
 
 // Snapshot is the full desired state at Revision, sent in chunks. The first
