@@ -34,6 +34,9 @@
 //	                reports name device identities "<email>#<device id>".
 //	                An agent that predates them runs the user's own
 //	                credentials: upgrade nodes before turning the mode on.
+//	1 (2026-12-07): additive, no bump: status.certs (expiry of the
+//	                certificate files the node's inbounds read), for the
+//	                panel's certificate alert.
 package protocol
 
 import (
@@ -302,6 +305,20 @@ type Status struct {
 	// CoreRestarts counts the agent's Xray restarts since it started
 	// (panels before it ignore the field).
 	CoreRestarts int `json:"core_restarts,omitempty"`
+	// Certs are the TLS certificates the node's inbounds read from its
+	// own disk (certificateFile), at most MaxStatusCerts (panels before
+	// it ignore the field).
+	Certs []CertExpiry `json:"certs,omitempty"`
+}
+
+// CertExpiry is one certificate file an inbound of the node's config
+// names: when its leaf expires, or why it could not be read.
+type CertExpiry struct {
+	Inbound string `json:"inbound"` // the inbound's tag
+	File    string `json:"file"`
+	// NotAfter is the leaf's expiry, unix seconds; 0 when Error is set.
+	NotAfter int64  `json:"not_after,omitempty"`
+	Error    string `json:"error,omitempty"`
 }
 
 // Error ends a session with a reason (bad protocol version, fenced, ...).

@@ -1749,7 +1749,15 @@ export interface components {
             port?: number | null;
             usage_coefficient?: number | null;
         };
+        NodeCert: {
+            error: string;
+            file: string;
+            inbound: string;
+            /** Format: date-time */
+            not_after: string | null;
+        };
         NodeHealth: {
+            certs: components["schemas"]["NodeCert"][];
             core_restarts: number;
             inbound_errors: {
                 [key: string]: string;
