@@ -131,6 +131,9 @@ func TestPerDeviceCredentialsThroughNode(t *testing.T) {
 
 	// Removing the laptop refuses its new connections within 2 s; the phone
 	// keeps working.
+	if err := xraytest.RoundTripWithin(laptop, echo, []byte("hello"), dialTimeout); err != nil {
+		t.Fatalf("the laptop before its removal: %v", err)
+	}
 	p.mustCall(t, "DELETE", fmt.Sprintf("/api/user/perdev/devices/%d", devices()["laptop"].ID), nil, nil)
 	removed := time.Now()
 	waitFor(t, 2*time.Second, "the removed laptop's new connections refused", func() bool {
