@@ -134,6 +134,14 @@ func TestPerDeviceCredentialsThroughNode(t *testing.T) {
 	if err := xraytest.RoundTripWithin(laptop, echo, []byte("hello"), dialTimeout); err != nil {
 		t.Fatalf("the laptop before its removal: %v", err)
 	}
+	open, err := xraytest.DialSOCKS(laptop, echo, dialTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+	if err := xraytest.Echo(open, []byte("before")); err != nil {
+		t.Fatal(err)
+	}
 	p.mustCall(t, "DELETE", fmt.Sprintf("/api/user/perdev/devices/%d", devices()["laptop"].ID), nil, nil)
 	removed := time.Now()
 	waitFor(t, 2*time.Second, "the removed laptop's new connections refused", func() bool {
@@ -147,5 +155,10 @@ func TestPerDeviceCredentialsThroughNode(t *testing.T) {
 	}
 	if err := xraytest.RoundTripWithin(laptop, echo, []byte("hello"), dialTimeout); err == nil {
 		t.Fatal("the removed laptop connects again")
+	}
+	// What the docs say: Xray does not cut a removed identity's open
+	// connections; they run until they close or idle out.
+	if err := xraytest.Echo(open, []byte("after")); err != nil {
+		t.Fatalf("the laptop's connection opened before its removal: %v", err)
 	}
 }
