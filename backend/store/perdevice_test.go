@@ -104,3 +104,54 @@ func TestPerDeviceColumns(t *testing.T) {
 		}
 	})
 }
+
+// TestMigrationFillsDeviceIDs upgrades a database as schema 16 left it,
+// with devices registered, and checks that migration 17 writes each
+// user's admitted device ids, ascending, and leaves the mode off.
+func TestMigrationFillsDeviceIDs(t *testing.T) {
+	for _, e := range testEngines {
+		t.Run(e.name, func(t *testing.T) {
+			url, dir := e.location(t)
+			ctx := context.Background()
+			old, err := open(ctx, url, dir, testLogger(t), 16)
+			if err != nil {
+				t.Fatal(err)
+			}
+			jsonCast := ""
+			if old.postgres() {
+				jsonCast = "::jsonb"
+			}
+			for _, q := range []string{
+				`INSERT INTO users (username, status, proxies, excluded_inbounds, created_at)
+					VALUES ('many', 'active', '{}'` + jsonCast + `, '{}'` + jsonCast + `, 1), ('none', 'active', '{}'` + jsonCast + `, '{}'` + jsonCast + `, 1)`,
+				`INSERT INTO user_devices (id, user_id, hwid, first_fetch_at, last_fetch_at, refused) VALUES
+					(12, (SELECT id FROM users WHERE username = 'many'), 'c', 1, 1, 0),
+					(3, (SELECT id FROM users WHERE username = 'many'), 'a', 1, 1, 0),
+					(7, (SELECT id FROM users WHERE username = 'many'), 'b', 1, 1, 1),
+					(5, (SELECT id FROM users WHERE username = 'many'), 'd', 1, 1, 0)`,
+			} {
+				if _, err := old.write.ExecContext(ctx, q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := old.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s := openAt(t, url, dir)
+			mustRead(t, s, func(tx *Tx) error {
+				many, err := tx.UserByUsername("many")
+				if err != nil {
+					return err
+				}
+				none, err := tx.UserByUsername("none")
+				if err != nil {
+					return err
+				}
+				if !slices.Equal(many.DeviceIDs, []int64{3, 5, 12}) || none.DeviceIDs != nil || many.PerDevice || many.PerDeviceCredentials != nil {
+					t.Errorf("after migration 17: many %v (mode %v, own %v), none %v", many.DeviceIDs, many.PerDevice, many.PerDeviceCredentials, none.DeviceIDs)
+				}
+				return nil
+			})
+		})
+	}
+}
