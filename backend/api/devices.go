@@ -128,7 +128,11 @@ func (s *server) renameDevice(c *fiber.Ctx) error {
 	if d == nil {
 		return describe(fmt.Errorf("device %d: %w", id, model.ErrNotFound), deviceTexts)
 	}
-	return c.JSON(deviceOut(d))
+	out := deviceOut(d)
+	if u, err := s.st.User(c.UserContext(), adminOf(c), pathUsername(c)); err == nil && u.PerDevice {
+		out.Credential = state.DeviceCredential(u, d.ID) // as the list shows it
+	}
+	return c.JSON(out)
 }
 
 func (s *server) removeDevice(c *fiber.Ctx) error {

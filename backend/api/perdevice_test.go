@@ -84,6 +84,17 @@ func TestPerDeviceSubscriptions(t *testing.T) {
 	if !list.PerDevice || credA == "" || credB == "" || credA == credB || credA == ownUUID {
 		t.Fatalf("devices list: per_device %v, credentials %q %q (user's %q)", list.PerDevice, credA, credB, ownUUID)
 	}
+	var renamed map[string]any
+	for _, d := range list.Devices {
+		if d.HWID == "hw-a" {
+			r := e.do("PUT", fmt.Sprintf("/api/user/pdev/devices/%d", d.ID), e.token(e.alice), map[string]any{"name": "A"})
+			e.expect(r, 200, "rename")
+			r.decode(t, &renamed)
+		}
+	}
+	if renamed["credential"] != credA || renamed["used_traffic"] != float64(0) {
+		t.Fatalf("renamed device: %v", renamed)
+	}
 	if !strings.Contains(a, "vless://"+credA+"@") || !strings.Contains(b, "vless://"+credB+"@") || strings.Contains(a, credB) {
 		t.Fatalf("links do not carry their device's UUID:\nA %s\nB %s", a, b)
 	}
