@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -268,5 +269,54 @@ func TestPerDeviceWithLookupCache(t *testing.T) {
 		if !strings.Contains(bodies[hw], list.credentialOf(t, hw)) || strings.Contains(bodies[hw], list.credentialOf(t, other)) {
 			t.Fatalf("%s's body carries the wrong device's credentials: %s", hw, bodies[hw])
 		}
+	}
+}
+
+// TestPerDeviceConcurrentNewDevices: in the mode, new devices fetching at
+// once still never take more slots than the limit (each admission is a
+// node change holding the revision), on both engines, and every admitted
+// device got credentials of its own.
+func TestPerDeviceConcurrentNewDevices(t *testing.T) {
+	for _, engine := range engines {
+		t.Run(engine.name, func(t *testing.T) {
+			e := newEnvOn(t, engine.url(t))
+			u := e.createUser(e.alice, "racer_pd")
+			e.expect(e.do("PUT", "/api/user/racer_pd", e.token(e.alice), map[string]any{"hwid_device_limit": 3, "per_device_credentials": true}), 200, "limit and mode")
+			path := subPath(u) + "/v2ray"
+			const n = 12
+			bodies := make([]string, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					r := e.get(path, map[string]string{"X-Hwid": fmt.Sprintf("race-%02d", i)})
+					if r.status == 200 {
+						bodies[i] = string(base64Body(t, r.body))
+					}
+				}()
+			}
+			wg.Wait()
+			list := e.perDeviceList("racer_pd")
+			served := 0
+			for i, body := range bodies {
+				if body == "" || strings.Contains(body, "@127.0.0.1:1#") {
+					continue
+				}
+				served++
+				if cred := list.credentialOf(t, fmt.Sprintf("race-%02d", i)); cred == "" || !strings.Contains(body, cred) {
+					t.Errorf("device %d was served links without its credential %q", i, cred)
+				}
+			}
+			admitted := 0
+			for _, d := range list.Devices {
+				if !d.Refused {
+					admitted++
+				}
+			}
+			if served != 3 || admitted != 3 {
+				t.Fatalf("%d devices served, %d admitted under a limit of 3", served, admitted)
+			}
+		})
 	}
 }
