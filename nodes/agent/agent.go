@@ -152,6 +152,9 @@ type Agent struct {
 	sessionUsage atomic.Pointer[sessionLink]
 	logs         *logStream
 	online       onlineBuffer // addresses seen since the last usage batch (online.go)
+	// foldLogged: a journal entry too big for one batch had its device
+	// identities folded into their users (usage.go), and that was logged.
+	foldLogged atomic.Bool
 }
 
 // sessionLink lets background loops talk to the current session, if any.

@@ -35,6 +35,9 @@ func (a *Agent) applySnapshot(rev int64, wantHash string, config []byte, users [
 	if err := xraycore.Validate(config); err != nil {
 		return a.refuse(cur, err.Error())
 	}
+	if err := validateDevices(users); err != nil {
+		return a.refuse(cur, err.Error())
+	}
 	// Who the new state runs: the store keeps a local removal only for a
 	// user whose record did not change (state.SameUser), and gives everyone
 	// a fresh usage counter, so a user is left out when still enforced,
@@ -117,6 +120,9 @@ func (a *Agent) applyDelta(d *protocol.Delta) protocol.Ack {
 	if d.StateHash != "" && h.String() != d.StateHash {
 		return a.refuseBadState(cur, fmt.Sprintf("delta to %d leads to hash %s, panel says %s", d.Revision, h, d.StateHash))
 	}
+	if err := validateDevices(d.Upserts); err != nil {
+		return a.refuse(cur, err.Error())
+	}
 
 	// An upserted user loses its local removal and gets a fresh usage
 	// counter, so it runs unless it is already expired or has no byte left.
@@ -188,6 +194,18 @@ func (a *Agent) applyDelta(d *protocol.Delta) protocol.Ack {
 	a.inErrs, a.lastErr = inErrs, ""
 	a.deltas.Add(1)
 	return protocol.Ack{Revision: d.Revision, StateHash: h.String(), InboundErrors: inErrs}
+}
+
+// validateDevices refuses a state with a user whose device list breaks the
+// protocol's bounds (protocol.User.ValidateDevices): the node keeps its
+// last-known-good state rather than run part of it.
+func validateDevices(users []protocol.User) error {
+	for i := range users {
+		if err := users[i].ValidateDevices(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // enforceable reports whether a user that has just arrived with a fresh

@@ -40,7 +40,11 @@ func (a *Agent) sampleOnline(now time.Time) {
 	if !due {
 		return
 	}
-	sample := a.eng.CollectOnline(protocol.MaxOnlineAddrs)
+	b.merge(now, a.eng.CollectOnline(protocol.MaxOnlineAddrs))
+}
+
+// merge adds a sample (addresses by identity email) to the buffer, by user.
+func (b *onlineBuffer) merge(now time.Time, sample map[string][]string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if len(sample) == 0 {
@@ -49,7 +53,9 @@ func (a *Agent) sampleOnline(now time.Time) {
 	if b.users == nil {
 		b.users = make(map[string][]string, len(sample))
 	}
-	for email, ips := range sample {
+	for identity, ips := range sample {
+		// The panel tracks addresses per user: a user's devices add up.
+		email := protocol.OwnerEmail(identity)
 		have, ok := b.users[email]
 		if !ok && len(b.users) >= protocol.MaxOnlineUsers {
 			continue

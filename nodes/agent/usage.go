@@ -49,11 +49,24 @@ func (a *Agent) journalUsage() {
 	if len(traffic) == 0 {
 		return
 	}
+	// The journal keeps identities apart (the panel counts per device);
+	// limits are the user's, so the candidates are owners, each once.
 	entry := make(map[string]state.Traffic, len(traffic))
 	cands := make([]protocol.User, 0, len(traffic))
+	var seen map[string]bool
 	for email, t := range traffic {
 		entry[email] = state.Traffic{Up: t.Up, Down: t.Down}
-		cands = append(cands, protocol.User{Email: email})
+		owner := protocol.OwnerEmail(email)
+		if owner != email {
+			if seen == nil {
+				seen = map[string]bool{}
+			}
+			if seen[owner] {
+				continue
+			}
+			seen[owner] = true
+		}
+		cands = append(cands, protocol.User{Email: owner})
 	}
 	if _, err := a.store.AppendUsage(a.cfg.Clock(), entry); err != nil {
 		// The counters were already swapped: keep the bytes in memory by
@@ -78,13 +91,17 @@ func (a *Agent) nextUsageBatch(acked int64) (*protocol.Usage, error) {
 	}
 	sum := map[string]*protocol.UserTraffic{}
 	for i, e := range entries {
+		traffic := e.Traffic
+		if len(traffic) > protocol.MaxUsageUsers {
+			traffic = a.foldDevices(e)
+		}
 		// Keep the batch within the panel's bounds: stop before an entry
 		// that would take it past MaxUsageUsers (the first entry always goes).
-		if i > 0 && len(sum)+len(e.Traffic) > protocol.MaxUsageUsers {
+		if i > 0 && len(sum)+len(traffic) > protocol.MaxUsageUsers {
 			entries = entries[:i]
 			break
 		}
-		for email, t := range e.Traffic {
+		for email, t := range traffic {
 			ut := sum[email]
 			if ut == nil {
 				ut = &protocol.UserTraffic{Email: email}
@@ -100,4 +117,24 @@ func (a *Agent) nextUsageBatch(acked int64) (*protocol.Usage, error) {
 	}
 	u.Online = a.takeOnline()
 	return u, nil
+}
+
+// foldDevices is e's traffic with every device identity counted under its
+// user's email: an entry naming more identities than the panel takes in one
+// batch (MaxUsageUsers) would be refused forever, so for that entry the
+// per-device split is given up and the user totals stay exact.
+func (a *Agent) foldDevices(e state.JournalEntry) map[string]state.Traffic {
+	out := make(map[string]state.Traffic, protocol.MaxUsageUsers)
+	for email, t := range e.Traffic {
+		owner := protocol.OwnerEmail(email)
+		sum := out[owner]
+		sum.Up = protocol.AddSaturating(sum.Up, t.Up)
+		sum.Down = protocol.AddSaturating(sum.Down, t.Down)
+		out[owner] = sum
+	}
+	if !a.foldLogged.Swap(true) {
+		a.log.Warn("a usage reading names more identities than one batch may carry; its device traffic is reported per user",
+			"seq", e.Seq, "identities", len(e.Traffic), "users", len(out), "max", protocol.MaxUsageUsers)
+	}
+	return out
 }

@@ -467,7 +467,13 @@ func (b *Bolt) AppendUsage(at time.Time, traffic map[string]Traffic) (int64, err
 		counters := tx.Bucket(bucketUsed)
 		changed := make(map[string]int64, len(traffic))
 		for email, t := range traffic {
-			cur, present := b.used[email]
+			// A device identity counts for its user; two identities of one
+			// user in one reading add up.
+			owner := counterOwner(email, b.used)
+			cur, present := changed[owner]
+			if !present {
+				cur, present = b.used[owner]
+			}
 			if !present {
 				continue // not in the desired state: journaled, nothing to enforce
 			}
@@ -475,10 +481,10 @@ func (b *Bolt) AppendUsage(at time.Time, traffic map[string]Traffic) (int64, err
 			if next == cur {
 				continue
 			}
-			if err := counters.Put([]byte(email), seqKey(next)); err != nil {
+			if err := counters.Put([]byte(owner), seqKey(next)); err != nil {
 				return nil, err
 			}
-			changed[email] = next
+			changed[owner] = next
 		}
 		return func(used map[string]int64) {
 			for email, n := range changed {

@@ -29,7 +29,15 @@ const (
 	flagTrojan
 	flagShadowsocks
 	flagBytesLeft
-	knownUserFlags = flagVLESS | flagVMess | flagTrojan | flagShadowsocks | flagBytesLeft
+	// flagPerDevice: protocol.User.PerDevice. flagDevices: a device list
+	// follows bytes_left (a count, at least 1, then each id as a varint).
+	// Records written before credentials per device have neither and
+	// decode as they always did; an agent that predates them refuses a
+	// record with them as corrupt rather than run the user's own
+	// credentials in its place.
+	flagPerDevice
+	flagDevices
+	knownUserFlags = flagVLESS | flagVMess | flagTrojan | flagShadowsocks | flagBytesLeft | flagPerDevice | flagDevices
 )
 
 var errTruncated = errors.New("truncated")
@@ -69,6 +77,12 @@ func encodeUser(b []byte, u protocol.User) []byte {
 	if u.BytesLeft != nil {
 		flags |= flagBytesLeft
 	}
+	if u.PerDevice {
+		flags |= flagPerDevice
+	}
+	if len(u.Devices) > 0 {
+		flags |= flagDevices
+	}
 	b = append(b, userFormat)
 	b = appendVarint(b, u.ID)
 	b = append(b, flags)
@@ -93,6 +107,12 @@ func encodeUser(b []byte, u protocol.User) []byte {
 	b = appendVarint(b, u.Expire)
 	if u.BytesLeft != nil {
 		b = appendVarint(b, *u.BytesLeft)
+	}
+	if len(u.Devices) > 0 {
+		b = appendUvarint(b, uint64(len(u.Devices)))
+		for _, id := range u.Devices {
+			b = appendVarint(b, id)
+		}
 	}
 	return b
 }
@@ -269,6 +289,19 @@ func decodeUserString(email, rec string) (protocol.User, error) {
 	if flags&flagBytesLeft != 0 {
 		parts.left = r.varint()
 		u.BytesLeft = &parts.left
+	}
+	u.PerDevice = flags&flagPerDevice != 0
+	if flags&flagDevices != 0 {
+		n := r.count(1)
+		if n == 0 && r.err == nil {
+			r.fail(errors.New("device list flagged but empty"))
+		}
+		if n > 0 {
+			u.Devices = make([]int64, n)
+			for i := range u.Devices {
+				u.Devices[i] = r.varint()
+			}
+		}
 	}
 	if err := r.end(); err != nil {
 		return protocol.User{}, err

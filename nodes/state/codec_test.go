@@ -19,6 +19,10 @@ func TestUserCodecRoundTrip(t *testing.T) {
 			VLESS: &protocol.VLESS{}, VMess: &protocol.VMess{}, Trojan: &protocol.Trojan{}, Shadowsocks: &protocol.Shadowsocks{}},
 		protocol.User{Email: "y", ID: maxInt, Expire: minInt, BytesLeft: &maxInt,
 			Trojan: &protocol.Trojan{Password: strings.Repeat("\x00\xff", 300)}},
+		perDeviceUser(5, 1, 2, 1<<40),
+		protocol.User{Email: "z", PerDevice: true},
+		protocol.User{Email: "w", Devices: []int64{minInt, 0, maxInt}}, // refused by the agent, kept by the store
+		perDeviceUser(0, 7),
 	)
 	for _, u := range users {
 		rec := encodeUser(nil, u)
@@ -48,12 +52,67 @@ func TestDecodeUserRejects(t *testing.T) {
 		{"unterminated varint", []byte{userFormat, 0xff}},
 		{"excluded count past the end", []byte{userFormat, 0, 0, 0x7f, 0}},
 		{"string past the end", []byte{userFormat, 0, flagVMess, 0, 5, 'a'}},
+		{"device list flagged but empty", []byte{userFormat, 0, flagDevices, 0, 0, 0}},
+		{"device count past the end", []byte{userFormat, 0, flagDevices, 0, 0, 3, 2}},
+		{"device id truncated", []byte{userFormat, 0, flagDevices, 0, 0, 1, 0x80}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if u, err := decodeUser("e", c.rec); !errors.Is(err, ErrCorrupt) {
 				t.Errorf("decodeUser(%x) = %+v, %v; want ErrCorrupt", c.rec, u, err)
 			}
 		})
+	}
+}
+
+// TestDecodeUserWrittenBeforeDevices decodes records laid out by the
+// encoder that predates credentials per device (built by hand, byte by
+// byte): they must decode exactly as they did, as users without devices,
+// and re-encode to the same bytes.
+func TestDecodeUserWrittenBeforeDevices(t *testing.T) {
+	left := int64(7)
+	for _, c := range []struct {
+		rec  []byte
+		want protocol.User
+	}{
+		{
+			// format, id 1 (zigzag 2), flags trojan|bytes_left, no
+			// exclusions, "pw", expire 5 (zigzag 10), bytes_left 7 (14)
+			[]byte{1, 2, 0x04 | 0x10, 0, 2, 'p', 'w', 10, 14},
+			protocol.User{Email: "1.a", ID: 1, Trojan: &protocol.Trojan{Password: "pw"}, Expire: 5, BytesLeft: &left},
+		},
+		{
+			// format, id 2, flags vless, exclusions ["T"], id "u", flow "", expire 0
+			[]byte{1, 4, 0x01, 1, 1, 'T', 1, 'u', 0, 0},
+			protocol.User{Email: "1.a", ID: 2, Excluded: []string{"T"}, VLESS: &protocol.VLESS{ID: "u"}},
+		},
+	} {
+		got, err := decodeUser("1.a", c.rec)
+		if err != nil {
+			t.Fatalf("old record %x: %v", c.rec, err)
+		}
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("old record %x decoded to %+v; want %+v", c.rec, got, c.want)
+		}
+		if again := encodeUser(nil, got); !bytes.Equal(again, c.rec) {
+			t.Errorf("old record %x re-encodes to %x", c.rec, again)
+		}
+	}
+}
+
+func TestSameUserSeesDevices(t *testing.T) {
+	a := perDeviceUser(0, 1, 2)
+	b := perDeviceUser(0, 1, 2)
+	if !SameUser(a, b) {
+		t.Fatal("equal per-device users differ")
+	}
+	b.Devices = []int64{2}
+	if SameUser(a, b) {
+		t.Error("a dropped device went unnoticed")
+	}
+	c := a
+	c.PerDevice, c.Devices = false, nil
+	if SameUser(a, c) {
+		t.Error("turning per-device off went unnoticed")
 	}
 }
 
@@ -90,6 +149,8 @@ func FuzzDecodeUser(f *testing.F) {
 	}
 	f.Add([]byte{userFormat, 0x80, 0x00, 0, 0, 0})
 	f.Add([]byte{userFormat, 0, knownUserFlags, 0})
+	f.Add(encodeUser(nil, perDeviceUser(3, 1, 5, 1<<33)))
+	f.Add([]byte{userFormat, 0, flagPerDevice | flagDevices, 0, 0, 2, 2, 4})
 	f.Fuzz(func(t *testing.T, rec []byte) {
 		u, err := decodeUser("f", rec)
 		if err != nil {

@@ -191,8 +191,9 @@ func (m *Memory) AppendUsage(at time.Time, traffic map[string]Traffic) (int64, e
 	m.lastSeq++
 	m.journal = append(m.journal, memoryEntry{seq: m.lastSeq, rec: rec})
 	for email, t := range traffic {
-		if cur, present := m.used[email]; present {
-			m.used[email] = addSaturating(cur, trafficBytes(t))
+		owner := counterOwner(email, m.used)
+		if cur, present := m.used[owner]; present {
+			m.used[owner] = addSaturating(cur, trafficBytes(t))
 		}
 	}
 	return m.lastSeq, nil

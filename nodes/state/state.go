@@ -84,8 +84,11 @@ type Store interface {
 
 	// AppendUsage durably journals one reading and returns its seq, strictly
 	// greater than every seq ever returned by this store, across restarts and
-	// trims. In the same transaction it adds the traffic to the local usage
-	// counters of users in the desired state.
+	// trims. The journal keeps the emails as given (device identities
+	// "<email>#<device id>" stay apart for the panel). In the same
+	// transaction it adds the traffic to the local usage counters of users
+	// in the desired state: a device identity's to its user's
+	// (protocol.OwnerEmail).
 	AppendUsage(at time.Time, traffic map[string]Traffic) (seq int64, err error)
 	// PendingUsage returns up to limit entries with seq > afterSeq,
 	// ascending; limit <= 0 means all.
@@ -101,7 +104,8 @@ type Store interface {
 	LastSeq() (int64, error)
 
 	// LocalUsed is the bytes (up + down) a user moved since its last upsert
-	// or snapshot; 0 for users not in the desired state. O(1).
+	// or snapshot, summed over its device identities; 0 for users not in
+	// the desired state. O(1).
 	LocalUsed(email string) (int64, error)
 	// MarkEnforced records that the node removed a user of the desired
 	// state on its own (ErrUnknownUser otherwise). A user already enforced
@@ -212,6 +216,16 @@ func snapshotConfig(config []byte) []byte {
 		return []byte{}
 	}
 	return config
+}
+
+// counterOwner is whose local usage counter an identity's traffic goes to:
+// the email itself when it has a counter (a user's own identity), else its
+// owner's (a device identity, protocol.OwnerEmail).
+func counterOwner(email string, used map[string]int64) string {
+	if _, ok := used[email]; ok {
+		return email
+	}
+	return protocol.OwnerEmail(email)
 }
 
 func trafficBytes(t Traffic) int64 { return addSaturating(t.Up, t.Down) }

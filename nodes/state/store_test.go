@@ -44,6 +44,7 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("Journal", func(t *testing.T) { testJournal(t, open(t)) })
 	t.Run("JournalInvalid", func(t *testing.T) { testJournalInvalid(t, open(t)) })
 	t.Run("LocalUsed", func(t *testing.T) { testLocalUsed(t, open(t)) })
+	t.Run("DeviceUsage", func(t *testing.T) { testDeviceUsage(t, open) })
 	t.Run("Enforced", func(t *testing.T) { testEnforced(t, open(t)) })
 	t.Run("EnforcedAcrossSnapshot", func(t *testing.T) { testEnforcedAcrossSnapshot(t, open(t)) })
 	t.Run("NodeID", func(t *testing.T) { testNodeID(t, open(t)) })
@@ -690,5 +691,47 @@ func testClosed(t *testing.T, s Store) {
 	}
 	if err := s.Close(); err != nil {
 		t.Errorf("second Close = %v", err)
+	}
+}
+
+// perDeviceUser is testUser(i) with credentials per device.
+func perDeviceUser(i int, devices ...int64) protocol.User {
+	u := testUser(i)
+	u.PerDevice, u.Devices = true, devices
+	return u
+}
+
+// testDeviceUsage: the journal keeps device identities apart (the panel
+// counts per device), the local counter adds them up under their user.
+func testDeviceUsage(t *testing.T, open func(t *testing.T) Store) {
+	s := open(t)
+	u, plain := perDeviceUser(0, 1, 2), testUser(1)
+	users := []protocol.User{u, plain}
+	mustSnapshot(t, s, 1, testConfig, users)
+	d1, d2 := protocol.DeviceEmail(u.Email, 1), protocol.DeviceEmail(u.Email, 2)
+	reading := map[string]Traffic{d1: {Up: 10, Down: 5}, d2: {Up: 100, Down: 1}, plain.Email: {Up: 3},
+		protocol.DeviceEmail("77.stranger", 1): {Up: 9}}
+	if _, err := s.AppendUsage(time.Now(), reading); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AppendUsage(time.Now(), map[string]Traffic{d2: {Down: 1000}}); err != nil {
+		t.Fatal(err)
+	}
+	for email, want := range map[string]int64{u.Email: 1116, plain.Email: 3, d1: 0, d2: 0, "77.stranger": 0} {
+		if got, err := s.LocalUsed(email); got != want || err != nil {
+			t.Errorf("LocalUsed(%s) = %d, %v; want %d", email, got, err, want)
+		}
+	}
+	entries, err := s.PendingUsage(0, 0)
+	if err != nil || len(entries) != 2 {
+		t.Fatalf("PendingUsage = %d entries, %v", len(entries), err)
+	}
+	if !reflect.DeepEqual(entries[0].Traffic, reading) {
+		t.Errorf("journal entry = %v; want the identities as reported, %v", entries[0].Traffic, reading)
+	}
+	// The device list is part of the stored user.
+	d := mustLoad(t, s)
+	if got := d.Users[u.Email]; !got.PerDevice || !reflect.DeepEqual(got.Devices, u.Devices) {
+		t.Errorf("stored per-device user = %+v", got)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,8 +71,13 @@ type Engine struct {
 	baseCanon string
 	inbounds  []*inboundState // config order
 	byTag     map[string]*inboundState
-	users     map[string]*installedUser
-	closed    bool
+	users     map[string]*installedUser // by identity email
+	// owners maps a user's email to the identity emails installed for it,
+	// only for users whose identities are not just the user itself (per
+	// device, protocol.User.Identities), so 100,000 users without devices
+	// cost nothing here.
+	owners map[string][]string
+	closed bool
 
 	meter usageMeter
 
@@ -93,9 +99,11 @@ func New(log *slog.Logger) *Engine {
 	}
 }
 
-// Apply makes the core run configJSON with exactly users. A config that
-// fails Validate, or a user list with a missing or repeated email, changes
-// nothing and the running core keeps serving. Otherwise:
+// Apply makes the core run configJSON with exactly users. Each user runs as
+// its identities (protocol.User.Identities: itself, or one identity per
+// device). A config that fails Validate, or a user list with a missing or
+// repeated email (among identities), changes nothing and the running core
+// keeps serving. Otherwise:
 //   - if everything but the inbounds is unchanged (canonical JSON), the core
 //     keeps running: changed inbounds are rebuilt, removed ones removed, new
 //     ones added, and the user difference goes through the inbounds' user
@@ -112,6 +120,7 @@ func (e *Engine) Apply(configJSON []byte, users []protocol.User) (Result, error)
 	if err != nil {
 		return Result{}, err
 	}
+	users, owners := expandIdentities(users)
 	desired := make(map[string]int, len(users))
 	for i := range users {
 		email := users[i].Email
@@ -138,6 +147,7 @@ func (e *Engine) Apply(configJSON []byte, users []protocol.User) (Result, error)
 	if err != nil {
 		return Result{}, err
 	}
+	e.owners = owners
 	res.InboundErrors = e.publish()
 	return res, nil
 }
@@ -151,6 +161,7 @@ func (e *Engine) Restart(configJSON []byte, users []protocol.User) (Result, erro
 	if err != nil {
 		return Result{}, err
 	}
+	users, owners := expandIdentities(users)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -160,6 +171,7 @@ func (e *Engine) Restart(configJSON []byte, users []protocol.User) (Result, erro
 	if err != nil {
 		return Result{}, err
 	}
+	e.owners = owners
 	res.InboundErrors = e.publish()
 	return res, nil
 }
@@ -342,11 +354,14 @@ func (e *Engine) applyInPlace(cfg *preparedConfig, users []protocol.User, desire
 	return res
 }
 
-// UpsertUsers adds users or updates them in place: a user whose credentials
-// and exclusions did not change is not touched; one that changed is removed
-// from its inbounds and added again. It never restarts the core, and costs
-// O(inbounds) per user. A user Xray refuses (bad UUID, unknown cipher) is
-// logged and skipped without affecting the others.
+// UpsertUsers adds users or updates them in place: an identity whose
+// credentials and exclusions did not change is not touched; one that
+// changed is removed from its inbounds and added again. A user's identities
+// it no longer has (a device dropped from Devices, or the user's own when
+// it turned per-device) are removed from every inbound, new ones added. It
+// never restarts the core, and costs O(inbounds) per identity. An identity
+// Xray refuses (bad UUID, unknown cipher) is logged and skipped without
+// affecting the others.
 func (e *Engine) UpsertUsers(users []protocol.User) error {
 	for i := range users {
 		if users[i].Email == "" {
@@ -360,35 +375,66 @@ func (e *Engine) UpsertUsers(users []protocol.User) error {
 	}
 	for i := range users {
 		u := &users[i]
-		prev := e.users[u.Email]
-		key := keyOf(u)
-		if prev != nil && prev.key == key {
-			prev.user = *u
+		if !u.PerDevice {
+			if prev, ok := e.owners[u.Email]; ok {
+				e.removeIdentities(prev, nil)
+				delete(e.owners, u.Email)
+			}
+			e.upsertIdentity(u)
 			continue
 		}
-		if prev != nil {
-			for _, st := range e.inbounds {
-				e.removeUser(st, u.Email)
-			}
+		ids := u.Identities()
+		emails := make([]string, len(ids))
+		for j := range ids {
+			emails[j] = ids[j].Email
 		}
-		iu := &installedUser{user: *u, key: key}
-		e.users[u.Email] = iu
-		for _, st := range e.inbounds {
-			if st.users != nil && iu.eligible(&st.spec) {
-				e.addUser(st, iu)
-			}
+		prev, ok := e.owners[u.Email]
+		if !ok {
+			prev = []string{u.Email} // its own identity, if installed
 		}
+		e.removeIdentities(prev, emails)
+		for j := range ids {
+			e.upsertIdentity(&ids[j])
+		}
+		if e.owners == nil {
+			e.owners = map[string][]string{}
+		}
+		e.owners[u.Email] = emails
 	}
 	e.publish()
 	return nil
 }
 
-// RemoveUsers removes users by email from every inbound. Unknown emails are
-// ignored. Connections the users already have open are not cut by Xray.
-func (e *Engine) RemoveUsers(emails []string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+// upsertIdentity installs one identity, leaving it alone when Xray would
+// see no change. Caller holds mu.
+func (e *Engine) upsertIdentity(u *protocol.User) {
+	prev := e.users[u.Email]
+	key := keyOf(u)
+	if prev != nil && prev.key == key {
+		prev.user = *u
+		return
+	}
+	if prev != nil {
+		for _, st := range e.inbounds {
+			e.removeUser(st, u.Email)
+		}
+	}
+	iu := &installedUser{user: *u, key: key}
+	e.users[u.Email] = iu
+	for _, st := range e.inbounds {
+		if st.users != nil && iu.eligible(&st.spec) {
+			e.addUser(st, iu)
+		}
+	}
+}
+
+// removeIdentities removes the identities in emails that keep does not
+// list from every inbound. Caller holds mu.
+func (e *Engine) removeIdentities(emails, keep []string) {
 	for _, email := range emails {
+		if slices.Contains(keep, email) {
+			continue
+		}
 		if _, ok := e.users[email]; !ok {
 			continue
 		}
@@ -397,11 +443,29 @@ func (e *Engine) RemoveUsers(emails []string) {
 		}
 		delete(e.users, email)
 	}
+}
+
+// RemoveUsers removes users by email from every inbound, each with all its
+// identities (a per-device user's devices). Unknown emails are ignored.
+// Connections the users already have open are not cut by Xray.
+func (e *Engine) RemoveUsers(emails []string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, email := range emails {
+		if ids, ok := e.owners[email]; ok {
+			e.removeIdentities(ids, nil)
+			delete(e.owners, email)
+			continue
+		}
+		e.removeIdentities([]string{email}, nil)
+	}
 	e.publish()
 }
 
-// CollectUsage returns the bytes each user moved since the last call (only
-// users who moved any), nil when nobody did. Counters are swapped to zero
+// CollectUsage returns the bytes each identity moved since the last call
+// (only identities that moved any), nil when nobody did: a per-device
+// user's traffic comes by device identity ("<email>#<device id>",
+// protocol.OwnerEmail gives the user back). Counters are swapped to zero
 // atomically, so nothing counted between the read and the reset is lost,
 // including what a replaced or closed core counted before it stopped.
 func (e *Engine) CollectUsage() map[string]Traffic {
@@ -420,7 +484,8 @@ func (e *Engine) InboundErrors() map[string]string {
 // Restarts is how many core instances this engine has started.
 func (e *Engine) Restarts() int { return int(e.restarts.Load()) }
 
-// UserCount is how many users the engine currently knows.
+// UserCount is how many identities the engine currently runs: a user
+// without devices counts once, a per-device user once per device.
 func (e *Engine) UserCount() int { return int(e.userCount.Load()) }
 
 // Close stops the core. What it counted stays available to CollectUsage.
@@ -450,8 +515,8 @@ func (e *Engine) Close() error {
 	return nil
 }
 
-// replaceUsers makes users the known set, keeping the built Xray accounts of
-// users that did not change.
+// replaceUsers makes users (identities) the known set, keeping the built
+// Xray accounts of identities that did not change.
 func (e *Engine) replaceUsers(users []protocol.User) {
 	next := make(map[string]*installedUser, len(users))
 	for i := range users {
@@ -681,6 +746,41 @@ func indexOfTag(specs []inboundSpec, tag string) int {
 		}
 	}
 	return -1
+}
+
+// expandIdentities turns users into the identities Xray runs, and maps each
+// per-device user's email to its identities' emails. Without any per-device
+// user it returns users as they are and a nil map, allocating nothing.
+func expandIdentities(users []protocol.User) ([]protocol.User, map[string][]string) {
+	n, perDevice := 0, 0
+	for i := range users {
+		if users[i].PerDevice {
+			n += len(users[i].Devices)
+			perDevice++
+		} else {
+			n++
+		}
+	}
+	if perDevice == 0 {
+		return users, nil
+	}
+	out := make([]protocol.User, 0, n)
+	owners := make(map[string][]string, perDevice)
+	for i := range users {
+		u := &users[i]
+		if !u.PerDevice {
+			out = append(out, *u)
+			continue
+		}
+		emails := make([]string, len(u.Devices))
+		for j, id := range u.Devices {
+			d := u.DeviceIdentity(id)
+			emails[j] = d.Email
+			out = append(out, d)
+		}
+		owners[u.Email] = emails
+	}
+	return out, owners
 }
 
 func countEligible(users []*installedUser, spec *inboundSpec) int {
