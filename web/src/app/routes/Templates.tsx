@@ -8,6 +8,8 @@ import { ActionStatus, Empty, Page, PageError, PageLoading } from '../../compone
 import { useCurrentAdmin } from '../../features/admin/api';
 import { templateRequests, useTemplates, type UserTemplate } from '../../features/templates/api';
 import { maxDevices } from '../../features/users/form';
+import { PerDeviceControl } from '../../features/devices/PerDeviceControl';
+import { perDeviceChoice, perDeviceValue } from '../../features/devices/perDevice';
 import { useInbounds } from '../../features/users/api';
 import { formatBytes, gib } from '../../lib/format';
 import { keys } from '../../lib/queryKeys';
@@ -24,6 +26,7 @@ function TemplateForm({ template, onDone, onCancel }: { template: UserTemplate |
   const [tags, setTags] = useState<Record<string, string[]>>(template?.inbounds ?? {});
   const [devices, setDevices] = useState(template?.hwid_device_limit != null ? String(template.hwid_device_limit) : '');
   const [ipLimit, setIPLimit] = useState(template?.ip_limit != null ? String(template.ip_limit) : '');
+  const [perDevice, setPerDevice] = useState(perDeviceChoice(template?.per_device_credentials));
   const save = useMutation({
     mutationFn: async () => {
       const l = limit.trim() === '' ? 0 : Number(limit);
@@ -38,7 +41,7 @@ function TemplateForm({ template, onDone, onCancel }: { template: UserTemplate |
         throw new Error(t('templates.errNumbers'));
       }
       const inb = Object.fromEntries(Object.entries(tags).filter(([, v]) => v.length > 0));
-      const body = { name, data_limit: Math.round(l * gib), expire_duration: d * 86400, username_prefix: prefix, username_suffix: suffix, inbounds: inb, hwid_device_limit: dev, ip_limit: ip };
+      const body = { name, data_limit: Math.round(l * gib), expire_duration: d * 86400, username_prefix: prefix, username_suffix: suffix, inbounds: inb, hwid_device_limit: dev, ip_limit: ip, per_device_credentials: perDeviceValue(perDevice) };
       if (template === null) {
         await templateRequests.create(body);
         return t('templates.created', { name });
@@ -71,6 +74,7 @@ function TemplateForm({ template, onDone, onCancel }: { template: UserTemplate |
             setDevices(e.currentTarget.value);
           }}
         />
+        <PerDeviceControl value={perDevice} onChange={setPerDevice} />
         <TextInput label={t('templates.prefix')} value={prefix} onChange={(e) => { setPrefix(e.currentTarget.value); }} />
         <TextInput label={t('templates.suffix')} value={suffix} onChange={(e) => { setSuffix(e.currentTarget.value); }} />
         <TextInput label={t('userForm.ipLimit')} inputMode="numeric" value={ipLimit} onChange={(e) => { setIPLimit(e.currentTarget.value); }} />
