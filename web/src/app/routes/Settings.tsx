@@ -133,7 +133,9 @@ function SubscriptionForm({ settings }: { settings: SubscriptionSettings }) {
         ...v.customJson,
         hwid_device_limit: Number(v.deviceLimit),
         hwid_missing: v.hwidMissing,
-        per_device_credentials: v.perDevice,
+        // Sent once the panel reports the setting (or the admin turns it
+        // on), so the form keeps saving against a panel without it.
+        ...(settings.per_device_credentials !== undefined || v.perDevice ? { per_device_credentials: v.perDevice } : {}),
         rules: wireRules(v.rules),
       }),
     onSuccess: () => {

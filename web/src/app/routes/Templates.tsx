@@ -6,10 +6,10 @@ import { confirmThen } from '../../components/confirm';
 import { EditorModal, FormActions } from '../../components/FormParts';
 import { ActionStatus, Empty, Page, PageError, PageLoading } from '../../components/PageState';
 import { useCurrentAdmin } from '../../features/admin/api';
-import { templateRequests, useTemplates, type UserTemplate } from '../../features/templates/api';
-import { maxDevices } from '../../features/users/form';
 import { PerDeviceControl } from '../../features/devices/PerDeviceControl';
 import { perDeviceChoice, perDeviceValue } from '../../features/devices/perDevice';
+import { templateRequests, useTemplates, type UserTemplate } from '../../features/templates/api';
+import { maxDevices } from '../../features/users/form';
 import { useInbounds } from '../../features/users/api';
 import { formatBytes, gib } from '../../lib/format';
 import { keys } from '../../lib/queryKeys';
@@ -41,12 +41,15 @@ function TemplateForm({ template, onDone, onCancel }: { template: UserTemplate |
         throw new Error(t('templates.errNumbers'));
       }
       const inb = Object.fromEntries(Object.entries(tags).filter(([, v]) => v.length > 0));
-      const body = { name, data_limit: Math.round(l * gib), expire_duration: d * 86400, username_prefix: prefix, username_suffix: suffix, inbounds: inb, hwid_device_limit: dev, ip_limit: ip, per_device_credentials: perDeviceValue(perDevice) };
+      const body = { name, data_limit: Math.round(l * gib), expire_duration: d * 86400, username_prefix: prefix, username_suffix: suffix, inbounds: inb, hwid_device_limit: dev, ip_limit: ip };
+      // Default (null) is sent only to clear a template's own choice: one that never had it sends nothing.
+      const own = perDeviceValue(perDevice);
+      const perDeviceBody = own !== null || template?.per_device_credentials != null ? { per_device_credentials: own } : {};
       if (template === null) {
-        await templateRequests.create(body);
+        await templateRequests.create({ ...body, ...perDeviceBody });
         return t('templates.created', { name });
       }
-      await templateRequests.modify(template.id, body);
+      await templateRequests.modify(template.id, { ...body, ...perDeviceBody });
       return t('templates.saved', { name });
     },
     onSuccess: (m) => {
