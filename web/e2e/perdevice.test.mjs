@@ -132,7 +132,10 @@ test('credentials per device: set globally, per template and per user; the devic
   const cells = await table.locator('[data-testid="credential"]').allInnerTexts();
   assert.equal(new Set(cells).size, 2, 'two different credentials are shown');
   // The copy buttons say "Copied" for a moment; axe checks the table as it stays.
-  await card.getByText('Copied', { exact: true }).waitFor({ state: 'detached' });
+  for (let i = 0; i < 100 && (await card.getByText('Copied', { exact: true }).count()) > 0; i++) {
+    await page.waitForTimeout(100);
+  }
+  assert.equal(await card.getByText('Copied', { exact: true }).count(), 0, 'the copy buttons went back to "Copy"');
   await page.waitForLoadState('networkidle');
   assert.deepEqual(await axeViolations(page), []);
 
