@@ -32,8 +32,9 @@
 //	1 (2026-12-07): additive, no bump: user.per_device and user.devices
 //	                (credentials per device, devices.go); usage and online
 //	                reports name device identities "<email>#<device id>".
-//	                An agent that predates them runs the user's own
-//	                credentials: upgrade nodes before turning the mode on.
+//	                An agent that predates them refuses such states
+//	                (its state hash lacks them): upgrade nodes before
+//	                turning the mode on.
 package protocol
 
 import (
@@ -181,7 +182,9 @@ type User struct {
 	// of Devices (device ids, ascending) is an Xray identity of its own with
 	// credentials derived from the user's (devices.go). Expire and
 	// BytesLeft hold for the user over all its identities. An agent that
-	// predates these fields installs the user's own credentials instead.
+	// predates these fields drops them when decoding, so its state hash
+	// differs from the panel's: it refuses the state with bad_state and
+	// keeps its last-known-good one.
 	PerDevice bool    `json:"per_device,omitempty"`
 	Devices   []int64 `json:"devices,omitempty"`
 }
