@@ -29,6 +29,7 @@ import (
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/state"
 	"github.com/outpost-panel/outpost/backend/xrayconf"
+	"github.com/outpost-panel/outpost/nodes/protocol"
 )
 
 // DefaultEvery is how often the rules are evaluated.
@@ -150,6 +151,9 @@ func (e *Evaluator) diff(snap *Snapshot, set state.AlertSettings, stored map[key
 	obs = append(obs, backlogRule(snap, set, e.backlog)...)
 	e.mu.Unlock()
 	obs = append(obs, certRule(snap, set)...)
+	if set.CertExpiryDays > 0 {
+		obs = append(obs, unknownNodeCerts(snap, stored)...)
+	}
 	return transitions(snap.Now, obs, stored)
 }
 
@@ -230,6 +234,12 @@ func (e *Evaluator) snapshot(ctx context.Context) (*Snapshot, error) {
 			v.Connected = e.fleet.Connected(n.ID)
 			if h, ok := e.fleet.Health(n.ID); ok {
 				v.Health = &Health{JournalBacklog: h.JournalBacklog, ReportedAt: h.ReportedAt}
+				snap.Certs = append(snap.Certs, nodeCerts(n, h.Certs)...)
+			} else if !v.Disabled {
+				if snap.CertsUnknown == nil {
+					snap.CertsUnknown = map[int64]bool{}
+				}
+				snap.CertsUnknown[n.ID] = true
 			}
 		}
 		snap.Nodes = append(snap.Nodes, v)
@@ -254,6 +264,21 @@ func (e *Evaluator) snapshot(ctx context.Context) (*Snapshot, error) {
 		}
 	}
 	return snap, nil
+}
+
+// nodeCerts are the certificate files a node reported. One that could not
+// be read is not an expiry: the node's status shows why.
+func nodeCerts(n *model.Node, certs []protocol.CertExpiry) []CertView {
+	out := make([]CertView, 0, len(certs))
+	for _, c := range certs {
+		if c.Error != "" || c.NotAfter <= 0 {
+			continue
+		}
+		out = append(out, CertView{Subject: nodeCertSubject(n.ID, c.Inbound, c.File),
+			Target:   "node " + n.Name + ", inbound " + c.Inbound + " (" + c.File + ")",
+			NotAfter: time.Unix(c.NotAfter, 0).UTC()})
+	}
+	return out
 }
 
 // certName is what a certificate is for: its first DNS name, else its

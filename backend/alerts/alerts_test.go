@@ -20,6 +20,7 @@ import (
 	"github.com/outpost-panel/outpost/backend/internal/testenv"
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/state"
+	"github.com/outpost-panel/outpost/nodes/protocol"
 )
 
 var t0 = time.Unix(1_800_000_000, 0).UTC()
@@ -436,4 +437,46 @@ func selfSigned(t *testing.T, notAfter time.Time) *x509.Certificate {
 		t.Fatal(err)
 	}
 	return c
+}
+
+func TestNodeCertificateFiles(t *testing.T) {
+	set := only(state.DefaultAlertSettings(), RuleCertExpiry) // 14 days
+	e := New(nil, nil, Options{Now: func() time.Time { return t0 }})
+	n := &model.Node{ID: 4, Name: "fra-1"}
+	certs := []protocol.CertExpiry{
+		{Inbound: "vless-tls", File: "/etc/ssl/soon.pem", NotAfter: t0.Add(3 * 24 * time.Hour).Unix()},
+		{Inbound: "trojan-tls", File: "/etc/ssl/fine.pem", NotAfter: t0.Add(200 * 24 * time.Hour).Unix()},
+		{Inbound: "broken", File: "/etc/ssl/gone.pem", Error: "no such file"},
+	}
+	snap := &Snapshot{Now: t0, Certs: nodeCerts(n, certs)}
+	tr := eval(e, snap, set, nil)
+	soon := "cert_expiry node:4:cert:vless-tls:/etc/ssl/soon.pem"
+	if !slices.Equal(subjects(tr.Fire), []string{soon}) {
+		t.Fatalf("fired %v", subjects(tr.Fire))
+	}
+	if a := tr.Fire[0]; a.Value != 3 || a.Target != "node fra-1, inbound vless-tls (/etc/ssl/soon.pem)" {
+		t.Fatalf("alert %+v", a)
+	}
+	if id, ok := nodeOfCertSubject(tr.Fire[0].Subject); !ok || id != 4 {
+		t.Fatalf("node of subject: %d %v", id, ok)
+	}
+	// The node goes silent: its alert stays as it is (neither resolved nor
+	// fired again), while a certificate of another kind would resolve.
+	fired := tr.Fire
+	silent := &Snapshot{Now: t0, CertsUnknown: map[int64]bool{4: true}}
+	tr = eval(e, silent, set, fired)
+	if len(tr.Drop) != 0 || len(tr.Fire) != 0 || len(tr.Pending) != 0 {
+		t.Fatalf("a silent node's certificate alert changed: %+v", tr)
+	}
+	// It reports again with the file renewed: resolved.
+	certs[0].NotAfter = t0.Add(90 * 24 * time.Hour).Unix()
+	tr = eval(e, &Snapshot{Now: t0, Certs: nodeCerts(n, certs)}, set, fired)
+	if !slices.Equal(subjects(tr.Drop), []string{soon}) {
+		t.Fatalf("dropped %v", subjects(tr.Drop))
+	}
+	// A deleted (or disabled) node is not "unknown": its alerts end.
+	tr = eval(e, &Snapshot{Now: t0}, set, fired)
+	if !slices.Equal(subjects(tr.Drop), []string{soon}) {
+		t.Fatalf("a deleted node's alert stayed: %v", subjects(tr.Drop))
+	}
 }

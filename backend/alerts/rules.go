@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/outpost-panel/outpost/backend/model"
@@ -37,6 +38,10 @@ type Snapshot struct {
 	Head  int64
 	Nodes []NodeView
 	Certs []CertView
+	// CertsUnknown are the nodes whose certificate files are not known
+	// this tick (no status report heard): their certificate alerts stay
+	// as stored rather than resolve.
+	CertsUnknown map[int64]bool
 }
 
 // NodeView is one node at evaluation time.
@@ -52,6 +57,26 @@ type NodeView struct {
 	Applied  int64 // acknowledged revision
 	// Health is its last status report, when one was heard.
 	Health *Health
+}
+
+// nodeCertSubject is the subject of a certificate file a node's inbound
+// reads: "node:<id>:cert:<inbound>:<file>".
+func nodeCertSubject(id int64, inbound, file string) string {
+	return nodeSubject(id) + ":cert:" + inbound + ":" + file
+}
+
+// nodeOfCertSubject reads the node id back out of a nodeCertSubject.
+func nodeOfCertSubject(subject string) (int64, bool) {
+	rest, ok := strings.CutPrefix(subject, subjectNodePrefix)
+	if !ok {
+		return 0, false
+	}
+	idStr, _, ok := strings.Cut(rest, ":cert:")
+	if !ok {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(idStr, 10, 64)
+	return id, err == nil
 }
 
 // Health is the part of a node's status report the rules read.
@@ -138,6 +163,26 @@ func offlineRule(snap *Snapshot, set state.AlertSettings, started time.Time) []o
 			o.alert.Message = fmt.Sprintf("node %s offline for %s (threshold %s)", n.Name, duration(off), duration(limit))
 		}
 		out = append(out, o)
+	}
+	return out
+}
+
+// unknownNodeCerts keeps the stored certificate alerts of nodes whose
+// certificates are not known this tick as they are: a node that went
+// offline (or a leader that has not heard from it yet) neither resolves
+// nor fires them.
+func unknownNodeCerts(snap *Snapshot, stored map[key]model.Alert) []observation {
+	if len(snap.CertsUnknown) == 0 {
+		return nil
+	}
+	var out []observation
+	for k, a := range stored {
+		if k.rule != RuleCertExpiry {
+			continue
+		}
+		if id, ok := nodeOfCertSubject(k.subject); ok && snap.CertsUnknown[id] {
+			out = append(out, observation{known: false, alert: a})
+		}
 	}
 	return out
 }

@@ -49,6 +49,14 @@ type deviceJSON struct {
 	// Refused: the device came past the limit and got the placeholder; it
 	// holds no slot and is admitted when one frees up.
 	Refused bool `json:"refused"`
+	// UsedTraffic is what the device's own identity moved (bytes) since
+	// the user's last usage reset: counted in the credentials-per-device
+	// mode only.
+	UsedTraffic int64 `json:"used_traffic"`
+	// Credential is the device's own VLESS UUID (else VMess UUID, else "")
+	// while the user is in the credentials-per-device mode, "" otherwise:
+	// the id in a leaked link names the device it was served to.
+	Credential string `json:"credential"`
 }
 
 type devicesResponse struct {
@@ -56,8 +64,11 @@ type devicesResponse struct {
 	// global default; 0 is unlimited.
 	Limit int64 `json:"limit"`
 	// OwnLimit is the user's own hwid_device_limit (null: the default).
-	OwnLimit *int64       `json:"own_limit"`
-	Devices  []deviceJSON `json:"devices"`
+	OwnLimit *int64 `json:"own_limit"`
+	// PerDevice is the user's effective credentials-per-device mode (the
+	// user's per_device_active).
+	PerDevice bool         `json:"per_device"`
+	Devices   []deviceJSON `json:"devices"`
 }
 
 type deviceRenameBody struct {
@@ -67,7 +78,7 @@ type deviceRenameBody struct {
 func deviceOut(d *state.Device) deviceJSON {
 	return deviceJSON{ID: d.ID, HWID: d.HWID, Name: d.Name, OS: d.OS, OSVersion: d.OSVersion, Model: d.Model,
 		UserAgent: d.UserAgent, FirstSeen: wireTime{d.FirstFetch}, LastSeen: wireTime{d.LastFetch},
-		FetchCount: d.FetchCount, Refused: d.Refused}
+		FetchCount: d.FetchCount, Refused: d.Refused, UsedTraffic: d.UsedTraffic}
 }
 
 // deviceID reads {id}: a positive integer, else 422.
@@ -89,9 +100,14 @@ func (s *server) listDevices(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	resp := devicesResponse{Limit: state.DeviceLimit(u, &set), OwnLimit: u.HWIDDeviceLimit, Devices: make([]deviceJSON, 0, len(devices))}
+	resp := devicesResponse{Limit: state.DeviceLimit(u, &set), OwnLimit: u.HWIDDeviceLimit, PerDevice: u.PerDevice,
+		Devices: make([]deviceJSON, 0, len(devices))}
 	for i := range devices {
-		resp.Devices = append(resp.Devices, deviceOut(&devices[i]))
+		d := deviceOut(&devices[i])
+		if u.PerDevice {
+			d.Credential = state.DeviceCredential(u, devices[i].ID)
+		}
+		resp.Devices = append(resp.Devices, d)
 	}
 	return c.JSON(resp)
 }
@@ -112,7 +128,11 @@ func (s *server) renameDevice(c *fiber.Ctx) error {
 	if d == nil {
 		return describe(fmt.Errorf("device %d: %w", id, model.ErrNotFound), deviceTexts)
 	}
-	return c.JSON(deviceOut(d))
+	out := deviceOut(d)
+	if u, err := s.st.User(c.UserContext(), adminOf(c), pathUsername(c)); err == nil && u.PerDevice {
+		out.Credential = state.DeviceCredential(u, d.ID) // as the list shows it
+	}
+	return c.JSON(out)
 }
 
 func (s *server) removeDevice(c *fiber.Ctx) error {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -126,6 +127,19 @@ type nodeHealth struct {
 	// CoreRestarts counts the agent's Xray restarts since it started.
 	CoreRestarts int      `json:"core_restarts"`
 	ReportedAt   wireTime `json:"reported_at"`
+	// Certs are the certificate files the node's inbounds read from the
+	// node's own disk, with their expiry (or why one could not be read).
+	Certs []nodeCert `json:"certs"`
+}
+
+// nodeCert is one certificate file a node's inbound reads.
+type nodeCert struct {
+	Inbound string `json:"inbound"`
+	File    string `json:"file"`
+	// NotAfter is when its leaf expires; null when Error says why it could
+	// not be read.
+	NotAfter *wireTime `json:"not_after"`
+	Error    string    `json:"error"`
 }
 
 // nodesJSON answers for nodes with the panel's current revision.
@@ -160,7 +174,14 @@ func (s *server) nodeJSON(n *model.Node) nodeResponse {
 		}
 		if r, ok := s.opts.Hub.Health(n.ID); ok {
 			health = &nodeHealth{Users: r.Users, JournalBacklog: r.JournalBacklog, InboundErrors: r.InboundErrors,
-				CoreRestarts: r.CoreRestarts, ReportedAt: wireTime{r.ReportedAt}}
+				CoreRestarts: r.CoreRestarts, ReportedAt: wireTime{r.ReportedAt}, Certs: make([]nodeCert, 0, len(r.Certs))}
+			for _, c := range r.Certs {
+				nc := nodeCert{Inbound: c.Inbound, File: c.File, Error: c.Error}
+				if c.Error == "" && c.NotAfter > 0 {
+					nc.NotAfter = &wireTime{time.Unix(c.NotAfter, 0).UTC()}
+				}
+				health.Certs = append(health.Certs, nc)
+			}
 		}
 	}
 	return nodeResponse{

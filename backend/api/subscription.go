@@ -92,8 +92,11 @@ type compiledSelector struct {
 
 type bodyKey struct {
 	username string
-	format   subFormat
-	address  string // the default address links were rendered with
+	// device is the device whose credentials the body carries (the
+	// credentials-per-device mode), 0 for the user's own.
+	device  int64
+	format  subFormat
+	address string // the default address links were rendered with
 }
 
 type renderedBody struct {
@@ -109,17 +112,18 @@ const (
 	maxRenderedBytes  = 64 << 20
 )
 
-// render renders view's subscription in format f, reusing the body
-// rendered from the same cached view.
-func (ss *subServer) render(f subFormat, view *state.SubscriptionView, address string, now time.Time, deviceRefused bool) ([]byte, string, error) {
+// render renders view's subscription in format f as device (0: the
+// user's own credentials; see servedUser), reusing the body rendered from
+// the same cached view for the same device.
+func (ss *subServer) render(f subFormat, view *state.SubscriptionView, device int64, address string, now time.Time, deviceRefused bool) ([]byte, string, error) {
 	in := subInput{
-		User: view.User, Inbounds: view.Inbounds, Hosts: view.Hosts, DefaultAddress: address,
+		User: servedUser(view.User, device), Inbounds: view.Inbounds, Hosts: view.Hosts, DefaultAddress: address,
 		Now: now, Templates: ss.templates, DeviceRefused: deviceRefused,
 	}
 	if !ss.svc.CachesLookups() || deviceRefused {
 		return renderSub(f, in)
 	}
-	key := bodyKey{username: view.User.Username, format: f, address: address}
+	key := bodyKey{username: view.User.Username, device: device, format: f, address: address}
 	ss.bodyMu.RLock()
 	rb, ok := ss.bodies[key]
 	ss.bodyMu.RUnlock()
@@ -272,8 +276,8 @@ func (s *server) subscriptionAs(c *fiber.Ctx) error {
 func (s *server) sendSubscription(c *fiber.Ctx, view *state.SubscriptionView, token string, f subFormat) error {
 	base, host := s.publicBase(c)
 	u := view.User
-	refused := !s.admitDevice(c, view)
-	body, contentType, err := s.sub.render(f, view, host, s.now(), refused)
+	admitted, device := s.admitDevice(c, view)
+	body, contentType, err := s.sub.render(f, view, device, host, s.now(), !admitted)
 	if err != nil {
 		return fmt.Errorf("rendering %s subscription of %q: %w", f, u.Username, err)
 	}
@@ -327,25 +331,49 @@ const (
 
 // admitDevice registers the fetch's device (x-hwid and friends) and says
 // whether it may have the user's entries (false: the device-limit
-// placeholder). A failing registry does not cost the client its
-// subscription: the fetch is served and the failure logged.
-func (s *server) admitDevice(c *fiber.Ctx, view *state.SubscriptionView) bool {
+// placeholder), and as which device: in the credentials-per-device mode
+// the entries carry that device's credentials (device > 0), and a fetch
+// that is not a registered device gets the placeholder, since the user's
+// own credentials are the key the devices' are derived from and run on no
+// node. Without the mode device is 0 and a failing registry does not cost
+// the client its subscription: the fetch is served and the failure logged.
+func (s *server) admitDevice(c *fiber.Ctx, view *state.SubscriptionView) (admitted bool, device int64) {
 	df, ok := state.NewDeviceFetch(c.Get(headerHWID), c.Get(headerDeviceOS), c.Get(headerOSVersion),
 		c.Get(headerDeviceModel), c.Get(fiber.HeaderUserAgent))
 	if !ok {
-		return false // an x-hwid no client sends
+		return false, 0 // an x-hwid no client sends
 	}
-	admitted, err := s.sub.svc.AdmitDevice(c.UserContext(), view, df)
+	perDevice := view.User.PerDevice
+	admitted, device, err := s.sub.svc.AdmitDevice(c.UserContext(), view, df)
 	if err != nil {
+		if perDevice {
+			s.log.Warn("registering a subscription device; served the placeholder", "user", view.User.Username, "err", err)
+			return false, 0
+		}
 		s.log.Warn("registering a subscription device; served anyway", "user", view.User.Username, "err", err)
-		return true
+		return true, 0
 	}
 	if s.sub.syncTouch {
 		if err := s.sub.svc.Flush(c.UserContext()); err != nil {
 			s.log.Warn("recording a device fetch", "user", view.User.Username, "err", err)
 		}
 	}
-	return admitted
+	if !perDevice {
+		return admitted, 0
+	}
+	if device == 0 {
+		return false, 0 // unlimited with a full registry: no device, no credentials
+	}
+	return admitted, device
+}
+
+// servedUser is the user whose credentials a subscription body carries:
+// device's (state.DeviceUser) in the credentials-per-device mode, else u.
+func servedUser(u *model.User, device int64) *model.User {
+	if device == 0 || !u.PerDevice {
+		return u
+	}
+	return state.DeviceUser(u, device)
 }
 
 // recordFetch notes sub_updated_at and sub_last_user_agent. A failed write
@@ -369,7 +397,9 @@ func (s *server) subscriptionPage(c *fiber.Ctx, view *state.SubscriptionView, to
 	u, now := view.User, s.now()
 	status := model.ComputeStatus(u, now)
 	var links []string
-	if status.OnNodes() {
+	if status.OnNodes() && !u.PerDevice {
+		// In the credentials-per-device mode a browser is no device: the
+		// page lists no links and says to import the subscription URL.
 		links = sub.LinksWith(u, view.Inbounds, view.Hosts, host, sub.Options{Now: now})
 	}
 	devices, err := s.st.DevicesOf(c.UserContext(), u.ID)
@@ -386,7 +416,7 @@ func (s *server) subscriptionPage(c *fiber.Ctx, view *state.SubscriptionView, to
 		Username: u.Username, Status: string(status), Used: u.UsedTraffic, Limit: max(u.DataLimit, 0),
 		Expire: max(u.Expire, 0), Links: links, SubscriptionURL: base + "/sub/" + token,
 		Lang: page.Language(c.Get(fiber.HeaderAcceptLanguage)), Now: now, SupportURL: view.Settings.SupportURL,
-		Devices: pageDevices, DeviceLimit: state.DeviceLimit(u, view.Settings),
+		Devices: pageDevices, DeviceLimit: state.DeviceLimit(u, view.Settings), PerDevice: u.PerDevice,
 	})
 	if err != nil {
 		return fmt.Errorf("rendering subscription page of %q: %w", u.Username, err)
@@ -433,9 +463,11 @@ func (s *server) subscriptionInfo(c *fiber.Ctx) error {
 	// device limit.
 	var links []string
 	proxies := map[string]any{}
-	if s.admitDevice(c, view) {
-		links = sub.LinksWith(u, view.Inbounds, view.Hosts, host, sub.Options{Now: s.now()})
-		proxies = proxyJSON(u.Proxies)
+	// In the credentials-per-device mode they are the device's own.
+	if admitted, device := s.admitDevice(c, view); admitted {
+		du := servedUser(u, device)
+		links = sub.LinksWith(du, view.Inbounds, view.Hosts, host, sub.Options{Now: s.now()})
+		proxies = proxyJSON(du.Proxies)
 	}
 	if links == nil {
 		links = []string{}

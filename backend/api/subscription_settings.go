@@ -129,6 +129,12 @@ type subscriptionSettingsResponse struct {
 	// (Outpost).
 	HWIDDeviceLimit int64  `json:"hwid_device_limit" limit:"devices"`
 	HWIDMissing     string `json:"hwid_missing"`
+	// PerDeviceCredentials is the global default of the credentials-per-
+	// device mode (users and templates with null follow it): each admitted
+	// device gets an Xray identity of its own, derived from the user's
+	// credentials, and the subscription serves a device its own. Nodes
+	// must run an agent that knows the mode.
+	PerDeviceCredentials bool `json:"per_device_credentials"`
 }
 
 func (s *server) getSubscriptionSettings(c *fiber.Ctx) error {
@@ -152,6 +158,7 @@ func (s *server) sendSubscriptionSettings(c *fiber.Ctx, set state.SubscriptionSe
 		SupportURL: set.SupportURL, ProfileWebPageURL: set.ProfileWebPageURL, DisableHTMLPage: set.DisableHTMLPage,
 		CustomJSON: s.sub.customJSON(set.CustomJSON), CustomJSONEnv: s.customJSONEnvNames(),
 		HWIDDeviceLimit: set.HWIDDeviceLimit, HWIDMissing: set.HWIDMissing,
+		PerDeviceCredentials: set.PerDeviceCredentials,
 	})
 }
 

@@ -58,13 +58,19 @@ type templateBody struct {
 	// null leaves them on the global default, and an explicit null on
 	// modify puts the template back on it.
 	IPLimit *int64 `json:"ip_limit" limit:"ip_limit"`
+	// PerDeviceCredentials is given to users made from the template:
+	// true gives each of their devices its own credentials; null leaves
+	// them on the global default (an explicit null on modify puts the
+	// template back on it).
+	PerDeviceCredentials *bool `json:"per_device_credentials"`
 }
 
 func (b *templateBody) input(raw []byte) state.TemplateInput {
 	return state.TemplateInput{Name: b.Name, DataLimit: b.DataLimit, ExpireDuration: b.ExpireDuration,
 		UsernamePrefix: b.UsernamePrefix, UsernameSuffix: b.UsernameSuffix, Inbounds: b.Inbounds,
 		HWIDDeviceLimit: b.HWIDDeviceLimit, ClearHWIDDeviceLimit: explicitNull(raw, "hwid_device_limit"),
-		IPLimit: b.IPLimit, ClearIPLimit: explicitNull(raw, "ip_limit")}
+		IPLimit: b.IPLimit, ClearIPLimit: explicitNull(raw, "ip_limit"),
+		PerDeviceCredentials: b.PerDeviceCredentials, ClearPerDeviceCredentials: explicitNull(raw, "per_device_credentials")}
 }
 
 // templateResponse is Marzban's UserTemplateResponse.
@@ -79,6 +85,8 @@ type templateResponse struct {
 	// HWIDDeviceLimit: null is the global default (Outpost).
 	HWIDDeviceLimit *int64 `json:"hwid_device_limit"`
 	IPLimit         *int64 `json:"ip_limit"`
+	// PerDeviceCredentials: null is the global default.
+	PerDeviceCredentials *bool `json:"per_device_credentials"`
 }
 
 func templateJSON(t *state.UserTemplate) templateResponse {
@@ -87,7 +95,8 @@ func templateJSON(t *state.UserTemplate) templateResponse {
 		in = map[string][]string{}
 	}
 	return templateResponse{ID: t.ID, Name: t.Name, DataLimit: t.DataLimit, ExpireDuration: t.ExpireDuration,
-		UsernamePrefix: t.UsernamePrefix, UsernameSuffix: t.UsernameSuffix, Inbounds: in, HWIDDeviceLimit: t.HWIDDeviceLimit, IPLimit: t.IPLimit}
+		UsernamePrefix: t.UsernamePrefix, UsernameSuffix: t.UsernameSuffix, Inbounds: in, HWIDDeviceLimit: t.HWIDDeviceLimit, IPLimit: t.IPLimit,
+		PerDeviceCredentials: t.PerDeviceCredentials}
 }
 
 // templateID reads {id}; FastAPI answers a non-integer with 422.

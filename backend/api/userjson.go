@@ -44,6 +44,12 @@ type userResponse struct {
 	// IPLimit is the user's own IP limit; null follows the global default
 	// (GET /api/users/ip_limit).
 	IPLimit *int64 `json:"ip_limit"`
+	// PerDeviceCredentials is the user's own choice of credentials per
+	// device; null follows the global default (Outpost).
+	PerDeviceCredentials *bool `json:"per_device_credentials"`
+	// PerDeviceActive is the mode in effect: each admitted device has
+	// credentials of its own and subscriptions serve a device its own.
+	PerDeviceActive bool `json:"per_device_active"`
 	// IPLimitUntil is set while the IP limit holds the user disabled: when
 	// it is enabled again.
 	IPLimitUntil    *wireTime    `json:"ip_limit_until"`
@@ -194,6 +200,8 @@ func (r *userRenderer) user(u *model.User) (userResponse, error) {
 		NextPlan:               u.NextPlan,
 		HWIDDeviceLimit:        u.HWIDDeviceLimit,
 		IPLimit:                u.IPLimit,
+		PerDeviceCredentials:   u.PerDeviceCredentials,
+		PerDeviceActive:        u.PerDevice,
 		IPLimitUntil:           optTime(u.IPLimitUntil),
 		Admin:                  owner,
 		Links:                  links,

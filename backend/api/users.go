@@ -134,6 +134,10 @@ type userBody struct {
 	// once (0 unlimited); null or absent on create follows the global
 	// default, an explicit null on modify puts it back on the default.
 	IPLimit *int64 `json:"ip_limit" limit:"ip_limit"`
+	// PerDeviceCredentials gives each of the user's devices credentials of
+	// its own (Outpost): null or absent on create follows the global
+	// default, an explicit null on modify puts the user back on it.
+	PerDeviceCredentials *bool `json:"per_device_credentials"`
 	// Part of Marzban's input schema, but the panel keeps them itself
 	// (Marzban ignores them on input too); accepted so its clients work.
 	SubUpdatedAt     json.RawMessage `json:"sub_updated_at"`
@@ -156,6 +160,7 @@ func (b *userBody) input() state.UserInput {
 		NextPlan:               b.NextPlan,
 		HWIDDeviceLimit:        b.HWIDDeviceLimit,
 		IPLimit:                b.IPLimit,
+		PerDeviceCredentials:   b.PerDeviceCredentials,
 	}
 	if b.OnHoldTimeout != nil {
 		t := b.OnHoldTimeout.Time
@@ -275,6 +280,7 @@ func (s *server) modifyUser(c *fiber.Ctx) error {
 	in := body.input()
 	in.ClearAutoDeleteInDays, in.ClearNextPlan, in.ClearIPLimit = explicitNulls(c.Body())
 	in.ClearHWIDDeviceLimit = explicitNull(c.Body(), "hwid_device_limit")
+	in.ClearPerDeviceCredentials = explicitNull(c.Body(), "per_device_credentials")
 	u, err := s.st.ModifyUser(c.UserContext(), adminOf(c), name, in)
 	if err != nil {
 		return describe(asFieldError(err), userTexts)

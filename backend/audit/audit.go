@@ -127,9 +127,17 @@ var secretKeys = []string{
 	"discord_webhook", "webhook_url", "seed",
 }
 
+// notSecrets are names the rules below would take for secrets but that
+// hold none: per_device_credentials is the switch of the credentials-per-
+// device mode (a boolean), and its changes must show.
+var notSecrets = map[string]bool{"per_device_credentials": true}
+
 // IsSecret reports whether a field of that name holds a secret.
 func IsSecret(name string) bool {
 	n := strings.ToLower(name)
+	if notSecrets[n] {
+		return false
+	}
 	for _, s := range secretKeys {
 		if n == s || strings.HasSuffix(n, "_"+s) || strings.HasPrefix(n, s+"_") ||
 			strings.Contains(n, "password") || strings.Contains(n, "secret") || strings.Contains(n, "token") {

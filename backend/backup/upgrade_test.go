@@ -83,9 +83,11 @@ func downgrade(t *testing.T, src, dst string, v int, drops ...string) {
 	skipping := false
 	// Columns added to existing tables after schema v go too (0012: the
 	// admins' reseller caps, 0010: node_bytes_left, 0014: hwid_device_limit of
-	// users and templates, 0015: their ip_limit and the users' ip_limit_until), and their table's hash is recomputed.
+	// users and templates, 0015: their ip_limit and the users' ip_limit_until, 0017: their
+	// per_device_credentials and the users' per_device and device_ids), and their table's hash is recomputed.
 	strip := map[string]bool{"node_bytes_left": true, "max_users": true, "max_data_limit": true, "max_used_traffic": true, "allow_unlimited": true,
-		"hwid_device_limit": true, "ip_limit": true, "ip_limit_until": true}
+		"hwid_device_limit": true, "ip_limit": true, "ip_limit_until": true,
+		"per_device_credentials": true, "per_device": true, "device_ids": true}
 	var cols []int // indices of stripped columns in the current table
 	var th hash.Hash
 	rehashed := map[string]string{}

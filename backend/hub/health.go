@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/outpost-panel/outpost/nodes/protocol"
@@ -27,6 +28,9 @@ type NodeHealth struct {
 	InboundErrors map[string]string `json:"inbound_errors"`
 	// CoreRestarts counts the agent's Xray restarts since it started.
 	CoreRestarts int `json:"core_restarts"`
+	// Certs are the certificate files the node's inbounds read from its
+	// own disk, with their expiry (the certificate alert watches them).
+	Certs []protocol.CertExpiry `json:"certs,omitempty"`
 	// ReportedAt is when the panel received the report.
 	ReportedAt time.Time `json:"reported_at"`
 }
@@ -34,7 +38,8 @@ type NodeHealth struct {
 // recordHealth keeps a status report and, with replicas, tells the others.
 func (h *Hub) recordHealth(ctx context.Context, nodeID int64, st *protocol.Status) {
 	r := NodeHealth{NodeID: nodeID, Users: st.Users, JournalBacklog: st.JournalBacklog,
-		InboundErrors: maps.Clone(st.InboundErrors), CoreRestarts: st.CoreRestarts, ReportedAt: time.Now().UTC()}
+		InboundErrors: maps.Clone(st.InboundErrors), CoreRestarts: st.CoreRestarts,
+		Certs: slices.Clone(st.Certs), ReportedAt: time.Now().UTC()}
 	if r.InboundErrors == nil {
 		r.InboundErrors = map[string]string{}
 	}

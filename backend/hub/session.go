@@ -591,7 +591,11 @@ func (s *session) onUsage(ctx context.Context, u *protocol.Usage) error {
 		if !ok {
 			continue
 		}
-		traffic = append(traffic, model.UserTraffic{UserID: id, Up: t.Uplink, Down: t.Downlink})
+		// A device identity ("<id>.<username>#<device>", credentials per
+		// device) counts for its user and for the device; the store merges
+		// a user's identities and ignores a device that is not the user's.
+		device, _ := protocol.DeviceOf(t.Email)
+		traffic = append(traffic, model.UserTraffic{UserID: id, Up: t.Uplink, Down: t.Downlink, DeviceID: device})
 	}
 	now := s.h.st.Now().UTC()
 	at := time.Unix(u.At, 0).UTC()

@@ -126,7 +126,17 @@ type User struct {
 	NextPlan             *NextPlan  `json:"next_plan"`
 	// HWIDDeviceLimit is how many devices may fetch the subscription:
 	// nil takes the global default, 0 is unlimited.
-	HWIDDeviceLimit  *int64     `json:"hwid_device_limit"`
+	HWIDDeviceLimit *int64 `json:"hwid_device_limit"`
+	// PerDeviceCredentials is the user's own choice of credentials per
+	// device: nil follows the global default (subscription settings).
+	PerDeviceCredentials *bool `json:"per_device_credentials"`
+	// PerDevice is the effective mode (stored, kept in step with the
+	// user's own value and the global default): nodes run one identity
+	// per device in DeviceIDs instead of the user's credentials.
+	PerDevice bool `json:"-"`
+	// DeviceIDs are the ids of the user's admitted devices, ascending
+	// (stored with the user, rewritten whenever the set changes).
+	DeviceIDs        []int64    `json:"-"`
 	LastStatusChange *time.Time `json:"-"`
 	UsageResetAt     *time.Time `json:"-"`
 	AdminID          int64      `json:"-"`

@@ -39,6 +39,10 @@ type UserFilter struct {
 type UserTraffic struct {
 	UserID   int64
 	Up, Down int64
+	// DeviceID is the device whose identity moved the bytes (credentials
+	// per device), 0 for the user's own; the bytes count for the user
+	// either way.
+	DeviceID int64
 }
 
 // UsagePoint is traffic in one hour, for usage reports.

@@ -72,6 +72,7 @@ func userAudit(u *model.User) map[string]any {
 	// Stored fields the API does not show but a change may be about.
 	m["admin"] = u.AdminUsername
 	m["excluded_inbounds"] = u.ExcludedInbounds
+	m["per_device_active"] = u.PerDevice
 	for k, t := range map[string]*time.Time{"sub_revoked_at": u.SubRevokedAt, "usage_reset_at": u.UsageResetAt} {
 		m[k] = nil
 		if t != nil {
@@ -184,6 +185,7 @@ func templateAudit(t *UserTemplate) map[string]any {
 	return jsonMap(map[string]any{
 		"id": t.ID, "name": t.Name, "data_limit": t.DataLimit, "expire_duration": t.ExpireDuration,
 		"username_prefix": t.UsernamePrefix, "username_suffix": t.UsernameSuffix, "inbounds": t.Inbounds,
+		"per_device_credentials": t.PerDeviceCredentials,
 	})
 }
 

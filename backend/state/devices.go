@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/outpost-panel/outpost/backend/change"
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/store"
 )
@@ -101,13 +103,21 @@ func (ss *Subscriptions) forgetDevices() {
 	ss.deviceMu.Unlock()
 }
 
+// errModeMoved: the user's per-device mode changed between the view and
+// the registration's lock; the registration runs again in the other way.
+var errModeMoved = errors.New("per-device mode changed meanwhile")
+
 // AdmitDevice registers the device of a fetch of view's user and says
-// whether it may be served. A device already holding a slot costs one
-// indexed read (none while cached) and a batched write; a new device is
-// registered, or refused past the limit, in one transaction that holds
-// the user's devices still, so concurrent fetches from new devices never
-// take more slots than the limit.
-func (ss *Subscriptions) AdmitDevice(ctx context.Context, view *SubscriptionView, f DeviceFetch) (bool, error) {
+// whether it may be served, and as which registered device (id 0: served
+// without a device, when the registry of an unlimited user is full). A
+// device already holding a slot costs one indexed read (none while
+// cached) and a batched write; a new device is registered, or refused
+// past the limit, in one transaction that holds the user's devices still,
+// so concurrent fetches from new devices never take more slots than the
+// limit. When the user is in the credentials-per-device mode, a change
+// of its admitted devices is a node change of that transaction, with a
+// revision of its own; without the mode it costs no revision.
+func (ss *Subscriptions) AdmitDevice(ctx context.Context, view *SubscriptionView, f DeviceFetch) (bool, int64, error) {
 	u, set := view.User, view.Settings
 	refuseAll := !f.HasHWID && set.HWIDMissing == HWIDMissingRefuse
 	key := deviceKey{userID: u.ID, hwid: f.HWID}
@@ -115,7 +125,7 @@ func (ss *Subscriptions) AdmitDevice(ctx context.Context, view *SubscriptionView
 	if !refuseAll {
 		if id, ok := ss.knownDevice(key); ok {
 			ss.recordDevice(id, f.Info, now)
-			return true, nil
+			return true, id, nil
 		}
 		var d *store.Device
 		err := ss.st.store.Read(ctx, func(tx *store.Tx) (err error) { d, err = tx.DeviceByHWID(u.ID, f.HWID); return err })
@@ -123,9 +133,9 @@ func (ss *Subscriptions) AdmitDevice(ctx context.Context, view *SubscriptionView
 		case err == nil && !d.Refused:
 			ss.rememberDevice(key, d.ID)
 			ss.recordDevice(d.ID, f.Info, now)
-			return true, nil
+			return true, d.ID, nil
 		case err != nil && !errors.Is(err, model.ErrNotFound):
-			return false, err
+			return false, 0, err
 		}
 	}
 	limit := DeviceLimit(u, set)
@@ -133,72 +143,115 @@ func (ss *Subscriptions) AdmitDevice(ctx context.Context, view *SubscriptionView
 		admitted bool
 		id       int64
 	)
-	err := ss.st.store.Tx(ctx, func(tx *store.Tx) error {
+	// register runs in a transaction that holds the user's devices; it
+	// says whether the set of admitted devices changed.
+	register := func(tx *store.Tx, perDevice bool) (changed bool, err error) {
 		admitted, id = false, 0
-		if err := tx.LockUserDevices(u.ID); err != nil {
-			return err
+		on, err := tx.LockUserDevicesMode(u.ID)
+		if err != nil {
+			return false, err
+		}
+		if on != perDevice {
+			return false, errModeMoved
 		}
 		d, err := tx.DeviceByHWID(u.ID, f.HWID)
 		if err != nil && !errors.Is(err, model.ErrNotFound) {
-			return err
+			return false, err
 		}
 		if d != nil && !d.Refused && !refuseAll {
 			admitted, id = true, d.ID // registered by a concurrent fetch
-			return tx.SetDeviceRefused(d.ID, false, f.Info, now)
+			return false, tx.SetDeviceRefused(u.ID, d.ID, false, f.Info, now)
 		}
 		accept := !refuseAll
 		if accept {
 			n, err := tx.CountDevices(u.ID)
 			if err != nil {
-				return err
+				return false, err
 			}
 			switch {
 			case limit > 0:
 				accept = n < limit
 			case n >= model.MaxDevices:
 				// Unlimited, and the registry is full: serve the device
-				// without listing it.
+				// without listing it (in the per-device mode: the
+				// placeholder, as it has no credentials of its own).
 				admitted = true
-				return nil
+				return false, nil
 			}
 		}
 		if d != nil {
 			if accept {
 				admitted, id = true, d.ID
 			}
-			return tx.SetDeviceRefused(d.ID, !accept, f.Info, now)
+			return d.Refused == accept, tx.SetDeviceRefused(u.ID, d.ID, !accept, f.Info, now)
 		}
 		if !accept {
 			nr, err := tx.CountRefusedDevices(u.ID)
 			if err != nil {
-				return err
+				return false, err
 			}
 			for ; nr >= maxRefusedDevices; nr-- {
 				if err := tx.DropOldestRefusedDevice(u.ID); err != nil {
-					return err
+					return false, err
 				}
 			}
 		}
 		nd := &store.Device{UserID: u.ID, HWID: f.HWID, OS: f.Info.OS, OSVersion: f.Info.OSVersion,
 			Model: f.Info.Model, UserAgent: f.Info.UserAgent, FirstFetch: now, Refused: !accept}
 		if err := tx.InsertDevice(nd); err != nil {
-			return err
+			return false, err
 		}
 		if accept {
 			admitted, id = true, nd.ID
 		}
-		return nil
-	})
+		return accept, nil
+	}
+	perDevice := u.PerDevice
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if perDevice {
+			_, err = ss.st.change(ctx, func(tx *store.Tx, rev int64) (change.Change, error) {
+				changed, err := register(tx, true)
+				if err != nil || !changed {
+					return change.Change{}, err
+				}
+				return deviceSetChanged(tx, u.ID, rev)
+			})
+		} else {
+			err = ss.st.store.Tx(ctx, func(tx *store.Tx) error { _, err := register(tx, false); return err })
+		}
+		if !errors.Is(err, errModeMoved) {
+			break
+		}
+		perDevice = !perDevice
+	}
 	if errors.Is(err, model.ErrNotFound) {
-		return false, nil // the user was deleted meanwhile
+		return false, 0, nil // the user was deleted meanwhile
 	}
 	if err != nil {
-		return false, fmt.Errorf("registering a device of %q: %w", u.Username, err)
+		return false, 0, fmt.Errorf("registering a device of %q: %w", u.Username, err)
 	}
 	if admitted && id != 0 {
 		ss.rememberDevice(key, id)
 	}
-	return admitted, nil
+	return admitted, id, nil
+}
+
+// deviceSetChanged is the node change of a user in the per-device mode
+// whose admitted devices changed in tx: the user, stamped with rev, as
+// nodes now run it (nothing when its status keeps it off nodes).
+func deviceSetChanged(tx *store.Tx, userID, rev int64) (change.Change, error) {
+	u, err := tx.UserByID(userID)
+	if err != nil {
+		return change.Change{}, err
+	}
+	if err := tx.SetUserRevision(userID, rev); err != nil {
+		return change.Change{}, err
+	}
+	if !u.PerDevice || !u.Status.OnNodes() {
+		return change.Change{}, nil
+	}
+	return change.UserUpserted(NodeUser(u)), nil
 }
 
 func (ss *Subscriptions) knownDevice(key deviceKey) (int64, bool) {
@@ -349,23 +402,73 @@ func deviceAudit(d *Device) map[string]any {
 // RemoveDevice removes a device of a user the admin may see; its slot is
 // free for the next new device at once on this replica (the known-device
 // cache is dropped) and within DefaultLookupTTL on others.
+//
+// In the credentials-per-device mode the device's identity leaves the
+// nodes with the same revision: new connections with its credentials are
+// refused from then on.
 func (s *State) RemoveDevice(ctx context.Context, admin *model.Admin, username string, id int64, subs *Subscriptions) error {
-	err := s.store.Tx(ctx, func(tx *store.Tx) error {
+	_, err := s.change(ctx, func(tx *store.Tx, rev int64) (change.Change, error) {
 		u, err := userDevicesOf(tx, admin, username)
 		if err != nil {
-			return err
+			return change.Change{}, err
 		}
 		before, err := deviceAuditOf(tx, u.ID, id)
 		if err != nil {
-			return err
+			return change.Change{}, err
 		}
+		wasAdmitted := slices.Contains(u.DeviceIDs, id)
 		if err := tx.DeleteDevice(u.ID, id); err != nil {
-			return err
+			return change.Change{}, err
 		}
-		return auditRow(tx, "user.device.remove", deviceTarget(u.Username, id), u.AdminID, before, nil)
+		if err := auditRow(tx, "user.device.remove", deviceTarget(u.Username, id), u.AdminID, before, nil); err != nil {
+			return change.Change{}, err
+		}
+		if !u.PerDevice || !wasAdmitted {
+			return change.Change{}, nil
+		}
+		return deviceSetChanged(tx, u.ID, rev)
 	})
 	if err == nil && subs != nil {
 		subs.forgetDevices()
 	}
 	return err
+}
+
+// DeviceUser is u as its device id is served in the credentials-per-device
+// mode: u with the device's credentials, derived the one way nodes derive
+// them (protocol.User.DeviceIdentity), everything else u's. The copy
+// shares nothing mutable with u.
+func DeviceUser(u *model.User, id int64) *model.User {
+	nu := NodeUser(u)
+	d := nu.DeviceIdentity(id)
+	du := *u
+	du.Proxies = make(map[string]model.ProxySettings, len(u.Proxies))
+	for proto, p := range u.Proxies {
+		switch {
+		case proto == model.ProtoVLESS && d.VLESS != nil:
+			p.ID = d.VLESS.ID
+		case proto == model.ProtoVMess && d.VMess != nil:
+			p.ID = d.VMess.ID
+		case proto == model.ProtoTrojan && d.Trojan != nil:
+			p.Password = d.Trojan.Password
+		case proto == model.ProtoShadowsocks && d.Shadowsocks != nil:
+			p.Password = d.Shadowsocks.Password
+		}
+		du.Proxies[proto] = p
+	}
+	return &du
+}
+
+// DeviceCredential is what an admin matches a leaked link against: the
+// device's VLESS UUID, else its VMess UUID, else "" (Trojan and
+// Shadowsocks passwords are secrets of the same kind as the user's and
+// are not shown).
+func DeviceCredential(u *model.User, id int64) string {
+	du := DeviceUser(u, id)
+	for _, proto := range []string{model.ProtoVLESS, model.ProtoVMess} {
+		if p, ok := du.Proxies[proto]; ok && p.ID != "" {
+			return p.ID
+		}
+	}
+	return ""
 }

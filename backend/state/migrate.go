@@ -429,11 +429,16 @@ func (s *State) Migrate(ctx context.Context, m *Migration, dryRun bool) (Migrati
 				return d, err
 			}
 		}
+		perDevice, err := perDeviceDefault(tx)
+		if err != nil {
+			return d, err
+		}
 		for i, u := range users {
 			if o := ownerOf[i]; o != "" {
 				u.AdminID, u.AdminUsername = ids[o].ID, ids[o].Username
 			}
 			u.Revision = rev
+			u.PerDevice = effectivePerDevice(u, perDevice)
 		}
 		if err := tx.CreateUsers(users); err != nil {
 			return d, err

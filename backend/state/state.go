@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -270,6 +271,14 @@ func NodeUser(u *model.User) protocol.User {
 			left = 0
 		}
 		pu.BytesLeft = &left
+	}
+	if u.PerDevice {
+		// One identity per admitted device; the user's own credentials
+		// run nowhere (they are the key the devices' are derived from).
+		pu.PerDevice = true
+		if n := len(u.DeviceIDs); n > 0 {
+			pu.Devices = slices.Clone(u.DeviceIDs[:min(n, protocol.MaxUserDevices)])
+		}
 	}
 	return pu
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/outpost-panel/outpost/backend/change"
 	"github.com/outpost-panel/outpost/backend/model"
 	"github.com/outpost-panel/outpost/backend/store"
 	"github.com/outpost-panel/outpost/backend/sub"
@@ -52,6 +53,12 @@ type SubscriptionSettings struct {
 	// counted as the user's one "unknown device") or "refuse" (the
 	// device-limit placeholder).
 	HWIDMissing string `json:"hwid_missing"`
+	// PerDeviceCredentials is the global default of the credentials-per-
+	// device mode, for users (and templates) without a choice of their
+	// own: each admitted device gets its own Xray identity, derived from
+	// the user's credentials, and the subscription serves a device its
+	// own. Changing it changes every user that follows it in one revision.
+	PerDeviceCredentials bool `json:"per_device_credentials"`
 }
 
 // What a fetch without x-hwid gets (SubscriptionSettings.HWIDMissing).
@@ -141,20 +148,71 @@ func (s *State) SetSubscriptionSettings(ctx context.Context, ss SubscriptionSett
 	if err != nil {
 		return fmt.Errorf("encoding subscription settings: %w", err)
 	}
-	return s.store.Tx(ctx, func(tx *store.Tx) error {
+	save := func(tx *store.Tx) (before SubscriptionSettings, err error) {
 		old, ok, err := tx.SubscriptionSettings()
 		if err != nil {
-			return err
+			return before, err
 		}
-		before, err := decodeSubscriptionSettings(old, ok)
-		if err != nil {
-			return err
+		if before, err = decodeSubscriptionSettings(old, ok); err != nil {
+			return before, err
 		}
 		if _, err := tx.SetSubscriptionSettings(string(data)); err != nil {
-			return err
+			return before, err
 		}
-		return auditRow(tx, "subscription.settings", "/api/subscription/settings", 0, before, ss)
+		return before, auditRow(tx, "subscription.settings", "/api/subscription/settings", 0, before, ss)
+	}
+	current, err := s.SubscriptionSettings(ctx)
+	if err != nil {
+		return err
+	}
+	if current.PerDeviceCredentials == ss.PerDeviceCredentials {
+		return s.store.Tx(ctx, func(tx *store.Tx) error { _, err := save(tx); return err })
+	}
+	// A new default of the per-device mode changes every user that
+	// follows it: one transaction, one revision, one change.
+	_, err = s.change(ctx, func(tx *store.Tx, rev int64) (change.Change, error) {
+		if _, err := save(tx); err != nil {
+			return change.Change{}, err
+		}
+		return setPerDeviceDefault(tx, ss.PerDeviceCredentials, rev)
 	})
+	return err
+}
+
+// setPerDeviceDefault applies the default of the per-device mode to the
+// users that follow it, in tx at rev, and returns the change nodes need:
+// an upsert of every such user on nodes whose effective mode moved.
+func setPerDeviceDefault(tx *store.Tx, on bool, rev int64) (change.Change, error) {
+	n, err := tx.SetPerDeviceDefault(on, rev)
+	if err != nil || n == 0 {
+		return change.Change{}, err
+	}
+	var c change.Change
+	err = tx.EachUserOnNodesAtRevision(rev, func(u *model.User) error {
+		before := *u
+		before.PerDevice = !on
+		c.Upserts = append(c.Upserts, nodeDiff(&before, u).Upserts...)
+		return nil
+	})
+	return c, err
+}
+
+// perDeviceDefault reads the global default of the per-device mode in tx.
+func perDeviceDefault(tx *store.Tx) (bool, error) {
+	data, ok, err := tx.SubscriptionSettings()
+	if err != nil {
+		return false, err
+	}
+	set, err := decodeSubscriptionSettings(data, ok)
+	return set.PerDeviceCredentials, err
+}
+
+// effectivePerDevice is the mode u runs in under the default def.
+func effectivePerDevice(u *model.User, def bool) bool {
+	if u.PerDeviceCredentials != nil {
+		return *u.PerDeviceCredentials
+	}
+	return def
 }
 
 // SubscriptionView is everything one subscription fetch renders from. It

@@ -37,6 +37,11 @@ type TemplateInput struct {
 	// explicit null on modify) puts the template back on the default.
 	IPLimit      *int64
 	ClearIPLimit bool
+	// PerDeviceCredentials is given to users made from the template;
+	// ClearPerDeviceCredentials (an explicit null on modify) puts the
+	// template back on the global default.
+	PerDeviceCredentials      *bool
+	ClearPerDeviceCredentials bool
 }
 
 func invalidf(format string, a ...any) error {
@@ -119,6 +124,13 @@ func applyTemplate(t *UserTemplate, in TemplateInput) error {
 		}
 		v := *in.IPLimit
 		t.IPLimit = &v
+	}
+	if in.ClearPerDeviceCredentials {
+		t.PerDeviceCredentials = nil
+	}
+	if in.PerDeviceCredentials != nil {
+		v := *in.PerDeviceCredentials
+		t.PerDeviceCredentials = &v
 	}
 	if t.Name == "" {
 		return invalidf("name: required")

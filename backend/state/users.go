@@ -45,6 +45,12 @@ type UserInput struct {
 	ClearAutoDeleteInDays bool `json:"-"`
 	ClearNextPlan         bool `json:"-"`
 	ClearIPLimit          bool `json:"-"`
+	// PerDeviceCredentials: each admitted device gets credentials of its
+	// own (true) or the user's are served (false); nil unchanged (on
+	// create: the global default), ClearPerDeviceCredentials puts the user
+	// back on the default.
+	PerDeviceCredentials      *bool `json:"per_device_credentials"`
+	ClearPerDeviceCredentials bool  `json:"-"`
 }
 
 // ssMethods are the Shadowsocks ciphers a user may have.
@@ -303,6 +309,13 @@ func apply(u *model.User, in *UserInput) {
 	if in.ClearIPLimit {
 		u.IPLimit = nil
 	}
+	if in.ClearPerDeviceCredentials {
+		u.PerDeviceCredentials = nil
+	}
+	if in.PerDeviceCredentials != nil {
+		v := *in.PerDeviceCredentials
+		u.PerDeviceCredentials = &v
+	}
 	if in.IPLimit != nil {
 		v := *in.IPLimit
 		u.IPLimit = &v
@@ -372,6 +385,11 @@ func (s *State) CreateUser(ctx context.Context, admin *model.Admin, in UserInput
 		if err != nil {
 			return change.Change{}, err
 		}
+		perDevice, err := perDeviceDefault(tx)
+		if err != nil {
+			return change.Change{}, err
+		}
+		u.PerDevice = effectivePerDevice(u, perDevice)
 		if err := tx.CreateUser(u); err != nil {
 			return change.Change{}, fmt.Errorf("creating user %s: %w", u.Username, err)
 		}
@@ -474,6 +492,13 @@ func (s *State) ModifyUser(ctx context.Context, admin *model.Admin, username str
 			}
 		}
 		apply(&u, &in)
+		if in.PerDeviceCredentials != nil || in.ClearPerDeviceCredentials {
+			perDevice, err := perDeviceDefault(tx)
+			if err != nil {
+				return change.Change{}, err
+			}
+			u.PerDevice = effectivePerDevice(&u, perDevice)
+		}
 		now := s.now().UTC()
 		if in.Status != nil {
 			u.Status = *in.Status
@@ -614,6 +639,13 @@ func (s *State) ImportUsers(ctx context.Context, admin *model.Admin, in []UserIn
 		caps, err := lockCaps(tx, admin)
 		if err != nil {
 			return change.Change{}, err
+		}
+		perDevice, err := perDeviceDefault(tx)
+		if err != nil {
+			return change.Change{}, err
+		}
+		for _, u := range users {
+			u.PerDevice = effectivePerDevice(u, perDevice)
 		}
 		if err := tx.CreateUsers(users); err != nil {
 			return change.Change{}, err

@@ -197,7 +197,7 @@ func scanSubscriptionUser(row *sql.Row, username string) (*model.User, SubVersio
 // admin join, no columns the body never shows.
 const subscriptionHotQuery = `SELECT id, username, status, proxies, excluded_inbounds, expire, data_limit,
 	(SELECT used_traffic FROM user_traffic WHERE user_id = users.id), created_at, sub_revoked_at, on_hold_expire_duration,
-	hwid_device_limit, (SELECT revision FROM core_config WHERE id = 1), (SELECT hosts FROM sub_versions WHERE id = 1),
+	hwid_device_limit, per_device, (SELECT revision FROM core_config WHERE id = 1), (SELECT hosts FROM sub_versions WHERE id = 1),
 	(SELECT settings FROM sub_versions WHERE id = 1)
 	FROM users WHERE lower(username) = lower($1)`
 
@@ -214,7 +214,7 @@ func (s *Store) SubscriptionLookup() *SubscriptionLookup { return &SubscriptionL
 // User loads the fields of a user that a subscription renders from (id,
 // username, status, proxies, excluded inbounds, expire, data_limit,
 // used_traffic, created_at, sub_revoked_at, on_hold_expire_duration,
-// hwid_device_limit) and
+// hwid_device_limit, per_device) and
 // the subscription versions. Use Tx.SubscriptionUser for the whole user.
 func (l *SubscriptionLookup) User(ctx context.Context, username string) (u *model.User, v SubVersions, err error) {
 	err = l.s.retry(ctx, func() error {
@@ -223,10 +223,11 @@ func (l *SubscriptionLookup) User(ctx context.Context, username string) (u *mode
 			cfg         sql.NullInt64
 			user        model.User
 			hosts, sets sql.NullInt64
+			perDevice   int64
 		)
 		err := l.s.read.QueryRowContext(ctx, subscriptionHotQuery, username).Scan(&user.ID, &user.Username, &user.Status,
 			&us.proxies, &us.excluded, &user.Expire, &user.DataLimit, &user.UsedTraffic, reqTime{&user.CreatedAt},
-			optTime{&user.SubRevokedAt}, &user.OnHoldExpireDuration, optInt64{&user.HWIDDeviceLimit}, &cfg, &hosts, &sets)
+			optTime{&user.SubRevokedAt}, &user.OnHoldExpireDuration, optInt64{&user.HWIDDeviceLimit}, &perDevice, &cfg, &hosts, &sets)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("user %q: %w", username, errNotFound)
 		}
@@ -236,6 +237,7 @@ func (l *SubscriptionLookup) User(ctx context.Context, username string) (u *mode
 		if err := us.decode(&user); err != nil {
 			return err
 		}
+		user.PerDevice = perDevice != 0
 		u, v = &user, SubVersions{Config: cfg.Int64, Hosts: hosts.Int64, Settings: sets.Int64}
 		return nil
 	})

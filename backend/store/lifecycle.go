@@ -226,6 +226,11 @@ func (tx *Tx) ResetUsersUsage(ids []int64, at time.Time, rev int64) error {
 			tx.idFilter(&a, "user_id", chunk), a...); err != nil {
 			return fmt.Errorf("zeroing usage: %w", err)
 		}
+		a = args{}
+		if _, err := tx.exec(`UPDATE user_devices SET used_traffic = 0 WHERE used_traffic <> 0 AND `+
+			tx.idFilter(&a, "user_id", chunk), a...); err != nil {
+			return fmt.Errorf("zeroing device usage: %w", err)
+		}
 		a = args{at.Unix(), rev}
 		if _, err := tx.exec(`UPDATE users SET usage_reset_at = $1, revision = $2 WHERE `+
 			tx.idFilter(&a, "id", chunk), a...); err != nil {
@@ -257,6 +262,7 @@ func (tx *Tx) resetUsersUsageSQLite(ids []int64, at time.Time, rev int64) error 
 		{"logging usage", `INSERT INTO user_usage_logs (user_id, used_traffic_at_reset, reset_at)
 			SELECT user_id, used_traffic, $1 FROM user_traffic WHERE user_id IN ` + batch, []any{at.Unix()}},
 		{"zeroing usage", `UPDATE user_traffic SET used_traffic = 0 WHERE user_id IN ` + batch, nil},
+		{"zeroing device usage", `UPDATE user_devices SET used_traffic = 0 WHERE used_traffic <> 0 AND user_id IN ` + batch, nil},
 		{"stamping resets", `UPDATE users SET usage_reset_at = $1, revision = $2 WHERE id IN ` + batch, []any{at.Unix(), rev}},
 		{"clearing usage batch table", `DELETE FROM temp.usage_batch`, nil},
 	}
@@ -290,6 +296,14 @@ func (tx *Tx) ResetAllUsersUsage(adminID *int64, at time.Time, rev int64) (int64
 	}
 	if _, err := tx.exec(`UPDATE user_traffic SET used_traffic = 0`+cond, a...); err != nil {
 		return 0, fmt.Errorf("zeroing usage of all users: %w", err)
+	}
+	a = args{}
+	devCond := ` WHERE used_traffic <> 0`
+	if adminID != nil {
+		devCond += ` AND user_id IN (SELECT user_id FROM user_traffic WHERE admin_id = ` + a.add(*adminID) + `)`
+	}
+	if _, err := tx.exec(`UPDATE user_devices SET used_traffic = 0`+devCond, a...); err != nil {
+		return 0, fmt.Errorf("zeroing device usage of all users: %w", err)
 	}
 	a = args{at.Unix(), rev}
 	if adminID != nil {

@@ -23,9 +23,12 @@ type UserTemplate struct {
 	// IPLimit is given to users made from the template: nil leaves them on
 	// the global default, 0 is unlimited.
 	IPLimit *int64
+	// PerDeviceCredentials is given to users made from the template: nil
+	// leaves them on the global default.
+	PerDeviceCredentials *bool
 }
 
-const templateColumns = `id, name, data_limit, expire_duration, username_prefix, username_suffix, inbounds, hwid_device_limit, ip_limit`
+const templateColumns = `id, name, data_limit, expire_duration, username_prefix, username_suffix, inbounds, hwid_device_limit, ip_limit, per_device_credentials`
 
 func scanTemplate(row interface{ Scan(...any) error }) (*UserTemplate, error) {
 	var (
@@ -33,7 +36,7 @@ func scanTemplate(row interface{ Scan(...any) error }) (*UserTemplate, error) {
 		pre, suf sql.NullString
 		inbounds string
 	)
-	if err := row.Scan(&t.ID, &t.Name, &t.DataLimit, &t.ExpireDuration, &pre, &suf, &inbounds, optInt64{&t.HWIDDeviceLimit}, optInt64{&t.IPLimit}); err != nil {
+	if err := row.Scan(&t.ID, &t.Name, &t.DataLimit, &t.ExpireDuration, &pre, &suf, &inbounds, optInt64{&t.HWIDDeviceLimit}, optInt64{&t.IPLimit}, optBool{&t.PerDeviceCredentials}); err != nil {
 		return nil, err
 	}
 	if pre.Valid {
@@ -65,10 +68,10 @@ func (tx *Tx) CreateTemplate(t *UserTemplate) error {
 		return fmt.Errorf("encoding template inbounds: %w", err)
 	}
 	err = tx.stmtSavepoint(func() error {
-		return tx.queryRow(`INSERT INTO user_templates (name, data_limit, expire_duration, username_prefix, username_suffix, inbounds, hwid_device_limit, ip_limit)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+		return tx.queryRow(`INSERT INTO user_templates (name, data_limit, expire_duration, username_prefix, username_suffix, inbounds, hwid_device_limit, ip_limit, per_device_credentials)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
 			t.Name, t.DataLimit, t.ExpireDuration, stringOrNil(t.UsernamePrefix), stringOrNil(t.UsernameSuffix), inbounds,
-			int64OrNil(t.HWIDDeviceLimit), int64OrNil(t.IPLimit)).Scan(&t.ID)
+			int64OrNil(t.HWIDDeviceLimit), int64OrNil(t.IPLimit), intBoolOrNil(t.PerDeviceCredentials)).Scan(&t.ID)
 	})
 	if isUniqueViolation(err) {
 		return fmt.Errorf("template %q: %w", t.Name, errConflict)
@@ -132,9 +135,10 @@ func (tx *Tx) UpdateTemplate(t *UserTemplate) error {
 	}
 	err = tx.stmtSavepoint(func() error {
 		return affectedOne(tx.exec(`UPDATE user_templates SET name = $1, data_limit = $2, expire_duration = $3,
-			username_prefix = $4, username_suffix = $5, inbounds = $6, hwid_device_limit = $7, ip_limit = $8 WHERE id = $9`,
+			username_prefix = $4, username_suffix = $5, inbounds = $6, hwid_device_limit = $7, ip_limit = $8,
+			per_device_credentials = $9 WHERE id = $10`,
 			t.Name, t.DataLimit, t.ExpireDuration, stringOrNil(t.UsernamePrefix), stringOrNil(t.UsernameSuffix), inbounds,
-			int64OrNil(t.HWIDDeviceLimit), int64OrNil(t.IPLimit), t.ID))
+			int64OrNil(t.HWIDDeviceLimit), int64OrNil(t.IPLimit), intBoolOrNil(t.PerDeviceCredentials), t.ID))
 	})
 	switch {
 	case isUniqueViolation(err):

@@ -22,6 +22,14 @@ type usageBatch struct {
 	ids      []int64
 	raw      []int64 // up+down per user, before the coefficient
 	up, down int64   // node totals, unknown users included
+	// devices are the bytes of device identities (credentials per
+	// device), also counted in their users' raw.
+	devices []deviceTraffic
+}
+
+// deviceTraffic is what one device identity of a user moved.
+type deviceTraffic struct {
+	userID, deviceID, raw int64
 }
 
 func mergeUsage(traffic []UserTraffic) (usageBatch, error) {
@@ -38,6 +46,9 @@ func mergeUsage(traffic []UserTraffic) (usageBatch, error) {
 		sum := model.SatAdd(t.Up, t.Down)
 		if sum == 0 {
 			continue
+		}
+		if t.DeviceID > 0 {
+			b.devices = append(b.devices, deviceTraffic{userID: t.UserID, deviceID: t.DeviceID, raw: sum})
 		}
 		if n := len(b.ids); n > 0 && b.ids[n-1] == t.UserID {
 			b.raw[n-1] = model.SatAdd(b.raw[n-1], sum)
@@ -114,6 +125,7 @@ func (s *Store) ApplyUsageMany(ctx context.Context, bs []UsageBatch) []UsageResu
 				return err
 			}
 			users := map[int64]int64{}
+			devices := map[deviceTraffic]int64{} // key without raw
 			var at int64
 			for i, b := range bs {
 				p := &ps[i]
@@ -154,6 +166,10 @@ func (s *Store) ApplyUsageMany(ctx context.Context, bs []UsageBatch) []UsageResu
 						p.used[j] = scaledUsage(r, coefficient)
 						users[p.batch.ids[j]] = model.ClampBytes(model.SatAdd(users[p.batch.ids[j]], p.used[j]))
 					}
+					for _, d := range p.batch.devices {
+						k := deviceTraffic{userID: d.userID, deviceID: d.deviceID}
+						devices[k] = model.ClampBytes(model.SatAdd(devices[k], scaledUsage(d.raw, coefficient)))
+					}
 					at = max(at, b.At.Unix())
 					if _, err := tx.exec(`INSERT INTO usage_journal (node_id, hour, users, data) VALUES ($1, $2, $3, $4)`,
 						b.NodeID, p.hour, len(p.batch.ids), encodeJournal(p.batch.ids, p.used)); err != nil {
@@ -175,6 +191,9 @@ func (s *Store) ApplyUsageMany(ctx context.Context, bs []UsageBatch) []UsageResu
 			}
 			if len(users) == 0 {
 				return nil
+			}
+			if err := tx.applyDeviceUsage(devices); err != nil {
+				return err
 			}
 			ids := make([]int64, 0, len(users))
 			for id := range users {
@@ -456,6 +475,53 @@ func (tx *Tx) AddUserUsageHours(rows []UserUsageHour) error {
 		})
 	if err != nil {
 		return fmt.Errorf("adding hours of user usage: %w", err)
+	}
+	return nil
+}
+
+// applyDeviceUsage adds device identities' bytes to user_devices.used_traffic
+// with one statement: a device id that is not its user's (removed since,
+// or a node's mistake) matches no row and is ignored.
+func (tx *Tx) applyDeviceUsage(devices map[deviceTraffic]int64) error {
+	if len(devices) == 0 {
+		return nil
+	}
+	keys := make([]deviceTraffic, 0, len(devices))
+	for k := range devices {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(x, y deviceTraffic) int { return int(sign(x.deviceID - y.deviceID)) })
+	ids, users, used := make([]int64, len(keys)), make([]int64, len(keys)), make([]int64, len(keys))
+	for i, k := range keys {
+		ids[i], users[i], used[i] = k.deviceID, k.userID, devices[k]
+	}
+	var err error
+	if tx.postgres() {
+		_, err = tx.exec(`UPDATE user_devices d SET used_traffic = `+saturatedSum("d.used_traffic", "b.used")+`
+			FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS b (id, user_id, used)
+			WHERE d.id = b.id AND d.user_id = b.user_id`, ids, users, used)
+	} else {
+		buf := make([]byte, 0, 2+len(keys)*32)
+		buf = append(buf, '[')
+		for i := range keys {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = append(buf, '[')
+			buf = strconv.AppendInt(buf, ids[i], 10)
+			buf = append(buf, ',')
+			buf = strconv.AppendInt(buf, users[i], 10)
+			buf = append(buf, ',')
+			buf = strconv.AppendInt(buf, used[i], 10)
+			buf = append(buf, ']')
+		}
+		buf = append(buf, ']')
+		_, err = tx.exec(`UPDATE user_devices SET used_traffic = `+saturatedSum("user_devices.used_traffic", "b.used")+`
+			FROM (SELECT value ->> 0 AS id, value ->> 1 AS user_id, value ->> 2 AS used FROM json_each($1)) b
+			WHERE user_devices.id = b.id AND user_devices.user_id = b.user_id`, string(buf))
+	}
+	if err != nil {
+		return fmt.Errorf("adding usage of %d devices: %w", len(keys), err)
 	}
 	return nil
 }

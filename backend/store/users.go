@@ -16,7 +16,8 @@ const userColumns = `u.id, u.username, u.admin_id, COALESCE(a.username, ''), u.s
 	u.excluded_inbounds, u.expire, u.data_limit, u.data_limit_reset_strategy, t.used_traffic,
 	t.lifetime_used_traffic, u.created_at, u.edit_at, u.note, u.sub_updated_at, u.sub_last_user_agent,
 	u.sub_revoked_at, t.online_at, u.on_hold_expire_duration, u.on_hold_timeout, u.auto_delete_in_days,
-	u.next_plan, u.last_status_change, u.usage_reset_at, u.revision, u.hwid_device_limit, u.ip_limit, u.ip_limit_until`
+	u.next_plan, u.last_status_change, u.usage_reset_at, u.revision, u.hwid_device_limit, u.ip_limit, u.ip_limit_until,
+	u.per_device_credentials, u.per_device, u.device_ids`
 
 // userFrom joins each user's counters (user_traffic, one row per user, kept
 // by triggers) and owner.
@@ -31,6 +32,8 @@ const userFromTraffic = ` FROM user_traffic t CROSS JOIN users u LEFT JOIN admin
 // userScan holds the raw JSON columns of one row until they are decoded.
 type userScan struct {
 	proxies, excluded, nextPlan []byte
+	perDevice                   int64
+	deviceIDs                   string
 }
 
 func (us *userScan) targets(u *model.User) []any {
@@ -39,13 +42,20 @@ func (us *userScan) targets(u *model.User) []any {
 		&u.LifetimeUsedTraffic, reqTime{&u.CreatedAt}, optTime{&u.EditAt}, &u.Note, optTime{&u.SubUpdatedAt},
 		&u.SubLastUserAgent, optTime{&u.SubRevokedAt}, optTime{&u.OnlineAt}, &u.OnHoldExpireDuration,
 		optTime{&u.OnHoldTimeout}, optInt64{&u.AutoDeleteInDays}, &us.nextPlan, optTime{&u.LastStatusChange},
-		optTime{&u.UsageResetAt}, &u.Revision, optInt64{&u.HWIDDeviceLimit}, optInt64{&u.IPLimit}, optTime{&u.IPLimitUntil}}
+		optTime{&u.UsageResetAt}, &u.Revision, optInt64{&u.HWIDDeviceLimit}, optInt64{&u.IPLimit}, optTime{&u.IPLimitUntil},
+		optBool{&u.PerDeviceCredentials}, &us.perDevice, &us.deviceIDs}
 }
 
 func (us *userScan) decode(u *model.User) error {
 	u.Proxies = nil
 	u.ExcludedInbounds = nil
 	u.NextPlan = nil
+	u.PerDevice = us.perDevice != 0
+	ids, err := parseDeviceIDs(us.deviceIDs)
+	if err != nil {
+		return fmt.Errorf("decoding device ids of user %d: %w", u.ID, err)
+	}
+	u.DeviceIDs = ids
 	if err := json.Unmarshal(us.proxies, &u.Proxies); err != nil {
 		return fmt.Errorf("decoding proxies of user %d: %w", u.ID, err)
 	}
@@ -119,15 +129,16 @@ func (tx *Tx) CreateUser(u *model.User) error {
 			data_limit, data_limit_reset_strategy, created_at, edit_at,
 			note, sub_updated_at, sub_last_user_agent, sub_revoked_at, on_hold_expire_duration,
 			on_hold_timeout, auto_delete_in_days, next_plan, last_status_change, usage_reset_at, revision,
-			hwid_device_limit, ip_limit, ip_limit_until)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)
+			hwid_device_limit, ip_limit, ip_limit_until, per_device_credentials, per_device)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)
 		RETURNING id`,
 			u.Username, idOrNil(u.AdminID), string(u.Status), proxies, excluded, u.Expire,
 			u.DataLimit, string(u.DataLimitReset), u.CreatedAt.Unix(),
 			unixOrNil(u.EditAt), u.Note, unixOrNil(u.SubUpdatedAt), u.SubLastUserAgent, unixOrNil(u.SubRevokedAt),
 			u.OnHoldExpireDuration, unixOrNil(u.OnHoldTimeout),
 			int64OrNil(u.AutoDeleteInDays), nextPlan, unixOrNil(u.LastStatusChange), unixOrNil(u.UsageResetAt),
-			u.Revision, int64OrNil(u.HWIDDeviceLimit), int64OrNil(u.IPLimit), unixOrNil(u.IPLimitUntil)).Scan(&u.ID)
+			u.Revision, int64OrNil(u.HWIDDeviceLimit), int64OrNil(u.IPLimit), unixOrNil(u.IPLimitUntil),
+			intBoolOrNil(u.PerDeviceCredentials), intBool(u.PerDevice)).Scan(&u.ID)
 		if err != nil || (u.UsedTraffic == 0 && u.LifetimeUsedTraffic == 0 && u.OnlineAt == nil) {
 			return err
 		}
@@ -149,7 +160,7 @@ func (tx *Tx) CreateUser(u *model.User) error {
 }
 
 // createUsersChunk is how many users one multi-row INSERT of CreateUsers
-// carries: 24 parameters each, well under both engines' limits.
+// carries: 26 parameters each, well under both engines' limits.
 const createUsersChunk = 500
 
 // CreateUsers inserts many new users with multi-row statements and sets
@@ -166,7 +177,7 @@ func (tx *Tx) CreateUsers(users []*model.User) error {
 			data_limit, data_limit_reset_strategy, created_at, edit_at,
 			note, sub_updated_at, sub_last_user_agent, sub_revoked_at, on_hold_expire_duration,
 			on_hold_timeout, auto_delete_in_days, next_plan, last_status_change, usage_reset_at, revision,
-			hwid_device_limit, ip_limit, ip_limit_until) VALUES `)
+			hwid_device_limit, ip_limit, ip_limit_until, per_device_credentials, per_device) VALUES `)
 		byName := make(map[string]*model.User, len(chunk))
 		for i, u := range chunk {
 			if u.CreatedAt.IsZero() {
@@ -184,7 +195,8 @@ func (tx *Tx) CreateUsers(users []*model.User) error {
 				unixOrNil(u.EditAt), u.Note, unixOrNil(u.SubUpdatedAt), u.SubLastUserAgent, unixOrNil(u.SubRevokedAt),
 				u.OnHoldExpireDuration, unixOrNil(u.OnHoldTimeout),
 				int64OrNil(u.AutoDeleteInDays), nextPlan, unixOrNil(u.LastStatusChange), unixOrNil(u.UsageResetAt),
-				u.Revision, int64OrNil(u.HWIDDeviceLimit), int64OrNil(u.IPLimit), unixOrNil(u.IPLimitUntil)}
+				u.Revision, int64OrNil(u.HWIDDeviceLimit), int64OrNil(u.IPLimit), unixOrNil(u.IPLimitUntil),
+				intBoolOrNil(u.PerDeviceCredentials), intBool(u.PerDevice)}
 			q.WriteString(a.addList(len(vals), func(i int) any { return vals[i] }))
 			byName[u.Username] = u
 		}
@@ -285,12 +297,14 @@ func (tx *Tx) UpdateUser(u *model.User) error {
 			excluded_inbounds = $4, expire = $5, data_limit = $6, data_limit_reset_strategy = $7, edit_at = $8,
 			note = $9, sub_revoked_at = $10, on_hold_expire_duration = $11, on_hold_timeout = $12,
 			auto_delete_in_days = $13, next_plan = $14, last_status_change = $15, usage_reset_at = $16,
-			revision = $17, hwid_device_limit = $18, ip_limit = $19, ip_limit_until = $20
-		WHERE id = $21`,
+			revision = $17, hwid_device_limit = $18, ip_limit = $19, ip_limit_until = $20,
+			per_device_credentials = $21, per_device = $22
+		WHERE id = $23`,
 		idOrNil(u.AdminID), string(u.Status), proxies, excluded, u.Expire, u.DataLimit, string(u.DataLimitReset),
 		unixOrNil(u.EditAt), u.Note, unixOrNil(u.SubRevokedAt), u.OnHoldExpireDuration,
 		unixOrNil(u.OnHoldTimeout), int64OrNil(u.AutoDeleteInDays), nextPlan, unixOrNil(u.LastStatusChange),
-		unixOrNil(u.UsageResetAt), u.Revision, int64OrNil(u.HWIDDeviceLimit), int64OrNil(u.IPLimit), unixOrNil(u.IPLimitUntil), u.ID))
+		unixOrNil(u.UsageResetAt), u.Revision, int64OrNil(u.HWIDDeviceLimit), int64OrNil(u.IPLimit), unixOrNil(u.IPLimitUntil),
+		intBoolOrNil(u.PerDeviceCredentials), intBool(u.PerDevice), u.ID))
 	switch {
 	case isForeignKeyViolation(err):
 		return fmt.Errorf("updating user %d: admin %d: %w", u.ID, u.AdminID, errNotFound)
@@ -322,6 +336,10 @@ func (tx *Tx) ResetUserUsage(id int64, at time.Time) (previous int64, err error)
 	}
 	if _, err := tx.exec(`UPDATE user_traffic SET used_traffic = 0 WHERE user_id = $1`, id); err != nil {
 		return 0, fmt.Errorf("resetting usage of user %d: %w", id, err)
+	}
+	// The devices' counters are shares of the user's: they reset with it.
+	if _, err := tx.exec(`UPDATE user_devices SET used_traffic = 0 WHERE user_id = $1 AND used_traffic <> 0`, id); err != nil {
+		return 0, fmt.Errorf("resetting device usage of user %d: %w", id, err)
 	}
 	if _, err := tx.exec(`UPDATE users SET usage_reset_at = $1, revision = $2 WHERE id = $3`, at.Unix(), rev, id); err != nil {
 		return 0, fmt.Errorf("resetting usage of user %d: %w", id, err)

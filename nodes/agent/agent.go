@@ -143,6 +143,7 @@ type Agent struct {
 	snapshots  atomic.Int64 // snapshots applied since start
 	deltas     atomic.Int64 // deltas applied since start
 	moves      atomic.Int64 // sessions a draining panel ended with move (4005)
+	certs      certWatch    // expiry of the certificate files inbounds read
 	connected  atomic.Bool
 	usageWake  chan struct{}
 	// fenced: the last session ended because another took this node's
@@ -284,25 +285,32 @@ type Health struct {
 	// LogsStreaming: the panel asked for Xray's log lines (an admin
 	// watches them) and the node is sending them.
 	LogsStreaming bool `json:"logs_streaming"`
+	// Certs: the certificate files the inbounds read, with their expiry.
+	Certs []protocol.CertExpiry `json:"certs,omitempty"`
 }
 
 // Health reports the agent's state.
 func (a *Agent) Health() Health {
 	backlog, _ := a.store.JournalBacklog()
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	return Health{
+	h := Health{
 		Connected: a.connected.Load(), AppliedRevision: a.desired.Revision,
 		Users: len(a.desired.Users), EnforcedUsers: len(a.enforced), JournalBacklog: backlog,
 		InboundErrors: a.inErrs, XrayVersion: xraycore.Version(), CoreRestarts: a.eng.Restarts(),
 		Snapshots: a.snapshots.Load(), Deltas: a.deltas.Load(), PanelMoves: a.moves.Load(),
 		LastError: a.lastErr, LogsStreaming: a.logs.on.Load(),
 	}
+	config := a.desired.Config
+	a.mu.Unlock()
+	// Files are read outside the agent's lock (the config bytes are never
+	// changed in place, only replaced).
+	h.Certs = a.certs.expiries(certFiles(config))
+	return h
 }
 
 func (a *Agent) statusMessage() *protocol.Status {
 	h := a.Health()
 	return &protocol.Status{AppliedRevision: h.AppliedRevision, Users: h.Users, JournalBacklog: h.JournalBacklog,
 		InboundErrors: h.InboundErrors, Message: h.LastError, XrayVersion: h.XrayVersion,
-		CoreRestarts: h.CoreRestarts}
+		CoreRestarts: h.CoreRestarts, Certs: h.Certs}
 }

@@ -30,11 +30,14 @@
 //	                that does not know it ignores it, and an agent that does
 //	                not send it leaves the panel's address list empty.
 //	1 (2026-12-07): additive, no bump: user.per_device and user.devices
-//	                (credentials per device, devices.go); usage and online
-//	                reports name device identities "<email>#<device id>".
-//	                An agent that predates them refuses such states
-//	                (its state hash lacks them): upgrade nodes before
-//	                turning the mode on.
+//	                (credentials per device, devices.go); usage
+//	                reports name device identities "<email>#<device id>"
+//	                (online reports name users). An agent that predates
+//	                them refuses such states (its state hash lacks them):
+//	                upgrade nodes before turning the mode on.
+//	1 (2026-12-07): additive, no bump: status.certs (expiry of the
+//	                certificate files the node's inbounds read), for the
+//	                panel's certificate alert.
 package protocol
 
 import (
@@ -305,6 +308,20 @@ type Status struct {
 	// CoreRestarts counts the agent's Xray restarts since it started
 	// (panels before it ignore the field).
 	CoreRestarts int `json:"core_restarts,omitempty"`
+	// Certs are the TLS certificates the node's inbounds read from its
+	// own disk (certificateFile), at most MaxStatusCerts (panels before
+	// it ignore the field).
+	Certs []CertExpiry `json:"certs,omitempty"`
+}
+
+// CertExpiry is one certificate file an inbound of the node's config
+// names: when its leaf expires, or why it could not be read.
+type CertExpiry struct {
+	Inbound string `json:"inbound"` // the inbound's tag
+	File    string `json:"file"`
+	// NotAfter is the leaf's expiry, unix seconds; 0 when Error is set.
+	NotAfter int64  `json:"not_after,omitempty"`
+	Error    string `json:"error,omitempty"`
 }
 
 // Error ends a session with a reason (bad protocol version, fenced, ...).

@@ -46,6 +46,10 @@ const (
 	// MaxTextBytes bounds free text a node sends (ack errors, status
 	// messages, versions, inbound errors).
 	MaxTextBytes = 4 << 10
+	// MaxStatusCerts bounds status.certs, and MaxCertNameBytes the
+	// inbound tag and file path of one.
+	MaxStatusCerts   = 256
+	MaxCertNameBytes = 1024
 	// MaxInboundErrors bounds the inbound_errors map.
 	MaxInboundErrors = 1024
 	// MaxEnforcedUsers bounds one enforced report.
@@ -264,6 +268,20 @@ func (s *Status) Validate() error {
 	}
 	if err := checkText("status: xray_version", s.XrayVersion); err != nil {
 		return err
+	}
+	if len(s.Certs) > MaxStatusCerts {
+		return invalid("status: %d certificates, more than %d", len(s.Certs), MaxStatusCerts)
+	}
+	for _, c := range s.Certs {
+		if c.NotAfter < 0 || c.NotAfter > MaxUnixTime {
+			return invalid("status: certificate not_after %d out of range", c.NotAfter)
+		}
+		if len(c.Inbound) > MaxCertNameBytes || len(c.File) > MaxCertNameBytes {
+			return invalid("status: certificate inbound or file longer than %d bytes", MaxCertNameBytes)
+		}
+		if err := checkText("status: certificate error", c.Error); err != nil {
+			return err
+		}
 	}
 	return checkInboundErrors(s.InboundErrors)
 }

@@ -42,6 +42,8 @@ type messages struct {
 	QRTooLong  string
 	Support    string
 	NoLinks    string
+	// PerDevice replaces the links in the credentials-per-device mode.
+	PerDevice string
 
 	Devices       string // heading of the devices card
 	DeviceSeen    string // "last seen" label
@@ -73,8 +75,9 @@ var catalog = map[string]*messages{
 		Configs: "Configurations", Copy: "Copy", Copied: "Copied", CopyLabel: "Copy",
 		LinkLabel: "Link", ShowQR: "Show QR code", QRLabel: "QR code for",
 		QRTooLong: "Too long for a QR code; use Copy.", Support: "Support",
-		NoLinks: "No configurations are available right now.",
-		Devices: "Devices", DeviceSeen: "Last seen", DeviceRefused: "Over the device limit", UnknownDevice: "Unknown device",
+		NoLinks:   "No configurations are available right now.",
+		PerDevice: "Each of your devices gets configurations of its own: import the subscription link above in your app on each device instead of copying configurations from here.",
+		Devices:   "Devices", DeviceSeen: "Last seen", DeviceRefused: "Over the device limit", UnknownDevice: "Unknown device",
 		UnitB: "B", UnitKB: "KB", UnitMB: "MB", UnitGB: "GB", UnitTB: "TB",
 		Decimal: '.', DateLayout: "2006-01-02",
 	},
@@ -91,8 +94,9 @@ var catalog = map[string]*messages{
 		Configs: "کانفیگ‌ها", Copy: "کپی", Copied: "کپی شد", CopyLabel: "کپی",
 		LinkLabel: "لینک", ShowQR: "نمایش کد QR", QRLabel: "کد QR برای",
 		QRTooLong: "برای کد QR بیش از حد طولانی است؛ از کپی استفاده کنید.", Support: "پشتیبانی",
-		NoLinks: "در حال حاضر کانفیگی در دسترس نیست.",
-		Devices: "دستگاه‌ها", DeviceSeen: "آخرین بازدید", DeviceRefused: "خارج از محدودیت دستگاه", UnknownDevice: "دستگاه ناشناس",
+		NoLinks:   "در حال حاضر کانفیگی در دسترس نیست.",
+		PerDevice: "هر دستگاه شما کانفیگ مخصوص خودش را می‌گیرد: به جای کپی کانفیگ از اینجا، لینک اشتراک بالا را در برنامهٔ هر دستگاه وارد کنید.",
+		Devices:   "دستگاه‌ها", DeviceSeen: "آخرین بازدید", DeviceRefused: "خارج از محدودیت دستگاه", UnknownDevice: "دستگاه ناشناس",
 		UnitB: "بایت", UnitKB: "کیلوبایت", UnitMB: "مگابایت", UnitGB: "گیگابایت", UnitTB: "ترابایت",
 		Decimal: '.', Jalali: true,
 	},
@@ -109,8 +113,9 @@ var catalog = map[string]*messages{
 		Configs: "Конфигурации", Copy: "Копировать", Copied: "Скопировано", CopyLabel: "Копировать",
 		LinkLabel: "Ссылка", ShowQR: "Показать QR-код", QRLabel: "QR-код для",
 		QRTooLong: "Слишком длинно для QR-кода; используйте копирование.", Support: "Поддержка",
-		NoLinks: "Сейчас нет доступных конфигураций.",
-		Devices: "Устройства", DeviceSeen: "Последний раз", DeviceRefused: "Сверх лимита устройств", UnknownDevice: "Неизвестное устройство",
+		NoLinks:   "Сейчас нет доступных конфигураций.",
+		PerDevice: "Каждое ваше устройство получает собственные конфигурации: добавьте ссылку подписки выше в приложение на каждом устройстве, а не копируйте конфигурации отсюда.",
+		Devices:   "Устройства", DeviceSeen: "Последний раз", DeviceRefused: "Сверх лимита устройств", UnknownDevice: "Неизвестное устройство",
 		UnitB: "Б", UnitKB: "КБ", UnitMB: "МБ", UnitGB: "ГБ", UnitTB: "ТБ",
 		Decimal: ',', DateLayout: "02.01.2006",
 	},
@@ -127,8 +132,9 @@ var catalog = map[string]*messages{
 		Configs: "节点配置", Copy: "复制", Copied: "已复制", CopyLabel: "复制",
 		LinkLabel: "链接", ShowQR: "显示二维码", QRLabel: "二维码：",
 		QRTooLong: "内容过长，无法生成二维码，请使用复制。", Support: "客服支持",
-		NoLinks: "当前没有可用的节点配置。",
-		Devices: "设备", DeviceSeen: "最近使用", DeviceRefused: "超出设备数量限制", UnknownDevice: "未知设备",
+		NoLinks:   "当前没有可用的节点配置。",
+		PerDevice: "您的每台设备都有各自的节点配置：请在每台设备的应用中导入上方的订阅链接，而不要从此处复制配置。",
+		Devices:   "设备", DeviceSeen: "最近使用", DeviceRefused: "超出设备数量限制", UnknownDevice: "未知设备",
 		UnitB: "B", UnitKB: "KB", UnitMB: "MB", UnitGB: "GB", UnitTB: "TB",
 		Decimal: '.', DateLayout: "2006年1月2日",
 	},

@@ -35,6 +35,10 @@ type Data struct {
 	// shown); DeviceLimit the limit that applies, 0 unlimited.
 	Devices     []Device
 	DeviceLimit int64
+	// PerDevice: the user is in the credentials-per-device mode, so the
+	// page lists no links (a browser is no device) and says to import the
+	// subscription URL in the app instead.
+	PerDevice bool
 }
 
 // Device is one registered device as the page lists it.
@@ -156,6 +160,8 @@ type view struct {
 	Apps    []appView
 	Links   []linkView
 	Support string
+	// PerDevice: see Data.PerDevice.
+	PerDevice bool
 
 	Devices     []deviceView
 	DeviceCount string // "2 / 3", or "2" when unlimited
@@ -184,12 +190,13 @@ func newView(d Data) (*view, error) {
 		now = time.Now()
 	}
 	v := &view{
-		Lang:     lang,
-		T:        m,
-		Username: d.Username,
-		Used:     formatBytes(d.Used, m),
-		SubURL:   d.SubscriptionURL,
-		Support:  d.SupportURL,
+		Lang:      lang,
+		T:         m,
+		Username:  d.Username,
+		Used:      formatBytes(d.Used, m),
+		SubURL:    d.SubscriptionURL,
+		Support:   d.SupportURL,
+		PerDevice: d.PerDevice,
 	}
 	v.StatusClass, v.StatusText = statusText(d.Status, m)
 

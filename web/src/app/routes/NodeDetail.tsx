@@ -1,4 +1,4 @@
-import { Alert, Badge, Button, Drawer, Group, List, SimpleGrid, Stack, Text, Title } from '@mantine/core';
+import { Alert, Badge, Button, Drawer, Group, List, SimpleGrid, Stack, Table, Text, Title } from '@mantine/core';
 import { useMediaQuery } from '@mantine/hooks';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { lazy, Suspense, useState, type ReactNode } from 'react';
@@ -43,6 +43,7 @@ function NodeBody({ node }: { node: PanelNode }) {
   });
   const h = node.health;
   const inboundErrors = Object.entries(h?.inbound_errors ?? {});
+  const certs = h?.certs ?? [];
   const connected = node.status === 'connected';
   return (
     <Stack gap="md">
@@ -101,6 +102,48 @@ function NodeBody({ node }: { node: PanelNode }) {
             ))}
           </List>
         </Alert>
+      )}
+      {certs.length > 0 && (
+        <section aria-label={t('nodes.certs.title')} data-node-certs>
+          <Title order={3} size="h5" mb="xs">
+            {t('nodes.certs.title')}
+          </Title>
+          <Table.ScrollContainer minWidth={420}>
+            <Table striped fz="sm">
+              <Table.Thead>
+                <Table.Tr>
+                  <Table.Th>{t('nodes.certs.inbound')}</Table.Th>
+                  <Table.Th>{t('nodes.certs.file')}</Table.Th>
+                  <Table.Th>{t('nodes.certs.expires')}</Table.Th>
+                </Table.Tr>
+              </Table.Thead>
+              <Table.Tbody>
+                {certs.map((c) => {
+                  const days = c.not_after ? Math.floor((Date.parse(c.not_after + 'Z') - now.getTime()) / 86_400_000) : null;
+                  return (
+                    <Table.Tr key={c.inbound + '\u0000' + c.file} data-cert-file={c.file}>
+                      <Table.Td ff="monospace">{c.inbound}</Table.Td>
+                      <Table.Td ff="monospace" style={{ wordBreak: 'break-all' }}>
+                        {c.file}
+                      </Table.Td>
+                      <Table.Td>
+                        {c.error ? (
+                          <Text span c="red" size="sm">
+                            {c.error}
+                          </Text>
+                        ) : (
+                          <Text span size="sm" c={days !== null && days < 14 ? 'red' : undefined} title={formatTime(c.not_after)}>
+                            {days !== null && days < 0 ? t('nodes.certs.expired') : t('nodes.certs.inDays', { count: days ?? 0 })}
+                          </Text>
+                        )}
+                      </Table.Td>
+                    </Table.Tr>
+                  );
+                })}
+              </Table.Tbody>
+            </Table>
+          </Table.ScrollContainer>
+        </section>
       )}
       <Group gap="xs">
         <Button

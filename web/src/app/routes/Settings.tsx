@@ -109,6 +109,7 @@ function SubscriptionForm({ settings }: { settings: SubscriptionSettings }) {
       },
       deviceLimit: String(settings.hwid_device_limit ?? 0),
       hwidMissing: settings.hwid_missing === 'refuse' ? 'refuse' : 'allow',
+      perDevice: settings.per_device_credentials ?? false,
       rules: (settings.rules ?? []).map((r) => ({ key: newRuleKey(), pattern: r.pattern ?? '', format: r.format ?? 'v2ray', min_version: r.min_version ?? '' })),
     },
     validate: {
@@ -132,6 +133,9 @@ function SubscriptionForm({ settings }: { settings: SubscriptionSettings }) {
         ...v.customJson,
         hwid_device_limit: Number(v.deviceLimit),
         hwid_missing: v.hwidMissing,
+        // Sent once the panel reports the setting (or the admin turns it
+        // on), so the form keeps saving against a panel without it.
+        ...(settings.per_device_credentials !== undefined || v.perDevice ? { per_device_credentials: v.perDevice } : {}),
         rules: wireRules(v.rules),
       }),
     onSuccess: () => {
@@ -168,6 +172,11 @@ function SubscriptionForm({ settings }: { settings: SubscriptionSettings }) {
             { value: 'refuse', label: t('settings.hwidRefuse') },
           ]}
           {...form.getInputProps('hwidMissing')}
+        />
+        <Switch
+          label={t('settings.perDevice')}
+          description={t('settings.perDeviceHint')}
+          {...form.getInputProps('perDevice', { type: 'checkbox' })}
         />
         <Divider />
         <RuleEditor form={form} />

@@ -6,6 +6,8 @@ import { confirmThen } from '../../components/confirm';
 import { EditorModal, FormActions } from '../../components/FormParts';
 import { ActionStatus, Empty, Page, PageError, PageLoading } from '../../components/PageState';
 import { useCurrentAdmin } from '../../features/admin/api';
+import { PerDeviceControl } from '../../features/devices/PerDeviceControl';
+import { perDeviceChoice, perDeviceValue } from '../../features/devices/perDevice';
 import { templateRequests, useTemplates, type UserTemplate } from '../../features/templates/api';
 import { maxDevices } from '../../features/users/form';
 import { useInbounds } from '../../features/users/api';
@@ -24,6 +26,7 @@ function TemplateForm({ template, onDone, onCancel }: { template: UserTemplate |
   const [tags, setTags] = useState<Record<string, string[]>>(template?.inbounds ?? {});
   const [devices, setDevices] = useState(template?.hwid_device_limit != null ? String(template.hwid_device_limit) : '');
   const [ipLimit, setIPLimit] = useState(template?.ip_limit != null ? String(template.ip_limit) : '');
+  const [perDevice, setPerDevice] = useState(perDeviceChoice(template?.per_device_credentials));
   const save = useMutation({
     mutationFn: async () => {
       const l = limit.trim() === '' ? 0 : Number(limit);
@@ -39,11 +42,14 @@ function TemplateForm({ template, onDone, onCancel }: { template: UserTemplate |
       }
       const inb = Object.fromEntries(Object.entries(tags).filter(([, v]) => v.length > 0));
       const body = { name, data_limit: Math.round(l * gib), expire_duration: d * 86400, username_prefix: prefix, username_suffix: suffix, inbounds: inb, hwid_device_limit: dev, ip_limit: ip };
+      // Default (null) is sent only to clear a template's own choice: one that never had it sends nothing.
+      const own = perDeviceValue(perDevice);
+      const perDeviceBody = own !== null || template?.per_device_credentials != null ? { per_device_credentials: own } : {};
       if (template === null) {
-        await templateRequests.create(body);
+        await templateRequests.create({ ...body, ...perDeviceBody });
         return t('templates.created', { name });
       }
-      await templateRequests.modify(template.id, body);
+      await templateRequests.modify(template.id, { ...body, ...perDeviceBody });
       return t('templates.saved', { name });
     },
     onSuccess: (m) => {
@@ -71,6 +77,7 @@ function TemplateForm({ template, onDone, onCancel }: { template: UserTemplate |
             setDevices(e.currentTarget.value);
           }}
         />
+        <PerDeviceControl value={perDevice} onChange={setPerDevice} />
         <TextInput label={t('templates.prefix')} value={prefix} onChange={(e) => { setPrefix(e.currentTarget.value); }} />
         <TextInput label={t('templates.suffix')} value={suffix} onChange={(e) => { setSuffix(e.currentTarget.value); }} />
         <TextInput label={t('userForm.ipLimit')} inputMode="numeric" value={ipLimit} onChange={(e) => { setIPLimit(e.currentTarget.value); }} />

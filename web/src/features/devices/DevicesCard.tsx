@@ -1,12 +1,40 @@
-import { Badge, Button, Card, Group, Table, Text, TextInput, Title } from '@mantine/core';
+import { Badge, Button, Card, Group, Table, Text, TextInput, Title, Tooltip } from '@mantine/core';
 import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { confirmThen } from '../../components/confirm';
+import { Copy } from '../../components/CopyQr';
 import { Empty, PageError, PageLoading } from '../../components/PageState';
-import { timeAgo } from '../../lib/format';
+import { formatBytes, timeAgo } from '../../lib/format';
 import { deviceLabel, useDevices, useRemoveDevice, useRenameDevice, type Device } from './api';
+import { shortCredential } from './perDevice';
 
-/** The user's devices (HWIDs that fetched its subscription): rename, remove. */
+/** A device's own UUID or password: its start and end, the whole in a tooltip, a copy button. */
+function Credential({ value, device }: { value: string; device: string }) {
+  const { t } = useTranslation();
+  if (value === '') {
+    return (
+      <Text size="sm" c="dimmed">
+        {t('devices.noCredential')}
+      </Text>
+    );
+  }
+  return (
+    <Group gap="xs" wrap="nowrap">
+      <Tooltip label={value} events={{ hover: true, focus: true, touch: true }}>
+        <Text size="sm" ff="monospace" dir="ltr" tabIndex={0} data-testid="credential">
+          {shortCredential(value)}
+        </Text>
+      </Tooltip>
+      <Copy value={value} label={t('devices.credentialOf', { name: device })} />
+    </Group>
+  );
+}
+
+/**
+ * The user's devices (HWIDs that fetched its subscription): rename,
+ * remove. With credentials per device, also each device's traffic and
+ * its own credential, to match a leaked link to the device it came from.
+ */
 export function DevicesCard({ username }: { username: string }) {
   const { t } = useTranslation();
   const devices = useDevices(username);
@@ -17,6 +45,7 @@ export function DevicesCard({ username }: { username: string }) {
   const list = devices.data?.devices ?? [];
   const accepted = list.filter((d) => !d.refused).length;
   const limit = devices.data?.limit ?? 0;
+  const perDevice = devices.data?.per_device ?? false;
   const name = (d: Device) => deviceLabel(d) ?? t('devices.unknown');
 
   return (
@@ -26,9 +55,14 @@ export function DevicesCard({ username }: { username: string }) {
           {t('devices.title')}
         </Title>
         {devices.isSuccess && (
-          <Text size="sm" c="dimmed" data-testid="device-count">
-            {limit > 0 ? t('devices.countOf', { count: accepted, limit }) : t('devices.countUnlimited', { count: accepted })}
-          </Text>
+          <Group gap="xs">
+            <Badge size="sm" variant="light" color={perDevice ? 'teal' : 'gray'} data-testid="credential-mode" data-per-device={String(perDevice)}>
+              {perDevice ? t('devices.modeOwn') : t('devices.modeShared')}
+            </Badge>
+            <Text size="sm" c="dimmed" data-testid="device-count">
+              {limit > 0 ? t('devices.countOf', { count: accepted, limit }) : t('devices.countUnlimited', { count: accepted })}
+            </Text>
+          </Group>
         )}
       </Group>
       {devices.isPending && <PageLoading />}
@@ -37,13 +71,15 @@ export function DevicesCard({ username }: { username: string }) {
       {remove.isError && <PageError error={remove.error} />}
       {devices.isSuccess && list.length === 0 && <Empty>{t('devices.none')}</Empty>}
       {list.length > 0 && (
-        <Table.ScrollContainer minWidth={520}>
+        <Table.ScrollContainer minWidth={perDevice ? 820 : 520}>
           <Table data-testid="devices">
             <Table.Thead>
               <Table.Tr>
                 <Table.Th>{t('devices.name')}</Table.Th>
                 <Table.Th>{t('devices.system')}</Table.Th>
                 <Table.Th>{t('devices.lastSeen')}</Table.Th>
+                {perDevice && <Table.Th>{t('devices.traffic')}</Table.Th>}
+                {perDevice && <Table.Th>{t('devices.credential')}</Table.Th>}
                 <Table.Th>{t('devices.actions')}</Table.Th>
               </Table.Tr>
             </Table.Thead>
@@ -98,6 +134,18 @@ export function DevicesCard({ username }: { username: string }) {
                       {t('devices.fetches', { count: d.fetch_count })}
                     </Text>
                   </Table.Td>
+                  {perDevice && (
+                    <Table.Td data-testid="device-traffic">
+                      <Text size="sm" dir="ltr">
+                        {formatBytes(d.used_traffic)}
+                      </Text>
+                    </Table.Td>
+                  )}
+                  {perDevice && (
+                    <Table.Td>
+                      <Credential value={d.credential} device={name(d)} />
+                    </Table.Td>
+                  )}
                   <Table.Td>
                     <Group gap="xs" wrap="nowrap">
                       <Button size="xs" variant="default" onClick={() => { setEditing({ id: d.id, name: d.name }); }}>
@@ -107,7 +155,10 @@ export function DevicesCard({ username }: { username: string }) {
                         size="xs"
                         color="red"
                         variant="light"
-                        onClick={() => { confirmThen(t('devices.removeConfirm', { name: name(d) }), () => { remove.mutate(d.id); }, t('devices.remove')); }}
+                        onClick={() => {
+                          const message = perDevice ? t('devices.removeConfirmPerDevice', { name: name(d) }) : t('devices.removeConfirm', { name: name(d) });
+                          confirmThen(message, () => { remove.mutate(d.id); }, t('devices.remove'));
+                        }}
                       >
                         {t('devices.remove')}
                       </Button>

@@ -37,6 +37,8 @@ export interface SettingsValues {
   deviceLimit: string;
   /** What a fetch without x-hwid gets. */
   hwidMissing: 'allow' | 'refuse';
+  /** Credentials per device: the default for users and templates without their own choice. */
+  perDevice: boolean;
   title: string;
   support: string;
   interval: string;

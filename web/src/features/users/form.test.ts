@@ -50,11 +50,20 @@ describe('a new user', () => {
   });
 
   test('a template names the username and fills the limit and expiry', () => {
-    const tpl = { id: 4, name: 'monthly', data_limit: 40 * gib, expire_duration: 30 * 86400, username_prefix: 'm_', username_suffix: null, inbounds: { trojan: ['Trojan A'] }, hwid_device_limit: 2, ip_limit: 2 } as UserTemplate;
+    const tpl = { id: 4, name: 'monthly', data_limit: 40 * gib, expire_duration: 30 * 86400, username_prefix: 'm_', username_suffix: null, inbounds: { trojan: ['Trojan A'] }, hwid_device_limit: 2, ip_limit: 2, per_device_credentials: null } as UserTemplate;
     const now = Date.UTC(2030, 0, 1);
     const v = { ...applyTemplate(initialValues(null), tpl, now), username: 'x' };
     expect(v).toMatchObject({ limitGiB: '40', expire: '2030-01-31', protocols: ['trojan'], template: '4', ipLimit: '2' });
     expect(toUserBody(v, null, inbounds, tpl)).toMatchObject({ username: 'm_x', proxies: { trojan: {} }, inbounds: { trojan: ['Trojan A'] }, hwid_device_limit: 2, ip_limit: 2 });
+  });
+
+  test('a template with credentials per device on turns them on for the new user; one on the default sends nothing', () => {
+    const tpl = { id: 5, name: 'own', data_limit: 0, expire_duration: 0, username_prefix: null, username_suffix: null, inbounds: {}, hwid_device_limit: null, ip_limit: null, per_device_credentials: true } as UserTemplate;
+    const v = { ...applyTemplate(initialValues(null), tpl), username: 'y' };
+    expect(v.perDevice).toBe('on');
+    expect(toUserBody(v, null, inbounds, tpl).per_device_credentials).toBe(true);
+    const plain = { ...tpl, per_device_credentials: null };
+    expect(toUserBody({ ...applyTemplate(initialValues(null), plain), username: 'z' }, null, inbounds, plain)).not.toHaveProperty('per_device_credentials');
   });
 
   test.each([
@@ -90,6 +99,18 @@ describe('an edited user', () => {
     expect(toUserBody({ ...initialValues(u), ipLimit: '0' }, u, inbounds, null).ip_limit).toBe(0);
     const plain = user({});
     expect(toUserBody(initialValues(plain), plain, inbounds, null)).not.toHaveProperty('ip_limit');
+  });
+
+  test('credentials per device: On and Off are sent, Default sends null once the user had its own, else nothing', () => {
+    const plain = user({ per_device_credentials: null });
+    expect(initialValues(plain).perDevice).toBe('default');
+    expect(toUserBody(initialValues(plain), plain, inbounds, null)).not.toHaveProperty('per_device_credentials');
+    expect(toUserBody({ ...initialValues(plain), perDevice: 'on' }, plain, inbounds, null).per_device_credentials).toBe(true);
+    expect(toUserBody({ ...initialValues(plain), perDevice: 'off' }, plain, inbounds, null).per_device_credentials).toBe(false);
+    const off = user({ per_device_credentials: false });
+    expect(initialValues(off).perDevice).toBe('off');
+    expect(toUserBody(initialValues(off), off, inbounds, null).per_device_credentials).toBe(false);
+    expect(toUserBody({ ...initialValues(off), perDevice: 'default' }, off, inbounds, null).per_device_credentials).toBeNull();
   });
 
   test('disabling and enabling set the status; otherwise it is left alone', () => {

@@ -2,6 +2,7 @@
 // Kept free of React so Vitest checks the rules directly.
 
 import { gib } from '../../lib/format';
+import { perDeviceChoice, perDeviceValue, type PerDeviceChoice } from '../devices/perDevice';
 import type { UserTemplate } from '../templates/api';
 import { protocols, resetStrategies, type InboundSummary, type Protocol, type ResetStrategy, type User, type UserBody } from './api';
 
@@ -24,6 +25,8 @@ export interface UserFormValues {
   deviceLimit: string;
   /** Addresses at once, "" for the global default, 0 for unlimited. */
   ipLimit: string;
+  /** Credentials per device: "default" follows the global switch. */
+  perDevice: PerDeviceChoice;
   hasPlan: boolean;
   planGiB: string;
   planDays: string;
@@ -71,6 +74,7 @@ export function initialValues(user: User | null): UserFormValues {
     autoDelete: user?.auto_delete_in_days != null ? String(user.auto_delete_in_days) : '',
     deviceLimit: user?.hwid_device_limit != null ? String(user.hwid_device_limit) : '',
     ipLimit: user?.ip_limit != null ? String(user.ip_limit) : '',
+    perDevice: perDeviceChoice(user?.per_device_credentials),
     hasPlan: plan !== null,
     planGiB: plan?.data_limit ? String(plan.data_limit / gib) : '',
     planDays: plan?.expire ? String(Math.round(plan.expire / 86400)) : '',
@@ -89,6 +93,7 @@ export function applyTemplate(values: UserFormValues, t: UserTemplate, now = Dat
     expire: t.expire_duration ? daysFromNow(t.expire_duration / 86400, now) : '',
     deviceLimit: t.hwid_device_limit != null ? String(t.hwid_device_limit) : '',
     ipLimit: t.ip_limit != null ? String(t.ip_limit) : '',
+    perDevice: perDeviceChoice(t.per_device_credentials),
     ...(named.length > 0 ? { protocols: named, inbounds: Object.fromEntries(named.map((p) => [p, t.inbounds[p] ?? []])) } : {}),
   };
 }
@@ -162,6 +167,10 @@ export function toUserBody(
   const ipLimit = wholeNumber(values.ipLimit, 'ipLimit', 0);
   if (ipLimit !== null || user?.ip_limit != null) {
     body.ip_limit = ipLimit;
+  }
+  const perDevice = perDeviceValue(values.perDevice);
+  if (perDevice !== null || user?.per_device_credentials != null) {
+    body.per_device_credentials = perDevice;
   }
   if (values.hasPlan) {
     body.next_plan = {

@@ -1607,6 +1607,7 @@ export interface components {
             detail: string;
         };
         DeviceJSON: {
+            credential: string;
             /** Format: int64 */
             fetch_count: number;
             /** Format: date-time */
@@ -1621,6 +1622,8 @@ export interface components {
             os: string;
             os_version: string;
             refused: boolean;
+            /** Format: int64 */
+            used_traffic: number;
             user_agent: string;
         };
         DeviceRenameBody: {
@@ -1632,6 +1635,7 @@ export interface components {
             limit: number;
             /** Format: int64 */
             own_limit: number | null;
+            per_device: boolean;
         };
         EmptyObject: Record<string, never>;
         ErrorBody: {
@@ -1749,7 +1753,15 @@ export interface components {
             port?: number | null;
             usage_coefficient?: number | null;
         };
+        NodeCert: {
+            error: string;
+            file: string;
+            inbound: string;
+            /** Format: date-time */
+            not_after: string | null;
+        };
         NodeHealth: {
+            certs: components["schemas"]["NodeCert"][];
             core_restarts: number;
             inbound_errors: {
                 [key: string]: string;
@@ -1941,6 +1953,7 @@ export interface components {
             /** Format: int64 */
             hwid_device_limit?: number;
             hwid_missing?: string;
+            per_device_credentials?: boolean;
             profile_title?: string;
             profile_update_interval?: number;
             profile_web_page_url?: string;
@@ -2034,6 +2047,7 @@ export interface components {
             /** Format: int64 */
             ip_limit?: number | null;
             name?: string | null;
+            per_device_credentials?: boolean | null;
             username_prefix?: string | null;
             username_suffix?: string | null;
         };
@@ -2052,6 +2066,7 @@ export interface components {
             /** Format: int64 */
             ip_limit: number | null;
             name: string;
+            per_device_credentials: boolean | null;
             username_prefix: string | null;
             username_suffix: string | null;
         };
@@ -2109,6 +2124,7 @@ export interface components {
             /** Format: date-time */
             on_hold_timeout?: string | null;
             online_at?: unknown;
+            per_device_credentials?: boolean | null;
             proxies?: {
                 [key: string]: components["schemas"]["ProxySettings"];
             };
@@ -2178,6 +2194,8 @@ export interface components {
             on_hold_timeout: string | null;
             /** Format: date-time */
             online_at: string | null;
+            per_device_active: boolean;
+            per_device_credentials: boolean | null;
             proxies: {
                 [key: string]: unknown;
             };

@@ -4,6 +4,7 @@ import { useMutation } from '@tanstack/react-query';
 import { useTranslation } from 'react-i18next';
 import { CalendarDateInput } from '../../../components/CalendarDateInput';
 import { FormActions } from '../../../components/FormParts';
+import { PerDeviceControl } from '../../devices/PerDeviceControl';
 import type { UserTemplate } from '../../templates/api';
 import { protocols, resetStrategies, userRequests, type ResetStrategy, type User } from '../api';
 import { applyTemplate, choosableProtocols, daysFromNow, FormError, initialValues, tagsOf, toUserBody, type Inbounds } from '../form';
@@ -158,6 +159,12 @@ export function UserForm({ user, templates, inbounds, owners, onDone, onCancel }
           description={t('userForm.deviceLimitHint')}
           inputMode="numeric"
           {...form.getInputProps('deviceLimit')}
+        />
+        <PerDeviceControl
+          value={v.perDevice}
+          onChange={(c) => {
+            form.setFieldValue('perDevice', c);
+          }}
         />
         <TextInput label={t('userForm.ipLimit')} inputMode="numeric" {...form.getInputProps('ipLimit')} />
         <Fieldset legend={t('userForm.nextPlan')}>
