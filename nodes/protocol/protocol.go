@@ -30,10 +30,11 @@
 //	                that does not know it ignores it, and an agent that does
 //	                not send it leaves the panel's address list empty.
 //	1 (2026-12-07): additive, no bump: user.per_device and user.devices
-//	                (credentials per device, devices.go); usage and online
-//	                reports name device identities "<email>#<device id>".
-//	                An agent that predates them runs the user's own
-//	                credentials: upgrade nodes before turning the mode on.
+//	                (credentials per device, devices.go); usage
+//	                reports name device identities "<email>#<device id>"
+//	                (online reports name users). An agent that predates
+//	                them refuses such states (its state hash lacks them):
+//	                upgrade nodes before turning the mode on.
 //	1 (2026-12-07): additive, no bump: status.certs (expiry of the
 //	                certificate files the node's inbounds read), for the
 //	                panel's certificate alert.
@@ -184,7 +185,9 @@ type User struct {
 	// of Devices (device ids, ascending) is an Xray identity of its own with
 	// credentials derived from the user's (devices.go). Expire and
 	// BytesLeft hold for the user over all its identities. An agent that
-	// predates these fields installs the user's own credentials instead.
+	// predates these fields drops them when decoding, so its state hash
+	// differs from the panel's: it refuses the state with bad_state and
+	// keeps its last-known-good one.
 	PerDevice bool    `json:"per_device,omitempty"`
 	Devices   []int64 `json:"devices,omitempty"`
 }

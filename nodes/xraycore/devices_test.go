@@ -141,6 +141,17 @@ func TestPerDeviceApplyDiffAndDuplicates(t *testing.T) {
 	if s.engine.Restarts() != restarts || s.engine.UserCount() != 1 {
 		t.Fatalf("restarts %d->%d, UserCount %d", restarts, s.engine.Restarts(), s.engine.UserCount())
 	}
+	// The same user again (a new expiry) keeps its identities as they run;
+	// a new user UUID derives new ones, and the old device credentials stop.
+	v.Expire = 4_000_000_000
+	s.apply(s.config, v)
+	s.mustRoundTrip(socks2, "device 2 after an Apply with a new expiry")
+	w := v
+	w.VLESS = xraytest.TestUser(1, "dev").VLESS
+	s.apply(s.config, w)
+	s.mustFail(socks2, "device 2's old credentials after the user's UUID changed")
+	s.mustRoundTrip(s.client(xraytest.TagVLESS, w.DeviceIdentity(2)), "device 2's new credentials")
+
 	// RemoveUsers by the owner's email works after an Apply too.
 	s.engine.RemoveUsers([]string{u.Email})
 	if s.engine.UserCount() != 0 {

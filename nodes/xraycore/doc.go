@@ -62,6 +62,19 @@
 // refuses (bad UUID, unknown cipher) is logged and skipped; the others are
 // not affected.
 //
+// # Credentials per device
+//
+// The engine's API takes users; Xray runs identities. A user with
+// PerDevice runs as one identity per device (protocol.User.Identities:
+// email "<email>#<device id>", credentials derived from the user's), never
+// under its own credentials. The engine remembers which identities each
+// such user has (only for those users, so 100,000 users without devices
+// cost nothing extra), so UpsertUsers of a user with fewer devices removes
+// the dropped identities, RemoveUsers of the user's email removes them all,
+// and an Apply that brings the user unchanged reuses the identities it
+// runs instead of deriving them again. CollectUsage and CollectOnline name
+// identities; UserCount counts them.
+//
 // # Usage
 //
 // CollectUsage walks Xray's counters once per call and swaps each to zero

@@ -72,11 +72,11 @@ type Engine struct {
 	inbounds  []*inboundState // config order
 	byTag     map[string]*inboundState
 	users     map[string]*installedUser // by identity email
-	// owners maps a user's email to the identity emails installed for it,
-	// only for users whose identities are not just the user itself (per
-	// device, protocol.User.Identities), so 100,000 users without devices
-	// cost nothing here.
-	owners map[string][]string
+	// owners maps a user's email to the identities installed for it, only
+	// for users whose identities are not just the user itself (per device,
+	// protocol.User.Identities), so 100,000 users without devices cost
+	// nothing here.
+	owners map[string]*deviceSet
 	closed bool
 
 	meter usageMeter
@@ -120,7 +120,12 @@ func (e *Engine) Apply(configJSON []byte, users []protocol.User) (Result, error)
 	if err != nil {
 		return Result{}, err
 	}
-	users, owners := expandIdentities(users)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return Result{}, ErrClosed
+	}
+	users, owners := e.expandIdentities(users)
 	desired := make(map[string]int, len(users))
 	for i := range users {
 		email := users[i].Email
@@ -131,12 +136,6 @@ func (e *Engine) Apply(configJSON []byte, users []protocol.User) (Result, error)
 			return Result{}, fmt.Errorf("%w: email %q appears twice", ErrInvalidUser, email)
 		}
 		desired[email] = i
-	}
-
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return Result{}, ErrClosed
 	}
 	var res Result
 	if e.instance == nil || cfg.baseCanon != e.baseCanon {
@@ -161,12 +160,12 @@ func (e *Engine) Restart(configJSON []byte, users []protocol.User) (Result, erro
 	if err != nil {
 		return Result{}, err
 	}
-	users, owners := expandIdentities(users)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
 		return Result{}, ErrClosed
 	}
+	users, owners := e.expandIdentities(users)
 	res, err := e.restart(cfg, users)
 	if err != nil {
 		return Result{}, err
@@ -377,29 +376,26 @@ func (e *Engine) UpsertUsers(users []protocol.User) error {
 		u := &users[i]
 		if !u.PerDevice {
 			if prev, ok := e.owners[u.Email]; ok {
-				e.removeIdentities(prev, nil)
+				e.removeIdentities(prev.emails, nil)
 				delete(e.owners, u.Email)
 			}
 			e.upsertIdentity(u)
 			continue
 		}
 		ids := u.Identities()
-		emails := make([]string, len(ids))
-		for j := range ids {
-			emails[j] = ids[j].Email
+		set := newDeviceSet(u, ids)
+		prev := []string{u.Email} // its own identity, if installed
+		if p, ok := e.owners[u.Email]; ok {
+			prev = p.emails
 		}
-		prev, ok := e.owners[u.Email]
-		if !ok {
-			prev = []string{u.Email} // its own identity, if installed
-		}
-		e.removeIdentities(prev, emails)
+		e.removeIdentities(prev, set.emails)
 		for j := range ids {
 			e.upsertIdentity(&ids[j])
 		}
 		if e.owners == nil {
-			e.owners = map[string][]string{}
+			e.owners = map[string]*deviceSet{}
 		}
-		e.owners[u.Email] = emails
+		e.owners[u.Email] = set
 	}
 	e.publish()
 	return nil
@@ -452,8 +448,8 @@ func (e *Engine) RemoveUsers(emails []string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, email := range emails {
-		if ids, ok := e.owners[email]; ok {
-			e.removeIdentities(ids, nil)
+		if set, ok := e.owners[email]; ok {
+			e.removeIdentities(set.emails, nil)
 			delete(e.owners, email)
 			continue
 		}
@@ -748,10 +744,30 @@ func indexOfTag(specs []inboundSpec, tag string) int {
 	return -1
 }
 
+// deviceSet is what the engine runs for a per-device user: the emails of
+// its identities, and what they were derived from, so an Apply that brings
+// the same user again reuses them instead of deriving every credential anew.
+type deviceSet struct {
+	src     userKey // the user's credentials and exclusions
+	devices []int64
+	emails  []string
+}
+
+func newDeviceSet(u *protocol.User, ids []protocol.User) *deviceSet {
+	set := &deviceSet{src: keyOf(u), devices: slices.Clone(u.Devices), emails: make([]string, len(ids))}
+	for j := range ids {
+		set.emails[j] = ids[j].Email
+	}
+	return set
+}
+
 // expandIdentities turns users into the identities Xray runs, and maps each
-// per-device user's email to its identities' emails. Without any per-device
-// user it returns users as they are and a nil map, allocating nothing.
-func expandIdentities(users []protocol.User) ([]protocol.User, map[string][]string) {
+// per-device user's email to its identities. Without any per-device user it
+// returns users as they are and a nil map, allocating nothing. Identities
+// of a user whose credentials, exclusions and devices did not change are
+// copied from the installed ones rather than derived again (an HMAC per
+// credential). Caller holds mu.
+func (e *Engine) expandIdentities(users []protocol.User) ([]protocol.User, map[string]*deviceSet) {
 	n, perDevice := 0, 0
 	for i := range users {
 		if users[i].PerDevice {
@@ -765,22 +781,44 @@ func expandIdentities(users []protocol.User) ([]protocol.User, map[string][]stri
 		return users, nil
 	}
 	out := make([]protocol.User, 0, n)
-	owners := make(map[string][]string, perDevice)
+	owners := make(map[string]*deviceSet, perDevice)
 	for i := range users {
 		u := &users[i]
 		if !u.PerDevice {
 			out = append(out, *u)
 			continue
 		}
-		emails := make([]string, len(u.Devices))
-		for j, id := range u.Devices {
-			d := u.DeviceIdentity(id)
-			emails[j] = d.Email
-			out = append(out, d)
+		if prev := e.owners[u.Email]; prev != nil && slices.Equal(prev.devices, u.Devices) && prev.src == keyOf(u) {
+			if start, ok := e.reuseIdentities(prev, u, out); ok {
+				out = start
+				owners[u.Email] = prev
+				continue
+			}
 		}
-		owners[u.Email] = emails
+		start := len(out)
+		for _, id := range u.Devices {
+			out = append(out, u.DeviceIdentity(id))
+		}
+		owners[u.Email] = newDeviceSet(u, out[start:])
 	}
 	return out, owners
+}
+
+// reuseIdentities appends to out the installed identities of set, with the
+// user's current ID and expiry; ok is false (out unchanged) when one of
+// them is not installed. Caller holds mu.
+func (e *Engine) reuseIdentities(set *deviceSet, u *protocol.User, out []protocol.User) ([]protocol.User, bool) {
+	start := len(out)
+	for _, email := range set.emails {
+		iu := e.users[email]
+		if iu == nil {
+			return out[:start], false
+		}
+		d := iu.user
+		d.ID, d.Expire, d.Excluded = u.ID, u.Expire, u.Excluded
+		out = append(out, d)
+	}
+	return out, true
 }
 
 func countEligible(users []*installedUser, spec *inboundSpec) int {
