@@ -135,6 +135,7 @@ func prepare(configJSON []byte) (*preparedConfig, error) {
 	}
 	cfg.baseCanon = string(baseCanon)
 	built.Inbound = nil
+	withCuttingDispatcher(built)
 	cfg.base = built
 	return cfg, nil
 }

@@ -46,6 +46,9 @@
 //     core's counters (until they have been still for an hour), so their
 //     traffic is not lost either.
 //   - An identical Apply (same config, same users) does nothing.
+//   - An identity removed (or whose credentials changed) loses its open
+//     connections: the engine closes them (cut.go), since Xray's user
+//     managers only refuse new ones. Nobody else's connection is touched.
 //
 // # Users and protocols
 //

@@ -18,6 +18,7 @@ import (
 	"github.com/xtls/xray-core/features/dns"
 	"github.com/xtls/xray-core/features/inbound"
 	"github.com/xtls/xray-core/features/outbound"
+	"github.com/xtls/xray-core/features/routing"
 	"github.com/xtls/xray-core/proxy"
 	"github.com/xtls/xray-core/proxy/shadowsocks_2022"
 	"github.com/xtls/xray-core/transport/internet"
@@ -80,6 +81,9 @@ type Engine struct {
 	closed bool
 
 	meter usageMeter
+	// conns are the open inbound connections of each identity, closed
+	// when the identity is removed (cut.go).
+	conns connTracker
 
 	restarts    atomic.Int64
 	userCount   atomic.Int64
@@ -187,6 +191,9 @@ func (e *Engine) restart(cfg *preparedConfig, users []protocol.User) (Result, er
 	if err != nil {
 		e.restoreGlobals()
 		return Result{}, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+	}
+	if d, ok := inst.GetFeature(routing.DispatcherType()).(*cuttingDispatcher); ok {
+		d.tracker.Store(&e.conns)
 	}
 	if err := inst.Start(); err != nil {
 		_ = inst.Close()
@@ -313,6 +320,7 @@ func (e *Engine) applyInPlace(cfg *preparedConfig, users []protocol.User, desire
 	}
 	for _, iu := range gone {
 		delete(e.users, iu.user.Email)
+		e.conns.cut(iu.user.Email)
 	}
 	for _, iu := range fresh {
 		e.users[iu.user.Email] = iu
@@ -414,6 +422,8 @@ func (e *Engine) upsertIdentity(u *protocol.User) {
 		for _, st := range e.inbounds {
 			e.removeUser(st, u.Email)
 		}
+		// Its credentials changed: what authenticated with the old ones ends.
+		e.conns.cut(u.Email)
 	}
 	iu := &installedUser{user: *u, key: key}
 	e.users[u.Email] = iu
@@ -438,12 +448,13 @@ func (e *Engine) removeIdentities(emails, keep []string) {
 			e.removeUser(st, email)
 		}
 		delete(e.users, email)
+		e.conns.cut(email)
 	}
 }
 
 // RemoveUsers removes users by email from every inbound, each with all its
 // identities (a per-device user's devices). Unknown emails are ignored.
-// Connections the users already have open are not cut by Xray.
+// Their open connections are closed too (cut.go).
 func (e *Engine) RemoveUsers(emails []string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -523,6 +534,13 @@ func (e *Engine) replaceUsers(users []protocol.User) {
 			continue
 		}
 		next[u.Email] = newInstalledUser(*u)
+	}
+	// Identities gone, or whose credentials changed, lose their open
+	// connections on the old core too.
+	for email, iu := range e.users {
+		if n, ok := next[email]; !ok || n != iu {
+			e.conns.cut(email)
+		}
 	}
 	e.users = next
 }
