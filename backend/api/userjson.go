@@ -52,10 +52,12 @@ type userResponse struct {
 	PerDeviceActive bool `json:"per_device_active"`
 	// IPLimitUntil is set while the IP limit holds the user disabled: when
 	// it is enabled again.
-	IPLimitUntil    *wireTime    `json:"ip_limit_until"`
-	Admin           *model.Admin `json:"admin"`
-	Links           []string     `json:"links"`
-	SubscriptionURL string       `json:"subscription_url"`
+	IPLimitUntil *wireTime    `json:"ip_limit_until"`
+	Admin        *model.Admin `json:"admin"`
+	// Links are the user's share links; none in the credentials-per-
+	// device mode (each device gets its own with its subscription fetch).
+	Links           []string `json:"links"`
+	SubscriptionURL string   `json:"subscription_url"`
 }
 
 // Per-protocol proxy objects carry exactly Marzban's fields for each protocol.
@@ -174,9 +176,14 @@ func (r *userRenderer) user(u *model.User) (userResponse, error) {
 	if err != nil {
 		return userResponse{}, err
 	}
-	links := sub.Links(u, r.inbounds, r.hosts, r.host)
-	if links == nil {
-		links = []string{}
+	// A user in the credentials-per-device mode has no link of its own:
+	// its own credentials run on no node, and each device's links come
+	// with that device's subscription fetch.
+	links := []string{}
+	if !u.PerDevice {
+		if l := sub.Links(u, r.inbounds, r.hosts, r.host); l != nil {
+			links = l
+		}
 	}
 	resp := userResponse{
 		Username:               u.Username,

@@ -94,6 +94,10 @@ test('credentials per device: set globally, per template and per user; the devic
   user = await editUser('Default');
   assert.equal(user.per_device_credentials, null);
   assert.equal(user.per_device_active, true);
+  // No shared links in the mode: the user's own credentials run nowhere.
+  assert.deepEqual(user.links, []);
+  await page.goto(`${h.base}/dashboard/users/pd_user`);
+  await page.getByText('No shared links: with credentials per device', { exact: false }).waitFor();
 
   // Two devices fetch the subscription: each gets links with its own credential.
   const subUrl = h.base + user.subscription_url.slice(user.subscription_url.indexOf('/sub/'));

@@ -204,7 +204,7 @@ export function UserPage() {
           <Title order={3} size="h5" mt="sm">
             {t('user.links')}
           </Title>
-          {u.links.length === 0 && <Empty>{t('user.noLinks')}</Empty>}
+          {u.links.length === 0 && <Empty>{t(u.per_device_active ? 'user.noLinksPerDevice' : 'user.noLinks')}</Empty>}
           {u.links.map((link, i) => (
             <CopyQrRow key={link} value={link} label={t('user.link', { n: i + 1 })} />
           ))}

@@ -392,6 +392,7 @@ export const en = {
     subUrl: 'Subscription URL',
     links: 'Links',
     link: 'Link {{n}}',
+    noLinksPerDevice: 'No shared links: with credentials per device, each device gets its own links when it fetches the subscription link above.',
     noLinks: 'No links: the user has no inbound.',
     daily: 'Usage per day (30 days, UTC)',
     perNode: 'Usage per node',

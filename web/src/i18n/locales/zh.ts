@@ -389,6 +389,7 @@ export const zh: Translation = {
     subUrl: '订阅地址',
     links: '链接',
     link: '链接 {{n}}',
+    noLinksPerDevice: '没有共用链接：启用按设备凭据后，每台设备在获取上方的订阅链接时得到自己的链接。',
     noLinks: '没有链接：该用户没有入站。',
     daily: '每日流量（30 天，UTC）',
     perNode: '各节点流量',
