@@ -44,11 +44,36 @@ func (h *Hub) recordHealth(ctx context.Context, nodeID int64, st *protocol.Statu
 		r.InboundErrors = map[string]string{}
 	}
 	h.storeHealth(r)
-	if h.opts.Signals != nil {
+	if h.opts.Signals != nil && h.shouldSendHealth(r) {
 		if b, err := json.Marshal(r); err == nil {
 			_ = h.opts.Signals.Send(ctx, healthTopic, b)
 		}
 	}
+}
+
+// healthResend is how often an unchanged report still goes to the other
+// replicas, so their reported_at stays this fresh.
+const healthResend = 10 * time.Second
+
+// shouldSendHealth says whether r goes to the other replicas: when it
+// says something new, or the last one sent is healthResend old. Agents
+// report after every apply; at 1,000 nodes and 100 changes a second that
+// was a Redis publish (waited for in the session's reader) and a decode on
+// every other replica for each of thousands of identical reports a second.
+func (h *Hub) shouldSendHealth(r NodeHealth) bool {
+	h.healthMu.Lock()
+	defer h.healthMu.Unlock()
+	last, ok := h.healthSent[r.NodeID]
+	if ok && r.ReportedAt.Sub(last.ReportedAt) < healthResend && sameHealth(last, r) {
+		return false
+	}
+	h.healthSent[r.NodeID] = r
+	return true
+}
+
+func sameHealth(a, b NodeHealth) bool {
+	return a.Users == b.Users && a.JournalBacklog == b.JournalBacklog && a.CoreRestarts == b.CoreRestarts &&
+		maps.Equal(a.InboundErrors, b.InboundErrors)
 }
 
 func (h *Hub) storeHealth(r NodeHealth) {

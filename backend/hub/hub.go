@@ -89,6 +89,10 @@ type Hub struct {
 
 	logs logHub // logs.go
 
+	// healthSent is each node's health as last sent to the other
+	// replicas; guarded by healthMu (health.go).
+	healthSent map[int64]NodeHealth
+
 	healthMu sync.Mutex
 	health   map[int64]NodeHealth // health.go
 	snaps    snapCache            // snapshot.go: each revision's snapshot, encoded once
@@ -106,7 +110,7 @@ type Hub struct {
 func New(st *state.State, log *slog.Logger, opts Options) *Hub {
 	opts.defaults()
 	return &Hub{st: st, feed: st.Feed(), log: log, opts: opts, ready: make(chan struct{}), sessions: map[int64]*session{},
-		health: map[int64]NodeHealth{},
+		health: map[int64]NodeHealth{}, healthSent: map[int64]NodeHealth{},
 		gate:   newWriteGate(opts.SnapshotWriters),
 		writes: newNodeWriter(), usageq: make(chan *usageReq, 1024), usageStopped: make(chan struct{}), writesStopped: make(chan struct{}),
 		logs: logHub{subs: map[*logSub]struct{}{}, want: map[int64]time.Time{},
@@ -156,7 +160,8 @@ func (h *Hub) reload(ctx context.Context) error {
 // follow folds new feed changes into the desired state and wakes sessions.
 func (h *Hub) follow(ctx context.Context) error {
 	d := h.current()
-	moved := false
+	from, _ := d.head()
+	moved, reloaded := false, false
 	for {
 		rev, _ := d.head()
 		changes, err := h.changesSince(ctx, rev, 2000)
@@ -165,7 +170,7 @@ func (h *Hub) follow(ctx context.Context) error {
 			if err := h.reload(ctx); err != nil {
 				return err
 			}
-			d, moved = h.current(), true
+			d, moved, reloaded = h.current(), true, true
 			continue
 		}
 		if err != nil {
@@ -182,8 +187,13 @@ func (h *Hub) follow(ctx context.Context) error {
 		moved = true
 	}
 	if moved {
-		rev, _ := h.current().head()
+		rev, hash := h.current().head()
 		h.snaps.forget(rev)
+		if !reloaded && from < rev {
+			// The delta the sessions at the previous head need, before
+			// they wake and ask for it (deltas.go).
+			h.deltas.prime(h.changesSince, from, rev, hash)
+		}
 		for _, s := range h.liveSessions() {
 			s.kick()
 		}

@@ -68,6 +68,7 @@ func (s *Store) migrate(ctx context.Context, upTo int) error {
 		ms = ms[:upTo]
 	}
 	return s.Tx(ctx, func(tx *Tx) error {
+		tx.stmts = nil // each statement runs once: none worth preparing
 		if s.postgres() {
 			if _, err := tx.exec(`SELECT pg_advisory_xact_lock($1)`, int64(migrationLockKey)); err != nil {
 				return fmt.Errorf("locking migrations: %w", err)

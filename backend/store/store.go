@@ -68,6 +68,9 @@ type Store struct {
 	hooks hooks
 	// clock stamps audit entries (SetClock; nil: time.Now).
 	clock atomic.Pointer[func() time.Time]
+	// writeStmts and readStmts keep prepared statements on SQLite
+	// (stmtcache.go); nil on PostgreSQL, whose driver caches its own.
+	writeStmts, readStmts *stmtCache
 }
 
 // SetClock makes now the time audit entries are stamped with (state's
@@ -182,7 +185,8 @@ func openSQLite(path string, log *slog.Logger) (*Store, error) {
 	}
 	read.SetMaxOpenConns(sqliteReaders)
 	read.SetMaxIdleConns(sqliteReaders)
-	return &Store{engine: EngineSQLite, write: write, read: read, log: log}, nil
+	return &Store{engine: EngineSQLite, write: write, read: read, log: log,
+		writeStmts: newStmtCache(write), readStmts: newStmtCache(read)}, nil
 }
 
 func openPostgres(ctx context.Context, databaseURL string, log *slog.Logger) (*Store, error) {
@@ -208,10 +212,14 @@ func (s *Store) Engine() string { return s.engine }
 // Close closes every connection.
 func (s *Store) Close() error {
 	s.hooks.closing()
+	s.writeStmts.close()
+	s.readStmts.close()
 	err := s.write.Close()
 	if s.read != s.write {
 		err = errors.Join(err, s.read.Close())
 	}
+	s.writeStmts.wait()
+	s.readStmts.wait()
 	return err
 }
 
@@ -228,6 +236,10 @@ type Tx struct {
 	audited     int
 	revised     bool
 	bookkeeping bool
+	// stmts is the pool's statement cache (nil on PostgreSQL); bound holds
+	// this transaction's copies of the statements it used (stmtFor).
+	stmts *stmtCache
+	bound map[*sql.Stmt]*sql.Stmt
 }
 
 // Tx runs fn in one read-write transaction, committing when fn returns nil.
@@ -260,7 +272,10 @@ func (s *Store) run(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn fun
 			panic(p)
 		}
 	}()
-	tx := &Tx{ctx: ctx, tx: sqlTx, s: s}
+	tx := &Tx{ctx: ctx, tx: sqlTx, s: s, stmts: s.readStmts}
+	if db == s.write {
+		tx.stmts = s.writeStmts
+	}
 	if err := fn(tx); err != nil {
 		_ = sqlTx.Rollback()
 		return err
@@ -347,15 +362,48 @@ func isForeignKeyViolation(err error) bool {
 }
 
 func (tx *Tx) exec(query string, args ...any) (sql.Result, error) {
-	return tx.tx.ExecContext(tx.ctx, tx.placeholders(query, len(args)), args...)
+	q := tx.placeholders(query, len(args))
+	if st := tx.stmtFor(q); st != nil {
+		return st.ExecContext(tx.ctx, args...)
+	}
+	return tx.tx.ExecContext(tx.ctx, q, args...)
 }
 
 func (tx *Tx) query(query string, args ...any) (*sql.Rows, error) {
-	return tx.tx.QueryContext(tx.ctx, tx.placeholders(query, len(args)), args...)
+	q := tx.placeholders(query, len(args))
+	if st := tx.stmtFor(q); st != nil {
+		return st.QueryContext(tx.ctx, args...)
+	}
+	return tx.tx.QueryContext(tx.ctx, q, args...)
 }
 
 func (tx *Tx) queryRow(query string, args ...any) *sql.Row {
-	return tx.tx.QueryRowContext(tx.ctx, tx.placeholders(query, len(args)), args...)
+	q := tx.placeholders(query, len(args))
+	if st := tx.stmtFor(q); st != nil {
+		return st.QueryRowContext(tx.ctx, args...)
+	}
+	return tx.tx.QueryRowContext(tx.ctx, q, args...)
+}
+
+// stmtFor is the cached prepared statement for q bound to this
+// transaction, or nil (PostgreSQL, or not prepared yet: run it as SQL).
+// database/sql reuses the connection's prepared copy; the binding is kept
+// for the transaction's next use of q (a node-write batch runs the same
+// two statements for every node).
+func (tx *Tx) stmtFor(q string) *sql.Stmt {
+	st := tx.stmts.get(q)
+	if st == nil {
+		return nil
+	}
+	if b := tx.bound[st]; b != nil {
+		return b
+	}
+	b := tx.tx.StmtContext(tx.ctx, st)
+	if tx.bound == nil {
+		tx.bound = map[*sql.Stmt]*sql.Stmt{}
+	}
+	tx.bound[st] = b
+	return b
 }
 
 // manyParams is the parameter count from which SQLite statements are
