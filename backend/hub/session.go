@@ -59,12 +59,16 @@ type session struct {
 	refused      int64 // a revision the node refused; not resent until the state moves past it
 	logsOn       bool  // the node was asked to stream its log lines (logs.go)
 	usageSeq     int64 // the last usage sequence recorded for the node
+	usageBusy    bool  // a usage batch is being recorded (onUsage); its ack not sent yet
 	sharedToken  bool  // the node said another agent took its last session over
 	backlog      int   // journal entries the node holds unsent, as of its last status (-1: none yet)
 
 	// When inflight was sent and what it was, for the ack latency metric.
 	sentAt   time.Time
 	sentKind string // "snapshot" or "delta"
+
+	// usageWG counts the goroutine recording a usage batch (onUsage).
+	usageWG sync.WaitGroup
 }
 
 // sharedTokenMessage is the node's message while two agents fence each other.
@@ -167,7 +171,26 @@ func (s *session) run(ctx context.Context) string {
 	s.readLoop(ctx)
 	s.close("", s.reasonOr("connection closed"))
 	wg.Wait()
+	s.usageWG.Wait()
 	return s.reason
+}
+
+// fail ends the session for an error handling a frame of type typ: a
+// fence, a protocol mismatch or violation get their code, anything else
+// (a database error) none.
+func (s *session) fail(typ string, err error) {
+	switch {
+	case errors.Is(err, model.ErrFenced):
+		s.close(protocol.ErrCodeFenced, "fenced by a newer session")
+	case errors.Is(err, errProtocolMismatch):
+		s.close(protocol.ErrCodeProtocol, err.Error())
+	case errors.Is(err, protocol.ErrInvalid), errors.Is(err, errBeforeHello):
+		s.log.Warn("node broke the protocol", "type", typ, "err", err)
+		s.close(protocol.ErrCodeInvalid, "protocol error: "+err.Error())
+	default:
+		s.log.Warn("node message", "type", typ, "err", err)
+		s.close("", "error: "+err.Error())
+	}
 }
 
 func (s *session) reasonOr(r string) string {
@@ -357,18 +380,7 @@ func (s *session) readLoop(ctx context.Context) {
 		}
 		s.extendRead()
 		if err := s.handle(ctx, m); err != nil {
-			switch {
-			case errors.Is(err, model.ErrFenced):
-				s.close(protocol.ErrCodeFenced, "fenced by a newer session")
-			case errors.Is(err, errProtocolMismatch):
-				s.close(protocol.ErrCodeProtocol, err.Error())
-			case errors.Is(err, protocol.ErrInvalid), errors.Is(err, errBeforeHello):
-				s.log.Warn("node broke the protocol", "type", m.Type, "err", err)
-				s.close(protocol.ErrCodeInvalid, "protocol error: "+err.Error())
-			default:
-				s.log.Warn("node message", "type", m.Type, "err", err)
-				s.close("", "error: "+err.Error())
-			}
+			s.fail(m.Type, err)
 			return
 		}
 		// Time spent handling the frame (a database write queued behind a
@@ -425,13 +437,15 @@ func (s *session) check(m *protocol.Message) error {
 		return err
 	}
 	s.mu.Lock()
-	hello, recorded := s.hello != nil, s.usageSeq
+	hello, recorded, busy := s.hello != nil, s.usageSeq, s.usageBusy
 	s.mu.Unlock()
 	switch {
 	case m.Type == protocol.TypeHello && hello:
 		return fmt.Errorf("a second hello: %w", protocol.ErrInvalid)
 	case m.Type != protocol.TypeHello && m.Type != protocol.TypeError && !hello:
 		return fmt.Errorf("%s: %w", m.Type, errBeforeHello)
+	case m.Type == protocol.TypeUsage && busy:
+		return fmt.Errorf("a usage batch before the previous one's usage_ack: %w", protocol.ErrInvalid)
 	case m.Type == protocol.TypeUsage:
 		u := m.Usage
 		// A batch already recorded (to_seq at or below) is acked again and
@@ -582,7 +596,13 @@ func (s *session) onAck(ctx context.Context, a *protocol.Ack) error {
 	return nil
 }
 
-// onUsage records a journaled batch once, then lets the node trim it.
+// onUsage records a journaled batch once, then lets the node trim it. The
+// recording runs beside the reader: the batch waits for the usage group
+// commit (usage.go), which waits for the database's writer, and meanwhile
+// the node's acks of deltas must still be read, or every change's way to
+// the fleet waits for the slowest usage commit. A node has one batch in
+// flight (it sends the next after usage_ack; check refuses one that comes
+// sooner), so batches of a session are still recorded in order.
 func (s *session) onUsage(ctx context.Context, u *protocol.Usage) error {
 	// check bounded the numbers (protocol.Usage.Validate) and the sequence.
 	traffic := make([]model.UserTraffic, 0, len(u.Users))
@@ -602,24 +622,33 @@ func (s *session) onUsage(ctx context.Context, u *protocol.Usage) error {
 	if u.At <= 0 || at.After(now) {
 		at = now // a node clock ahead of ours does not book usage into the future
 	}
-	// Committed with what other sessions queued meanwhile (usage.go),
-	// before the usage_ack below.
-	res, ok := s.applyUsage(model.UsageBatch{NodeID: s.node.ID, Fence: s.fence, FromSeq: u.FromSeq, ToSeq: u.ToSeq, At: at, Traffic: traffic})
-	if !ok {
-		return nil // the session ended; the node resends the batch
-	}
-	applied, err := res.Applied, res.Err
-	if err != nil {
-		return fmt.Errorf("recording usage %d..%d: %w", u.FromSeq, u.ToSeq, err)
-	}
-	if applied {
+	batch := model.UsageBatch{NodeID: s.node.ID, Fence: s.fence, FromSeq: u.FromSeq, ToSeq: u.ToSeq, At: at, Traffic: traffic}
+	s.mu.Lock()
+	s.usageBusy = true
+	s.mu.Unlock()
+	s.usageWG.Add(1)
+	go func() {
+		defer s.usageWG.Done()
+		// Committed with what other sessions queued meanwhile (usage.go),
+		// before the usage_ack below.
+		res, ok := s.applyUsage(batch)
+		if !ok {
+			return // the session ended; the node resends the batch
+		}
+		if res.Err != nil {
+			s.fail(protocol.TypeUsage, fmt.Errorf("recording usage %d..%d: %w", u.FromSeq, u.ToSeq, res.Err))
+			return
+		}
 		s.mu.Lock()
-		s.usageSeq = u.ToSeq
+		if res.Applied {
+			s.usageSeq = u.ToSeq
+		}
+		s.usageBusy = false
 		s.mu.Unlock()
-	}
-	countUsageBatch(applied)
-	s.send(protocol.Message{Type: protocol.TypeUsageAck, UsageAck: &protocol.UsageAck{Seq: u.ToSeq}})
-	s.recordOnline(ctx, u.Online, now)
+		countUsageBatch(res.Applied)
+		s.send(protocol.Message{Type: protocol.TypeUsageAck, UsageAck: &protocol.UsageAck{Seq: u.ToSeq}})
+		s.recordOnline(ctx, u.Online, now)
+	}()
 	return nil
 }
 

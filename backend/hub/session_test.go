@@ -31,6 +31,7 @@ type panelEnv struct {
 	node  *model.Node
 	token string
 	user  *model.User
+	db    *store.Store
 }
 
 func newPanelEnv(t *testing.T) *panelEnv {
@@ -78,7 +79,7 @@ func newPanelEnvWith(t *testing.T, opts Options, withFeed ...func(*feed.Memory) 
 	}
 	go func() { _ = app.Listener(ln) }()
 	t.Cleanup(func() { _ = app.Shutdown() })
-	return &panelEnv{t: t, h: h, st: st, url: "ws://" + ln.Addr().String() + protocol.WSPath, node: n, token: token, user: u}
+	return &panelEnv{t: t, h: h, st: st, url: "ws://" + ln.Addr().String() + protocol.WSPath, node: n, token: token, user: u, db: db}
 }
 
 type nodeConn struct {
@@ -310,3 +311,78 @@ func TestBadStateAckGetsSnapshot(t *testing.T) {
 		}
 	}
 }
+
+// TestFramesFlowWhileUsageCommits: a usage batch waiting for the database
+// (here: its one writer held by another transaction) does not stop the
+// session from reading the node's next frames, such as the acks every
+// change waits for; the batch is acked once it is recorded, and a node
+// that sends another batch before that ack breaks the protocol.
+func TestFramesFlowWhileUsageCommits(t *testing.T) {
+	e := newPanelEnv(t)
+	n := e.dial()
+	w := e.hello(n, false)
+
+	held, release := make(chan struct{}), make(chan struct{})
+	go func() {
+		_ = e.db.Tx(context.Background(), func(*store.Tx) error {
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	<-held
+	n.send(e.usage(w.UsageAckedSeq, w.UsageAckedSeq+1, 700, 300))
+	n.send(protocol.Message{Type: protocol.TypeStatus, Status: &protocol.Status{JournalBacklog: 7}})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if h, ok := e.h.Health(e.node.ID); ok && h.JournalBacklog == 7 {
+			break
+		}
+		if time.Now().After(deadline) {
+			close(release)
+			t.Fatal("the status sent after a usage batch was not read while the batch waited for the database")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if used, _ := e.recorded(); used != 0 {
+		t.Fatalf("usage recorded while the writer was held: %d", used)
+	}
+	close(release)
+	if ack := n.until(protocol.TypeUsageAck); ack.UsageAck.Seq != w.UsageAckedSeq+1 {
+		t.Fatalf("usage_ack %+v", ack.UsageAck)
+	}
+	if used, seq := e.recorded(); used != 1000 || seq != w.UsageAckedSeq+1 {
+		t.Fatalf("after the commit: used %d, seq %d", used, seq)
+	}
+
+	// Two batches in flight at once: the second is refused, the first
+	// counted once.
+	n2 := e.dial()
+	w = e.hello(n2, false)
+	held, release = make(chan struct{}), make(chan struct{})
+	go func() {
+		_ = e.db.Tx(context.Background(), func(*store.Tx) error {
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	<-held
+	n2.send(e.usage(w.UsageAckedSeq, w.UsageAckedSeq+1, 1, 1))
+	n2.send(e.usage(w.UsageAckedSeq+1, w.UsageAckedSeq+2, 1, 1))
+	n2.refused("a second usage batch before the first's ack")
+	close(release)
+	// The first batch was recorded, or (its session ended before it
+	// reached the committer) is resent by the node's next session: either
+	// way it counts once and the second never.
+	n3 := e.dial()
+	w3 := e.hello(n3, false)
+	if w3.UsageAckedSeq == w.UsageAckedSeq {
+		n3.send(e.usage(w.UsageAckedSeq, w.UsageAckedSeq+1, 1, 1))
+		n3.until(protocol.TypeUsageAck)
+	}
+	if used, seq := e.recorded(); used != 1002 || seq != w.UsageAckedSeq+1 {
+		t.Fatalf("after the refused pipelining: used %d, seq %d; want 1002, %d", used, seq, w.UsageAckedSeq+1)
+	}
+}
+
