@@ -385,4 +385,3 @@ func TestFramesFlowWhileUsageCommits(t *testing.T) {
 		t.Fatalf("after the refused pipelining: used %d, seq %d; want 1002, %d", used, seq, w.UsageAckedSeq+1)
 	}
 }
-
