@@ -312,6 +312,21 @@ func TestBadStateAckGetsSnapshot(t *testing.T) {
 	}
 }
 
+// holdWriter holds the database's one writer in an open transaction until
+// the returned channel is closed.
+func (e *panelEnv) holdWriter() chan struct{} {
+	held, release := make(chan struct{}), make(chan struct{})
+	go func() {
+		_ = e.db.Tx(context.Background(), func(*store.Tx) error {
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	<-held
+	return release
+}
+
 // TestFramesFlowWhileUsageCommits: a usage batch waiting for the database
 // (here: its one writer held by another transaction) does not stop the
 // session from reading the node's next frames, such as the acks every
@@ -322,15 +337,7 @@ func TestFramesFlowWhileUsageCommits(t *testing.T) {
 	n := e.dial()
 	w := e.hello(n, false)
 
-	held, release := make(chan struct{}), make(chan struct{})
-	go func() {
-		_ = e.db.Tx(context.Background(), func(*store.Tx) error {
-			close(held)
-			<-release
-			return nil
-		})
-	}()
-	<-held
+	release := e.holdWriter()
 	n.send(e.usage(w.UsageAckedSeq, w.UsageAckedSeq+1, 700, 300))
 	n.send(protocol.Message{Type: protocol.TypeStatus, Status: &protocol.Status{JournalBacklog: 7}})
 	deadline := time.Now().Add(10 * time.Second)
@@ -359,15 +366,7 @@ func TestFramesFlowWhileUsageCommits(t *testing.T) {
 	// counted once.
 	n2 := e.dial()
 	w = e.hello(n2, false)
-	held, release = make(chan struct{}), make(chan struct{})
-	go func() {
-		_ = e.db.Tx(context.Background(), func(*store.Tx) error {
-			close(held)
-			<-release
-			return nil
-		})
-	}()
-	<-held
+	release = e.holdWriter()
 	n2.send(e.usage(w.UsageAckedSeq, w.UsageAckedSeq+1, 1, 1))
 	n2.send(e.usage(w.UsageAckedSeq+1, w.UsageAckedSeq+2, 1, 1))
 	n2.refused("a second usage batch before the first's ack")
