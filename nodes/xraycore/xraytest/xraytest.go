@@ -218,6 +218,21 @@ var StreamWS = json.RawMessage(`{"network":"ws","wsSettings":{"path":"` + WSPath
 // targets such as the echo server.
 func StartClient(t testing.TB, outbound json.RawMessage) string {
 	t.Helper()
+	return startClient(t, outbound, nil)
+}
+
+// StartClientQuickClose is StartClient with a client that closes its SOCKS
+// side as soon as the server ends a connection (Xray's uplinkOnly and
+// downlinkOnly of 0 instead of 1 s), so a test sees a server's cut when it
+// happens rather than a second later.
+func StartClientQuickClose(t testing.TB, outbound json.RawMessage) string {
+	t.Helper()
+	return startClient(t, outbound, map[string]any{"policy": map[string]any{"levels": map[string]any{
+		"0": map[string]any{"uplinkOnly": 0, "downlinkOnly": 0}}}})
+}
+
+func startClient(t testing.TB, outbound json.RawMessage, extra map[string]any) string {
+	t.Helper()
 	port := FreePort(t)
 	cfg := map[string]any{
 		"log": map[string]any{"loglevel": "error", "access": "none"},
@@ -226,6 +241,9 @@ func StartClient(t testing.TB, outbound json.RawMessage) string {
 			"settings": map[string]any{"auth": "noauth", "udp": false},
 		}},
 		"outbounds": []any{outbound},
+	}
+	for k, v := range extra {
+		cfg[k] = v
 	}
 	b, err := json.Marshal(cfg)
 	if err != nil {
