@@ -56,6 +56,8 @@ type deltaCache struct {
 	mu      sync.RWMutex
 	entries map[deltaKey]*deltaEntry
 	builds  atomic.Int64
+	// decoded is shared with the hub's desired state (follow).
+	decoded decodedChanges
 }
 
 // get returns the delta from..to that reaches hash, building it unless
@@ -112,7 +114,7 @@ func (c *deltaCache) entry(k deltaKey, hash protocol.StateHash) (e *deltaEntry, 
 // finish builds e and releases its waiters.
 func (c *deltaCache) finish(e *deltaEntry, since sinceFunc) {
 	c.builds.Add(1)
-	e.build(since)
+	e.build(since, &c.decoded)
 	close(e.ready)
 	if (e.err != nil && !errors.Is(e.err, errNeedSnapshot)) || e.bytes > deltaCacheMaxBytes {
 		c.mu.Lock()
@@ -140,10 +142,10 @@ func (c *deltaCache) evictLocked() {
 // build reads and merges the changes with its own deadline: the build is
 // shared, so the session that happened to start it must not cut it short
 // for the others by ending.
-func (e *deltaEntry) build(since sinceFunc) {
+func (e *deltaEntry) build(since sinceFunc, dec *decodedChanges) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	d, err := deltaFrom(ctx, since, e.key.from, e.key.to)
+	d, err := deltaFromCached(ctx, since, dec, e.key.from, e.key.to)
 	if err != nil {
 		e.err = err
 		return

@@ -180,7 +180,7 @@ func (h *Hub) follow(ctx context.Context) error {
 			break
 		}
 		for _, c := range changes {
-			if err := d.applyChange(c); err != nil {
+			if err := d.applyChangeCached(c, &h.deltas.decoded); err != nil {
 				return err
 			}
 		}
