@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -118,6 +119,14 @@ func (s *Store) ApplyUsageMany(ctx context.Context, bs []UsageBatch) []UsageResu
 		p.batch, p.hour, p.noted = batch, hourOf(b.At), s.hooks.usageStarting()
 		todo++
 	}
+	// Lock order: the usage lock (lockUsage), then nodes rows in ascending
+	// id order (NodeWriteBatch takes them so too), then the users'
+	// counters and their owners.
+	order := make([]int, len(bs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(bs[a].NodeID, bs[b].NodeID) })
 	var err error
 	if todo > 0 {
 		err = s.Tx(ctx, func(tx *Tx) error {
@@ -127,8 +136,8 @@ func (s *Store) ApplyUsageMany(ctx context.Context, bs []UsageBatch) []UsageResu
 			users := map[int64]int64{}
 			devices := map[deviceTraffic]int64{} // key without raw
 			var at int64
-			for i, b := range bs {
-				p := &ps[i]
+			for _, i := range order {
+				b, p := bs[i], &ps[i]
 				if p.skip {
 					continue
 				}
