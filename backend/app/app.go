@@ -98,6 +98,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, banner io.Wri
 		if err := metrics.RegisterHub(h); err != nil {
 			return fmt.Errorf("metrics: %w", err)
 		}
+		for name, db := range s.DBPools() {
+			if err := metrics.RegisterDB(name, db); err != nil {
+				return fmt.Errorf("metrics: %w", err)
+			}
+		}
 		if err := metrics.RegisterAlerts(func(ctx context.Context) (map[string]int, error) {
 			rows, err := s.Alerts(ctx)
 			return alerts.ActiveCounts(rows), err

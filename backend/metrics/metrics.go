@@ -10,6 +10,7 @@ package metrics
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"net"
 	"net/http"
@@ -91,6 +92,19 @@ var (
 		Name: "outpost_http_request_duration_seconds", Help: "HTTP request latency by route template.",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 	}, []string{"method", "route", "code"})
+	// RevisionHoldSeconds is how long a committed change held the revision
+	// row, from taking the revision to the end of its commit. Changes queue
+	// on that row one at a time, so 1/mean is this database's ceiling of
+	// changes per second; RevisionHoldStatements is how many statements
+	// each ran while holding it (the round trips that set the hold time).
+	RevisionHoldSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "outpost_revision_hold_seconds", Help: "Time a change held the revision row (taking the revision to commit).",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	})
+	RevisionHoldStatements = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "outpost_revision_hold_statements", Help: "Statements a change ran while holding the revision row, its commit included.",
+		Buckets: []float64{1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32},
+	})
 )
 
 func init() {
@@ -100,7 +114,16 @@ func init() {
 		NodeSessions, NodeSessionsOpened, NodeSessionsClosed, SnapshotsSent, DeltasSent,
 		SnapshotEncodes, DeltaEncodes, SnapshotWriting, SnapshotQueued,
 		AckSeconds, UsageBatches, JournalBacklog, Leader, HTTPSeconds,
+		RevisionHoldSeconds, RevisionHoldStatements,
 	)
+}
+
+// RegisterDB adds the statistics of one database connection pool
+// (go_sql_* with db=<name>): connections open and in use, and the time
+// spent waiting for one, which is where requests queue when the pool is
+// short.
+func RegisterDB(name string, db *sql.DB) error {
+	return Registry.Register(collectors.NewDBStatsCollector(db, name))
 }
 
 // NodeLabel is the node label value of a node id.

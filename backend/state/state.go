@@ -13,6 +13,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -98,6 +99,9 @@ func (s *State) Close() error {
 	return s.store.Close()
 }
 
+// DBPools are the database's connection pools by role (store.Pools).
+func (s *State) DBPools() map[string]*sql.DB { return s.store.Pools() }
+
 // Feed exposes the change feed.
 func (s *State) Feed() feed.Feed { return s.feed }
 
@@ -111,14 +115,37 @@ func (s *State) Now() time.Time { return s.now() }
 // revision is simply skipped. After the commit the feed
 // is pumped; a failed pump is retried by the background pump loop.
 func (s *State) change(ctx context.Context, fn func(tx *store.Tx, rev int64) (change.Change, error)) (int64, error) {
+	return s.changeLate(ctx, func(tx *store.Tx) (func(rev int64) (change.Change, error), error) {
+		return func(rev int64) (change.Change, error) { return fn(tx, rev) }, nil
+	})
+}
+
+// changeLate is change with a first step, prepare, that runs in the same
+// transaction before the revision is taken. Every change waits for the
+// revision row of the one before it until that one commits, so the
+// statements run while holding it set how many changes per second the
+// database takes (metrics.RevisionHoldSeconds). prepare does what it can
+// without the revision: reads, and inserts nobody else locks (audit
+// entries, notifications). It must not write a row that another change
+// may write (that would take the row before the revision, the reverse of
+// the lock order in store.BumpRevision). A row it read and commit writes
+// is written with a compare on the revision it was read at
+// (store.Tx.UpdateUserFrom): a change in between is store.ErrRaced and the
+// whole transaction runs again. prepare returns the step that runs with
+// the revision taken (the fn of change).
+func (s *State) changeLate(ctx context.Context, prepare func(tx *store.Tx) (commit func(rev int64) (change.Change, error), err error)) (int64, error) {
 	var rev int64
 	var wrote bool
 	err := s.store.Tx(ctx, func(tx *store.Tx) error {
+		commit, err := prepare(tx)
+		if err != nil {
+			return err
+		}
 		r, err := tx.BumpRevision()
 		if err != nil {
 			return fmt.Errorf("taking revision: %w", err)
 		}
-		c, err := fn(tx, r)
+		c, err := commit(r)
 		if err != nil {
 			return err
 		}

@@ -378,31 +378,36 @@ func (s *State) CreateUser(ctx context.Context, admin *model.Admin, in UserInput
 	if err != nil {
 		return nil, err
 	}
-	_, err = s.change(ctx, func(tx *store.Tx, rev int64) (change.Change, error) {
-		u.Revision = rev
+	// Settings read, notification and audit entry before the revision is
+	// taken (see changeLate); the insert itself comes after it, as a taken
+	// username is another change's row.
+	_, err = s.changeLate(ctx, func(tx *store.Tx) (func(rev int64) (change.Change, error), error) {
 		u.LastStatusChange = &now
-		caps, err := lockCaps(tx, admin)
-		if err != nil {
-			return change.Change{}, err
-		}
 		perDevice, err := perDeviceDefault(tx)
 		if err != nil {
-			return change.Change{}, err
+			return nil, err
 		}
 		u.PerDevice = effectivePerDevice(u, perDevice)
-		if err := tx.CreateUser(u); err != nil {
-			return change.Change{}, fmt.Errorf("creating user %s: %w", u.Username, err)
-		}
-		if err := caps.check(tx, true); err != nil {
-			return change.Change{}, err
-		}
 		if err := s.enqueueEvents(tx, Event{Action: ActionUserCreated, User: u, By: admin}); err != nil {
-			return change.Change{}, err
+			return nil, err
 		}
 		if err := auditUser(tx, "user.create", nil, u); err != nil {
-			return change.Change{}, err
+			return nil, err
 		}
-		return nodeDiff(nil, u), nil
+		return func(rev int64) (change.Change, error) {
+			caps, err := lockCaps(tx, admin)
+			if err != nil {
+				return change.Change{}, err
+			}
+			u.Revision = rev
+			if err := tx.CreateUser(u); err != nil {
+				return change.Change{}, fmt.Errorf("creating user %s: %w", u.Username, err)
+			}
+			if err := caps.check(tx, true); err != nil {
+				return change.Change{}, err
+			}
+			return nodeDiff(nil, u), nil
+		}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -455,25 +460,24 @@ func (s *State) ModifyUser(ctx context.Context, admin *model.Admin, username str
 		return nil, err
 	}
 	var after *model.User
-	_, err = s.change(ctx, func(tx *store.Tx, rev int64) (change.Change, error) {
+	// The user is read and the new one worked out, announced and audited
+	// before the revision is taken; with it, only the caps, the compare-
+	// and-write of the row and the outbox entry remain (see changeLate).
+	_, err = s.changeLate(ctx, func(tx *store.Tx) (func(rev int64) (change.Change, error), error) {
 		before, err := tx.UserByUsername(username)
 		if err != nil {
-			return change.Change{}, fmt.Errorf("loading user %q: %w", username, err)
+			return nil, fmt.Errorf("loading user %q: %w", username, err)
 		}
 		if !canSee(admin, before) {
-			return change.Change{}, fmt.Errorf("user %q: %w", username, model.ErrForbidden)
-		}
-		caps, err := lockCaps(tx, admin)
-		if err != nil {
-			return change.Change{}, err
+			return nil, fmt.Errorf("user %q: %w", username, model.ErrForbidden)
 		}
 		u := *before
 		if in.Proxies != nil {
 			if len(in.Proxies) == 0 {
-				return change.Change{}, invalid("proxies: at least one protocol is required")
+				return nil, invalid("proxies: at least one protocol is required")
 			}
 			if u.Proxies, err = normalizeProxies(in.Proxies, before.Proxies); err != nil {
-				return change.Change{}, err
+				return nil, err
 			}
 		}
 		if in.Inbounds != nil || in.Proxies != nil {
@@ -488,14 +492,14 @@ func (s *State) ModifyUser(ctx context.Context, admin *model.Admin, username str
 				}
 			}
 			if u.ExcludedInbounds, err = exclusions(cfg, u.Proxies, req); err != nil {
-				return change.Change{}, err
+				return nil, err
 			}
 		}
 		apply(&u, &in)
 		if in.PerDeviceCredentials != nil || in.ClearPerDeviceCredentials {
 			perDevice, err := perDeviceDefault(tx)
 			if err != nil {
-				return change.Change{}, err
+				return nil, err
 			}
 			u.PerDevice = effectivePerDevice(&u, perDevice)
 		}
@@ -505,7 +509,7 @@ func (s *State) ModifyUser(ctx context.Context, admin *model.Admin, username str
 			// The admin's word on the status ends an IP limit hold.
 			u.IPLimitUntil = nil
 			if u.Status == model.StatusOnHold && u.OnHoldExpireDuration <= 0 {
-				return change.Change{}, invalid("on_hold_expire_duration: required for an on_hold user")
+				return nil, invalid("on_hold_expire_duration: required for an on_hold user")
 			}
 		} else if u.Status == model.StatusLimited || u.Status == model.StatusExpired {
 			// New limits may lift the user back to active (or the other way).
@@ -516,21 +520,27 @@ func (s *State) ModifyUser(ctx context.Context, admin *model.Admin, username str
 			u.LastStatusChange = &now
 		}
 		u.EditAt = &now
-		u.Revision = rev
-		if err := tx.UpdateUser(&u); err != nil {
-			return change.Change{}, fmt.Errorf("saving user %q: %w", username, err)
-		}
-		if err := caps.check(tx, grantsMore(before, &u)); err != nil {
-			return change.Change{}, err
-		}
 		if err := s.enqueueEvents(tx, userEvents(ActionUserUpdated, admin, before.Status, &u)...); err != nil {
-			return change.Change{}, err
+			return nil, err
 		}
 		if err := auditUser(tx, "user.modify", before, &u); err != nil {
-			return change.Change{}, err
+			return nil, err
 		}
-		after = &u
-		return nodeDiff(before, &u), nil
+		return func(rev int64) (change.Change, error) {
+			caps, err := lockCaps(tx, admin)
+			if err != nil {
+				return change.Change{}, err
+			}
+			u.Revision = rev
+			if err := tx.UpdateUserFrom(&u, before.Revision); err != nil {
+				return change.Change{}, fmt.Errorf("saving user %q: %w", username, err)
+			}
+			if err := caps.check(tx, grantsMore(before, &u)); err != nil {
+				return change.Change{}, err
+			}
+			after = &u
+			return nodeDiff(before, &u), nil
+		}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -541,24 +551,27 @@ func (s *State) ModifyUser(ctx context.Context, admin *model.Admin, username str
 
 // DeleteUser removes a user; nodes drop it in the next delta.
 func (s *State) DeleteUser(ctx context.Context, admin *model.Admin, username string) error {
-	_, err := s.change(ctx, func(tx *store.Tx, rev int64) (change.Change, error) {
+	// Read, notification and audit entry before the revision (changeLate).
+	_, err := s.changeLate(ctx, func(tx *store.Tx) (func(rev int64) (change.Change, error), error) {
 		u, err := tx.UserByUsername(username)
 		if err != nil {
-			return change.Change{}, fmt.Errorf("loading user %q: %w", username, err)
+			return nil, fmt.Errorf("loading user %q: %w", username, err)
 		}
 		if !canSee(admin, u) {
-			return change.Change{}, fmt.Errorf("user %q: %w", username, model.ErrForbidden)
-		}
-		if err := tx.DeleteUser(u.ID); err != nil {
-			return change.Change{}, fmt.Errorf("deleting user %q: %w", username, err)
+			return nil, fmt.Errorf("user %q: %w", username, model.ErrForbidden)
 		}
 		if err := s.enqueueEvents(tx, Event{Action: ActionUserDeleted, User: u, By: admin}); err != nil {
-			return change.Change{}, err
+			return nil, err
 		}
 		if err := auditUser(tx, "user.delete", u, nil); err != nil {
-			return change.Change{}, err
+			return nil, err
 		}
-		return nodeDiff(u, nil), nil
+		return func(int64) (change.Change, error) {
+			if err := tx.DeleteUserFrom(u.ID, u.Revision); err != nil {
+				return change.Change{}, fmt.Errorf("deleting user %q: %w", username, err)
+			}
+			return nodeDiff(u, nil), nil
+		}, nil
 	})
 	return err
 }

@@ -29,6 +29,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/outpost-panel/outpost/backend/audit"
+	"github.com/outpost-panel/outpost/backend/metrics"
 	"github.com/outpost-panel/outpost/backend/model"
 )
 
@@ -206,6 +207,16 @@ func openPostgres(ctx context.Context, databaseURL string, log *slog.Logger) (*S
 	return &Store{engine: EnginePostgres, write: db, read: db, log: log}, nil
 }
 
+// Pools are the connection pools by role, for their statistics (waits
+// for a connection, in use, idle): "write" and, on SQLite, "read" (on
+// PostgreSQL one pool does both).
+func (s *Store) Pools() map[string]*sql.DB {
+	if s.read == s.write {
+		return map[string]*sql.DB{"write": s.write}
+	}
+	return map[string]*sql.DB{"write": s.write, "read": s.read}
+}
+
 // Engine reports "sqlite" or "postgres".
 func (s *Store) Engine() string { return s.engine }
 
@@ -236,6 +247,10 @@ type Tx struct {
 	audited     int
 	revised     bool
 	bookkeeping bool
+	// bumpedAt is when BumpRevision took the revision row and held counts
+	// the statements run since (metrics.RevisionHold*).
+	bumpedAt time.Time
+	held     int
 	// stmts is the pool's statement cache (nil on PostgreSQL); bound holds
 	// this transaction's copies of the statements it used (stmtFor).
 	stmts *stmtCache
@@ -293,6 +308,10 @@ func (s *Store) run(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn fun
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("committing transaction: %w", err)
 	}
+	if tx.revised {
+		metrics.RevisionHoldSeconds.Observe(time.Since(tx.bumpedAt).Seconds())
+		metrics.RevisionHoldStatements.Observe(float64(tx.held + 1))
+	}
 	if op != nil && tx.audited > 0 {
 		op.MarkWritten(tx.audited)
 	}
@@ -317,8 +336,16 @@ func (s *Store) retry(ctx context.Context, attempt func() error) error {
 	}
 }
 
+// ErrRaced is a write of a row read before the transaction took its
+// revision that finds the row changed since (UpdateUserFrom). It is
+// transient: the transaction runs again and reads the row anew.
+var ErrRaced = errors.New("the row changed after it was read")
+
 // transient reports errors that a rerun of the same transaction can cure.
 func transient(err error) bool {
+	if errors.Is(err, ErrRaced) {
+		return true
+	}
 	var se *sqlite.Error
 	if errors.As(err, &se) {
 		switch se.Code() & 0xff {
@@ -362,6 +389,9 @@ func isForeignKeyViolation(err error) bool {
 }
 
 func (tx *Tx) exec(query string, args ...any) (sql.Result, error) {
+	if tx.revised {
+		tx.held++
+	}
 	q := tx.placeholders(query, len(args))
 	if st := tx.stmtFor(q); st != nil {
 		return st.ExecContext(tx.ctx, args...)
@@ -370,6 +400,9 @@ func (tx *Tx) exec(query string, args ...any) (sql.Result, error) {
 }
 
 func (tx *Tx) query(query string, args ...any) (*sql.Rows, error) {
+	if tx.revised {
+		tx.held++
+	}
 	q := tx.placeholders(query, len(args))
 	if st := tx.stmtFor(q); st != nil {
 		return st.QueryContext(tx.ctx, args...)
@@ -378,6 +411,9 @@ func (tx *Tx) query(query string, args ...any) (*sql.Rows, error) {
 }
 
 func (tx *Tx) queryRow(query string, args ...any) *sql.Row {
+	if tx.revised {
+		tx.held++
+	}
 	q := tx.placeholders(query, len(args))
 	if st := tx.stmtFor(q); st != nil {
 		return st.QueryRowContext(tx.ctx, args...)

@@ -285,9 +285,33 @@ func createUsersError(err error) error {
 // moment ago would otherwise overwrite bytes ApplyUsage added since. Use
 // ResetUserUsage and TouchSubscription for those.
 func (tx *Tx) UpdateUser(u *model.User) error {
+	return tx.updateUser(u, nil)
+}
+
+// UpdateUserFrom is UpdateUser for a user read before this transaction
+// took its revision (see state.changeLate): it writes only if the stored
+// row is still at revision prev, the one that was read. A user changed
+// since is ErrRaced, on which the whole transaction runs again and reads
+// it anew; every write of the columns UpdateUser sets also stamps the
+// revision, so an unchanged revision means an unchanged user.
+func (tx *Tx) UpdateUserFrom(u *model.User, prev int64) error {
+	return tx.updateUser(u, &prev)
+}
+
+func (tx *Tx) updateUser(u *model.User, prev *int64) error {
 	proxies, excluded, nextPlan, err := userJSON(u)
 	if err != nil {
 		return fmt.Errorf("updating user %d: %w", u.ID, err)
+	}
+	where := `WHERE id = $23`
+	a := []any{idOrNil(u.AdminID), string(u.Status), proxies, excluded, u.Expire, u.DataLimit, string(u.DataLimitReset),
+		unixOrNil(u.EditAt), u.Note, unixOrNil(u.SubRevokedAt), u.OnHoldExpireDuration,
+		unixOrNil(u.OnHoldTimeout), int64OrNil(u.AutoDeleteInDays), nextPlan, unixOrNil(u.LastStatusChange),
+		unixOrNil(u.UsageResetAt), u.Revision, int64OrNil(u.HWIDDeviceLimit), int64OrNil(u.IPLimit), unixOrNil(u.IPLimitUntil),
+		intBoolOrNil(u.PerDeviceCredentials), intBool(u.PerDevice), u.ID}
+	if prev != nil {
+		where += ` AND revision = $24`
+		a = append(a, *prev)
 	}
 	// No statement savepoint (stmtSavepoint): every caller ends the
 	// transaction on an error here, and on PostgreSQL the SAVEPOINT and
@@ -299,15 +323,12 @@ func (tx *Tx) UpdateUser(u *model.User) error {
 			auto_delete_in_days = $13, next_plan = $14, last_status_change = $15, usage_reset_at = $16,
 			revision = $17, hwid_device_limit = $18, ip_limit = $19, ip_limit_until = $20,
 			per_device_credentials = $21, per_device = $22
-		WHERE id = $23`,
-		idOrNil(u.AdminID), string(u.Status), proxies, excluded, u.Expire, u.DataLimit, string(u.DataLimitReset),
-		unixOrNil(u.EditAt), u.Note, unixOrNil(u.SubRevokedAt), u.OnHoldExpireDuration,
-		unixOrNil(u.OnHoldTimeout), int64OrNil(u.AutoDeleteInDays), nextPlan, unixOrNil(u.LastStatusChange),
-		unixOrNil(u.UsageResetAt), u.Revision, int64OrNil(u.HWIDDeviceLimit), int64OrNil(u.IPLimit), unixOrNil(u.IPLimitUntil),
-		intBoolOrNil(u.PerDeviceCredentials), intBool(u.PerDevice), u.ID))
+		`+where, a...))
 	switch {
 	case isForeignKeyViolation(err):
 		return fmt.Errorf("updating user %d: admin %d: %w", u.ID, u.AdminID, errNotFound)
+	case errors.Is(err, errNotFound) && prev != nil:
+		return fmt.Errorf("updating user %d read at revision %d: %w", u.ID, *prev, ErrRaced)
 	case err != nil:
 		return fmt.Errorf("updating user %d: %w", u.ID, err)
 	}
@@ -361,9 +382,27 @@ func (tx *Tx) TouchSubscription(id int64, at time.Time, userAgent string) error 
 // have taken a revision (BumpRevision): the delete trigger records the
 // user's tombstone at the current revision for the user directories.
 func (tx *Tx) DeleteUser(id int64) error {
+	return tx.deleteUser(id, nil)
+}
+
+// DeleteUserFrom is DeleteUser for a user read at revision prev before
+// this transaction took its own; ErrRaced when it has changed since (see
+// UpdateUserFrom).
+func (tx *Tx) DeleteUserFrom(id, prev int64) error {
+	return tx.deleteUser(id, &prev)
+}
+
+func (tx *Tx) deleteUser(id int64, prev *int64) error {
 	// The user row first: on PostgreSQL that waits for a usage batch holding
 	// it, so the history delete below also sees what that batch added.
-	if err := affectedOne(tx.exec(`DELETE FROM users WHERE id = $1`, id)); err != nil {
+	q, a := `DELETE FROM users WHERE id = $1`, []any{id}
+	if prev != nil {
+		q, a = q+` AND revision = $2`, append(a, *prev)
+	}
+	if err := affectedOne(tx.exec(q, a...)); err != nil {
+		if errors.Is(err, errNotFound) && prev != nil {
+			return fmt.Errorf("deleting user %d read at revision %d: %w", id, *prev, ErrRaced)
+		}
 		return fmt.Errorf("deleting user %d: %w", id, err)
 	}
 	if _, err := tx.exec(`DELETE FROM node_user_usages WHERE user_id = $1`, id); err != nil {
