@@ -56,6 +56,7 @@ type options struct {
 	writers       int
 	replicas      int
 	engine        string
+	rotate        bool
 }
 
 func main() {
@@ -74,6 +75,7 @@ func main() {
 	flag.BoolVar(&o.seedOnly, "seed-only", false, "only seed --users and --nodes into --work-dir/data (kept), print a JSON summary and exit")
 	flag.BoolVar(&o.mix, "mix", false, "with --seed-only: vary the users as the dashboard benchmark needs (statuses, expiries, limits, notes)")
 	flag.BoolVar(&o.compress, "compress", true, "agents ask for permessage-deflate, as the real agent does")
+	flag.BoolVar(&o.rotate, "rotate", true, "with replicas, every agent knows all their addresses (a node's --panel A,B) and the run kills one replica alone before all")
 	flag.IntVar(&o.writers, "snapshot-writers", 8, "the panel's --snapshot-writers")
 	flag.IntVar(&o.replicas, "replicas", 1, "panel replicas; more than one needs --engine postgres (and a Redis, started here)")
 	flag.StringVar(&o.engine, "engine", "sqlite", "sqlite, or postgres: DATABASE_URL's server, else a temporary cluster from the machine's PostgreSQL binaries, with a redis-server on a free port")
@@ -214,8 +216,10 @@ func waitConverged(fl *fleet.Fleet, ps []*panelProc, limit time.Duration) (time.
 		if err == nil {
 			hashes, _, _, offline := fl.Agreement()
 			behind := 0
-			for i, a := range agents {
-				if a.State().Revision < heads[i%len(heads)] {
+			// Every replica's hub reaches the same head; an agent may be on
+			// any of them (rotation), so it is behind until it has the newest.
+			for _, a := range agents {
+				if a.State().Revision < slices.Max(heads) {
 					behind++
 				}
 			}
@@ -232,7 +236,7 @@ func waitConverged(fl *fleet.Fleet, ps []*panelProc, limit time.Duration) (time.
 	}
 }
 
-// hubHeads is each replica's hub revision; agent i dials replica i mod n.
+// hubHeads is each replica's hub revision.
 func hubHeads(ps []*panelProc) ([]int64, error) {
 	heads := make([]int64, len(ps))
 	for i, p := range ps {
@@ -396,7 +400,6 @@ func run(o options) error {
 	if err := os.MkdirAll(o.workDir, 0o700); err != nil {
 		return err
 	}
-	say := func(format string, args ...any) { fmt.Printf(format+"\n", args...) }
 
 	rs := &replicaSet{o: o, procs: make([]*panelProc, o.replicas)}
 	dsn := ""
@@ -481,18 +484,12 @@ func run(o options) error {
 		PanelURLs: bases, Tokens: seeded.Tokens, VerifyEvery: o.verifyEvery,
 		UsageEvery: o.usageEvery, UsageEmails: seeded.Emails[:min(len(seeded.Emails), 100)],
 		MinBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second,
-		Observer: tracker.observe, NoCompression: !o.compress,
+		Observer: tracker.observe, NoCompression: !o.compress, Rotate: o.rotate,
 	})
 	if err != nil {
 		return err
 	}
-	load := func() string {
-		raw, err := os.ReadFile("/proc/loadavg")
-		if err != nil {
-			return "?"
-		}
-		return strings.Join(strings.Fields(string(raw))[:3], " ")
-	}
+	load := loadAverage
 
 	// 1. Cold start: every agent empty, all dialing within a second.
 	say("cold start: %d agents with empty state (load average %s)", o.nodes, load())
@@ -582,7 +579,20 @@ func run(o options) error {
 	before := fl.Stats()
 	closedBefore, _ := sumMetric(rs.procs, "outpost_node_sessions_closed_total", `by="panel"`)
 
-	// 3. kill -9 of every replica, then all start again on the same
+	// 3. With replicas and rotation: kill -9 of replica A alone. Its agents
+	// go on to the next address at once and resume there with a delta;
+	// changes made meanwhile through another replica reach every node.
+	// Then A starts again (its agents stay where they are).
+	var single *singleKill
+	if o.rotate && len(rs.procs) > 1 {
+		if single, err = killOne(o, fl, rs, apis[1:], tracker, firstUser+total); err != nil {
+			return err
+		}
+	}
+	before = fl.Stats()
+	closedBefore, _ = sumMetric(rs.procs, "outpost_node_sessions_closed_total", `by="panel"`)
+
+	// 4. kill -9 of every replica, then all start again on the same
 	// addresses and data dirs.
 	say("kill -9 of every replica and restart")
 	rs.killAll()
@@ -612,6 +622,10 @@ func run(o options) error {
 		percentile(lat, 99).Round(time.Millisecond), percentile(lat, 50).Round(time.Millisecond), percentile(lat, 100).Round(time.Millisecond), loadChanges)
 	say("| kill -9 + restart: all at the current revision | < 30 s | %s | %s |", back.Round(100*time.Millisecond), loadRestart)
 	say("| snapshots after the restart | 0 | %d | |", after.Snapshots-before.Snapshots)
+	if single != nil {
+		say("| kill -9 of replica A alone: its nodes on the others, at the current revision | < 30 s | %s (%d changes meanwhile; %d snapshots, %d redials to the next address at once) | %s |",
+			single.back.Round(100*time.Millisecond), single.changes, single.snapshots, single.rotations, single.load)
+	}
 	say("| sessions closed by the panel | 0 | %d (fleet: %d before the kill, %d in all; panel metric: %v before the kill, %v after the restart) | |",
 		after.ClosedByPanel, before.ClosedByPanel, after.ClosedByPanel, closedBefore, closedAfter)
 	say("| panel peak RSS (largest replica) | < 1 GB | %d MiB (cold start), %d MiB (through the changes), %d MiB (restarted) | |",
@@ -633,3 +647,58 @@ func redactDSN(dsn string) string {
 	}
 	return u.Redacted()
 }
+
+// singleKill is what killOne measured.
+type singleKill struct {
+	back                 time.Duration
+	changes              int
+	snapshots, rotations int64
+	load                 string
+}
+
+// killOne kills replica A (procs[0]) with SIGKILL while the others run,
+// makes changes through them (apis, users from firstUser on), and waits
+// for every agent to be at the live replicas' head; then starts A again
+// and waits for all to agree.
+func killOne(o options, fl *fleet.Fleet, rs *replicaSet, apis []*apiClient, tracker *changeTracker, firstUser int) (*singleKill, error) {
+	const changes = 20
+	if firstUser+changes > o.users {
+		return nil, fmt.Errorf("%d users are too few for the changes while replica A is down", o.users)
+	}
+	say("kill -9 of replica A alone; %d changes through the others meanwhile", changes)
+	before := fl.Stats()
+	rs.procs[0].kill()
+	start := time.Now()
+	for i := range changes {
+		if err := apis[i%len(apis)].modify(fleet.UserName(firstUser+i), int64(2<<30)+int64(i)); err != nil {
+			return nil, fmt.Errorf("change while replica A is down: %w", err)
+		}
+	}
+	if _, err := waitConverged(fl, rs.procs[1:], o.convergeLimit); err != nil {
+		return nil, fmt.Errorf("after killing replica A: %w", err)
+	}
+	r := &singleKill{back: time.Since(start), changes: changes, load: loadAverage()}
+	after := fl.Stats()
+	r.snapshots, r.rotations = after.Snapshots-before.Snapshots, after.Rotations-before.Rotations
+	say("  every node at the current revision %s after the kill; %d snapshots, %d redials to the next address at once; load average %s",
+		r.back.Round(time.Millisecond), r.snapshots, r.rotations, r.load)
+	if err := rs.start(0); err != nil {
+		return nil, err
+	}
+	if _, err := waitConverged(fl, rs.procs, o.convergeLimit); err != nil {
+		return nil, fmt.Errorf("after replica A started again: %w", err)
+	}
+	return r, nil
+}
+
+// loadAverage is the machine's 1, 5 and 15 minute load averages.
+func loadAverage() string {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Join(strings.Fields(string(raw))[:3], " ")
+}
+
+// say prints one line of the run's report.
+func say(format string, args ...any) { fmt.Printf(format+"\n", args...) }

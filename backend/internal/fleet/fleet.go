@@ -43,6 +43,11 @@ import (
 type Config struct {
 	// PanelURLs are the panel's base URLs; agent i dials PanelURLs[i % len].
 	PanelURLs []string
+	// Rotate gives every agent all of PanelURLs, starting at its own, as
+	// a node started with --panel A,B: a session that ends or a dial that
+	// fails goes on to the next address at once, and only a whole round
+	// of failures waits the backoff (nodes/agent/rotation.go's policy).
+	Rotate bool
 	// Tokens are the node tokens, one agent each.
 	Tokens []string
 	// MinBackoff and MaxBackoff bound the redial wait (0.5 s and 30 s, as
@@ -84,7 +89,10 @@ type Stats struct {
 	Dropped int64
 	// Moves counts sessions a draining panel ended with move (close
 	// 4005); the agent redialed at once, without backoff.
-	Moves         int64
+	Moves int64
+	// Rotations counts redials to the next address (Rotate) at once,
+	// without a wait, after a session ended or a dial failed.
+	Rotations     int64
 	UsageBatches  int64 // usage batches the panel acknowledged
 	UsageBytes    int64 // bytes in acknowledged journal entries, up + down
 	EnforcedSent  int64 // users reported in enforced frames
@@ -96,8 +104,8 @@ type Fleet struct {
 	cfg    Config
 	agents []*Agent
 	stats  struct {
-		dials, dialFailures, sessions, snapshots, deltas, badState        atomic.Int64
-		closedByPanel, dropped, usageBatches, usageBytes, enforced, moves atomic.Int64
+		dials, dialFailures, sessions, snapshots, deltas, badState                   atomic.Int64
+		closedByPanel, dropped, usageBatches, usageBytes, enforced, moves, rotations atomic.Int64
 	}
 	closeMu   sync.Mutex
 	lastClose string
@@ -127,12 +135,23 @@ func New(cfg Config) (*Fleet, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	f := &Fleet{cfg: cfg}
-	for i, tok := range cfg.Tokens {
-		u, err := wsURL(cfg.PanelURLs[i%len(cfg.PanelURLs)])
+	urls := make([]string, len(cfg.PanelURLs))
+	for i, base := range cfg.PanelURLs {
+		u, err := wsURL(base)
 		if err != nil {
 			return nil, err
 		}
-		a := &Agent{f: f, index: i, token: tok, url: u, verify: cfg.VerifyEvery > 0 && i%cfg.VerifyEvery == 0}
+		urls[i] = u
+	}
+	for i, tok := range cfg.Tokens {
+		own := []string{urls[i%len(urls)]}
+		if cfg.Rotate {
+			own = own[:0]
+			for k := range urls {
+				own = append(own, urls[(i+k)%len(urls)])
+			}
+		}
+		a := &Agent{f: f, index: i, token: tok, urls: own, verify: cfg.VerifyEvery > 0 && i%cfg.VerifyEvery == 0}
 		if a.verify {
 			a.users = map[string][32]byte{}
 		}
@@ -197,7 +216,7 @@ func (f *Fleet) Stats() Stats {
 		Sessions: f.stats.sessions.Load(), Snapshots: f.stats.snapshots.Load(), Deltas: f.stats.deltas.Load(),
 		BadState: f.stats.badState.Load(), ClosedByPanel: f.stats.closedByPanel.Load(), Dropped: f.stats.dropped.Load(),
 		UsageBatches: f.stats.usageBatches.Load(), UsageBytes: f.stats.usageBytes.Load(),
-		EnforcedSent: f.stats.enforced.Load(), Moves: f.stats.moves.Load(), LastCloseText: last,
+		EnforcedSent: f.stats.enforced.Load(), Moves: f.stats.moves.Load(), Rotations: f.stats.rotations.Load(), LastCloseText: last,
 	}
 }
 
@@ -251,8 +270,12 @@ type Agent struct {
 	f      *Fleet
 	index  int
 	token  string
-	url    string
 	verify bool
+	// urls are the addresses the agent dials, in turn (Config.Rotate);
+	// cur is the one of the next dial, failed the sessions ended in a row
+	// since the last full round.
+	urls        []string
+	cur, failed int
 
 	// Everything below survives reconnects, as the real agent's state dir
 	// does: the applied revision and hash, the usage journal, the
@@ -327,11 +350,12 @@ func (a *Agent) run(ctx context.Context) {
 		}
 		if isMove(err) {
 			// A draining panel (close 4005, or its error frame): redial
-			// now, with no backoff, as the real agent does
-			// (nodes/agent/rotation.go). A move is the panel's plan, not a
-			// failure: it is counted apart from ClosedByPanel.
+			// now, with no backoff, at the next address, as the real agent
+			// does (nodes/agent/rotation.go). A move is the panel's plan,
+			// not a failure: it is counted apart from ClosedByPanel.
 			a.f.stats.moves.Add(1)
 			backoff = cfg.MinBackoff
+			a.cur, a.failed = (a.cur+1)%len(a.urls), 0
 			cfg.Log.Debug("fleet agent moved by a draining panel", "agent", a.index)
 			continue
 		}
@@ -347,6 +371,17 @@ func (a *Agent) run(ctx context.Context) {
 			}
 		}
 		cfg.Log.Debug("fleet agent session ended", "agent", a.index, "err", err)
+		if welcomed {
+			a.failed = 0
+		}
+		a.failed++
+		a.cur = (a.cur + 1) % len(a.urls)
+		if a.failed < len(a.urls) {
+			// An address not tried in this round: at once.
+			a.f.stats.rotations.Add(1)
+			continue
+		}
+		a.failed = 0
 		wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff)))
 		select {
 		case <-ctx.Done():
@@ -376,7 +411,7 @@ func (a *Agent) session(ctx context.Context) (welcomed, byPanel bool, err error)
 	d := &websocket.Dialer{HandshakeTimeout: 15 * time.Second, ReadBufferSize: 64 << 10, WriteBufferSize: 16 << 10,
 		EnableCompression: !a.f.cfg.NoCompression}
 	dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	conn, resp, err := d.DialContext(dctx, a.url, hdr)
+	conn, resp, err := d.DialContext(dctx, a.urls[a.cur], hdr)
 	cancel()
 	if err != nil {
 		a.f.stats.dialFailures.Add(1)
