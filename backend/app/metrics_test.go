@@ -118,6 +118,7 @@ func TestMetricsFamiliesExistAndMove(t *testing.T) {
 	for _, name := range []string{
 		"outpost_node_sessions", "outpost_hub_revision", "outpost_feed_revision", "outpost_feed_lag_revisions",
 		"outpost_replica_leader", "outpost_http_request_duration_seconds", "go_goroutines", "process_resident_memory_bytes",
+		"go_sql_open_connections", "go_sql_wait_duration_seconds_total", "outpost_revision_hold_seconds",
 	} {
 		if before[name] == nil {
 			t.Errorf("/metrics has no %s", name)
@@ -172,6 +173,9 @@ func TestMetricsFamiliesExistAndMove(t *testing.T) {
 		{"outpost_node_ack_seconds", map[string]string{"kind": "delta"}, 3},
 		{"outpost_node_usage_batches_total", map[string]string{"result": "applied"}, 3},
 		{"outpost_http_request_duration_seconds", map[string]string{"route": "/api/user/:username", "method": "PUT", "code": "200"}, 1},
+		// The change took and released the revision row.
+		{"outpost_revision_hold_seconds", nil, 1},
+		{"outpost_revision_hold_statements", nil, 1},
 	}
 	for _, m := range moved {
 		if d := sum(after, m.name, m.match) - sum(before, m.name, m.match); d < m.by {

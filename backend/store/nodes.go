@@ -263,8 +263,19 @@ func (s *Store) NodeWriteBatch(ctx context.Context, ws []NodeWrite) (fenced []in
 		order[i] = i
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(ws[a].ID, ws[b].ID) })
+	unique := true
+	for k := 1; k < len(order); k++ {
+		if ws[order[k]].ID == ws[order[k-1]].ID {
+			unique = false
+		}
+	}
 	err = s.Tx(ctx, func(tx *Tx) error {
 		fenced = fenced[:0]
+		if tx.postgres() && unique {
+			var err error
+			fenced, err = tx.nodeWriteBatchPostgres(ws, order)
+			return err
+		}
 		for _, i := range order {
 			w := ws[i]
 			// One UPDATE per node, whatever it carries: an ack and a
@@ -304,4 +315,76 @@ func (s *Store) NodeWriteBatch(ctx context.Context, ws []NodeWrite) (fenced []in
 	})
 	slices.Sort(fenced)
 	return fenced, err
+}
+
+// nodeWriteBatchPostgres is NodeWriteBatch's transaction on PostgreSQL in
+// two statements instead of one per node: the rows are locked in
+// ascending id order first (an UPDATE ... FROM locks in the order its plan
+// joins, and the usage transactions lock the same rows in id order), then
+// updated from arrays. order lists ws by ascending id, each id once. At
+// 1,000 nodes on two replicas the per-node UPDATEs were about 4,000
+// statements a second on the database while every node acked 100 changes
+// a second.
+func (tx *Tx) nodeWriteBatchPostgres(ws []NodeWrite, order []int) (fenced []int, err error) {
+	var (
+		idx, ids, fences, revs, seen []int64
+		acks, stats                  []bool
+		hashes, statuses, messages   []string
+		agents, xrays                []string
+	)
+	for _, i := range order {
+		w := ws[i]
+		if !w.Ack && !w.Status {
+			continue
+		}
+		var at int64 = -1 // keeps last_seen
+		if w.Status && !w.Seen.IsZero() {
+			at = w.Seen.Unix()
+		}
+		idx, ids, fences, revs, seen = append(idx, int64(i)), append(ids, w.ID), append(fences, w.Fence), append(revs, w.Revision), append(seen, at)
+		acks, stats = append(acks, w.Ack), append(stats, w.Status)
+		hashes, statuses, messages = append(hashes, w.StateHash), append(statuses, string(w.NodeStatus)), append(messages, w.Message)
+		agents, xrays = append(agents, w.AgentVersion), append(xrays, w.XrayVersion)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	if _, err := tx.exec(`SELECT id FROM nodes WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids); err != nil {
+		return nil, fmt.Errorf("locking %d nodes for their acks and statuses: %w", len(ids), err)
+	}
+	rows, err := tx.query(`UPDATE nodes n SET
+			applied_revision = CASE WHEN v.ack THEN v.rev ELSE n.applied_revision END,
+			state_hash = CASE WHEN v.ack THEN v.hash ELSE n.state_hash END,
+			status = CASE WHEN v.st THEN v.status ELSE n.status END,
+			message = CASE WHEN v.st THEN v.message ELSE n.message END,
+			agent_version = CASE WHEN v.st THEN COALESCE(NULLIF(v.agent, ''), n.agent_version) ELSE n.agent_version END,
+			xray_version = CASE WHEN v.st THEN COALESCE(NULLIF(v.xray, ''), n.xray_version) ELSE n.xray_version END,
+			last_seen = CASE WHEN v.st AND v.seen >= 0 THEN v.seen ELSE n.last_seen END
+		FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::boolean[], $5::bigint[], $6::text[],
+			$7::boolean[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[])
+			AS v (ord, id, fence, ack, rev, hash, st, status, message, agent, xray, seen)
+		WHERE n.id = v.id AND n.session_fence = v.fence
+		RETURNING v.ord`,
+		idx, ids, fences, acks, revs, hashes, stats, statuses, messages, agents, xrays, seen)
+	if err != nil {
+		return nil, fmt.Errorf("recording acks and statuses of %d nodes: %w", len(ids), err)
+	}
+	defer rows.Close()
+	hit := make(map[int64]bool, len(ids))
+	for rows.Next() {
+		var ord int64
+		if err := rows.Scan(&ord); err != nil {
+			return nil, fmt.Errorf("recording acks and statuses of %d nodes: %w", len(ids), err)
+		}
+		hit[ord] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("recording acks and statuses of %d nodes: %w", len(ids), err)
+	}
+	for _, i := range idx {
+		if !hit[i] {
+			fenced = append(fenced, int(i))
+		}
+	}
+	return fenced, nil
 }
