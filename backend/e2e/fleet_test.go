@@ -62,7 +62,7 @@ func runFleet(t *testing.T, limitedInUse bool) {
 
 	usageUsers := 5
 	fl, err := fleet.New(fleet.Config{
-		PanelURLs: []string{a.url(), b.url()}, Tokens: seeded.Tokens,
+		PanelURLs: []string{a.url(), b.url()}, Tokens: seeded.Tokens, Rotate: true,
 		MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second,
 		VerifyEvery: 20, UsageEvery: 2 * time.Second, UsageEmails: seeded.Emails[:usageUsers],
 	})
@@ -117,6 +117,23 @@ func runFleet(t *testing.T, limitedInUse bool) {
 	if before.Deltas == 0 {
 		t.Fatalf("no delta reached the fleet: %+v", before)
 	}
+
+	// kill -9 of replica A alone: every agent knows both addresses (a
+	// node's --panel A,B), so A's agents go on to B at once and resume
+	// there with a delta, and a change made through B meanwhile reaches
+	// all of them. Then A starts again on its address.
+	a.kill()
+	b.mustCall(t, "PUT", "/api/user/"+fleet.UserName(99), map[string]any{"data_limit": int64(3 << 30)}, nil)
+	changedRev = converge("with replica A killed", changedRev+1)
+	moved := fl.Stats()
+	if got := moved.Snapshots - before.Snapshots; got != 0 {
+		t.Errorf("moving off a killed replica cost %d snapshots, want 0 (deltas only)", got)
+	}
+	if moved.Rotations == 0 {
+		t.Errorf("no agent went on to the next address at once: %+v", moved)
+	}
+	a = startFleetReplica(t, "A1", a.addr, sb)
+	before = moved
 
 	// kill -9 both replicas, start them again on the same addresses.
 	a.kill()

@@ -216,11 +216,14 @@ func waitConverged(fl *fleet.Fleet, ps []*panelProc, limit time.Duration) (time.
 		if err == nil {
 			hashes, _, _, offline := fl.Agreement()
 			behind := 0
-			// Every replica's hub reaches the same head; an agent may be on
-			// any of them (rotation), so it is behind until it has the newest.
+			// Each agent against the hub of the replica it is on (with
+			// rotation, any of them): replicas may name one state with two
+			// revisions (a revision a replica's start takes carries no change
+			// for nodes), so the one hash says they agree.
 			for _, a := range agents {
-				if a.State().Revision < slices.Max(heads) {
-					behind++
+				st := a.State()
+				if p := st.Panel % len(ps); ps[p] == nil || st.Revision < heads[p] {
+					behind++ // on a replica that is down, or behind its hub
 				}
 			}
 			if offline == 0 && len(hashes) == 1 && behind == 0 {
@@ -236,10 +239,13 @@ func waitConverged(fl *fleet.Fleet, ps []*panelProc, limit time.Duration) (time.
 	}
 }
 
-// hubHeads is each replica's hub revision.
+// hubHeads is each replica's hub revision (0 for one that is down: nil).
 func hubHeads(ps []*panelProc) ([]int64, error) {
 	heads := make([]int64, len(ps))
 	for i, p := range ps {
+		if p == nil {
+			continue
+		}
 		v, err := p.metric("outpost_hub_revision", "")
 		if err != nil {
 			return nil, err
@@ -523,6 +529,7 @@ func run(o options) error {
 	sem := make(chan struct{}, 256)
 	var putMu sync.Mutex
 	var putLat []time.Duration
+	deltasBefore := fl.Stats().Deltas
 	phase := time.Now()
 	for i := 0; i < total; i++ {
 		time.Sleep(time.Until(phase.Add(time.Duration(i) * every)))
@@ -570,8 +577,9 @@ func run(o options) error {
 	say("  sent in %s (%.1f/s), %d API errors; API answer to every node's ack: p50 %s p99 %s max %s (%d changes; %d not acked by every node through a delta); load average %s",
 		sent.Round(time.Millisecond), rate, len(changeErrs), percentile(lat, 50).Round(time.Millisecond),
 		percentile(lat, 99).Round(time.Millisecond), percentile(lat, 100).Round(time.Millisecond), len(lat), incomplete, loadChanges)
-	say("  PUT answered in p50 %s p99 %s max %s", percentile(putLat, 50).Round(time.Millisecond),
-		percentile(putLat, 99).Round(time.Millisecond), percentile(putLat, 100).Round(time.Millisecond))
+	say("  PUT answered in p50 %s p99 %s max %s; %d deltas applied by the fleet (%.1f per change per node)", percentile(putLat, 50).Round(time.Millisecond),
+		percentile(putLat, 99).Round(time.Millisecond), percentile(putLat, 100).Round(time.Millisecond),
+		fl.Stats().Deltas-deltasBefore, float64(fl.Stats().Deltas-deltasBefore)/float64(total)/float64(o.nodes))
 	if len(changeErrs) > 0 {
 		say("  first API error: %v", changeErrs[0])
 	}
@@ -668,13 +676,14 @@ func killOne(o options, fl *fleet.Fleet, rs *replicaSet, apis []*apiClient, trac
 	say("kill -9 of replica A alone; %d changes through the others meanwhile", changes)
 	before := fl.Stats()
 	rs.procs[0].kill()
+	rs.procs[0] = nil
 	start := time.Now()
 	for i := range changes {
 		if err := apis[i%len(apis)].modify(fleet.UserName(firstUser+i), int64(2<<30)+int64(i)); err != nil {
 			return nil, fmt.Errorf("change while replica A is down: %w", err)
 		}
 	}
-	if _, err := waitConverged(fl, rs.procs[1:], o.convergeLimit); err != nil {
+	if _, err := waitConverged(fl, rs.procs, o.convergeLimit); err != nil {
 		return nil, fmt.Errorf("after killing replica A: %w", err)
 	}
 	r := &singleKill{back: time.Since(start), changes: changes, load: loadAverage()}

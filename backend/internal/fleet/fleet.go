@@ -283,6 +283,7 @@ type Agent struct {
 	// digest of every user by email, so the hash can be recomputed.
 	mu         sync.Mutex
 	connected  bool
+	panel      int
 	revision   int64
 	hash       protocol.StateHash
 	users      map[string][32]byte
@@ -303,16 +304,19 @@ type journalEntry struct {
 // AgentState is what an agent holds now.
 type AgentState struct {
 	Connected bool
-	Revision  int64
-	Hash      string
-	Backlog   int // journal entries not yet acknowledged
+	// Panel is the index in Config.PanelURLs of the address of the
+	// agent's session (the last one, when not connected).
+	Panel    int
+	Revision int64
+	Hash     string
+	Backlog  int // journal entries not yet acknowledged
 }
 
 // State reads the agent's state.
 func (a *Agent) State() AgentState {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return AgentState{Connected: a.connected, Revision: a.revision, Hash: a.hash.String(), Backlog: len(a.journal)}
+	return AgentState{Connected: a.connected, Panel: a.panel, Revision: a.revision, Hash: a.hash.String(), Backlog: len(a.journal)}
 }
 
 // Enforce queues a local removal report, sent at once when a session is up
@@ -696,6 +700,7 @@ func (s *agentSession) handle(ctx context.Context, r io.Reader) error {
 		a.f.stats.sessions.Add(1)
 		a.mu.Lock()
 		a.connected = true
+		a.panel = (a.index + a.cur) % len(a.f.cfg.PanelURLs)
 		enforced := a.enforced
 		a.enforced = nil
 		a.mu.Unlock()
