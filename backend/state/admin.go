@@ -100,7 +100,8 @@ func (s *State) Bootstrap(ctx context.Context, envSudo bool) (BootstrapResult, e
 // AdminByUsername loads an admin.
 func (s *State) AdminByUsername(ctx context.Context, username string) (*model.Admin, error) {
 	var a *model.Admin
-	err := s.store.Read(ctx, func(tx *store.Tx) error {
+	// Every authenticated request asks: one statement (ReadOne).
+	err := s.store.ReadOne(ctx, func(tx *store.Tx) error {
 		var err error
 		a, err = tx.AdminByUsername(username)
 		return err

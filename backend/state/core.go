@@ -37,6 +37,22 @@ func parseCore(raw []byte) (*coreConfig, error) {
 // core returns the cached parsed config, loading it when the stored revision
 // moved (another replica may have changed it).
 func (s *State) core(ctx context.Context) (*coreConfig, error) {
+	// Every user change and user view asks: the revision alone tells
+	// whether the cached config is current (one statement, no config).
+	var stored int64
+	if err := s.store.ReadOne(ctx, func(tx *store.Tx) error {
+		var err error
+		stored, err = tx.CoreConfigRevision()
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("loading core config: %w", err)
+	}
+	s.cfgMu.RLock()
+	if c := s.cfg; c != nil && s.cfgRev == stored {
+		s.cfgMu.RUnlock()
+		return c, nil
+	}
+	s.cfgMu.RUnlock()
 	var raw []byte
 	var rev int64
 	err := s.store.Read(ctx, func(tx *store.Tx) error {

@@ -395,7 +395,7 @@ func (ss *Subscriptions) inbounds(ctx context.Context, rev int64) ([]xrayconf.In
 // hosts version, for links outside a subscription (the user JSON's links).
 func (ss *Subscriptions) LinkHosts(ctx context.Context) (map[string][]sub.Host, error) {
 	var v model.SubVersions
-	if err := ss.st.store.Read(ctx, func(tx *store.Tx) error {
+	if err := ss.st.store.ReadOne(ctx, func(tx *store.Tx) error {
 		var err error
 		v, err = tx.SubVersions()
 		return err

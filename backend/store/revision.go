@@ -65,7 +65,7 @@ func (s *Store) ChangesSince(ctx context.Context, after int64, limit int) ([]Cha
 	if limit <= 0 {
 		return nil, fmt.Errorf("changes since %d: limit %d: %w", after, limit, errInvalid)
 	}
-	rows, err := s.read.QueryContext(ctx,
+	rows, err := s.outboxDB().QueryContext(ctx,
 		`SELECT revision, data FROM changes WHERE revision > $1 ORDER BY revision LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("reading changes since %d: %w", after, err)
@@ -89,7 +89,7 @@ func (s *Store) ChangesSince(ctx context.Context, after int64, limit int) ([]Cha
 // is empty. A node at applied revision R can get a delta when R+1 >= rev.
 func (s *Store) OldestChange(ctx context.Context) (rev int64, ok bool, err error) {
 	var v sql.NullInt64
-	if err := s.read.QueryRowContext(ctx, `SELECT MIN(revision) FROM changes`).Scan(&v); err != nil {
+	if err := s.outboxDB().QueryRowContext(ctx, `SELECT MIN(revision) FROM changes`).Scan(&v); err != nil {
 		return 0, false, fmt.Errorf("reading oldest change: %w", err)
 	}
 	return v.Int64, v.Valid, nil
@@ -139,6 +139,21 @@ func (tx *Tx) CoreConfig() (data []byte, rev int64, err error) {
 		return nil, 0, fmt.Errorf("reading core config: %w", err)
 	}
 	return data, rev, nil
+}
+
+// CoreConfigRevision is the revision the stored core config was set at
+// (0 when none was ever stored): a cached config is current while it
+// matches, without reading the config itself.
+func (tx *Tx) CoreConfigRevision() (int64, error) {
+	var rev int64
+	err := tx.queryRow(`SELECT revision FROM core_config WHERE id = 1`).Scan(&rev)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("reading core config revision: %w", err)
+	}
+	return rev, nil
 }
 
 // SetCoreConfig replaces the core config, recorded at revision rev.

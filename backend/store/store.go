@@ -49,8 +49,10 @@ const (
 	// sqliteReaders is the size of the SQLite read pool; WAL lets readers run
 	// beside the one writer, and the machine has few cores.
 	sqliteReaders = 4
-	// postgresConns caps connections per panel process.
-	postgresConns = 16
+	// postgresConns caps connections per panel process, and
+	// postgresOutboxConns those of its outbox reader (Store.outbox).
+	postgresConns       = 16
+	postgresOutboxConns = 2
 )
 
 // Store is the panel database. It is safe for concurrent use.
@@ -64,7 +66,9 @@ type Store struct {
 	// read runs read-only work. On SQLite a separate pool of query_only
 	// connections; on PostgreSQL the same pool as write.
 	read *sql.DB
-	log  *slog.Logger
+	// outbox reads the outbox on PostgreSQL (nil on SQLite: read).
+	outbox *sql.DB
+	log    *slog.Logger
 	// hooks are what in-memory read models asked to hear (userlist.go).
 	hooks hooks
 	// clock stamps audit entries (SetClock; nil: time.Now).
@@ -204,17 +208,41 @@ func openPostgres(ctx context.Context, databaseURL string, log *slog.Logger) (*S
 		db.Close()
 		return nil, fmt.Errorf("connecting to postgres: %w", err)
 	}
-	return &Store{engine: EnginePostgres, write: db, read: db, log: log}, nil
+	// The outbox is read by the feed pump after every change and by the
+	// hubs when the feed cannot answer: a pool of its own, so a burst of
+	// API requests holding every connection of the main pool does not hold
+	// up the changes they made on their way to the nodes.
+	outbox, err := sql.Open("pgx", databaseURL)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening postgres: %w", err)
+	}
+	outbox.SetMaxOpenConns(postgresOutboxConns)
+	outbox.SetMaxIdleConns(postgresOutboxConns)
+	outbox.SetConnMaxIdleTime(5 * time.Minute)
+	return &Store{engine: EnginePostgres, write: db, read: db, outbox: outbox, log: log}, nil
 }
 
 // Pools are the connection pools by role, for their statistics (waits
 // for a connection, in use, idle): "write" and, on SQLite, "read" (on
-// PostgreSQL one pool does both).
+// PostgreSQL one pool does both), and on PostgreSQL "outbox".
 func (s *Store) Pools() map[string]*sql.DB {
-	if s.read == s.write {
-		return map[string]*sql.DB{"write": s.write}
+	pools := map[string]*sql.DB{"write": s.write}
+	if s.read != s.write {
+		pools["read"] = s.read
 	}
-	return map[string]*sql.DB{"write": s.write, "read": s.read}
+	if s.outbox != nil {
+		pools["outbox"] = s.outbox
+	}
+	return pools
+}
+
+// outboxDB is the pool that reads the outbox (ChangesSince).
+func (s *Store) outboxDB() *sql.DB {
+	if s.outbox != nil {
+		return s.outbox
+	}
+	return s.read
 }
 
 // Engine reports "sqlite" or "postgres".
@@ -229,6 +257,9 @@ func (s *Store) Close() error {
 	if s.read != s.write {
 		err = errors.Join(err, s.read.Close())
 	}
+	if s.outbox != nil {
+		err = errors.Join(err, s.outbox.Close())
+	}
 	s.writeStmts.wait()
 	s.readStmts.wait()
 	return err
@@ -241,7 +272,9 @@ func (s *Store) postgres() bool { return s.engine == EnginePostgres }
 type Tx struct {
 	ctx context.Context
 	tx  *sql.Tx
-	s   *Store
+	// db runs the statements instead of tx for ReadOne (no transaction).
+	db *sql.DB
+	s  *Store
 	// audited counts audit entries written (Audit); revised is set by
 	// BumpRevision. run writes the operation's automatic entry from them.
 	audited     int
@@ -274,6 +307,19 @@ func (s *Store) Read(ctx context.Context, fn func(tx *Tx) error) error {
 		opts.Isolation = sql.LevelRepeatableRead
 	}
 	return s.retry(ctx, func() error { return s.run(ctx, s.read, opts, fn) })
+}
+
+// ReadOne runs fn for a read that needs no snapshot shared between its
+// statements (most are one statement): on PostgreSQL each statement runs
+// on its own, outside a transaction, and sees what is committed when it
+// runs; a Read there is three round trips (BEGIN, the query, COMMIT) for
+// every one the query needs, on the pool every request and the change
+// feed share. On SQLite it is Read. fn must not write.
+func (s *Store) ReadOne(ctx context.Context, fn func(tx *Tx) error) error {
+	if !s.postgres() {
+		return s.Read(ctx, fn)
+	}
+	return s.retry(ctx, func() error { return fn(&Tx{ctx: ctx, db: s.read, s: s}) })
 }
 
 func (s *Store) run(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(tx *Tx) error) (err error) {
@@ -396,6 +442,9 @@ func (tx *Tx) exec(query string, args ...any) (sql.Result, error) {
 	if st := tx.stmtFor(q); st != nil {
 		return st.ExecContext(tx.ctx, args...)
 	}
+	if tx.tx == nil {
+		return tx.db.ExecContext(tx.ctx, q, args...)
+	}
 	return tx.tx.ExecContext(tx.ctx, q, args...)
 }
 
@@ -406,6 +455,9 @@ func (tx *Tx) query(query string, args ...any) (*sql.Rows, error) {
 	q := tx.placeholders(query, len(args))
 	if st := tx.stmtFor(q); st != nil {
 		return st.QueryContext(tx.ctx, args...)
+	}
+	if tx.tx == nil {
+		return tx.db.QueryContext(tx.ctx, q, args...)
 	}
 	return tx.tx.QueryContext(tx.ctx, q, args...)
 }
@@ -418,6 +470,9 @@ func (tx *Tx) queryRow(query string, args ...any) *sql.Row {
 	if st := tx.stmtFor(q); st != nil {
 		return st.QueryRowContext(tx.ctx, args...)
 	}
+	if tx.tx == nil {
+		return tx.db.QueryRowContext(tx.ctx, q, args...)
+	}
 	return tx.tx.QueryRowContext(tx.ctx, q, args...)
 }
 
@@ -427,6 +482,9 @@ func (tx *Tx) queryRow(query string, args ...any) *sql.Row {
 // for the transaction's next use of q (a node-write batch runs the same
 // two statements for every node).
 func (tx *Tx) stmtFor(q string) *sql.Stmt {
+	if tx.tx == nil {
+		return nil
+	}
 	st := tx.stmts.get(q)
 	if st == nil {
 		return nil
