@@ -503,10 +503,20 @@ func (s *agentSession) writeLoop(ctx context.Context) {
 		defer t.Stop()
 		tick = t.C
 	}
+	statusTick := time.NewTicker(statusEvery)
+	defer statusTick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-statusTick.C:
+			if s.welcomed.Load() {
+				_ = s.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
+				if err := s.conn.WriteJSON(s.status()); err != nil {
+					_ = s.conn.SetReadDeadline(time.Now())
+					return
+				}
+			}
 		case m := <-s.out:
 			_ = s.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
 			if err := s.conn.WriteJSON(m); err != nil {
@@ -704,6 +714,7 @@ func (s *agentSession) handle(ctx context.Context, r io.Reader) error {
 		enforced := a.enforced
 		a.enforced = nil
 		a.mu.Unlock()
+		s.send(ctx, s.status()) // as the real agent does on welcome
 		if len(enforced) > 0 {
 			a.f.stats.enforced.Add(int64(len(enforced)))
 			s.send(ctx, protocol.Message{Type: protocol.TypeEnforced, Enforced: &protocol.Enforced{Users: enforced}})
@@ -738,9 +749,10 @@ func (s *agentSession) handle(ctx context.Context, r io.Reader) error {
 // deltaHeader is the part of a delta a non-verifier reads.
 type deltaHeader struct {
 	Delta *struct {
-		FromRevision int64  `json:"from_revision"`
-		Revision     int64  `json:"revision"`
-		StateHash    string `json:"state_hash"`
+		FromRevision int64           `json:"from_revision"`
+		Revision     int64           `json:"revision"`
+		StateHash    string          `json:"state_hash"`
+		Config       json.RawMessage `json:"config"`
 		Upserts      []struct {
 			Email string `json:"email"`
 		} `json:"upserts"`
@@ -753,6 +765,9 @@ func (h deltaHeader) delta() *protocol.Delta {
 	}
 	d := &protocol.Delta{FromRevision: h.Delta.FromRevision, Revision: h.Delta.Revision, StateHash: h.Delta.StateHash,
 		Upserts: make([]protocol.User, len(h.Delta.Upserts))}
+	if len(h.Delta.Config) > 0 && string(h.Delta.Config) != "null" {
+		d.Config = h.Delta.Config
+	}
 	for i, u := range h.Delta.Upserts {
 		d.Upserts[i].Email = u.Email
 	}
@@ -800,7 +815,7 @@ func (s *agentSession) onSnapshotHeader(ctx context.Context, h snapshotHeader) e
 	a.revision, a.hash = sn.Revision, hash
 	a.mu.Unlock()
 	a.f.stats.snapshots.Add(1)
-	return s.ack(ctx, sn.Revision, sn.StateHash, nil)
+	return s.ack(ctx, sn.Revision, sn.StateHash, nil, true)
 }
 
 // onSnapshot is a verifier's snapshot: every user is hashed.
@@ -847,7 +862,7 @@ func (s *agentSession) onSnapshot(ctx context.Context, sn *protocol.Snapshot) er
 	a.mu.Unlock()
 	s.snapUsers, s.snapCfg = nil, nil
 	a.f.stats.snapshots.Add(1)
-	return s.ack(ctx, sn.Revision, hash.String(), nil)
+	return s.ack(ctx, sn.Revision, hash.String(), nil, true)
 }
 
 func (s *agentSession) onDelta(ctx context.Context, d *protocol.Delta) error {
@@ -929,20 +944,35 @@ func (s *agentSession) onDelta(ctx context.Context, d *protocol.Delta) error {
 			emails[i] = u.Email
 		}
 	}
-	return s.ack(ctx, d.Revision, d.StateHash, emails)
+	return s.ack(ctx, d.Revision, d.StateHash, emails, len(d.Config) > 0)
 }
 
-func (s *agentSession) ack(ctx context.Context, rev int64, hash string, upserts []string) error {
+// ack acknowledges a state; withStatus follows it with a status, as the
+// real agent does after a snapshot and after a delta that carries a
+// config (nodes/agent/session.go); otherwise statuses go every
+// statusEvery. Until 2026-12-07 the harness sent one after every ack,
+// twice the frames a real fleet makes the panel read.
+func (s *agentSession) ack(ctx context.Context, rev int64, hash string, upserts []string, withStatus bool) error {
 	a := s.a
 	s.send(ctx, protocol.Message{Type: protocol.TypeAck, Ack: &protocol.Ack{Revision: rev, StateHash: hash}})
 	if obs := a.f.cfg.Observer; obs != nil && len(upserts) > 0 {
 		obs(a.index, rev, upserts, time.Now())
 	}
-	st := a.State()
-	s.send(ctx, protocol.Message{Type: protocol.TypeStatus, Status: &protocol.Status{
-		AppliedRevision: st.Revision, JournalBacklog: st.Backlog, XrayVersion: "none",
-	}})
+	if withStatus {
+		s.send(ctx, s.status())
+	}
 	return nil
+}
+
+// statusEvery is how often an agent sends a status unasked, as the real
+// agent does.
+const statusEvery = 30 * time.Second
+
+func (s *agentSession) status() protocol.Message {
+	st := s.a.State()
+	return protocol.Message{Type: protocol.TypeStatus, Status: &protocol.Status{
+		AppliedRevision: st.Revision, JournalBacklog: st.Backlog, XrayVersion: "none",
+	}}
 }
 
 // refuse answers a state the agent cannot reach with bad_state: the panel
