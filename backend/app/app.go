@@ -88,7 +88,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, banner io.Wri
 	host, _ := os.Hostname()
 	replica := fmt.Sprintf("%s-%d", host, os.Getpid())
 	h := hub.New(s, log.With("component", "hub"), hub.Options{
-		PingInterval: cfg.PingInterval, UsageInterval: cfg.UsageInterval, SnapshotWriters: cfg.SnapshotWriters, DeltaInterval: cfg.DeltaInterval, Replica: replica, Signals: signals, Presence: presence,
+		PingInterval: cfg.PingInterval, UsageInterval: cfg.UsageInterval, SnapshotWriters: cfg.SnapshotWriters, Replica: replica, Signals: signals, Presence: presence,
 	})
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -94,11 +94,6 @@ type Config struct {
 	// SnapshotWriters is how many node sessions may be written a snapshot
 	// at once; the rest wait their turn, first come first served.
 	SnapshotWriters int
-
-	// DeltaInterval is the least time between two deltas of a burst: the
-	// hub folds the changes that arrive within it into one delta per
-	// node (0: one delta per change).
-	DeltaInterval time.Duration
 }
 
 // maxWebhookRetries bounds NUMBER_OF_RECURRENT_NOTIFICATIONS: more is a
@@ -110,10 +105,6 @@ const maxAuditRetentionDays = 3650
 
 // maxBackupKeep bounds PANEL_BACKUP_KEEP.
 const maxBackupKeep = 10000
-
-// maxDeltaInterval bounds --delta-interval: it is added to a change's way
-// to the nodes in a burst, and past a second the operator would see it.
-const maxDeltaInterval = time.Second
 
 // maxSnapshotWriters bounds --snapshot-writers: each writer may hold a
 // snapshot's encoded bytes, and past a few dozen they only share the same
@@ -133,7 +124,6 @@ func Defaults() Config {
 		NotifyPercent:  80,
 
 		SnapshotWriters: 8,
-		DeltaInterval:   50 * time.Millisecond,
 		NotifyDaysLeft:  3,
 
 		WebhookRetries:       3,
@@ -219,7 +209,6 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.DurationVar(&c.AlertInterval, "alert-interval", envDur("alert-interval", "PANEL_ALERT_INTERVAL", c.AlertInterval), "how often fleet alerts are evaluated (PANEL_ALERT_INTERVAL)")
 	fs.DurationVar(&c.ReviewInterval, "review-interval", envDur("review-interval", "PANEL_REVIEW_INTERVAL", c.ReviewInterval), "how often user limits are reviewed (PANEL_REVIEW_INTERVAL)")
 	fs.DurationVar(&c.UsageInterval, "usage-interval", envDur("usage-interval", "PANEL_USAGE_INTERVAL", c.UsageInterval), "how often nodes journal traffic (PANEL_USAGE_INTERVAL)")
-	fs.DurationVar(&c.DeltaInterval, "delta-interval", envDur("delta-interval", "PANEL_DELTA_INTERVAL", c.DeltaInterval), "least time between two deltas to a node in a burst of changes, which are folded into one; 0 sends one per change (PANEL_DELTA_INTERVAL)")
 	fs.DurationVar(&c.PingInterval, "ping-interval", envDur("ping-interval", "PANEL_PING_INTERVAL", c.PingInterval), "node session keepalive (PANEL_PING_INTERVAL)")
 	fs.IntVar(&c.SnapshotWriters, "snapshot-writers", envInt("snapshot-writers", "PANEL_SNAPSHOT_WRITERS", c.SnapshotWriters), "how many node sessions are written a snapshot at once; the others queue (PANEL_SNAPSHOT_WRITERS)")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", envDur("token-ttl", "PANEL_TOKEN_TTL", c.TokenTTL), "admin token lifetime (PANEL_TOKEN_TTL)")
@@ -453,9 +442,6 @@ func (c Config) Validate() error {
 	// The outbox schedules in whole seconds.
 	if c.WebhookRetryInterval < time.Second {
 		errs = append(errs, errors.New("RECURRENT_NOTIFICATIONS_TIMEOUT (--webhook-retry-interval) must be at least 1 second"))
-	}
-	if c.DeltaInterval < 0 || c.DeltaInterval > maxDeltaInterval {
-		errs = append(errs, fmt.Errorf("delta-interval must be 0 to %s", maxDeltaInterval))
 	}
 	if c.SnapshotWriters < 1 || c.SnapshotWriters > maxSnapshotWriters {
 		errs = append(errs, fmt.Errorf("snapshot-writers must be 1..%d", maxSnapshotWriters))

@@ -32,13 +32,6 @@ type Options struct {
 	UsageInterval time.Duration
 	// SnapshotChunk is how many users one snapshot message carries.
 	SnapshotChunk int
-	// DeltaInterval is the least time between two follows of the feed:
-	// a change that arrives sooner after the last one waits out the rest,
-	// with every other change of the burst, and the nodes get them in one
-	// delta. A lone change goes at once. 0: every change is followed at
-	// once. At 1,000 nodes and 100 changes a second that is 100,000 deltas
-	// and as many acks a second without it.
-	DeltaInterval time.Duration
 	// SnapshotWriters is how many sessions are written a snapshot at
 	// once; the others wait in order (snapshot.go).
 	SnapshotWriters int
@@ -141,7 +134,6 @@ func (h *Hub) Run(ctx context.Context) error {
 	go h.logLoop(ctx)
 	go h.runNodeWrites(ctx)
 	go h.runUsage(ctx)
-	var followed time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -149,14 +141,6 @@ func (h *Hub) Run(ctx context.Context) error {
 		case <-wake:
 		case <-tick.C:
 		}
-		if wait := h.opts.DeltaInterval - time.Since(followed); wait > 0 {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(wait):
-			}
-		}
-		followed = time.Now()
 		if err := h.follow(ctx); err != nil && ctx.Err() == nil {
 			h.log.Warn("following change feed", "err", err)
 		}
