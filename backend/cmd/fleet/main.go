@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -500,6 +501,7 @@ func run(o options) error {
 	// 1. Cold start: every agent empty, all dialing within a second.
 	say("cold start: %d agents with empty state (load average %s)", o.nodes, load())
 	start := time.Now()
+	cpuBefore := cpuUse(rs.procs)
 	fl.Start(ctx, time.Second)
 	defer fl.Stop()
 	if _, err := waitConverged(fl, rs.procs, o.convergeLimit); err != nil {
@@ -508,7 +510,8 @@ func run(o options) error {
 	cold := time.Since(start)
 	rssCold := maxRSS(rs.procs)
 	loadCold := load()
-	say("  all acked in %s; panel peak RSS %d MiB; load average %s; %+v", cold.Round(time.Millisecond), rssCold>>20, loadCold, fl.Stats())
+	say("  all acked in %s; panel peak RSS %d MiB; load average %s; CPU %s; %+v", cold.Round(time.Millisecond), rssCold>>20, loadCold,
+		cpuUse(rs.procs).since(cpuBefore), fl.Stats())
 
 	// 2. Changes at o.rate per second, each a different user, so a user's
 	// name in a delta says which change it carries; with replicas, each
@@ -530,6 +533,7 @@ func run(o options) error {
 	var putMu sync.Mutex
 	var putLat []time.Duration
 	deltasBefore := fl.Stats().Deltas
+	cpuBefore = cpuUse(rs.procs)
 	phase := time.Now()
 	for i := 0; i < total; i++ {
 		time.Sleep(time.Until(phase.Add(time.Duration(i) * every)))
@@ -577,9 +581,9 @@ func run(o options) error {
 	say("  sent in %s (%.1f/s), %d API errors; API answer to every node's ack: p50 %s p99 %s max %s (%d changes; %d not acked by every node through a delta); load average %s",
 		sent.Round(time.Millisecond), rate, len(changeErrs), percentile(lat, 50).Round(time.Millisecond),
 		percentile(lat, 99).Round(time.Millisecond), percentile(lat, 100).Round(time.Millisecond), len(lat), incomplete, loadChanges)
-	say("  PUT answered in p50 %s p99 %s max %s; %d deltas applied by the fleet (%.1f per change per node)", percentile(putLat, 50).Round(time.Millisecond),
+	say("  PUT answered in p50 %s p99 %s max %s; %d deltas applied by the fleet (%.1f per node per second); CPU %s", percentile(putLat, 50).Round(time.Millisecond),
 		percentile(putLat, 99).Round(time.Millisecond), percentile(putLat, 100).Round(time.Millisecond),
-		fl.Stats().Deltas-deltasBefore, float64(fl.Stats().Deltas-deltasBefore)/float64(total)/float64(o.nodes))
+		fl.Stats().Deltas-deltasBefore, float64(fl.Stats().Deltas-deltasBefore)/float64(o.nodes)/sent.Seconds(), cpuUse(rs.procs).since(cpuBefore))
 	if len(changeErrs) > 0 {
 		say("  first API error: %v", changeErrs[0])
 	}
@@ -711,3 +715,31 @@ func loadAverage() string {
 
 // say prints one line of the run's report.
 func say(format string, args ...any) { fmt.Printf(format+"\n", args...) }
+
+// cpuTimes is CPU time used so far by the panels (their
+// process_cpu_seconds_total) and by this process (the harness).
+type cpuTimes struct {
+	at             time.Time
+	panel, harness float64
+}
+
+func cpuUse(ps []*panelProc) cpuTimes {
+	c := cpuTimes{at: time.Now()}
+	c.panel, _ = sumMetric(ps, "process_cpu_seconds_total", "")
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		c.harness = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	}
+	return c
+}
+
+// since says how the CPU went between before and c, in cores: what of
+// the machine's cores the panels and the harness (on the same machine)
+// kept busy on average.
+func (c cpuTimes) since(before cpuTimes) string {
+	wall := c.at.Sub(before.at).Seconds()
+	if wall <= 0 {
+		return "?"
+	}
+	return fmt.Sprintf("panels %.2f cores, harness %.2f cores (of %d)", (c.panel-before.panel)/wall, (c.harness-before.harness)/wall, runtime.NumCPU())
+}
