@@ -111,6 +111,19 @@ const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/
 // The serious and critical accessibility violations axe-core finds on the
 // page as it is now.
 export async function axeViolations(page) {
+  // A modal or menu still fading in has its text at part opacity, which
+  // axe measures as too little contrast: let finite animations and
+  // transitions end first (a spinner's infinite one is not waited for).
+  await page
+    .waitForFunction(
+      () =>
+        document
+          .getAnimations()
+          .every((a) => a.playState !== 'running' || a.effect?.getTiming().iterations === Infinity),
+      null,
+      { timeout: 5000 },
+    )
+    .catch(() => {});
   // Evaluated through the DevTools protocol: the panel's CSP (script-src
   // 'self') rightly refuses an injected inline <script>, and the pages are
   // tested under that policy.
