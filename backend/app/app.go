@@ -77,6 +77,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, banner io.Wri
 		return fmt.Errorf("opening database: %w", err)
 	}
 	defer s.Close()
+	s.SetDBMaxConns(cfg.DBMaxConns)
 	boot, err := s.Bootstrap(ctx, cfg.SudoUsername != "")
 	if err != nil {
 		return err

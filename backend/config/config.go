@@ -94,6 +94,10 @@ type Config struct {
 	// SnapshotWriters is how many node sessions may be written a snapshot
 	// at once; the rest wait their turn, first come first served.
 	SnapshotWriters int
+
+	// DBMaxConns is how many connections this process opens to PostgreSQL
+	// for requests and jobs (two more read the outbox); SQLite ignores it.
+	DBMaxConns int
 }
 
 // maxWebhookRetries bounds NUMBER_OF_RECURRENT_NOTIFICATIONS: more is a
@@ -105,6 +109,11 @@ const maxAuditRetentionDays = 3650
 
 // maxBackupKeep bounds PANEL_BACKUP_KEEP.
 const maxBackupKeep = 10000
+
+// maxDBConns bounds --db-max-conns: PostgreSQL's default
+// max_connections is 100 for every replica together, and past a few
+// dozen per process they only queue inside the database instead.
+const maxDBConns = 200
 
 // maxSnapshotWriters bounds --snapshot-writers: each writer may hold a
 // snapshot's encoded bytes, and past a few dozen they only share the same
@@ -124,6 +133,7 @@ func Defaults() Config {
 		NotifyPercent:  80,
 
 		SnapshotWriters: 8,
+		DBMaxConns:      16,
 		NotifyDaysLeft:  3,
 
 		WebhookRetries:       3,
@@ -209,6 +219,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.DurationVar(&c.AlertInterval, "alert-interval", envDur("alert-interval", "PANEL_ALERT_INTERVAL", c.AlertInterval), "how often fleet alerts are evaluated (PANEL_ALERT_INTERVAL)")
 	fs.DurationVar(&c.ReviewInterval, "review-interval", envDur("review-interval", "PANEL_REVIEW_INTERVAL", c.ReviewInterval), "how often user limits are reviewed (PANEL_REVIEW_INTERVAL)")
 	fs.DurationVar(&c.UsageInterval, "usage-interval", envDur("usage-interval", "PANEL_USAGE_INTERVAL", c.UsageInterval), "how often nodes journal traffic (PANEL_USAGE_INTERVAL)")
+	fs.IntVar(&c.DBMaxConns, "db-max-conns", envInt("db-max-conns", "PANEL_DB_MAX_CONNS", c.DBMaxConns), "PostgreSQL connections this process opens for requests and jobs, besides 2 that read the outbox (PANEL_DB_MAX_CONNS)")
 	fs.DurationVar(&c.PingInterval, "ping-interval", envDur("ping-interval", "PANEL_PING_INTERVAL", c.PingInterval), "node session keepalive (PANEL_PING_INTERVAL)")
 	fs.IntVar(&c.SnapshotWriters, "snapshot-writers", envInt("snapshot-writers", "PANEL_SNAPSHOT_WRITERS", c.SnapshotWriters), "how many node sessions are written a snapshot at once; the others queue (PANEL_SNAPSHOT_WRITERS)")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", envDur("token-ttl", "PANEL_TOKEN_TTL", c.TokenTTL), "admin token lifetime (PANEL_TOKEN_TTL)")
@@ -442,6 +453,9 @@ func (c Config) Validate() error {
 	// The outbox schedules in whole seconds.
 	if c.WebhookRetryInterval < time.Second {
 		errs = append(errs, errors.New("RECURRENT_NOTIFICATIONS_TIMEOUT (--webhook-retry-interval) must be at least 1 second"))
+	}
+	if c.DBMaxConns < 2 || c.DBMaxConns > maxDBConns {
+		errs = append(errs, fmt.Errorf("db-max-conns must be 2..%d", maxDBConns))
 	}
 	if c.SnapshotWriters < 1 || c.SnapshotWriters > maxSnapshotWriters {
 		errs = append(errs, fmt.Errorf("snapshot-writers must be 1..%d", maxSnapshotWriters))

@@ -160,6 +160,28 @@ func TestSnapshotWriters(t *testing.T) {
 	}
 }
 
+// TestDBMaxConns: 16 by default, from the flag or the environment, and a
+// count outside 2..200 is refused by name.
+func TestDBMaxConns(t *testing.T) {
+	c, err := parseWith(t, nil, nil)
+	if err != nil || c.DBMaxConns != 16 {
+		t.Fatalf("default %d, %v: want 16", c.DBMaxConns, err)
+	}
+	c, err = parseWith(t, nil, map[string]string{"PANEL_DB_MAX_CONNS": "40"})
+	if err != nil || c.DBMaxConns != 40 {
+		t.Fatalf("from the environment: %d, %v", c.DBMaxConns, err)
+	}
+	c, err = parseWith(t, []string{"--db-max-conns", "8"}, nil)
+	if err != nil || c.DBMaxConns != 8 {
+		t.Fatalf("from the flag: %d, %v", c.DBMaxConns, err)
+	}
+	for _, bad := range []string{"0", "1", "201", "-5"} {
+		if _, err := parseWith(t, []string{"--db-max-conns", bad}, nil); err == nil || !strings.Contains(err.Error(), "db-max-conns must be 2..200") {
+			t.Errorf("--db-max-conns %s: %v", bad, err)
+		}
+	}
+}
+
 // Marzban's USE_CUSTOM_JSON_* variables are read as Marzban reads them
 // (true/1/yes/on and their opposites, any case); unset ones are absent so
 // the stored setting holds; a value that is no boolean is reported with

@@ -99,6 +99,9 @@ func (s *State) Close() error {
 	return s.store.Close()
 }
 
+// SetDBMaxConns sets the PostgreSQL pool's size (store.SetMaxConns).
+func (s *State) SetDBMaxConns(n int) { s.store.SetMaxConns(n) }
+
 // DBPools are the database's connection pools by role (store.Pools).
 func (s *State) DBPools() map[string]*sql.DB { return s.store.Pools() }
 

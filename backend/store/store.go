@@ -49,8 +49,9 @@ const (
 	// sqliteReaders is the size of the SQLite read pool; WAL lets readers run
 	// beside the one writer, and the machine has few cores.
 	sqliteReaders = 4
-	// postgresConns caps connections per panel process, and
-	// postgresOutboxConns those of its outbox reader (Store.outbox).
+	// postgresConns caps connections per panel process (SetMaxConns
+	// changes it), and postgresOutboxConns those of its outbox reader
+	// (Store.outbox).
 	postgresConns       = 16
 	postgresOutboxConns = 2
 )
@@ -221,6 +222,17 @@ func openPostgres(ctx context.Context, databaseURL string, log *slog.Logger) (*S
 	outbox.SetMaxIdleConns(postgresOutboxConns)
 	outbox.SetConnMaxIdleTime(5 * time.Minute)
 	return &Store{engine: EnginePostgres, write: db, read: db, outbox: outbox, log: log}, nil
+}
+
+// SetMaxConns sets how many connections the PostgreSQL pool that runs
+// requests and jobs may open (the outbox reader keeps its own two); on
+// SQLite, whose one writer is the limit, it does nothing.
+func (s *Store) SetMaxConns(n int) {
+	if !s.postgres() || n < 1 {
+		return
+	}
+	s.write.SetMaxOpenConns(n)
+	s.write.SetMaxIdleConns(n)
 }
 
 // Pools are the connection pools by role, for their statistics (waits

@@ -485,3 +485,27 @@ func TestPositionalParams(t *testing.T) {
 		}
 	}
 }
+
+// TestSetMaxConns: the PostgreSQL pool takes the size the operator set
+// (--db-max-conns) and the outbox keeps its own; SQLite's one writer stays
+// one.
+func TestSetMaxConns(t *testing.T) {
+	forEachEngine(t, func(t *testing.T, s *Store) {
+		s.SetMaxConns(5)
+		pools := s.Pools()
+		got := pools["write"].Stats().MaxOpenConnections
+		switch s.Engine() {
+		case EnginePostgres:
+			if got != 5 {
+				t.Errorf("write pool opens %d connections, want 5", got)
+			}
+			if o := pools["outbox"]; o == nil || o.Stats().MaxOpenConnections != postgresOutboxConns {
+				t.Errorf("outbox pool %v, want %d connections of its own", o, postgresOutboxConns)
+			}
+		case EngineSQLite:
+			if got != 1 {
+				t.Errorf("SQLite writer opens %d connections, want 1", got)
+			}
+		}
+	})
+}
