@@ -2,7 +2,8 @@
 // (the default, a file in the data directory) and PostgreSQL (for several
 // panel replicas). Storage functions take a *Tx so a handler can combine
 // several steps in one transaction; every transaction that changes what
-// nodes run bumps the revision first (BumpRevision).
+// nodes run takes the revision (BumpRevision) before it writes any row
+// another change may write.
 package store
 
 import (
@@ -446,46 +447,51 @@ func isForeignKeyViolation(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "23503"
 }
 
-func (tx *Tx) exec(query string, args ...any) (sql.Result, error) {
+// runner runs a Tx's statements: its transaction, or for ReadOne the pool.
+type runner interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func (tx *Tx) runner() runner {
+	if tx.tx == nil {
+		return tx.db
+	}
+	return tx.tx
+}
+
+// adapt counts a statement run under the revision row (metrics) and
+// adapts its parameters to the engine (placeholders).
+func (tx *Tx) adapt(query string, n int) string {
 	if tx.revised {
 		tx.held++
 	}
-	q := tx.placeholders(query, len(args))
+	return tx.placeholders(query, n)
+}
+
+func (tx *Tx) exec(query string, args ...any) (sql.Result, error) {
+	q := tx.adapt(query, len(args))
 	if st := tx.stmtFor(q); st != nil {
 		return st.ExecContext(tx.ctx, args...)
 	}
-	if tx.tx == nil {
-		return tx.db.ExecContext(tx.ctx, q, args...)
-	}
-	return tx.tx.ExecContext(tx.ctx, q, args...)
+	return tx.runner().ExecContext(tx.ctx, q, args...)
 }
 
 func (tx *Tx) query(query string, args ...any) (*sql.Rows, error) {
-	if tx.revised {
-		tx.held++
-	}
-	q := tx.placeholders(query, len(args))
+	q := tx.adapt(query, len(args))
 	if st := tx.stmtFor(q); st != nil {
 		return st.QueryContext(tx.ctx, args...)
 	}
-	if tx.tx == nil {
-		return tx.db.QueryContext(tx.ctx, q, args...)
-	}
-	return tx.tx.QueryContext(tx.ctx, q, args...)
+	return tx.runner().QueryContext(tx.ctx, q, args...)
 }
 
 func (tx *Tx) queryRow(query string, args ...any) *sql.Row {
-	if tx.revised {
-		tx.held++
-	}
-	q := tx.placeholders(query, len(args))
+	q := tx.adapt(query, len(args))
 	if st := tx.stmtFor(q); st != nil {
 		return st.QueryRowContext(tx.ctx, args...)
 	}
-	if tx.tx == nil {
-		return tx.db.QueryRowContext(tx.ctx, q, args...)
-	}
-	return tx.tx.QueryRowContext(tx.ctx, q, args...)
+	return tx.runner().QueryRowContext(tx.ctx, q, args...)
 }
 
 // stmtFor is the cached prepared statement for q bound to this
